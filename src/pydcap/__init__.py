@@ -1,0 +1,58 @@
+"""pydcap: Intel SGX and TDX DCAP (ECDSA) remote attestation in Python.
+
+Verify a quote::
+
+    import pydcap
+    quote = pydcap.Quote.parse(open("quote.bin", "rb").read())
+    result = pydcap.verify_quote(quote, pydcap.Collateral.load("collateral/"))
+    print(result.accepted, result.tcb_status, result.reasons)
+"""
+
+from pydcap.collateral import Collateral, EnclaveIdentity, TcbInfo
+from pydcap.errors import (
+    CertificateFormatError,
+    CollateralFormatError,
+    FormatError,
+    PydcapError,
+    QuoteFormatError,
+)
+from pydcap.pki import PckCertificate, TrustRoot
+from pydcap.policy import AllOf, AnyOf, Policy, UnsafeAcceptAnyStatus
+from pydcap.quote import Quote
+from pydcap.verify import (
+    Failure,
+    QvResult,
+    Supplemental,
+    TcbStatus,
+    VerificationResult,
+    Verifier,
+    verify_quote,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AllOf",
+    "AnyOf",
+    "CertificateFormatError",
+    "Collateral",
+    "CollateralFormatError",
+    "EnclaveIdentity",
+    "Failure",
+    "FormatError",
+    "PckCertificate",
+    "Policy",
+    "PydcapError",
+    "Quote",
+    "QuoteFormatError",
+    "QvResult",
+    "Supplemental",
+    "TcbInfo",
+    "TcbStatus",
+    "TrustRoot",
+    "UnsafeAcceptAnyStatus",
+    "VerificationResult",
+    "Verifier",
+    "__version__",
+    "verify_quote",
+]

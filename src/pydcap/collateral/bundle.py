@@ -1,0 +1,223 @@
+"""A complete set of verification collateral, as raw bytes, with its three on-disk forms.
+
+``Collateral.load`` reads (a) a directory in the layout of the shared test data, (b) the JSON dcap-qvl's
+``QuoteCollateralV3.to_json()`` writes, and (c) pydcap's own single-file JSON, which round-trips exactly.
+Nothing here is verified: the verifier does that, with a content-hash cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, fields
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydcap.collateral.signed import SignedDocument
+from pydcap.errors import CertificateFormatError, CollateralFormatError
+from pydcap.pki.crl import crl_der
+
+FORMAT_TAG = "pydcap-collateral/1"
+
+# Directory layout: file name for each part.
+LAYOUT = {
+    "pck_crl": "pck_crl.der",
+    "pck_crl_issuer_chain": "pck_crl_issuer_chain.pem",
+    "root_ca_crl": "root_ca_crl.der",
+    "tcb_info": "tcb_info.json",
+    "tcb_info_issuer_chain": "tcb_info_issuer_chain.pem",
+    "qe_identity": "qe_identity.json",
+    "qe_identity_issuer_chain": "qe_identity_issuer_chain.pem",
+}
+
+
+@dataclass(frozen=True)
+class Collateral:
+    """Everything a verifier needs beside the quote. CRLs are DER; chains are PEM; documents are signed."""
+
+    pck_crl: bytes
+    pck_crl_issuer_chain: bytes
+    root_ca_crl: bytes
+    tcb_info: SignedDocument
+    tcb_info_issuer_chain: bytes
+    qe_identity: SignedDocument
+    qe_identity_issuer_chain: bytes
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        pck_crl: bytes | str,
+        pck_crl_issuer_chain: bytes | str,
+        root_ca_crl: bytes | str,
+        tcb_info: bytes | str | SignedDocument,
+        tcb_info_issuer_chain: bytes | str,
+        qe_identity: bytes | str | SignedDocument,
+        qe_identity_issuer_chain: bytes | str,
+    ) -> Collateral:
+        """Build from parts in any of Intel's encodings (CRLs DER/PEM/hex, documents as served)."""
+        return cls(
+            pck_crl=_crl("pck_crl", pck_crl),
+            pck_crl_issuer_chain=_pem(pck_crl_issuer_chain),
+            root_ca_crl=_crl("root_ca_crl", root_ca_crl),
+            tcb_info=tcb_info
+            if isinstance(tcb_info, SignedDocument)
+            else SignedDocument.parse(tcb_info, "tcbInfo", "tcb_info"),
+            tcb_info_issuer_chain=_pem(tcb_info_issuer_chain),
+            qe_identity=qe_identity
+            if isinstance(qe_identity, SignedDocument)
+            else SignedDocument.parse(qe_identity, "enclaveIdentity", "qe_identity"),
+            qe_identity_issuer_chain=_pem(qe_identity_issuer_chain),
+        )
+
+    # ---- loading -------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | Path) -> Collateral:
+        """Load from a directory (or a bundle directory holding ``collateral/``) or a JSON file."""
+        p = Path(path)
+        if p.is_dir():
+            return cls.from_directory(p / "collateral" if (p / "collateral").is_dir() else p)
+        try:
+            data = p.read_bytes()
+        except OSError as exc:
+            raise CollateralFormatError("collateral", f"cannot read {p}: {exc.strerror}") from exc
+        return cls.from_json(data)
+
+    @classmethod
+    def from_directory(cls, directory: Path) -> Collateral:
+        parts: dict[str, bytes] = {}
+        missing = []
+        for name, filename in LAYOUT.items():
+            f = directory / filename
+            if not f.is_file():
+                missing.append(filename)
+                continue
+            parts[name] = f.read_bytes()
+        if missing:
+            raise CollateralFormatError("collateral", f"{directory} lacks {', '.join(missing)}")
+        return cls.create(**parts)
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Collateral:
+        try:
+            obj = json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            raise CollateralFormatError("collateral", f"not JSON: {exc}") from exc
+        if not isinstance(obj, dict):
+            raise CollateralFormatError("collateral", "collateral JSON must be an object")
+        if obj.get("format") == FORMAT_TAG:
+            return cls._from_own_json(obj)
+        if "tcb_info_signature" in obj:
+            return cls._from_dcap_qvl_json(obj)
+        raise CollateralFormatError(
+            "collateral", "unknown JSON: neither pydcap's format nor dcap-qvl's QuoteCollateralV3"
+        )
+
+    @classmethod
+    def _from_dcap_qvl_json(cls, obj: dict[str, Any]) -> Collateral:
+        s = _strings(obj, "dcap-qvl collateral")
+        return cls.create(
+            pck_crl=s("pck_crl"),
+            pck_crl_issuer_chain=s("pck_crl_issuer_chain"),
+            root_ca_crl=s("root_ca_crl"),
+            tcb_info=SignedDocument.from_parts(s("tcb_info"), s("tcb_info_signature"), "tcbInfo", "tcb_info"),
+            tcb_info_issuer_chain=s("tcb_info_issuer_chain"),
+            qe_identity=SignedDocument.from_parts(
+                s("qe_identity"), s("qe_identity_signature"), "enclaveIdentity", "qe_identity"
+            ),
+            qe_identity_issuer_chain=s("qe_identity_issuer_chain"),
+        )
+
+    @classmethod
+    def _from_own_json(cls, obj: dict[str, Any]) -> Collateral:
+        s = _strings(obj, "pydcap collateral")
+        try:
+            pck_crl = bytes.fromhex(s("pck_crl"))
+            root_ca_crl = bytes.fromhex(s("root_ca_crl"))
+        except ValueError as exc:
+            raise CollateralFormatError("collateral", "CRLs must be hex-encoded DER") from exc
+        return cls(
+            pck_crl=pck_crl,
+            pck_crl_issuer_chain=s("pck_crl_issuer_chain").encode(),
+            root_ca_crl=root_ca_crl,
+            tcb_info=SignedDocument.parse(s("tcb_info"), "tcbInfo", "tcb_info"),
+            tcb_info_issuer_chain=s("tcb_info_issuer_chain").encode(),
+            qe_identity=SignedDocument.parse(s("qe_identity"), "enclaveIdentity", "qe_identity"),
+            qe_identity_issuer_chain=s("qe_identity_issuer_chain").encode(),
+        )
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    def to_json(self) -> str:
+        """pydcap's single-file form: exact bytes, so ``from_json(to_json())`` gives an equal bundle."""
+        return json.dumps(
+            {
+                "format": FORMAT_TAG,
+                "pck_crl": self.pck_crl.hex(),
+                "pck_crl_issuer_chain": self.pck_crl_issuer_chain.decode(),
+                "root_ca_crl": self.root_ca_crl.hex(),
+                "tcb_info": self.tcb_info.to_bytes().decode(),
+                "tcb_info_issuer_chain": self.tcb_info_issuer_chain.decode(),
+                "qe_identity": self.qe_identity.to_bytes().decode(),
+                "qe_identity_issuer_chain": self.qe_identity_issuer_chain.decode(),
+            },
+            indent=1,
+        )
+
+    def to_dcap_qvl_json(self) -> str:
+        """The JSON dcap-qvl reads (``QuoteCollateralV3``), for interoperability and benchmarks."""
+        return json.dumps(
+            {
+                "pck_crl_issuer_chain": self.pck_crl_issuer_chain.decode(),
+                "root_ca_crl": self.root_ca_crl.hex(),
+                "pck_crl": self.pck_crl.hex(),
+                "tcb_info_issuer_chain": self.tcb_info_issuer_chain.decode(),
+                "tcb_info": self.tcb_info.body.decode(),
+                "tcb_info_signature": self.tcb_info.signature.hex(),
+                "qe_identity_issuer_chain": self.qe_identity_issuer_chain.decode(),
+                "qe_identity": self.qe_identity.body.decode(),
+                "qe_identity_signature": self.qe_identity.signature.hex(),
+            }
+        )
+
+    def write_directory(self, directory: str | Path) -> None:
+        """Write the shared test-data layout (one file per part)."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        for name, filename in LAYOUT.items():
+            value = getattr(self, name)
+            (d / filename).write_bytes(value.to_bytes() if isinstance(value, SignedDocument) else value)
+
+    @cached_property
+    def digest(self) -> bytes:
+        """SHA-256 over every part: the content-hash key of this bundle."""
+        h = hashlib.sha256()
+        for f in fields(self):
+            value = getattr(self, f.name)
+            raw = value.to_bytes() if isinstance(value, SignedDocument) else value
+            h.update(len(raw).to_bytes(4, "big"))
+            h.update(raw)
+        return h.digest()
+
+
+def _crl(part: str, value: bytes | str) -> bytes:
+    try:
+        return crl_der(value)
+    except CertificateFormatError as exc:
+        raise CollateralFormatError(part, str(exc)) from exc
+
+
+def _pem(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def _strings(obj: dict[str, Any], what: str) -> Any:
+    def get(key: str) -> str:
+        value = obj.get(key)
+        if not isinstance(value, str):
+            raise CollateralFormatError("collateral", f"{what}: {key!r} is missing or not a string")
+        return value
+
+    return get

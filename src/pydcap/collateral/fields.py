@@ -1,0 +1,85 @@
+"""Typed, strict readers for the members of Intel's JSON collateral documents.
+
+A missing or mistyped member is a format error; a present member with an impossible value (a date that is
+not a date, hex of the wrong length, an unknown status) makes the document invalid.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydcap.errors import CollateralFormatError, InvalidCollateralError
+
+
+class Fields:
+    """Reads members of one JSON object, naming the document part and path in every error."""
+
+    __slots__ = ("obj", "part", "path")
+
+    def __init__(self, obj: Any, part: str, path: str) -> None:
+        if not isinstance(obj, dict):
+            raise CollateralFormatError(part, f"{path} must be a JSON object")
+        self.obj: dict[str, Any] = obj
+        self.part = part
+        self.path = path
+
+    def has(self, key: str) -> bool:
+        return key in self.obj
+
+    def _get(self, key: str) -> Any:
+        if key not in self.obj:
+            raise CollateralFormatError(self.part, f"{self.path}.{key} is missing")
+        return self.obj[key]
+
+    def uint(self, key: str, maximum: int = 0xFFFFFFFF) -> int:
+        value = self._get(key)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise CollateralFormatError(self.part, f"{self.path}.{key} must be an integer")
+        if not 0 <= value <= maximum:
+            raise InvalidCollateralError(self.part, f"{self.path}.{key} = {value} is out of range")
+        return value
+
+    def string(self, key: str) -> str:
+        value = self._get(key)
+        if not isinstance(value, str):
+            raise CollateralFormatError(self.part, f"{self.path}.{key} must be a string")
+        return value
+
+    def hexbytes(self, key: str, size: int) -> bytes:
+        value = self.string(key)
+        if len(value) != size * 2:
+            raise InvalidCollateralError(self.part, f"{self.path}.{key} must be {size * 2} hex characters")
+        try:
+            return bytes.fromhex(value)
+        except ValueError as exc:
+            raise InvalidCollateralError(self.part, f"{self.path}.{key} is not hex") from exc
+
+    def date(self, key: str) -> int:
+        """An ISO 8601 UTC date (``2025-06-19T10:56:11Z``) as unix seconds."""
+        value = self.string(key)
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise InvalidCollateralError(self.part, f"{self.path}.{key} is not an ISO 8601 date") from exc
+        if parsed.tzinfo is None or parsed.utcoffset() is None or parsed.utcoffset().total_seconds() != 0:  # type: ignore[union-attr]
+            raise InvalidCollateralError(self.part, f"{self.path}.{key} must be a UTC date")
+        return int(parsed.timestamp())
+
+    def array(self, key: str) -> list[Any]:
+        value = self._get(key)
+        if not isinstance(value, list):
+            raise CollateralFormatError(self.part, f"{self.path}.{key} must be an array")
+        return value
+
+    def obj_at(self, key: str) -> Fields:
+        return Fields(self._get(key), self.part, f"{self.path}.{key}")
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        """An optional array of strings (absent means empty)."""
+        if key not in self.obj:
+            return ()
+        values = self.obj[key]
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise InvalidCollateralError(self.part, f"{self.path}.{key} must be an array of strings")
+        return tuple(values)

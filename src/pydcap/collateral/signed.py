@@ -1,0 +1,131 @@
+"""Intel-signed JSON documents: ``{"tcbInfo": <body>, "signature": "<hex>"}`` with the body kept byte-exact.
+
+Intel signs the body as served (compact JSON). Re-serialising it would break the signature, so the exact
+bytes of the body are cut out of the document rather than re-encoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from pydcap.errors import CollateralFormatError
+
+_DECODER = json.JSONDecoder()
+_WS = " \t\r\n"
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in _WS:
+        pos += 1
+    return pos
+
+
+def top_level_spans(text: str, part: str) -> dict[str, tuple[int, int]]:
+    """Character spans of each top-level member value of a JSON object (duplicate keys are refused)."""
+    spans: dict[str, tuple[int, int]] = {}
+    pos = _skip_ws(text, 0)
+    if pos >= len(text) or text[pos] != "{":
+        raise CollateralFormatError(part, "document is not a JSON object")
+    pos = _skip_ws(text, pos + 1)
+    if pos < len(text) and text[pos] == "}":
+        return spans
+    while True:
+        if pos >= len(text) or text[pos] != '"':
+            raise CollateralFormatError(part, f"expected a member name at character {pos}")
+        try:
+            key, pos = _DECODER.raw_decode(text, pos)
+            pos = _skip_ws(text, pos)
+            if pos >= len(text) or text[pos] != ":":
+                raise CollateralFormatError(part, f"expected ':' at character {pos}")
+            start = _skip_ws(text, pos + 1)
+            _, end = _DECODER.raw_decode(text, start)
+        except json.JSONDecodeError as exc:
+            raise CollateralFormatError(part, f"invalid JSON: {exc.msg} at character {exc.pos}") from exc
+        except RecursionError as exc:
+            raise CollateralFormatError(part, "JSON nested too deeply") from exc
+        if key in spans:
+            raise CollateralFormatError(part, f"duplicate member {key!r}")
+        spans[key] = (start, end)
+        pos = _skip_ws(text, end)
+        if pos < len(text) and text[pos] == ",":
+            pos = _skip_ws(text, pos + 1)
+            continue
+        if pos < len(text) and text[pos] == "}":
+            break
+        raise CollateralFormatError(part, f"expected ',' or '}}' at character {pos}")
+    if _skip_ws(text, pos + 1) != len(text):
+        raise CollateralFormatError(part, "trailing data after the JSON object")
+    return spans
+
+
+@dataclass(frozen=True)
+class SignedDocument:
+    """A signed JSON body (exact bytes) and its raw 64-byte ECDSA signature (r || s)."""
+
+    body_key: str
+    body: bytes
+    signature: bytes
+
+    @classmethod
+    def parse(cls, data: bytes | str, body_key: str, part: str) -> SignedDocument:
+        """Cut ``body_key``'s value and ``signature`` out of a served document."""
+        text = _text(data, part)
+        spans = top_level_spans(text, part)
+        if body_key not in spans:
+            raise CollateralFormatError(part, f"missing member {body_key!r}")
+        if "signature" not in spans:
+            raise CollateralFormatError(part, "missing member 'signature'")
+        start, end = spans[body_key]
+        sig_start, sig_end = spans["signature"]
+        sig_value = json.loads(text[sig_start:sig_end])
+        return cls(body_key, text[start:end].encode("utf-8"), _signature(sig_value, part))
+
+    @classmethod
+    def from_parts(cls, body: bytes | str, signature_hex: str, body_key: str, part: str) -> SignedDocument:
+        """Build from a separately stored body and hex signature (dcap-qvl's serialisation)."""
+        raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        return cls(body_key, raw, _signature(signature_hex, part))
+
+    def to_bytes(self) -> bytes:
+        """The document as Intel serves it."""
+        return b'{"%s":%s,"signature":"%s"}' % (
+            self.body_key.encode(),
+            self.body,
+            self.signature.hex().encode(),
+        )
+
+    @cached_property
+    def parsed_body(self) -> Any:
+        return json.loads(self.body)
+
+    @cached_property
+    def digest(self) -> bytes:
+        return hashlib.sha256(self.body + self.signature).digest()
+
+    @cached_property
+    def compact_body(self) -> bytes:
+        """The body re-serialised compactly in document order, as Intel's library re-serialises it before
+        checking the signature. Equal to ``body`` for anything Intel serves."""
+        return json.dumps(self.parsed_body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _text(data: bytes | str, part: str) -> str:
+    if isinstance(data, str):
+        return data
+    try:
+        return bytes(data).decode("utf-8").rstrip("\x00")
+    except UnicodeDecodeError as exc:
+        raise CollateralFormatError(part, f"not UTF-8 text: {exc}") from exc
+
+
+def _signature(value: object, part: str) -> bytes:
+    if not isinstance(value, str) or len(value) != 128:
+        raise CollateralFormatError(part, "signature must be 128 hex characters")
+    try:
+        return bytes.fromhex(value)
+    except ValueError as exc:
+        raise CollateralFormatError(part, "signature is not hex") from exc

@@ -1,0 +1,214 @@
+"""TCB info (v2 and v3, SGX and TDX): the TCB levels of one FMSPC, with statuses, dates and advisories.
+
+Levels are kept sorted the way Intel's library sorts them (highest SGX components first, then PCESVN,
+then TDX components), whatever order the document lists them in; duplicate levels make it invalid.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+
+from pydcap.collateral.fields import Fields
+from pydcap.collateral.signed import SignedDocument
+from pydcap.errors import CollateralFormatError, InvalidCollateralError, UnsupportedVersionError
+
+PART = "tcb_info"
+
+TCB_STATUSES = frozenset(
+    {
+        "UpToDate",
+        "SWHardeningNeeded",
+        "ConfigurationNeeded",
+        "ConfigurationAndSWHardeningNeeded",
+        "OutOfDate",
+        "OutOfDateConfigurationNeeded",
+        "Revoked",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TcbLevel:
+    sgx_components: tuple[int, ...]
+    pce_svn: int
+    tdx_components: tuple[int, ...] | None
+    tcb_date: int
+    status: str
+    advisory_ids: tuple[str, ...]
+
+    @property
+    def sort_key(self) -> tuple[tuple[int, ...], int, tuple[int, ...]]:
+        return (self.sgx_components, self.pce_svn, self.tdx_components or ())
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleTcbLevel:
+    isv_svn: int
+    tcb_date: int
+    status: str
+    advisory_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TdxModule:
+    mr_signer: bytes
+    attributes: bytes
+    attributes_mask: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TdxModuleIdentity:
+    id: str
+    mr_signer: bytes
+    attributes: bytes
+    attributes_mask: bytes
+    tcb_levels: tuple[ModuleTcbLevel, ...]
+
+
+@dataclass(frozen=True)
+class TcbInfo:
+    """A parsed TCB info document. ``signed`` keeps the exact signed body and its signature."""
+
+    signed: SignedDocument
+    version: int
+    id: str
+    issue_date: int
+    next_update: int
+    fmspc: bytes
+    pce_id: bytes
+    tcb_type: int
+    tcb_evaluation_data_number: int
+    tcb_levels: tuple[TcbLevel, ...]
+    tdx_module: TdxModule | None
+    tdx_module_identities: tuple[TdxModuleIdentity, ...] | None
+
+    @classmethod
+    def parse(cls, data: bytes | str | SignedDocument) -> TcbInfo:
+        """Parse a served ``{"tcbInfo":...,"signature":...}`` document (or an already split one)."""
+        signed = data if isinstance(data, SignedDocument) else SignedDocument.parse(data, "tcbInfo", PART)
+        try:
+            body = json.loads(signed.body)
+        except (ValueError, RecursionError) as exc:
+            raise CollateralFormatError(PART, f"tcbInfo is not valid JSON: {exc}") from exc
+        return _parse_body(signed, Fields(body, PART, "tcbInfo"))
+
+    @property
+    def is_tdx(self) -> bool:
+        return self.id == "TDX"
+
+    def module_identity(self, module_version: int) -> TdxModuleIdentity | None:
+        """The ``TDX_%02X`` module identity for TEE_TCB_SVN[1], compared case-insensitively as Intel does."""
+        wanted = f"TDX_{module_version:02X}"
+        for identity in self.tdx_module_identities or ():
+            if identity.id.upper() == wanted:
+                return identity
+        return None
+
+
+def _components(f: Fields, key: str) -> tuple[int, ...]:
+    items = f.array(key)
+    if len(items) != 16:
+        raise InvalidCollateralError(PART, f"{f.path}.{key} must have 16 components")
+    return tuple(Fields(item, PART, f"{f.path}.{key}[{i}]").uint("svn", 255) for i, item in enumerate(items))
+
+
+def _status(f: Fields, allowed: frozenset[str] | None) -> str:
+    status = f.string("tcbStatus")
+    if allowed is not None and status not in allowed:
+        raise InvalidCollateralError(PART, f"{f.path}.tcbStatus {status!r} is not a TCB status")
+    return status
+
+
+def _level(f: Fields, version: int, tdx: bool) -> TcbLevel:
+    tcb = f.obj_at("tcb")
+    if version == 2:
+        sgx = tuple(tcb.uint(f"sgxtcbcomp{i:02d}svn", 255) for i in range(1, 17))
+        tdx_components = None
+    else:
+        sgx = _components(tcb, "sgxtcbcomponents")
+        tdx_components = _components(tcb, "tdxtcbcomponents") if tdx else None
+    return TcbLevel(
+        sgx_components=sgx,
+        pce_svn=tcb.uint("pcesvn", 0xFFFF),
+        tdx_components=tdx_components,
+        tcb_date=f.date("tcbDate"),
+        status=_status(f, TCB_STATUSES),
+        advisory_ids=f.strings("advisoryIDs"),
+    )
+
+
+def _module_identity(f: Fields) -> TdxModuleIdentity:
+    levels = []
+    for i, item in enumerate(f.array("tcbLevels")):
+        lf = Fields(item, PART, f"{f.path}.tcbLevels[{i}]")
+        levels.append(
+            ModuleTcbLevel(
+                isv_svn=lf.obj_at("tcb").uint("isvsvn", 255),
+                tcb_date=lf.date("tcbDate"),
+                status=_status(lf, None),
+                advisory_ids=lf.strings("advisoryIDs"),
+            )
+        )
+    if not levels:
+        raise InvalidCollateralError(PART, f"{f.path}.tcbLevels is empty")
+    levels.sort(key=lambda lv: lv.isv_svn, reverse=True)
+    return TdxModuleIdentity(
+        id=f.string("id"),
+        mr_signer=f.hexbytes("mrsigner", 48),
+        attributes=f.hexbytes("attributes", 8),
+        attributes_mask=f.hexbytes("attributesMask", 8),
+        tcb_levels=tuple(levels),
+    )
+
+
+def _parse_body(signed: SignedDocument, f: Fields) -> TcbInfo:
+    version = f.uint("version")
+    if version not in (2, 3):
+        raise UnsupportedVersionError(PART, f"TCB info version {version} is not supported (2 or 3)")
+    tee_id = f.string("id") if version == 3 else "SGX"
+    if tee_id not in ("SGX", "TDX"):
+        raise InvalidCollateralError(PART, f"tcbInfo.id {tee_id!r} is neither SGX nor TDX")
+    tdx = tee_id == "TDX"
+    tcb_type = f.uint("tcbType")
+    if tcb_type != 0:
+        raise InvalidCollateralError(PART, f"tcbType {tcb_type} is not supported (0)")
+    tdx_module = None
+    identities = None
+    if version == 3 and tdx:
+        m = f.obj_at("tdxModule")
+        tdx_module = TdxModule(m.hexbytes("mrsigner", 48), m.hexbytes("attributes", 8), m.hexbytes("attributesMask", 8))
+        if f.has("tdxModuleIdentities"):
+            identities = tuple(
+                _module_identity(Fields(item, PART, f"tcbInfo.tdxModuleIdentities[{i}]"))
+                for i, item in enumerate(f.array("tdxModuleIdentities"))
+            )
+            if not identities:
+                raise InvalidCollateralError(PART, "tcbInfo.tdxModuleIdentities is empty")
+    elif f.has("tdxModule") or f.has("tdxModuleIdentities"):
+        raise InvalidCollateralError(PART, "an SGX TCB info must not describe a TDX module")
+    levels = [
+        _level(Fields(item, PART, f"tcbInfo.tcbLevels[{i}]"), version, tdx)
+        for i, item in enumerate(f.array("tcbLevels"))
+    ]
+    if not levels:
+        raise InvalidCollateralError(PART, "tcbInfo.tcbLevels is empty")
+    levels.sort(key=lambda lv: lv.sort_key, reverse=True)
+    for a, b in itertools.pairwise(levels):
+        if a.sort_key == b.sort_key:
+            raise InvalidCollateralError(PART, "tcbInfo.tcbLevels has two levels with the same TCB")
+    return TcbInfo(
+        signed=signed,
+        version=version,
+        id=tee_id,
+        issue_date=f.date("issueDate"),
+        next_update=f.date("nextUpdate"),
+        fmspc=f.hexbytes("fmspc", 6),
+        pce_id=f.hexbytes("pceId", 2),
+        tcb_type=tcb_type,
+        tcb_evaluation_data_number=f.uint("tcbEvaluationDataNumber"),
+        tcb_levels=tuple(levels),
+        tdx_module=tdx_module,
+        tdx_module_identities=identities,
+    )

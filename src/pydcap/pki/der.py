@@ -1,0 +1,83 @@
+"""A minimal, strict DER reader for the few structures ``cryptography`` leaves opaque (the SGX extension)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TAG_BOOLEAN = 0x01
+TAG_INTEGER = 0x02
+TAG_OCTET_STRING = 0x04
+TAG_OID = 0x06
+TAG_ENUMERATED = 0x0A
+TAG_SEQUENCE = 0x30
+
+
+class DerError(ValueError):
+    """Malformed DER."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tlv:
+    tag: int
+    value: bytes
+
+
+def read_all(data: bytes) -> list[Tlv]:
+    """Split ``data`` into consecutive TLVs; it must be consumed exactly."""
+    items: list[Tlv] = []
+    pos = 0
+    n = len(data)
+    while pos < n:
+        if pos + 2 > n:
+            raise DerError("truncated TLV header")
+        tag = data[pos]
+        if tag & 0x1F == 0x1F:
+            raise DerError("multi-byte tags are not supported")
+        length = data[pos + 1]
+        pos += 2
+        if length & 0x80:
+            count = length & 0x7F
+            if count == 0 or count > 4 or pos + count > n:
+                raise DerError("bad length encoding")
+            length = int.from_bytes(data[pos : pos + count], "big")
+            pos += count
+        if pos + length > n:
+            raise DerError("value runs past the end")
+        items.append(Tlv(tag, data[pos : pos + length]))
+        pos += length
+    return items
+
+
+def read_one(data: bytes, tag: int) -> Tlv:
+    items = read_all(data)
+    if len(items) != 1 or items[0].tag != tag:
+        raise DerError(f"expected a single element with tag 0x{tag:02x}")
+    return items[0]
+
+
+def decode_oid(value: bytes) -> str:
+    if not value:
+        raise DerError("empty OID")
+    first = value[0]
+    parts = [min(first // 40, 2), first - 40 * min(first // 40, 2)]
+    acc = 0
+    for byte in value[1:]:
+        acc = (acc << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            parts.append(acc)
+            acc = 0
+    if value[-1] & 0x80:
+        raise DerError("truncated OID")
+    return ".".join(str(p) for p in parts)
+
+
+def decode_integer(value: bytes) -> int:
+    if not value:
+        raise DerError("empty INTEGER")
+    return int.from_bytes(value, "big", signed=True)
+
+
+def decode_boolean(value: bytes) -> bool:
+    if len(value) != 1:
+        raise DerError("BOOLEAN must be one byte")
+    return value != b"\x00"

@@ -1,0 +1,57 @@
+"""The trust anchor: Intel's SGX Root CA, pinned by public key, or a root the caller passes explicitly."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from pydcap.errors import CertificateFormatError
+
+# The public key of "Intel SGX Root CA" (P-256, uncompressed point). Two root certificates carry it
+# (one valid to 2033, the current one to 2049), so the root is pinned by key, not by certificate bytes.
+INTEL_SGX_ROOT_CA_PUBLIC_KEY = bytes.fromhex(
+    "040ba9c4c0c0c86193a3fe23d6b02cda10a8bbd4e88e48b4458561a36e705525f5"
+    "67918e2edc88e40d860bd0cc4ee26aacc988e505a953558c453f6b0904ae7394"
+)
+
+
+def public_key_point(key: ec.EllipticCurvePublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+
+
+@dataclass(frozen=True, slots=True)
+class TrustRoot:
+    """A root public key that chains must end in. ``is_intel`` is False for any caller-supplied root."""
+
+    public_key: bytes
+    name: str
+
+    @classmethod
+    def intel(cls) -> TrustRoot:
+        return cls(INTEL_SGX_ROOT_CA_PUBLIC_KEY, "Intel SGX Root CA")
+
+    @classmethod
+    def from_pem(cls, pem: bytes | str) -> TrustRoot:
+        """A root from a PEM certificate (for example the simulated Intel's). Only its key is kept."""
+        data = pem.encode() if isinstance(pem, str) else pem
+        try:
+            cert = x509.load_pem_x509_certificate(data)
+            key = cert.public_key()
+        except ValueError as exc:
+            raise CertificateFormatError(f"trusted root is not a PEM certificate: {exc}") from exc
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise CertificateFormatError("trusted root does not have an EC public key")
+        return cls(public_key_point(key), cert.subject.rfc4514_string())
+
+    @property
+    def is_intel(self) -> bool:
+        return self.public_key == INTEL_SGX_ROOT_CA_PUBLIC_KEY
+
+    @property
+    def key_id(self) -> bytes:
+        """SHA-384 of the root public key, as Intel's supplemental data reports it (root_key_id)."""
+        return hashlib.sha384(self.public_key).digest()

@@ -1,0 +1,21 @@
+"""DCAP quotes: parsing SGX and TDX ECDSA quotes (versions 3, 4 and 5) into named fields."""
+
+from pydcap.quote.parser import Quote
+from pydcap.quote.structs import (
+    CertificationData,
+    EnclaveReport,
+    QuoteHeader,
+    TdReport10,
+    TdReport15,
+    TeeType,
+)
+
+__all__ = [
+    "CertificationData",
+    "EnclaveReport",
+    "Quote",
+    "QuoteHeader",
+    "TdReport10",
+    "TdReport15",
+    "TeeType",
+]

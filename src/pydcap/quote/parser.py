@@ -1,0 +1,244 @@
+"""Parse a DCAP ECDSA quote (v3 SGX, v4 SGX/TDX 1.0, v5 SGX/TD 1.0/TD 1.5) by its declared lengths.
+
+The parser follows Intel's QVL layout rules: lengths must be consistent inside the signature data, and
+bytes after the signature data (padding some TDX stacks add) are tolerated. Any inconsistency raises
+``QuoteFormatError`` with the offset; no other exception leaves ``Quote.parse``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydcap.errors import QuoteFormatError
+from pydcap.quote.structs import (
+    ATTESTATION_KEY_ECDSA_P256,
+    ENCLAVE_REPORT_SIZE,
+    HEADER_SIZE,
+    INTEL_QE_VENDOR_ID,
+    TD_REPORT10_SIZE,
+    TD_REPORT15_SIZE,
+    CertificationData,
+    EnclaveReport,
+    QuoteHeader,
+    TdReport10,
+    TdReport15,
+    TeeType,
+)
+
+BODY_SGX = 1
+BODY_TD10 = 2
+BODY_TD15 = 3
+_BODY_SIZES = {BODY_SGX: ENCLAVE_REPORT_SIZE, BODY_TD10: TD_REPORT10_SIZE, BODY_TD15: TD_REPORT15_SIZE}
+
+SIGNATURE_SIZE = 64
+PUBLIC_KEY_SIZE = 64
+
+Body = EnclaveReport | TdReport10 | TdReport15
+
+
+class _Reader:
+    """A bounded cursor over the quote bytes that raises QuoteFormatError on overrun."""
+
+    __slots__ = ("data", "end", "pos")
+
+    def __init__(self, data: bytes, pos: int, end: int) -> None:
+        self.data = data
+        self.pos = pos
+        self.end = end
+
+    def take(self, n: int, what: str) -> bytes:
+        if n < 0 or self.pos + n > self.end:
+            raise QuoteFormatError(self.pos, f"{what} needs {n} bytes but only {self.end - self.pos} remain")
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def u16(self, what: str) -> int:
+        return int.from_bytes(self.take(2, what), "little")
+
+    def u32(self, what: str) -> int:
+        return int.from_bytes(self.take(4, what), "little")
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A parsed quote. Every field is available by name; ``raw`` and ``signed_data`` keep the bytes."""
+
+    raw: bytes
+    header: QuoteHeader
+    body_type: int
+    body: Body
+    signed_data: bytes
+    signature: bytes
+    attestation_key: bytes
+    qe_report: EnclaveReport
+    qe_report_signature: bytes
+    qe_auth_data: bytes
+    certification_data: CertificationData
+    trailing_bytes: int
+
+    @classmethod
+    def parse(cls, data: bytes) -> Quote:
+        """Parse quote bytes; raise ``QuoteFormatError`` (offset and reason) if they are malformed."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise QuoteFormatError(0, f"expected bytes, got {type(data).__name__}")
+        return _parse(bytes(data))
+
+    @property
+    def version(self) -> int:
+        return self.header.version
+
+    @property
+    def tee(self) -> str:
+        """``"SGX"`` or ``"TDX"``."""
+        return TeeType(self.header.tee_type).name
+
+    @property
+    def is_tdx(self) -> bool:
+        return self.header.tee_type == TeeType.TDX
+
+    @property
+    def sgx_report(self) -> EnclaveReport | None:
+        return self.body if isinstance(self.body, EnclaveReport) else None
+
+    @property
+    def td_report(self) -> TdReport10 | None:
+        return self.body if isinstance(self.body, TdReport10) else None
+
+    @property
+    def report_data(self) -> bytes:
+        return self.body.report_data
+
+    @property
+    def debug(self) -> bool:
+        return self.body.debug
+
+    @property
+    def pck_chain_pem(self) -> bytes | None:
+        """The PEM PCK certificate chain (certification data type 5), or None for other types."""
+        if self.certification_data.type != CertificationData.PCK_CERT_CHAIN:
+            return None
+        return self.certification_data.data
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every parsed field, with bytes as hex (for ``pydcap quote show --json``)."""
+        return {
+            "version": self.version,
+            "tee": self.tee,
+            "header": self.header.to_dict(),
+            "body_type": self.body_type,
+            "report": self.body.to_dict(),
+            "signature": self.signature.hex(),
+            "attestation_key": self.attestation_key.hex(),
+            "qe_report": self.qe_report.to_dict(),
+            "qe_report_signature": self.qe_report_signature.hex(),
+            "qe_auth_data": self.qe_auth_data.hex(),
+            "certification_data_type": self.certification_data.type,
+            "certification_data_size": len(self.certification_data.data),
+            "size": len(self.raw),
+            "trailing_bytes": self.trailing_bytes,
+        }
+
+
+def _parse(data: bytes) -> Quote:
+    r = _Reader(data, 0, len(data))
+    header = QuoteHeader.from_bytes(r.take(HEADER_SIZE, "header"))
+    if header.version not in (3, 4, 5):
+        raise QuoteFormatError(0, f"unsupported quote version {header.version} (supported: 3, 4, 5)")
+    if header.attestation_key_type != ATTESTATION_KEY_ECDSA_P256:
+        raise QuoteFormatError(
+            2, f"unsupported attestation key type {header.attestation_key_type} (supported: 2, ECDSA P-256)"
+        )
+    if header.tee_type not in (TeeType.SGX, TeeType.TDX):
+        raise QuoteFormatError(4, f"unknown TEE type 0x{header.tee_type:x} (expected 0x0 SGX or 0x81 TDX)")
+    if header.qe_vendor_id != INTEL_QE_VENDOR_ID:
+        raise QuoteFormatError(12, f"QE vendor ID {header.qe_vendor_id.hex()} is not Intel's")
+    if header.version == 3 and header.tee_type != TeeType.SGX:
+        raise QuoteFormatError(4, "a version 3 quote must be SGX")
+
+    if header.version == 5:
+        body_type = r.u16("body type")
+        body_size = r.u32("body size")
+        expected = _BODY_SIZES.get(body_type)
+        if expected is None:
+            raise QuoteFormatError(HEADER_SIZE, f"unsupported body type {body_type} (supported: 1, 2, 3)")
+        if body_size != expected:
+            raise QuoteFormatError(
+                HEADER_SIZE + 2, f"body type {body_type} must be {expected} bytes, header says {body_size}"
+            )
+        if (body_type == BODY_SGX) != (header.tee_type == TeeType.SGX):
+            raise QuoteFormatError(HEADER_SIZE, f"body type {body_type} does not match TEE type {header.tee_type:#x}")
+    else:
+        body_type = BODY_SGX if header.tee_type == TeeType.SGX else BODY_TD10
+    body_raw = r.take(_BODY_SIZES[body_type], "report body")
+    body: Body
+    if body_type == BODY_SGX:
+        body = EnclaveReport.from_bytes(body_raw)
+    elif body_type == BODY_TD10:
+        body = TdReport10.from_bytes(body_raw)
+    else:
+        body = TdReport15.from_bytes(body_raw)
+    signed_data = data[: r.pos]
+
+    auth_size = r.u32("signature data length")
+    auth_start = r.pos
+    if auth_size > len(data) - auth_start:
+        raise QuoteFormatError(
+            auth_start - 4,
+            f"signature data length {auth_size} exceeds the {len(data) - auth_start} bytes left",
+        )
+    a = _Reader(data, auth_start, auth_start + auth_size)
+    signature = a.take(SIGNATURE_SIZE, "quote signature")
+    attestation_key = a.take(PUBLIC_KEY_SIZE, "attestation key")
+
+    if header.version == 3:
+        qe_report, qe_sig, qe_auth, cert = _qe_report_section(a, "signature data")
+        if not 1 <= cert.type <= 5:
+            raise QuoteFormatError(a.pos, f"certification data type {cert.type} is not valid in a v3 quote")
+    else:
+        outer_type = a.u16("certification data type")
+        outer_size = a.u32("certification data size")
+        if outer_size != a.end - a.pos:
+            raise QuoteFormatError(
+                a.pos - 4,
+                f"certification data size {outer_size} does not match the {a.end - a.pos} bytes left",
+            )
+        if outer_type != CertificationData.QE_REPORT_CERTIFICATION_DATA:
+            raise QuoteFormatError(
+                a.pos - 6, f"certification data type {outer_type} (a v{header.version} quote needs type 6)"
+            )
+        qe_report, qe_sig, qe_auth, cert = _qe_report_section(a, "QE report certification data")
+        if not 1 <= cert.type <= 5:
+            raise QuoteFormatError(a.pos, f"inner certification data type {cert.type} is not 1-5")
+    return Quote(
+        raw=data,
+        header=header,
+        body_type=body_type,
+        body=body,
+        signed_data=signed_data,
+        signature=signature,
+        attestation_key=attestation_key,
+        qe_report=qe_report,
+        qe_report_signature=qe_sig,
+        qe_auth_data=qe_auth,
+        certification_data=cert,
+        trailing_bytes=len(data) - (auth_start + auth_size),
+    )
+
+
+def _qe_report_section(a: _Reader, container: str) -> tuple[EnclaveReport, bytes, bytes, CertificationData]:
+    """QE report, its signature, QE auth data and certification data, which must fill ``a`` exactly."""
+    qe_report = EnclaveReport.from_bytes(a.take(ENCLAVE_REPORT_SIZE, "QE report"))
+    qe_sig = a.take(SIGNATURE_SIZE, "QE report signature")
+    auth_len = a.u16("QE authentication data size")
+    qe_auth = a.take(auth_len, "QE authentication data")
+    cert_type = a.u16("certification data type")
+    cert_size = a.u32("certification data size")
+    if cert_size != a.end - a.pos:
+        raise QuoteFormatError(
+            a.pos - 4,
+            f"certification data size {cert_size} does not match the {a.end - a.pos} bytes left in the {container}",
+        )
+    cert_data = a.take(cert_size, "certification data")
+    return qe_report, qe_sig, qe_auth, CertificationData(cert_type, cert_data)

@@ -1,0 +1,155 @@
+"""Certificate-chain and CRL checks, in the order Intel's library makes them.
+
+Each check returns a ``Failure`` or None. Time is not an input: expiry is collected as dates and judged
+later, because Intel's verification enclave reports it as a flag rather than a failure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydcap.errors import CertificateFormatError
+from pydcap.pki.certs import Certificate, CertificateChain
+from pydcap.pki.crl import RevocationList
+from pydcap.pki.pck import PckCertificate
+from pydcap.pki.trust import TrustRoot
+from pydcap.verify.names import Failure
+
+ROOT_CN = "SGX Root CA"
+INTERMEDIATE_CN = "CA"
+PCK_CN = "SGX PCK Certificate"
+TCB_SIGNING_CN = "SGX TCB Signing"
+
+
+class CheckFailed(Exception):
+    """Internal control flow: a named failure plus a human explanation."""
+
+    def __init__(self, failure: Failure, detail: str) -> None:
+        super().__init__(detail)
+        self.failure = failure
+        self.detail = detail
+
+
+def parse_chain(pem: bytes, expected_length: int, what: str) -> CertificateChain:
+    try:
+        chain = CertificateChain.parse(pem)
+    except CertificateFormatError as exc:
+        raise CheckFailed(Failure.UNSUPPORTED_CERT_FORMAT, f"{what}: {exc}") from exc
+    if len(chain) != expected_length:
+        raise CheckFailed(
+            Failure.UNSUPPORTED_CERT_FORMAT,
+            f"{what} has {len(chain)} readable certificates, expected {expected_length}",
+        )
+    return chain
+
+
+def parse_crl(data: bytes, what: str) -> RevocationList:
+    try:
+        return RevocationList.parse(data)
+    except CertificateFormatError as exc:
+        raise CheckFailed(Failure.SGX_CRL_UNSUPPORTED_FORMAT, f"{what}: {exc}") from exc
+
+
+def check_root_certificate(root: Certificate) -> None:
+    if not root.self_issued or not root.is_signed_by(root):
+        raise CheckFailed(Failure.SGX_ROOT_CA_INVALID_ISSUER, "root CA certificate is not validly self-signed")
+
+
+def check_crl(crl: RevocationList, issuer: Certificate, what: str) -> None:
+    """Intel's CRL check: issuer name, CRL number and AKI extensions, signature."""
+    if crl.issuer_raw != issuer.subject_raw:
+        raise CheckFailed(
+            Failure.SGX_CRL_UNKNOWN_ISSUER,
+            f"{what} is issued by {crl.issuer_cn!r}, not by {issuer.subject_cn!r}",
+        )
+    if crl.crl_number is None or not crl.has_authority_key_identifier:
+        raise CheckFailed(Failure.SGX_CRL_INVALID_EXTENSIONS, f"{what} lacks the CRL number or AKI extension")
+    if not crl.is_signed_by(issuer):
+        raise CheckFailed(Failure.SGX_CRL_INVALID_SIGNATURE, f"{what} signature does not verify")
+
+
+@dataclass(frozen=True)
+class PckChain:
+    """A PCK chain that passed every time-independent check, with what later steps need."""
+
+    chain: CertificateChain
+    root: Certificate
+    intermediate: Certificate
+    pck: PckCertificate
+    root_ca_crl: RevocationList
+    pck_crl: RevocationList
+
+
+def check_pck_chain(pem: bytes, root_ca_crl: bytes, pck_crl: bytes, trust: TrustRoot) -> PckChain:
+    """The PCK certificate chain from the quote, against the root CA CRL and the PCK CRL."""
+    chain = parse_chain(pem, 3, "PCK certificate chain")
+    root_crl = parse_crl(root_ca_crl, "root CA CRL")
+    intermediate_crl = parse_crl(pck_crl, "PCK CRL")
+
+    root = chain.root
+    if root is None or ROOT_CN not in root.subject_cn:
+        raise CheckFailed(Failure.SGX_ROOT_CA_MISSING, "PCK chain has no Intel SGX Root CA certificate")
+    intermediate = chain.find(INTERMEDIATE_CN, self_issued=False)
+    if intermediate is None:
+        raise CheckFailed(Failure.SGX_INTERMEDIATE_CA_MISSING, "PCK chain has no intermediate CA certificate")
+    leaf = chain.find(PCK_CN)
+    if leaf is None:
+        raise CheckFailed(Failure.SGX_PCK_MISSING, "PCK chain has no PCK certificate")
+    try:
+        pck = PckCertificate.from_certificate(leaf)
+    except CertificateFormatError as exc:
+        raise CheckFailed(Failure.SGX_PCK_INVALID_EXTENSIONS, str(exc)) from exc
+
+    check_root_certificate(root)
+    if intermediate.issuer_raw != root.subject_raw or not intermediate.is_signed_by(root):
+        raise CheckFailed(
+            Failure.SGX_INTERMEDIATE_CA_INVALID_ISSUER,
+            "intermediate CA certificate is not signed by the root",
+        )
+    if pck.issuer_raw != intermediate.subject_raw or not pck.is_signed_by(intermediate):
+        raise CheckFailed(Failure.SGX_PCK_INVALID_ISSUER, "PCK certificate is not signed by the intermediate CA")
+    if root.public_key_bytes != trust.public_key:
+        raise CheckFailed(
+            Failure.SGX_PCK_CERT_CHAIN_UNTRUSTED, f"PCK chain does not end in the trusted root ({trust.name})"
+        )
+    check_crl(root_crl, root, "root CA CRL")
+    check_crl(intermediate_crl, intermediate, "PCK CRL")
+    if root_crl.revokes(intermediate):
+        raise CheckFailed(Failure.SGX_INTERMEDIATE_CA_REVOKED, "the intermediate CA certificate is revoked")
+    if intermediate_crl.revokes(pck):
+        raise CheckFailed(Failure.SGX_PCK_REVOKED, "the PCK certificate is revoked")
+    return PckChain(chain, root, intermediate, pck, root_crl, intermediate_crl)
+
+
+@dataclass(frozen=True)
+class SigningChain:
+    chain: CertificateChain
+    root: Certificate
+    signer: Certificate
+    root_ca_crl: RevocationList
+
+
+def check_signing_chain(pem: bytes, root_ca_crl: bytes, trust: TrustRoot, what: str) -> SigningChain:
+    """A TCB Signing chain (TCB info or enclave identity issuer chain): exactly signer + root."""
+    chain = parse_chain(pem, 2, f"{what} issuer chain")
+    root_crl = parse_crl(root_ca_crl, "root CA CRL")
+    root = chain.root
+    if root is None or ROOT_CN not in root.subject_cn:
+        raise CheckFailed(Failure.SGX_ROOT_CA_MISSING, f"{what} issuer chain has no Intel SGX Root CA")
+    check_root_certificate(root)
+    signer = chain.topmost
+    if signer is None or TCB_SIGNING_CN not in signer.subject_cn:
+        raise CheckFailed(Failure.SGX_TCB_SIGNING_CERT_MISSING, f"{what} issuer chain has no TCB Signing cert")
+    if signer.issuer_raw != root.subject_raw or not signer.is_signed_by(root):
+        raise CheckFailed(
+            Failure.SGX_TCB_SIGNING_CERT_INVALID_ISSUER, "TCB Signing certificate is not signed by the root"
+        )
+    check_crl(root_crl, root, "root CA CRL")
+    if root_crl.revokes(signer):
+        raise CheckFailed(Failure.SGX_TCB_SIGNING_CERT_REVOKED, "the TCB Signing certificate is revoked")
+    if root.public_key_bytes != trust.public_key:
+        raise CheckFailed(
+            Failure.SGX_TCB_SIGNING_CERT_CHAIN_UNTRUSTED,
+            f"{what} issuer chain does not end in the trusted root ({trust.name})",
+        )
+    return SigningChain(chain, root, signer, root_crl)

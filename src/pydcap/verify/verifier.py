@@ -1,0 +1,472 @@
+"""The quote verifier: Intel's QvE/QVL appraisal, step by step, with content-keyed caches for collateral.
+
+Order of checks (the first failure wins, as in Intel's library): quote format, PCK chain and CRLs, TCB info
+and its signing chain, QE identity and its signing chain, then the quote itself (TCB info match, TDX
+module, QE report signature and binding, QE identity, quote signature) and finally the TCB level.
+Collateral expiry is a flag beside the result, never a failure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TypeVar
+
+from pydcap.collateral.bundle import Collateral
+from pydcap.collateral.enclave_identity import EnclaveIdentity
+from pydcap.collateral.signed import SignedDocument
+from pydcap.collateral.tcb_info import TcbInfo
+from pydcap.errors import (
+    CertificateFormatError,
+    CollateralFormatError,
+    InvalidCollateralError,
+    QuoteFormatError,
+    UnsupportedVersionError,
+)
+from pydcap.pki.certs import CertificateChain
+from pydcap.pki.trust import TrustRoot
+from pydcap.policy import AppraisalPolicy, Policy
+from pydcap.quote.parser import Quote
+from pydcap.quote.structs import TdReport15
+from pydcap.verify.cache import BoundedCache
+from pydcap.verify.chains import CheckFailed, PckChain, SigningChain, check_pck_chain, check_signing_chain
+from pydcap.verify.names import QV_RESULT_OF_STATUS, Failure, TcbStatus, qv_result_of_failure
+from pydcap.verify.result import Supplemental, VerificationResult
+from pydcap.verify.signatures import public_key_from_raw, verify_raw
+from pydcap.verify.tcb import TcbEvaluation, TcbNotSupported, evaluate, relaunch
+
+TimeLike = datetime | int | float | None
+T = TypeVar("T")
+
+
+def to_unix(at: TimeLike) -> int:
+    """A verification time as unix seconds; None means now."""
+    if at is None:
+        return int(time.time())
+    if isinstance(at, datetime):
+        if at.tzinfo is None:
+            raise ValueError("a naive datetime is ambiguous: give a timezone (e.g. datetime.UTC)")
+        return int(at.timestamp())
+    return int(at)
+
+
+@dataclass(frozen=True)
+class _SignedCollateral:
+    """A TCB info or enclave identity whose signing chain and signature verified."""
+
+    document: TcbInfo | EnclaveIdentity
+    chain: SigningChain
+
+
+@dataclass(frozen=True)
+class _PckOutcome:
+    chain: PckChain
+    crl_issuer_chain: CertificateChain
+
+
+def _signature_ok(signed: SignedDocument, chain: SigningChain) -> bool:
+    key = chain.signer.public_key
+    if verify_raw(key, signed.signature, signed.body):
+        return True
+    # Intel's library checks the signature over a compact re-serialisation of the parsed body; for the
+    # compact JSON Intel serves that is the body itself, but a pretty-printed copy verifies only this way.
+    compact = signed.compact_body
+    return compact != signed.body and verify_raw(key, signed.signature, compact)
+
+
+class Verifier:
+    """Verifies quotes against collateral under one trust root and one policy, reusing verified collateral.
+
+    A ``Verifier`` is safe to share between threads. Its caches are keyed by the exact bytes of each input
+    and bounded in size, so a second quote from the same platform costs about two signature checks.
+    """
+
+    def __init__(
+        self,
+        *,
+        trusted_root: TrustRoot | bytes | str | None = None,
+        policy: AppraisalPolicy | None = None,
+        cache_size: int = 256,
+    ) -> None:
+        if trusted_root is None:
+            self.trust = TrustRoot.intel()
+        elif isinstance(trusted_root, TrustRoot):
+            self.trust = trusted_root
+        else:
+            self.trust = TrustRoot.from_pem(trusted_root)
+        self.policy: AppraisalPolicy = policy if policy is not None else Policy()
+        self._pck: BoundedCache[_PckOutcome | CheckFailed] = BoundedCache(cache_size)
+        self._tcb: BoundedCache[_SignedCollateral | CheckFailed] = BoundedCache(cache_size)
+        self._qe: BoundedCache[_SignedCollateral | CheckFailed] = BoundedCache(cache_size)
+
+    # ---- public API ------------------------------------------------------------------------------
+
+    def verify(
+        self,
+        quote: bytes | Quote,
+        collateral: Collateral,
+        *,
+        at: TimeLike = None,
+        policy: AppraisalPolicy | None = None,
+    ) -> VerificationResult:
+        """Appraise ``quote`` with ``collateral`` at time ``at`` (default: now), then apply the policy
+        (this verifier's, unless ``policy`` is given for this call)."""
+        result = self.appraise(quote, collateral, at=to_unix(at))
+        reasons = tuple((policy or self.policy).reasons(result))
+        return replace(result, accepted=not reasons, reasons=reasons)
+
+    def appraise(self, quote: bytes | Quote, collateral: Collateral, *, at: int) -> VerificationResult:
+        """Intel's appraisal only (no policy): ``accepted`` is left False."""
+        parsed: Quote | None = None
+        try:
+            parsed = quote if isinstance(quote, Quote) else Quote.parse(quote)
+            return self._appraise(parsed, collateral, at)
+        except QuoteFormatError as exc:
+            return self._failed(Failure.UNSUPPORTED_QUOTE_FORMAT, str(exc), at, None)
+        except CheckFailed as exc:
+            return self._failed(exc.failure, exc.detail, at, parsed)
+
+    def clear_caches(self) -> None:
+        for cache in (self._pck, self._tcb, self._qe):
+            cache.clear()
+
+    # ---- steps -----------------------------------------------------------------------------------
+
+    def _failed(self, failure: Failure, detail: str, at: int, quote: Quote | None) -> VerificationResult:
+        return VerificationResult(
+            qv_result=qv_result_of_failure(failure),
+            tcb_status=None,
+            failure=failure,
+            detail=detail,
+            advisory_ids=(),
+            collateral_expired=False,
+            verified_at=at,
+            trusted_root=self.trust.name,
+            root_is_intel=self.trust.is_intel,
+            quote=quote,
+        )
+
+    def _appraise(self, quote: Quote, collateral: Collateral, at: int) -> VerificationResult:
+        pem = quote.pck_chain_pem
+        if pem is None:
+            raise CheckFailed(
+                Failure.UNSUPPORTED_QE_CERTIFICATION_DATA_TYPE,
+                f"certification data type {quote.certification_data.type} is not a PCK certificate chain (5)",
+            )
+        pck = _lookup(
+            self._pck,
+            (pem, collateral.root_ca_crl, collateral.pck_crl, collateral.pck_crl_issuer_chain),
+            lambda: self._check_pck(pem, collateral),
+        )
+        tcb = _lookup(
+            self._tcb,
+            (
+                collateral.tcb_info.body,
+                collateral.tcb_info.signature,
+                collateral.tcb_info_issuer_chain,
+                collateral.root_ca_crl,
+            ),
+            lambda: self._check_signed(collateral.tcb_info, collateral.tcb_info_issuer_chain, collateral, True),
+        )
+        qe = _lookup(
+            self._qe,
+            (
+                collateral.qe_identity.body,
+                collateral.qe_identity.signature,
+                collateral.qe_identity_issuer_chain,
+                collateral.root_ca_crl,
+            ),
+            lambda: self._check_signed(collateral.qe_identity, collateral.qe_identity_issuer_chain, collateral, False),
+        )
+        tcb_info = tcb.document
+        qe_identity = qe.document
+        assert isinstance(tcb_info, TcbInfo) and isinstance(qe_identity, EnclaveIdentity)
+
+        self._check_quote(quote, pck.chain, tcb_info, qe_identity)
+        launch, current = self._evaluate_tcb(quote, pck.chain, tcb_info, qe_identity)
+        status = launch.status if current is None else relaunch(launch.status, current.status)
+        supplemental = self._supplemental(quote, pck, tcb, qe, launch, current)
+        expired = supplemental.earliest_expiration_date <= at or any(
+            crl.this_update > at for crl in (pck.chain.root_ca_crl, pck.chain.pck_crl)
+        )
+        if status == TcbStatus.REVOKED:
+            result = self._failed(Failure.TCB_REVOKED, "a matched TCB level is Revoked", at, quote)
+            return replace(result, supplemental=supplemental, collateral_expired=expired)
+        return VerificationResult(
+            qv_result=QV_RESULT_OF_STATUS[status],
+            tcb_status=status,
+            failure=None,
+            detail=_explain(status, launch),
+            advisory_ids=tuple(sorted(set(launch.advisory_ids))),
+            collateral_expired=expired,
+            verified_at=at,
+            trusted_root=self.trust.name,
+            root_is_intel=self.trust.is_intel,
+            quote=quote,
+            supplemental=supplemental,
+        )
+
+    def _check_pck(self, pem: bytes, collateral: Collateral) -> _PckOutcome | CheckFailed:
+        try:
+            chain = check_pck_chain(pem, collateral.root_ca_crl, collateral.pck_crl, self.trust)
+            try:
+                crl_chain = CertificateChain.parse(collateral.pck_crl_issuer_chain)
+            except CertificateFormatError as exc:
+                raise CheckFailed(Failure.UNSUPPORTED_CERT_FORMAT, f"PCK CRL issuer chain: {exc}") from exc
+            return _PckOutcome(chain, crl_chain)
+        except CheckFailed as exc:
+            return exc
+
+    def _check_signed(
+        self, signed: SignedDocument, chain_pem: bytes, collateral: Collateral, is_tcb_info: bool
+    ) -> _SignedCollateral | CheckFailed:
+        try:
+            document: TcbInfo | EnclaveIdentity
+            try:
+                document = TcbInfo.parse(signed) if is_tcb_info else EnclaveIdentity.parse(signed)
+            except UnsupportedVersionError as exc:
+                failure = (
+                    Failure.SGX_TCB_INFO_UNSUPPORTED_FORMAT
+                    if is_tcb_info
+                    else Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_VERSION
+                )
+                raise CheckFailed(failure, str(exc)) from exc
+            except InvalidCollateralError as exc:
+                failure = Failure.SGX_TCB_INFO_INVALID if is_tcb_info else Failure.SGX_ENCLAVE_IDENTITY_INVALID
+                raise CheckFailed(failure, str(exc)) from exc
+            except CollateralFormatError as exc:
+                failure = (
+                    Failure.SGX_TCB_INFO_UNSUPPORTED_FORMAT
+                    if is_tcb_info
+                    else Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_FORMAT
+                )
+                raise CheckFailed(failure, str(exc)) from exc
+            what = "TCB info" if is_tcb_info else "QE identity"
+            chain = check_signing_chain(chain_pem, collateral.root_ca_crl, self.trust, what)
+            if not _signature_ok(signed, chain):
+                failure = (
+                    Failure.TCB_INFO_INVALID_SIGNATURE
+                    if is_tcb_info
+                    else Failure.SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE
+                )
+                raise CheckFailed(failure, f"{what} signature does not verify with the TCB Signing key")
+            return _SignedCollateral(document, chain)
+        except CheckFailed as exc:
+            return exc
+
+    @staticmethod
+    def _check_quote(quote: Quote, pck: PckChain, tcb_info: TcbInfo, qe_identity: EnclaveIdentity) -> None:
+        """Intel's QuoteVerifier::verify, after the collateral checks."""
+        tdx = quote.is_tdx
+        if tcb_info.version >= 3:
+            if tcb_info.is_tdx != tdx:
+                raise CheckFailed(
+                    Failure.TCB_INFO_MISMATCH, f"TCB info is for {tcb_info.id} but the quote is {quote.tee}"
+                )
+        elif tdx:
+            raise CheckFailed(Failure.TCB_INFO_MISMATCH, "a version 2 TCB info cannot describe a TDX platform")
+        if pck.pck.fmspc != tcb_info.fmspc:
+            raise CheckFailed(
+                Failure.TCB_INFO_MISMATCH,
+                f"TCB info is for FMSPC {tcb_info.fmspc.hex()}, the PCK certificate says {pck.pck.fmspc.hex()}",
+            )
+        if pck.pck.pce_id != tcb_info.pce_id:
+            raise CheckFailed(
+                Failure.TCB_INFO_MISMATCH,
+                f"TCB info is for PCE-ID {tcb_info.pce_id.hex()}, the PCK certificate says {pck.pck.pce_id.hex()}",
+            )
+        td = quote.td_report
+        if tdx and tcb_info.tdx_module is not None and td is not None:
+            _check_tdx_module(quote, td.tee_tcb_svn, td.mr_signer_seam, td.seam_attributes, tcb_info)
+        if not verify_raw(pck.pck.public_key, quote.qe_report_signature, quote.qe_report.raw):
+            raise CheckFailed(
+                Failure.INVALID_QE_REPORT_SIGNATURE,
+                "the QE report is not signed by the PCK certificate's key",
+            )
+        binding = hashlib.sha256(quote.attestation_key + quote.qe_auth_data).digest()
+        if quote.qe_report.report_data[:32] != binding:
+            raise CheckFailed(
+                Failure.INVALID_QE_REPORT_DATA,
+                "the QE report does not bind the attestation key (REPORTDATA != SHA-256(key || auth data))",
+            )
+        _check_qe_identity(quote, qe_identity)
+        key = public_key_from_raw(quote.attestation_key)
+        if key is None:
+            raise CheckFailed(Failure.UNSUPPORTED_QUOTE_FORMAT, "the attestation key is not a P-256 point")
+        if not verify_raw(key, quote.signature, quote.signed_data):
+            raise CheckFailed(
+                Failure.INVALID_QUOTE_SIGNATURE,
+                "the quote signature does not verify with the attestation key",
+            )
+
+    @staticmethod
+    def _evaluate_tcb(
+        quote: Quote, pck: PckChain, tcb_info: TcbInfo, qe_identity: EnclaveIdentity
+    ) -> tuple[TcbEvaluation, TcbEvaluation | None]:
+        tcb = pck.pck.sgx.tcb
+        td = quote.td_report
+        try:
+            launch = evaluate(
+                tcb_info,
+                qe_identity,
+                tcb.components,
+                tcb.pce_svn,
+                quote.qe_report.isv_svn,
+                td.tee_tcb_svn if td is not None else None,
+            )
+            current = None
+            if isinstance(td, TdReport15):
+                current = evaluate(
+                    tcb_info,
+                    qe_identity,
+                    tcb.components,
+                    tcb.pce_svn,
+                    quote.qe_report.isv_svn,
+                    td.tee_tcb_svn2,
+                )
+        except TcbNotSupported as exc:
+            raise CheckFailed(exc.failure, exc.detail) from exc
+        return launch, current
+
+    def _supplemental(
+        self,
+        quote: Quote,
+        pck: _PckOutcome,
+        tcb: _SignedCollateral,
+        qe: _SignedCollateral,
+        launch: TcbEvaluation,
+        current: TcbEvaluation | None,
+    ) -> Supplemental:
+        chain = pck.chain
+        tcb_info = tcb.document
+        qe_identity = qe.document
+        chains = (pck.crl_issuer_chain, chain.chain, tcb.chain.chain, qe.chain.chain)
+        crls = (chain.root_ca_crl, chain.pck_crl)
+        docs = (tcb_info, qe_identity)
+        issue_dates = (
+            [c.this_update for c in crls] + [ch.earliest_not_before for ch in chains] + [d.issue_date for d in docs]
+        )
+        latest = [c.this_update for c in crls] + [ch.latest_not_before for ch in chains] + [d.issue_date for d in docs]
+        expirations = (
+            [c.next_update for c in crls] + [ch.earliest_not_after for ch in chains] + [d.next_update for d in docs]
+        )
+        sgx = chain.pck.sgx
+        now = current or launch
+        return Supplemental(
+            earliest_issue_date=min(issue_dates),
+            latest_issue_date=max(latest),
+            earliest_expiration_date=min(expirations),
+            tcb_evaluation_data_number=min(tcb_info.tcb_evaluation_data_number, qe_identity.tcb_evaluation_data_number),
+            pck_crl_number=chain.pck_crl.crl_number,
+            root_ca_crl_number=chain.root_ca_crl.crl_number,
+            root_key_id=hashlib.sha384(chain.root.public_key_bytes).digest(),
+            ppid=sgx.ppid,
+            fmspc=sgx.fmspc,
+            pce_id=sgx.pce_id,
+            tcb_cpusvn=sgx.tcb.cpu_svn,
+            tcb_pce_svn=sgx.tcb.pce_svn,
+            tee_type=quote.tee,
+            sgx_type=sgx.sgx_type.label,
+            ca_type=chain.pck.ca_type,
+            platform_instance_id=sgx.platform_instance_id,
+            dynamic_platform=sgx.dynamic_platform,
+            cached_keys=sgx.cached_keys,
+            smt_enabled=sgx.smt_enabled,
+            tcb_level_date=launch.tcb_date,
+            platform_tcb_level_date=launch.platform_level.tcb_date,
+            qe_tcb_level_date=launch.qe_level.tcb_date,
+            platform_status=launch.platform_level.status,
+            qe_status=launch.qe_level.status,
+            module_status=launch.module_level.status if launch.module_level else None,
+            current_tcb_status=now.status.value,
+            current_tcb_date=now.tcb_date,
+            current_advisory_ids=tuple(sorted(set(now.advisory_ids))),
+        )
+
+
+def _lookup(cache: BoundedCache[T | CheckFailed], key: Hashable, compute: Callable[[], T | CheckFailed]) -> T:
+    """A cached check: its value, or the failure it recorded, raised again."""
+    value = cache.get_or_compute(key, compute)
+    if isinstance(value, CheckFailed):
+        raise CheckFailed(value.failure, value.detail)
+    return value
+
+
+def _check_tdx_module(
+    quote: Quote, tee_tcb_svn: bytes, mr_signer_seam: bytes, seam_attributes: bytes, tcb_info: TcbInfo
+) -> None:
+    module = tcb_info.tdx_module
+    assert module is not None
+    expected_signer = module.mr_signer
+    expected_attributes = module.attributes
+    if quote.version > 3 and tee_tcb_svn[1] > 0:
+        identity = tcb_info.module_identity(tee_tcb_svn[1])
+        if identity is None:
+            raise CheckFailed(
+                Failure.TDX_MODULE_MISMATCH,
+                f"the TCB info has no TDX module identity TDX_{tee_tcb_svn[1]:02X}",
+            )
+        expected_signer = identity.mr_signer
+        expected_attributes = identity.attributes
+    if mr_signer_seam != expected_signer:
+        raise CheckFailed(
+            Failure.TDX_MODULE_MISMATCH,
+            f"MRSIGNERSEAM {mr_signer_seam.hex()} is not the TDX module signer {expected_signer.hex()}",
+        )
+    if any(seam_attributes) or any(expected_attributes) or len(seam_attributes) != len(expected_attributes):
+        raise CheckFailed(Failure.TDX_MODULE_MISMATCH, "SEAMATTRIBUTES must be zero, as must the module's")
+
+
+def _check_qe_identity(quote: Quote, identity: EnclaveIdentity) -> None:
+    if quote.is_tdx and identity.id != "TD_QE":
+        raise CheckFailed(Failure.QE_IDENTITY_MISMATCH, f"a TDX quote needs the TD_QE identity, not {identity.id}")
+    if not quote.is_tdx and identity.id != "QE":
+        raise CheckFailed(Failure.QE_IDENTITY_MISMATCH, f"an SGX quote needs the QE identity, not {identity.id}")
+    report = quote.qe_report
+    if report.misc_select & identity.miscselect_mask != identity.miscselect:
+        raise CheckFailed(Failure.QE_IDENTITY_MISMATCH, "the QE's MISCSELECT does not match its identity")
+    masked = bytes(a & m for a, m in zip(report.attributes, identity.attributes_mask, strict=True))
+    if masked != identity.attributes:
+        raise CheckFailed(Failure.QE_IDENTITY_MISMATCH, "the QE's ATTRIBUTES do not match its identity")
+    if report.mr_signer != identity.mr_signer:
+        raise CheckFailed(Failure.QE_IDENTITY_MISMATCH, "the QE's MRSIGNER is not Intel's")
+    if report.isv_prod_id != identity.isv_prod_id:
+        raise CheckFailed(
+            Failure.QE_IDENTITY_MISMATCH,
+            f"the QE's ISVPRODID {report.isv_prod_id} is not {identity.isv_prod_id}",
+        )
+
+
+def _explain(status: TcbStatus, launch: TcbEvaluation) -> str:
+    parts = [f"platform {launch.platform_level.status}", f"QE {launch.qe_level.status}"]
+    if launch.module_level is not None:
+        parts.append(f"TDX module {launch.module_level.status}")
+    return f"{status.value} ({', '.join(parts)})"
+
+
+_DEFAULT_VERIFIERS: dict[TrustRoot, Verifier] = {}
+
+
+def verify_quote(
+    quote: bytes | Quote,
+    collateral: Collateral,
+    *,
+    at: TimeLike = None,
+    trusted_root: TrustRoot | bytes | str | None = None,
+    policy: AppraisalPolicy | None = None,
+) -> VerificationResult:
+    """Verify one quote. Collateral checks are cached per trust root across calls."""
+    trust = (
+        trusted_root
+        if isinstance(trusted_root, TrustRoot)
+        else TrustRoot.intel()
+        if trusted_root is None
+        else TrustRoot.from_pem(trusted_root)
+    )
+    verifier = _DEFAULT_VERIFIERS.get(trust)
+    if verifier is None:
+        verifier = _DEFAULT_VERIFIERS.setdefault(trust, Verifier(trusted_root=trust))
+    return verifier.verify(quote, collateral, at=at, policy=policy)

@@ -1,0 +1,66 @@
+"""Shared fixtures: the real test vectors of ../shared/testdata (required when CI is set)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTDATA = Path(os.environ.get("PYDCAP_TESTDATA", ROOT.parent / "shared" / "testdata"))
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    expected: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def quote(self) -> bytes:
+        return (self.path / "quote.bin").read_bytes()
+
+    @property
+    def at(self) -> int:
+        return int(self.expected["verify_at"]["unix"])
+
+
+def _bundles(kind: str) -> list[Bundle]:
+    base = TESTDATA / kind
+    if not base.is_dir():
+        return []
+    return [
+        Bundle(p, json.loads((p / "expected.json").read_text()))
+        for p in sorted(base.iterdir())
+        if (p / "expected.json").is_file()
+    ]
+
+
+def require_testdata() -> None:
+    if not (TESTDATA / "real").is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but the shared test data is missing at {TESTDATA}")
+        pytest.skip(f"shared test data not found at {TESTDATA}")
+
+
+REAL = _bundles("real")
+NEGATIVE = _bundles("negative")
+
+
+def bundle_params(bundles: list[Bundle]) -> list[Any]:
+    if not bundles:
+        return [pytest.param(None, id="no-testdata")]
+    return [pytest.param(b, id=b.name) for b in bundles]
+
+
+@pytest.fixture
+def real_bundles() -> list[Bundle]:
+    require_testdata()
+    return REAL
