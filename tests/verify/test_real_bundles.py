@@ -72,4 +72,8 @@ def test_warm_verifier_gives_the_same_answers_as_cold() -> None:
         second = warm.appraise(b.quote, c, at=b.at)
         cold = Verifier().appraise(b.quote, Collateral.load(b.path), at=b.at)
         assert first == second
-        assert (cold.failure, cold.tcb_status, cold.advisory_ids) == (first.failure, first.tcb_status, first.advisory_ids)
+        assert (cold.failure, cold.tcb_status, cold.advisory_ids) == (
+            first.failure,
+            first.tcb_status,
+            first.advisory_ids,
+        )

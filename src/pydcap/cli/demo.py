@@ -48,8 +48,14 @@ def run(args: argparse.Namespace) -> int:
         )
         want = expected["failure"] or expected["tcb_status"]
         got = result.failure.value if result.failure else result.tcb_status.value if result.tcb_status else None
-        rows.append({"bundle": f"{bundle.parent.name}/{bundle.name}", "expected": want, "pydcap": got,
-                     "match": got == want or got in (expected.get("failure_any") or [])})
+        rows.append(
+            {
+                "bundle": f"{bundle.parent.name}/{bundle.name}",
+                "expected": want,
+                "pydcap": got,
+                "match": got == want or got in (expected.get("failure_any") or []),
+            }
+        )
     if args.json:
         print_json({"bundles": rows})
     else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -10,19 +10,14 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from pydcap.errors import CertificateFormatError
-from pydcap.pki.trust import public_key_point
+from pydcap.pki import der
 
-_PEM_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.DOTALL)
+_BEGIN = b"-----BEGIN CERTIFICATE-----"
+_END = b"-----END CERTIFICATE-----"
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
-
-
-def common_name(name: x509.Name) -> str:
-    attrs = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    value = attrs[0].value if attrs else ""
-    return value if isinstance(value, str) else value.decode("utf-8", "replace")
 
 
 class Certificate:
@@ -33,12 +28,46 @@ class Certificate:
     def __init__(self, cert: x509.Certificate) -> None:
         self.x509 = cert
 
+    @cached_property
+    def _tbs(self) -> list[der.Tlv]:
+        """The fields of the TBS certificate, read directly (cheaper than building ``cryptography`` objects):
+        serial, signature algorithm, issuer, validity, subject, public key info, then the optional ones."""
+        try:
+            fields = der.read_all(der.read_one(self.x509.tbs_certificate_bytes, der.TAG_SEQUENCE).value)
+        except der.DerError as exc:
+            raise CertificateFormatError(f"malformed certificate: {exc}") from exc
+        if fields and fields[0].tag == 0xA0:  # explicit version
+            fields = fields[1:]
+        if len(fields) < 6:
+            raise CertificateFormatError("malformed certificate: TBS too short")
+        return fields
+
+    @property
+    def _names(self) -> tuple[bytes, bytes]:
+        """Raw DER contents of (issuer, subject)."""
+        return self._tbs[2].value, self._tbs[4].value
+
+    def extension_value(self, oid: bytes) -> bytes | None:
+        """The raw value (OCTET STRING content) of the extension with encoded OID ``oid``, if present."""
+        for field in self._tbs[6:]:
+            if field.tag != 0xA3:
+                continue
+            for ext in der.read_all(der.read_one(field.value, der.TAG_SEQUENCE).value):
+                parts = der.read_all(ext.value)
+                if parts and parts[0].tag == der.TAG_OID and parts[0].value == oid:
+                    if parts[-1].tag != der.TAG_OCTET_STRING:
+                        raise der.DerError("extension value is not an OCTET STRING")
+                    return parts[-1].value
+        return None
+
     @classmethod
     def from_pem(cls, pem: bytes) -> Certificate:
         try:
-            return cls(x509.load_pem_x509_certificate(pem))
-        except ValueError as exc:
+            cert = cls(x509.load_pem_x509_certificate(pem))
+            _ = cert._names  # reject a certificate whose names cannot be read now, not later
+        except (ValueError, der.DerError) as exc:
             raise CertificateFormatError(f"unparsable certificate: {exc}") from exc
+        return cert
 
     @classmethod
     def from_der(cls, der: bytes) -> Certificate:
@@ -47,29 +76,21 @@ class Certificate:
         except ValueError as exc:
             raise CertificateFormatError(f"unparsable certificate: {exc}") from exc
 
-    @cached_property
-    def subject(self) -> x509.Name:
-        return self.x509.subject
-
-    @cached_property
-    def issuer(self) -> x509.Name:
-        return self.x509.issuer
-
-    @cached_property
+    @property
     def subject_raw(self) -> bytes:
-        return self.x509.subject.public_bytes()
+        return self._names[1]
 
-    @cached_property
+    @property
     def issuer_raw(self) -> bytes:
-        return self.x509.issuer.public_bytes()
+        return self._names[0]
 
     @cached_property
     def subject_cn(self) -> str:
-        return common_name(self.subject)
+        return der.name_common_name(self._names[1])
 
     @cached_property
     def issuer_cn(self) -> str:
-        return common_name(self.issuer)
+        return der.name_common_name(self._names[0])
 
     @property
     def self_issued(self) -> bool:
@@ -84,7 +105,11 @@ class Certificate:
 
     @cached_property
     def public_key_bytes(self) -> bytes:
-        return public_key_point(self.public_key)
+        """The subject public key as encoded in the certificate (an uncompressed point for EC keys)."""
+        spki = der.read_all(self._tbs[5].value)
+        if len(spki) != 2 or spki[1].tag != 0x03 or not spki[1].value:
+            raise CertificateFormatError("malformed subject public key info")
+        return spki[1].value[1:]
 
     @cached_property
     def not_before(self) -> int:
@@ -100,8 +125,6 @@ class Certificate:
 
     @cached_property
     def der(self) -> bytes:
-        from cryptography.hazmat.primitives.serialization import Encoding
-
         return self.x509.public_bytes(Encoding.DER)
 
     def is_signed_by(self, issuer: Certificate) -> bool:
@@ -119,7 +142,19 @@ class Certificate:
 def split_pem_chain(pem: bytes) -> list[bytes]:
     """Each complete BEGIN/END CERTIFICATE block, in order. A block with a damaged marker is skipped,
     as Intel's verifier skips it (so the chain comes out short, and is rejected for its length)."""
-    return [m.group(0) for m in _PEM_BLOCK.finditer(pem)]
+    blocks = []
+    pos = pem.find(_BEGIN)
+    while pos >= 0:
+        end = pem.find(_END, pos + len(_BEGIN))
+        if end < 0:
+            break
+        nxt = pem.find(_BEGIN, pos + len(_BEGIN))
+        if 0 <= nxt < end:  # this block's END marker is damaged: skip to the next BEGIN
+            pos = nxt
+            continue
+        blocks.append(pem[pos : end + len(_END)])
+        pos = pem.find(_BEGIN, end + len(_END))
+    return blocks
 
 
 @dataclass(frozen=True)
@@ -131,10 +166,11 @@ class CertificateChain:
     topmost: Certificate | None = field(default=None)
 
     @classmethod
-    def parse(cls, pem: bytes | str) -> CertificateChain:
-        """Parse a PEM chain; raise ``CertificateFormatError`` if any certificate in it is unreadable."""
+    def parse(cls, pem: bytes | str, load: Callable[[bytes], Certificate] = Certificate.from_pem) -> CertificateChain:
+        """Parse a PEM chain; raise ``CertificateFormatError`` if any certificate in it is unreadable.
+        ``load`` parses one PEM block (a caller may pass a memoising loader)."""
         data = pem.encode() if isinstance(pem, str) else pem
-        certs = tuple(Certificate.from_pem(block) for block in split_pem_chain(data))
+        certs = tuple(load(block) for block in split_pem_chain(data))
         if not certs:
             raise CertificateFormatError("no certificate in chain")
         root = None

@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID
 
 from pydcap.errors import CertificateFormatError
-from pydcap.pki.certs import Certificate, common_name
+from pydcap.pki import der
+from pydcap.pki.certs import Certificate
 
 
 def crl_der(data: bytes | str) -> bytes:
@@ -43,22 +44,28 @@ class RevocationList:
 
     @classmethod
     def parse(cls, data: bytes | str) -> RevocationList:
-        der = crl_der(data)
+        der_bytes = crl_der(data)
         try:
-            crl = x509.load_der_x509_crl(der)
-            # Force the lazily parsed parts now, so later access cannot fail.
-            _ = crl.issuer, crl.last_update_utc, crl.extensions
+            crl = cls(x509.load_der_x509_crl(der_bytes), der_bytes)
+            # Read the lazily parsed parts now, so that later access cannot fail.
+            _ = crl.issuer_raw, crl.this_update, crl.next_update, crl.crl_number
         except ValueError as exc:
             raise CertificateFormatError(f"unparsable CRL: {exc}") from exc
-        return cls(crl, der)
+        return crl
 
     @cached_property
     def issuer_raw(self) -> bytes:
-        return self.x509.issuer.public_bytes()
+        """Raw DER content of the issuer Name, read from the TBS of the CRL."""
+        fields = der.read_prefix(der.read_one(self.x509.tbs_certlist_bytes, der.TAG_SEQUENCE).value, 3)
+        if fields and fields[0].tag == der.TAG_INTEGER:  # optional version
+            fields = fields[1:]
+        if len(fields) < 2:
+            raise CertificateFormatError("malformed CRL: TBS too short")
+        return fields[1].value
 
     @cached_property
     def issuer_cn(self) -> str:
-        return common_name(self.x509.issuer)
+        return der.name_common_name(self.issuer_raw)
 
     @cached_property
     def this_update(self) -> int:
@@ -85,12 +92,8 @@ class RevocationList:
             return False
         return True
 
-    @cached_property
-    def revoked_serials(self) -> frozenset[int]:
-        return frozenset(entry.serial_number for entry in self.x509)
-
     def revokes(self, cert: Certificate) -> bool:
-        return cert.serial_number in self.revoked_serials
+        return self.x509.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
 
     def is_signed_by(self, issuer: Certificate) -> bool:
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 TAG_BOOLEAN = 0x01
 TAG_INTEGER = 0x02
@@ -16,8 +16,7 @@ class DerError(ValueError):
     """Malformed DER."""
 
 
-@dataclass(frozen=True, slots=True)
-class Tlv:
+class Tlv(NamedTuple):
     tag: int
     value: bytes
 
@@ -81,3 +80,54 @@ def decode_boolean(value: bytes) -> bool:
     if len(value) != 1:
         raise DerError("BOOLEAN must be one byte")
     return value != b"\x00"
+
+
+def read_prefix(data: bytes, count: int) -> list[Tlv]:
+    """The first ``count`` TLVs of ``data`` (the rest is not decoded)."""
+    items: list[Tlv] = []
+    pos = 0
+    n = len(data)
+    while pos < n and len(items) < count:
+        if pos + 2 > n:
+            raise DerError("truncated TLV header")
+        tag = data[pos]
+        length = data[pos + 1]
+        pos += 2
+        if length & 0x80:
+            size = length & 0x7F
+            if size == 0 or size > 4 or pos + size > n:
+                raise DerError("bad length encoding")
+            length = int.from_bytes(data[pos : pos + size], "big")
+            pos += size
+        if pos + length > n:
+            raise DerError("value runs past the end")
+        items.append(Tlv(tag, data[pos : pos + length]))
+        pos += length
+    return items
+
+
+_CN_OID = bytes.fromhex("550403")
+
+
+def name_common_name(name_value: bytes) -> str:
+    """The first commonName in the content of a DER ``Name`` (SEQUENCE OF SET OF {OID, value})."""
+    for rdn in read_all(name_value):
+        for attr in read_all(rdn.value):
+            parts = read_all(attr.value)
+            if len(parts) == 2 and parts[0].tag == TAG_OID and parts[0].value == _CN_OID:
+                return parts[1].value.decode("utf-8", "replace")
+    return ""
+
+
+def encode_oid(dotted: str) -> bytes:
+    """The DER content octets of an OBJECT IDENTIFIER (used to match OIDs without decoding them)."""
+    arcs = [int(a) for a in dotted.split(".")]
+    out = bytearray([40 * arcs[0] + arcs[1]])
+    for arc in arcs[2:]:
+        chunk = [arc & 0x7F]
+        rest = arc >> 7
+        while rest:
+            chunk.append(0x80 | (rest & 0x7F))
+            rest >>= 7
+        out.extend(reversed(chunk))
+    return bytes(out)

@@ -13,7 +13,6 @@ from pydcap.pki import der
 from pydcap.pki.certs import Certificate
 
 SGX_EXTENSION_OID = "1.2.840.113741.1.13.1"
-_P = SGX_EXTENSION_OID
 
 
 class SgxType(enum.IntEnum):
@@ -73,7 +72,7 @@ class PckCertificate(Certificate):
 
     def __init__(self, cert: x509.Certificate) -> None:
         super().__init__(cert)
-        self.sgx = parse_sgx_extension(cert)
+        self.sgx = parse_sgx_extension(self)
 
     @classmethod
     def from_certificate(cls, cert: Certificate) -> PckCertificate:
@@ -93,36 +92,50 @@ class PckCertificate(Certificate):
         return self.sgx.pce_id
 
 
-def parse_sgx_extension(cert: x509.Certificate) -> SgxExtension:
+def parse_sgx_extension(cert: Certificate) -> SgxExtension:
     """Read the SGX extension; raise ``CertificateFormatError`` if it is absent or malformed."""
     try:
-        ext = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(SGX_EXTENSION_OID))
-    except x509.ExtensionNotFound as exc:
-        raise CertificateFormatError("PCK certificate has no SGX extension") from exc
-    except ValueError as exc:
-        raise CertificateFormatError(f"PCK certificate extensions are malformed: {exc}") from exc
-    value = ext.value
-    if not isinstance(value, x509.UnrecognizedExtension):
-        raise CertificateFormatError("unexpected SGX extension type")
-    try:
-        return _decode(value.value)
-    except (der.DerError, KeyError, ValueError) as exc:
+        value = cert.extension_value(_SGX_EXTENSION)
+        if value is None:
+            raise CertificateFormatError("PCK certificate has no SGX extension")
+        return _decode(value)
+    except (der.DerError, ValueError) as exc:
+        if isinstance(exc, CertificateFormatError):
+            raise
         raise CertificateFormatError(f"malformed SGX extension: {exc}") from exc
 
 
-def _pairs(seq_value: bytes) -> dict[str, der.Tlv]:
-    """Decode a SEQUENCE OF SEQUENCE { OID, value } into {oid: value}."""
-    out: dict[str, der.Tlv] = {}
+def _oid(suffix: str) -> bytes:
+    return der.encode_oid(f"{SGX_EXTENSION_OID}.{suffix}")
+
+
+_SGX_EXTENSION = der.encode_oid(SGX_EXTENSION_OID)
+_PPID, _TCB, _PCE_ID, _FMSPC, _SGX_TYPE, _INSTANCE, _CONFIG = (_oid(str(i)) for i in range(1, 8))
+_TCB_COMPONENTS = tuple(_oid(f"2.{i}") for i in range(1, 17))
+_PCESVN, _CPUSVN = _oid("2.17"), _oid("2.18")
+_DYNAMIC, _CACHED_KEYS, _SMT = _oid("7.1"), _oid("7.2"), _oid("7.3")
+
+
+class _Entries(dict[bytes, der.Tlv]):
+    """SEQUENCE OF SEQUENCE { OID, value }, keyed by the OID's encoded bytes."""
+
+    def need(self, oid: bytes) -> der.Tlv:
+        if oid not in self:
+            raise der.DerError(f"SGX extension lacks {der.decode_oid(oid)}")
+        return self[oid]
+
+
+def _pairs(seq_value: bytes) -> _Entries:
+    out = _Entries()
     for item in der.read_all(seq_value):
         if item.tag != der.TAG_SEQUENCE:
             raise der.DerError("SGX extension entry is not a SEQUENCE")
         parts = der.read_all(item.value)
         if len(parts) != 2 or parts[0].tag != der.TAG_OID:
             raise der.DerError("SGX extension entry is not {OID, value}")
-        oid = der.decode_oid(parts[0].value)
-        if oid in out:
-            raise der.DerError(f"duplicate SGX extension entry {oid}")
-        out[oid] = parts[1]
+        if parts[0].value in out:
+            raise der.DerError(f"duplicate SGX extension entry {der.decode_oid(parts[0].value)}")
+        out[parts[0].value] = parts[1]
     return out
 
 
@@ -143,35 +156,37 @@ def _int(tlv: der.Tlv, name: str, *, tag: int = der.TAG_INTEGER, maximum: int = 
 
 def _decode(raw: bytes) -> SgxExtension:
     top = _pairs(der.read_one(raw, der.TAG_SEQUENCE).value)
-    tcb_tlv = top[f"{_P}.2"]
+    tcb_tlv = top.need(_TCB)
     if tcb_tlv.tag != der.TAG_SEQUENCE:
         raise der.DerError("TCB must be a SEQUENCE")
     tcb = _pairs(tcb_tlv.value)
-    components = tuple(_int(tcb[f"{_P}.2.{i}"], f"SGX TCB component {i}", maximum=255) for i in range(1, 17))
+    components = tuple(
+        _int(tcb.need(oid), f"SGX TCB component {i}", maximum=255) for i, oid in enumerate(_TCB_COMPONENTS, 1)
+    )
     tcb_info = PckTcb(
         components=components,
-        pce_svn=_int(tcb[f"{_P}.2.17"], "PCESVN"),
-        cpu_svn=_octets(tcb[f"{_P}.2.18"], 16, "CPUSVN"),
+        pce_svn=_int(tcb.need(_PCESVN), "PCESVN"),
+        cpu_svn=_octets(tcb.need(_CPUSVN), 16, "CPUSVN"),
     )
-    sgx_type = SgxType(_int(top[f"{_P}.5"], "SGX type", tag=der.TAG_ENUMERATED, maximum=2))
-    instance = top.get(f"{_P}.6")
-    config = top.get(f"{_P}.7")
-    flags: dict[str, bool] = {}
+    sgx_type = SgxType(_int(top.need(_SGX_TYPE), "SGX type", tag=der.TAG_ENUMERATED, maximum=2))
+    instance = top.get(_INSTANCE)
+    config = top.get(_CONFIG)
+    flags: dict[bytes, bool] = {}
     if config is not None:
         if config.tag != der.TAG_SEQUENCE:
             raise der.DerError("configuration must be a SEQUENCE")
         for oid, tlv in _pairs(config.value).items():
             if tlv.tag != der.TAG_BOOLEAN:
-                raise der.DerError(f"configuration flag {oid} is not a BOOLEAN")
+                raise der.DerError(f"configuration flag {der.decode_oid(oid)} is not a BOOLEAN")
             flags[oid] = der.decode_boolean(tlv.value)
     return SgxExtension(
-        ppid=_octets(top[f"{_P}.1"], 16, "PPID"),
+        ppid=_octets(top.need(_PPID), 16, "PPID"),
         tcb=tcb_info,
-        pce_id=_octets(top[f"{_P}.3"], 2, "PCE-ID"),
-        fmspc=_octets(top[f"{_P}.4"], 6, "FMSPC"),
+        pce_id=_octets(top.need(_PCE_ID), 2, "PCE-ID"),
+        fmspc=_octets(top.need(_FMSPC), 6, "FMSPC"),
         sgx_type=sgx_type,
         platform_instance_id=_octets(instance, 16, "platform instance ID") if instance is not None else None,
-        dynamic_platform=flags.get(f"{_P}.7.1"),
-        cached_keys=flags.get(f"{_P}.7.2"),
-        smt_enabled=flags.get(f"{_P}.7.3"),
+        dynamic_platform=flags.get(_DYNAMIC),
+        cached_keys=flags.get(_CACHED_KEYS),
+        smt_enabled=flags.get(_SMT),
     )

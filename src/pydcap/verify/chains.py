@@ -13,6 +13,7 @@ from pydcap.pki.certs import Certificate, CertificateChain
 from pydcap.pki.crl import RevocationList
 from pydcap.pki.pck import PckCertificate
 from pydcap.pki.trust import TrustRoot
+from pydcap.verify.memo import PkiMemo
 from pydcap.verify.names import Failure
 
 ROOT_CN = "SGX Root CA"
@@ -30,9 +31,9 @@ class CheckFailed(Exception):
         self.detail = detail
 
 
-def parse_chain(pem: bytes, expected_length: int, what: str) -> CertificateChain:
+def parse_chain(pem: bytes, expected_length: int, what: str, memo: PkiMemo) -> CertificateChain:
     try:
-        chain = CertificateChain.parse(pem)
+        chain = memo.chain(pem)
     except CertificateFormatError as exc:
         raise CheckFailed(Failure.UNSUPPORTED_CERT_FORMAT, f"{what}: {exc}") from exc
     if len(chain) != expected_length:
@@ -43,19 +44,19 @@ def parse_chain(pem: bytes, expected_length: int, what: str) -> CertificateChain
     return chain
 
 
-def parse_crl(data: bytes, what: str) -> RevocationList:
+def parse_crl(data: bytes, what: str, memo: PkiMemo) -> RevocationList:
     try:
-        return RevocationList.parse(data)
+        return memo.crl(data)
     except CertificateFormatError as exc:
         raise CheckFailed(Failure.SGX_CRL_UNSUPPORTED_FORMAT, f"{what}: {exc}") from exc
 
 
-def check_root_certificate(root: Certificate) -> None:
-    if not root.self_issued or not root.is_signed_by(root):
+def check_root_certificate(root: Certificate, memo: PkiMemo) -> None:
+    if not memo.self_signed(root):
         raise CheckFailed(Failure.SGX_ROOT_CA_INVALID_ISSUER, "root CA certificate is not validly self-signed")
 
 
-def check_crl(crl: RevocationList, issuer: Certificate, what: str) -> None:
+def check_crl(crl: RevocationList, issuer: Certificate, what: str, memo: PkiMemo) -> None:
     """Intel's CRL check: issuer name, CRL number and AKI extensions, signature."""
     if crl.issuer_raw != issuer.subject_raw:
         raise CheckFailed(
@@ -64,7 +65,7 @@ def check_crl(crl: RevocationList, issuer: Certificate, what: str) -> None:
         )
     if crl.crl_number is None or not crl.has_authority_key_identifier:
         raise CheckFailed(Failure.SGX_CRL_INVALID_EXTENSIONS, f"{what} lacks the CRL number or AKI extension")
-    if not crl.is_signed_by(issuer):
+    if not memo.crl_signed_by(crl, issuer):
         raise CheckFailed(Failure.SGX_CRL_INVALID_SIGNATURE, f"{what} signature does not verify")
 
 
@@ -80,11 +81,11 @@ class PckChain:
     pck_crl: RevocationList
 
 
-def check_pck_chain(pem: bytes, root_ca_crl: bytes, pck_crl: bytes, trust: TrustRoot) -> PckChain:
+def check_pck_chain(pem: bytes, root_ca_crl: bytes, pck_crl: bytes, trust: TrustRoot, memo: PkiMemo) -> PckChain:
     """The PCK certificate chain from the quote, against the root CA CRL and the PCK CRL."""
-    chain = parse_chain(pem, 3, "PCK certificate chain")
-    root_crl = parse_crl(root_ca_crl, "root CA CRL")
-    intermediate_crl = parse_crl(pck_crl, "PCK CRL")
+    chain = parse_chain(pem, 3, "PCK certificate chain", memo)
+    root_crl = parse_crl(root_ca_crl, "root CA CRL", memo)
+    intermediate_crl = parse_crl(pck_crl, "PCK CRL", memo)
 
     root = chain.root
     if root is None or ROOT_CN not in root.subject_cn:
@@ -100,20 +101,20 @@ def check_pck_chain(pem: bytes, root_ca_crl: bytes, pck_crl: bytes, trust: Trust
     except CertificateFormatError as exc:
         raise CheckFailed(Failure.SGX_PCK_INVALID_EXTENSIONS, str(exc)) from exc
 
-    check_root_certificate(root)
-    if intermediate.issuer_raw != root.subject_raw or not intermediate.is_signed_by(root):
+    check_root_certificate(root, memo)
+    if intermediate.issuer_raw != root.subject_raw or not memo.signed_by(intermediate, root):
         raise CheckFailed(
             Failure.SGX_INTERMEDIATE_CA_INVALID_ISSUER,
             "intermediate CA certificate is not signed by the root",
         )
-    if pck.issuer_raw != intermediate.subject_raw or not pck.is_signed_by(intermediate):
+    if pck.issuer_raw != intermediate.subject_raw or not memo.signed_by(pck, intermediate):
         raise CheckFailed(Failure.SGX_PCK_INVALID_ISSUER, "PCK certificate is not signed by the intermediate CA")
     if root.public_key_bytes != trust.public_key:
         raise CheckFailed(
             Failure.SGX_PCK_CERT_CHAIN_UNTRUSTED, f"PCK chain does not end in the trusted root ({trust.name})"
         )
-    check_crl(root_crl, root, "root CA CRL")
-    check_crl(intermediate_crl, intermediate, "PCK CRL")
+    check_crl(root_crl, root, "root CA CRL", memo)
+    check_crl(intermediate_crl, intermediate, "PCK CRL", memo)
     if root_crl.revokes(intermediate):
         raise CheckFailed(Failure.SGX_INTERMEDIATE_CA_REVOKED, "the intermediate CA certificate is revoked")
     if intermediate_crl.revokes(pck):
@@ -129,22 +130,22 @@ class SigningChain:
     root_ca_crl: RevocationList
 
 
-def check_signing_chain(pem: bytes, root_ca_crl: bytes, trust: TrustRoot, what: str) -> SigningChain:
+def check_signing_chain(pem: bytes, root_ca_crl: bytes, trust: TrustRoot, what: str, memo: PkiMemo) -> SigningChain:
     """A TCB Signing chain (TCB info or enclave identity issuer chain): exactly signer + root."""
-    chain = parse_chain(pem, 2, f"{what} issuer chain")
-    root_crl = parse_crl(root_ca_crl, "root CA CRL")
+    chain = parse_chain(pem, 2, f"{what} issuer chain", memo)
+    root_crl = parse_crl(root_ca_crl, "root CA CRL", memo)
     root = chain.root
     if root is None or ROOT_CN not in root.subject_cn:
         raise CheckFailed(Failure.SGX_ROOT_CA_MISSING, f"{what} issuer chain has no Intel SGX Root CA")
-    check_root_certificate(root)
+    check_root_certificate(root, memo)
     signer = chain.topmost
     if signer is None or TCB_SIGNING_CN not in signer.subject_cn:
         raise CheckFailed(Failure.SGX_TCB_SIGNING_CERT_MISSING, f"{what} issuer chain has no TCB Signing cert")
-    if signer.issuer_raw != root.subject_raw or not signer.is_signed_by(root):
+    if signer.issuer_raw != root.subject_raw or not memo.signed_by(signer, root):
         raise CheckFailed(
             Failure.SGX_TCB_SIGNING_CERT_INVALID_ISSUER, "TCB Signing certificate is not signed by the root"
         )
-    check_crl(root_crl, root, "root CA CRL")
+    check_crl(root_crl, root, "root CA CRL", memo)
     if root_crl.revokes(signer):
         raise CheckFailed(Failure.SGX_TCB_SIGNING_CERT_REVOKED, "the TCB Signing certificate is revoked")
     if root.public_key_bytes != trust.public_key:

@@ -33,9 +33,10 @@ from pydcap.quote.parser import Quote
 from pydcap.quote.structs import TdReport15
 from pydcap.verify.cache import BoundedCache
 from pydcap.verify.chains import CheckFailed, PckChain, SigningChain, check_pck_chain, check_signing_chain
+from pydcap.verify.memo import PkiMemo
 from pydcap.verify.names import QV_RESULT_OF_STATUS, Failure, TcbStatus, qv_result_of_failure
 from pydcap.verify.result import Supplemental, VerificationResult
-from pydcap.verify.signatures import public_key_from_raw, verify_raw
+from pydcap.verify.signatures import verify_raw
 from pydcap.verify.tcb import TcbEvaluation, TcbNotSupported, evaluate, relaunch
 
 TimeLike = datetime | int | float | None
@@ -53,18 +54,39 @@ def to_unix(at: TimeLike) -> int:
     return int(at)
 
 
+@dataclass(frozen=True, slots=True)
+class _Dates:
+    """Issue and expiry dates of a group of collateral parts, for Intel's supplemental dates."""
+
+    earliest_issue: int
+    latest_issue: int
+    expiration: int
+
+    @classmethod
+    def of(cls, chains: tuple[CertificateChain, ...], issued: list[int], expires: list[int]) -> _Dates:
+        return cls(
+            earliest_issue=min([c.earliest_not_before for c in chains] + issued),
+            latest_issue=max([c.latest_not_before for c in chains] + issued),
+            expiration=min([c.earliest_not_after for c in chains] + expires),
+        )
+
+
 @dataclass(frozen=True)
 class _SignedCollateral:
     """A TCB info or enclave identity whose signing chain and signature verified."""
 
     document: TcbInfo | EnclaveIdentity
     chain: SigningChain
+    dates: _Dates
 
 
 @dataclass(frozen=True)
 class _PckOutcome:
+    """A PCK chain, its CRLs and the PCK CRL issuer chain, checked."""
+
     chain: PckChain
-    crl_issuer_chain: CertificateChain
+    dates: _Dates
+    root_key_id: bytes
 
 
 def _signature_ok(signed: SignedDocument, chain: SigningChain) -> bool:
@@ -101,6 +123,7 @@ class Verifier:
         self._pck: BoundedCache[_PckOutcome | CheckFailed] = BoundedCache(cache_size)
         self._tcb: BoundedCache[_SignedCollateral | CheckFailed] = BoundedCache(cache_size)
         self._qe: BoundedCache[_SignedCollateral | CheckFailed] = BoundedCache(cache_size)
+        self._memo = PkiMemo(cache_size * 2)
 
     # ---- public API ------------------------------------------------------------------------------
 
@@ -132,6 +155,7 @@ class Verifier:
     def clear_caches(self) -> None:
         for cache in (self._pck, self._tcb, self._qe):
             cache.clear()
+        self._memo.clear()
 
     # ---- steps -----------------------------------------------------------------------------------
 
@@ -185,7 +209,7 @@ class Verifier:
         qe_identity = qe.document
         assert isinstance(tcb_info, TcbInfo) and isinstance(qe_identity, EnclaveIdentity)
 
-        self._check_quote(quote, pck.chain, tcb_info, qe_identity)
+        self._check_quote(quote, pck.chain, tcb_info, qe_identity, self._memo)
         launch, current = self._evaluate_tcb(quote, pck.chain, tcb_info, qe_identity)
         status = launch.status if current is None else relaunch(launch.status, current.status)
         supplemental = self._supplemental(quote, pck, tcb, qe, launch, current)
@@ -211,12 +235,16 @@ class Verifier:
 
     def _check_pck(self, pem: bytes, collateral: Collateral) -> _PckOutcome | CheckFailed:
         try:
-            chain = check_pck_chain(pem, collateral.root_ca_crl, collateral.pck_crl, self.trust)
+            chain = check_pck_chain(pem, collateral.root_ca_crl, collateral.pck_crl, self.trust, self._memo)
             try:
-                crl_chain = CertificateChain.parse(collateral.pck_crl_issuer_chain)
+                crl_chain = self._memo.chain(collateral.pck_crl_issuer_chain)
             except CertificateFormatError as exc:
                 raise CheckFailed(Failure.UNSUPPORTED_CERT_FORMAT, f"PCK CRL issuer chain: {exc}") from exc
-            return _PckOutcome(chain, crl_chain)
+            crls = [chain.root_ca_crl.this_update, chain.pck_crl.this_update]
+            dates = _Dates.of(
+                (crl_chain, chain.chain), crls, [chain.root_ca_crl.next_update, chain.pck_crl.next_update]
+            )
+            return _PckOutcome(chain, dates, hashlib.sha384(chain.root.public_key_bytes).digest())
         except CheckFailed as exc:
             return exc
 
@@ -245,7 +273,7 @@ class Verifier:
                 )
                 raise CheckFailed(failure, str(exc)) from exc
             what = "TCB info" if is_tcb_info else "QE identity"
-            chain = check_signing_chain(chain_pem, collateral.root_ca_crl, self.trust, what)
+            chain = check_signing_chain(chain_pem, collateral.root_ca_crl, self.trust, what, self._memo)
             if not _signature_ok(signed, chain):
                 failure = (
                     Failure.TCB_INFO_INVALID_SIGNATURE
@@ -253,12 +281,15 @@ class Verifier:
                     else Failure.SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE
                 )
                 raise CheckFailed(failure, f"{what} signature does not verify with the TCB Signing key")
-            return _SignedCollateral(document, chain)
+            dates = _Dates.of((chain.chain,), [document.issue_date], [document.next_update])
+            return _SignedCollateral(document, chain, dates)
         except CheckFailed as exc:
             return exc
 
     @staticmethod
-    def _check_quote(quote: Quote, pck: PckChain, tcb_info: TcbInfo, qe_identity: EnclaveIdentity) -> None:
+    def _check_quote(
+        quote: Quote, pck: PckChain, tcb_info: TcbInfo, qe_identity: EnclaveIdentity, memo: PkiMemo
+    ) -> None:
         """Intel's QuoteVerifier::verify, after the collateral checks."""
         tdx = quote.is_tdx
         if tcb_info.version >= 3:
@@ -281,7 +312,9 @@ class Verifier:
         td = quote.td_report
         if tdx and tcb_info.tdx_module is not None and td is not None:
             _check_tdx_module(quote, td.tee_tcb_svn, td.mr_signer_seam, td.seam_attributes, tcb_info)
-        if not verify_raw(pck.pck.public_key, quote.qe_report_signature, quote.qe_report.raw):
+        if not memo.raw_signature_ok(
+            pck.pck.public_key_bytes, pck.pck.public_key, quote.qe_report_signature, quote.qe_report.raw
+        ):
             raise CheckFailed(
                 Failure.INVALID_QE_REPORT_SIGNATURE,
                 "the QE report is not signed by the PCK certificate's key",
@@ -293,7 +326,7 @@ class Verifier:
                 "the QE report does not bind the attestation key (REPORTDATA != SHA-256(key || auth data))",
             )
         _check_qe_identity(quote, qe_identity)
-        key = public_key_from_raw(quote.attestation_key)
+        key = memo.attestation_key(quote.attestation_key)
         if key is None:
             raise CheckFailed(Failure.UNSUPPORTED_QUOTE_FORMAT, "the attestation key is not a P-256 point")
         if not verify_raw(key, quote.signature, quote.signed_data):
@@ -343,26 +376,16 @@ class Verifier:
         chain = pck.chain
         tcb_info = tcb.document
         qe_identity = qe.document
-        chains = (pck.crl_issuer_chain, chain.chain, tcb.chain.chain, qe.chain.chain)
-        crls = (chain.root_ca_crl, chain.pck_crl)
-        docs = (tcb_info, qe_identity)
-        issue_dates = (
-            [c.this_update for c in crls] + [ch.earliest_not_before for ch in chains] + [d.issue_date for d in docs]
-        )
-        latest = [c.this_update for c in crls] + [ch.latest_not_before for ch in chains] + [d.issue_date for d in docs]
-        expirations = (
-            [c.next_update for c in crls] + [ch.earliest_not_after for ch in chains] + [d.next_update for d in docs]
-        )
         sgx = chain.pck.sgx
         now = current or launch
         return Supplemental(
-            earliest_issue_date=min(issue_dates),
-            latest_issue_date=max(latest),
-            earliest_expiration_date=min(expirations),
+            earliest_issue_date=min(pck.dates.earliest_issue, tcb.dates.earliest_issue, qe.dates.earliest_issue),
+            latest_issue_date=max(pck.dates.latest_issue, tcb.dates.latest_issue, qe.dates.latest_issue),
+            earliest_expiration_date=min(pck.dates.expiration, tcb.dates.expiration, qe.dates.expiration),
             tcb_evaluation_data_number=min(tcb_info.tcb_evaluation_data_number, qe_identity.tcb_evaluation_data_number),
             pck_crl_number=chain.pck_crl.crl_number,
             root_ca_crl_number=chain.root_ca_crl.crl_number,
-            root_key_id=hashlib.sha384(chain.root.public_key_bytes).digest(),
+            root_key_id=pck.root_key_id,
             ppid=sgx.ppid,
             fmspc=sgx.fmspc,
             pce_id=sgx.pce_id,
