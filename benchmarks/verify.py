@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import importlib.util
 import json
 import os
 import statistics
@@ -107,9 +108,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     console = Console()
-    try:
-        import dcap_qvl
-    except ImportError:
+    if importlib.util.find_spec("dcap_qvl") is None:
         console.print("dcap-qvl is not installed (pip install -e '.[bench]'): nothing to compare against")
         return 2
     bundles = sorted(p for p in (TESTDATA / "real").glob("*") if (p / "collateral-dcap-qvl.json").is_file())

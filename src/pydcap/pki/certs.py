@@ -49,10 +49,10 @@ class Certificate:
 
     def extension_value(self, oid: bytes) -> bytes | None:
         """The raw value (OCTET STRING content) of the extension with encoded OID ``oid``, if present."""
-        for field in self._tbs[6:]:
-            if field.tag != 0xA3:
+        for item in self._tbs[6:]:
+            if item.tag != 0xA3:
                 continue
-            for ext in der.read_all(der.read_one(field.value, der.TAG_SEQUENCE).value):
+            for ext in der.read_all(der.read_one(item.value, der.TAG_SEQUENCE).value):
                 parts = der.read_all(ext.value)
                 if parts and parts[0].tag == der.TAG_OID and parts[0].value == oid:
                     if parts[-1].tag != der.TAG_OCTET_STRING:
