@@ -123,9 +123,8 @@ def main() -> int:
         json.dump({"rows": rows, "cold_ratio": cold_ratio, "warm_ratio": warm_ratio}, sys.stdout, indent=2)
         print()
         return 0
-    table = Table(
-        title=f"Quote verifications per second (pydcap {pydcap.__version__}, dcap-qvl {importlib.metadata.version('dcap-qvl')})"
-    )
+    versions = f"pydcap {pydcap.__version__}, dcap-qvl {importlib.metadata.version('dcap-qvl')}"
+    table = Table(title=f"Quote verifications per second ({versions})")
     for col in ("bundle", "Intel verdict", "dcap-qvl", "pydcap cold", "cold ratio", "pydcap warm", "warm ratio"):
         table.add_column(col, justify="left" if col in ("bundle", "Intel verdict") else "right")
     for r in rows:
