@@ -1,0 +1,137 @@
+"""``pydcap verify`` and ``pydcap quote show``: verdicts, JSON, exit statuses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from pydcap import Quote
+from pydcap.cli import main
+from pydcap.pki import CertificateChain
+from tests.conftest import REAL, Bundle, require_testdata
+
+
+def _b(name: str) -> Bundle:
+    require_testdata()
+    for b in REAL:
+        if b.name == name:
+            return b
+    pytest.skip(f"{name} missing")
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pydcap", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_accepted_quote_exits_0_with_json(capsys: pytest.CaptureFixture[str]) -> None:
+    b = _b("phala-tdx-v4")
+    code = main(["verify", str(b.path / "quote.bin"), "--collateral", str(b.path), "--at", str(b.at), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    for key in (
+        "accepted",
+        "qv_result",
+        "tcb_status",
+        "failure",
+        "advisory_ids",
+        "collateral_expired",
+        "tee",
+        "quote_version",
+        "fmspc",
+        "reasons",
+        "report",
+        "supplemental",
+    ):
+        assert key in out
+    assert out["accepted"] is True and out["tee"] == "TDX" and out["quote_version"] == 4
+    assert out["fmspc"] == b.expected["quote_facts"]["fmspc"]
+    assert out["report"]["mr_td"] and out["supplemental"]["root_key_id"]
+
+
+def test_rejected_quote_exits_1_and_says_why() -> None:
+    b = _b("phala-sgx-v3")
+    proc = run("verify", str(b.path / "quote.bin"), "--collateral", str(b.path), "--at", b.expected["verify_at"]["iso"])
+    assert proc.returncode == 1
+    assert "REJECTED" in proc.stdout and "ConfigurationAndSWHardeningNeeded is not accepted" in proc.stdout
+    accepted = run(
+        "verify",
+        str(b.path / "quote.bin"),
+        "--collateral",
+        str(b.path),
+        "--at",
+        str(b.at),
+        "--accept",
+        "ConfigurationAndSWHardeningNeeded",
+    )
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+
+
+def test_failure_exits_1() -> None:
+    b = _b("go-tdx-guest-v4-SPR")
+    proc = run("verify", str(b.path / "quote.bin"), "--collateral", str(b.path), "--at", str(b.at), "--json")
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout)["failure"] == "TCB_NOT_SUPPORTED"
+
+
+def test_usage_and_unreadable_input_exit_2(tmp_path: Path) -> None:
+    b = _b("phala-tdx-v4")
+    assert run("verify", str(tmp_path / "nope.bin"), "--collateral", str(b.path)).returncode == 2
+    assert run("verify", str(b.path / "quote.bin"), "--collateral", str(b.path), "--at", "yesterday").returncode == 2
+    assert run("verify", str(b.path / "quote.bin")).returncode == 2
+    assert run("frobnicate").returncode == 2
+    (tmp_path / "bad.json").write_text("{")
+    assert run("verify", str(b.path / "quote.bin"), "--collateral", str(tmp_path / "bad.json")).returncode == 2
+
+
+def test_missing_collateral_exits_3(tmp_path: Path) -> None:
+    b = _b("phala-tdx-v4")
+    proc = run("verify", str(b.path / "quote.bin"), "--collateral", str(tmp_path / "absent"))
+    assert proc.returncode == 3
+    assert "does not exist" in proc.stderr
+
+
+def test_other_root_prints_a_warning(tmp_path: Path) -> None:
+    b = _b("phala-tdx-v4")
+    pem = Quote.parse(b.quote).pck_chain_pem
+    assert pem is not None
+    intermediate = CertificateChain.parse(pem).certificates[1]
+    (tmp_path / "root.pem").write_bytes(intermediate.x509.public_bytes(Encoding.PEM))
+    proc = run(
+        "verify",
+        str(b.path / "quote.bin"),
+        "--collateral",
+        str(b.path),
+        "--at",
+        str(b.at),
+        "--root-ca",
+        str(tmp_path / "root.pem"),
+        "--json",
+    )
+    assert "WARNING" in proc.stderr
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout)["failure"] == "SGX_PCK_CERT_CHAIN_UNTRUSTED"
+
+
+def test_quote_show(capsys: pytest.CaptureFixture[str]) -> None:
+    b = _b("phala-sgx-v3")
+    assert main(["quote", "show", str(b.path / "quote.bin"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["version"] == 3 and info["tee"] == "SGX"
+    assert info["report"]["mr_enclave"] and "debug" in info["report"]
+    ext = info["pck_certificate"]["sgx_extension"]
+    assert ext["fmspc"] == "00a067110000" and len(ext["tcb"]["components"]) == 16
+    assert main(["quote", "show", str(b.path / "quote.bin")]) == 0
+    assert "mr_enclave" in capsys.readouterr().out
+
+
+def test_quote_show_malformed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "q.bin").write_bytes(b"\x03\x00" + b"\x00" * 20)
+    assert main(["quote", "show", str(tmp_path / "q.bin"), "--json"]) == 1
+    assert "offset" in json.loads(capsys.readouterr().out)

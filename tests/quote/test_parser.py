@@ -1,0 +1,169 @@
+"""Quote parsing: real quotes of every version and TEE, exact offsets, and only QuoteFormatError on bad bytes."""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pydcap import Quote, QuoteFormatError
+from pydcap.quote import EnclaveReport, TdReport10, TdReport15
+from tests.conftest import NEGATIVE, REAL, Bundle, bundle_params, require_testdata
+
+
+@pytest.mark.parametrize("bundle", bundle_params(REAL))
+def test_real_quote_facts(bundle: Bundle | None) -> None:
+    require_testdata()
+    assert bundle is not None
+    facts = bundle.expected["quote_facts"]
+    quote = Quote.parse(bundle.quote)
+    assert quote.version == bundle.expected["quote_version"]
+    assert quote.tee == bundle.expected["tee"]
+    assert len(quote.raw) == facts["size"]
+    assert quote.trailing_bytes == facts["trailing_bytes"]
+    assert quote.certification_data.type == 5
+    assert quote.pck_chain_pem is not None and quote.pck_chain_pem.count(b"BEGIN CERTIFICATE") == 3
+    # The signed data is the header and the body, byte for byte.
+    assert bundle.quote.startswith(quote.signed_data)
+    assert quote.signed_data.endswith(quote.body.raw)
+    assert quote.header.raw == bundle.quote[:48]
+
+
+def test_body_kinds_by_version() -> None:
+    require_testdata()
+    kinds = {(b.expected["quote_version"], b.expected["tee"]): type(Quote.parse(b.quote).body) for b in REAL}
+    assert kinds[(3, "SGX")] is EnclaveReport
+    assert kinds[(4, "TDX")] is TdReport10
+    assert kinds[(5, "TDX")] is TdReport15
+
+
+def test_sgx_report_fields_are_at_intels_offsets() -> None:
+    raw = bytes(range(256)) + bytes(range(128))
+    r = EnclaveReport.from_bytes(raw)
+    assert r.cpu_svn == raw[0:16]
+    assert r.misc_select == struct.unpack_from("<I", raw, 16)[0]
+    assert r.isv_ext_prod_id == raw[32:48]
+    assert r.attributes == raw[48:64]
+    assert r.mr_enclave == raw[64:96]
+    assert r.mr_signer == raw[128:160]
+    assert r.config_id == raw[192:256]
+    assert r.isv_prod_id == struct.unpack_from("<H", raw, 256)[0]
+    assert r.isv_svn == struct.unpack_from("<H", raw, 258)[0]
+    assert r.config_svn == struct.unpack_from("<H", raw, 260)[0]
+    assert r.isv_family_id == raw[304:320]
+    assert r.report_data == raw[320:384]
+
+
+def test_td_report_fields_are_at_intels_offsets() -> None:
+    raw = bytes(i % 251 for i in range(648))
+    r = TdReport15.from_bytes(raw)
+    assert r.tee_tcb_svn == raw[0:16]
+    assert r.mr_seam == raw[16:64]
+    assert r.mr_signer_seam == raw[64:112]
+    assert r.seam_attributes == raw[112:120]
+    assert r.td_attributes == raw[120:128]
+    assert r.xfam == raw[128:136]
+    assert r.mr_td == raw[136:184]
+    assert r.mr_config_id == raw[184:232]
+    assert r.mr_owner == raw[232:280]
+    assert r.mr_owner_config == raw[280:328]
+    assert r.rtmrs == (raw[328:376], raw[376:424], raw[424:472], raw[472:520])
+    assert r.report_data == raw[520:584]
+    assert r.tee_tcb_svn2 == raw[584:600]
+    assert r.mr_service_td == raw[600:648]
+
+
+def test_debug_flags() -> None:
+    sgx = bytearray(384)
+    assert not EnclaveReport.from_bytes(bytes(sgx)).debug
+    sgx[48] = 0x02
+    assert EnclaveReport.from_bytes(bytes(sgx)).debug
+    td = bytearray(584)
+    assert not TdReport10.from_bytes(bytes(td)).debug
+    td[120] = 0x01
+    assert TdReport10.from_bytes(bytes(td)).debug
+
+
+def _a_quote(version: int) -> bytes:
+    require_testdata()
+    for b in REAL:
+        if b.expected["quote_version"] == version:
+            return b.quote
+    pytest.skip(f"no v{version} quote in the test data")
+
+
+@pytest.mark.parametrize(
+    ("patch", "offset", "words"),
+    [
+        ((0, b"\x02\x00"), 0, "version 2"),
+        ((2, b"\x03\x00"), 2, "attestation key type 3"),
+        ((4, b"\x05\x00\x00\x00"), 4, "TEE type"),
+        ((12, b"\x00" * 16), 12, "not Intel's"),
+    ],
+)
+def test_header_errors_name_offset_and_reason(patch: tuple[int, bytes], offset: int, words: str) -> None:
+    data = bytearray(_a_quote(3))
+    at, value = patch
+    data[at : at + len(value)] = value
+    with pytest.raises(QuoteFormatError) as info:
+        Quote.parse(bytes(data))
+    assert info.value.offset == offset
+    assert words in info.value.reason
+
+
+def test_truncation_anywhere_is_a_format_error() -> None:
+    data = _a_quote(4)
+    quote = Quote.parse(data)
+    end = len(data) - quote.trailing_bytes
+    for cut in (0, 10, 47, 48, 300, 632, 700, end - 1):
+        with pytest.raises(QuoteFormatError):
+            Quote.parse(data[:cut])
+
+
+def test_trailing_bytes_are_tolerated() -> None:
+    data = _a_quote(3)
+    quote = Quote.parse(data + b"\x00" * 1000)
+    assert quote.trailing_bytes == 1000 + Quote.parse(data).trailing_bytes
+
+
+def test_v5_body_type_must_match_tee() -> None:
+    data = bytearray(_a_quote(5))
+    data[48:54] = struct.pack("<HI", 1, 384)  # an SGX body in a TDX quote
+    with pytest.raises(QuoteFormatError) as info:
+        Quote.parse(bytes(data))
+    assert info.value.offset == 48
+
+
+def test_not_bytes_is_a_format_error() -> None:
+    with pytest.raises(QuoteFormatError):
+        Quote.parse("not bytes")  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=6000))
+def test_random_bytes_raise_only_quote_format_error(data: bytes) -> None:
+    with contextlib.suppress(QuoteFormatError):
+        Quote.parse(data)
+
+
+_SEEDS = [b.quote for b in REAL + NEGATIVE]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(_SEEDS or [b"\x00"]),
+    st.lists(st.tuples(st.integers(0, 5200), st.integers(0, 255)), min_size=1, max_size=8),
+    st.integers(0, 5200),
+)
+def test_mutated_real_quotes_parse_or_raise_quote_format_error(
+    seed: bytes, edits: list[tuple[int, int]], cut: int
+) -> None:
+    data = bytearray(seed)
+    for pos, value in edits:
+        if pos < len(data):
+            data[pos] = value
+    with contextlib.suppress(QuoteFormatError):
+        Quote.parse(bytes(data[: max(cut, 48)] if cut % 3 == 0 else data))

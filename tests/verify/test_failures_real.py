@@ -1,0 +1,309 @@
+"""Named failures produced by altering real Intel bundles (the simulated Intel covers the rest).
+
+Each test is named after the failure it provokes; the unaltered bundle verifies, so each alteration is
+what makes the difference.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import struct
+from datetime import UTC, datetime
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from pydcap import Collateral, Failure, Quote, QvResult, TrustRoot, Verifier
+from pydcap.collateral import SignedDocument
+from pydcap.pki.certs import split_pem_chain
+from pydcap.verify import VerificationResult
+from tests.conftest import REAL, Bundle, require_testdata
+
+SGX = "phala-sgx-v3"
+SGX_OTHER = "teepot-azure"
+TDX = "phala-tdx-v4"
+
+
+def bundle(name: str) -> Bundle:
+    require_testdata()
+    for b in REAL:
+        if b.name == name:
+            return b
+    pytest.skip(f"{name} not in the test data")
+
+
+def verify(
+    b: Bundle, quote: bytes | None = None, collateral: Collateral | None = None, **kw: object
+) -> VerificationResult:
+    return Verifier(**kw).appraise(quote or b.quote, collateral or Collateral.load(b.path), at=b.at)  # type: ignore[arg-type]
+
+
+def flip(data: bytes, offset: int) -> bytes:
+    return data[:offset] + bytes([data[offset] ^ 0x01]) + data[offset + 1 :]
+
+
+def with_chain(quote: bytes, pem: bytes) -> bytes:
+    """A v3 quote with another PCK chain: the chain is not covered by any signature, only by sizes."""
+    q = Quote.parse(quote)
+    assert q.version == 3
+    body_end = 48 + 384
+    auth = quote[body_end + 4 : body_end + 4 + struct.unpack_from("<I", quote, body_end)[0]]
+    head = auth[: 64 + 64 + 384 + 64 + 2 + len(q.qe_auth_data)]
+    new_auth = head + struct.pack("<HI", 5, len(pem)) + pem
+    return quote[:body_end] + struct.pack("<I", len(new_auth)) + new_auth
+
+
+def chain_blocks(b: Bundle) -> list[bytes]:
+    pem = Quote.parse(b.quote).pck_chain_pem
+    assert pem is not None
+    return split_pem_chain(pem)
+
+
+def test_baselines_verify() -> None:
+    for name in (SGX, SGX_OTHER, TDX):
+        assert verify(bundle(name)).failure is None
+
+
+def _expect(result: VerificationResult, failure: Failure) -> None:
+    assert result.failure == failure, result.detail
+    assert result.tcb_status is None
+    assert not result.accepted
+
+
+def test_INVALID_QUOTE_SIGNATURE() -> None:
+    b = bundle(SGX)
+    result = verify(b, flip(b.quote, 48 + 320))  # REPORTDATA
+    _expect(result, Failure.INVALID_QUOTE_SIGNATURE)
+    assert result.qv_result == QvResult.INVALID_SIGNATURE
+
+
+def test_INVALID_QE_REPORT_SIGNATURE() -> None:
+    b = bundle(SGX)
+    qe_report_sig = 48 + 384 + 4 + 64 + 64 + 384
+    _expect(verify(b, flip(b.quote, qe_report_sig + 5)), Failure.INVALID_QE_REPORT_SIGNATURE)
+
+
+def test_INVALID_QE_REPORT_DATA() -> None:
+    b = bundle(SGX)
+    attestation_key = 48 + 384 + 4 + 64
+    _expect(verify(b, flip(b.quote, attestation_key + 3)), Failure.INVALID_QE_REPORT_DATA)
+
+
+def test_UNSUPPORTED_QE_CERTIFICATION_DATA_TYPE() -> None:
+    b = bundle(SGX)
+    q = Quote.parse(b.quote)
+    at = 48 + 384 + 4 + 64 + 64 + 384 + 64 + 2 + len(q.qe_auth_data)
+    quote = b.quote[:at] + struct.pack("<H", 3) + b.quote[at + 2 :]
+    _expect(verify(b, quote), Failure.UNSUPPORTED_QE_CERTIFICATION_DATA_TYPE)
+
+
+def test_UNSUPPORTED_QUOTE_FORMAT() -> None:
+    b = bundle(SGX)
+    _expect(verify(b, b.quote[:1000]), Failure.UNSUPPORTED_QUOTE_FORMAT)
+
+
+def test_UNSUPPORTED_CERT_FORMAT() -> None:
+    b = bundle(SGX)
+    leaf, intermediate, _root = chain_blocks(b)
+    _expect(verify(b, with_chain(b.quote, leaf + b"\n" + intermediate)), Failure.UNSUPPORTED_CERT_FORMAT)
+
+
+def test_SGX_ROOT_CA_MISSING() -> None:
+    b = bundle(SGX)
+    leaf, intermediate, _root = chain_blocks(b)
+    signer = split_pem_chain(Collateral.load(b.path).tcb_info_issuer_chain)[0]
+    _expect(verify(b, with_chain(b.quote, leaf + intermediate + signer)), Failure.SGX_ROOT_CA_MISSING)
+
+
+def test_SGX_INTERMEDIATE_CA_MISSING() -> None:
+    b = bundle(SGX)
+    leaf, _intermediate, root = chain_blocks(b)
+    signer = split_pem_chain(Collateral.load(b.path).tcb_info_issuer_chain)[0]
+    _expect(verify(b, with_chain(b.quote, leaf + signer + root)), Failure.SGX_INTERMEDIATE_CA_MISSING)
+
+
+def test_SGX_PCK_MISSING() -> None:
+    b = bundle(SGX)
+    _leaf, intermediate, root = chain_blocks(b)
+    signer = split_pem_chain(Collateral.load(b.path).tcb_info_issuer_chain)[0]
+    _expect(verify(b, with_chain(b.quote, signer + intermediate + root)), Failure.SGX_PCK_MISSING)
+
+
+def test_SGX_PCK_INVALID_ISSUER() -> None:
+    b = bundle(SGX)  # its PCK is issued by the Processor CA
+    leaf, _intermediate, root = chain_blocks(b)
+    platform_ca = chain_blocks(bundle(SGX_OTHER))[1]
+    result = verify(b, with_chain(b.quote, leaf + platform_ca + root))
+    _expect(result, Failure.SGX_PCK_INVALID_ISSUER)
+
+
+def test_SGX_PCK_CERT_CHAIN_UNTRUSTED() -> None:
+    b = bundle(SGX)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Some Other Root CA")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(datetime(2020, 1, 1, tzinfo=UTC))
+        .not_valid_after(datetime(2040, 1, 1, tzinfo=UTC))
+        .sign(key, hashes.SHA256())
+    )
+    root = TrustRoot.from_pem(cert.public_bytes(serialization.Encoding.PEM))
+    result = verify(b, trusted_root=root)
+    _expect(result, Failure.SGX_PCK_CERT_CHAIN_UNTRUSTED)
+    assert not result.root_is_intel
+
+
+def test_SGX_CRL_UNKNOWN_ISSUER() -> None:
+    b = bundle(SGX)
+    c = Collateral.load(b.path)
+    _expect(verify(b, collateral=dataclasses.replace(c, pck_crl=c.root_ca_crl)), Failure.SGX_CRL_UNKNOWN_ISSUER)
+
+
+def test_SGX_CRL_UNSUPPORTED_FORMAT() -> None:
+    b = bundle(SGX)
+    c = Collateral.load(b.path)
+    _expect(verify(b, collateral=dataclasses.replace(c, pck_crl=b"\x30\x03junk")), Failure.SGX_CRL_UNSUPPORTED_FORMAT)
+
+
+def test_SGX_CRL_INVALID_SIGNATURE() -> None:
+    b = bundle(SGX)
+    c = Collateral.load(b.path)
+    broken = flip(c.pck_crl, len(c.pck_crl) - 3)  # inside the signature value
+    _expect(verify(b, collateral=dataclasses.replace(c, pck_crl=broken)), Failure.SGX_CRL_INVALID_SIGNATURE)
+
+
+def _resigned(doc: SignedDocument, body: dict[str, object]) -> SignedDocument:
+    return SignedDocument.from_parts(json.dumps(body, separators=(",", ":")), doc.signature.hex(), doc.body_key, "x")
+
+
+def test_TCB_INFO_INVALID_SIGNATURE() -> None:
+    b = bundle(SGX)
+    c = Collateral.load(b.path)
+    tcb = dataclasses.replace(c.tcb_info, signature=flip(c.tcb_info.signature, 10))
+    result = verify(b, collateral=dataclasses.replace(c, tcb_info=tcb))
+    _expect(result, Failure.TCB_INFO_INVALID_SIGNATURE)
+    assert result.qv_result == QvResult.INVALID_SIGNATURE
+
+
+def test_TCB_INFO_INVALID_SIGNATURE_when_a_status_is_edited() -> None:
+    b = bundle(SGX)
+    c = Collateral.load(b.path)
+    body = json.loads(c.tcb_info.body)
+    for level in body["tcbLevels"]:
+        level["tcbStatus"] = "UpToDate"
+    result = verify(b, collateral=dataclasses.replace(c, tcb_info=_resigned(c.tcb_info, body)))
+    _expect(result, Failure.TCB_INFO_INVALID_SIGNATURE)
+
+
+def test_SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE() -> None:
+    b = bundle(SGX)
+    c = Collateral.load(b.path)
+    qe = dataclasses.replace(c.qe_identity, signature=flip(c.qe_identity.signature, 40))
+    _expect(
+        verify(b, collateral=dataclasses.replace(c, qe_identity=qe)), Failure.SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE
+    )
+
+
+def test_SGX_TCB_INFO_UNSUPPORTED_FORMAT() -> None:
+    b = bundle(SGX)
+    c = Collateral.load(b.path)
+    body = json.loads(c.tcb_info.body)
+    del body["tcbLevels"]
+    result = verify(b, collateral=dataclasses.replace(c, tcb_info=_resigned(c.tcb_info, body)))
+    _expect(result, Failure.SGX_TCB_INFO_UNSUPPORTED_FORMAT)
+
+
+def test_SGX_TCB_INFO_INVALID() -> None:
+    b = bundle(SGX)
+    c = Collateral.load(b.path)
+    body = json.loads(c.tcb_info.body)
+    body["tcbLevels"].append(body["tcbLevels"][-1])
+    _expect(
+        verify(b, collateral=dataclasses.replace(c, tcb_info=_resigned(c.tcb_info, body))), Failure.SGX_TCB_INFO_INVALID
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "failure"),
+    [
+        (lambda body: body.pop("mrsigner"), Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_FORMAT),
+        (lambda body: body.__setitem__("version", 1), Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_VERSION),
+        (
+            lambda body: body["tcbLevels"][0].__setitem__("tcbStatus", "SWHardeningNeeded"),
+            Failure.SGX_ENCLAVE_IDENTITY_INVALID,
+        ),
+    ],
+    ids=[
+        "SGX_ENCLAVE_IDENTITY_UNSUPPORTED_FORMAT",
+        "SGX_ENCLAVE_IDENTITY_UNSUPPORTED_VERSION",
+        "SGX_ENCLAVE_IDENTITY_INVALID",
+    ],
+)
+def test_enclave_identity_format_failures(edit: object, failure: Failure) -> None:
+    b = bundle(SGX)
+    c = Collateral.load(b.path)
+    body = json.loads(c.qe_identity.body)
+    edit(body)  # type: ignore[operator]
+    _expect(verify(b, collateral=dataclasses.replace(c, qe_identity=_resigned(c.qe_identity, body))), failure)
+
+
+def test_SGX_TCB_SIGNING_CERT_MISSING() -> None:
+    b = bundle(SGX)
+    c = Collateral.load(b.path)
+    result = verify(b, collateral=dataclasses.replace(c, tcb_info_issuer_chain=c.pck_crl_issuer_chain))
+    _expect(result, Failure.SGX_TCB_SIGNING_CERT_MISSING)
+
+
+def test_TCB_INFO_MISMATCH_fmspc() -> None:
+    b = bundle(SGX)
+    other = Collateral.load(bundle(SGX_OTHER).path)
+    c = Collateral.load(b.path)
+    mixed = dataclasses.replace(c, tcb_info=other.tcb_info, tcb_info_issuer_chain=other.tcb_info_issuer_chain)
+    result = verify(b, collateral=mixed)
+    _expect(result, Failure.TCB_INFO_MISMATCH)
+    assert "FMSPC" in result.detail
+
+
+def test_TCB_INFO_MISMATCH_tee_type() -> None:
+    b = bundle(SGX)
+    other = Collateral.load(bundle(TDX).path)
+    c = Collateral.load(b.path)
+    mixed = dataclasses.replace(c, tcb_info=other.tcb_info, tcb_info_issuer_chain=other.tcb_info_issuer_chain)
+    result = verify(b, collateral=mixed)
+    _expect(result, Failure.TCB_INFO_MISMATCH)
+    assert "TDX" in result.detail
+
+
+def test_QE_IDENTITY_MISMATCH() -> None:
+    b = bundle(SGX)
+    other = Collateral.load(bundle(TDX).path)
+    c = Collateral.load(b.path)
+    mixed = dataclasses.replace(
+        c, qe_identity=other.qe_identity, qe_identity_issuer_chain=other.qe_identity_issuer_chain
+    )
+    _expect(verify(b, collateral=mixed), Failure.QE_IDENTITY_MISMATCH)
+
+
+def test_TCB_NOT_SUPPORTED() -> None:
+    b = bundle("go-tdx-guest-v4-SPR")
+    result = verify(b)
+    _expect(result, Failure.TCB_NOT_SUPPORTED)
+    assert result.qv_result == QvResult.UNSPECIFIED
+
+
+def test_failures_never_raise_for_any_collateral_swap() -> None:
+    """Every pairing of a real quote with every other bundle's collateral gives a result, never an exception."""
+    require_testdata()
+    collaterals = [Collateral.load(b.path) for b in REAL]
+    for b in REAL:
+        for c in collaterals:
+            result = Verifier().appraise(b.quote, c, at=b.at)
+            assert (result.failure is None) == (result.tcb_status is not None)
