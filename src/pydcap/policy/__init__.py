@@ -145,4 +145,15 @@ class UnsafeAcceptAnyStatus:
         return []
 
 
-__all__ = ["AllOf", "AnyOf", "AppraisalPolicy", "Policy", "UnsafeAcceptAnyStatus"]
+from pydcap.policy.constraint import EnclaveConstraint, SecurityLevel, security_level  # noqa: E402
+
+__all__ = [
+    "AllOf",
+    "AnyOf",
+    "AppraisalPolicy",
+    "EnclaveConstraint",
+    "Policy",
+    "SecurityLevel",
+    "UnsafeAcceptAnyStatus",
+    "security_level",
+]
