@@ -111,6 +111,13 @@ def _components(f: Fields, key: str) -> tuple[int, ...]:
     items = f.array(key)
     if len(items) != 16:
         raise InvalidCollateralError(PART, f"{f.path}.{key} must have 16 components")
+    try:
+        values = tuple(item["svn"] for item in items)
+        if all(type(v) is int and 0 <= v <= 255 for v in values):
+            return values
+    except (TypeError, KeyError):
+        pass
+    # Slow path, only to name the offending component precisely.
     return tuple(Fields(item, PART, f"{f.path}.{key}[{i}]").uint("svn", 255) for i, item in enumerate(items))
 
 
