@@ -1,0 +1,83 @@
+"""DCAP client plugins: one interface (``QuoteProvider``) over Intel's QCNL client, native
+``libdcap_quoteprov.so`` plugins (Intel's or Azure's, through the C ABI) and, later, the bundled provider,
+with the documented search order deciding which serves::
+
+    from pydcap.provider import open_provider, select_provider
+    choice = select_provider()            # explicit name/path, $PYDCAP_PROVIDER, or the search order
+    print(choice.selected, choice.reason)
+    with open_provider(choice) as provider:
+        collateral = provider.collateral_for_quote(quote_bytes)
+"""
+
+from pydcap.provider.azure_config import AzureConfig
+from pydcap.provider.discovery import SEARCH_PATHS, PluginCandidate, ProviderChoice, select_provider
+from pydcap.provider.errors import (
+    CertsUnavailable,
+    CollateralNotFound,
+    InvalidParameter,
+    MalformedResponse,
+    NoPlatformCertData,
+    OperationNotSupported,
+    PlatformUnknown,
+    PluginLoadError,
+    ProviderConfigError,
+    ProviderError,
+    ProviderNetworkError,
+    ProviderSelectionError,
+    RootCaUntrusted,
+    ServiceUnavailable,
+    UnexpectedProviderError,
+    UnsupportedCollateralVersion,
+)
+from pydcap.provider.interface import (
+    CacheKind,
+    CaType,
+    LogCallback,
+    LogLevel,
+    PckCertChain,
+    PlatformId,
+    QuoteProvider,
+    QveIdentity,
+)
+from pydcap.provider.loader import open_provider
+from pydcap.provider.native import NativeProvider
+from pydcap.provider.qcnl import QcnlProvider
+from pydcap.provider.qcnl_config import QcnlConfig, load_qcnl_config, parse_qcnl_config
+
+__all__ = [
+    "SEARCH_PATHS",
+    "AzureConfig",
+    "CaType",
+    "CacheKind",
+    "CertsUnavailable",
+    "CollateralNotFound",
+    "InvalidParameter",
+    "LogCallback",
+    "LogLevel",
+    "MalformedResponse",
+    "NativeProvider",
+    "NoPlatformCertData",
+    "OperationNotSupported",
+    "PckCertChain",
+    "PlatformId",
+    "PlatformUnknown",
+    "PluginCandidate",
+    "PluginLoadError",
+    "ProviderChoice",
+    "ProviderConfigError",
+    "ProviderError",
+    "ProviderNetworkError",
+    "ProviderSelectionError",
+    "QcnlConfig",
+    "QcnlProvider",
+    "QuoteProvider",
+    "QveIdentity",
+    "RootCaUntrusted",
+    "ServiceUnavailable",
+    "UnexpectedProviderError",
+    "UnsupportedCollateralVersion",
+    "load_qcnl_config",
+    "open_provider",
+    "parse_qcnl_config",
+    "select_provider",
+]

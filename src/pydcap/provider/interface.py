@@ -1,0 +1,202 @@
+"""The quote provider interface, mirroring Intel's quote provider library (``libdcap_quoteprov.so``).
+
+Every provider (bundled, Intel QCNL, Azure, a native plugin) answers the same five questions: the PCK
+certificate chain for a platform, verification collateral for an FMSPC, the QvE identity, the root CA CRL.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from types import TracebackType
+from typing import Literal
+
+from pydcap.collateral import Collateral, SignedDocument
+from pydcap.errors import FormatError
+from pydcap.pki import CertificateChain, PckCertificate
+from pydcap.provider.errors import InvalidParameter, MalformedResponse
+from pydcap.quote import Quote, TeeType
+
+CaType = Literal["processor", "platform"]
+CA_TYPES: tuple[CaType, ...] = ("processor", "platform")
+
+
+class LogLevel(enum.IntEnum):
+    """pydcap's log levels; a callback receives every message at or above the level it asked for."""
+
+    ERROR = 0
+    WARNING = 1
+    INFO = 2
+    DEBUG = 3
+    TRACE = 4
+
+
+LogCallback = Callable[[LogLevel, str], None]
+
+
+class CacheKind(enum.IntFlag):
+    """What ``clear_cache`` clears, with the bit values of ``sgx_qpl_cache_type_t``."""
+
+    CERTIFICATE = 1
+    QV_COLLATERAL = 2
+    MULTICERTS = 4
+    ALL = 7
+
+
+@dataclass(frozen=True)
+class PlatformId:
+    """What identifies a platform to a PCK certificate service (``sgx_ql_pck_cert_id_t``).
+
+    ``cpu_svn`` and ``pce_svn`` are the platform's raw TCB; ``pce_id`` is a 16-bit value as in the ABI.
+    """
+
+    qe_id: bytes
+    cpu_svn: bytes
+    pce_svn: int
+    pce_id: int
+    encrypted_ppid: bytes | None = None
+    crypto_suite: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.qe_id) <= 130:
+            raise InvalidParameter(0xE002, f"QE-ID must be 1 to 130 bytes, not {len(self.qe_id)}")
+        if len(self.cpu_svn) != 16:
+            raise InvalidParameter(0xE002, f"CPUSVN must be 16 bytes, not {len(self.cpu_svn)}")
+        for name, value in (("PCESVN", self.pce_svn), ("PCE-ID", self.pce_id)):
+            if not 0 <= value <= 0xFFFF:
+                raise InvalidParameter(0xE002, f"{name} {value} is not a 16-bit value")
+        if self.encrypted_ppid is not None and not self.encrypted_ppid:
+            raise InvalidParameter(0xE002, "an encrypted PPID, when given, must not be empty")
+        if not 0 <= self.crypto_suite <= 0xFF:
+            raise InvalidParameter(0xE002, f"crypto suite {self.crypto_suite} is not a byte")
+
+    @property
+    def pce_svn_hex(self) -> str:
+        """PCESVN as PCCS wants it: the two bytes little-endian, in hex."""
+        return self.pce_svn.to_bytes(2, "little").hex()
+
+    @property
+    def pce_id_hex(self) -> str:
+        """PCE-ID as PCCS wants it: the two bytes little-endian, in hex."""
+        return self.pce_id.to_bytes(2, "little").hex()
+
+
+@dataclass(frozen=True)
+class PckCertChain:
+    """A platform's PCK certificate chain (leaf, intermediate CA, root; PEM) and the TCB it certifies."""
+
+    pem: bytes
+    cert_cpu_svn: bytes
+    cert_pce_svn: int
+
+    @classmethod
+    def from_tcbm(cls, pem: bytes, tcbm: str) -> PckCertChain:
+        """From the ``SGX-TCBm`` value Intel's services send: CPUSVN (16 bytes) then PCESVN (little-endian)."""
+        try:
+            raw = bytes.fromhex(tcbm.strip())
+        except ValueError as exc:
+            raise MalformedResponse(0xE01A, f"TCBm {tcbm!r} is not hex") from exc
+        if len(raw) != 18:
+            raise MalformedResponse(0xE01A, f"TCBm must be 18 bytes, not {len(raw)}")
+        return cls(pem, raw[:16], int.from_bytes(raw[16:], "little"))
+
+    @property
+    def tcbm(self) -> str:
+        return (self.cert_cpu_svn + self.cert_pce_svn.to_bytes(2, "little")).hex()
+
+    @cached_property
+    def chain(self) -> CertificateChain:
+        return CertificateChain.parse(self.pem)
+
+    @cached_property
+    def pck(self) -> PckCertificate:
+        leaf = self.chain.find("SGX PCK Certificate")
+        if leaf is None:
+            raise MalformedResponse(0xE01A, "the chain has no SGX PCK Certificate")
+        return PckCertificate.from_certificate(leaf)
+
+
+@dataclass(frozen=True)
+class QveIdentity:
+    """The QvE identity document (signed JSON, byte-exact) and its issuer chain (PEM)."""
+
+    identity: SignedDocument
+    issuer_chain: bytes
+
+
+def fmspc_and_ca(quote: bytes | Quote) -> tuple[bytes, CaType, TeeType]:
+    """What to ask a provider for, read as Conclave's host does: FMSPC from the PCK certificate's SGX
+    extension, CA type from the issuer name, TEE type from the quote header."""
+    q = quote if isinstance(quote, Quote) else Quote.parse(quote)
+    pem = q.pck_chain_pem
+    if pem is None:
+        raise InvalidParameter(0xE002, "the quote carries no PCK certificate chain")
+    try:
+        leaf = CertificateChain.parse(pem).find("SGX PCK Certificate")
+        if leaf is None:
+            raise InvalidParameter(0xE002, "the quote's certificate chain has no SGX PCK Certificate")
+        pck = PckCertificate.from_certificate(leaf)
+    except FormatError as exc:
+        raise InvalidParameter(0xE002, f"the quote's PCK certificate is unreadable: {exc}") from exc
+    ca: CaType = "processor" if pck.ca_type == "processor" else "platform"
+    return pck.fmspc, ca, TeeType.TDX if q.is_tdx else TeeType.SGX
+
+
+def check_request(fmspc: bytes, ca: str, tee: TeeType) -> None:
+    if len(fmspc) != 6:
+        raise InvalidParameter(0xE002, f"FMSPC must be 6 bytes, not {len(fmspc)}")
+    if ca not in CA_TYPES:
+        raise InvalidParameter(0xE002, f"CA must be 'processor' or 'platform', not {ca!r}")
+    if tee not in (TeeType.SGX, TeeType.TDX):
+        raise InvalidParameter(0xE002, f"unknown TEE type {tee!r}")
+
+
+class QuoteProvider(abc.ABC):
+    """A source of PCK certificates and verification collateral. Use as a context manager to release it."""
+
+    #: Short name for messages: ``bundled``, ``intel-qcnl``, ``azure`` or ``native:<path>``.
+    name: str
+
+    @abc.abstractmethod
+    def pck_cert_chain(self, platform: PlatformId) -> PckCertChain:
+        """The PCK certificate chain for the platform and the TCB it certifies (``sgx_ql_get_quote_config``)."""
+
+    @abc.abstractmethod
+    def verification_collateral(self, fmspc: bytes, ca: CaType, tee: TeeType = TeeType.SGX) -> Collateral:
+        """Collateral for quotes of platforms with this FMSPC and PCK CA (``*_get_quote_verification_collateral``)."""
+
+    @abc.abstractmethod
+    def qve_identity(self) -> QveIdentity:
+        """The QvE identity and its issuer chain (``sgx_ql_get_qve_identity``)."""
+
+    @abc.abstractmethod
+    def root_ca_crl(self) -> bytes:
+        """The Intel SGX Root CA CRL, as DER (``sgx_ql_get_root_ca_crl``)."""
+
+    @abc.abstractmethod
+    def clear_cache(self, kinds: CacheKind = CacheKind.ALL) -> None:
+        """Forget cached answers of these kinds (``sgx_qpl_clear_cache``)."""
+
+    @abc.abstractmethod
+    def set_logging(self, callback: LogCallback | None, level: LogLevel = LogLevel.INFO) -> None:
+        """Send the provider's messages at ``level`` and more severe to ``callback`` (None stops them)."""
+
+    def collateral_for_quote(self, quote: bytes | Quote) -> Collateral:
+        """Collateral for this quote's platform, FMSPC and CA read from the quote itself."""
+        fmspc, ca, tee = fmspc_and_ca(quote)
+        return self.verification_collateral(fmspc, ca, tee)
+
+    def close(self) -> None:
+        """Release what the provider holds (connections, a plugin's global state)."""
+        return None
+
+    def __enter__(self) -> QuoteProvider:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,372 @@
+"""``pydcap doctor`` on faked machines: device trees, containers, AESM, plugins, configurations and real
+loopback collateral services (plain, failing, and HTTPS with an untrusted certificate)."""
+
+from __future__ import annotations
+
+import datetime
+import http.server
+import json
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from pydcap.cli import main
+from pydcap.provider.diagnosis import DoctorReport, examine
+from pydcap.provider.discovery import SEARCH_PATHS
+from tests.provider.conftest import build_plugins, install
+
+
+@pytest.fixture(scope="module")
+def plugins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return build_plugins(tmp_path_factory.mktemp("doctor-plugins"))
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    r = tmp_path / "sysroot"
+    r.mkdir()
+    return r
+
+
+def touch(root: Path, *paths: str) -> None:
+    for p in paths:
+        target = root / p.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.touch()
+
+
+def aesm_socket(root: Path) -> socket.socket:
+    path = root / "var/run/aesmd/aesm.socket"
+    path.parent.mkdir(parents=True)
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(path))
+    return s
+
+
+def run(root: Path, *, env: dict[str, str] | None = None, **kwargs: object) -> DoctorReport:
+    return examine(env={"PYDCAP_SYSROOT": str(root), **(env or {})}, network=False, **kwargs)  # type: ignore[arg-type]
+
+
+def finding(report: DoctorReport, topic: str) -> list[tuple[str, str]]:
+    return [(f.level, f.message) for f in report.findings if f.topic == topic]
+
+
+def only(report: DoctorReport, topic: str) -> tuple[str, str]:
+    (result,) = finding(report, topic)
+    return result
+
+
+# ---- devices -------------------------------------------------------------------------------------
+
+
+def test_in_kernel_sgx_with_aesm_is_ready(root: Path) -> None:
+    touch(root, "/dev/sgx_enclave", "/dev/sgx_provision")
+    with aesm_socket(root):
+        report = run(root)
+    assert only(report, "sgx")[0] == "ok"
+    assert only(report, "aesm") == ("ok", "AESM socket at /var/run/aesmd/aesm.socket")
+    assert report.can_quote and report.healthy
+    assert report.to_dict()["machine"]["sgx"]["driver"] == "in-kernel"
+
+
+def test_sgx_without_provisioning_device(root: Path) -> None:
+    touch(root, "/dev/sgx_enclave")
+    level, message = only(run(root), "sgx")
+    assert level == "warning" and "/dev/sgx_provision is not" in message
+
+
+def test_legacy_driver(root: Path) -> None:
+    touch(root, "/dev/sgx/enclave", "/dev/sgx/provision")
+    report = run(root)
+    level, message = only(report, "sgx")
+    assert level == "warning" and "legacy out-of-tree SGX driver" in message and "missing" not in message
+    assert report.machine.sgx_driver == "legacy" and report.can_quote
+
+
+def test_no_tee_at_all(root: Path) -> None:
+    report = run(root)
+    assert only(report, "sgx")[0] == "info"
+    assert only(report, "tdx")[0] == "info"
+    assert "cannot produce quotes" in only(report, "quotes")[1]
+    assert not report.can_quote and report.healthy
+
+
+@pytest.mark.parametrize("path", ["/dev/tdx_guest", "/sys/kernel/config/tsm/report/"])
+def test_tdx_guest(root: Path, path: str) -> None:
+    if path.endswith("/"):
+        (root / path.strip("/")).mkdir(parents=True)
+    else:
+        touch(root, path)
+    report = run(root)
+    level, message = only(report, "tdx")
+    assert level == "ok" and path.rstrip("/") in message
+    assert report.can_quote and not finding(report, "quotes")
+
+
+# ---- container -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("marker", "content", "hint"),
+    [
+        ("/.dockerenv", "", "/.dockerenv exists (Docker)"),
+        ("/run/.containerenv", "", "/run/.containerenv exists (Podman)"),
+        ("/proc/1/cgroup", "0::/kubepods/besteffort/pod1\n", "/proc/1/cgroup mentions kubepods"),
+    ],
+)
+def test_container_without_devices_gets_the_flags(root: Path, marker: str, content: str, hint: str) -> None:
+    target = root / marker.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(content)
+    report = run(root)
+    (info, warning) = finding(report, "container")
+    assert info == ("info", f"running in a container: {hint}")
+    assert warning[0] == "warning"
+    assert "--device /dev/sgx_enclave --device /dev/sgx_provision --volume /var/run/aesmd:/var/run/aesmd" in warning[1]
+    assert "--device /dev/tdx_guest" in warning[1]
+    container = report.to_dict()["machine"]["container"]
+    assert container["detected"] and "--device /dev/sgx_enclave" in container["missing_flags"]
+
+
+def test_container_with_devices_needs_only_what_is_missing(root: Path) -> None:
+    touch(root, "/.dockerenv", "/dev/sgx_enclave", "/dev/sgx_provision")
+    report = run(root)
+    assert [level for level, _ in finding(report, "container")] == ["info"]
+    missing = report.machine.missing_container_flags()
+    assert "--device /dev/sgx_enclave" not in missing
+    assert "--volume /var/run/aesmd:/var/run/aesmd" in missing
+    level, message = only(report, "aesm")
+    assert level == "warning" and "--volume /var/run/aesmd:/var/run/aesmd" in message
+
+
+def test_not_in_a_container(root: Path) -> None:
+    (root / "proc/1").mkdir(parents=True)
+    (root / "proc/1/cgroup").write_text("0::/init.scope\n")
+    assert only(run(root), "container")[1].startswith("not running in a container")
+
+
+# ---- AESM ----------------------------------------------------------------------------------------
+
+
+def test_aesm_missing_with_sgx_and_not_a_socket(root: Path) -> None:
+    touch(root, "/dev/sgx_enclave", "/dev/sgx_provision")
+    level, message = only(run(root), "aesm")
+    assert level == "warning" and "sgx-aesm-service" in message and "container" not in message
+    touch(root, "/var/run/aesmd/aesm.socket")
+    level, message = only(run(root), "aesm")
+    assert level == "warning" and "is a file, not a socket" in message
+
+
+# ---- provider ------------------------------------------------------------------------------------
+
+
+def test_provider_json_from_the_command_line(
+    root: Path, plugins: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = install(plugins["azure"], root, SEARCH_PATHS[1])
+    second = install(plugins["intel"], root, SEARCH_PATHS[3])
+    monkeypatch.setenv("PYDCAP_SYSROOT", str(root))
+    for name in ("PYDCAP_PROVIDER", "QCNL_CONF_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["doctor", "--json", "--offline"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    provider = data["provider"]
+    assert provider["selected"] == str(first)
+    assert [c["path"] for c in provider["candidates"]] == [str(first), str(second)]
+    assert [c["flavor"] for c in provider["candidates"]] == ["azure", "intel"]
+    assert provider["reason"].startswith("the first plugin found in the documented search order (position 2 of 4")
+    assert any("2 different quote provider libraries" in w for w in provider["warnings"])
+    assert data["azure"]["log_level"] == "silent"  # the Azure plugin won: its settings are shown
+
+
+def test_bundled_in_json_and_human_output(
+    root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PYDCAP_SYSROOT", str(root))
+    monkeypatch.delenv("PYDCAP_PROVIDER", raising=False)
+    assert main(["doctor", "--json", "--offline"]) == 0
+    provider = json.loads(capsys.readouterr().out)["provider"]
+    assert (provider["selected"], provider["candidates"]) == ("bundled", [])
+    assert provider["reason"].startswith("no libdcap_quoteprov.so installed")
+    assert main(["doctor", "--offline"]) == 0
+    text = capsys.readouterr().out
+    assert "selected bundled" in text and "No errors" in text
+
+
+def test_unusable_winner_is_an_error(
+    root: Path, plugins: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = install(plugins["broken"], root, SEARCH_PATHS[0])
+    install(plugins["intel"], root, SEARCH_PATHS[2])
+    monkeypatch.setenv("PYDCAP_SYSROOT", str(root))
+    monkeypatch.delenv("PYDCAP_PROVIDER", raising=False)
+    assert main(["doctor", "--offline"]) == 1
+    text = capsys.readouterr().out
+    assert f"attestation will fail: {broken}" in text and "1 error" in text
+
+
+def test_bad_explicit_provider(root: Path) -> None:
+    report = run(root, provider="intle")
+    level, message = only(report, "provider")
+    assert level == "error" and "unknown provider" in message
+    assert report.to_dict()["provider"] == {"error": message}
+
+
+# ---- configuration -------------------------------------------------------------------------------
+
+
+def write_qcnl(root: Path, text: str) -> Path:
+    path = root / "etc/sgx_default_qcnl.conf"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_broken_qcnl_is_an_error_when_the_intel_plugin_reads_it(root: Path, plugins: dict[str, Path]) -> None:
+    install(plugins["intel"], root, SEARCH_PATHS[0])
+    path = write_qcnl(root, '{\n  "pccs_url": "https://pccs.test/sgx/certification/v4/",\n  "use_secure_cert": "no"\n}')
+    report = run(root)
+    level, message = only(report, "qcnl")
+    assert level == "error" and f"{path}:3: use_secure_cert: must be true or false" in message
+    assert report.to_dict()["qcnl"]["error"].startswith(f"{path}:3")
+    assert not report.healthy
+
+
+def test_broken_qcnl_is_a_warning_for_the_bundled_provider(root: Path) -> None:
+    write_qcnl(root, "{ oops }")
+    assert only(run(root), "qcnl")[0] == "warning"
+
+
+def test_qcnl_as_parsed_with_its_risks(root: Path) -> None:
+    write_qcnl(root, '{"pccs_url": "https://pccs.test/certification/v4/", "use_secure_cert": false}')
+    report = run(root, provider="intel")
+    messages = finding(report, "qcnl")
+    assert messages[0][0] == "ok" and "collateral from https://pccs.test/certification/v4/" in messages[0][1]
+    assert ("warning", "use_secure_cert is false: the collateral service's TLS certificate is not checked") in messages
+    assert any(level == "warning" and "TDX collateral cannot be fetched" in m for level, m in messages)
+    assert report.to_dict()["qcnl"]["use_secure_cert"] is False
+
+
+def test_qcnl_path_from_environment(root: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "qcnl.conf"
+    elsewhere.write_text("PCCS_URL=https://legacy.test/sgx/certification/v3/\n")
+    report = run(root, env={"QCNL_CONF_PATH": str(elsewhere)}, provider="qcnl")
+    assert f"{elsewhere} (legacy)" in only(report, "qcnl")[1]
+
+
+def test_azure_settings(root: Path) -> None:
+    report = run(root, provider="azure", env={"AZDCAP_DEBUG_LOG_LEVEL": "FATAL"})
+    level, message = only(report, "azure")
+    assert level == "ok" and "logging silent" in message
+    report = run(root, provider="azure", env={"AZDCAP_COLLATERAL_VERSION": "v9"})
+    level, message = only(report, "azure")
+    assert level == "error" and "AZDCAP_COLLATERAL_VERSION" in message and "v2, v3 or v4" in message
+    assert only(run(root, env={"AZDCAP_COLLATERAL_VERSION": "v9"}), "azure")[0] == "warning"
+
+
+# ---- collateral service --------------------------------------------------------------------------
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        status = 404 if "missing" in self.path else 200
+        body = b'{"enclaveIdentity": {}}'
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _serve(context: ssl.SSLContext | None = None) -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    scheme = "http"
+    if context is not None:
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}/sgx/certification/v4/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def pccs() -> Iterator[str]:
+    yield from _serve()
+
+
+@pytest.fixture
+def self_signed_pccs(tmp_path: Path) -> Iterator[str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    yield from _serve(context)
+
+
+def probe(root: Path, **kwargs: object) -> DoctorReport:
+    return examine(env={"PYDCAP_SYSROOT": str(root)}, network=True, timeout=2.0, **kwargs)  # type: ignore[arg-type]
+
+
+def test_configured_service_answers(root: Path, pccs: str) -> None:
+    write_qcnl(root, json.dumps({"pccs_url": pccs, "tcb_update_type": "early"}))
+    report = probe(root, provider="intel")
+    level, message = only(report, "service")
+    assert level == "ok" and f"{pccs}qe/identity?update=early answered HTTP 200" in message
+    assert report.to_dict()["collateral_service"]["answered"] is True
+
+
+def test_service_answering_404(root: Path, pccs: str) -> None:
+    level, message = only(probe(root, service_url=pccs + "missing"), "service")
+    assert level == "warning" and "HTTP 404" in message and "no data" in message
+
+
+def test_service_unreachable(root: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again before the probe: nothing listens there
+    report = probe(root, service_url=f"http://127.0.0.1:{port}/sgx/certification/v4/")
+    level, message = only(report, "service")
+    assert level == "error" and "collateral cannot be fetched" in message
+    assert report.service is not None and report.service.outcome == "unreachable" and not report.healthy
+
+
+def test_untrusted_tls_certificate_and_use_secure_cert(root: Path, self_signed_pccs: str) -> None:
+    write_qcnl(root, json.dumps({"pccs_url": self_signed_pccs}))
+    level, message = only(probe(root, provider="intel"), "service")
+    assert level == "error" and "TLS certificate not trusted" in message and "use_secure_cert" in message
+    write_qcnl(root, json.dumps({"pccs_url": self_signed_pccs, "use_secure_cert": False}))
+    assert only(probe(root, provider="intel"), "service")[0] == "ok"
+
+
+def test_offline_and_nothing_to_check(root: Path) -> None:
+    assert only(run(root, provider="intel"), "service")[1].startswith("not checked (--offline)")
+    assert "give --service URL" in only(run(root), "service")[1]

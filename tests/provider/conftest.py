@@ -1,0 +1,131 @@
+"""Fixtures for the provider tests: the C quote provider built with gcc, and the files it serves, written
+from the real bundles of the shared test data (a PCK chain, its TCBm, SGX and TDX collateral)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pydcap.collateral import Collateral
+from pydcap.pki import CertificateChain, PckCertificate
+from pydcap.provider.interface import fmspc_and_ca
+from pydcap.quote import Quote
+from tests.conftest import REAL, Bundle, require_testdata
+
+SOURCE = Path(__file__).with_name("fake_quoteprov.c")
+VARIANTS = {
+    "intel": [],
+    "azure": ["-DAZURE_FLAVOR", "-DNO_TDX", "-DNO_GLOBAL_INIT"],
+    "broken": ["-DBROKEN"],
+}
+SGX_BUNDLE = "phala-sgx-v3"
+TDX_BUNDLE = "phala-tdx-v4"
+
+
+def build_plugins(out: Path) -> dict[str, Path]:
+    """Compile every variant of the test plugin into ``out`` (skipped without gcc unless CI is set)."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but gcc is missing: the native provider tests need it")
+        pytest.skip("gcc not found: cannot build the test quote provider library")
+    built = {}
+    for name, flags in VARIANTS.items():
+        target = out / f"{name}.so"
+        subprocess.run(
+            [gcc, "-shared", "-fPIC", "-O1", "-Wall", "-Wextra", "-Werror", *flags, "-o", str(target), str(SOURCE)],
+            check=True,
+            capture_output=True,
+        )
+        built[name] = target
+    return built
+
+
+@pytest.fixture(scope="session")
+def plugin_builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The test plugin compiled in each variant."""
+    return build_plugins(tmp_path_factory.mktemp("plugins"))
+
+
+def bundle(name: str) -> Bundle:
+    require_testdata()
+    for b in REAL:
+        if b.name == name:
+            return b
+    pytest.skip(f"bundle {name} is not in the shared test data")
+
+
+@dataclass(frozen=True)
+class Served:
+    """What the test plugin serves, and what a provider must hand back."""
+
+    directory: Path
+    sgx: Bundle
+    tdx: Bundle
+    pck_chain: bytes
+    tcbm: str
+    pck: PckCertificate
+
+    def expected(self, which: Bundle) -> Collateral:
+        return Collateral.load(which.path)
+
+
+def write_served(directory: Path, crl_encoding: str = "der") -> Served:
+    """Lay out the plugin's files: SGX and TDX collateral with CRLs as ``der``, ``hex`` or ``pem``."""
+    sgx, tdx = bundle(SGX_BUNDLE), bundle(TDX_BUNDLE)
+    for tee, b in (("sgx", sgx), ("tdx", tdx)):
+        d = directory / tee
+        d.mkdir(parents=True, exist_ok=True)
+        fmspc, ca, _ = fmspc_and_ca(b.quote)
+        (d / "fmspc.hex").write_text(fmspc.hex())
+        (d / "ca.txt").write_text(ca)
+        collateral = Collateral.load(b.path)
+        for part in ("pck_crl", "root_ca_crl"):
+            (d / part).write_bytes(_encode_crl(getattr(collateral, part), crl_encoding))
+        (d / "pck_crl_issuer_chain.pem").write_bytes(collateral.pck_crl_issuer_chain)
+        (d / "tcb_info.json").write_bytes(collateral.tcb_info.to_bytes())
+        (d / "tcb_info_issuer_chain.pem").write_bytes(collateral.tcb_info_issuer_chain)
+        (d / "qe_identity.json").write_bytes(collateral.qe_identity.to_bytes())
+        (d / "qe_identity_issuer_chain.pem").write_bytes(collateral.qe_identity_issuer_chain)
+    quoted = Quote.parse(sgx.quote).pck_chain_pem
+    assert quoted is not None
+    pem = quoted.rstrip(b"\x00")  # the quote's certification data ends in a NUL
+    leaf = CertificateChain.parse(pem).find("SGX PCK Certificate")
+    assert leaf is not None
+    pck = PckCertificate.from_certificate(leaf)
+    tcbm = (pck.sgx.tcb.cpu_svn + pck.sgx.tcb.pce_svn.to_bytes(2, "little")).hex()
+    (directory / "pck_chain.pem").write_bytes(pem)
+    (directory / "tcbm.hex").write_text(tcbm)
+    sgx_collateral = Collateral.load(sgx.path)
+    (directory / "qve_identity.json").write_bytes(sgx_collateral.qe_identity.to_bytes())
+    (directory / "qve_identity_issuer_chain.pem").write_bytes(sgx_collateral.qe_identity_issuer_chain)
+    return Served(directory, sgx, tdx, pem, tcbm, pck)
+
+
+def _encode_crl(der: bytes, encoding: str) -> bytes:
+    if encoding == "der":
+        return der
+    if encoding == "hex":
+        return der.hex().encode()
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return x509.load_der_x509_crl(der).public_bytes(Encoding.PEM)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Served:
+    return write_served(tmp_path / "served")
+
+
+def install(plugin: Path, root: Path, documented: str) -> Path:
+    """Copy ``plugin`` to ``documented`` (an absolute path on the target system) under ``root``."""
+    target = root / documented.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(plugin, target)
+    return target

@@ -1,0 +1,232 @@
+"""The QCNL provider against a real loopback PCCS: Intel's URLs and parameters for each configuration,
+collateral that verifies, retries, status codes as named errors, and cache expiry."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pydcap import verify_quote
+from pydcap.provider import codes
+from pydcap.provider.errors import (
+    CertsUnavailable,
+    CollateralNotFound,
+    MalformedResponse,
+    NoPlatformCertData,
+    PlatformUnknown,
+    ProviderConfigError,
+    ProviderNetworkError,
+    ServiceUnavailable,
+    UnexpectedProviderError,
+)
+from pydcap.provider.interface import CacheKind, LogLevel, PlatformId
+from pydcap.provider.loader import open_provider
+from pydcap.provider.qcnl import QcnlProvider
+from pydcap.provider.qcnl_config import QcnlConfig, parse_qcnl_config
+from pydcap.quote import TeeType
+from tests.provider.conftest import SGX_BUNDLE, TDX_BUNDLE, bundle
+from tests.provider.pccs_server import PccsData, running_pccs
+
+QE_ID = bytes(range(16))
+PLATFORM = PlatformId(qe_id=QE_ID, cpu_svn=bytes(16), pce_svn=13, pce_id=0)
+
+
+@dataclass
+class Pccs:
+    url: str
+    data: PccsData
+
+    def config(self, **settings: object) -> QcnlConfig:
+        return parse_qcnl_config(json.dumps({"pccs_url": self.url, **settings}))
+
+    def paths(self) -> list[str]:
+        return [path for path, _ in self.data.requests]
+
+
+@pytest.fixture
+def pccs() -> Iterator[Pccs]:
+    data = PccsData(bundle(SGX_BUNDLE), bundle(TDX_BUNDLE), QE_ID.hex())
+    with running_pccs(data) as url:
+        yield Pccs(url, data)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+        self.sleeps: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+
+def provider(config: QcnlConfig, clock: Clock | None = None) -> QcnlProvider:
+    c = clock or Clock()
+    return QcnlProvider(config, sleep=c.sleep, clock=c.time, timeout=5.0)
+
+
+def test_sgx_collateral_with_api_3_0(pccs: Pccs) -> None:
+    b = pccs.data.sgx
+    with provider(pccs.config()) as p:
+        collateral = p.collateral_for_quote(b.quote)
+    fmspc = pccs.data.documents("sgx")[0]
+    assert pccs.paths() == [
+        "/sgx/certification/v4/pckcrl?ca=processor",
+        f"/sgx/certification/v4/tcb?fmspc={fmspc}&update=standard",
+        "/sgx/certification/v4/qe/identity?update=standard",
+        "/sgx/certification/v4/rootcacrl",
+    ]
+    assert collateral.digest == pccs.data.documents("sgx")[1].digest  # hex CRLs arrive as the same DER
+    result = verify_quote(b.quote, collateral, at=b.at)
+    assert result.tcb_status is not None and result.tcb_status.value == b.expected["tcb_status"]
+
+
+def test_tdx_collateral_with_api_3_1_and_early_update(pccs: Pccs) -> None:
+    b = pccs.data.tdx
+    with provider(pccs.config(pccs_api_version="3.1", tcb_update_type="early")) as p:
+        collateral = p.collateral_for_quote(b.quote)
+    fmspc = pccs.data.documents("tdx")[0]
+    assert pccs.paths() == [
+        "/sgx/certification/v4/pckcrl?ca=platform&encoding=der",
+        f"/tdx/certification/v4/tcb?fmspc={fmspc}&update=early",
+        "/tdx/certification/v4/qe/identity?update=early",
+        "/sgx/certification/v4/crl?uri=https://certificates.trustedservices.intel.com/IntelSGXRootCA.der",
+    ]
+    result = verify_quote(b.quote, collateral, at=b.at)
+    assert (result.failure, result.tcb_status and result.tcb_status.value) == (None, b.expected["tcb_status"])
+
+
+def test_pck_certificate_request_and_custom_options(pccs: Pccs) -> None:
+    config = pccs.config(
+        custom_request_options={"get_cert": {"headers": {"metadata": "true"}, "params": {"api-version": "x"}}}
+    )
+    with provider(config) as p:
+        chain = p.pck_cert_chain(PLATFORM)
+        p.verification_collateral(bytes.fromhex(pccs.data.documents("sgx")[0]), "processor")
+    path, headers = pccs.data.requests[0]
+    assert path == (
+        f"/sgx/certification/v4/pckcert?qeid={QE_ID.hex()}&encrypted_ppid={'00' * 384}"
+        f"&cpusvn={'00' * 16}&pcesvn=0d00&pceid=0000&api-version=x"
+    )
+    assert headers["metadata"] == "true"
+    assert all("metadata" not in h and "api-version" not in p for p, h in pccs.data.requests[1:])
+    assert chain.pck.fmspc.hex() == pccs.data.documents("sgx")[0]
+    assert len(chain.chain) == 3 and chain.tcbm.endswith(chain.cert_pce_svn.to_bytes(2, "little").hex())
+
+
+def test_local_pck_url_first_then_pccs(pccs: Pccs) -> None:
+    with running_pccs(PccsData(pccs.data.sgx, pccs.data.tdx, "ff" * 16)) as local_url:
+        with provider(pccs.config(local_pck_url=local_url)) as p:
+            p.pck_cert_chain(PLATFORM)  # the local service does not know this QE-ID: falls back
+        assert len(pccs.data.requests) == 1
+    with provider(pccs.config(local_pck_url=pccs.url)) as p:
+        p.pck_cert_chain(PLATFORM)
+    assert len(pccs.data.requests) == 2
+
+
+@pytest.mark.parametrize(("delay", "waits"), [(0, [1.0, 2.0]), (10, [10.0, 10.0])])
+def test_retries_on_503(pccs: Pccs, delay: int, waits: list[float]) -> None:
+    clock = Clock()
+    pccs.data.fail_next = [503, 503]
+    with provider(pccs.config(retry_times=2, retry_delay=delay), clock) as p:
+        p.pck_cert_chain(PLATFORM)
+    assert clock.sleeps == waits and len(pccs.data.requests) == 3
+    pccs.data.fail_next = [503, 503]
+    with provider(pccs.config(retry_times=1), clock) as p, pytest.raises(ServiceUnavailable):
+        p.pck_cert_chain(PLATFORM)
+
+
+@pytest.mark.parametrize(
+    ("status", "family", "code"),
+    [
+        (461, PlatformUnknown, codes.PLATFORM_UNKNOWN),
+        (462, CertsUnavailable, codes.CERTS_UNAVAILABLE),
+        (404, NoPlatformCertData, codes.NO_PLATFORM_CERT_DATA),
+        (429, MalformedResponse, codes.UNKNOWN_MESSAGE_RESPONSE),
+    ],
+)
+def test_statuses_are_named_and_not_retried(pccs: Pccs, status: int, family: type, code: int) -> None:
+    pccs.data.fail_next = [status]
+    with provider(pccs.config(retry_times=3)) as p, pytest.raises(family) as info:
+        p.pck_cert_chain(PLATFORM)
+    assert info.value.code == code and len(pccs.data.requests) == 1
+
+
+def test_missing_collateral_names_what_is_missing(pccs: Pccs) -> None:
+    with provider(pccs.config()) as p, pytest.raises(CollateralNotFound) as info:
+        p.verification_collateral(bytes(6), "processor")
+    assert info.value.code == codes.TCBINFO_NOT_FOUND
+
+
+def test_unreachable_service_is_retried_then_a_network_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    clock = Clock()
+    config = parse_qcnl_config(
+        json.dumps({"pccs_url": f"http://127.0.0.1:{port}/sgx/certification/v4/", "retry_times": 1})
+    )
+    with provider(config, clock) as p, pytest.raises(ProviderNetworkError):
+        p.pck_cert_chain(PLATFORM)
+    assert clock.sleeps == [1.0]
+
+
+def test_cache_expiry_hours_max_age_and_clear(pccs: Pccs) -> None:
+    clock = Clock()
+    with provider(pccs.config(pck_cache_expire_hours=1), clock) as p:
+        p.pck_cert_chain(PLATFORM)
+        p.pck_cert_chain(PlatformId(QE_ID, bytes(16), 13, 0, encrypted_ppid=b"\x01" * 384))  # same cache key
+        assert len(pccs.data.requests) == 1
+        clock.now += 3601
+        p.pck_cert_chain(PLATFORM)
+        assert len(pccs.data.requests) == 2
+        p.clear_cache(CacheKind.QV_COLLATERAL)
+        p.pck_cert_chain(PLATFORM)
+        assert len(pccs.data.requests) == 2
+        p.clear_cache(CacheKind.CERTIFICATE)
+        p.pck_cert_chain(PLATFORM)
+        assert len(pccs.data.requests) == 3
+    pccs.data.cache_control = "public, max-age=60"
+    with provider(pccs.config(), clock) as p:  # expiry 0 in the file, but the service says 60 s
+        p.qve_identity()
+        p.qve_identity()
+        assert len(pccs.data.requests) == 4
+        clock.now += 61
+        p.qve_identity()
+        assert len(pccs.data.requests) == 5
+
+
+def test_qve_identity_root_crl_and_logging(pccs: Pccs) -> None:
+    messages: list[tuple[LogLevel, str]] = []
+    with provider(pccs.config()) as p:
+        p.set_logging(lambda level, text: messages.append((level, text)))
+        qve = p.qve_identity()
+        root = p.root_ca_crl()
+    sgx = pccs.data.documents("sgx")[1]
+    assert qve.identity == sgx.qe_identity and root == sgx.root_ca_crl
+    assert (LogLevel.INFO, f"[QCNL] GET {pccs.url}qve/identity?update=standard") in messages
+
+
+def test_local_cache_only_is_refused_and_tdx_needs_sgx_in_the_url(pccs: Pccs) -> None:
+    with pytest.raises(ProviderConfigError, match="local_cache_only"):
+        QcnlProvider(pccs.config(local_cache_only=True))
+    config = parse_qcnl_config(json.dumps({"pccs_url": pccs.url.replace("/sgx/", "/other/")}))
+    with provider(config) as p, pytest.raises(UnexpectedProviderError, match="no /sgx/"):
+        p.verification_collateral(bytes(6), "platform", TeeType.TDX)
+
+
+def test_opened_by_name_with_the_configuration_file(pccs: Pccs, tmp_path: Path) -> None:
+    conf = tmp_path / "sgx_default_qcnl.conf"
+    conf.write_text(f'{{\n  // written by the test\n  "pccs_url": "{pccs.url}"\n}}\n')
+    env = {"PYDCAP_SYSROOT": str(tmp_path / "empty-root"), "QCNL_CONF_PATH": str(conf)}
+    with open_provider("intel", env=env) as p:
+        assert isinstance(p, QcnlProvider) and p.config.source == str(conf)
+        p.pck_cert_chain(PLATFORM)
+    assert len(pccs.data.requests) == 1
