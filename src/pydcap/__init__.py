@@ -8,6 +8,7 @@ Verify a quote::
     print(result.accepted, result.tcb_status, result.reasons)
 """
 
+from pydcap.cache import AsyncCollateralService, CollateralCache, CollateralService, CollateralStore
 from pydcap.collateral import Collateral, EnclaveIdentity, TcbInfo
 from pydcap.errors import (
     CertificateFormatError,
@@ -19,6 +20,7 @@ from pydcap.errors import (
 from pydcap.pki import PckCertificate, TrustRoot
 from pydcap.policy import AllOf, AnyOf, Policy, UnsafeAcceptAnyStatus
 from pydcap.quote import Quote
+from pydcap.sources import AzureClient, CollateralUnavailableError, PccsClient, PcsClient
 from pydcap.verify import (
     Failure,
     QvResult,
@@ -34,13 +36,21 @@ __version__ = "0.1.0"
 __all__ = [
     "AllOf",
     "AnyOf",
+    "AsyncCollateralService",
+    "AzureClient",
     "CertificateFormatError",
     "Collateral",
+    "CollateralCache",
     "CollateralFormatError",
+    "CollateralService",
+    "CollateralStore",
+    "CollateralUnavailableError",
     "EnclaveIdentity",
     "Failure",
     "FormatError",
+    "PccsClient",
     "PckCertificate",
+    "PcsClient",
     "Policy",
     "PydcapError",
     "Quote",

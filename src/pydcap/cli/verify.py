@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from pydcap.cli import EXIT_OK, EXIT_REJECTED, CliError
+from pydcap.cli.collateral import add_service_arguments, fetch_for_quote, wants_service
 from pydcap.cli.inputs import load_collateral, load_root, parse_time, read_quote
 from pydcap.cli.output import out, print_json, warn_untrusted_root
 from pydcap.collateral import Collateral
@@ -21,6 +22,7 @@ def register(sub: Any) -> None:
     p.add_argument("quote", metavar="QUOTE", help="quote file ('-' for standard input)")
     src = p.add_argument_group("collateral")
     src.add_argument("--collateral", metavar="PATH", help="collateral directory or JSON file")
+    add_service_arguments(p)
     p.add_argument("--at", metavar="TIME", help="verify at this time (unix seconds or ISO 8601; default now)")
     p.add_argument("--root-ca", metavar="PEM", help="trust this root instead of Intel's (prints a warning)")
     pol = p.add_argument_group("policy")
@@ -42,10 +44,15 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=run)
 
 
-def resolve_collateral(args: argparse.Namespace) -> Collateral:
-    if not args.collateral:
-        raise CliError("give --collateral PATH")
-    return load_collateral(args.collateral)
+def resolve_collateral(args: argparse.Namespace, quote: bytes) -> Collateral:
+    """From ``--collateral``, or fetched through the cache from ``--pcs``, ``--pccs`` or ``--azure``."""
+    if args.collateral:
+        if wants_service(args):
+            raise CliError("give either --collateral PATH or a collateral service (--pcs, --pccs, --azure), not both")
+        return load_collateral(args.collateral)
+    if not wants_service(args):
+        raise CliError("give --collateral PATH, or a collateral service: --pcs [URL], --pccs [URL] or --azure [URL]")
+    return fetch_for_quote(args, quote, load_root(args.root_ca), parse_time(args.at)).collateral
 
 
 def policy_from_args(args: argparse.Namespace) -> Policy:
@@ -72,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         policy = policy_from_args(args)
     except ValueError as exc:
         raise CliError(f"bad expected value: {exc}") from exc
-    collateral = resolve_collateral(args)
+    collateral = resolve_collateral(args, quote)
     result = Verifier(trusted_root=root, policy=policy).verify(quote, collateral, at=at)
     if args.json:
         print_json(result.to_dict())

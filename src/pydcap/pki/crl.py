@@ -49,7 +49,7 @@ class RevocationList:
             crl = cls(x509.load_der_x509_crl(der_bytes), der_bytes)
             # Read the lazily parsed parts now, so that later access cannot fail.
             _ = crl.issuer_raw, crl.this_update, crl.next_update, crl.crl_number
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:
             raise CertificateFormatError(f"unparsable CRL: {exc}") from exc
         return crl
 

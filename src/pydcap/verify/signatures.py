@@ -7,6 +7,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from pydcap.collateral.signed import SignedDocument
+
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 
@@ -33,3 +35,13 @@ def verify_raw(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) ->
     except InvalidSignature:
         return False
     return True
+
+
+def document_signature_ok(signed: SignedDocument, key: ec.EllipticCurvePublicKey) -> bool:
+    """A signed collateral document's signature, over the bytes as served or, failing that, over Intel's
+    compact re-serialisation of the parsed body (Intel's library re-serialises before checking; for the
+    compact JSON Intel serves the two are the same bytes, a pretty-printed copy verifies only this way)."""
+    if verify_raw(key, signed.signature, signed.body):
+        return True
+    compact = signed.compact_body
+    return compact != signed.body and verify_raw(key, signed.signature, compact)

@@ -36,7 +36,7 @@ from pydcap.verify.chains import CheckFailed, PckChain, SigningChain, check_pck_
 from pydcap.verify.memo import PkiMemo
 from pydcap.verify.names import QV_RESULT_OF_STATUS, Failure, TcbStatus, qv_result_of_failure
 from pydcap.verify.result import Supplemental, VerificationResult
-from pydcap.verify.signatures import verify_raw
+from pydcap.verify.signatures import document_signature_ok, verify_raw
 from pydcap.verify.tcb import TcbEvaluation, TcbNotSupported, evaluate, relaunch
 
 TimeLike = datetime | int | float | None
@@ -87,16 +87,6 @@ class _PckOutcome:
     chain: PckChain
     dates: _Dates
     root_key_id: bytes
-
-
-def _signature_ok(signed: SignedDocument, chain: SigningChain) -> bool:
-    key = chain.signer.public_key
-    if verify_raw(key, signed.signature, signed.body):
-        return True
-    # Intel's library checks the signature over a compact re-serialisation of the parsed body; for the
-    # compact JSON Intel serves that is the body itself, but a pretty-printed copy verifies only this way.
-    compact = signed.compact_body
-    return compact != signed.body and verify_raw(key, signed.signature, compact)
 
 
 class Verifier:
@@ -274,7 +264,7 @@ class Verifier:
                 raise CheckFailed(failure, str(exc)) from exc
             what = "TCB info" if is_tcb_info else "QE identity"
             chain = check_signing_chain(chain_pem, collateral.root_ca_crl, self.trust, what, self._memo)
-            if not _signature_ok(signed, chain):
+            if not document_signature_ok(signed, chain.signer.public_key):
                 failure = (
                     Failure.TCB_INFO_INVALID_SIGNATURE
                     if is_tcb_info

@@ -1,0 +1,54 @@
+"""A cache entry: one verified document, when it was fetched, until when it is fresh, where it came from.
+
+``origin`` and ``stale`` describe one answer (not the stored record): ``memory``, ``store`` or ``upstream``,
+and whether it was served past its freshness because nothing fresher could be had.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Literal
+
+from pydcap.cache.keys import EntryKey
+
+Origin = Literal["memory", "store", "upstream"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A document that passed verification against the cache's trust root.
+
+    ``data``: DER for CRLs, the served JSON for TCB info and identities, the PEM leaf for a PCK certificate.
+    ``issuer_chain``: PEM (empty for the root CA CRL). ``fetched_at`` and ``valid_until`` are unix seconds
+    by the cache's clock; ``valid_until`` comes from the document itself (``nextUpdate``, or the earliest
+    ``notAfter`` of the certificates involved, whichever is first). ``meta`` holds descriptive text
+    (``next_update``, ``tcbm``, ``fmspc``, ``ca_type``, ``request_id``, ...). ``stored_at`` is the wall
+    time the store wrote it (0 before it was stored), which tells one write from the next.
+    """
+
+    key: EntryKey
+    data: bytes
+    issuer_chain: bytes
+    fetched_at: int
+    valid_until: int
+    source: str = ""
+    meta: Mapping[str, str] = field(default_factory=dict)
+    origin: Origin = "store"
+    stale: bool = False
+    stored_at: float = 0.0
+
+    @cached_property
+    def digest(self) -> str:
+        """SHA-256 of the data and issuer chain: equal digests are the same document."""
+        h = hashlib.sha256()
+        h.update(len(self.data).to_bytes(8, "big"))
+        h.update(self.data)
+        h.update(self.issuer_chain)
+        return h.hexdigest()
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + len(self.issuer_chain)

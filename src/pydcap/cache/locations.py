@@ -1,0 +1,112 @@
+"""Where a store lives: a SQLite file (WAL mode, private permissions) or a PostgreSQL URL, made an engine.
+
+SQLite connections run in driver autocommit so that pydcap issues its own ``BEGIN`` (``IMMEDIATE`` for
+writes, which never deadlock on lock upgrades); PostgreSQL connections can be pinned to one schema.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from pydcap.cache.errors import StoreError
+
+STORE_ENV = "PYDCAP_CACHE"
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def default_store_path() -> Path:
+    """``$XDG_CACHE_HOME/pydcap/collateral.sqlite3``, else ``~/.cache/pydcap/collateral.sqlite3``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pydcap" / "collateral.sqlite3"
+
+
+@dataclass(frozen=True)
+class StoreEngine:
+    engine: Engine
+    location: str
+    pg_schema: str | None = None
+
+
+def engine_for(target: str | Path | None, *, schema: str | None = None, wal: bool = True) -> StoreEngine:
+    """The engine for a file path, a database URL, or None (``$PYDCAP_CACHE``, else the default path)."""
+    if target is None:
+        target = os.environ.get(STORE_ENV) or default_store_path()
+    text = str(target)
+    if isinstance(target, str) and "://" in text:
+        return _from_url(text, schema=schema, wal=wal)
+    return _sqlite(Path(text).expanduser(), wal=wal)
+
+
+def _sqlite(path: Path, *, wal: bool) -> StoreEngine:
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        raise StoreError(f"cannot create the cache file {path}: {exc.strerror}") from exc
+    engine = create_engine(f"sqlite+pysqlite:///{path}", connect_args={"timeout": 30, "check_same_thread": False})
+    _configure_sqlite(engine, wal=wal)
+    return StoreEngine(engine, str(path))
+
+
+def _from_url(url: str, *, schema: str | None, wal: bool) -> StoreEngine:
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"{url!r} is not a database URL: {exc}") from exc
+    location = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite":
+        if not parsed.database:
+            raise StoreError("an in-memory SQLite database cannot be shared; give a file")
+        return _sqlite(Path(parsed.database), wal=wal)
+    if parsed.get_backend_name() != "postgresql":
+        raise StoreError(f"{location}: unsupported database (SQLite file or postgresql+psycopg:// URL)")
+    try:
+        engine = create_engine(parsed, pool_pre_ping=True, pool_size=8, max_overflow=16)
+    except (ArgumentError, ImportError) as exc:
+        raise StoreError(f"cannot use {location}: {exc}") from exc
+    if schema is not None:
+        if not _IDENTIFIER.match(schema):
+            raise StoreError(f"schema name {schema!r} is not a plain SQL identifier")
+        _configure_search_path(engine, schema)
+        location = f"{location} (schema {schema})"
+    return StoreEngine(engine, location, schema)
+
+
+def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
+    """Autocommit at the driver, our own BEGIN (IMMEDIATE for writes), WAL and a busy timeout."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.execute(f"PRAGMA journal_mode = {'WAL' if wal else 'DELETE'}")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("pydcap_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _configure_search_path(engine: Engine, pg_schema: str) -> None:
+    @event.listens_for(engine, "connect", insert=True)
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f'SET SESSION search_path TO "{pg_schema}"')
+        cursor.close()
+        dbapi_connection.autocommit = autocommit

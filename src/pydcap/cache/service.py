@@ -1,0 +1,231 @@
+"""The collateral service: a source, a verifying cache, a trust root and a clock behind one call.
+
+``AsyncCollateralService.get_collateral(quote)`` returns the ``Collateral`` that verifies the quote, each
+part fetched at most once (concurrently) and served from the cache afterwards; ``pck_certificate(platform)``
+returns the platform's machine certificate. ``CollateralService`` is the same for synchronous code: it
+runs the async service on a private event loop thread, so any number of threads can share it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from types import TracebackType
+from typing import Any, TypeVar
+
+from pydcap.cache.entry import Entry
+from pydcap.cache.tiered import CollateralCache
+from pydcap.collateral import Collateral
+from pydcap.quote import Quote
+from pydcap.sources.base import CollateralSource
+from pydcap.sources.fetch import gather_or_fail
+from pydcap.sources.models import CollateralRequest, PckCa, PlatformId, Tee, Update
+
+T = TypeVar("T")
+
+PARTS = ("root_ca_crl", "pck_crl", "tcb_info", "qe_identity")
+
+
+@dataclass(frozen=True)
+class FetchedCollateral:
+    """A quote's collateral and, per part, the cache entry it came from (origin, freshness, source)."""
+
+    request: CollateralRequest
+    entries: Mapping[str, Entry]
+
+    @cached_property
+    def collateral(self) -> Collateral:
+        e = self.entries
+        return Collateral.create(
+            pck_crl=e["pck_crl"].data,
+            pck_crl_issuer_chain=e["pck_crl"].issuer_chain,
+            root_ca_crl=e["root_ca_crl"].data,
+            tcb_info=e["tcb_info"].data,
+            tcb_info_issuer_chain=e["tcb_info"].issuer_chain,
+            qe_identity=e["qe_identity"].data,
+            qe_identity_issuer_chain=e["qe_identity"].issuer_chain,
+        )
+
+    @property
+    def stale_parts(self) -> tuple[str, ...]:
+        """Parts served past their freshness because nothing fresher could be had."""
+        return tuple(part for part in PARTS if self.entries[part].stale)
+
+    @property
+    def origins(self) -> dict[str, str]:
+        return {part: self.entries[part].origin for part in PARTS}
+
+
+@dataclass(frozen=True)
+class MachineCertificate:
+    """A platform's PCK certificate as its service selected it: the leaf, its issuer chain, and the TCB
+    it certifies (``cpu_svn``, ``pce_svn``, from ``SGX-TCBm`` or the certificate itself)."""
+
+    entry: Entry
+
+    @property
+    def certificate(self) -> bytes:
+        return self.entry.data
+
+    @property
+    def issuer_chain(self) -> bytes:
+        return self.entry.issuer_chain
+
+    @property
+    def pem_chain(self) -> bytes:
+        """Leaf, intermediate and root, PEM: what a quoting enclave embeds in its quotes."""
+        leaf = self.entry.data if self.entry.data.endswith(b"\n") else self.entry.data + b"\n"
+        return leaf + self.entry.issuer_chain
+
+    @property
+    def tcbm(self) -> str:
+        return self.entry.meta["tcbm"]
+
+    @property
+    def cpu_svn(self) -> bytes:
+        return bytes.fromhex(self.tcbm[:32])
+
+    @property
+    def pce_svn(self) -> int:
+        return int.from_bytes(bytes.fromhex(self.tcbm[32:36]), "little")
+
+    @property
+    def fmspc(self) -> bytes:
+        return bytes.fromhex(self.entry.meta["fmspc"])
+
+    @property
+    def ca_type(self) -> str:
+        return self.entry.meta["ca_type"]
+
+    @property
+    def stale(self) -> bool:
+        return self.entry.stale
+
+
+class AsyncCollateralService:
+    """``source`` + ``cache`` (which holds the trust root and clock). Without a cache, a memory-only one
+    (Intel's root, the real clock) still verifies everything before it is returned."""
+
+    def __init__(
+        self,
+        source: CollateralSource,
+        cache: CollateralCache | None = None,
+        *,
+        update: Update = Update.STANDARD,
+    ) -> None:
+        self.source = source
+        self.cache = cache if cache is not None else CollateralCache()
+        self.update = update
+
+    async def fetch(self, quote: bytes | Quote) -> FetchedCollateral:
+        """The collateral for ``quote`` with its provenance; FMSPC and CA come from the quote's PCK
+        certificate, the TEE from its header."""
+        request = CollateralRequest.from_quote(quote)
+        return await self.collateral_for(request.tee, request.fmspc, request.ca)
+
+    async def collateral_for(self, tee: Tee | str, fmspc: bytes, ca: PckCa | str) -> FetchedCollateral:
+        """The collateral for platforms of one FMSPC and PCK CA (what a quote provider is asked for)."""
+        request = CollateralRequest(Tee(tee), fmspc, PckCa(ca))
+        c, s = self.cache, self.source
+        root, pck, tcb, qe = await gather_or_fail(
+            c.root_ca_crl(s),
+            c.pck_crl(s, request.ca),
+            c.tcb_info(s, request.tee, request.fmspc, self.update),
+            c.qe_identity(s, request.tee, self.update),
+        )
+        return FetchedCollateral(request, {"root_ca_crl": root, "pck_crl": pck, "tcb_info": tcb, "qe_identity": qe})
+
+    async def get_collateral(self, quote: bytes | Quote) -> Collateral:
+        return (await self.fetch(quote)).collateral
+
+    async def pck_certificate(self, platform: PlatformId) -> MachineCertificate:
+        """The machine certificate: fetched once, then served from the cache (persisted with the store)."""
+        return MachineCertificate(await self.cache.pck_certificate(self.source, platform))
+
+    async def qve_identity(self) -> Entry:
+        return await self.cache.qve_identity(self.source, self.update)
+
+    async def aclose(self) -> None:
+        await self.source.aclose()
+
+    async def __aenter__(self) -> AsyncCollateralService:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class CollateralService:
+    """The synchronous face of ``AsyncCollateralService``; safe to share between threads. ``close()`` (or
+    leaving a ``with`` block) stops its event loop thread; the store is the caller's to close."""
+
+    def __init__(
+        self,
+        source: CollateralSource,
+        cache: CollateralCache | None = None,
+        *,
+        update: Update = Update.STANDARD,
+    ) -> None:
+        self.inner = AsyncCollateralService(source, cache, update=update)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="pydcap-collateral", daemon=True)
+        self._thread.start()
+        self._closed = False
+
+    @property
+    def cache(self) -> CollateralCache:
+        return self.inner.cache
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._closed:
+            coro.close()
+            raise RuntimeError("this CollateralService is closed")
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("CollateralService cannot be called from its own event loop; use the async service")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def fetch(self, quote: bytes | Quote) -> FetchedCollateral:
+        return self._call(self.inner.fetch(quote))
+
+    def collateral_for(self, tee: Tee | str, fmspc: bytes, ca: PckCa | str) -> FetchedCollateral:
+        return self._call(self.inner.collateral_for(tee, fmspc, ca))
+
+    def get_collateral(self, quote: bytes | Quote) -> Collateral:
+        return self._call(self.inner.get_collateral(quote))
+
+    def pck_certificate(self, platform: PlatformId) -> MachineCertificate:
+        return self._call(self.inner.pck_certificate(platform))
+
+    def qve_identity(self) -> Entry:
+        return self._call(self.inner.qve_identity())
+
+    def close(self) -> None:
+        """Let fetches still running for other callers finish (or time out), then stop the loop."""
+        if self._closed:
+            return
+        try:
+            self._call(self._drain())
+        finally:
+            self._closed = True
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._loop.close()
+
+    async def _drain(self, timeout: float = 30.0) -> None:
+        current = asyncio.current_task()
+        pending = [t for t in asyncio.all_tasks() if t is not current]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+        await self.inner.aclose()
+
+    def __enter__(self) -> CollateralService:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,300 @@
+"""The persistent tier: a SQLite file (WAL mode) or a PostgreSQL database, through SQLAlchemy 2.
+
+Every write is one short transaction (``BEGIN IMMEDIATE`` on SQLite), so a process killed at any moment
+leaves the entries it had committed. Leases are rows with an owner and an expiry: a fetch in progress in
+one process is seen by the others, and a lease whose owner died on this host is taken over at once.
+The store trusts its callers: only admitted (verified) entries may be ``put``; ``CollateralCache`` does so.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, case, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from pydcap.cache import schema
+from pydcap.cache.entry import Entry
+from pydcap.cache.errors import StoreError
+from pydcap.cache.keys import EntryKey, InvalidKeyError
+from pydcap.cache.locations import default_store_path, engine_for
+from pydcap.cache.owners import LeaseHolder, owner_is_dead
+
+__all__ = ["CollateralStore", "KindSummary", "StoreSummary", "default_store_path", "open_store"]
+
+
+@dataclass(frozen=True)
+class KindSummary:
+    kind: str
+    entries: int
+    fresh: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class StoreSummary:
+    location: str
+    dialect: str
+    kinds: tuple[KindSummary, ...]
+    counters: Mapping[str, int]
+
+    @property
+    def entries(self) -> int:
+        return sum(k.entries for k in self.kinds)
+
+
+class CollateralStore:
+    """Verified entries by (trust root id, key), leases and counters, in one SQL database."""
+
+    def __init__(self, engine: Engine, *, location: str, pg_schema: str | None = None) -> None:
+        self.engine = engine
+        self.location = location
+        self.dialect = engine.dialect.name
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise StoreError(f"{location}: unsupported database {self.dialect!r} (SQLite or PostgreSQL)")
+        self._ensure_schema(pg_schema)
+
+    # ---- opening --------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, target: str | Path | None = None, *, schema: str | None = None, wal: bool = True) -> CollateralStore:
+        """A store at ``target``: a file path (SQLite), a database URL (``postgresql+psycopg://...``,
+        ``sqlite:///...``) or None for ``$PYDCAP_CACHE``, else the default path. ``schema`` selects a
+        PostgreSQL schema (created if missing); ``wal=False`` keeps SQLite in rollback-journal mode."""
+        found = engine_for(target, schema=schema, wal=wal)
+        return cls(found.engine, location=found.location, pg_schema=found.pg_schema)
+
+    def _ensure_schema(self, pg_schema: str | None) -> None:
+        try:
+            with self._write() as conn:
+                if self.dialect == "postgresql":
+                    # Several processes may open a new database at once; DDL must not race.
+                    conn.execute(select(func.pg_advisory_xact_lock(0x7079_6463_6170)))
+                    if pg_schema is not None:
+                        conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{pg_schema}"')
+                schema.metadata.create_all(conn, checkfirst=True)
+                row = conn.execute(
+                    select(schema.settings.c.value).where(schema.settings.c.name == "schema_version")
+                ).first()
+                if row is None:
+                    conn.execute(
+                        schema.settings.insert().values(name="schema_version", value=str(schema.SCHEMA_VERSION))
+                    )
+                elif int(row.value) > schema.SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{self.location} was written by a newer pydcap (schema {row.value}); upgrade pydcap"
+                    )
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the cache store {self.location}: {exc}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> CollateralStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- transactions ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn.execution_options(pydcap_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def _insert(self) -> Any:
+        return sqlite.insert if self.dialect == "sqlite" else postgresql.insert
+
+    # ---- entries --------------------------------------------------------------------------------
+
+    def get(self, root_id: str, key: EntryKey | str) -> Entry | None:
+        """The stored entry, or None. The caller re-verifies it before serving it."""
+        t = schema.entries
+        with self._read() as conn:
+            row = conn.execute(select(t).where(t.c.root_id == root_id, t.c.key == str(key))).first()
+        return _entry(row) if row is not None else None
+
+    def put(
+        self, root_id: str, entry: Entry, *, release: tuple[str, str] | None = None, count: str | None = None
+    ) -> None:
+        """Insert or replace ``entry`` (already verified!), in one transaction with releasing the lease
+        ``release`` = (name, owner) and adding one to the counter ``count``."""
+        t = schema.entries
+        values = {
+            "root_id": root_id,
+            "key": str(entry.key),
+            "kind": entry.key.kind.value,
+            "data": entry.data,
+            "issuer_chain": entry.issuer_chain,
+            "meta": json.dumps(dict(entry.meta), sort_keys=True),
+            "fetched_at": entry.fetched_at,
+            "valid_until": entry.valid_until,
+            "source": entry.source,
+            "stored_at": time.time(),
+        }
+        stmt = self._insert()(t).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.c.root_id, t.c.key],
+            set_={k: stmt.excluded[k] for k in values if k not in ("root_id", "key")},
+        )
+        with self._write() as conn:
+            conn.execute(stmt)
+            if release is not None:
+                self._release(conn, *release)
+            if count is not None:
+                self._count(conn, count, 1)
+
+    def delete(self, root_id: str, key: EntryKey | str) -> bool:
+        t = schema.entries
+        with self._write() as conn:
+            return bool(conn.execute(delete(t).where(t.c.root_id == root_id, t.c.key == str(key))).rowcount)
+
+    def entries(self, *, root_id: str | None = None, kind: str | None = None) -> list[tuple[str, Entry]]:
+        """Every entry as (trust root id, entry), optionally of one root or kind, ordered by key."""
+        t = schema.entries
+        query = select(t).order_by(t.c.kind, t.c.key, t.c.root_id)
+        if root_id is not None:
+            query = query.where(t.c.root_id == root_id)
+        if kind is not None:
+            query = query.where(t.c.kind == kind)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        out = []
+        for row in rows:
+            try:
+                out.append((row.root_id, _entry(row)))
+            except InvalidKeyError:
+                continue  # written by a newer pydcap with kinds this one does not know
+        return out
+
+    def clear(self, *, kind: str | None = None) -> int:
+        """Remove every entry (or every entry of one kind); returns how many."""
+        t = schema.entries
+        stmt = delete(t) if kind is None else delete(t).where(t.c.kind == kind)
+        with self._write() as conn:
+            removed = conn.execute(stmt).rowcount
+            if kind is None:
+                conn.execute(delete(schema.leases))
+        return int(removed)
+
+    # ---- leases ---------------------------------------------------------------------------------
+
+    def lease(self, name: str) -> LeaseHolder | None:
+        """Who holds the lease ``name`` now, if anyone (expired leases and dead local owners count as none)."""
+        t = schema.leases
+        with self._read() as conn:
+            row = conn.execute(select(t.c.owner, t.c.expires_at).where(t.c.name == name)).first()
+        if row is None or row.expires_at <= time.time() or owner_is_dead(row.owner):
+            return None
+        return LeaseHolder(row.owner, row.expires_at)
+
+    def try_lease(self, name: str, owner: str, ttl: float) -> LeaseHolder | None:
+        """Take the lease ``name`` for ``ttl`` seconds. None means it is now ``owner``'s; otherwise the
+        current holder. Atomic on both databases (an upsert that only overwrites a free lease)."""
+        t = schema.leases
+        now = time.time()
+        current = self.lease(name)
+        if current is not None and current.owner != owner:
+            return current
+        with self._write() as conn:
+            row = conn.execute(select(t.c.owner).where(t.c.name == name)).first()
+            takeover = row.owner if row is not None and owner_is_dead(row.owner) else owner
+            stmt = self._insert()(t).values(name=name, owner=owner, expires_at=now + ttl)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[t.c.name],
+                set_={"owner": stmt.excluded.owner, "expires_at": stmt.excluded.expires_at},
+                where=(t.c.expires_at <= now) | (t.c.owner == owner) | (t.c.owner == takeover),
+            )
+            conn.execute(stmt)
+            row = conn.execute(select(t.c.owner, t.c.expires_at).where(t.c.name == name)).first()
+        if row is not None and row.owner == owner:
+            return None
+        return LeaseHolder(row.owner, row.expires_at) if row is not None else LeaseHolder("unknown", now)
+
+    def release(self, name: str, owner: str) -> None:
+        with self._write() as conn:
+            self._release(conn, name, owner)
+
+    @staticmethod
+    def _release(conn: Connection, name: str, owner: str) -> None:
+        t = schema.leases
+        conn.execute(delete(t).where(t.c.name == name, t.c.owner == owner))
+
+    # ---- counters and summaries -----------------------------------------------------------------
+
+    def count(self, name: str, n: int = 1) -> None:
+        with self._write() as conn:
+            self._count(conn, name, n)
+
+    def _count(self, conn: Connection, name: str, n: int) -> None:
+        t = schema.counters
+        stmt = self._insert()(t).values(name=name, value=n)
+        stmt = stmt.on_conflict_do_update(index_elements=[t.c.name], set_={"value": t.c.value + n})
+        conn.execute(stmt)
+
+    def counters(self) -> dict[str, int]:
+        t = schema.counters
+        with self._read() as conn:
+            return {row.name: int(row.value) for row in conn.execute(select(t.c.name, t.c.value))}
+
+    def summary(self, now: float) -> StoreSummary:
+        """Entries, fresh entries (``valid_until`` after ``now``) and bytes by kind, and the counters."""
+        t = schema.entries
+        query = (
+            select(
+                t.c.kind,
+                func.count(),
+                func.sum(case((t.c.valid_until > int(now), 1), else_=0)),
+                func.sum(func.length(t.c.data) + func.length(t.c.issuer_chain)),
+            )
+            .group_by(t.c.kind)
+            .order_by(t.c.kind)
+        )
+        with self._read() as conn:
+            kinds = tuple(
+                KindSummary(kind, int(n), int(fresh or 0), int(size or 0))
+                for kind, n, fresh, size in conn.execute(query).all()
+            )
+        return StoreSummary(self.location, self.dialect, kinds, self.counters())
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check`` (``"ok"`` when sound); PostgreSQL answers ``"ok"``."""
+        if self.dialect != "sqlite":
+            return "ok"
+        with self._read() as conn:
+            return str(conn.exec_driver_sql("PRAGMA integrity_check").scalar())
+
+
+def _entry(row: Any) -> Entry:
+    meta = json.loads(row.meta) if row.meta else {}
+    return Entry(
+        key=EntryKey.parse(row.key),
+        data=bytes(row.data),
+        issuer_chain=bytes(row.issuer_chain),
+        fetched_at=int(row.fetched_at),
+        valid_until=int(row.valid_until),
+        source=row.source,
+        meta={str(k): str(v) for k, v in meta.items()},
+        origin="store",
+        stored_at=float(row.stored_at),
+    )
+
+
+def open_store(target: str | Path | None = None, *, schema: str | None = None, wal: bool = True) -> CollateralStore:
+    """``CollateralStore.open``: a SQLite path, a database URL, or None for the default location."""
+    return CollateralStore.open(target, schema=schema, wal=wal)

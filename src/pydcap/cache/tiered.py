@@ -1,0 +1,366 @@
+"""``CollateralCache``: memory, then the persistent store, then one upstream request, verified before use.
+
+A lookup returns a fresh entry from memory or from the store (re-verified when it leaves the store);
+otherwise one fetch serves every concurrent caller (single flight within the process, a lease row across
+processes sharing the store), and what comes back is admitted (verified) before it is stored. When the
+upstream fails or answers something untrustworthy, the last verified entry is served, flagged ``stale``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+
+from pydcap.cache.admission import Admission, admit, pck_ca_of
+from pydcap.cache.entry import Entry
+from pydcap.cache.errors import NotCachedError, UntrustedCollateralError, WaitTimeoutError
+from pydcap.cache.flight import SingleFlight
+from pydcap.cache.keys import EntryKey, EntryKind
+from pydcap.cache.memory import MemoryTier
+from pydcap.cache.owners import new_owner
+from pydcap.cache.store import CollateralStore
+from pydcap.cache.upstream import fetch_document, refuse_rollback
+from pydcap.pki import TrustRoot
+from pydcap.sources.base import CollateralSource
+from pydcap.sources.errors import CollateralUnavailableError
+from pydcap.sources.models import Fetched, PckCa, PlatformId, Tee, Update
+from pydcap.verify.memo import PkiMemo
+from pydcap.verify.result import iso
+
+log = logging.getLogger("pydcap.cache")
+
+Clock = Callable[[], float]
+DEFAULT_PCK_MAX_AGE = 7 * 24 * 3600.0
+
+
+@dataclass
+class CacheStats:
+    """What this cache instance did since it was made (the store keeps totals across processes)."""
+
+    memory_hits: int = 0
+    store_hits: int = 0
+    upstream_fetches: int = 0
+    joined_in_process: int = 0
+    waited_for_peer: int = 0
+    stale_served: int = 0
+    refused: int = 0
+    upstream_errors: int = 0
+    store_entries_rejected: int = 0
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    until: float
+    error: CollateralUnavailableError | None
+
+
+class CollateralCache:
+    """Two tiers of verified collateral in front of any ``CollateralSource``.
+
+    ``store``: a ``CollateralStore`` (None keeps everything in memory only). ``trust``: the root every
+    document must chain to (Intel's by default); entries are kept apart per trust root. ``clock``: unix
+    seconds, used for freshness and fetch times (tests pin it to the time real collateral was valid).
+    ``max_age`` (seconds) bounds any entry's freshness; ``pck_max_age`` bounds a PCK certificate's (7 days:
+    a TCB recovery brings new certificates). After an upstream failure a key is not asked again for
+    ``retry_interval`` seconds: its stale entry (or the same error) is the answer meanwhile. ``lease_ttl``
+    bounds how long another process's fetch is waited for.
+    """
+
+    def __init__(
+        self,
+        store: CollateralStore | None = None,
+        *,
+        trust: TrustRoot | None = None,
+        clock: Clock | None = None,
+        memory_size: int = 1024,
+        max_age: float | None = None,
+        pck_max_age: float | None = DEFAULT_PCK_MAX_AGE,
+        retry_interval: float = 30.0,
+        lease_ttl: float = 60.0,
+    ) -> None:
+        self.store = store
+        self.trust = trust if trust is not None else TrustRoot.intel()
+        self.root_id = self.trust.key_id.hex()[:32]
+        self.clock: Clock = clock if clock is not None else time.time
+        self.max_age = max_age
+        self.pck_max_age = pck_max_age
+        self.retry_interval = retry_interval
+        self.lease_ttl = lease_ttl
+        self._memory = MemoryTier(memory_size)
+        self._flights: SingleFlight[Entry] = SingleFlight()
+        self._attempts: dict[str, _Attempt] = {}
+        self._lock = threading.Lock()
+        self._memo = PkiMemo()
+        self._owner = new_owner()
+        self._stats = CacheStats()
+
+    # ---- typed lookups ---------------------------------------------------------------------------
+    # ``source=None`` asks the cache only: a stale entry is served, a missing one raises NotCachedError.
+
+    async def root_ca_crl(self, source: CollateralSource | None) -> Entry:
+        return await self.get(EntryKey.root_ca_crl(), source)
+
+    async def pck_crl(self, source: CollateralSource | None, ca: PckCa | str) -> Entry:
+        return await self.get(EntryKey.pck_crl(ca), source)
+
+    async def tcb_info(
+        self, source: CollateralSource | None, tee: Tee | str, fmspc: bytes | str, update: Update | str = "standard"
+    ) -> Entry:
+        return await self.get(EntryKey.tcb_info(tee, fmspc, update), source)
+
+    async def qe_identity(
+        self, source: CollateralSource | None, tee: Tee | str, update: Update | str = "standard"
+    ) -> Entry:
+        return await self.get(EntryKey.qe_identity(tee, update), source)
+
+    async def qve_identity(self, source: CollateralSource | None, update: Update | str = "standard") -> Entry:
+        return await self.get(EntryKey.qve_identity(update), source)
+
+    async def pck_certificate(self, source: CollateralSource | None, platform: PlatformId) -> Entry:
+        """The machine certificate of ``platform`` (the one its service selects for its raw TCB)."""
+        return await self.get(EntryKey.pck_certificate(platform), source, platform=platform)
+
+    # ---- generic operations ----------------------------------------------------------------------
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def is_fresh(self, entry: Entry, now: int | None = None) -> bool:
+        at = self.now() if now is None else now
+        if at >= entry.valid_until:
+            return False
+        if self.max_age is not None and at >= entry.fetched_at + self.max_age:
+            return False
+        pck = entry.key.kind is EntryKind.PCK_CERTIFICATE
+        return not (pck and self.pck_max_age is not None and at >= entry.fetched_at + self.pck_max_age)
+
+    async def get(self, key: EntryKey, source: CollateralSource | None, *, platform: PlatformId | None = None) -> Entry:
+        """The entry for ``key``: fresh from memory or the store, else fetched once from ``source``."""
+        hit = self._memory.get(str(key))
+        if hit is not None and self.is_fresh(hit):
+            self._bump("memory_hits")
+            return hit
+        return await self._flights.run(str(key), lambda: self._resolve(key, source, platform, force=False))
+
+    async def refresh(self, key: EntryKey, source: CollateralSource, *, platform: PlatformId | None = None) -> Entry:
+        """Fetch ``key`` again now, whatever its freshness (what a scheduled refresh does)."""
+        return await self._flights.run(("refresh", str(key)), lambda: self._resolve(key, source, platform, force=True))
+
+    async def put(self, key: EntryKey, fetched: Fetched, *, source: CollateralSource | None = None) -> Entry:
+        """Admit and store a document obtained elsewhere (an import). Its dependencies (root CA CRL, PCK
+        CRL) come from the cache, or from ``source`` when given: import the root CA CRL first."""
+        entry = await self._admitted_entry(key, fetched, source)
+        if self.store is not None:
+            await asyncio.to_thread(self.store.put, self.root_id, entry, count="imported")
+        if self.is_fresh(entry):
+            self._memory.put(str(key), replace(entry, origin="memory"))
+        return entry
+
+    async def peek(self, key: EntryKey) -> Entry | None:
+        """What the cache holds for ``key`` (verified, possibly stale), without asking any upstream."""
+        try:
+            return await self.get(key, None)
+        except CollateralUnavailableError:
+            return None
+
+    def forget(self) -> None:
+        """Drop the memory tier and the memory of recent failures (the store is untouched)."""
+        self._memory.clear()
+        with self._lock:
+            self._attempts.clear()
+
+    def stats(self) -> CacheStats:
+        with self._lock:
+            snapshot = CacheStats(**{f.name: getattr(self._stats, f.name) for f in fields(CacheStats)})
+        snapshot.joined_in_process = self._flights.joined
+        return snapshot
+
+    # ---- internals -------------------------------------------------------------------------------
+
+    def _bump(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self._stats, name, getattr(self._stats, name) + n)
+
+    def _remember(self, key: str, error: CollateralUnavailableError | None) -> None:
+        with self._lock:
+            self._attempts[key] = _Attempt(time.monotonic() + self.retry_interval, error)
+
+    def _recent_attempt(self, key: str) -> _Attempt | None:
+        with self._lock:
+            attempt = self._attempts.get(key)
+            if attempt is not None and time.monotonic() >= attempt.until:
+                del self._attempts[key]
+                return None
+            return attempt
+
+    def _serve_stale(self, entry: Entry, why: str) -> Entry:
+        self._bump("stale_served")
+        log.warning("serving the stale %s (fresh until %s): %s", entry.key.description, iso(entry.valid_until), why)
+        return replace(entry, origin="store" if entry.origin == "memory" else entry.origin, stale=True)
+
+    async def _resolve(
+        self, key: EntryKey, source: CollateralSource | None, platform: PlatformId | None, *, force: bool
+    ) -> Entry:
+        mkey = str(key)
+        stored = await self._load(key, source)
+        if stored is not None and not force and self.is_fresh(stored):
+            self._memory.put(mkey, replace(stored, origin="memory"))
+            self._bump("store_hits")
+            return stored
+        if source is None:
+            if stored is not None:
+                return self._serve_stale(stored, "no source was given to refresh it")
+            raise NotCachedError(key)
+        attempt = None if force else self._recent_attempt(mkey)
+        if attempt is not None:
+            if stored is not None:
+                why = attempt.error or "it was fetched moments ago and was already past its freshness"
+                return self._serve_stale(stored, f"not asking again yet: {why}")
+            if attempt.error is not None:
+                raise attempt.error
+        return await self._fetch_once(key, source, platform, stored)
+
+    async def _load(self, key: EntryKey, source: CollateralSource | None) -> Entry | None:
+        """The stored entry, verified again (the store may be shared, copied or tampered with)."""
+        if self.store is None:
+            return None
+        entry = await asyncio.to_thread(self.store.get, self.root_id, key)
+        if entry is None:
+            return None
+        try:
+            admission = await self._admit(key, entry.data, entry.issuer_chain, dict(entry.meta), source, entry.source)
+        except UntrustedCollateralError as exc:
+            self._bump("store_entries_rejected")
+            log.warning("ignoring the stored %s: %s", key.description, exc.reason)
+            return None
+        except CollateralUnavailableError as exc:
+            log.warning("cannot verify the stored %s now: %s", key.description, exc)
+            return None
+        return replace(entry, valid_until=admission.valid_until)
+
+    async def _admit(
+        self,
+        key: EntryKey,
+        data: bytes,
+        issuer_chain: bytes,
+        meta: dict[str, str],
+        source: CollateralSource | None,
+        origin: str,
+    ) -> Admission:
+        root = None if key.kind is EntryKind.ROOT_CA_CRL else await self.root_ca_crl(source)
+        pck_crl = None
+        if key.kind is EntryKind.PCK_CERTIFICATE:
+            pck_crl = await self.pck_crl(source, pck_ca_of(key, data, origin))
+        return admit(
+            key,
+            data,
+            issuer_chain,
+            self.trust,
+            root_ca_crl=root.data if root is not None else None,
+            pck_crl=pck_crl.data if pck_crl is not None else None,
+            meta=meta,
+            source=origin,
+            memo=self._memo,
+        )
+
+    async def _admitted_entry(self, key: EntryKey, fetched: Fetched, source: CollateralSource | None) -> Entry:
+        admission = await self._admit(key, fetched.data, fetched.issuer_chain, dict(fetched.meta), source, fetched.url)
+        meta = {**fetched.meta, **admission.meta}
+        if fetched.request_id:
+            meta["request_id"] = fetched.request_id
+        return Entry(
+            key=key,
+            data=fetched.data,
+            issuer_chain=fetched.issuer_chain,
+            fetched_at=self.now(),
+            valid_until=admission.valid_until,
+            source=fetched.url,
+            meta=meta,
+            origin="upstream",
+        )
+
+    async def _fetch_once(
+        self, key: EntryKey, source: CollateralSource, platform: PlatformId | None, stored: Entry | None
+    ) -> Entry:
+        """Fetch unless another process is already fetching this key; then wait for what it stores."""
+        if self.store is None:
+            return await self._fetch_and_store(key, source, platform, stored, None)
+        name = f"{self.root_id}/{key}"
+        give_up = time.monotonic() + self.lease_ttl + 5.0
+        counted = False
+        while True:
+            holder = await asyncio.to_thread(self.store.try_lease, name, self._owner, self.lease_ttl)
+            if holder is None:
+                return await self._fetch_and_store(key, source, platform, stored, name)
+            if not counted:
+                counted = True
+                self._bump("waited_for_peer")
+            delay = 0.02
+            while await asyncio.to_thread(self.store.lease, name) is not None:
+                if time.monotonic() > give_up:
+                    if stored is not None:
+                        return self._serve_stale(stored, f"{holder.owner} is still fetching it")
+                    raise WaitTimeoutError(
+                        f"the {key.description} is being fetched by {holder.owner}, which has not finished in "
+                        f"{self.lease_ttl:.0f} s; retry later"
+                    )
+                await asyncio.sleep(delay)
+                delay = min(delay * 1.5, 0.25)
+            latest = await self._load(key, source)
+            if latest is not None and (stored is None or latest.stored_at != stored.stored_at):
+                if self.is_fresh(latest):
+                    self._memory.put(str(key), replace(latest, origin="memory"))
+                    return latest
+                return replace(latest, stale=True)
+            # The other process gave up without storing anything: try ourselves.
+
+    async def _fetch_and_store(
+        self,
+        key: EntryKey,
+        source: CollateralSource,
+        platform: PlatformId | None,
+        stored: Entry | None,
+        lease: str | None,
+    ) -> Entry:
+        mkey = str(key)
+        released = lease is None
+        try:
+            try:
+                fetched = await fetch_document(key, source, platform)
+                self._bump("upstream_fetches")
+                entry = await self._admitted_entry(key, fetched, source)
+                refuse_rollback(stored, entry)
+            except UntrustedCollateralError as exc:
+                self._bump("refused")
+                self._remember(mkey, exc)
+                log.error("%s", exc)
+                if self.store is not None:
+                    await asyncio.to_thread(self.store.count, "refused")
+                if stored is not None:
+                    return self._serve_stale(stored, str(exc))
+                raise
+            except CollateralUnavailableError as exc:
+                self._bump("upstream_errors")
+                self._remember(mkey, exc)
+                if stored is not None:
+                    return self._serve_stale(stored, str(exc))
+                raise
+            if self.store is not None:
+                release = (lease, self._owner) if lease is not None else None
+                await asyncio.to_thread(self.store.put, self.root_id, entry, release=release, count="upstream_fetches")
+                released = True
+            if self.is_fresh(entry):
+                self._memory.put(mkey, replace(entry, origin="memory"))
+                with self._lock:
+                    self._attempts.pop(mkey, None)
+                return entry
+            # Already past its freshness as served: keep it, but do not ask again at every lookup.
+            self._remember(mkey, None)
+            return replace(entry, stale=True)
+        finally:
+            if not released and self.store is not None and lease is not None:
+                await asyncio.to_thread(self.store.release, lease, self._owner)

@@ -1,0 +1,75 @@
+"""Why collateral could not be had: one named exception per kind of upstream failure.
+
+Every ``UpstreamError`` names the URL, the HTTP status (None when no answer came) and what to do about it;
+the command line turns any ``CollateralUnavailableError`` into exit status 3.
+"""
+
+from __future__ import annotations
+
+from pydcap.errors import PydcapError
+
+
+class CollateralUnavailableError(PydcapError):
+    """Collateral could not be obtained: the upstream failed, answered something untrustworthy, or nothing
+    is cached where only the cache may be asked."""
+
+
+class UpstreamError(CollateralUnavailableError):
+    """A collateral service did not deliver. ``url``, ``status`` and ``hint`` say where, how and what to do."""
+
+    def __init__(
+        self,
+        what: str,
+        url: str,
+        status: int | None,
+        detail: str,
+        hint: str,
+        *,
+        request_id: str | None = None,
+    ) -> None:
+        self.what = what
+        self.url = url
+        self.status = status
+        self.detail = detail
+        self.hint = hint
+        self.request_id = request_id
+        answered = f"answered {status}" if status is not None else "gave no answer"
+        rid = f" (Request-ID {request_id})" if request_id else ""
+        advice = hint[:1].upper() + hint[1:]
+        super().__init__(f"{what}: {url} {answered}: {detail}{rid}. {advice}")
+
+
+class UpstreamUnreachableError(UpstreamError):
+    """No HTTP answer at all: connection refused or dropped, DNS failure, TLS failure or timeout."""
+
+
+class UpstreamServerError(UpstreamError):
+    """The service failed (5xx); for a PCCS, 502 means it could not reach Intel."""
+
+
+class RateLimitedError(UpstreamError):
+    """429 Too Many Requests. ``retry_after`` is the wait the service asked for, in seconds, when it said."""
+
+    def __init__(self, what: str, url: str, detail: str, hint: str, *, retry_after: float | None, **kw: str | None):
+        self.retry_after = retry_after
+        super().__init__(what, url, 429, detail, hint, **kw)
+
+
+class CollateralNotFoundError(UpstreamError):
+    """404: the service has no such document (unknown FMSPC, or a PCCS with no data for this platform)."""
+
+
+class PlatformUnknownError(UpstreamError):
+    """461: the PCCS does not know this platform (it was never registered)."""
+
+
+class CertificatesUnavailableError(UpstreamError):
+    """462: the PCCS knows the platform but has no PCK certificate for its TCB."""
+
+
+class UpstreamRejectedError(UpstreamError):
+    """The service refused the request itself (400, 401, 403, 410, ...): fix the request or the credentials."""
+
+
+class MalformedResponseError(UpstreamError):
+    """A 200 answer that is not what the protocol says (missing header, unreadable body)."""

@@ -1,0 +1,92 @@
+"""Fetch everything one quote's verification needs, straight from a source, concurrently.
+
+No cache and no trust decision here (the verifier checks what comes back); ``pydcap.cache`` adds both.
+``fetch_collateral_sync`` runs the same on a private event loop for callers without one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+from pydcap.collateral import Collateral
+from pydcap.errors import FormatError
+from pydcap.quote import Quote
+from pydcap.sources.base import CollateralSource
+from pydcap.sources.errors import MalformedResponseError
+from pydcap.sources.models import CollateralRequest, Fetched, Update
+
+
+async def gather_or_fail(*awaitables: Awaitable[Any]) -> list[Any]:
+    """All results in order; on the first failure the others are cancelled and that failure is raised
+    (one named error, not an exception group)."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+            # Failures after the first are reported through the first; mark them seen.
+            task.add_done_callback(_retrieve)
+    for task in tasks:
+        failure = task.exception() if task.done() and not task.cancelled() else None
+        if failure is not None:
+            raise failure
+    return [task.result() for task in tasks]
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+def collateral_from_parts(
+    root_ca_crl: Fetched, pck_crl: Fetched, tcb_info: Fetched, qe_identity: Fetched
+) -> Collateral:
+    """A ``Collateral`` from fetched parts; a part that cannot be read names the URL it came from."""
+    try:
+        return Collateral.create(
+            pck_crl=pck_crl.data,
+            pck_crl_issuer_chain=pck_crl.issuer_chain,
+            root_ca_crl=root_ca_crl.data,
+            tcb_info=tcb_info.data,
+            tcb_info_issuer_chain=tcb_info.issuer_chain,
+            qe_identity=qe_identity.data,
+            qe_identity_issuer_chain=qe_identity.issuer_chain,
+        )
+    except FormatError as exc:
+        part = getattr(exc, "part", "collateral")
+        url = {"tcb_info": tcb_info.url, "qe_identity": qe_identity.url, "pck_crl": pck_crl.url}.get(part, "")
+        raise MalformedResponseError(
+            "collateral", url or "(several URLs)", 200, str(exc), "the service answered an unreadable document"
+        ) from exc
+
+
+async def fetch_collateral(
+    source: CollateralSource, quote: bytes | Quote, *, update: Update = Update.STANDARD
+) -> Collateral:
+    """The root CA CRL, PCK CRL, TCB info and QE identity for ``quote``, fetched concurrently."""
+    request = CollateralRequest.from_quote(quote)
+    root, pck, tcb, qe = await gather_or_fail(
+        source.root_ca_crl(),
+        source.pck_crl(request.ca),
+        source.tcb_info(request.tee, request.fmspc, update),
+        source.qe_identity(request.tee, update),
+    )
+    return collateral_from_parts(root, pck, tcb, qe)
+
+
+def fetch_collateral_sync(
+    source: CollateralSource, quote: bytes | Quote, *, update: Update = Update.STANDARD
+) -> Collateral:
+    """``fetch_collateral`` for synchronous callers (not from inside a running event loop)."""
+
+    async def run() -> Collateral:
+        try:
+            return await fetch_collateral(source, quote, update=update)
+        finally:
+            await source.aclose()
+
+    return asyncio.run(run())

@@ -1,0 +1,274 @@
+"""The HTTP layer under every source: explicit timeouts, bounded retries with backoff, Retry-After.
+
+A request is retried on connection failures, timeouts, 429 and 5xx, at most ``RetryPolicy.attempts`` times
+and never past ``RetryPolicy.deadline`` seconds in all; a Retry-After longer than the policy allows fails at
+once with ``RateLimitedError`` rather than blocking. Non-retryable statuses raise their named error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from pydcap.sources.errors import (
+    CertificatesUnavailableError,
+    CollateralNotFoundError,
+    PlatformUnknownError,
+    RateLimitedError,
+    UpstreamError,
+    UpstreamRejectedError,
+    UpstreamServerError,
+    UpstreamUnreachableError,
+)
+
+log = logging.getLogger("pydcap.sources")
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """At most ``attempts`` tries, waiting ``backoff`` seconds doubled each time (at most ``max_delay``,
+    which also bounds an honoured Retry-After), all within ``deadline`` seconds."""
+
+    attempts: int = 4
+    backoff: float = 0.25
+    max_delay: float = 5.0
+    deadline: float = 20.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.max_delay, self.backoff * 2 ** (attempt - 1)))
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Transport configuration shared by the clients. ``verify_tls`` may be False for a PCCS with a
+    self-signed certificate (Intel's ``use_secure_cert: false``) or a CA bundle path."""
+
+    connect_timeout: float = 3.0
+    read_timeout: float = 10.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    verify_tls: bool | str = True
+    proxy: str | None = None
+    max_connections: int = 32
+
+    def timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self.read_timeout, connect=self.connect_timeout, pool=self.read_timeout)
+
+
+# What each status means, whoever answers it; dialects override entries where they know better.
+Explanation = tuple[type[UpstreamError], str]
+DEFAULT_EXPLANATIONS: Mapping[int, Explanation] = {
+    400: (UpstreamRejectedError, "the request was refused as malformed: check the FMSPC, CA and platform values"),
+    401: (UpstreamRejectedError, "authentication is required: check the API key or token"),
+    403: (UpstreamRejectedError, "access is denied: check the API key or token"),
+    404: (CollateralNotFoundError, "the service has no such document: check the FMSPC and the service URL"),
+    410: (UpstreamRejectedError, "this API version or TCB evaluation is no longer served: use API v4"),
+    429: (RateLimitedError, "the service is rate limiting: retry later"),
+    461: (PlatformUnknownError, "the platform is not registered with the caching service: register it first"),
+    462: (CertificatesUnavailableError, "no PCK certificate is available for this platform's TCB"),
+    500: (UpstreamServerError, "the service failed internally: retry later or check its logs"),
+    502: (UpstreamServerError, "a gateway could not reach the service behind it: check its upstream"),
+    503: (UpstreamServerError, "the service is unavailable: retry later"),
+    504: (UpstreamServerError, "a gateway timed out: retry later"),
+}
+
+
+def retry_after_seconds(response: httpx.Response, now: float | None = None) -> float | None:
+    """The Retry-After header as seconds (it may be a number or an HTTP date), or None."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    reference = now if now is not None else datetime.now(UTC).timestamp()
+    return max(0.0, when.timestamp() - reference)
+
+
+def display_url(url: httpx.URL | str) -> str:
+    """The URL for messages: long query values (an encrypted PPID) are shortened."""
+    text = str(url)
+    return text if len(text) <= 300 else f"{text[:200]}...{text[-60:]}"
+
+
+def _detail(response: httpx.Response) -> str:
+    parts = [response.reason_phrase or "error"]
+    for name in ("Error-Code", "Error-Message"):
+        if name in response.headers:
+            parts.append(f"{name} {response.headers[name]}")
+    ctype = response.headers.get("Content-Type", "")
+    if response.content and ("text" in ctype or "json" in ctype):
+        body = response.text.strip().replace("\n", " ")
+        if body:
+            parts.append(repr(body[:200]))
+    return ", ".join(parts)
+
+
+class HttpTransport:
+    """Issues requests for one service with its retry policy and turns failures into named errors.
+
+    Owns one ``httpx.AsyncClient`` per event loop (created on first use), unless a client is given.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        settings: HttpSettings | None = None,
+        *,
+        client: httpx.AsyncClient | None = None,
+        explanations: Mapping[int, Explanation] | None = None,
+        headers: Mapping[str, str] | None = None,
+        send_request_id: bool = False,
+    ) -> None:
+        self.service = service
+        self.settings = settings or HttpSettings()
+        self._external = client
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._explanations = {**DEFAULT_EXPLANATIONS, **(explanations or {})}
+        self._headers = dict(headers or {})
+        self._send_request_id = send_request_id
+        self.requests_sent = 0
+
+    def client(self) -> httpx.AsyncClient:
+        if self._external is not None:
+            return self._external
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None or client.is_closed:
+            s = self.settings
+            client = httpx.AsyncClient(
+                timeout=s.timeout(),
+                verify=s.verify_tls,
+                proxy=s.proxy,
+                limits=httpx.Limits(max_connections=s.max_connections, max_keepalive_connections=s.max_connections),
+                follow_redirects=True,
+            )
+            self._clients[loop] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close the client this transport created for the running loop (a given client is left open)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        client = self._clients.pop(loop, None)
+        if client is not None:
+            await client.aclose()
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        explanations: Mapping[int, Explanation] | None = None,
+    ) -> httpx.Response:
+        """The first 2xx answer, after retries; otherwise the named error of the last failure."""
+        policy = self.settings.retry
+        started = time.monotonic()
+        deadline = started + policy.deadline
+        hdrs = {**self._headers, **(headers or {})}
+        if self._send_request_id:
+            hdrs.setdefault("Request-ID", uuid.uuid4().hex)
+        full_url = display_url(httpx.URL(url, params=params or {}))
+        attempt = 0
+        while True:
+            attempt += 1
+            response: httpx.Response | None = None
+            failure: BaseException | None = None
+            remaining = deadline - time.monotonic()
+            try:
+                async with asyncio.timeout(max(remaining, 0.001)):
+                    self.requests_sent += 1
+                    response = await self.client().request(method, url, params=params, headers=hdrs, json=json)
+            except (httpx.TransportError, TimeoutError) as exc:
+                failure = exc
+            if response is not None:
+                log.debug("%s %s -> %d", method, full_url, response.status_code)
+                if response.status_code < 400:
+                    return response
+                if response.status_code not in RETRYABLE_STATUSES:
+                    raise self.error(what, full_url, response, explanations)
+            delay = policy.delay(attempt)
+            asked = retry_after_seconds(response) if response is not None else None
+            if asked is not None:
+                if asked > policy.max_delay or time.monotonic() + asked > deadline:
+                    assert response is not None
+                    raise self.error(what, full_url, response, explanations, retry_after=asked)
+                delay = asked
+            elapsed = time.monotonic() - started
+            if attempt >= policy.attempts or time.monotonic() + delay >= deadline:
+                if response is not None:
+                    raise self.error(what, full_url, response, explanations, retry_after=asked)
+                raise self.unreachable(what, full_url, failure, attempt, elapsed)
+            log.info(
+                "%s: %s %s; retry %d in %.2f s",
+                what,
+                full_url,
+                response.status_code if response is not None else type(failure).__name__,
+                attempt,
+                delay,
+            )
+            await asyncio.sleep(delay)
+
+    def unreachable(
+        self, what: str, url: str, failure: BaseException | None, attempts: int, elapsed: float
+    ) -> UpstreamUnreachableError:
+        reason = type(failure).__name__ if failure is not None else "no answer"
+        text = str(failure) if failure is not None and str(failure) else ""
+        detail = f"{reason}{': ' + text if text else ''}"
+        hint = (
+            f"check that {self.service} is running and reachable at this URL "
+            f"(gave up after {attempts} attempt{'s' if attempts != 1 else ''} in {elapsed:.1f} s)"
+        )
+        return UpstreamUnreachableError(what, url, None, detail, hint)
+
+    def error(
+        self,
+        what: str,
+        url: str,
+        response: httpx.Response,
+        explanations: Mapping[int, Explanation] | None = None,
+        *,
+        retry_after: float | None = None,
+    ) -> UpstreamError:
+        status = response.status_code
+        table = {**self._explanations, **(explanations or {})}
+        cls, hint = table.get(
+            status,
+            (UpstreamServerError, "unexpected answer: retry later")
+            if status >= 500
+            else (UpstreamRejectedError, "the request was refused"),
+        )
+        rid = response.headers.get("Request-ID")
+        detail = _detail(response)
+        if cls is RateLimitedError:
+            if retry_after is not None:
+                hint = f"{hint}; the service asks to wait {retry_after:.0f} s"
+            return RateLimitedError(what, url, detail, hint, retry_after=retry_after, request_id=rid)
+        return cls(what, url, status, detail, hint, request_id=rid)

@@ -1,0 +1,84 @@
+"""Intel's wire conventions: URL-encoded PEM issuer chains in headers, CRLs as DER, PEM or hex, TCBm.
+
+Each reader raises ``MalformedResponseError`` naming the URL and the header or body that is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+from cryptography.x509 import InvalidVersion
+
+from pydcap.errors import CertificateFormatError
+from pydcap.pki.crl import RevocationList
+from pydcap.sources.errors import MalformedResponseError
+from pydcap.sources.http import display_url
+
+PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
+
+
+def malformed(what: str, response: httpx.Response, detail: str) -> MalformedResponseError:
+    return MalformedResponseError(
+        what,
+        display_url(response.request.url),
+        response.status_code,
+        detail,
+        "the service does not speak the expected protocol: check the URL and the API version",
+        request_id=response.headers.get("Request-ID"),
+    )
+
+
+def issuer_chain_pem(value: str, what: str, response: httpx.Response) -> bytes:
+    """An issuer chain as services send it (URL-encoded PEM, leaf-most first) decoded to PEM bytes."""
+    pem = unquote(value).encode()
+    if PEM_BEGIN not in pem:
+        raise malformed(what, response, "the issuer chain is not PEM certificates")
+    return pem
+
+
+def header_chain(response: httpx.Response, names: Sequence[str], what: str) -> bytes:
+    """The issuer chain from the first of ``names`` present (services differ between API versions)."""
+    for name in names:
+        value = response.headers.get(name)
+        if value:
+            return issuer_chain_pem(value, what, response)
+    raise malformed(what, response, f"the {' or '.join(names)} header is missing")
+
+
+def crl_body(response: httpx.Response, what: str) -> bytes:
+    """The CRL in the body (DER, PEM or hex text, whichever the service chose) as DER."""
+    try:
+        return RevocationList.parse(response.content).der
+    except (CertificateFormatError, InvalidVersion) as exc:
+        raise malformed(what, response, f"the body is not a CRL: {exc}") from exc
+
+
+def json_body(response: httpx.Response, what: str) -> Any:
+    try:
+        return json.loads(response.content)
+    except (ValueError, RecursionError) as exc:
+        raise malformed(what, response, f"the body is not JSON: {exc}") from exc
+
+
+def signed_document_body(response: httpx.Response, key: str, what: str) -> bytes:
+    """A signed JSON document, byte-exact; only checked to be a JSON object holding ``key``."""
+    body = json_body(response, what)
+    if not isinstance(body, dict) or key not in body or "signature" not in body:
+        raise malformed(what, response, f"the body is not a {{{key!r}: ..., 'signature': ...}} document")
+    return response.content
+
+
+def tcbm(value: str, what: str, response: httpx.Response) -> str:
+    """``SGX-TCBm``: CPUSVN (16 bytes) then PCESVN (2 bytes, little-endian), as lower-case hex."""
+    text = value.strip().lower()
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError as exc:
+        raise malformed(what, response, f"TCBm {value!r} is not hex") from exc
+    if len(raw) != 18:
+        raise malformed(what, response, f"TCBm must be 18 bytes, not {len(raw)}")
+    return text

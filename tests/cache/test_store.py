@@ -1,0 +1,195 @@
+"""The persistent store on a real SQLite file and a real PostgreSQL: entries, leases, counters, opening."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from pydcap.cache import CollateralStore, Entry, EntryKey, StoreError, default_store_path
+from pydcap.cache import schema as tables
+from pydcap.cache.owners import new_owner, owner_is_dead
+
+ROOT = "r" * 32
+
+
+def _entry(key: EntryKey, data: bytes = b"document", valid_until: int = 2_000_000_000) -> Entry:
+    return Entry(
+        key=key,
+        data=data,
+        issuer_chain=b"-----BEGIN CERTIFICATE-----\n...",
+        fetched_at=1_700_000_000,
+        valid_until=valid_until,
+        source="http://127.0.0.1/x",
+        meta={"next_update": "2033-05-18T03:33:20Z", "crl_number": "7"},
+    )
+
+
+def test_an_entry_comes_back_as_it_was_put(store: CollateralStore) -> None:
+    key = EntryKey.tcb_info("tdx", "b0c06f000000")
+    entry = _entry(key, b"\x00\xffbinary-safe")
+    store.put(ROOT, entry)
+    got = store.get(ROOT, key)
+    assert got is not None
+    assert (got.key, got.data, got.issuer_chain, got.meta) == (key, entry.data, entry.issuer_chain, entry.meta)
+    assert (got.fetched_at, got.valid_until, got.source, got.origin) == (
+        1_700_000_000,
+        2_000_000_000,
+        entry.source,
+        "store",
+    )
+    assert got.stored_at > 0
+    assert store.get("another root", key) is None, "entries of one trust root are invisible to another"
+
+
+def test_put_replaces_and_each_write_is_told_apart(store: CollateralStore) -> None:
+    key = EntryKey.root_ca_crl()
+    store.put(ROOT, _entry(key, b"first"))
+    first = store.get(ROOT, key)
+    store.put(ROOT, _entry(key, b"second"))
+    second = store.get(ROOT, key)
+    assert first is not None and second is not None
+    assert second.data == b"second" and second.stored_at >= first.stored_at
+    assert len(store.entries()) == 1
+
+
+def test_listing_deleting_clearing_and_summary(store: CollateralStore) -> None:
+    keys = [
+        EntryKey.root_ca_crl(),
+        EntryKey.pck_crl("platform"),
+        EntryKey.tcb_info("sgx", "00a067110000"),
+        EntryKey.qe_identity("sgx"),
+    ]
+    for i, key in enumerate(keys):
+        store.put(ROOT, _entry(key, b"x" * (10 + i), valid_until=1000 if i == 0 else 3000))
+    assert [str(e.key) for _, e in store.entries()] == sorted(str(k) for k in keys)
+    assert [str(e.key) for _, e in store.entries(kind="tcb_info")] == ["tcb_info/sgx/00a067110000/standard"]
+    summary = store.summary(now=2000)
+    assert summary.entries == 4
+    by_kind = {k.kind: k for k in summary.kinds}
+    assert by_kind["root_ca_crl"].fresh == 0 and by_kind["pck_crl"].fresh == 1
+    assert by_kind["tcb_info"].bytes == 12 + len(_entry(keys[2]).issuer_chain)
+    assert store.delete(ROOT, keys[1]) and not store.delete(ROOT, keys[1])
+    assert store.clear(kind="qe_identity") == 1
+    assert store.clear() == 2
+    assert store.entries() == []
+
+
+def test_what_was_stored_survives_closing_and_reopening(target: str) -> None:
+    key = EntryKey.pck_crl("processor")
+    with CollateralStore.open(target) as store:
+        store.put(ROOT, _entry(key), count="upstream_fetches")
+    with CollateralStore.open(target) as again:
+        got = again.get(ROOT, key)
+        assert got is not None and got.data == b"document"
+        assert again.counters() == {"upstream_fetches": 1}
+
+
+def test_counters_add_up(store: CollateralStore) -> None:
+    store.count("refused")
+    store.count("refused", 2)
+    store.put(ROOT, _entry(EntryKey.root_ca_crl()), count="upstream_fetches")
+    assert store.counters() == {"refused": 3, "upstream_fetches": 1}
+
+
+def test_a_lease_has_one_holder_until_released_or_expired(store: CollateralStore) -> None:
+    a, b = new_owner(), new_owner()
+    assert store.try_lease("k", a, 30) is None
+    holder = store.try_lease("k", b, 30)
+    assert holder is not None and holder.owner == a
+    assert store.try_lease("k", a, 30) is None, "the holder may renew"
+    store.release("k", b)
+    assert store.lease("k") is not None, "only the holder releases"
+    store.release("k", a)
+    assert store.lease("k") is None
+    assert store.try_lease("k", b, 0.2) is None
+    assert store.try_lease("k", a, 30) is not None
+    time.sleep(0.3)
+    assert store.try_lease("k", a, 30) is None, "an expired lease is free"
+
+
+def test_a_lease_whose_owner_died_on_this_host_is_taken_over_at_once(store: CollateralStore) -> None:
+    child = subprocess.Popen(["sleep", "0"])
+    child.wait()
+    dead = new_owner().split(":")
+    dead[1] = str(child.pid)
+    dead_owner = ":".join(dead)
+    assert owner_is_dead(dead_owner) and not owner_is_dead(new_owner())
+    assert store.try_lease("k", dead_owner, 3600) is None
+    assert store.lease("k") is None, "a dead owner holds nothing"
+    me = new_owner()
+    assert store.try_lease("k", me, 30) is None
+
+
+def test_only_one_of_many_threads_gets_a_lease(store: CollateralStore) -> None:
+    owners = [new_owner() for _ in range(12)]
+    won: list[str] = []
+    barrier = threading.Barrier(len(owners))
+
+    def take(owner: str) -> None:
+        barrier.wait()
+        if store.try_lease("contended", owner, 30) is None:
+            won.append(owner)
+
+    threads = [threading.Thread(target=take, args=(o,)) for o in owners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(won) == 1
+
+
+def test_sqlite_is_in_wal_mode_and_private(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "c.sqlite3"
+    with CollateralStore.open(path) as store:
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert store.integrity_check() == "ok"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_a_store_from_a_newer_pydcap_is_refused(target: str) -> None:
+    with CollateralStore.open(target) as store, store.engine.begin() as conn:
+        conn.execute(update(tables.settings).where(tables.settings.c.name == "schema_version").values(value="99"))
+    with pytest.raises(StoreError, match="newer pydcap"):
+        CollateralStore.open(target)
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("mysql://user@host/db", "unsupported database"),
+        ("sqlite://", "in-memory"),
+        ("postgresql+psycopg://postgres@127.0.0.1:1/none", "cannot open"),
+    ],
+)
+def test_unusable_locations_are_named(target: str, message: str) -> None:
+    with pytest.raises(StoreError, match=message):
+        CollateralStore.open(target)
+
+
+def test_a_bad_schema_name_is_refused() -> None:
+    with pytest.raises(StoreError, match="identifier"):
+        CollateralStore.open("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", schema='x"; drop')
+
+
+def test_default_location_follows_xdg_and_pydcap_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("PYDCAP_CACHE", raising=False)
+    assert default_store_path() == tmp_path / "xdg" / "pydcap" / "collateral.sqlite3"
+    with CollateralStore.open() as store:
+        assert store.location == str(tmp_path / "xdg" / "pydcap" / "collateral.sqlite3")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_store_path() == tmp_path / "home" / ".cache" / "pydcap" / "collateral.sqlite3"
+    monkeypatch.setenv("PYDCAP_CACHE", str(tmp_path / "explicit.db"))
+    with CollateralStore.open() as store:
+        assert store.location == str(tmp_path / "explicit.db")
+    assert os.path.exists(tmp_path / "explicit.db")

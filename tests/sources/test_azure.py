@@ -1,0 +1,100 @@
+"""The Azure client: the URLs Microsoft's Azure DCAP client builds (clientid, api-version, CRLs by Intel's
+distribution URL, THIM for TDX) and the JSON ``pckcert`` body, answered on loopback with real Intel data."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from urllib.parse import parse_qs, quote, urlsplit
+
+from pydcap.quote import Quote
+from pydcap.sources import AzureClient, HttpSettings, PckCa, PlatformId, RetryPolicy, Tee
+from pydcap.sources.azure import CRL_URIS
+from tests.conftest import TESTDATA
+from tests.sources.pccs_replay import Answer, ReplayPccs
+
+SGX = TESTDATA / "real" / "phala-sgx-v3" / "collateral"
+TDX = TESTDATA / "real" / "phala-tdx-v4" / "collateral"
+
+
+def _asked(pccs: ReplayPccs) -> list[tuple[str, dict[str, list[str]]]]:
+    return [(urlsplit(k).path, parse_qs(urlsplit(k).query)) for k in pccs.counts]
+
+
+def test_sgx_collateral_from_the_global_cache(pccs: ReplayPccs) -> None:
+    chain = quote((SGX / "tcb_info_issuer_chain.pem").read_text())
+    pccs.queue("/pckcrl", Answer(200, {}, (SGX / "root_ca_crl.der").read_bytes()))
+    pccs.queue(
+        "/pckcrl",
+        Answer(
+            200,
+            {"SGX-PCK-CRL-Issuer-Chain": quote((SGX / "pck_crl_issuer_chain.pem").read_text())},
+            (SGX / "pck_crl.der").read_bytes(),
+        ),
+    )
+    pccs.queue("/tcb", Answer(200, {"SGX-TCB-Info-Issuer-Chain": chain}, (SGX / "tcb_info.json").read_bytes()))
+    pccs.queue(
+        "/qe/identity",
+        Answer(200, {"SGX-Enclave-Identity-Issuer-Chain": chain}, (SGX / "qe_identity.json").read_bytes()),
+    )
+    client = AzureClient(f"{pccs.url}/sgx/certification", client_id="tests")
+
+    async def fetch() -> None:
+        assert (await client.root_ca_crl()).data == (SGX / "root_ca_crl.der").read_bytes()
+        assert (await client.pck_crl(PckCa.PROCESSOR)).data == (SGX / "pck_crl.der").read_bytes()
+        assert (await client.tcb_info(Tee.SGX, bytes.fromhex("00a067110000"))).data == (
+            SGX / "tcb_info.json"
+        ).read_bytes()
+        assert (await client.qe_identity(Tee.SGX)).data == (SGX / "qe_identity.json").read_bytes()
+
+    asyncio.run(fetch())
+    asked = _asked(pccs)
+    assert asked[0] == (
+        "/sgx/certification/v4/pckcrl",
+        {"uri": [CRL_URIS["root"]], "clientid": ["tests"], "api-version": ["2020-02-12-preview"]},
+    )
+    assert asked[1][1]["uri"] == [CRL_URIS["processor"]]
+    assert asked[2] == (
+        "/sgx/certification/v4/tcb",
+        {"fmspc": ["00A067110000"], "clientid": ["tests"], "api-version": ["2018-10-01-preview"]},
+    )
+    assert asked[3] == (
+        "/sgx/certification/v4/qe/identity",
+        {"clientid": ["tests"], "api-version": ["2018-10-01-preview"]},
+    )
+
+
+def test_tdx_collateral_from_thim(pccs: ReplayPccs) -> None:
+    chain = quote((TDX / "tcb_info_issuer_chain.pem").read_text())
+    pccs.queue(
+        "/tdx/certification/v4/tcb", Answer(200, {"TCB-Info-Issuer-Chain": chain}, (TDX / "tcb_info.json").read_bytes())
+    )
+    client = AzureClient(f"{pccs.url}/sgx/certification", tdx_url=f"{pccs.url}/sgx/certification")
+    got = asyncio.run(client.tcb_info(Tee.TDX, bytes.fromhex("b0c06f000000")))
+    assert got.data == (TDX / "tcb_info.json").read_bytes()
+    assert _asked(pccs)[0][0] == "/tdx/certification/v4/tcb"
+    assert _asked(pccs)[0][1]["clientid"] == ["production_client"]
+
+
+def test_the_machine_certificate_as_azure_sends_it(pccs: ReplayPccs) -> None:
+    pem = Quote.parse((SGX.parent / "quote.bin").read_bytes()).pck_chain_pem
+    assert pem is not None
+    end = pem.index(b"-----END CERTIFICATE-----") + 25
+    body = {
+        "pckCert": pem[:end].decode(),
+        "sgx-Pck-Certificate-Issuer-Chain": quote(pem[end:].decode().strip("\x00\n")),
+        "sgx-Tcbm": "0B0B0202FF0100000000000000000000" + "0D00",
+    }
+    pccs.queue("/thim/v4/pckcert", Answer(503, {}, b"no THIM here"), times=4)
+    pccs.queue("/sgx/certification/v4/pckcert", Answer(200, {}, json.dumps(body).encode()))
+    fast = HttpSettings(retry=RetryPolicy(attempts=4, backoff=0.01))
+    client = AzureClient(f"{pccs.url}/sgx/certification", pck_url=f"{pccs.url}/thim", settings=fast)
+    platform = PlatformId(b"\x01" * 16, bytes(16), 13, 0)
+    got = asyncio.run(client.pck_certificate(platform))
+    assert got.data == pem[:end] + b"\n" and got.issuer_chain.count(b"BEGIN CERTIFICATE") == 2
+    assert got.meta == {"tcbm": body["sgx-Tcbm"].lower()}
+    asked = _asked(pccs)
+    assert asked[0][0] == "/thim/v4/pckcert" and asked[-1][0] == "/sgx/certification/v4/pckcert"
+    assert asked[-1][1]["api-version"] == ["2021-07-22-preview"] and asked[-1][1]["qeid"] == ["01" * 16]
+    thim_headers = [h for h in pccs.request_headers if h.get("metadata") == "true"]
+    assert thim_headers, "THIM is asked with the metadata header"

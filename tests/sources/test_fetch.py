@@ -1,0 +1,54 @@
+"""Fetching a quote's collateral straight from a source: FMSPC, CA and TEE read from the quote, all parts at
+once, and the first failure reported as itself."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from pydcap import Collateral, verify_quote
+from pydcap.sources import (
+    CollateralNotFoundError,
+    CollateralRequest,
+    PccsClient,
+    PckCa,
+    PlatformRequestError,
+    Tee,
+    fetch_collateral,
+    fetch_collateral_sync,
+)
+from tests.conftest import REAL, TESTDATA
+from tests.sources.pccs_replay import ReplayPccs
+
+
+@pytest.mark.parametrize("name", ["phala-sgx-v3", "phala-tdx-v4"])
+def test_a_quotes_collateral_is_what_intels_pccs_serves(pccs: ReplayPccs, name: str) -> None:
+    bundle = next(b for b in REAL if b.name == name)
+    collateral = fetch_collateral_sync(PccsClient(pccs.url), bundle.quote)
+    assert collateral == Collateral.load(bundle.path)
+    result = verify_quote(bundle.quote, collateral, at=bundle.at)
+    assert result.tcb_status is not None and result.tcb_status.value == bundle.expected["tcb_status"]
+    assert pccs.total() == 4
+
+
+def test_what_a_quote_needs_is_read_from_it() -> None:
+    sgx = CollateralRequest.from_quote((TESTDATA / "real" / "phala-sgx-v3" / "quote.bin").read_bytes())
+    tdx = CollateralRequest.from_quote((TESTDATA / "real" / "teepot-tdx_1" / "quote.bin").read_bytes())
+    assert (sgx.tee, sgx.fmspc.hex(), sgx.ca) == (Tee.SGX, "00a067110000", PckCa.PROCESSOR)
+    assert (tdx.tee, tdx.fmspc.hex(), tdx.ca) == (Tee.TDX, "00806f050000", PckCa.PLATFORM)
+
+
+def test_a_quote_without_a_pck_chain_cannot_say_what_it_needs() -> None:
+    raw = bytearray((TESTDATA / "real" / "phala-sgx-v3" / "quote.bin").read_bytes())
+    at = raw.index(b"-----BEGIN CERTIFICATE-----")
+    raw[at : at + 5] = b"XXXXX"
+    with pytest.raises(PlatformRequestError):
+        CollateralRequest.from_quote(bytes(raw))
+
+
+def test_the_first_failure_is_raised_as_itself(pccs: ReplayPccs) -> None:
+    """teepot-azure's FMSPC is not in the recorded PCCS: its TCB info is a miss."""
+    quote = (TESTDATA / "real" / "teepot-azure" / "quote.bin").read_bytes()
+    with pytest.raises(CollateralNotFoundError, match="00606A000000"):
+        asyncio.run(fetch_collateral(PccsClient(pccs.url), quote))

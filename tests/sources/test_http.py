@@ -1,0 +1,160 @@
+"""Retries, backoff, Retry-After and deadlines, over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+
+from pydcap.sources import (
+    CollateralNotFoundError,
+    HttpSettings,
+    PccsClient,
+    RateLimitedError,
+    RetryPolicy,
+    Tee,
+    UpstreamServerError,
+    UpstreamUnreachableError,
+)
+from pydcap.sources.http import display_url, retry_after_seconds
+from pydcap.sources.intel_api import split_api_url
+from tests.sources.pccs_replay import Answer, ReplayPccs
+
+FMSPC = bytes.fromhex("00a067110000")
+TCB_PATH = "/sgx/certification/v4/tcb?fmspc=00A067110000"
+
+
+def _settings(**retry: float) -> HttpSettings:
+    return HttpSettings(retry=RetryPolicy(**{"attempts": 4, "backoff": 0.01, "deadline": 10, **retry}))  # type: ignore[arg-type]
+
+
+def test_server_errors_are_retried_until_an_answer(pccs: ReplayPccs) -> None:
+    pccs.queue("/tcb", Answer(503, {}, b"busy"), times=2)
+    got = asyncio.run(PccsClient(pccs.url, settings=_settings()).tcb_info(Tee.SGX, FMSPC))
+    assert got.data.startswith(b'{"tcbInfo"') and pccs.counts[TCB_PATH] == 3
+
+
+def test_retries_are_bounded(pccs: ReplayPccs) -> None:
+    pccs.queue("/tcb", Answer(500, {}, b"broken"), times=10)
+    with pytest.raises(UpstreamServerError) as caught:
+        asyncio.run(PccsClient(pccs.url, settings=_settings(attempts=3)).tcb_info(Tee.SGX, FMSPC))
+    assert caught.value.status == 500 and pccs.counts[TCB_PATH] == 3
+
+
+def test_a_miss_is_not_retried(pccs: ReplayPccs) -> None:
+    with pytest.raises(CollateralNotFoundError):
+        asyncio.run(PccsClient(pccs.url, settings=_settings()).tcb_info(Tee.SGX, bytes.fromhex("00906ed50000")))
+    assert pccs.total() == 1
+
+
+def test_429_waits_as_long_as_retry_after_says(pccs: ReplayPccs) -> None:
+    pccs.queue("/tcb", Answer(429, {"Retry-After": "1"}, b"slow down"))
+    started = time.monotonic()
+    got = asyncio.run(PccsClient(pccs.url, settings=_settings()).tcb_info(Tee.SGX, FMSPC))
+    assert time.monotonic() - started >= 1.0, "the retry came before the service allowed it"
+    assert got.data and pccs.counts[TCB_PATH] == 2
+
+
+def test_503_with_an_http_date_retry_after_is_honoured(pccs: ReplayPccs) -> None:
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
+    pccs.queue("/tcb", Answer(503, {"Retry-After": when}, b"maintenance"))
+    started = time.monotonic()
+    asyncio.run(PccsClient(pccs.url, settings=_settings()).tcb_info(Tee.SGX, FMSPC))
+    assert time.monotonic() - started >= 0.9 and pccs.counts[TCB_PATH] == 2
+
+
+def test_a_retry_after_beyond_the_policy_fails_at_once_and_says_how_long(pccs: ReplayPccs) -> None:
+    pccs.queue("/tcb", Answer(429, {"Retry-After": "120"}, b"slow down"))
+    with pytest.raises(RateLimitedError) as caught:
+        asyncio.run(PccsClient(pccs.url, settings=_settings(max_delay=5)).tcb_info(Tee.SGX, FMSPC))
+    assert caught.value.retry_after == 120 and "wait 120 s" in str(caught.value)
+    assert pccs.total() == 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_nobody_listening_fails_fast_and_says_so() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    started = time.monotonic()
+    with pytest.raises(UpstreamUnreachableError) as caught:
+        asyncio.run(PccsClient(url, settings=_settings(attempts=3, backoff=0.05)).root_ca_crl())
+    assert time.monotonic() - started < 5
+    exc = caught.value
+    assert exc.status is None and exc.url == f"{url}/sgx/certification/v4/rootcacrl"
+    assert "gave no answer" in str(exc) and "3 attempts" in exc.hint
+
+
+def test_a_silent_server_is_given_up_on_at_the_deadline(pccs: ReplayPccs) -> None:
+    pccs.latency = 1.5
+    settings = HttpSettings(read_timeout=30, retry=RetryPolicy(attempts=5, backoff=0.01, deadline=0.5))
+    started = time.monotonic()
+    with pytest.raises(UpstreamUnreachableError, match="Timeout"):
+        asyncio.run(PccsClient(pccs.url, settings=settings).root_ca_crl())
+    assert time.monotonic() - started < 4
+
+
+def test_a_given_httpx_client_is_used_and_left_open(pccs: ReplayPccs) -> None:
+    async def run() -> bool:
+        async with httpx.AsyncClient(headers={"X-Test": "yes"}) as client:
+            source = PccsClient(pccs.url, client=client)
+            await source.root_ca_crl()
+            await source.aclose()
+            return client.is_closed
+
+    assert asyncio.run(run()) is False
+    assert pccs.request_headers[0]["x-test"] == "yes"
+
+
+def test_a_source_can_be_used_from_one_event_loop_after_another(pccs: ReplayPccs) -> None:
+    client = PccsClient(pccs.url)
+    for _ in range(2):
+        assert asyncio.run(client.root_ca_crl()).data
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("7", 7.0), ("0", 0.0), ("-3", 0.0), ("soon", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+)
+def test_retry_after_values(header: str, seconds: float | None) -> None:
+    response = httpx.Response(429, headers={"Retry-After": header})
+    assert retry_after_seconds(response) == seconds
+
+
+def test_retry_after_as_a_future_date() -> None:
+    response = httpx.Response(503, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:30 GMT"})
+    now = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC).timestamp()
+    assert retry_after_seconds(response, now) == 30
+
+
+@pytest.mark.parametrize(
+    ("url", "root", "version"),
+    [
+        ("https://api.trustedservices.intel.com", "https://api.trustedservices.intel.com", None),
+        ("https://pccs:8081/sgx/certification/v4/", "https://pccs:8081", 4),
+        ("https://pccs:8081/sgx/certification/v3", "https://pccs:8081", 3),
+        ("http://127.0.0.1:9/tdx/certification/v4/", "http://127.0.0.1:9", 4),
+    ],
+)
+def test_service_urls(url: str, root: str, version: int | None) -> None:
+    assert split_api_url(url) == (root, version)
+
+
+def test_long_urls_are_shortened_in_messages() -> None:
+    url = "https://x/pckcert?encrypted_ppid=" + "ab" * 384
+    assert len(display_url(url)) < 300 and display_url("https://x/y") == "https://x/y"
+
+
+def test_bad_urls_and_versions_are_refused() -> None:
+    with pytest.raises(ValueError, match="http"):
+        PccsClient("ftp://pccs")
+    with pytest.raises(ValueError, match="API version"):
+        PccsClient("https://pccs/sgx/certification/v2/")

@@ -1,0 +1,83 @@
+"""The Intel PCS client: the v4 paths it shares with a PCCS (against the recorded PCCS), and what only PCS
+has: the subscription key, the root CA CRL location, ``pckcert`` by encrypted PPID, ``pckcerts``, ``fmspcs``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from urllib.parse import quote
+
+import pytest
+
+from pydcap.sources import PckCa, PcsClient, PlatformId, Tee, UpstreamRejectedError
+from pydcap.sources.pcs import INTEL_ROOT_CA_CRL_URL
+from tests.conftest import TESTDATA
+from tests.sources.pccs_replay import Answer, ReplayPccs
+
+SGX = TESTDATA / "real" / "phala-sgx-v3" / "collateral"
+
+
+def test_collateral_and_the_subscription_key(pccs: ReplayPccs) -> None:
+    async def fetch() -> None:
+        client = PcsClient(pccs.url, api_key="secret-key")
+        tcb = await client.tcb_info(Tee.SGX, bytes.fromhex("00a067110000"))
+        crl = await client.pck_crl(PckCa.PROCESSOR)
+        root = await client.root_ca_crl()
+        assert tcb.data == (SGX / "tcb_info.json").read_bytes()
+        assert crl.data == (SGX / "pck_crl.der").read_bytes()
+        assert root.data == (SGX / "root_ca_crl.der").read_bytes()
+
+    asyncio.run(fetch())
+    assert all(h["ocp-apim-subscription-key"] == "secret-key" for h in pccs.request_headers)
+    assert "request-id" not in pccs.request_headers[0], "Request-ID is a PCCS convention"
+
+
+def test_the_root_ca_crl_comes_from_intels_distribution_point_or_the_servers_endpoint() -> None:
+    assert PcsClient().root_ca_crl_url == INTEL_ROOT_CA_CRL_URL
+    assert PcsClient("http://127.0.0.1:8080").root_ca_crl_url == "http://127.0.0.1:8080/sgx/certification/v4/rootcacrl"
+    assert PcsClient("http://x", root_ca_crl_url="http://y/crl").root_ca_crl_url == "http://y/crl"
+
+
+def test_a_refused_subscription_key_says_what_to_do(pccs: ReplayPccs) -> None:
+    pccs.queue("/pckcert", Answer(401, {}, b""))
+    platform = PlatformId(b"\x01" * 16, bytes(16), 1, 0, encrypted_ppid=b"\xee" * 384)
+    with pytest.raises(UpstreamRejectedError, match="subscription key") as caught:
+        asyncio.run(PcsClient(pccs.url).pck_certificate(platform))
+    (asked,) = pccs.counts
+    assert asked.startswith("/sgx/certification/v4/pckcert?encrypted_ppid=" + "ee" * 384 + "&cpusvn=")
+    assert "qeid" not in asked and caught.value.status == 401
+
+
+def test_every_certificate_of_a_platform(pccs: ReplayPccs) -> None:
+    chain = (SGX / "pck_crl_issuer_chain.pem").read_text()
+    items = [
+        {
+            "tcb": {"pcesvn": 13},
+            "tcbm": "0B0B" + "00" * 14 + "0D00",
+            "cert": quote("-----BEGIN CERTIFICATE-----\nAA\n"),
+        },
+        {"tcb": {"pcesvn": 5}, "tcbm": "0101" + "00" * 14 + "0500", "cert": "Not available"},
+    ]
+    headers = {
+        "SGX-PCK-Certificate-Issuer-Chain": quote(chain),
+        "SGX-FMSPC": "00A067110000",
+        "SGX-PCK-Certificate-CA-Type": "processor",
+    }
+    pccs.queue("/pckcerts", Answer(200, headers, json.dumps(items).encode()), times=2)
+    client = PcsClient(pccs.url, api_key="k")
+    by_ppid = asyncio.run(client.pck_certificates(pce_id=0, encrypted_ppid=b"\x01" * 384))
+    by_manifest = asyncio.run(client.pck_certificates(pce_id=0, platform_manifest=b"\x02" * 16))
+    for got in (by_ppid, by_manifest):
+        assert [o.tcbm for o in got.options] == [items[0]["tcbm"].lower(), items[1]["tcbm"].lower()]
+        assert got.options[0].certificate == b"-----BEGIN CERTIFICATE-----\nAA\n" and got.options[1].certificate is None
+        assert (got.fmspc, got.ca_type) == ("00A067110000", "processor")
+    asked = list(pccs.counts)
+    assert asked[0] == "/sgx/certification/v4/pckcerts?encrypted_ppid=" + "01" * 384 + "&pceid=0000"
+    assert asked[1] == "/sgx/certification/v4/pckcerts"
+
+
+def test_the_fmspc_list(pccs: ReplayPccs) -> None:
+    body = json.dumps([{"fmspc": "00A067110000", "platform": "E3"}]).encode()
+    pccs.queue("/fmspcs", Answer(200, {}, body))
+    assert asyncio.run(PcsClient(pccs.url).fmspcs("E3")) == [{"fmspc": "00A067110000", "platform": "E3"}]
+    assert list(pccs.counts) == ["/sgx/certification/v4/fmspcs?platform=E3"]
