@@ -81,3 +81,10 @@ def test_trust_root_from_pem_keeps_only_the_key() -> None:
     assert root.is_intel and root == TrustRoot(INTEL_SGX_ROOT_CA_PUBLIC_KEY, root.name)
     with pytest.raises(CertificateFormatError):
         TrustRoot.from_pem(b"junk")
+
+
+@pytest.mark.parametrize("oid", ["2.5.4.3", "1.2.840.113741.1.13.1.2.17", "2.999.1", "0.9.2342.19200300", "2.999"])
+def test_oid_round_trip(oid: str) -> None:
+    from pydcap.pki import der
+
+    assert der.decode_oid(der.encode_oid(oid)) == oid

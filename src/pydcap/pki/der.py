@@ -55,19 +55,17 @@ def read_one(data: bytes, tag: int) -> Tlv:
 
 
 def decode_oid(value: bytes) -> str:
-    if not value:
-        raise DerError("empty OID")
-    first = value[0]
-    parts = [min(first // 40, 2), first - 40 * min(first // 40, 2)]
+    if not value or value[-1] & 0x80:
+        raise DerError("empty or truncated OID")
+    subids: list[int] = []
     acc = 0
-    for byte in value[1:]:
+    for byte in value:
         acc = (acc << 7) | (byte & 0x7F)
         if not byte & 0x80:
-            parts.append(acc)
+            subids.append(acc)
             acc = 0
-    if value[-1] & 0x80:
-        raise DerError("truncated OID")
-    return ".".join(str(p) for p in parts)
+    first = min(subids[0] // 40, 2)
+    return ".".join(str(p) for p in (first, subids[0] - 40 * first, *subids[1:]))
 
 
 def decode_integer(value: bytes) -> int:
@@ -122,8 +120,8 @@ def name_common_name(name_value: bytes) -> str:
 def encode_oid(dotted: str) -> bytes:
     """The DER content octets of an OBJECT IDENTIFIER (used to match OIDs without decoding them)."""
     arcs = [int(a) for a in dotted.split(".")]
-    out = bytearray([40 * arcs[0] + arcs[1]])
-    for arc in arcs[2:]:
+    out = bytearray()
+    for arc in [40 * arcs[0] + arcs[1], *arcs[2:]]:
         chunk = [arc & 0x7F]
         rest = arc >> 7
         while rest:

@@ -1,0 +1,172 @@
+"""``pydcap sim``: the simulated Intel from the command line: a PCS-compatible server, quotes, and collateral.
+
+``pydcap sim quote`` and ``pydcap sim collateral`` with the same seed and scenario produce a matching pair that
+``pydcap verify QUOTE --collateral DIR --root-ca DIR/root_ca.pem`` verifies offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from pydcap.cli import EXIT_OK, CliError
+from pydcap.cli.inputs import parse_time
+from pydcap.cli.output import err, out, print_json
+from pydcap.sim import SCENARIOS, SimulatedIntel
+from pydcap.sim.platform import SimulatedSgxPlatform, SimulatedTdxPlatform
+from pydcap.sim.scenarios import DEFAULT_SCENARIO, Scenario
+
+ROOT_CA_FILE = "root_ca.pem"
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "sim",
+        help="a simulated Intel: PCS server, quotes and collateral",
+        description="A simulated Intel (test PKI, PCS API, SGX and TDX platforms). Never trusted by default.",
+    )
+    ssub = p.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", required=True)
+
+    serve = ssub.add_parser("serve", help="run a PCS-compatible HTTP server until interrupted")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8082, help="0 picks a free port (default 8082)")
+    serve.add_argument("--api-key", metavar="KEY", help="require Ocp-Apim-Subscription-Key on pckcert(s)")
+    _world_options(serve)
+    serve.set_defaults(handler=run_serve)
+
+    quote = ssub.add_parser("quote", help="write a quote from a simulated platform")
+    _platform_options(quote)
+    quote.add_argument("--version", type=int, choices=(3, 4, 5), help="quote version (default: 3 SGX, 4 TDX)")
+    quote.add_argument("--report-data", metavar="HEX", default="", help="REPORTDATA (up to 64 bytes, hex)")
+    quote.add_argument("-o", "--output", metavar="FILE", required=True, help="quote file ('-' for standard output)")
+    quote.set_defaults(handler=run_quote)
+
+    collateral = ssub.add_parser("collateral", help="write the matching collateral and the simulated root")
+    _platform_options(collateral)
+    collateral.add_argument("--update", choices=("standard", "early"), help="TCB info and identity update type")
+    collateral.add_argument("-o", "--output", metavar="DIR", required=True, help="directory to write")
+    collateral.set_defaults(handler=run_collateral)
+
+    scenarios = ssub.add_parser("scenarios", help="list the scenarios and the verdict each implies")
+    scenarios.add_argument("--tee", choices=("sgx", "tdx"), help="only scenarios for this TEE")
+    scenarios.add_argument("--json", action="store_true", help="print one JSON object")
+    scenarios.set_defaults(handler=run_scenarios)
+
+
+def _world_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="the simulated world (default 0)")
+    p.add_argument("--now", metavar="TIME", help="issue collateral at this time (default: today, 00:00 UTC)")
+
+
+def _platform_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tee", choices=("sgx", "tdx"), default="sgx")
+    p.add_argument("--scenario", metavar="NAME", default=DEFAULT_SCENARIO, help="see 'pydcap sim scenarios'")
+    _world_options(p)
+
+
+def _intel(args: argparse.Namespace) -> SimulatedIntel:
+    return SimulatedIntel(args.seed, now=parse_time(args.now))
+
+
+def _scenario(args: argparse.Namespace) -> Scenario:
+    scenario = SCENARIOS.get(args.scenario)
+    if scenario is None:
+        raise CliError(f"unknown scenario {args.scenario!r} (see 'pydcap sim scenarios')")
+    if not scenario.supports(args.tee):
+        raise CliError(f"scenario {scenario.name!r} is for {'/'.join(scenario.tees)}, not {args.tee}")
+    return scenario
+
+
+def _platform(intel: SimulatedIntel, args: argparse.Namespace) -> SimulatedSgxPlatform | SimulatedTdxPlatform:
+    scenario = _scenario(args)
+    if args.tee == "tdx":
+        return intel.tdx_platform(scenario=scenario.name)
+    return intel.sgx_platform(scenario=scenario.name)
+
+
+def run_quote(args: argparse.Namespace) -> int:
+    intel = _intel(args)
+    platform = _platform(intel, args)
+    try:
+        report_data = bytes.fromhex(args.report_data)
+        quote = platform.quote(report_data, version=args.version)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    if args.output == "-":
+        sys.stdout.buffer.write(quote)
+        sys.stdout.buffer.flush()
+        return EXIT_OK
+    _write(Path(args.output), quote)
+    version = args.version or platform.default_quote_version
+    err.print(
+        f"wrote the {args.tee.upper()} quote v{version} ({len(quote)} bytes) to {args.output}: scenario "
+        f"{args.scenario!r}, seed {args.seed}; expect {_scenario(args).expected.describe()}"
+    )
+    return EXIT_OK
+
+
+def run_collateral(args: argparse.Namespace) -> int:
+    intel = _intel(args)
+    platform = _platform(intel, args)
+    directory = Path(args.output)
+    try:
+        intel.collateral_for(platform, update=args.update).write_directory(directory)
+        _write(directory / ROOT_CA_FILE, intel.root_pem)
+    except OSError as exc:
+        raise CliError(f"cannot write {directory}: {exc.strerror}") from exc
+    err.print(
+        f"wrote the {args.tee.upper()} collateral (scenario {args.scenario!r}, seed {args.seed}) and the simulated "
+        f"root {ROOT_CA_FILE} to {directory}"
+    )
+    return EXIT_OK
+
+
+def run_scenarios(args: argparse.Namespace) -> int:
+    rows = [s for s in SCENARIOS.values() if args.tee is None or s.supports(args.tee)]
+    if args.json:
+        print_json(
+            {s.name: {"tees": list(s.tees), "summary": s.summary, "expected": s.expected.describe()} for s in rows}
+        )
+        return EXIT_OK
+    for s in rows:
+        out.print(f"{s.name:48} {'/'.join(s.tees):8} {s.expected.describe():40} {s.summary}")
+    return EXIT_OK
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from pydcap.sim.server import SimulatedPcs
+
+    intel = _intel(args)
+    stop = threading.Event()
+    try:
+        pcs = SimulatedPcs(intel, host=args.host, port=args.port, api_key=args.api_key).start()
+    except (OSError, RuntimeError) as exc:
+        raise CliError(f"cannot serve on {args.host}:{args.port}: {exc}") from exc
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        # The first line of standard output is the URL alone, for scripts.
+        sys.stdout.write(pcs.url + "\n")
+        sys.stdout.flush()
+        err.print(
+            f"simulated Intel PCS (seed {args.seed}) at {pcs.url}: PCS API under /sgx/certification/v4/ and "
+            f"/tdx/certification/v4/, root CA at {pcs.url}/_sim/root-ca.pem, counters at {pcs.url}/_sim/stats. "
+            "Ctrl-C stops."
+        )
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        pcs.stop()
+    return EXIT_OK
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror}") from exc

@@ -1,0 +1,36 @@
+"""A simulated Intel for tests, demos and development without hardware: a test PKI with Intel's certificate
+profile, signed TCB info and identity documents, SGX and TDX platforms that sign quotes, named scenarios,
+and (in ``pydcap.sim.server``) a PCS-compatible HTTP server. Nothing it signs is trusted unless its root is
+passed to the verifier explicitly::
+
+    intel = SimulatedIntel(seed=1)
+    quote = intel.sgx_platform().quote(report_data=b"hello")
+    result = Verifier(trusted_root=intel.trust_root).verify(quote, intel.collateral_for(quote))
+"""
+
+from pydcap.sim.catalog import Catalog, EnclaveIdentitySpec, FmspcEntry, FmspcTcb, IdentityLevelSpec, TcbLevelSpec
+from pydcap.sim.defects import CollateralDefect, QuoteDefect, Revocation
+from pydcap.sim.intel import REFERENCE_TIME, SimulatedIntel
+from pydcap.sim.platform import PlatformId, SimulatedPlatform, SimulatedSgxPlatform, SimulatedTdxPlatform
+from pydcap.sim.scenarios import SCENARIOS, Expectation, Scenario
+
+__all__ = [
+    "REFERENCE_TIME",
+    "SCENARIOS",
+    "Catalog",
+    "CollateralDefect",
+    "EnclaveIdentitySpec",
+    "Expectation",
+    "FmspcEntry",
+    "FmspcTcb",
+    "IdentityLevelSpec",
+    "PlatformId",
+    "QuoteDefect",
+    "Revocation",
+    "Scenario",
+    "SimulatedIntel",
+    "SimulatedPlatform",
+    "SimulatedSgxPlatform",
+    "SimulatedTdxPlatform",
+    "TcbLevelSpec",
+]

@@ -1,0 +1,154 @@
+"""PCK certificates as Intel's PCS issues them: one per TCB level of the platform's FMSPC, each with its own
+key, and the selection PCS makes for a raw TCB (the highest certified TCB the platform reaches)."""
+
+from __future__ import annotations
+
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydcap.pki.pck import SgxType
+from pydcap.sim.catalog import Catalog
+from pydcap.sim.defects import QuoteDefect
+from pydcap.sim.der_writer import SgxExtensionFields, sgx_extension
+from pydcap.sim.keys import derive_key
+from pydcap.sim.pki import (
+    NOT_AFTER,
+    PCK_CN,
+    PCK_NOT_BEFORE,
+    PROCESSOR_CA_CN,
+    Authority,
+    CertificateProfile,
+    Pki,
+    build_certificate,
+    certificate_pem,
+    intel_name,
+    pck_crl_url,
+    pem_chain,
+    reissue,
+    serial_from,
+)
+from pydcap.sim.platform import IssuedPck
+
+DAY = 86_400
+Tcb = tuple[tuple[int, ...], int]  # (16 SGX TCB components, PCESVN)
+
+
+@dataclass(frozen=True)
+class PckSubject:
+    """Whom a PCK certificate names: the platform (by label) and the SGX extension fields that do not depend
+    on the TCB level."""
+
+    label: str
+    issuer: Authority
+    ppid: bytes
+    pce_id: bytes
+    fmspc: bytes
+    sgx_type: SgxType
+    platform_instance_id: bytes | None
+
+    @property
+    def ca_kind(self) -> str:
+        return "processor" if self.issuer.common_name == PROCESSOR_CA_CN else "platform"
+
+
+class PckIssuer:
+    """Issues (and caches) PCK certificates for one PKI, and picks the one PCS would serve."""
+
+    def __init__(self, seed: int, pki: Pki, catalog: Callable[[], Catalog], now: int) -> None:
+        self.seed = seed
+        self.pki = pki
+        self._catalog = catalog
+        self.now = now
+        self._lock = threading.Lock()
+        self._issued: dict[tuple[PckSubject, Tcb, str], IssuedPck] = {}
+
+    def candidates(self, fmspc: bytes) -> list[Tcb]:
+        """Every TCB (SGX components, PCESVN) of the FMSPC's levels, at any evaluation number, highest first."""
+        entry = self._catalog().entry(fmspc)
+        if entry is None:
+            return []
+        found = {level.sgx_key for tcb in entry.tcb.values() for level in (*tcb.sgx_levels, *tcb.tdx_levels)}
+        return sorted(found, reverse=True)
+
+    def select(self, fmspc: bytes, components: tuple[int, ...], pce_svn: int) -> Tcb | None:
+        """PCS's choice for a raw TCB: the first certified TCB it reaches on every component and PCESVN."""
+        for candidate, candidate_pce in self.candidates(fmspc):
+            if candidate_pce <= pce_svn and all(c <= r for c, r in zip(candidate, components, strict=True)):
+                return candidate, candidate_pce
+        return None
+
+    def issue(self, subject: PckSubject, tcb: Tcb, variant: str = "") -> IssuedPck:
+        """The PCK certificate of ``subject`` at ``tcb``. ``variant`` ``expired`` gives an expired copy,
+        ``no-sgx-extension`` one without the SGX extension (same key and serial)."""
+        cache_key = (subject, tcb, variant)
+        with self._lock:
+            cached = self._issued.get(cache_key)
+        if cached is not None:
+            return cached
+        components, pce_svn = tcb
+        tcbm = (bytes(components) + struct.pack("<H", pce_svn)).hex()
+        key_label = f"{subject.label}/pck/{subject.issuer.serial:x}/{tcbm}"
+        key = derive_key(self.seed, key_label)
+        multi_package = subject.platform_instance_id is not None
+        fields = SgxExtensionFields(
+            ppid=subject.ppid,
+            components=components,
+            pce_svn=pce_svn,
+            cpu_svn=bytes(components),
+            pce_id=subject.pce_id,
+            fmspc=subject.fmspc,
+            sgx_type=int(subject.sgx_type),
+            platform_instance_id=subject.platform_instance_id,
+            dynamic_platform=True if multi_package else None,
+            cached_keys=True if multi_package else None,
+            smt_enabled=True if multi_package else None,
+        )
+        not_before, not_after = PCK_NOT_BEFORE, NOT_AFTER
+        if variant == "expired":
+            not_before = datetime.fromtimestamp(self.now - 7 * 365 * DAY, UTC)
+            not_after = datetime.fromtimestamp(self.now - DAY, UTC)
+        cert = build_certificate(
+            subject=intel_name(PCK_CN),
+            public_key=key.public_key(),
+            issuer_name=subject.issuer.name,
+            issuer_key_id=subject.issuer.key_id,
+            signing_key=subject.issuer.key,
+            serial=serial_from(self.seed, key_label),
+            not_before=not_before,
+            not_after=not_after,
+            profile=CertificateProfile(ca=False, path_length=None, crl_url=pck_crl_url(subject.ca_kind)),
+            sgx_extension=None if variant == "no-sgx-extension" else sgx_extension(fields),
+        )
+        issued = IssuedPck(Authority(key, cert), components, pce_svn)
+        with self._lock:
+            return self._issued.setdefault(cache_key, issued)
+
+    def all_levels(self, subject: PckSubject) -> list[IssuedPck]:
+        """What PCS ``pckcerts`` returns: a certificate for every TCB level of the subject's FMSPC."""
+        return [self.issue(subject, tcb) for tcb in self.candidates(subject.fmspc)]
+
+    def quote_chain(
+        self, pck: IssuedPck, issuer: Authority, defects: frozenset[QuoteDefect], rogue: Callable[[], Pki]
+    ) -> bytes:
+        """The PEM chain a quote embeds: PCK, its CA, root; or the broken chain a defect asks for (``rogue``
+        gives the impostor PKI whose root key forges signatures)."""
+        root, signer = self.pki.root, self.pki.tcb_signing
+        if QuoteDefect.CHAIN_TRUNCATED in defects:
+            return pem_chain(pck.authority, issuer)
+        if QuoteDefect.CHAIN_WITHOUT_ROOT in defects:
+            return pem_chain(pck.authority, issuer, issuer)
+        if QuoteDefect.CHAIN_WITHOUT_INTERMEDIATE in defects:
+            return pem_chain(pck.authority, root, signer)
+        if QuoteDefect.CHAIN_WITHOUT_PCK in defects:
+            return pem_chain(signer, issuer, root)
+        if QuoteDefect.CHAIN_WITH_OTHER_CA in defects:
+            other = self.pki.intermediate("platform" if issuer.common_name == PROCESSOR_CA_CN else "processor")
+            return pem_chain(pck.authority, other, root)
+        if QuoteDefect.FORGED_ROOT in defects:
+            return pck.pem + issuer.pem + certificate_pem(reissue(root.certificate, rogue().root.key))
+        if QuoteDefect.FORGED_INTERMEDIATE in defects:
+            return pck.pem + certificate_pem(reissue(issuer.certificate, rogue().root.key)) + root.pem
+        return pem_chain(pck.authority, issuer, root)

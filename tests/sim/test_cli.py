@@ -1,0 +1,125 @@
+"""``pydcap sim``: quote and collateral files that ``pydcap verify`` accepts offline, scenario handling, and
+``sim serve`` run as a real process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pydcap.cli import EXIT_OK, EXIT_REJECTED, EXIT_USAGE, main
+from pydcap.quote import Quote
+from pydcap.sim import SCENARIOS, SimulatedIntel
+
+SERVE = [sys.executable, "-c", "import sys; from pydcap.cli import main; sys.exit(main(sys.argv[1:]))"]
+
+
+def _pair(tmp: Path, tee: str, *extra: str, version: str | None = None) -> tuple[Path, Path]:
+    tmp.mkdir(parents=True, exist_ok=True)
+    quote, collateral = tmp / f"{tee}.quote", tmp / f"{tee}-collateral"
+    versions = ["--version", version] if version else []
+    assert main(["sim", "quote", "--tee", tee, *extra, *versions, "-o", str(quote)]) == EXIT_OK
+    assert main(["sim", "collateral", "--tee", tee, *extra, "-o", str(collateral)]) == EXIT_OK
+    return quote, collateral
+
+
+def _verify(quote: Path, collateral: Path, *extra: str) -> int:
+    return main(
+        ["verify", str(quote), "--collateral", str(collateral), "--root-ca", str(collateral / "root_ca.pem"), *extra]
+    )
+
+
+@pytest.mark.parametrize("tee", ["sgx", "tdx"])
+def test_default_quote_and_collateral_verify_offline(tmp_path: Path, tee: str) -> None:
+    quote, collateral = _pair(tmp_path, tee)
+    assert sorted(p.name for p in collateral.iterdir()) == sorted(
+        [
+            "pck_crl.der",
+            "pck_crl_issuer_chain.pem",
+            "root_ca_crl.der",
+            "tcb_info.json",
+            "tcb_info_issuer_chain.pem",
+            "qe_identity.json",
+            "qe_identity_issuer_chain.pem",
+            "root_ca.pem",
+        ]
+    )
+    assert _verify(quote, collateral) == EXIT_OK
+    assert Quote.parse(quote.read_bytes()).tee == tee.upper()
+
+
+def test_scenarios_and_versions_reach_the_verifier(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    quote, collateral = _pair(tmp_path, "tdx", "--scenario", "td-relaunch-advised", "--seed", "4")
+    assert Quote.parse(quote.read_bytes()).version == 5
+    assert _verify(quote, collateral, "--json") == EXIT_REJECTED  # TDRelaunchAdvised is not accepted by default
+    assert json.loads(capsys.readouterr().out)["tcb_status"] == "TDRelaunchAdvised"
+    assert _verify(quote, collateral, "--accept", "TDRelaunchAdvised") == EXIT_OK
+    revoked = _pair(tmp_path / "revoked", "sgx", "--scenario", "revoked-pck", version="4")
+    assert _verify(*revoked) == EXIT_REJECTED
+
+
+def test_another_seed_is_another_root(tmp_path: Path) -> None:
+    quote, _ = _pair(tmp_path / "a", "sgx", "--seed", "1")
+    _, other = _pair(tmp_path / "b", "sgx", "--seed", "2")
+    assert _verify(quote, other) == EXIT_REJECTED
+
+
+def test_quote_to_standard_output_and_report_data(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    assert main(["sim", "quote", "--report-data", "cafe", "-o", "-"]) == EXIT_OK
+    quote = Quote.parse(capsysbinary.readouterr().out)
+    assert quote.report_data.startswith(b"\xca\xfe")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sim", "quote", "--tee", "sgx", "--scenario", "module-revoked", "-o", "x"],
+        ["sim", "quote", "--scenario", "no-such-thing", "-o", "x"],
+        ["sim", "quote", "--tee", "tdx", "--version", "3", "-o", "x"],
+        ["sim", "quote", "--report-data", "zz", "-o", "x"],
+    ],
+)
+def test_usage_errors(tmp_path: Path, argv: list[str]) -> None:
+    argv[-1] = str(tmp_path / argv[-1])
+    assert main(argv) == EXIT_USAGE
+    assert not (tmp_path / "x").exists()
+
+
+def test_scenarios_listing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sim", "scenarios", "--tee", "tdx", "--json"]) == EXIT_OK
+    listed = json.loads(capsys.readouterr().out)
+    assert set(listed) == {name for name, s in SCENARIOS.items() if "tdx" in s.tees}
+    assert listed["module-revoked"]["expected"] == "TCB_REVOKED"
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[subprocess.Popen[str], str]]:
+    process = subprocess.Popen(
+        [*SERVE, "sim", "serve", "--port", "0", "--seed", "5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        yield process, process.stdout.readline().strip()
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def test_serve_runs_until_stopped(served: tuple[subprocess.Popen[str], str]) -> None:
+    process, url = served
+    assert url.startswith("http://127.0.0.1:")
+    with httpx.Client(base_url=url, timeout=10) as client:
+        assert client.get("/_sim/root-ca.pem").content == SimulatedIntel(5).root_pem
+        assert client.get("/_sim/stats").json()["total"] == 0
+        assert client.get("/sgx/certification/v4/tcb", params={"fmspc": "00906ED50000"}).status_code == 200
+        assert client.get("/_sim/stats").json() == {"total": 1, "by_endpoint": {"sgx/v4/tcb": 1}, "faulted": 0}
+    process.terminate()
+    assert process.wait(timeout=15) == 0

@@ -1,0 +1,278 @@
+"""One test per named verification failure the simulated Intel can produce, each named after the failure.
+
+Every scenario whose expected verdict is that failure runs on every TEE it applies to. The *_EXPIRED names,
+which pydcap reports as the ``collateral_expired`` flag (as Intel's verification enclave does), are tested
+as that flag. The last tests check that every ``Failure`` is either tested here or explained.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import re
+import sys
+
+import pytest
+
+import pydcap.verify
+from pydcap import Policy, Verifier
+from pydcap.sim import REFERENCE_TIME, SCENARIOS, SimulatedIntel
+from pydcap.verify import Failure, TcbStatus, VerificationResult
+
+AT = int(REFERENCE_TIME.timestamp()) + 3600
+
+# Failures the simulated Intel cannot make the verifier return, and why.
+NOT_PRODUCIBLE = {
+    Failure.SGX_TCB_SIGNING_CERT_CHAIN_UNTRUSTED: (
+        "the root CA CRL is checked against the signing chain's root before the trust check, and the same CRL "
+        "has already verified under the PCK chain's trusted root; roots are pinned by key, so a signing-chain "
+        "root that verifies the CRL is the trusted one (Intel compares certificate signatures instead)"
+    ),
+}
+# pydcap reports these as collateral_expired beside the status, never as a failure.
+EXPIRY = {
+    Failure.SGX_TCB_INFO_EXPIRED: ("expired-tcb-info",),
+    Failure.SGX_ENCLAVE_IDENTITY_EXPIRED: ("expired-qe-identity",),
+    Failure.SGX_CRL_EXPIRED: ("expired-pck-crl", "expired-root-ca-crl", "pck-crl-not-yet-valid"),
+    Failure.SGX_PCK_CERT_CHAIN_EXPIRED: ("expired-pck-certificate",),
+    Failure.SGX_SIGNING_CERT_CHAIN_EXPIRED: ("expired-tcb-signing-cert",),
+}
+
+
+@pytest.fixture(scope="module")
+def intel() -> SimulatedIntel:
+    return SimulatedIntel(seed=13, now=REFERENCE_TIME)
+
+
+def _verify(intel: SimulatedIntel, scenario: str, tee: str) -> VerificationResult:
+    platform = intel.tdx_platform(scenario=scenario) if tee == "tdx" else intel.sgx_platform(scenario=scenario)
+    verifier = Verifier(trusted_root=intel.trust_root, policy=Policy())
+    return verifier.verify(platform.quote(b"failure"), intel.collateral_for(platform), at=AT)
+
+
+def fails_with(intel: SimulatedIntel, failure: Failure) -> None:
+    """Every scenario expecting ``failure`` gets it, on each of its TEEs, and the quote is not accepted."""
+    scenarios = [s for s in SCENARIOS.values() if s.expected.failure == failure]
+    assert scenarios, f"no scenario produces {failure}"
+    for scenario in scenarios:
+        for tee in scenario.tees:
+            result = _verify(intel, scenario.name, tee)
+            assert result.failure == failure, f"{scenario.name} ({tee}): {result.failure} {result.detail}"
+            assert result.tcb_status is None and not result.accepted
+            assert result.qv_result == scenario.expected.qv_result
+            assert any(failure.value in reason for reason in result.reasons)
+
+
+def flags_expired(intel: SimulatedIntel, name: Failure) -> None:
+    """The status stands, the expiry flag is set and the default policy rejects the quote for it."""
+    for scenario in EXPIRY[name]:
+        for tee in SCENARIOS[scenario].tees:
+            result = _verify(intel, scenario, tee)
+            assert result.failure is None and result.tcb_status == TcbStatus.UP_TO_DATE, (scenario, tee)
+            assert result.collateral_expired and not result.accepted
+            assert any("expired" in reason for reason in result.reasons)
+
+
+# ---- certificate chains and CRLs ------------------------------------------------------------------------
+
+
+def test_unsupported_cert_format(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.UNSUPPORTED_CERT_FORMAT)
+
+
+def test_sgx_root_ca_missing(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_ROOT_CA_MISSING)
+
+
+def test_sgx_root_ca_invalid_issuer(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_ROOT_CA_INVALID_ISSUER)
+
+
+def test_sgx_intermediate_ca_missing(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_INTERMEDIATE_CA_MISSING)
+
+
+def test_sgx_intermediate_ca_invalid_issuer(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_INTERMEDIATE_CA_INVALID_ISSUER)
+
+
+def test_sgx_intermediate_ca_revoked(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_INTERMEDIATE_CA_REVOKED)
+
+
+def test_sgx_pck_missing(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_PCK_MISSING)
+
+
+def test_sgx_pck_invalid_extensions(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_PCK_INVALID_EXTENSIONS)
+
+
+def test_sgx_pck_invalid_issuer(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_PCK_INVALID_ISSUER)
+
+
+def test_sgx_pck_revoked(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_PCK_REVOKED)
+
+
+def test_sgx_pck_cert_chain_untrusted(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_PCK_CERT_CHAIN_UNTRUSTED)
+
+
+def test_sgx_crl_unsupported_format(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_CRL_UNSUPPORTED_FORMAT)
+
+
+def test_sgx_crl_unknown_issuer(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_CRL_UNKNOWN_ISSUER)
+
+
+def test_sgx_crl_invalid_extensions(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_CRL_INVALID_EXTENSIONS)
+
+
+def test_sgx_crl_invalid_signature(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_CRL_INVALID_SIGNATURE)
+
+
+# ---- TCB info and QE identity ---------------------------------------------------------------------------
+
+
+def test_sgx_tcb_info_unsupported_format(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_TCB_INFO_UNSUPPORTED_FORMAT)
+
+
+def test_sgx_tcb_info_invalid(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_TCB_INFO_INVALID)
+
+
+def test_tcb_info_invalid_signature(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.TCB_INFO_INVALID_SIGNATURE)
+
+
+def test_sgx_tcb_signing_cert_missing(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_TCB_SIGNING_CERT_MISSING)
+
+
+def test_sgx_tcb_signing_cert_invalid_issuer(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_TCB_SIGNING_CERT_INVALID_ISSUER)
+
+
+def test_sgx_tcb_signing_cert_revoked(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_TCB_SIGNING_CERT_REVOKED)
+
+
+def test_sgx_enclave_identity_unsupported_format(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_FORMAT)
+
+
+def test_sgx_enclave_identity_invalid(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_ENCLAVE_IDENTITY_INVALID)
+
+
+def test_sgx_enclave_identity_unsupported_version(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_VERSION)
+
+
+def test_sgx_enclave_identity_invalid_signature(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE)
+
+
+# ---- the quote ------------------------------------------------------------------------------------------
+
+
+def test_unsupported_quote_format(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.UNSUPPORTED_QUOTE_FORMAT)
+
+
+def test_unsupported_qe_certification_data_type(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.UNSUPPORTED_QE_CERTIFICATION_DATA_TYPE)
+
+
+def test_tcb_info_mismatch(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.TCB_INFO_MISMATCH)
+
+
+def test_tdx_module_mismatch(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.TDX_MODULE_MISMATCH)
+
+
+def test_invalid_qe_report_signature(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.INVALID_QE_REPORT_SIGNATURE)
+
+
+def test_invalid_qe_report_data(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.INVALID_QE_REPORT_DATA)
+
+
+def test_qe_identity_mismatch(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.QE_IDENTITY_MISMATCH)
+
+
+def test_invalid_quote_signature(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.INVALID_QUOTE_SIGNATURE)
+
+
+# ---- the TCB level --------------------------------------------------------------------------------------
+
+
+def test_tcb_not_supported(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.TCB_NOT_SUPPORTED)
+
+
+def test_tcb_revoked(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.TCB_REVOKED)
+
+
+# ---- expiry: a flag beside the status -------------------------------------------------------------------
+
+
+def test_sgx_tcb_info_expired(intel: SimulatedIntel) -> None:
+    flags_expired(intel, Failure.SGX_TCB_INFO_EXPIRED)
+
+
+def test_sgx_enclave_identity_expired(intel: SimulatedIntel) -> None:
+    flags_expired(intel, Failure.SGX_ENCLAVE_IDENTITY_EXPIRED)
+
+
+def test_sgx_crl_expired(intel: SimulatedIntel) -> None:
+    flags_expired(intel, Failure.SGX_CRL_EXPIRED)
+
+
+def test_sgx_pck_cert_chain_expired(intel: SimulatedIntel) -> None:
+    flags_expired(intel, Failure.SGX_PCK_CERT_CHAIN_EXPIRED)
+
+
+def test_sgx_signing_cert_chain_expired(intel: SimulatedIntel) -> None:
+    flags_expired(intel, Failure.SGX_SIGNING_CERT_CHAIN_EXPIRED)
+
+
+# ---- coverage -------------------------------------------------------------------------------------------
+
+
+def _tested() -> set[Failure]:
+    module = sys.modules[__name__]
+    names = {name[len("test_") :].upper() for name, _ in inspect.getmembers(module, inspect.isfunction)}
+    return {f for f in Failure if f.value in names}
+
+
+def _returned_by_verifier() -> set[Failure]:
+    """Every failure named in the verifier's code (the module that defines the names aside)."""
+    named: set[str] = set()
+    for info in pkgutil.iter_modules(pydcap.verify.__path__):
+        if info.name != "names":
+            source = inspect.getsource(importlib.import_module(f"pydcap.verify.{info.name}"))
+            named.update(re.findall(r"\bFailure\.([A-Z_]+)\b", source))
+    return {f for f in Failure if f.name in named}
+
+
+def test_every_failure_the_verifier_returns_is_tested_or_explained() -> None:
+    missing = _returned_by_verifier() - _tested() - set(NOT_PRODUCIBLE)
+    assert not missing, f"add a scenario and a test for: {sorted(missing)}"
+
+
+def test_every_failure_a_scenario_expects_has_its_test() -> None:
+    expected = {s.expected.failure for s in SCENARIOS.values() if s.expected.failure is not None}
+    assert expected <= _tested()
