@@ -12,6 +12,7 @@ from tests.sources.pccs_replay import ReplayPccs
 
 @pytest.fixture(scope="session")
 def _replay() -> Iterator[ReplayPccs]:
+    require_testdata()
     with ReplayPccs() as server:
         yield server
 

@@ -18,7 +18,7 @@ from pydcap.sources import (
     fetch_collateral,
     fetch_collateral_sync,
 )
-from tests.conftest import REAL, TESTDATA
+from tests.conftest import REAL, TESTDATA, require_testdata
 from tests.sources.pccs_replay import ReplayPccs
 
 
@@ -33,6 +33,7 @@ def test_a_quotes_collateral_is_what_intels_pccs_serves(pccs: ReplayPccs, name: 
 
 
 def test_what_a_quote_needs_is_read_from_it() -> None:
+    require_testdata()
     sgx = CollateralRequest.from_quote((TESTDATA / "real" / "phala-sgx-v3" / "quote.bin").read_bytes())
     tdx = CollateralRequest.from_quote((TESTDATA / "real" / "teepot-tdx_1" / "quote.bin").read_bytes())
     assert (sgx.tee, sgx.fmspc.hex(), sgx.ca) == (Tee.SGX, "00a067110000", PckCa.PROCESSOR)
@@ -40,6 +41,7 @@ def test_what_a_quote_needs_is_read_from_it() -> None:
 
 
 def test_a_quote_without_a_pck_chain_cannot_say_what_it_needs() -> None:
+    require_testdata()
     raw = bytearray((TESTDATA / "real" / "phala-sgx-v3" / "quote.bin").read_bytes())
     at = raw.index(b"-----BEGIN CERTIFICATE-----")
     raw[at : at + 5] = b"XXXXX"

@@ -10,7 +10,9 @@ import os
 import shutil
 from pathlib import Path
 
+from pydcap.errors import QuoteFormatError
 from pydcap.platform.base import PlatformError, pad_report_data, sysroot, under, wait_for
+from pydcap.quote import Quote
 
 REPORT_DIR = "/sys/kernel/config/tsm/report"
 
@@ -72,6 +74,10 @@ class ConfigfsTsmQuoteSource:
             raise PlatformError(f"{entry} changed while it was read (generation {generation} -> {after}); retry")
         if provider != "tdx_guest":
             raise PlatformError(f"configfs-tsm provider is {provider!r}, not tdx_guest: this is not a TDX guest")
-        if not quote:
-            raise PlatformError(f"{entry / 'outblob'} is empty")
+        try:
+            carried = Quote.parse(quote).report_data
+        except QuoteFormatError as exc:
+            raise PlatformError(f"{entry / 'outblob'} is not a quote: {exc}") from exc
+        if carried != data:
+            raise PlatformError(f"the quote in {entry / 'outblob'} does not carry the report data written to inblob")
         return quote
