@@ -21,6 +21,8 @@ from cryptography.x509.oid import NameOID
 from pydcap.cli import main
 from pydcap.provider.diagnosis import DoctorReport, examine
 from pydcap.provider.discovery import SEARCH_PATHS
+from pydcap.sim import SimulatedIntel
+from pydcap.sim.server import SimulatedPcs
 from tests.provider.conftest import build_plugins, install
 
 
@@ -332,8 +334,9 @@ def self_signed_pccs(tmp_path: Path) -> Iterator[str]:
     yield from _serve(context)
 
 
-def probe(root: Path, **kwargs: object) -> DoctorReport:
-    return examine(env={"PYDCAP_SYSROOT": str(root)}, network=True, timeout=2.0, **kwargs)  # type: ignore[arg-type]
+def probe(root: Path, *, env: dict[str, str] | None = None, **kwargs: object) -> DoctorReport:
+    environment = env or {"PYDCAP_SYSROOT": str(root)}
+    return examine(env=environment, network=True, timeout=2.0, **kwargs)  # type: ignore[arg-type]
 
 
 def test_configured_service_answers(root: Path, pccs: str) -> None:
@@ -369,4 +372,80 @@ def test_untrusted_tls_certificate_and_use_secure_cert(root: Path, self_signed_p
 
 def test_offline_and_nothing_to_check(root: Path) -> None:
     assert only(run(root, provider="intel"), "service")[1].startswith("not checked (--offline)")
-    assert "give --service URL" in only(run(root), "service")[1]
+    intel_pcs = "https://api.trustedservices.intel.com/sgx/certification/v4/qe/identity"
+    assert only(run(root), "service")[1] == f"not checked (--offline): {intel_pcs}"
+    broken_azure = run(root, provider="azure", env={"AZDCAP_COLLATERAL_VERSION": "v9"})
+    assert "give --service URL" in only(broken_azure, "service")[1]
+
+
+# ---- the bundled provider --------------------------------------------------------------------------
+
+INTEL = "https://api.trustedservices.intel.com"
+
+
+def test_bundled_defaults(root: Path) -> None:
+    report = run(root, env={"XDG_CACHE_HOME": str(root / "cache")})
+    (ok, ok_text), (info, info_text) = finding(report, "bundled")
+    store = root / "cache/pydcap/collateral.sqlite3"
+    assert (ok, ok_text) == ("ok", f"bundled provider: collateral from Intel PCS at {INTEL}, kept in {store}")
+    assert info == "info" and info_text.startswith("no PYDCAP_PCS_API_KEY: Intel PCS serves collateral without one")
+    data = report.to_dict()["bundled"]
+    assert (data["service"], data["url"], data["api_key"], data["store"]) == ("pcs", INTEL, None, str(store))
+
+
+def test_bundled_settings_and_their_risks(root: Path, tmp_path: Path) -> None:
+    pem = tmp_path / "sim-root.pem"
+    pem.write_bytes(SimulatedIntel(seed=1).root_pem)
+    env = {
+        "PYDCAP_COLLATERAL_SERVICE": "pccs",
+        "PYDCAP_COLLATERAL_URL": "https://pccs.example:8081/sgx/certification/v4/",
+        "PYDCAP_COLLATERAL_VERIFY_TLS": "false",
+        "PYDCAP_CACHE": str(tmp_path / "store.sqlite3"),
+        "PYDCAP_TRUSTED_ROOT": str(pem),
+    }
+    report = run(root, env=env)
+    levels = {m: level for level, m in finding(report, "bundled")}
+    ok = "bundled provider: collateral from PCCS at https://pccs.example:8081/sgx/certification/v4/, kept in "
+    assert levels[f"{ok}{tmp_path / 'store.sqlite3'}"] == "ok"
+    assert any(level == "warning" and "not Intel's root" in m and str(pem) in m for m, level in levels.items())
+    assert levels["PYDCAP_COLLATERAL_VERIFY_TLS=false: the collateral service's TLS certificate is not checked"]
+    assert not any("PYDCAP_PCS_API_KEY" in m for m in levels)  # a PCCS needs no Intel API key
+    assert only(report, "service")[1].endswith("https://pccs.example:8081/sgx/certification/v4/qe/identity")
+    assert report.to_dict()["bundled"]["variables_set"] == [
+        "PYDCAP_COLLATERAL_SERVICE", "PYDCAP_COLLATERAL_URL", "PYDCAP_COLLATERAL_VERIFY_TLS", "PYDCAP_CACHE",
+        "PYDCAP_TRUSTED_ROOT",
+    ]  # fmt: skip
+
+
+def test_bad_bundled_settings(root: Path, tmp_path: Path) -> None:
+    level, message = only(run(root, env={"PYDCAP_COLLATERAL_SERVICE": "intel"}), "bundled")
+    assert level == "error" and "PYDCAP_COLLATERAL_SERVICE" in message and "pcs, pccs or azure" in message
+    assert only(run(root, provider="intel", env={"PYDCAP_COLLATERAL_SERVICE": "x"}), "bundled")[0] == "warning"
+    level, message = only(run(root, env={"PYDCAP_COLLATERAL_URLS": "http://x"}), "bundled")
+    assert level == "error" and "did you mean PYDCAP_COLLATERAL_URL?" in message
+    missing = run(root, env={"PYDCAP_TRUSTED_ROOT": str(tmp_path / "absent.pem")})
+    assert ("error", f"PYDCAP_TRUSTED_ROOT: cannot read {tmp_path / 'absent.pem'}: No such file or directory") in (
+        finding(missing, "bundled")
+    )
+    assert not missing.healthy
+
+
+def test_bundled_settings_are_mentioned_when_another_provider_serves(root: Path) -> None:
+    report = run(root, provider="intel", env={"PYDCAP_COLLATERAL_SERVICE": "azure"})
+    assert only(report, "bundled") == (
+        "info",
+        "bundled provider settings given but not used: PYDCAP_COLLATERAL_SERVICE",
+    )
+
+
+def test_bundled_service_is_probed(root: Path) -> None:
+    with SimulatedPcs(SimulatedIntel(seed=1)) as pcs:
+        report = probe(root, env={"PYDCAP_SYSROOT": str(root), "PYDCAP_COLLATERAL_URL": pcs.url})
+    level, message = only(report, "service")
+    assert level == "ok" and message.startswith(f"{pcs.url}/sgx/certification/v4/qe/identity answered HTTP 200")
+
+
+def test_bundled_untrusted_tls_names_its_own_setting(root: Path, self_signed_pccs: str) -> None:
+    env = {"PYDCAP_SYSROOT": str(root), "PYDCAP_COLLATERAL_SERVICE": "pccs", "PYDCAP_COLLATERAL_URL": self_signed_pccs}
+    level, message = only(probe(root, env=env), "service")
+    assert level == "error" and "PYDCAP_COLLATERAL_VERIFY_TLS=false" in message

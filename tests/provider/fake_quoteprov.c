@@ -6,10 +6,11 @@
  * Build variants: -DAZURE_FLAVOR (Azure's logging symbol), -DNO_TDX (no tdx_* symbols),
  * -DNO_GLOBAL_INIT (no sgx_qpl_global_init / cleanup), -DBROKEN (omits a required function).
  *
- * Files under the configured directory: pck_chain.pem, tcbm.hex, qve_identity.json,
- * qve_identity_issuer_chain.pem, and per TEE (sgx/, tdx/): fmspc.hex, ca.txt and the seven collateral
- * parts (pck_crl, pck_crl_issuer_chain.pem, root_ca_crl, tcb_info.json, tcb_info_issuer_chain.pem,
- * qe_identity.json, qe_identity_issuer_chain.pem).
+ * Files under the configured directory: pck_chain.pem, tcbm.hex (or, for one platform, the same two under
+ * pck/<QE-ID in lower-case hex>/), qve_identity.json, qve_identity_issuer_chain.pem, and per TEE (sgx/,
+ * tdx/): fmspc.hex, ca.txt and the seven collateral parts (pck_crl, pck_crl_issuer_chain.pem, root_ca_crl,
+ * tcb_info.json, tcb_info_issuer_chain.pem, qe_identity.json, qe_identity_issuer_chain.pem). The seven parts
+ * may also sit in <tee>/<FMSPC in lower-case hex>_<ca>/, which then serves that FMSPC and CA.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -187,8 +188,15 @@ uint32_t sgx_ql_get_quote_config(const pck_cert_id_t *id, ql_config_t **out) {
              id->p_encrypted_ppid && id->encrypted_ppid_size ? id->p_encrypted_ppid[0] : 0, id->crypto_suite);
     say(LOG_INFO, "[fakeqpl] PCK certificate requested");
     uint32_t pem_size = 0, tcbm_size = 0;
-    char *pem = read_file("", "pck_chain.pem", &pem_size);
-    char *tcbm = read_file("", "tcbm.hex", &tcbm_size);
+    char platform_dir[320];
+    snprintf(platform_dir, sizeof(platform_dir), "pck/%s", qe);
+    const char *sub = platform_dir;
+    char *pem = read_file(sub, "pck_chain.pem", &pem_size);
+    if (!pem) {
+        sub = "";
+        pem = read_file(sub, "pck_chain.pem", &pem_size);
+    }
+    char *tcbm = read_file(sub, "tcbm.hex", &tcbm_size);
     if (!pem || !tcbm || tcbm_size < 37) {
         counted_free(pem);
         counted_free(tcbm);
@@ -231,6 +239,8 @@ static uint32_t free_collateral(qve_collateral_t *c) {
     return 0;
 }
 
+static uint32_t fill_collateral(const char *dir, uint32_t tee_type, qve_collateral_t **out);
+
 static uint32_t get_collateral(const char *tee, uint32_t tee_type, const uint8_t *fmspc, uint16_t fmspc_size,
                                const char *ca, qve_collateral_t **out) {
     uint32_t failure = take_failure();
@@ -240,6 +250,13 @@ static uint32_t get_collateral(const char *tee, uint32_t tee_type, const uint8_t
     hex(got, fmspc, 6);
     snprintf(fakeqpl_last_request, sizeof(fakeqpl_last_request), "%s fmspc=%s ca=%s", tee, got, ca);
     say(LOG_INFO, "[fakeqpl] collateral requested");
+    char dir[64];
+    snprintf(dir, sizeof(dir), "%s/%s_%.9s", tee, got, ca);
+    char *probe = read_file(dir, "tcb_info.json", NULL);
+    if (probe) {
+        counted_free(probe);
+        return fill_collateral(dir, tee_type, out);
+    }
     char *stored = read_file(tee, "fmspc.hex", NULL);
     if (!stored) return 0xE01B;
     memcpy(want, stored, 12);
@@ -250,7 +267,11 @@ static uint32_t get_collateral(const char *tee, uint32_t tee_type, const uint8_t
     snprintf(ca_file, sizeof(ca_file), "%s", stored_ca);
     counted_free(stored_ca);
     if (strncmp(ca_file, ca, strlen(ca)) != 0) return 0xE01B;
+    return fill_collateral(tee, tee_type, out);
+}
 
+/* The seven parts from <dir>/ into a counted structure. */
+static uint32_t fill_collateral(const char *dir, uint32_t tee_type, qve_collateral_t **out) {
     qve_collateral_t *c = counted_alloc(sizeof(*c));
     c->major_version = g_major;
     c->minor_version = g_minor;
@@ -261,7 +282,7 @@ static uint32_t get_collateral(const char *tee, uint32_t tee_type, const uint8_t
                           &c->tcb_info_issuer_chain_size, &c->tcb_info_size, &c->qe_identity_issuer_chain_size,
                           &c->qe_identity_size};
     for (int i = 0; i < 7; i++) {
-        *pointers[i] = read_file(tee, PART_FILES[i], sizes[i]);
+        *pointers[i] = read_file(dir, PART_FILES[i], sizes[i]);
         if (!*pointers[i]) {
             free_collateral(c);
             return 0xE01B;

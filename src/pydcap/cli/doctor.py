@@ -20,7 +20,8 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "doctor",
         help="diagnose this machine's attestation setup",
-        description="Check SGX/TDX devices, container setup, AESM, the quote provider and the collateral service. "
+        description="Check SGX/TDX devices, container setup, AESM, the quote provider and the collateral service "
+        "it is configured for (the QCNL file, AZDCAP_* or, for the bundled provider, PYDCAP_COLLATERAL_*). "
         "Paths are looked up under $PYDCAP_SYSROOT (default /).",
     )
     p.add_argument("--provider", metavar="NAME|PATH", help="bundled, intel, azure, native or a library path")

@@ -21,8 +21,13 @@ class PlatformError(PydcapError):
 class QuoteSource(Protocol):
     """Produces quotes whose REPORTDATA is the caller's 64 bytes."""
 
-    name: str
-    tee: str  # "SGX" or "TDX"
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def tee(self) -> str:
+        """``"SGX"`` or ``"TDX"``."""
+        ...
 
     def get_quote(self, report_data: bytes) -> bytes: ...
 

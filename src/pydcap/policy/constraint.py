@@ -152,11 +152,7 @@ class EnclaveConstraint:
             wanted = [f"C:{c.hex()}" for c in self.code_hashes] + [f"S:{s.hex()}" for s in self.signers]
             has = f"code hash {code.hex()}" + (f", signer {signer.hex()}" if signer is not None else "")
             out.append(f"the enclave matches none of {' '.join(wanted)}; it has {has}")
-        if (
-            self.product_id is not None
-            and isinstance(report, EnclaveReport)
-            and report.isv_prod_id != self.product_id
-        ):
+        if self.product_id is not None and isinstance(report, EnclaveReport) and report.isv_prod_id != self.product_id:
             out.append(f"product ID is {report.isv_prod_id}, expected PROD:{self.product_id}")
         if self.min_revocation_level is not None:
             if not sgx:

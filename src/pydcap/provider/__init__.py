@@ -1,6 +1,7 @@
-"""DCAP client plugins: one interface (``QuoteProvider``) over Intel's QCNL client, native
-``libdcap_quoteprov.so`` plugins (Intel's or Azure's, through the C ABI) and, later, the bundled provider,
-with the documented search order deciding which serves::
+"""DCAP client plugins: one interface (``QuoteProvider``) over the bundled provider (pydcap's sources and
+verifying persistent cache; the default), Intel's QCNL client, pydcap's Azure client and native
+``libdcap_quoteprov.so`` plugins (Intel's or Azure's, through the C ABI), with the documented search order
+deciding which serves::
 
     from pydcap.provider import open_provider, select_provider
     choice = select_provider()            # explicit name/path, $PYDCAP_PROVIDER, or the search order
@@ -9,7 +10,10 @@ with the documented search order deciding which serves::
         collateral = provider.collateral_for_quote(quote_bytes)
 """
 
+from pydcap.provider.azure import AzureProvider
 from pydcap.provider.azure_config import AzureConfig
+from pydcap.provider.bundled import BundledProvider
+from pydcap.provider.bundled_config import BundledConfig
 from pydcap.provider.discovery import SEARCH_PATHS, PluginCandidate, ProviderChoice, select_provider
 from pydcap.provider.errors import (
     CertsUnavailable,
@@ -28,6 +32,7 @@ from pydcap.provider.errors import (
     ServiceUnavailable,
     UnexpectedProviderError,
     UnsupportedCollateralVersion,
+    UntrustedCollateral,
 )
 from pydcap.provider.interface import (
     CacheKind,
@@ -43,10 +48,15 @@ from pydcap.provider.loader import open_provider
 from pydcap.provider.native import NativeProvider
 from pydcap.provider.qcnl import QcnlProvider
 from pydcap.provider.qcnl_config import QcnlConfig, load_qcnl_config, parse_qcnl_config
+from pydcap.provider.trust import TRUSTED_ROOT_ENV, UntrustedRootWarning
 
 __all__ = [
     "SEARCH_PATHS",
+    "TRUSTED_ROOT_ENV",
     "AzureConfig",
+    "AzureProvider",
+    "BundledConfig",
+    "BundledProvider",
     "CaType",
     "CacheKind",
     "CertsUnavailable",
@@ -76,6 +86,8 @@ __all__ = [
     "ServiceUnavailable",
     "UnexpectedProviderError",
     "UnsupportedCollateralVersion",
+    "UntrustedCollateral",
+    "UntrustedRootWarning",
     "load_qcnl_config",
     "open_provider",
     "parse_qcnl_config",

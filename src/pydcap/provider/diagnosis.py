@@ -13,11 +13,13 @@ from urllib.parse import quote as url_quote
 
 from pydcap.provider.azure_config import PREFIX as AZURE_PREFIX
 from pydcap.provider.azure_config import AzureConfig
+from pydcap.provider.bundled_config import VERIFY_TLS_ENV, BundledConfig
 from pydcap.provider.discovery import ProviderChoice, describe_plugin, select_provider, system_root
 from pydcap.provider.errors import ProviderConfigError, ProviderSelectionError
 from pydcap.provider.machine import AESM_SOCKET, MachineFacts, inspect_machine
 from pydcap.provider.qcnl_config import QcnlConfig, config_path, load_qcnl_config
 from pydcap.provider.service_probe import ServiceProbe, probe_service
+from pydcap.provider.trust import TRUSTED_ROOT_ENV, load_trusted_root
 
 Level = Literal["ok", "info", "warning", "error"]
 
@@ -40,6 +42,7 @@ class DoctorReport:
     qcnl: QcnlConfig | None
     azure: AzureConfig | None
     service: ServiceProbe | None
+    bundled: BundledConfig | None = None
     findings: list[Finding] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
 
@@ -65,6 +68,7 @@ class DoctorReport:
             "provider": provider,
             "qcnl": self.qcnl.to_dict() if self.qcnl else {"error": self.errors.get("qcnl")},
             "azure": self.azure.to_dict() if self.azure else {"error": self.errors.get("azure")},
+            "bundled": self.bundled.to_dict() if self.bundled else {"error": self.errors.get("bundled")},
             "collateral_service": self.service.to_dict() if self.service else {"checked": False},
             "findings": [f.to_dict() for f in self.findings],
         }
@@ -94,15 +98,22 @@ def examine(
         report.add("error", "provider", str(exc))
     _judge_provider(report)
     uses_qcnl, uses_azure = _uses(report.choice)
+    uses_bundled = report.choice is not None and report.choice.kind == "bundled"
     _judge_qcnl(report, e, uses_qcnl)
     _judge_azure(report, e, uses_azure)
+    _judge_bundled(report, e, uses_bundled)
     _probe(
-        report, network=network, service_url=service_url, timeout=timeout, uses_qcnl=uses_qcnl, uses_azure=uses_azure
+        report,
+        network=network,
+        service_url=service_url,
+        timeout=timeout,
+        uses=("intel-qcnl" if uses_qcnl else "azure" if uses_azure else "bundled" if uses_bundled else None),
     )
     return report
 
 
 def _uses(choice: ProviderChoice | None) -> tuple[bool, bool]:
+    """Whether the chosen provider reads the QCNL configuration, and whether it reads ``AZDCAP_*``."""
     if choice is None:
         return False, False
     flavor = None
@@ -251,20 +262,59 @@ def _judge_azure(r: DoctorReport, env: Mapping[str, str], used: bool) -> None:
     )
 
 
-def _probe(
-    r: DoctorReport, *, network: bool, service_url: str | None, timeout: float, uses_qcnl: bool, uses_azure: bool
-) -> None:
-    verify = True
+def _judge_bundled(r: DoctorReport, env: Mapping[str, str], used: bool) -> None:
+    try:
+        c = BundledConfig.from_env(env)
+        c.probe_url()  # the service's client refuses a URL it cannot use (an API version it does not speak)
+        r.bundled = c
+    except ProviderConfigError as exc:
+        r.errors["bundled"] = str(exc)
+        r.add("error" if used else "warning", "bundled", f"bad bundled provider setting: {exc}")
+        return
+    if not used:
+        if c.variables_set:
+            r.add("info", "bundled", f"bundled provider settings given but not used: {', '.join(c.variables_set)}")
+        return
+    r.add("ok", "bundled", f"bundled provider: collateral from {c.describe()}, kept in {c.store_location}")
+    if c.trusted_root is not None:
+        try:
+            root = load_trusted_root(c.trusted_root)
+        except ProviderConfigError as exc:
+            r.add("error", "bundled", f"{TRUSTED_ROOT_ENV}: {exc.reason}")
+        else:
+            if not root.is_intel:
+                r.add(
+                    "warning",
+                    "bundled",
+                    f"{TRUSTED_ROOT_ENV} makes the provider trust {root.name} ({c.trusted_root}), not Intel's root: "
+                    "what it serves proves nothing about real Intel hardware",
+                )
+    if c.service == "pcs" and not c.api_key:
+        r.add(
+            "info",
+            "bundled",
+            "no PYDCAP_PCS_API_KEY: Intel PCS serves collateral without one, but PCK certificates (needed to make "
+            "quotes) only with an API subscription key",
+        )
+    if c.verify_tls is False:
+        r.add("warning", "bundled", f"{VERIFY_TLS_ENV}=false: the collateral service's TLS certificate is not checked")
+
+
+def _probe(r: DoctorReport, *, network: bool, service_url: str | None, timeout: float, uses: str | None) -> None:
+    verify: bool | str = True
     url = service_url
-    if url is None and uses_qcnl and r.qcnl is not None:
+    if url is None and uses == "intel-qcnl" and r.qcnl is not None:
         url = f"{r.qcnl.collateral_url}qe/identity?update={r.qcnl.tcb_update_type}"
         verify = r.qcnl.use_secure_cert
-    elif url is None and uses_azure and r.azure is not None:
+    elif url is None and uses == "azure" and r.azure is not None:
         a = r.azure
         url = (
             f"{a.base_cert_url}/{a.collateral_version}/qe/identity?clientid={url_quote(a.client_id)}"
             "&api-version=2018-10-01-preview"
         )
+    elif url is None and uses == "bundled" and r.bundled is not None:
+        url = r.bundled.probe_url()
+        verify = r.bundled.verify_tls
     if url is None:
         r.add("info", "service", "no collateral service checked: give --service URL to check one")
         return
@@ -282,11 +332,12 @@ def _probe(
         }.get(probe.status or 0, "")
         r.add("warning", "service", f"{url} answered {probe.detail}{hint}")
     elif probe.outcome == "tls-untrusted":
+        setting = f"{VERIFY_TLS_ENV}=false" if uses == "bundled" else '"use_secure_cert": false'
         r.add(
             "error",
             "service",
             f"{url}: {probe.detail}. For a PCCS with a self-signed certificate on a trusted network set "
-            '"use_secure_cert": false, or install its CA certificate',
+            f"{setting}, or install its CA certificate",
         )
     else:
         r.add("error", "service", f"{url}: {probe.detail}: collateral cannot be fetched")

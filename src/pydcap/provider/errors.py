@@ -50,6 +50,11 @@ class MalformedResponse(ProviderError):
     """The service or plugin answered something that is not what the protocol says."""
 
 
+class UntrustedCollateral(ProviderError):
+    """The service answered a document that does not verify against the provider's trust root; pydcap's
+    own providers neither cache nor return it."""
+
+
 class InvalidParameter(ProviderError):
     """A request parameter is out of range (FMSPC size, CA name, platform id sizes)."""
 

@@ -40,12 +40,13 @@ class ServiceProbe:
 def probe_service(
     url: str,
     *,
-    verify: bool = True,
+    verify: bool | str = True,
     timeout: float = 3.0,
     headers: dict[str, str] | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> ServiceProbe:
-    """GET ``url`` once with ``timeout`` seconds for everything; never raises for network trouble."""
+    """GET ``url`` once with ``timeout`` seconds for everything; never raises for network trouble. ``verify``
+    is whether to check the TLS certificate, or the path of a CA bundle to check it against."""
     start = time.monotonic()
 
     def done(outcome: Outcome, detail: str, status: int | None = None) -> ServiceProbe:

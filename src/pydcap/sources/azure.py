@@ -138,7 +138,7 @@ class AzureClient:
 
     async def pck_certificate(self, platform: PlatformId) -> Fetched:
         """The THIM endpoint first (when configured and not failing in the last 30 s), then the cache."""
-        params = self._params(API_VERSION_PCK, **platform_params(platform, with_qe_id=True))
+        params = self._params(API_VERSION_PCK, **azure_platform_params(platform))
         what = f"PCK certificate for platform {platform.key}"
         if self.pck_url is not None and time.monotonic() >= self._primary_down_until:
             try:
@@ -150,6 +150,15 @@ class AzureClient:
                 self._primary_down_until = time.monotonic() + PRIMARY_RETRY_AFTER
         response = await self._get(f"{self.url}/{self.version}/pckcert", what, params)
         return _pck_certificate_json(response, what)
+
+
+def azure_platform_params(platform: PlatformId) -> dict[str, str]:
+    """``pckcert`` parameters as Microsoft's client sends them: like a PCCS's, except that PCESVN and PCE-ID
+    are big-endian hex (Intel's services take them little-endian)."""
+    params = platform_params(platform, with_qe_id=True)
+    params["pcesvn"] = platform.pce_svn.to_bytes(2, "big").hex()
+    params["pceid"] = platform.pce_id.to_bytes(2, "big").hex()
+    return params
 
 
 def _fetched(response: httpx.Response, data: bytes, chain: bytes, meta: Mapping[str, str] | None = None) -> Fetched:
@@ -166,6 +175,8 @@ def _pck_certificate_json(response: httpx.Response, what: str) -> Fetched:
         raise malformed(what, response, "pckCert or sgx-Pck-Certificate-Issuer-Chain is missing")
     meta: dict[str, str] = {}
     if isinstance(body.get("sgx-Tcbm"), str):
-        meta["tcbm"] = tcbm(body["sgx-Tcbm"], what, response)
+        # Azure hosts the PCESVN in the TCBm big-endian; pydcap (like Intel) keeps it little-endian.
+        azure = tcbm(body["sgx-Tcbm"], what, response)
+        meta["tcbm"] = azure[:32] + azure[34:36] + azure[32:34]
     leaf_pem = leaf if leaf.endswith("\n") else leaf + "\n"
     return _fetched(response, leaf_pem.encode(), unquote(chain).encode(), meta)

@@ -1,0 +1,208 @@
+"""The host API, after Conclave's: start an enclave with ``AttestationParameters.DCAP()``, get its instance info.
+
+The host gets a quote from the platform (Gramine, a TDX guest's configfs-tsm, or a simulated platform when
+no hardware is found, announced as such), fetches its collateral through the quote provider that discovery
+selects, and packages both as an ``EnclaveInstanceInfo`` to send to clients. A client calls ``verify(info,
+constraint)`` with a Conclave constraint (``S:<mrsigner> PROD:1 SEC:STALE``) or any pydcap policy.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydcap.collateral import Collateral
+from pydcap.errors import FormatError, PydcapError
+from pydcap.pki import TrustRoot
+from pydcap.platform import QuoteSource, detect
+from pydcap.policy import AppraisalPolicy, EnclaveConstraint
+from pydcap.provider import QuoteProvider, open_provider
+from pydcap.quote import EnclaveReport, Quote
+from pydcap.verify import VerificationResult, Verifier
+from pydcap.verify.verifier import TimeLike
+
+log = logging.getLogger("pydcap.host")
+
+INFO_FORMAT = "pydcap-enclave-instance-info/1"
+
+
+class HostError(PydcapError):
+    """The enclave could not be started or attested; the message says which step failed and why."""
+
+
+@dataclass(frozen=True)
+class AttestationParameters:
+    """How an enclave attests. Only DCAP exists; ``provider`` (a name, a library path or a provider object)
+    overrides discovery of the quote provider."""
+
+    scheme: str = "DCAP"
+    provider: str | QuoteProvider | None = None
+
+    @classmethod
+    def DCAP(cls, provider: str | QuoteProvider | None = None) -> AttestationParameters:  # Conclave's name
+        return cls("DCAP", provider)
+
+
+@dataclass(frozen=True)
+class EnclaveInstanceInfo:
+    """What a host sends to clients: the quote, its collateral, and where they came from.
+
+    Every identity field (measurement, signer, report data, debug) is read from the quote itself, so a
+    deserialized instance info carries nothing a client must take on trust beyond the quote and collateral.
+    """
+
+    quote: bytes
+    collateral: Collateral
+    provider: str
+    platform: str
+    created_at: int = field(default_factory=lambda: int(time.time()))
+
+    @property
+    def parsed(self) -> Quote:
+        return Quote.parse(self.quote)
+
+    @property
+    def tee(self) -> str:
+        return self.parsed.tee
+
+    @property
+    def measurement(self) -> bytes:
+        """MRENCLAVE for an SGX enclave, MRTD for a TD."""
+        body = self.parsed.body
+        return body.mr_enclave if isinstance(body, EnclaveReport) else body.mr_td
+
+    @property
+    def signer(self) -> bytes | None:
+        body = self.parsed.body
+        return body.mr_signer if isinstance(body, EnclaveReport) else None
+
+    @property
+    def report_data(self) -> bytes:
+        return self.parsed.report_data
+
+    @property
+    def simulated(self) -> bool:
+        return self.platform == "simulated"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": INFO_FORMAT,
+            "tee": self.tee,
+            "measurement": self.measurement.hex(),
+            "signer": self.signer.hex() if self.signer is not None else None,
+            "report_data": self.report_data.hex(),
+            "platform": self.platform,
+            "provider": self.provider,
+            "created_at": self.created_at,
+            "quote": base64.b64encode(self.quote).decode(),
+            "collateral": json.loads(self.collateral.to_json()),
+        }
+
+    def serialize(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":")).encode()
+
+    @classmethod
+    def deserialize(cls, data: bytes | str) -> EnclaveInstanceInfo:
+        """Read what ``serialize`` wrote; raise ``FormatError`` naming what is wrong."""
+        try:
+            obj = json.loads(data)
+            if not isinstance(obj, dict) or obj.get("format") != INFO_FORMAT:
+                raise FormatError(f"not an enclave instance info (expected format {INFO_FORMAT!r})")
+            info = cls(
+                quote=base64.b64decode(obj["quote"], validate=True),
+                collateral=Collateral.from_json(json.dumps(obj["collateral"])),
+                provider=str(obj["provider"]),
+                platform=str(obj["platform"]),
+                created_at=int(obj["created_at"]),
+            )
+        except FormatError:
+            raise
+        except (ValueError, KeyError, TypeError) as exc:
+            raise FormatError(f"malformed enclave instance info: {exc}") from exc
+        return info
+
+
+def _provider_name(provider: QuoteProvider) -> str:
+    return str(getattr(provider, "name", type(provider).__name__))
+
+
+class EnclaveHost:
+    """Starts an enclave (on hardware, or simulated) and attests it with DCAP.
+
+    ``quote_source`` overrides platform detection (pass ``pydcap.sim.enclave.SimulatedQuoteSource`` to
+    simulate a particular enclave); without one, ``start`` detects Gramine or a TDX guest, and otherwise
+    simulates an SGX enclave on a simulated platform of ``$PYDCAP_SIM_SEED`` (default 1).
+    """
+
+    def __init__(self, quote_source: QuoteSource | None = None) -> None:
+        self._source = quote_source
+        self._info: EnclaveInstanceInfo | None = None
+        self.platform_message = ""
+
+    @property
+    def enclave_instance_info(self) -> EnclaveInstanceInfo:
+        if self._info is None:
+            raise HostError("the enclave has not been started (call start first)")
+        return self._info
+
+    def _quote_source(self) -> tuple[QuoteSource, str]:
+        if self._source is not None:
+            return self._source, str(getattr(self._source, "name", "custom"))
+        found = detect()
+        self.platform_message = found.message
+        log.warning(found.message) if found.simulated else log.info(found.message)
+        if found.source is not None:
+            return found.source, found.kind
+        from pydcap.sim import SimulatedIntel
+        from pydcap.sim.enclave import SimulatedQuoteSource
+
+        intel = SimulatedIntel(seed=int(os.environ.get("PYDCAP_SIM_SEED", "1")))
+        return SimulatedQuoteSource(intel.sgx_platform()), "simulated"
+
+    def start(self, attestation: AttestationParameters, *, report_data: bytes = b"") -> EnclaveInstanceInfo:
+        """Get a quote binding ``report_data`` (up to 64 bytes, e.g. a key's hash) and its collateral."""
+        if attestation.scheme != "DCAP":
+            raise HostError(f"attestation scheme {attestation.scheme!r} is not supported (only DCAP)")
+        source, kind = self._quote_source()
+        try:
+            quote = source.get_quote(report_data)
+        except PydcapError as exc:
+            raise HostError(f"the {kind} platform gave no quote: {exc}") from exc
+        provider = (
+            attestation.provider
+            if isinstance(attestation.provider, QuoteProvider)
+            else open_provider(attestation.provider)
+        )
+        try:
+            collateral = provider.collateral_for_quote(quote)
+        except PydcapError as exc:
+            raise HostError(f"the {_provider_name(provider)} quote provider gave no collateral: {exc}") from exc
+        finally:
+            if not isinstance(attestation.provider, QuoteProvider):
+                provider.close()
+        self._info = EnclaveInstanceInfo(quote, collateral, _provider_name(provider), kind)
+        return self._info
+
+
+def verify(
+    instance_info: EnclaveInstanceInfo | bytes | str,
+    constraint: str | AppraisalPolicy,
+    *,
+    trusted_root: TrustRoot | bytes | str | None = None,
+    at: TimeLike = None,
+) -> VerificationResult:
+    """A client's check of an enclave: verify its quote with its collateral, then apply ``constraint`` (a
+    Conclave constraint string or any policy). ``accepted`` and ``reasons`` say whether and why not.
+    ``trusted_root`` is Intel's unless given (a simulated platform needs its simulated root)."""
+    info = (
+        instance_info
+        if isinstance(instance_info, EnclaveInstanceInfo)
+        else EnclaveInstanceInfo.deserialize(instance_info)
+    )
+    policy = EnclaveConstraint.parse(constraint) if isinstance(constraint, str) else constraint
+    return Verifier(trusted_root=trusted_root, policy=policy).verify(info.quote, info.collateral, at=at)

@@ -1,0 +1,143 @@
+"""What pydcap's own providers (bundled, Azure) share: ``pydcap.cache.CollateralService`` with the root CA
+CRL and a way to run a provider's coroutine on its loop, and ``CachingProvider``, the quote provider
+interface answered from that service, its failures translated into quote provider errors.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from pydcap.cache import CollateralService, CollateralStore, Entry, EntryKind, MachineCertificate, StoreError
+from pydcap.collateral import Collateral, SignedDocument
+from pydcap.errors import FormatError
+from pydcap.provider import codes
+from pydcap.provider.errors import MalformedResponse, ProviderError
+from pydcap.provider.interface import (
+    CacheKind,
+    CaType,
+    LogCallback,
+    LogLevel,
+    PckCertChain,
+    PlatformId,
+    QuoteProvider,
+    QveIdentity,
+    check_request,
+)
+from pydcap.provider.messages import ProviderLog
+from pydcap.provider.source_errors import ObtainFailure, provider_error
+from pydcap.quote import TeeType
+from pydcap.sources import PlatformId as SourcePlatformId
+from pydcap.sources.errors import CollateralUnavailableError
+
+T = TypeVar("T")
+_TEES = {TeeType.SGX: "sgx", TeeType.TDX: "tdx"}
+
+
+def source_platform(platform: PlatformId) -> SourcePlatformId:
+    """The provider's platform id as ``pydcap.sources`` spells it."""
+    return SourcePlatformId(
+        platform.qe_id, platform.cpu_svn, platform.pce_svn, platform.pce_id, platform.encrypted_ppid
+    )
+
+
+class ProviderService(CollateralService):
+    """A ``CollateralService`` whose callers are synchronous quote providers."""
+
+    def root_ca_crl(self) -> Entry:
+        """The Intel SGX Root CA CRL entry (DER), from the cache or the source."""
+        return self.run(self.cache.root_ca_crl(self.inner.source))
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the service's event loop and wait for its result (from any thread but that one)."""
+        return self._call(coro)
+
+
+class CachingProvider(QuoteProvider):
+    """The quote provider interface over a ``ProviderService``. Subclasses say how a PCK certificate is
+    obtained (``_pck_entry``); ``own_store`` is closed with the provider."""
+
+    def __init__(self, service: ProviderService, log: ProviderLog, own_store: CollateralStore | None) -> None:
+        self.service = service
+        self._log = log
+        self._own_store = own_store
+
+    @abc.abstractmethod
+    def _pck_entry(self, platform: SourcePlatformId) -> Entry:
+        """The verified cache entry of the platform's PCK certificate."""
+
+    @property
+    def store(self) -> CollateralStore | None:
+        return self.service.cache.store
+
+    def pck_cert_chain(self, platform: PlatformId) -> PckCertChain:
+        try:
+            machine = MachineCertificate(self._pck_entry(source_platform(platform)))
+        except (CollateralUnavailableError, StoreError, FormatError) as exc:
+            raise self._failed(exc, "PCK certificate", codes.NO_PLATFORM_CERT_DATA) from exc
+        origin = f"stale, {machine.entry.origin}" if machine.stale else machine.entry.origin
+        self._say(LogLevel.INFO, f"PCK certificate for QE-ID {platform.qe_id.hex()} ({origin})")
+        return PckCertChain(machine.pem_chain, machine.cpu_svn, machine.pce_svn)
+
+    def verification_collateral(self, fmspc: bytes, ca: CaType, tee: TeeType = TeeType.SGX) -> Collateral:
+        check_request(fmspc, ca, tee)
+        what = f"{tee.name} collateral for FMSPC {fmspc.hex()} ({ca} CA)"
+        try:
+            fetched = self.service.collateral_for(_TEES[tee], fmspc, ca)
+            collateral = fetched.collateral
+        except (CollateralUnavailableError, StoreError, FormatError) as exc:
+            raise self._failed(exc, what) from exc
+        origins = ", ".join(f"{part} {origin}" for part, origin in fetched.origins.items())
+        self._say(LogLevel.INFO, f"{what}: {origins}")
+        for part in fetched.stale_parts:
+            self._say(LogLevel.WARNING, f"the {part} is stale: the service could not provide a fresher one")
+        return collateral
+
+    def qve_identity(self) -> QveIdentity:
+        try:
+            entry = self.service.qve_identity()
+            document = SignedDocument.parse(entry.data, "enclaveIdentity", "qve_identity")
+        except (CollateralUnavailableError, StoreError) as exc:
+            raise self._failed(exc, "QvE identity", codes.NO_QVE_IDENTITY_DATA) from exc
+        except FormatError as exc:
+            raise MalformedResponse(codes.ERROR_MESSAGE_PARSING_ERROR, str(exc)) from exc
+        return QveIdentity(document, entry.issuer_chain)
+
+    def root_ca_crl(self) -> bytes:
+        try:
+            return self.service.root_ca_crl().data
+        except (CollateralUnavailableError, StoreError, FormatError) as exc:
+            raise self._failed(exc, "root CA CRL") from exc
+
+    def clear_cache(self, kinds: CacheKind = CacheKind.ALL) -> None:
+        """Forget the kinds asked for, in memory and in the store: PCK certificates, collateral, or both."""
+        doomed = []
+        if kinds & CacheKind.CERTIFICATE:
+            doomed.append(EntryKind.PCK_CERTIFICATE)
+        if kinds & CacheKind.QV_COLLATERAL:
+            doomed.extend(k for k in EntryKind if k is not EntryKind.PCK_CERTIFICATE)
+        store = self.store
+        if store is not None:
+            try:
+                for kind in doomed:
+                    store.clear(kind=kind.value)
+            except StoreError as exc:
+                raise provider_error(exc) from exc
+        self.service.cache.forget()
+
+    def set_logging(self, callback: LogCallback | None, level: LogLevel = LogLevel.INFO) -> None:
+        self._log.set_callback(callback, level)
+
+    def close(self) -> None:
+        self.service.close()
+        if self._own_store is not None:
+            self._own_store.close()
+
+    def _say(self, level: LogLevel, message: str) -> None:
+        self._log.say(level, f"[{self.name}] {message}")
+
+    def _failed(self, exc: ObtainFailure, what: str, not_found: int = codes.NO_QUOTE_COLLATERAL_DATA) -> ProviderError:
+        error = provider_error(exc, not_found)
+        self._say(LogLevel.ERROR, f"{what} unavailable: {error}")
+        return error
