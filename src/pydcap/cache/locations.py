@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,10 @@ STORE_ENV = "PYDCAP_CACHE"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
-def default_store_path() -> Path:
-    """``$XDG_CACHE_HOME/pydcap/collateral.sqlite3``, else ``~/.cache/pydcap/collateral.sqlite3``."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+def default_store_path(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CACHE_HOME/pydcap/collateral.sqlite3``, else ``~/.cache/pydcap/collateral.sqlite3`` (reading
+    ``env`` instead of the process environment when given)."""
+    base = (os.environ if env is None else env).get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "pydcap" / "collateral.sqlite3"
 
 

@@ -179,7 +179,8 @@ class CollateralService:
     def cache(self) -> CollateralCache:
         return self.inner.cache
 
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the service's event loop and wait for its result (from any thread but that one)."""
         if self._closed:
             coro.close()
             raise RuntimeError("this CollateralService is closed")
@@ -189,26 +190,30 @@ class CollateralService:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def fetch(self, quote: bytes | Quote) -> FetchedCollateral:
-        return self._call(self.inner.fetch(quote))
+        return self.run(self.inner.fetch(quote))
 
     def collateral_for(self, tee: Tee | str, fmspc: bytes, ca: PckCa | str) -> FetchedCollateral:
-        return self._call(self.inner.collateral_for(tee, fmspc, ca))
+        return self.run(self.inner.collateral_for(tee, fmspc, ca))
 
     def get_collateral(self, quote: bytes | Quote) -> Collateral:
-        return self._call(self.inner.get_collateral(quote))
+        return self.run(self.inner.get_collateral(quote))
 
     def pck_certificate(self, platform: PlatformId) -> MachineCertificate:
-        return self._call(self.inner.pck_certificate(platform))
+        return self.run(self.inner.pck_certificate(platform))
 
     def qve_identity(self) -> Entry:
-        return self._call(self.inner.qve_identity())
+        return self.run(self.inner.qve_identity())
+
+    def root_ca_crl(self) -> Entry:
+        """The Intel SGX Root CA CRL entry (DER), from the cache or the source."""
+        return self.run(self.cache.root_ca_crl(self.inner.source))
 
     def close(self) -> None:
         """Let fetches still running for other callers finish (or time out), then stop the loop."""
         if self._closed:
             return
         try:
-            self._call(self._drain())
+            self.run(self._drain())
         finally:
             self._closed = True
             self._loop.call_soon_threadsafe(self._loop.stop)

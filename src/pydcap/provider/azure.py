@@ -12,14 +12,14 @@ from pathlib import Path
 
 import httpx
 
-from pydcap.cache import CollateralCache, CollateralStore, Entry, EntryKey
+from pydcap.cache import CollateralCache, CollateralService, CollateralStore, Entry, EntryKey
 from pydcap.pki import TrustRoot
 from pydcap.provider.azure_config import SKIP_PRIMARY_AFTER_FAILURE_SECONDS, AzureConfig
 from pydcap.provider.bundled import open_store
 from pydcap.provider.errors import ProviderConfigError
 from pydcap.provider.interface import LogLevel
 from pydcap.provider.messages import ProviderLog
-from pydcap.provider.service import CachingProvider, ProviderService
+from pydcap.provider.service import CachingProvider
 from pydcap.provider.trust import announce_root, trusted_root_from_env
 from pydcap.sources import AzureClient, HttpSettings, RetryPolicy
 from pydcap.sources import PlatformId as SourcePlatformId
@@ -128,7 +128,7 @@ class AzureProvider(CachingProvider):
         opened = open_store(c.cache_directory(env) / STORE_FILE, "AZDCAP_CACHE") if store is None else None
         expiry = c.cache_expiry_seconds or DEFAULT_EXPIRY_SECONDS
         cache = CollateralCache(store or opened, trust=self.trust, clock=clock, max_age=expiry, pck_max_age=expiry)
-        service = ProviderService(AzureCollateralSource(collateral, secondary), cache)
+        service = CollateralService(AzureCollateralSource(collateral, secondary), cache)
         super().__init__(service, log, opened)
 
     def _pck_entry(self, platform: SourcePlatformId) -> Entry:

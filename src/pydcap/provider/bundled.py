@@ -8,14 +8,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from pydcap.cache import CollateralCache, CollateralStore, Entry, StoreError
+from pydcap.cache import CollateralCache, CollateralService, CollateralStore, Entry, StoreError
 from pydcap.cache.locations import STORE_ENV
 from pydcap.pki import TrustRoot
 from pydcap.provider.bundled_config import BundledConfig
 from pydcap.provider.errors import ProviderConfigError
 from pydcap.provider.interface import LogLevel
 from pydcap.provider.messages import ProviderLog
-from pydcap.provider.service import CachingProvider, ProviderService
+from pydcap.provider.service import CachingProvider
 from pydcap.provider.trust import announce_root, load_trusted_root
 from pydcap.sources import PlatformId as SourcePlatformId
 from pydcap.sources.base import CollateralSource
@@ -58,7 +58,7 @@ class BundledProvider(CachingProvider):
         upstream = source if source is not None else self.config.make_source()
         opened = open_store(self.config.store) if store is None else None
         cache = CollateralCache(store or opened, trust=self.trust, clock=clock)
-        service = ProviderService(upstream, cache, update=self.config.update)
+        service = CollateralService(upstream, cache, update=self.config.update)
         super().__init__(service, ProviderLog("pydcap.provider.bundled", LogLevel.TRACE), opened)
 
     @property

@@ -91,7 +91,7 @@ class BundledConfig:
         for name, field in ((API_KEY_ENV, "api_key"), (TRUSTED_ROOT_ENV, "trusted_root")):
             if e.get(name):
                 values[field] = e[name]
-        values["store"] = e.get(STORE_ENV) or str(_default_store(e))
+        values["store"] = e.get(STORE_ENV) or str(default_store_path(e))
         return cls(**values, variables_set=tuple(n for n in VARIABLES if e.get(n)))
 
     @property
@@ -143,13 +143,6 @@ class BundledConfig:
             "store": self.store_location,
             "trusted_root": self.trusted_root,
         }
-
-
-def _default_store(env: Mapping[str, str]) -> Path:
-    """``pydcap.cache``'s default store path (``default_store_path``), as ``env`` rather than the process
-    environment places it."""
-    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pydcap" / "collateral.sqlite3"
 
 
 def _url(value: str) -> str:

@@ -6,8 +6,7 @@ interface answered from that service, its failures translated into quote provide
 from __future__ import annotations
 
 import abc
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydcap.cache import CollateralService, CollateralStore, Entry, EntryKind, MachineCertificate, StoreError
 from pydcap.collateral import Collateral, SignedDocument
@@ -42,23 +41,11 @@ def source_platform(platform: PlatformId) -> SourcePlatformId:
     )
 
 
-class ProviderService(CollateralService):
-    """A ``CollateralService`` whose callers are synchronous quote providers."""
-
-    def root_ca_crl(self) -> Entry:
-        """The Intel SGX Root CA CRL entry (DER), from the cache or the source."""
-        return self.run(self.cache.root_ca_crl(self.inner.source))
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the service's event loop and wait for its result (from any thread but that one)."""
-        return self._call(coro)
-
-
 class CachingProvider(QuoteProvider):
-    """The quote provider interface over a ``ProviderService``. Subclasses say how a PCK certificate is
+    """The quote provider interface over a ``CollateralService``. Subclasses say how a PCK certificate is
     obtained (``_pck_entry``); ``own_store`` is closed with the provider."""
 
-    def __init__(self, service: ProviderService, log: ProviderLog, own_store: CollateralStore | None) -> None:
+    def __init__(self, service: CollateralService, log: ProviderLog, own_store: CollateralStore | None) -> None:
         self.service = service
         self._log = log
         self._own_store = own_store
