@@ -1,11 +1,14 @@
 """Fixtures for the provider tests: the C quote provider built with gcc, and the files it serves, written
-from the real bundles of the shared test data (a PCK chain, its TCBm, SGX and TDX collateral)."""
+from the real bundles of the shared test data; a loopback PCCS and QCNL providers with a settable clock;
+a QCNL cache directory of each test's own."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,9 +16,12 @@ import pytest
 
 from pydcap.collateral import Collateral
 from pydcap.pki import CertificateChain, PckCertificate
-from pydcap.provider.interface import fmspc_and_ca
+from pydcap.provider.interface import PlatformId, fmspc_and_ca
+from pydcap.provider.qcnl import QcnlProvider
+from pydcap.provider.qcnl_config import QcnlConfig, parse_qcnl_config
 from pydcap.quote import Quote
 from tests.conftest import REAL, Bundle, require_testdata
+from tests.provider.pccs_server import PccsData, running_pccs
 
 SOURCE = Path(__file__).with_name("fake_quoteprov.c")
 VARIANTS = {
@@ -44,6 +50,16 @@ def build_plugins(out: Path) -> dict[str, Path]:
         )
         built[name] = target
     return built
+
+
+@pytest.fixture(autouse=True)
+def qcnl_cache_base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``$AZDCAP_CACHE`` for every provider test: a fresh ``.dcap-qcnl`` of its own, so no test reads or writes
+    the user's QCNL cache (Intel's search takes the first existing directory, so this one must exist)."""
+    base = tmp_path / "qcnl-cache-base"
+    (base / ".dcap-qcnl").mkdir(parents=True, mode=0o700)
+    monkeypatch.setenv("AZDCAP_CACHE", str(base))
+    return base
 
 
 @pytest.fixture(scope="session")
@@ -129,3 +145,45 @@ def install(plugin: Path, root: Path, documented: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(plugin, target)
     return target
+
+
+# ---- the loopback PCCS and QCNL providers -------------------------------------------------------------
+
+QE_ID = bytes(range(16))
+PLATFORM = PlatformId(qe_id=QE_ID, cpu_svn=bytes(16), pce_svn=13, pce_id=0)
+
+
+@dataclass
+class Pccs:
+    url: str
+    data: PccsData
+
+    def config(self, **settings: object) -> QcnlConfig:
+        return parse_qcnl_config(json.dumps({"pccs_url": self.url, **settings}))
+
+    def paths(self) -> list[str]:
+        return [path for path, _ in self.data.requests]
+
+
+@pytest.fixture
+def pccs() -> Iterator[Pccs]:
+    data = PccsData(bundle(SGX_BUNDLE), bundle(TDX_BUNDLE), QE_ID.hex())
+    with running_pccs(data) as url:
+        yield Pccs(url, data)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+        self.sleeps: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+
+def provider(config: QcnlConfig, clock: Clock | None = None) -> QcnlProvider:
+    c = clock or Clock()
+    return QcnlProvider(config, sleep=c.sleep, clock=c.time, timeout=5.0)

@@ -93,7 +93,7 @@ def _qcnl(world: World, pcs: SimulatedPcs, tmp: Path, stack: list[PccsServer]) -
     stack.append(pccs)
     qcnl = tmp / "sgx_default_qcnl.conf"
     qcnl.write_text(json.dumps({"pccs_url": f"{pccs.url}/sgx/certification/v4/", "pccs_api_version": "3.1"}))
-    return open_provider("intel", env={"QCNL_CONF_PATH": str(qcnl)})
+    return open_provider("intel", env={"QCNL_CONF_PATH": str(qcnl), "AZDCAP_CACHE": str(tmp)})
 
 
 def _azure(world: World, tmp: Path, stack: list[SimulatedAzure]) -> QuoteProvider:

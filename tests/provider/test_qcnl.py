@@ -1,13 +1,13 @@
 """The QCNL provider against a real loopback PCCS: Intel's URLs and parameters for each configuration,
-collateral that verifies, retries, status codes as named errors, and cache expiry."""
+collateral that verifies, retries, status codes as named errors, cache expiry; and ``local_cache_only``,
+PCK certificates selected from local cache files laid out as Intel's tool writes them."""
 
 from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -19,7 +19,6 @@ from pydcap.provider.errors import (
     MalformedResponse,
     NoPlatformCertData,
     PlatformUnknown,
-    ProviderConfigError,
     ProviderNetworkError,
     ServiceUnavailable,
     UnexpectedProviderError,
@@ -27,49 +26,12 @@ from pydcap.provider.errors import (
 from pydcap.provider.interface import CacheKind, LogLevel, PlatformId
 from pydcap.provider.loader import open_provider
 from pydcap.provider.qcnl import QcnlProvider
-from pydcap.provider.qcnl_config import QcnlConfig, parse_qcnl_config
+from pydcap.provider.qcnl_config import parse_qcnl_config
+from pydcap.provider.qcnl_local_pck import DEFAULT_FILE
 from pydcap.quote import TeeType
-from tests.provider.conftest import SGX_BUNDLE, TDX_BUNDLE, bundle
+from tests.provider.conftest import PLATFORM, QE_ID, Clock, Pccs, provider
+from tests.provider.local_pck_files import install, platform_certificates
 from tests.provider.pccs_server import PccsData, running_pccs
-
-QE_ID = bytes(range(16))
-PLATFORM = PlatformId(qe_id=QE_ID, cpu_svn=bytes(16), pce_svn=13, pce_id=0)
-
-
-@dataclass
-class Pccs:
-    url: str
-    data: PccsData
-
-    def config(self, **settings: object) -> QcnlConfig:
-        return parse_qcnl_config(json.dumps({"pccs_url": self.url, **settings}))
-
-    def paths(self) -> list[str]:
-        return [path for path, _ in self.data.requests]
-
-
-@pytest.fixture
-def pccs() -> Iterator[Pccs]:
-    data = PccsData(bundle(SGX_BUNDLE), bundle(TDX_BUNDLE), QE_ID.hex())
-    with running_pccs(data) as url:
-        yield Pccs(url, data)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-        self.sleeps: list[float] = []
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-
-
-def provider(config: QcnlConfig, clock: Clock | None = None) -> QcnlProvider:
-    c = clock or Clock()
-    return QcnlProvider(config, sleep=c.sleep, clock=c.time, timeout=5.0)
 
 
 def test_sgx_collateral_with_api_3_0(pccs: Pccs) -> None:
@@ -214,9 +176,7 @@ def test_qve_identity_root_crl_and_logging(pccs: Pccs) -> None:
     assert (LogLevel.INFO, f"[QCNL] GET {pccs.url}qve/identity?update=standard") in messages
 
 
-def test_local_cache_only_is_refused_and_tdx_needs_sgx_in_the_url(pccs: Pccs) -> None:
-    with pytest.raises(ProviderConfigError, match="local_cache_only"):
-        QcnlProvider(pccs.config(local_cache_only=True))
+def test_tdx_needs_sgx_in_the_url(pccs: Pccs) -> None:
     config = parse_qcnl_config(json.dumps({"pccs_url": pccs.url.replace("/sgx/", "/other/")}))
     with provider(config) as p, pytest.raises(UnexpectedProviderError, match="no /sgx/"):
         p.verification_collateral(bytes(6), "platform", TeeType.TDX)
@@ -230,3 +190,99 @@ def test_opened_by_name_with_the_configuration_file(pccs: Pccs, tmp_path: Path) 
         assert isinstance(p, QcnlProvider) and p.config.source == str(conf)
         p.pck_cert_chain(PLATFORM)
     assert len(pccs.data.requests) == 1
+
+
+# ---- local_cache_only ----------------------------------------------------------------------------------
+
+LOCAL_ONLY = parse_qcnl_config(
+    json.dumps({"pccs_url": "http://127.0.0.1:9/sgx/certification/v4/", "local_cache_only": True})
+)
+EXPIRY = 1_000_000 + 90 * 24 * 3600  # the Clock starts at 1_000_000; Intel's tool defaults to 90 days
+
+
+@pytest.mark.parametrize(
+    ("components", "pce_svn", "tcbm"),
+    [
+        ("06060202030101000000000000000000", 13, "060602020301010000000000000000000D00"),  # its own level
+        ("06060202030101000000000000000000", 12, "060602020301010000000000000000000C00"),  # older PCE
+        ("07070202030100000000000000000000", 13, "070702020301000000000000000000000D00"),  # above the TCB info
+        ("05050202030100000000000000000000", 13, "050502020301000000000000000000000D00"),
+        ("04040202030100000000000000000000", 13, "040402020301000000000000000000000B00"),  # lowest, lower PCESVN
+        ("ffffffffffffffffffffffffffffffff", 12, "070702020301010000000000000000000C00"),  # "CPUSVN unknown"
+    ],
+)
+def test_local_cache_only_selects_the_certificate_for_the_tcb(
+    qcnl_cache_base: Path, components: str, pce_svn: int, tcbm: str
+) -> None:
+    pc = platform_certificates()
+    install(qcnl_cache_base / ".dcap-qcnl", pc.file_name, pc.file(components, EXPIRY))
+    with provider(LOCAL_ONLY) as p:
+        chain = p.pck_cert_chain(pc.platform_id(pce_svn, cpu_svn=bytes(16)))  # the CPUSVN comes from the file
+    chosen = next(e for e in pc.listing if e["tcbm"] == tcbm)
+    assert chain.tcbm.upper() == tcbm
+    assert chain.pem.startswith(unquote(str(chosen["cert"])).strip().encode())
+    assert len(chain.chain) == 3 and chain.pck.sgx.ppid == pc.platform.ppid
+    oracle = pc.intel.select_pck(pc.platform, bytes.fromhex(components), pce_svn)  # PCS's choice agrees here
+    assert oracle is not None and oracle.tcbm.upper() == tcbm
+
+
+def test_local_cache_only_asks_no_service_for_pck_but_collateral_still_comes_from_it(
+    pccs: Pccs, qcnl_cache_base: Path
+) -> None:
+    pc = platform_certificates()
+    install(qcnl_cache_base / ".dcap-qcnl", pc.file_name, pc.file("06060202030101000000000000000000", EXPIRY))
+    config = pccs.config(local_cache_only=True, local_pck_url=pccs.url)
+    with provider(config) as p:
+        assert p.pck_cert_chain(pc.platform_id(13)).tcbm.upper() == "060602020301010000000000000000000D00"
+        assert pccs.data.requests == []
+        p.verification_collateral(bytes.fromhex(pccs.data.documents("sgx")[0]), "processor")
+    endpoints = [path.split("?")[0].rsplit("/", 1)[-1] for path in pccs.paths()]
+    assert endpoints == ["pckcrl", "tcb", "identity", "rootcacrl"]
+
+
+def test_local_cache_only_falls_back_to_the_default_file(qcnl_cache_base: Path) -> None:
+    pc = platform_certificates()
+    install(qcnl_cache_base / ".dcap-qcnl", DEFAULT_FILE, pc.file("ff" * 16, EXPIRY))
+    with provider(LOCAL_ONLY) as p:
+        assert p.pck_cert_chain(pc.platform_id(13)).tcbm.upper() == "070702020301010000000000000000000D00"
+
+
+def test_local_cache_only_without_a_file_fails_as_intel() -> None:
+    with provider(LOCAL_ONLY) as p, pytest.raises(UnexpectedProviderError) as info:
+        p.pck_cert_chain(PLATFORM)
+    assert info.value.code == codes.ERROR_UNEXPECTED == 0xE001  # SGX_QL_ERROR_UNEXPECTED, as Intel's QPL returns
+    assert f"{QE_ID.hex()}_0000" in info.value.detail and DEFAULT_FILE in info.value.detail
+
+
+@pytest.mark.parametrize(("components", "pce_svn"), [("03030202030100000000000000000000", 13), ("06" * 16, 10)])
+def test_local_cache_only_without_a_matching_certificate(qcnl_cache_base: Path, components: str, pce_svn: int) -> None:
+    pc = platform_certificates()
+    path = install(qcnl_cache_base / ".dcap-qcnl", pc.file_name, pc.file(components, EXPIRY))
+    with (
+        provider(LOCAL_ONLY) as p,
+        pytest.raises(UnexpectedProviderError, match="PCK_CERT_SELECT_PCK_NOT_FOUND") as info,
+    ):
+        p.pck_cert_chain(pc.platform_id(pce_svn))
+    assert info.value.code == codes.ERROR_UNEXPECTED
+    assert path.exists()  # a good file that only this request cannot use is kept (Intel's library deletes it)
+
+
+def test_local_cache_only_deletes_expired_and_corrupt_files(qcnl_cache_base: Path) -> None:
+    pc = platform_certificates()
+    other = platform_certificates(name="another-machine")
+    good = pc.file("06" * 16, EXPIRY)
+    unusable = {
+        "expired": pc.file("06" * 16, 1_000_000),  # expiry == now is expired, as Intel compares
+        "truncated": good[:-10],
+        "bad components": pc.file("06" * 15 + "zz", EXPIRY),
+        "certificates not an array": pc.file("06" * 16, EXPIRY, listing={"cert": "", "tcbm": ""}),
+        "no usable entry": pc.file("06" * 16, EXPIRY, listing=[{"tcbm": "00"}, "cert"]),
+        "another machine's certificate": pc.file("06" * 16, EXPIRY, listing=[*pc.listing, other.listing[0]]),
+    }
+    for why, content in unusable.items():
+        path = install(qcnl_cache_base / ".dcap-qcnl", pc.file_name, content)
+        with provider(LOCAL_ONLY) as p, pytest.raises(UnexpectedProviderError) as info:
+            p.pck_cert_chain(pc.platform_id(13))
+        assert info.value.code == codes.ERROR_UNEXPECTED, why
+        assert not path.exists(), why
+    assert "PCK_CERT_SELECT_INVALID_PPID" in str(info.value)

@@ -17,14 +17,14 @@ from pydcap.provider.qcnl_config import load_qcnl_config
 def open_provider(choice: ProviderChoice | str | None = None, env: Mapping[str, str] | None = None) -> QuoteProvider:
     """The provider for ``choice``: a ``ProviderChoice``, a name or path (see ``select_provider``), or None
     for the documented search order. A native plugin is loaded (and initialised) here; the Intel QCNL
-    provider reads its configuration file, the bundled and Azure providers their environment variables
-    (``PYDCAP_*``, ``AZDCAP_*``) and open their persistent store."""
+    provider reads its configuration file (and finds its cache directory from ``env``), the bundled and
+    Azure providers their environment variables (``PYDCAP_*``, ``AZDCAP_*``) and open their persistent store."""
     if not isinstance(choice, ProviderChoice):
         choice = select_provider(choice, env=env)
     if choice.kind == "native" and choice.path is not None:
         return NativeProvider(choice.path)
     if choice.kind == "intel-qcnl":
-        return QcnlProvider(load_qcnl_config(env=env))
+        return QcnlProvider(load_qcnl_config(env=env), env=env)
     if choice.kind == "bundled":
         return BundledProvider(env=env)
     if choice.kind == "azure":

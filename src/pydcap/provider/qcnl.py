@@ -1,18 +1,15 @@
-"""The Intel QCNL provider in Python: a PCCS (or Intel PCS) client that behaves as Intel's QPL/QCNL does
-under a ``QcnlConfig``: the same URLs, parameters, retries, status-to-error mapping and cache expiry.
-
-The HTTP layer is an ``httpx`` transport the caller may inject (tests use real loopback servers).
-``local_cache_only`` (Intel's pre-populated cache files) is refused: use Intel's native plugin for it.
+"""The Intel QCNL provider in Python: a PCCS (or Intel PCS) client that behaves as Intel's QPL/QCNL does under a
+``QcnlConfig``: the same URLs, parameters, retries, status-to-error mapping, memory and ``.dcap-qcnl/`` file
+cache, and ``local_cache_only`` PCK certificates; the ``httpx`` transport may be injected.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import unquote
 
 import httpx
@@ -23,7 +20,7 @@ from pydcap.errors import FormatError
 from pydcap.pki import CertificateChain
 from pydcap.pki.crl import crl_der
 from pydcap.provider import codes
-from pydcap.provider.errors import MalformedResponse, ProviderConfigError, ProviderError, error_for
+from pydcap.provider.errors import MalformedResponse, ProviderError, error_for
 from pydcap.provider.interface import (
     CacheKind,
     CaType,
@@ -35,11 +32,14 @@ from pydcap.provider.interface import (
     QveIdentity,
     check_request,
 )
+from pydcap.provider.qcnl_cache import QcnlCache
+from pydcap.provider.qcnl_cache_item import cache_key
 from pydcap.provider.qcnl_config import QcnlConfig, load_qcnl_config
+from pydcap.provider.qcnl_local_pck import local_pck_cert_chain
 from pydcap.provider.service_probe import certificate_problem
 from pydcap.quote import TeeType
 
-CACHE_ENTRIES = 20  # Intel's in-memory LRU size
+T = TypeVar("T")
 _MAX_AGE = re.compile(r"max-age=(\d+)")
 _PPID = re.compile(r"&encrypted_ppid=[0-9a-fA-F]*")
 _STATUS_CODES = {461: codes.PLATFORM_UNKNOWN, 462: codes.CERTS_UNAVAILABLE, 503: codes.SERVICE_UNAVAILABLE}
@@ -49,11 +49,12 @@ _STATUS_CODES = {461: codes.PLATFORM_UNKNOWN, 462: codes.CERTS_UNAVAILABLE, 503:
 class _Answer:
     headers: Mapping[str, str]
     body: bytes
-    expires: float
 
 
 class QcnlProvider(QuoteProvider):
-    """PCK certificates from ``pccs_url`` (``local_pck_url`` first), collateral from ``collateral_service``."""
+    """PCK certificates from ``pccs_url`` (``local_pck_url`` first), or only from local cache files under
+    ``local_cache_only``; collateral from ``collateral_service``. Answers are cached as Intel's QCNL caches
+    them: in memory, and in Intel's cache files in the directory ``env`` (default: ``os.environ``) selects."""
 
     name = "intel-qcnl"
 
@@ -65,27 +66,22 @@ class QcnlProvider(QuoteProvider):
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        env: Mapping[str, str] | None = None,
     ) -> None:
-        self.config = config if config is not None else load_qcnl_config()
-        if self.config.local_cache_only:
-            raise ProviderConfigError(
-                self.config.source or "QCNL configuration",
-                "pydcap's QCNL provider does not read Intel's pre-populated cache files; use Intel's native "
-                "plugin (libdcap_quoteprov.so) for local_cache_only",
-                key="local_cache_only",
-            )
+        self.config = config if config is not None else load_qcnl_config(env=env)
         self._http = httpx.Client(verify=self.config.use_secure_cert, timeout=timeout, transport=transport)
         self._sleep = sleep
         self._clock = clock
-        self._cache: OrderedDict[tuple[CacheKind, str], _Answer] = OrderedDict()
-        self._lock = threading.Lock()
         self._logger: LogCallback | None = None
         self._log_level = LogLevel.ERROR
+        self.cache = QcnlCache.from_environment(env, clock=clock, log=self._say)
 
     # ---- the interface -------------------------------------------------------------------------
 
     def pck_cert_chain(self, platform: PlatformId) -> PckCertChain:
         c = self.config
+        if c.local_cache_only:  # nothing asked of any service, local or remote
+            return local_pck_cert_chain(self.cache, platform, self._clock(), self._say)
         ppid = platform.encrypted_ppid or bytes(384)  # QCNL sends zeros when there is none
         query = (
             f"pckcert?qeid={platform.qe_id.hex()}&encrypted_ppid={ppid.hex()}&cpusvn={platform.cpu_svn.hex()}"
@@ -93,18 +89,14 @@ class QcnlProvider(QuoteProvider):
         )
         query += "".join(f"&{k}={v}" for k, v in c.get_cert_params.items())
         headers = dict(c.get_cert_headers)
-        answer: _Answer | None = None
         if c.local_pck_url:
-            try:  # the local service is tried first and never cached
-                answer = self._fetch(c.local_pck_url + query, headers, None, codes.NO_PLATFORM_CERT_DATA)
+            try:  # the local service is tried first and never cached; only its failure to answer falls through
+                answer = self._fetch(c.local_pck_url + query, headers, None, codes.NO_PLATFORM_CERT_DATA, _same)
             except ProviderError as exc:
                 self._say(LogLevel.INFO, f"[QCNL] local_pck_url failed ({exc.name}); trying pccs_url")
-        if answer is None:
-            answer = self._fetch(c.pccs_url + query, headers, CacheKind.CERTIFICATE, codes.NO_PLATFORM_CERT_DATA)
-        tcbm = _header(answer, "SGX-TCBm")
-        chain = unquote(_header(answer, "SGX-PCK-Certificate-Issuer-Chain")).encode()
-        leaf = answer.body.strip() + b"\n"
-        return PckCertChain.from_tcbm(leaf + chain, tcbm)
+            else:
+                return _pck_chain(answer)
+        return self._fetch(c.pccs_url + query, headers, CacheKind.CERTIFICATE, codes.NO_PLATFORM_CERT_DATA, _pck_chain)
 
     def verification_collateral(self, fmspc: bytes, ca: CaType, tee: TeeType = TeeType.SGX) -> Collateral:
         check_request(fmspc, ca, tee)
@@ -114,18 +106,26 @@ class QcnlProvider(QuoteProvider):
             raise error_for(codes.ERROR_UNEXPECTED, f"{c.collateral_url} has no /sgx/ to turn into /tdx/")
         update = c.tcb_update_type
         crl_query = f"pckcrl?ca={ca}" + ("&encoding=der" if c.crls_as_der else "")
-        pck_crl = self._collateral(c.collateral_url + crl_query, codes.NO_QUOTE_COLLATERAL_DATA)
-        tcb_info = self._collateral(f"{base}tcb?fmspc={fmspc.hex()}&update={update}", codes.TCBINFO_NOT_FOUND)
-        qe_identity = self._collateral(f"{base}qe/identity?update={update}", codes.QEIDENTITY_NOT_FOUND)
-        qe_chain = _chain(qe_identity, "SGX-Enclave-Identity-Issuer-Chain")
+        pck_crl, pck_crl_chain = self._collateral(
+            c.collateral_url + crl_query, codes.NO_QUOTE_COLLATERAL_DATA, "SGX-PCK-CRL-Issuer-Chain"
+        )
+        tcb_info, tcb_info_chain = self._collateral(
+            f"{base}tcb?fmspc={fmspc.hex()}&update={update}",
+            codes.TCBINFO_NOT_FOUND,
+            "TCB-Info-Issuer-Chain",
+            "SGX-TCB-Info-Issuer-Chain",
+        )
+        qe_identity, qe_chain = self._collateral(
+            f"{base}qe/identity?update={update}", codes.QEIDENTITY_NOT_FOUND, "SGX-Enclave-Identity-Issuer-Chain"
+        )
         try:
             return Collateral.create(
-                pck_crl=pck_crl.body,
-                pck_crl_issuer_chain=_chain(pck_crl, "SGX-PCK-CRL-Issuer-Chain"),
+                pck_crl=pck_crl,
+                pck_crl_issuer_chain=pck_crl_chain,
                 root_ca_crl=self._root_ca_crl(qe_chain),
-                tcb_info=tcb_info.body,
-                tcb_info_issuer_chain=_chain(tcb_info, "TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain"),
-                qe_identity=qe_identity.body,
+                tcb_info=tcb_info,
+                tcb_info_issuer_chain=tcb_info_chain,
+                qe_identity=qe_identity,
                 qe_identity_issuer_chain=qe_chain,
             )
         except FormatError as exc:
@@ -133,30 +133,34 @@ class QcnlProvider(QuoteProvider):
 
     def qve_identity(self) -> QveIdentity:
         c = self.config
-        answer = self._collateral(
-            f"{c.collateral_url}qve/identity?update={c.tcb_update_type}", codes.NO_QVE_IDENTITY_DATA
+        identity, chain = self._collateral(
+            f"{c.collateral_url}qve/identity?update={c.tcb_update_type}",
+            codes.NO_QVE_IDENTITY_DATA,
+            "SGX-Enclave-Identity-Issuer-Chain",
         )
         try:
-            document = SignedDocument.parse(answer.body, "enclaveIdentity", "qve_identity")
+            document = SignedDocument.parse(identity, "enclaveIdentity", "qve_identity")
         except FormatError as exc:
             raise MalformedResponse(codes.ERROR_MESSAGE_PARSING_ERROR, str(exc)) from exc
-        return QveIdentity(document, _chain(answer, "SGX-Enclave-Identity-Issuer-Chain"))
+        return QveIdentity(document, chain)
 
     def root_ca_crl(self) -> bytes:
         c = self.config
-        qe_identity = self._collateral(
-            f"{c.collateral_url}qe/identity?update={c.tcb_update_type}", codes.QEIDENTITY_NOT_FOUND
+        _, qe_chain = self._collateral(
+            f"{c.collateral_url}qe/identity?update={c.tcb_update_type}",
+            codes.QEIDENTITY_NOT_FOUND,
+            "SGX-Enclave-Identity-Issuer-Chain",
         )
-        crl = self._root_ca_crl(_chain(qe_identity, "SGX-Enclave-Identity-Issuer-Chain"))
+        crl = self._root_ca_crl(qe_chain)
         try:
             return crl_der(crl)
         except FormatError as exc:
             raise MalformedResponse(codes.ERROR_MESSAGE_PARSING_ERROR, f"root CA CRL: {exc}") from exc
 
     def clear_cache(self, kinds: CacheKind = CacheKind.ALL) -> None:
-        with self._lock:
-            for key in [k for k in self._cache if k[0] & kinds]:
-                del self._cache[key]
+        """Forget cached items of these kinds in memory and in the cache directory; ``MULTICERTS`` (part of
+        ``ALL``) deletes the local PCK cache files ``local_cache_only`` reads, as Intel's library does."""
+        self.cache.clear(kinds)
 
     def set_logging(self, callback: LogCallback | None, level: LogLevel = LogLevel.INFO) -> None:
         self._logger, self._log_level = callback, level
@@ -176,21 +180,45 @@ class QcnlProvider(QuoteProvider):
             url = f"{c.collateral_url}crl?uri={cdp}"
         else:
             url = f"{c.collateral_url}rootcacrl"
-        return self._collateral(url, codes.NO_QUOTE_COLLATERAL_DATA).body
+        return self._collateral(url, codes.NO_QUOTE_COLLATERAL_DATA)[0]
 
-    def _collateral(self, url: str, not_found: int) -> _Answer:
-        return self._fetch(url, {}, CacheKind.QV_COLLATERAL, not_found)
+    def _collateral(self, url: str, not_found: int, *chain_headers: str) -> tuple[bytes, bytes]:
+        """A document and its issuer chain (from the first of ``chain_headers`` present; none asked: empty)."""
 
-    def _fetch(self, url: str, headers: Mapping[str, str], kind: CacheKind | None, not_found: int) -> _Answer:
-        key = (kind, _PPID.sub("", url)) if kind is not None else None
-        if key is not None:
-            with self._lock:
-                cached = self._cache.get(key)
-                if cached is not None and cached.expires > self._clock():
-                    self._cache.move_to_end(key)
-                    self._say(LogLevel.DEBUG, f"[QCNL] cache hit for {_PPID.sub('', url)}")
-                    return cached
-                self._cache.pop(key, None)
+        def document(answer: _Answer) -> tuple[bytes, bytes]:
+            return answer.body, _chain(answer, *chain_headers) if chain_headers else b""
+
+        return self._fetch(url, {}, CacheKind.QV_COLLATERAL, not_found, document)
+
+    def _fetch(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        kind: CacheKind | None,
+        not_found: int,
+        read: Callable[[_Answer], T],
+    ) -> T:
+        """``read`` of the answer: from the cache when ``kind`` is given and a fresh item is there, else from
+        the service (with retries); an answer is cached, as Intel's QCNL does, only once ``read`` accepts it."""
+        key = cache_key(_PPID.sub("", url))  # the encrypted PPID is not part of the key
+        cached = self.cache.response(key) if kind is not None else None
+        if cached is not None:
+            return read(_Answer(cached.headers(), cached.body))
+        response = self._get(url, headers, not_found)
+        value = read(_Answer(dict(response.headers), response.content))
+        if kind is not None:
+            match = _MAX_AGE.search(response.headers.get("Cache-Control", ""))
+            configured = (
+                self.config.pck_cache_seconds if kind == CacheKind.CERTIFICATE else self.config.collateral_cache_seconds
+            )
+            seconds = int(match.group(1)) if match and int(match.group(1)) > 0 else configured  # max-age wins
+            if seconds > 0:
+                raw = {k.decode("latin-1"): v.decode("latin-1") for k, v in response.headers.raw}
+                self.cache.keep(key, kind, raw, response.content, seconds)
+        return value
+
+    def _get(self, url: str, headers: Mapping[str, str], not_found: int) -> httpx.Response:
+        """A 200 response with a body, after Intel's retries; a named error otherwise."""
         shown = _PPID.sub("&encrypted_ppid=...", url)  # long, and the platform's to keep
         delays = self.config.retry_delays()
         attempt = 0
@@ -199,7 +227,9 @@ class QcnlProvider(QuoteProvider):
             if isinstance(code, httpx.Response):
                 response = code
                 if response.status_code == 200:
-                    break
+                    if not response.content:
+                        raise error_for(codes.ERROR_UNEXPECTED, f"{shown} answered HTTP 200 with an empty body")
+                    return response
                 code = _STATUS_CODES.get(response.status_code, codes.UNKNOWN_MESSAGE_RESPONSE)
                 if response.status_code == 404:
                     code = not_found
@@ -210,19 +240,6 @@ class QcnlProvider(QuoteProvider):
             self._say(LogLevel.INFO, f"[QCNL] retrying {shown} in {delays[attempt]:g} s")
             self._sleep(delays[attempt])
             attempt += 1
-        answer = _Answer(dict(response.headers), response.content, 0.0)
-        default = (
-            self.config.pck_cache_seconds if kind == CacheKind.CERTIFICATE else self.config.collateral_cache_seconds
-        )
-        match = _MAX_AGE.search(response.headers.get("Cache-Control", ""))
-        lifetime = int(match.group(1)) if match and int(match.group(1)) > 0 else default
-        if key is not None and lifetime > 0:
-            answer = _Answer(answer.headers, answer.body, self._clock() + lifetime)
-            with self._lock:
-                self._cache[key] = answer
-                while len(self._cache) > CACHE_ENTRIES:
-                    self._cache.popitem(last=False)
-        return answer
 
     def _attempt(self, url: str, shown: str, headers: Mapping[str, str]) -> httpx.Response | int:
         """One GET: the response, or the code of a transient failure (retried like a 503)."""
@@ -239,6 +256,19 @@ class QcnlProvider(QuoteProvider):
     def _say(self, level: LogLevel, message: str) -> None:
         if self._logger is not None and level <= self._log_level:
             self._logger(level, message)
+
+
+def _same(answer: _Answer) -> _Answer:
+    return answer
+
+
+def _pck_chain(answer: _Answer) -> PckCertChain:
+    """Leaf (the body), then the issuer chain; the TCB it certifies from ``SGX-TCBm``."""
+    tcbm = _header(answer, "SGX-TCBm")
+    chain = _chain(answer, "SGX-PCK-Certificate-Issuer-Chain")
+    if not chain:
+        raise MalformedResponse(codes.ERROR_MESSAGE_PARSING_ERROR, "the PCK certificate issuer chain is empty")
+    return PckCertChain.from_tcbm(answer.body.strip() + b"\n" + chain, tcbm)
 
 
 def _header(answer: _Answer, name: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 import uuid
 import weakref
@@ -157,9 +158,12 @@ class HttpTransport:
         client = self._clients.get(loop)
         if client is None or client.is_closed:
             s = self.settings
+            verify: bool | ssl.SSLContext = (
+                ssl.create_default_context(cafile=s.verify_tls) if isinstance(s.verify_tls, str) else s.verify_tls
+            )
             client = httpx.AsyncClient(
                 timeout=s.timeout(),
-                verify=s.verify_tls,
+                verify=verify,
                 proxy=s.proxy,
                 limits=httpx.Limits(max_connections=s.max_connections, max_keepalive_connections=s.max_connections),
                 follow_redirects=True,

@@ -1,0 +1,212 @@
+"""The demonstration behind ``pydcap demo``: the whole DCAP system on one machine, no hardware, no network.
+
+A simulated Intel PCS and a pydcap PCCS run on loopback; the bundled quote provider is pointed at the PCCS;
+a simulated SGX enclave and a simulated TDX guest attest with ``AttestationParameters.DCAP()``. Round 1 is a
+newly installed machine (machine certificates and collateral are forwarded to "Intel" once and persisted);
+round 2 attests again and must be served entirely from the caches (Intel's request counter unchanged).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydcap.host import AttestationParameters, EnclaveHost
+from pydcap.pccs import PccsConfig, PccsServer
+from pydcap.provider import PlatformId, select_provider
+from pydcap.provider.bundled import BundledProvider
+from pydcap.provider.trust import UntrustedRootWarning
+from pydcap.sim import SimulatedIntel
+from pydcap.sim.enclave import SimulatedEnclave, SimulatedQuoteSource
+from pydcap.sim.platform import SimulatedPlatform
+from pydcap.sim.server import SimulatedPcs
+from pydcap.verify import Verifier
+
+SEED = 1
+
+
+def demo_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pydcap" / "demo"
+
+
+@dataclass
+class Step:
+    round: int
+    name: str
+    what: str
+    seconds: float
+    upstream_requests: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "round": self.round,
+            "step": self.name,
+            "what": self.what,
+            "ms": round(self.seconds * 1000, 1),
+            "upstream_requests": self.upstream_requests,
+        }
+
+
+@dataclass
+class Round:
+    number: int
+    upstream_requests: int = 0
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"round": self.number, "upstream_requests": self.upstream_requests, "verdicts": self.verdicts}
+
+
+@dataclass
+class DemoReport:
+    directory: Path
+    pcs_url: str = ""
+    pccs_url: str = ""
+    provider_reason: str = ""
+    steps: list[Step] = field(default_factory=list)
+    rounds: list[Round] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        verified = all(v["failure"] is None and v["accepted"] for r in self.rounds for v in r.verdicts)
+        cached = (
+            len(self.rounds) == 2 and self.rounds[0].upstream_requests > 0 and self.rounds[1].upstream_requests == 0
+        )
+        return verified and cached
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "directory": str(self.directory),
+            "simulated_intel": self.pcs_url,
+            "pccs": self.pccs_url,
+            "provider": {"selected": "bundled", "default_selection": self.provider_reason},
+            "rounds": [r.to_dict() for r in self.rounds],
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+
+def _platform_id(platform: SimulatedPlatform) -> PlatformId:
+    return PlatformId(
+        qe_id=platform.qe_id,
+        cpu_svn=platform.cpu_svn,
+        pce_svn=platform.pce_svn,
+        pce_id=int.from_bytes(platform.pce_id, "little"),
+        encrypted_ppid=platform.encrypted_ppid,
+    )
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+@contextmanager
+def _step(
+    report: DemoReport, pcs: SimulatedPcs, progress: Callable[[str], None], number: int, name: str
+) -> Iterator[Step]:
+    """Time one step and count the requests the simulated Intel received meanwhile."""
+    progress(f"round {number}: {name.strip()}")
+    step = Step(number, name, "", 0.0, 0)
+    counted = pcs.stats()["total"]
+    start = time.perf_counter()
+    yield step
+    step.seconds = time.perf_counter() - start
+    step.upstream_requests = pcs.stats()["total"] - counted
+    report.steps.append(step)
+
+
+def run_demo(progress: Callable[[str], None] = lambda _: None, directory: Path | None = None) -> DemoReport:
+    """Run both rounds; ``progress`` is told what is happening. The demo's state starts empty each run."""
+    state = directory or demo_dir()
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir(parents=True)
+    report = DemoReport(state)
+    with ExitStack() as stack:
+        progress("starting the simulated Intel PCS")
+        intel = SimulatedIntel(seed=SEED)
+        pcs = stack.enter_context(SimulatedPcs(intel))
+        root = state / "simulated-intel-root.pem"
+        root.write_bytes(intel.root_pem)
+        report.pcs_url = pcs.url
+
+        progress("starting the pydcap PCCS (SQLite, HTTPS)")
+        config = PccsConfig(
+            port=0,
+            upstream=pcs.url,
+            database=str(state / "pccs.sqlite3"),
+            root_ca=str(root),
+            state_dir=str(state / "pccs"),
+        )
+        pccs = stack.enter_context(PccsServer.create(config))
+        report.pccs_url = pccs.url
+        assert pccs.tls is not None  # HTTPS: the provider pins the PCCS's self-signed certificate
+        stack.enter_context(
+            _environment(
+                {
+                    "PYDCAP_COLLATERAL_SERVICE": "pccs",
+                    "PYDCAP_COLLATERAL_URL": f"{pccs.url}/sgx/certification/v4/",
+                    "PYDCAP_COLLATERAL_VERIFY_TLS": str(pccs.tls.cert),
+                    "PYDCAP_CACHE": str(state / "provider.sqlite3"),
+                    "PYDCAP_TRUSTED_ROOT": str(root),
+                }
+            )
+        )
+        report.provider_reason = select_provider().reason
+        sgx = SimulatedQuoteSource(intel.sgx_platform(), SimulatedEnclave(name="pydcap.demo.Enclave"))
+        tdx = SimulatedQuoteSource(intel.tdx_platform(), SimulatedEnclave(name="pydcap.demo.TD"))
+        verifier = Verifier(trusted_root=intel.trust_root)
+
+        for number in (1, 2):
+            rnd = Round(number)
+            report.rounds.append(rnd)
+            before = pcs.stats()["total"]
+            # A new provider each round, as a new process would have: only the persistent caches carry over.
+            # Its warning about the simulated root is expected here (the report says so once).
+            with warnings.catch_warnings(), _quiet("pydcap"):
+                warnings.simplefilter("ignore", UntrustedRootWarning)
+                provider = BundledProvider()
+            with provider:
+                for label, source in (("SGX enclave", sgx), ("TDX guest  ", tdx)):
+                    with _step(report, pcs, progress, number, f"{label} machine certificate") as step:
+                        provider.pck_cert_chain(_platform_id(source.platform))
+                        step.what = "PCK certificate"
+                    with _step(report, pcs, progress, number, f"{label} start (DCAP)") as step:
+                        host = EnclaveHost(source)
+                        info = host.start(AttestationParameters.DCAP(provider), report_data=b"pydcap demo")
+                        step.what = f"quote v{info.parsed.version} + collateral"
+                    with _step(report, pcs, progress, number, f"{label} verify") as step:
+                        result = verifier.verify(info.quote, info.collateral)
+                        step.what = f"{result.qv_result.value}, {'accepted' if result.accepted else 'rejected'}"
+                    rnd.verdicts.append(result.to_dict())
+            rnd.upstream_requests = pcs.stats()["total"] - before
+    return report

@@ -1,0 +1,437 @@
+"""The PCCS as an ASGI application: Intel's routes, parameter checks, headers and statuses over a
+``PccsService``, with a fast path for what is cached: the complete answer (body and headers) is prepared
+once per document and served by a dictionary lookup on the raw path and query, adding only ``Request-ID``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydcap.cache import Entry, EntryKey
+from pydcap.pccs import tables
+from pydcap.pccs.collateral_file import import_collateral
+from pydcap.pccs.config import CachingMode, PccsConfig
+from pydcap.pccs.errors import (
+    InvalidRequest,
+    PayloadTooLarge,
+    PccsError,
+    ServiceUnavailable,
+    Unauthorized,
+    UpstreamFailed,
+)
+from pydcap.pccs.openapi import openapi_document
+from pydcap.pccs.queries import (
+    PckCertQuery,
+    crl_uri_key,
+    fmspc_list,
+    parse_query,
+    pck_crl_query,
+    registration_from_json,
+    tcb_query,
+    update_value,
+)
+from pydcap.pccs.refresh import Refresher
+from pydcap.pccs.service import PccsService
+from pydcap.pccs.wire import (
+    CRL_DER,
+    CRL_HEX,
+    JSON,
+    PEM_TEXT,
+    PROMETHEUS,
+    STALE_WARNING,
+    V3_WARNING,
+    Reply,
+    error_reply,
+    new_request_id,
+    reply,
+    text_reply,
+    url_encoded,
+)
+from pydcap.sources.models import Tee, Update
+
+log = logging.getLogger("pydcap.pccs")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_REQUEST_ID = re.compile(rb"^[0-9A-Za-z._-]{1,64}$")
+_FAST_PATH_ENTRIES = 4096
+_STALE_RECHECK = 5.0
+_PCK_ANSWER_LIFETIME = 3600.0
+OK_TEXT = "Operation successful."
+
+
+@dataclass
+class Call:
+    """One request as the handlers see it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[bytes, bytes]
+    body: bytes
+    api: int
+    tee: Tee
+    endpoint: str
+    cache_until: float | None = None  # set by a handler whose reply may be served again until then
+    cache_result: str | None = None  # "hit" or "miss", for the metrics
+
+
+Handler = Callable[[Call], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Route:
+    endpoint: str
+    handlers: dict[str, Handler]
+    api: int
+    tee: Tee
+    auth: dict[str, str]  # method -> "user" or "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    reply: Reply
+    until: float
+    endpoint: str
+
+
+def token_matches(token: bytes | None, expected_hash: str) -> bool:
+    """Intel's check (SHA-512 of the token, in hex, equals the configured hash), in constant time."""
+    if not token or not expected_hash:
+        return False
+    digest = hashlib.sha512(token).hexdigest().encode()
+    return hmac.compare_digest(digest, expected_hash.lower().encode())
+
+
+class PccsApp:
+    """``PccsApp(service, config)`` is the ASGI callable; ``lifespan`` starts and stops the refresher."""
+
+    def __init__(self, service: PccsService, config: PccsConfig, *, refresh_tick: float = 1.0) -> None:
+        self.service = service
+        self.config = config
+        self.metrics = service.metrics
+        self.fast: dict[tuple[str, bytes], Prepared] = {}
+        self.routes = self._routes()
+        self.refresher = Refresher(
+            service, config.schedule, margin=config.refresh_before_next_update, on_change=self.fast.clear,
+            tick=refresh_tick,
+        )  # fmt: skip
+        self._task: asyncio.Task[None] | None = None
+        self._openapi = json.dumps(openapi_document()).encode()
+
+    # ---- ASGI -------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self.refresher.run())
+
+    async def shutdown(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.service.aclose()
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = b""
+        for name, value in scope["headers"]:
+            if name == b"request-id":
+                request_id = value if _REQUEST_ID.match(value) else b""
+                break
+        rid = request_id or new_request_id()
+        path: str = scope["path"]
+        if scope["method"] == "GET":
+            prepared = self.fast.get((path, scope["query_string"]))
+            if prepared is not None and prepared.until > self.service.clock():
+                await _send(send, prepared.reply, rid)
+                self.metrics.requests[(prepared.endpoint, prepared.reply.status)] += 1
+                self.metrics.cache[(prepared.endpoint, "hit")] += 1
+                return
+        await self._slow(scope, receive, send, rid)
+
+    async def _slow(self, scope: Scope, receive: Receive, send: Send, rid: bytes) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        route = self.routes.get(path)
+        endpoint = route.endpoint if route is not None else "other"
+        call: Call | None = None
+        try:
+            if route is None:
+                raise _NotFound(f"Not found: this PCCS has no endpoint {path}")
+            handler = route.handlers.get(method)
+            if handler is None:
+                allowed = ", ".join(sorted(route.handlers))
+                raise _MethodNotAllowed(
+                    f"{method} is not allowed on {path} (allowed: {allowed})", headers={"Allow": allowed}
+                )
+            self._authorize(route, method, scope)
+            body = await self._body(scope, receive) if method in ("POST", "PUT") else b""
+            call = Call(
+                method, path, parse_query(scope["query_string"]), dict(scope["headers"]), body, route.api,
+                route.tee, endpoint,
+            )  # fmt: skip
+            answer = await handler(call)
+            if route.api == 3:
+                answer = answer.with_headers({"Warning": V3_WARNING})
+            if call.cache_until is not None and method == "GET":
+                if len(self.fast) >= _FAST_PATH_ENTRIES:
+                    self.fast.clear()
+                self.fast[(path, scope["query_string"])] = Prepared(answer, call.cache_until, endpoint)
+        except PccsError as exc:
+            answer = error_reply(exc)
+            level = logging.WARNING if exc.status >= 500 else logging.INFO
+            log.log(level, "%s %s -> %d: %s", method, path, exc.status, exc.message,
+                    extra={"request_id": rid.decode(), "status": exc.status, "endpoint": endpoint})  # fmt: skip
+        except Exception:
+            log.exception("%s %s failed unexpectedly", method, path, extra={"request_id": rid.decode()})
+            answer = text_reply(500, "Internal server error occurred.")
+        if call is not None and call.cache_result is not None:
+            self.metrics.cache_result(endpoint, call.cache_result)
+        if route is not None and route.api == 3 and answer.status != 200:
+            answer = answer.with_headers({"Warning": V3_WARNING})
+        self.metrics.request(endpoint, answer.status)
+        await _send(send, answer, rid)
+
+    def _authorize(self, route: Route, method: str, scope: Scope) -> None:
+        role = route.auth.get(method)
+        if role is None:
+            return
+        header = b"admin-token" if role == "admin" else b"user-token"
+        token = next((v for k, v in scope["headers"] if k == header), None)
+        expected = self.config.admin_token_hash if role == "admin" else self.config.user_token_hash
+        if not token_matches(token, expected):
+            why = "missing" if not token else "wrong"
+            configured = (
+                "" if expected else f" (no {'AdminTokenHash' if role == 'admin' else 'UserTokenHash'} is configured)"
+            )
+            raise Unauthorized(f"The {header.decode()} header is {why}{configured}.")
+
+    async def _body(self, scope: Scope, receive: Receive) -> bytes:
+        limit = self.config.max_request_body
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit():
+                    raise InvalidRequest("Content-Length is not a number")
+                if int(value) > limit:
+                    raise PayloadTooLarge(f"The body is {int(value)} bytes; this PCCS accepts at most {limit}.")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise InvalidRequest("the client went away before sending the whole body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"The body is over {limit} bytes, the most this PCCS accepts.")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    # ---- routes -----------------------------------------------------------------------------------
+
+    def _routes(self) -> dict[str, Route]:
+        routes: dict[str, Route] = {}
+        for api in (3, 4):
+            base = f"/sgx/certification/v{api}"
+            table: list[tuple[str, dict[str, Handler], dict[str, str]]] = [
+                ("pckcert", {"GET": self.pckcert}, {}),
+                ("pckcrl", {"GET": self.pckcrl}, {}),
+                ("tcb", {"GET": self.tcb}, {}),
+                ("qe/identity", {"GET": self.qe_identity}, {}),
+                ("qve/identity", {"GET": self.qve_identity}, {}),
+                ("rootcacrl", {"GET": self.rootcacrl}, {}),
+                ("crl", {"GET": self.crl}, {}),
+                (
+                    "platforms",
+                    {"POST": self.post_platforms, "GET": self.get_platforms},
+                    {"POST": "user", "GET": "admin"},
+                ),
+                ("platformcollateral", {"PUT": self.platformcollateral}, {"PUT": "admin"}),
+                ("refresh", {"GET": self.refresh, "POST": self.refresh}, {"GET": "admin", "POST": "admin"}),
+            ]
+            for name, handlers, auth in table:
+                routes[f"{base}/{name}"] = Route(f"sgx/v{api}/{name}", handlers, api, Tee.SGX, auth)
+        for name, handler in (("tcb", self.tcb), ("qe/identity", self.qe_identity)):
+            routes[f"/tdx/certification/v4/{name}"] = Route(f"tdx/v4/{name}", {"GET": handler}, 4, Tee.TDX, {})
+        routes["/metrics"] = Route("metrics", {"GET": self.metrics_page}, 4, Tee.SGX, {})
+        routes["/openapi.json"] = Route("openapi", {"GET": self.openapi}, 4, Tee.SGX, {})
+        routes["/healthz"] = Route("healthz", {"GET": self.health}, 4, Tee.SGX, {})
+        return routes
+
+    # ---- collateral documents -------------------------------------------------------------------
+
+    def _document_reply(
+        self, call: Call, entry: Entry, body: bytes, content_type: str, chain_header: str | None
+    ) -> Reply:
+        headers = {chain_header: url_encoded(entry.issuer_chain)} if chain_header else {}
+        now = self.service.clock()
+        if entry.stale:
+            headers["Warning"] = STALE_WARNING
+            call.cache_until = now + _STALE_RECHECK
+        else:
+            call.cache_until = float(entry.valid_until)
+        call.cache_result = "miss" if entry.origin == "upstream" else "hit"
+        return reply(200, body, content_type, headers)
+
+    async def _json_document(self, call: Call, key: EntryKey, chain_header: str) -> Reply:
+        entry = await self.service.document(key, call.api)
+        return self._document_reply(call, entry, entry.data, JSON, chain_header)
+
+    async def tcb(self, call: Call) -> Reply:
+        key = tcb_query(call.query, call.tee.value)
+        header = "SGX-TCB-Info-Issuer-Chain" if call.api == 3 else "TCB-Info-Issuer-Chain"
+        return await self._json_document(call, key, header)
+
+    async def qe_identity(self, call: Call) -> Reply:
+        key = EntryKey.qe_identity(call.tee, Update(update_value(call.query)))
+        return await self._json_document(call, key, "SGX-Enclave-Identity-Issuer-Chain")
+
+    async def qve_identity(self, call: Call) -> Reply:
+        key = EntryKey.qve_identity(Update(update_value(call.query)))
+        return await self._json_document(call, key, "SGX-Enclave-Identity-Issuer-Chain")
+
+    async def pckcrl(self, call: Call) -> Reply:
+        key, der = pck_crl_query(call.query)
+        entry = await self.service.document(key)
+        body, content_type = (entry.data, CRL_DER) if der else (entry.data.hex().encode(), PEM_TEXT)
+        return self._document_reply(call, entry, body, content_type, "SGX-PCK-CRL-Issuer-Chain")
+
+    async def rootcacrl(self, call: Call) -> Reply:
+        entry = await self.service.document(EntryKey.root_ca_crl())
+        if (call.query.get("encoding") or "").lower() == "der":
+            return self._document_reply(call, entry, entry.data, CRL_DER, None)
+        return self._document_reply(call, entry, entry.data.hex().encode(), CRL_HEX, None)
+
+    async def crl(self, call: Call) -> Reply:
+        entry = await self.service.document(crl_uri_key(call.query))
+        return self._document_reply(call, entry, entry.data, CRL_DER, None)
+
+    async def pckcert(self, call: Call) -> Reply:
+        answer = await self.service.platforms.pck_certificate(PckCertQuery.read(call.query))
+        call.cache_until = self.service.clock() + _PCK_ANSWER_LIFETIME
+        headers = {
+            "SGX-TCBm": answer.tcbm,
+            "SGX-FMSPC": answer.fmspc,
+            "SGX-PCK-Certificate-CA-Type": answer.ca,
+            "SGX-PCK-Certificate-Issuer-Chain": url_encoded(answer.issuer_chain),
+        }
+        return reply(200, answer.cert, PEM_TEXT, headers)
+
+    # ---- administration ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _json(call: Call) -> Any:
+        try:
+            return json.loads(call.body)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidRequest(f"the body is not JSON: {exc}") from None
+
+    async def post_platforms(self, call: Call) -> Reply:
+        update = update_value(call.query, allow_all=True)
+        registration = registration_from_json(self._json(call))
+        await self.service.platforms.register(registration, update)
+        return text_reply(200, OK_TEXT)
+
+    async def get_platforms(self, call: Call) -> Reply:
+        source = call.query.get("source") or "reg"
+        registry = self.service.registry
+        if source in ("reg", "reg_na"):
+            state = tables.STATE_NEW if source == "reg" else tables.STATE_NOT_AVAILABLE
+            rows = [r.to_json() for r in await asyncio.to_thread(registry.registrations, state, take=True)]
+        else:
+            if not (source.startswith("[") and source.endswith("]")):
+                raise InvalidRequest("source must be reg, reg_na or a list of FMSPCs like [00906ED50000,...]")
+            rows = await asyncio.to_thread(registry.cached_platform_rows, fmspc_list(source))
+        body = json.dumps(rows, separators=(",", ":"))
+        return reply(200, body, JSON, {"platform-count": str(len(rows))})
+
+    async def platformcollateral(self, call: Call) -> Reply:
+        await import_collateral(self.service, self._json(call), call.api)
+        self.fast.clear()
+        return text_reply(200, OK_TEXT)
+
+    async def refresh(self, call: Call) -> Reply:
+        kind = call.query.get("type")
+        if kind and kind != "certs":
+            raise InvalidRequest(f"type must be certs or absent, not {kind!r}")
+        if self.service.mode is CachingMode.OFFLINE:
+            raise ServiceUnavailable("An OFFLINE PCCS never contacts the upstream; import fresh collateral instead.")
+        if kind == "certs":
+            await self.service.platforms.refresh_certificates(fmspc_list(call.query.get("fmspc") or ""))
+            self.fast.clear()
+            return text_reply(200, OK_TEXT)
+        report = await self.refresher.refresh_all()
+        self.fast.clear()
+        if report.skipped:
+            raise ServiceUnavailable("Another process sharing this store is refreshing now; retry in a while.")
+        self.metrics.refresh("manual_ok" if report.ok else "manual_failed")
+        if not report.ok:
+            failed = "; ".join(f"{k}: {v}" for k, v in sorted(report.failed.items()))
+            raise UpstreamFailed(f"{len(report.failed)} documents could not be refreshed (kept as they were): {failed}")
+        return text_reply(200, OK_TEXT)
+
+    # ---- service pages ----------------------------------------------------------------------------
+
+    async def metrics_page(self, call: Call) -> Reply:
+        return reply(200, self.metrics.render(), PROMETHEUS)
+
+    async def openapi(self, call: Call) -> Reply:
+        return reply(200, self._openapi, "application/json")
+
+    async def health(self, call: Call) -> Reply:
+        return reply(200, json.dumps({"status": "ok", "mode": self.service.mode.value}), "application/json")
+
+
+class _NotFound(PccsError):
+    status = 404
+    intel_text = "Not found."
+
+    @property
+    def message(self) -> str:
+        return self.detail
+
+
+class _MethodNotAllowed(PccsError):
+    status = 405
+    intel_text = "Method not allowed."
+
+
+async def _send(send: Send, answer: Reply, request_id: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": answer.status,
+            "headers": [*answer.headers, (b"Request-ID", request_id)],
+        }
+    )
+    await send({"type": "http.response.body", "body": answer.body})

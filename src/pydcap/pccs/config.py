@@ -1,0 +1,326 @@
+"""The PCCS configuration: Intel's ``default.json`` keys where they mean the same, plus pydcap's own
+(database URL, TLS files, trust root, upstream timeout). Defaults < file < ``PYDCAP_PCCS_*`` environment
+< command-line flags; a bad value is refused with the key, where it came from and why.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from pydcap.errors import PydcapError
+from pydcap.pccs.schedule import RefreshSchedule, ScheduleError
+from pydcap.sources.intel_api import split_api_url
+from pydcap.sources.pcs import INTEL_PCS_URL
+
+ENV_PREFIX = "PYDCAP_PCCS_"
+DEFAULT_DB_NAME = "pckcache.sqlite3"
+_HASH = re.compile(r"^[0-9a-fA-F]{128}$")
+
+
+class ConfigError(PydcapError):
+    """A configuration that cannot be used: names the key, where it came from and the reason."""
+
+
+class CachingMode(enum.StrEnum):
+    """Intel's ``CachingFillMode``: what a miss does."""
+
+    LAZY = "LAZY"  # fetch from the upstream on a miss
+    REQ = "REQ"  # fetch when a platform registers; misses never go upstream
+    OFFLINE = "OFFLINE"  # never go upstream: collateral is imported
+
+    @property
+    def refreshable(self) -> bool:
+        return self is not CachingMode.OFFLINE
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "pydcap" / "pccs"
+
+
+@dataclass(frozen=True)
+class PccsConfig:
+    """Everything ``pydcap pccs serve`` needs. ``upstream`` is the PCS root URL (``api_version`` is the one
+    ``uri`` named, informative only: v3 paths are served from PCS v3, v4 paths from PCS v4)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8081
+    upstream: str = INTEL_PCS_URL
+    api_version: int = 4
+    api_key: str = ""
+    proxy: str = ""
+    refresh_schedule: str = "0 0 1 * * *"
+    user_token_hash: str = ""
+    admin_token_hash: str = ""
+    mode: CachingMode = CachingMode.LAZY
+    log_level: str = "info"
+    database: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    root_ca: str = ""
+    insecure_http: bool = False
+    upstream_timeout: float = 3.0
+    refresh_before_next_update: float = 86_400.0
+    max_request_body: int = 8 * 1024 * 1024
+    workers: int = 1
+    state_dir: str = field(default_factory=lambda: str(default_state_dir()))
+
+    @property
+    def schedule(self) -> RefreshSchedule:
+        return RefreshSchedule.parse(self.refresh_schedule)
+
+    @property
+    def database_target(self) -> str:
+        """The store location: the configured path or URL, else ``pckcache.sqlite3`` in the state directory."""
+        return self.database or str(Path(self.state_dir) / DEFAULT_DB_NAME)
+
+    @property
+    def scheme(self) -> str:
+        return "http" if self.insecure_http else "https"
+
+    def to_json(self) -> str:
+        """For handing the configuration to worker processes (``from_json`` reads it back)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["mode"] = self.mode.value
+        return json.dumps(values)
+
+    @classmethod
+    def from_json(cls, text: str) -> PccsConfig:
+        values = json.loads(text)
+        values["mode"] = CachingMode(values["mode"])
+        return cls(**values)
+
+
+# ---- parsing one value ------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, not {type(value).__name__}")
+    return value.strip()
+
+
+def _port(value: Any) -> int:
+    number = _integer(value)
+    if not 0 <= number <= 65535:
+        raise ValueError(f"{number} is not a TCP port (0-65535)")
+    return number
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise ValueError(f"{value!r} is not a whole number")
+
+
+def _positive_int(value: Any) -> int:
+    number = _integer(value)
+    if number < 1:
+        raise ValueError("must be at least 1")
+    return number
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("must be a number of seconds")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a number of seconds") from None
+    if not 0 < number <= 86_400 * 365:
+        raise ValueError(f"{number} seconds is out of range")
+    return number
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    raise ValueError(f"{value!r} is not true or false")
+
+
+def _hosts(value: Any) -> str:
+    text = _text(value)
+    if not text or any(c.isspace() for c in text):
+        raise ValueError("must be one address or host name (e.g. 127.0.0.1, 0.0.0.0, ::)")
+    return text
+
+
+def _upstream(value: Any) -> tuple[str, int]:
+    text = _text(value)
+    root, version = split_api_url(text)
+    if not root.startswith(("http://", "https://")):
+        raise ValueError(f"{text!r} is not an http(s) URL")
+    if version is not None and version not in (3, 4):
+        raise ValueError(f"API version v{version} is not supported (v3 or v4)")
+    return root, version or 4
+
+
+def _mode(value: Any) -> CachingMode:
+    text = _text(value).upper()
+    try:
+        return CachingMode(text)
+    except ValueError:
+        raise ValueError(f"{value!r} is not LAZY, REQ or OFFLINE") from None
+
+
+def _token_hash(value: Any) -> str:
+    text = _text(value)
+    if text and not _HASH.match(text):
+        raise ValueError("must be the SHA-512 of the token in hex (128 hex digits), or empty to refuse everyone")
+    return text.lower()
+
+
+def _log_level(value: Any) -> str:
+    text = _text(value).lower()
+    text = "warning" if text == "warn" else text
+    if text not in ("error", "warning", "info", "debug"):
+        raise ValueError(f"{value!r} is not error, warn, info or debug")
+    return text
+
+
+def _schedule(value: Any) -> str:
+    text = _text(value)
+    try:
+        RefreshSchedule.parse(text)
+    except ScheduleError as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
+def _fips(value: Any, _base: Path | None) -> dict[str, Any]:
+    if _flag(value):
+        raise ValueError("FIPS mode is not supported by pydcap's PCCS; remove the key or set it to false")
+    return {}
+
+
+def _db_config(value: Any, _base: Path | None) -> dict[str, Any]:
+    if _text(value).lower() != "sqlite":
+        raise ValueError("only sqlite (DatabaseUrl for PostgreSQL) is supported; MySQL is not")
+    return {}
+
+
+Setter = Callable[[Any, Path | None], dict[str, Any]]
+
+
+def _path_setter(attr: str) -> Setter:
+    def setter(value: Any, base: Path | None) -> dict[str, Any]:
+        text = _text(value)
+        if text and "://" not in text and base is not None and not Path(text).expanduser().is_absolute():
+            text = str(base / text)
+        return {attr: text}
+
+    return setter
+
+
+def _simple(attr: str, parse: Callable[[Any], Any]) -> Setter:
+    return lambda value, _base: {attr: parse(value)}
+
+
+def _sqlite_section(value: Any, base: Path | None) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("must be an object like Intel's {'options': {'storage': 'pckcache.db'}}")
+    storage = value.get("options", {}).get("storage") if isinstance(value.get("options"), dict) else None
+    return _path_setter("database")(storage, base) if isinstance(storage, str) and storage else {}
+
+
+def _upstream_setter(value: Any, _base: Path | None) -> dict[str, Any]:
+    root, version = _upstream(value)
+    return {"upstream": root, "api_version": version}
+
+
+KEYS: Mapping[str, Setter] = {
+    "HTTPS_PORT": _simple("port", _port),
+    "hosts": _simple("host", _hosts),
+    "uri": _upstream_setter,
+    "ApiKey": _simple("api_key", _text),
+    "proxy": _simple("proxy", _text),
+    "RefreshSchedule": _simple("refresh_schedule", _schedule),
+    "UserTokenHash": _simple("user_token_hash", _token_hash),
+    "AdminTokenHash": _simple("admin_token_hash", _token_hash),
+    "CachingFillMode": _simple("mode", _mode),
+    "LogLevel": _simple("log_level", _log_level),
+    "MaxRequestBodySize": _simple("max_request_body", _positive_int),
+    "DatabaseUrl": _path_setter("database"),
+    "TlsCertFile": _path_setter("tls_cert"),
+    "TlsKeyFile": _path_setter("tls_key"),
+    "RootCaFile": _path_setter("root_ca"),
+    "InsecureHttp": _simple("insecure_http", _flag),
+    "UpstreamTimeout": _simple("upstream_timeout", _seconds),
+    "RefreshBeforeNextUpdate": _simple("refresh_before_next_update", _seconds),
+    "Workers": _simple("workers", _positive_int),
+    # Intel keys accepted for compatibility: the SQLite file name is used, the rest is checked.
+    "sqlite": _sqlite_section,
+    "DB_CONFIG": _db_config,
+    "OPENSSL_FIPS_MODE": _fips,
+    "mysql": lambda _value, _base: {},
+}
+
+
+def env_name(key: str) -> str:
+    """``CachingFillMode`` -> ``PYDCAP_PCCS_CACHING_FILL_MODE``; ``HTTPS_PORT`` -> ``PYDCAP_PCCS_HTTPS_PORT``."""
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key)
+    return ENV_PREFIX + snake.upper()
+
+
+def _apply(values: dict[str, Any], key: str, value: Any, origin: str, base: Path | None) -> None:
+    setter = KEYS.get(key)
+    if setter is None:
+        close = difflib.get_close_matches(key, list(KEYS), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(sorted(KEYS))}"
+        raise ConfigError(f"{origin}: unknown key {key!r}{hint}")
+    try:
+        values.update(setter(value, base))
+    except ValueError as exc:
+        raise ConfigError(f"{origin}: {key}: {exc}") from None
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> PccsConfig:
+    """The configuration from ``path`` (Intel-style JSON), then ``PYDCAP_PCCS_*`` variables, then
+    ``overrides`` (JSON key names, as the command line gives them)."""
+    values: dict[str, Any] = {}
+    base: Path | None = None
+    if path is not None:
+        file = Path(path).expanduser()
+        try:
+            document = json.loads(file.read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read the configuration {file}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise ConfigError(f"{file} is not JSON: {exc}") from None
+        if not isinstance(document, dict):
+            raise ConfigError(f"{file}: the configuration must be a JSON object of keys")
+        base = file.resolve().parent
+        values["state_dir"] = str(base)
+        for key, value in document.items():
+            _apply(values, key, value, str(file), base)
+    env = os.environ if environ is None else environ
+    for key in KEYS:
+        name = env_name(key)
+        if name in env:
+            _apply(values, key, env[name], f"environment variable {name}", Path.cwd())
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _apply(values, key, value, "command line", Path.cwd())
+    config = replace(PccsConfig(), **values)
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise ConfigError("TlsCertFile and TlsKeyFile go together: give both, or neither for a self-signed one")
+    return config

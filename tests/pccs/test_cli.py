@@ -1,0 +1,194 @@
+"""``pydcap pccs``: serving over HTTPS with a self-signed certificate that survives restarts, a restart in the
+middle of a refresh (nothing lost), and the admin commands (export, import, platforms)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pydcap.cli import main
+from pydcap.pccs import CachingMode
+from pydcap.sim import SimulatedIntel
+from pydcap.sim.server import SimulatedPcs
+from tests.pccs.conftest import ADMIN, ADMIN_TOKEN, USER, USER_TOKEN, V4, Factory, client, pckcert_params, registration
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(args: list[str], directory: Path) -> Iterator[tuple[subprocess.Popen[str], int, list[str]]]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYDCAP_PCCS_ADMIN_TOKEN_HASH": hashlib.sha512(ADMIN_TOKEN.encode()).hexdigest(),
+        "PYDCAP_PCCS_USER_TOKEN_HASH": hashlib.sha512(USER_TOKEN.encode()).hexdigest(),
+        "PYDCAP_PCCS_LOG_LEVEL": "warning",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "pydcap",
+        "pccs",
+        "serve",
+        "--port",
+        str(port),
+        "--db",
+        str(directory / "db.sqlite3"),
+        *args,
+    ]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    assert process.stderr is not None
+    threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True).start()  # type: ignore[arg-type]
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"pydcap pccs serve did not start: {''.join(lines)}")
+            time.sleep(0.05)
+    try:
+        yield process, port, lines
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_serve_https_by_default_with_a_kept_self_signed_certificate(
+    tmp_path: Path, pcs: SimulatedPcs, root_file: Path, intel: SimulatedIntel
+) -> None:
+    args = ["--upstream", f"{pcs.url}/sgx/certification/v4/", "--root-ca", str(root_file)]
+    with serving(args, tmp_path) as (_, port, lines):
+        cert = tmp_path / "pccs-tls-cert.pem"
+        answer = httpx.get(f"https://localhost:{port}{V4}/qe/identity", verify=ssl.create_default_context(cafile=cert))
+        assert answer.status_code == 200 and answer.content == intel.enclave_identity("QE")
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"https://localhost:{port}{V4}/qe/identity")  # not trusted by default, as it should be
+    output = "".join(lines)
+    assert "self-signed, made now" in output and "WARNING" in output  # and the non-Intel root is announced
+    fingerprint = re.search(r"SHA-256 fingerprint ([0-9A-F:]{95})", output)
+    assert fingerprint is not None
+    with serving(args, tmp_path) as (_, port, lines):
+        pass
+    assert fingerprint.group(1) in "".join(lines) and "made now" not in "".join(lines)
+
+
+def test_restart_in_the_middle_of_a_refresh_loses_nothing(
+    tmp_path: Path, pcs: SimulatedPcs, root_file: Path, intel: SimulatedIntel
+) -> None:
+    platform = intel.sgx_platform(name="restart")
+    args = ["--upstream", pcs.url, "--root-ca", str(root_file), "--insecure-http"]
+    with serving(args, tmp_path) as (process, port, _):
+        base = f"http://127.0.0.1:{port}"
+        assert (
+            httpx.post(
+                f"{base}{V4}/platforms", json=registration(platform), headers=USER, params={"update": "all"}
+            ).status_code
+            == 200
+        )
+        paths = [f"{V4}/tcb?fmspc={platform.fmspc.hex()}", f"{V4}/qe/identity", f"{V4}/pckcrl?ca=processor&encoding=der",
+                 f"{V4}/rootcacrl", f"{V4}/pckcert?" + "&".join(f"{k}={v}" for k, v in pckcert_params(platform).items())]  # fmt: skip
+        before = {p: httpx.get(base + p).content for p in paths}
+        pcs.faults.latency(0.3)
+        outcome: list[str] = []
+
+        def run_refresh() -> None:
+            try:
+                outcome.append(str(httpx.post(f"{base}{V4}/refresh", headers=ADMIN, timeout=60).status_code))
+            except httpx.HTTPError as exc:
+                outcome.append(type(exc).__name__)
+
+        refresh = threading.Thread(target=run_refresh, daemon=True)
+        refresh.start()
+        time.sleep(1.0)  # a few documents into the refresh
+        process.kill()
+        process.wait()
+        refresh.join(10)
+        assert outcome == ["RemoteProtocolError"]  # it was killed while refreshing
+    pcs.faults.clear()
+    with serving(["--mode", "OFFLINE", "--insecure-http", "--root-ca", str(root_file)], tmp_path) as (_, port, _):
+        base = f"http://127.0.0.1:{port}"
+        for path, body in before.items():
+            answer = httpx.get(base + path)
+            assert answer.status_code == 200 and answer.content == body, path
+
+
+def test_export_import_and_platforms_commands(
+    make_pccs: Factory, intel: SimulatedIntel, root_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    connected = make_pccs(name="connected")
+    platform = intel.sgx_platform(name="cli-export")
+    with client(connected) as c:
+        assert c.post(f"{V4}/platforms", json=registration(platform), headers=USER).status_code == 200
+    exported = tmp_path / "collateral.json"
+    db = str(connected.config.database)
+    assert main(["pccs", "export", "--db", db, "--root-ca", str(root_file), "-o", str(exported)]) == 0
+    document = json.loads(exported.read_text())
+    assert document["collaterals"]["version"] == 4 and len(document["collaterals"]["pck_certs"]) == 1
+
+    offline_db = str(tmp_path / "offline.sqlite3")
+    assert main(["pccs", "import", str(exported), "--db", offline_db, "--root-ca", str(root_file)]) == 0
+    assert "imported" in capsys.readouterr().out
+    assert main(["pccs", "import", str(exported), "--db", offline_db]) == 2  # Intel's root: refused, said why
+    assert "not imported" in capsys.readouterr().err
+    assert (
+        main(["pccs", "platforms", "--db", offline_db, "--root-ca", str(root_file), "--source", "cached", "--json"])
+        == 0
+    )
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["qe_id"] == platform.qe_id.hex().upper()
+
+    offline = make_pccs(CachingMode.OFFLINE, name="offline", database=offline_db)
+    waiting = intel.sgx_platform(name="cli-waiting")
+    with client(offline) as c:
+        cert = c.get(f"{V4}/pckcert", params=pckcert_params(platform, with_ppid=False))
+        assert cert.status_code == 200 and cert.content == platform.pck.pem
+        assert c.post(f"{V4}/platforms", json=registration(waiting), headers=USER).status_code == 200
+    listing = tmp_path / "platform_list.json"
+    assert (
+        main(["pccs", "platforms", "--db", offline_db, "--root-ca", str(root_file), "-o", str(listing), "--take"]) == 0
+    )
+    # Intel's admin flow: the list is fetched on a connected machine and the result imported offline
+    fetched = tmp_path / "fetched.json"
+    assert main(["pccs", "export", "--db", str(tmp_path / "fetch.sqlite3"), "--root-ca", str(root_file),
+                 "--platforms", str(listing), "--upstream", connected.config.upstream, "-o", str(fetched)]) == 0  # fmt: skip
+    assert main(["pccs", "import", str(fetched), "--db", offline_db, "--root-ca", str(root_file)]) == 0
+    offline.app.fast.clear()
+    with client(offline) as c:
+        cert = c.get(f"{V4}/pckcert", params=pckcert_params(waiting, with_ppid=False))
+        assert cert.status_code == 200 and cert.content == waiting.pck.pem
+    assert main(["pccs", "platforms", "--db", offline_db, "--root-ca", str(root_file)]) == 0  # taken: empty
+
+
+def test_bad_configuration_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "default.json"
+    config.write_text(json.dumps({"CachingFillMode": "SOMETIMES"}))
+    assert main(["pccs", "serve", "--config", str(config)]) == 2
+    assert "CachingFillMode: 'SOMETIMES' is not LAZY, REQ or OFFLINE" in capsys.readouterr().err

@@ -1,0 +1,158 @@
+"""Faults: the upstream down (cached answers still served, stale ones flagged, misses fail in seconds),
+rate limited or failing, tampered with (refused, never stored); malformed and oversized requests (400 or
+413, never 500)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pydcap.cache import EntryKey
+from pydcap.sim import SimulatedIntel
+from pydcap.sim.server import SimulatedPcs
+from pydcap.sim.server.runner import ServerThread
+from tests.pccs.conftest import ADMIN, USER, V4, Factory, client
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+def test_upstream_down_cached_served_stale_flagged_misses_fail_fast(
+    make_pccs: Factory, intel: SimulatedIntel, pcs: SimulatedPcs
+) -> None:
+    clock = Clock()
+    pccs = make_pccs(clock=clock)
+    sgx, tdx = intel.sgx_platform().fmspc.hex(), intel.tdx_platform().fmspc.hex()
+    with client(pccs) as c:
+        fresh = c.get(f"{V4}/tcb", params={"fmspc": sgx})
+        pcs.faults.outage()
+        cached = c.get(f"{V4}/tcb", params={"fmspc": sgx})
+        assert cached.status_code == 200 and cached.content == fresh.content and "Warning" not in cached.headers
+        started = time.monotonic()
+        miss = c.get("/tdx/certification/v4/tcb", params={"fmspc": tdx})
+        assert time.monotonic() - started < 3.0  # Intel's PCCS: about a minute
+        assert miss.status_code == 502
+        assert miss.text.startswith("Unable to retrieve the collateral from the Intel SGX PCS.")
+        assert "gave no answer" in miss.text
+        clock.offset = 40 * 86_400.0  # past nextUpdate: a refresh is due, and the upstream is down
+        stale = c.get(f"{V4}/tcb", params={"fmspc": sgx})
+        assert stale.status_code == 200 and stale.content == fresh.content
+        assert stale.headers["Warning"] == '110 - "Response is Stale"'
+        pcs.faults.outage(False)
+        time.sleep(0.3)
+        renewed = c.get(f"{V4}/tcb", params={"fmspc": sgx})
+        assert renewed.status_code == 200 and renewed.headers["Warning"]  # still the same issue: still stale
+
+
+def test_rate_limited_upstream_is_503_with_retry_after(pccs: object, pcs: SimulatedPcs) -> None:
+    pcs.faults.rate_limit(retry_after=30)
+    with client(pccs) as c:  # type: ignore[arg-type]
+        answer = c.get(f"{V4}/qve/identity")
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "30"
+    assert "rate limiting" in answer.text
+
+
+def test_failing_upstream_is_502(pccs: object, pcs: SimulatedPcs) -> None:
+    pcs.faults.server_error(500)
+    with client(pccs) as c:  # type: ignore[arg-type]
+        answer = c.get("/tdx/certification/v4/qe/identity")
+    assert answer.status_code == 502 and "answered 500" in answer.text
+
+
+@pytest.fixture
+def tampering_proxy(pcs: SimulatedPcs) -> Iterator[str]:
+    """A PCS in the middle that upgrades an OutOfDate level of every TCB info to UpToDate."""
+
+    async def forward(request: Request) -> Response:
+        async with httpx.AsyncClient() as upstream:
+            answer = await upstream.get(f"{pcs.url}{request.url.path}", params=request.query_params)
+        body = answer.content
+        if request.url.path.endswith("/tcb"):
+            body = body.replace(b'"tcbStatus":"OutOfDate"', b'"tcbStatus":"UpToDate"', 1)
+        headers = {k: v for k, v in answer.headers.items() if k.lower() not in ("content-length", "content-encoding")}
+        return Response(body, answer.status_code, headers)
+
+    server = ServerThread(Starlette(routes=[Route("/{path:path}", forward)]))
+    server.start()
+    yield f"http://127.0.0.1:{server.port}"
+    server.stop()
+
+
+def test_broken_signature_is_refused_and_not_stored(
+    make_pccs: Factory, intel: SimulatedIntel, tampering_proxy: str
+) -> None:
+    pccs = make_pccs(upstream=tampering_proxy)
+    fmspc = intel.sgx_platform().fmspc.hex()
+    with client(pccs) as c:
+        answer = c.get(f"{V4}/tcb", params={"fmspc": fmspc})
+        assert c.get(f"{V4}/qe/identity").status_code == 200  # untouched documents pass
+    assert answer.status_code == 502
+    assert "refused the SGX TCB info" in answer.text and "TCB_INFO_INVALID_SIGNATURE" in answer.text
+    service = pccs.app.service
+    assert service.store.get(service.cache.root_id, EntryKey.tcb_info("sgx", fmspc)) is None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("GET", f"{V4}/tcb?fmspc=%ff%fe", {}, 400),
+        ("GET", f"{V4}/tcb?" + "a=1&" * 3000, {}, 400),
+        ("GET", f"{V4}/pckcert?qeid=00&cpusvn=" + "0" * 10_000, {}, 400),
+        ("POST", f"{V4}/platforms", {"content": b"\x00\xff" * 10, "headers": USER}, 400),
+        ("POST", f"{V4}/platforms", {"content": b"[" * 100_000, "headers": USER}, 400),
+        ("POST", f"{V4}/platforms", {"content": b"x" * (2 * 1024 * 1024), "headers": USER}, 413),
+        ("PUT", f"{V4}/platformcollateral", {"content": b"{}" + b" " * (3 * 1024 * 1024), "headers": ADMIN}, 413),
+        (
+            "PUT",
+            f"{V4}/platformcollateral",
+            {"json": {"collaterals": {"tcbinfos": [{"fmspc": 5}]}}, "headers": ADMIN},
+            400,
+        ),
+        (
+            "PUT",
+            f"{V4}/platformcollateral",
+            {
+                "json": {
+                    "collaterals": {
+                        "pck_certs": [{"qe_id": "00", "pce_id": "0000", "certs": [{"cert": "junk", "tcbm": "00" * 18}]}]
+                    }
+                },
+                "headers": ADMIN,
+            },
+            400,
+        ),
+        ("PUT", f"{V4}/platformcollateral", {"json": {"collaterals": {"rootcacrl": "abcd"}}, "headers": ADMIN}, 400),
+        ("GET", f"{V4}/platforms?source=%5B" + "A" * 2000 + "%5D", {"headers": ADMIN}, 400),
+    ],
+)
+def test_malformed_and_oversized_requests(
+    make_pccs: Factory, method: str, path: str, kwargs: dict[str, object], status: int
+) -> None:
+    pccs = make_pccs(max_request_body=1024 * 1024)
+    with client(pccs) as c:
+        answer = c.request(method, path, **kwargs)  # type: ignore[arg-type]
+    assert answer.status_code == status, answer.text[:300]
+
+
+def test_garbage_on_the_socket_is_not_a_500(pccs: object) -> None:
+    host, port = "127.0.0.1", int(pccs.url.rsplit(":", 1)[1])  # type: ignore[attr-defined]
+    for garbage in (b"\x16\x03\x01\x00\x00garbage\r\n\r\n", b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n",
+                    b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n"):  # fmt: skip
+        with socket.create_connection((host, port), timeout=5) as s:
+            s.sendall(garbage)
+            reply = s.recv(200)
+        assert not reply.startswith(b"HTTP/1.1 5"), reply

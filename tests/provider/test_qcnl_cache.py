@@ -1,0 +1,228 @@
+"""QCNL's disk cache against a real loopback PCCS: a fresh provider (empty memory) is served from Intel's cache
+files without a request; expiry from the configuration or ``Cache-Control: max-age`` on an injected clock;
+expired and corrupt files deleted, never served; Intel's byte layout both ways; Intel's directory search."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pydcap.provider.interface import CacheKind, PlatformId
+from pydcap.provider.qcnl_cache import CACHE_ENTRIES, QcnlCache, cache_locations
+from tests.provider.conftest import PLATFORM, QE_ID, Clock, Pccs, provider
+
+HOUR = 3600
+
+
+def pck_file(pccs: Pccs, directory: Path) -> Path:
+    """Where the PCK answer for PLATFORM lives: sha256 of the URL without its encrypted PPID."""
+    url = f"{pccs.url}pckcert?qeid={QE_ID.hex()}&cpusvn={'00' * 16}&pcesvn=0d00&pceid=0000"
+    return directory / hashlib.sha256(url.encode()).hexdigest()
+
+
+def fetch_everything(pccs: Pccs, config_hours: float, clock: Clock) -> tuple[str, bytes, bytes]:
+    config = pccs.config(pck_cache_expire_hours=config_hours, verify_collateral_cache_expire_hours=config_hours)
+    with provider(config, clock) as p:
+        chain = p.pck_cert_chain(PLATFORM)
+        collateral = p.collateral_for_quote(pccs.data.sgx.quote)
+        qve = p.qve_identity()
+    return chain.tcbm, collateral.digest, qve.identity.to_bytes()
+
+
+def test_a_fresh_provider_is_served_from_disk(pccs: Pccs, qcnl_cache_base: Path) -> None:
+    clock = Clock()
+    first = fetch_everything(pccs, 1, clock)
+    asked = len(pccs.data.requests)
+    assert asked == 6  # PCK, PCK CRL, TCB info, QE identity, root CA CRL, QvE identity
+    directory = qcnl_cache_base / ".dcap-qcnl"
+    files = sorted(directory.iterdir())
+    assert len(files) == asked and pck_file(pccs, directory) in files
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
+    assert fetch_everything(pccs, 1, clock) == first  # another provider: its memory is empty
+    assert len(pccs.data.requests) == asked
+
+
+def test_files_are_intels_cache_items(pccs: Pccs, qcnl_cache_base: Path) -> None:
+    clock = Clock()
+    with provider(pccs.config(pck_cache_expire_hours=2), clock) as p:
+        chain = p.pck_cert_chain(PLATFORM)
+    raw = pck_file(pccs, qcnl_cache_base / ".dcap-qcnl").read_bytes()
+    version, kind, expiry, header_size = struct.unpack_from("<HIqI", raw)  # CacheItemHeader, packed
+    assert (version, kind, expiry) == (1, CacheKind.CERTIFICATE, int(clock.now) + 2 * HOUR)
+    header = raw[18 : 18 + header_size].decode()
+    (body_size,) = struct.unpack_from("<I", raw, 18 + header_size)
+    body = raw[22 + header_size :]
+    assert len(body) == body_size and chain.pem.startswith(body.strip())
+    assert f"\r\nSGX-TCBm: {chain.tcbm}\r\n".lower() in header.lower()
+
+
+def test_an_item_written_as_intel_writes_it_is_served(pccs: Pccs, qcnl_cache_base: Path) -> None:
+    clock = Clock()
+    with provider(pccs.config(pck_cache_expire_hours=1), clock) as p:
+        expected = p.pck_cert_chain(PLATFORM)
+    path = pck_file(pccs, qcnl_cache_base / ".dcap-qcnl")
+    raw = path.read_bytes()
+    (header_size,) = struct.unpack_from("<I", raw, 14)
+    body = raw[22 + header_size :]
+    issuer = expected.pem[len(body.strip()) + 1 :].decode().replace("\n", "%0A")
+    header = f"HTTP/1.1 200 OK\r\nsgx-tcbm: {expected.tcbm}\r\nSGX-PCK-Certificate-Issuer-Chain: {issuer}\r\n\r\n"
+    intel = struct.pack("<HIq", 1, 1, int(clock.now) + 60)
+    intel += struct.pack("<I", len(header)) + header.encode() + struct.pack("<I", len(body)) + body
+    path.write_bytes(intel)
+    with provider(pccs.config(), clock) as p:
+        assert p.pck_cert_chain(PLATFORM) == expected
+    assert len(pccs.data.requests) == 1
+
+
+def test_expiry_follows_the_clock_and_expired_files_are_deleted(pccs: Pccs, qcnl_cache_base: Path) -> None:
+    clock = Clock()
+    path = pck_file(pccs, qcnl_cache_base / ".dcap-qcnl")
+    with provider(pccs.config(pck_cache_expire_hours=1), clock) as p:
+        p.pck_cert_chain(PLATFORM)
+    clock.now += HOUR - 1
+    with provider(pccs.config(), clock) as p:  # no caching configured: reads still use the files
+        p.pck_cert_chain(PLATFORM)
+    assert len(pccs.data.requests) == 1
+    clock.now += 1  # expiry reached
+    with provider(pccs.config(), clock) as p:
+        p.pck_cert_chain(PLATFORM)
+    assert len(pccs.data.requests) == 2 and not path.exists()  # deleted, and not rewritten (0 hours)
+
+
+def test_memory_expiry_is_checked_too(pccs: Pccs) -> None:
+    clock = Clock()
+    with provider(pccs.config(pck_cache_expire_hours=1), clock) as p:
+        p.pck_cert_chain(PLATFORM)
+        clock.now += HOUR
+        p.pck_cert_chain(PLATFORM)
+    assert len(pccs.data.requests) == 2
+
+
+CORRUPTIONS: dict[str, Callable[[bytes], bytes]] = {
+    "empty": lambda raw: b"",
+    "shorter than the header": lambda raw: raw[:13],
+    "no sizes": lambda raw: raw[:16],
+    "truncated body": lambda raw: raw[:-1],
+    "trailing bytes": lambda raw: raw + b"\0",
+    "header size too large": lambda raw: raw[:14] + struct.pack("<I", len(raw)) + raw[18:],
+    "version 2": lambda raw: struct.pack("<H", 2) + raw[2:],
+}
+
+
+@pytest.mark.parametrize("corruption", list(CORRUPTIONS))
+def test_corrupt_files_are_deleted_not_served(pccs: Pccs, qcnl_cache_base: Path, corruption: str) -> None:
+    clock = Clock()
+    path = pck_file(pccs, qcnl_cache_base / ".dcap-qcnl")
+    with provider(pccs.config(pck_cache_expire_hours=1), clock) as p:
+        expected = p.pck_cert_chain(PLATFORM)
+    path.write_bytes(CORRUPTIONS[corruption](path.read_bytes()))
+    with provider(pccs.config(), clock) as p:
+        assert p.pck_cert_chain(PLATFORM) == expected
+    assert len(pccs.data.requests) == 2 and not path.exists()
+
+
+def test_cache_control_max_age_wins_over_the_configuration(pccs: Pccs, qcnl_cache_base: Path) -> None:
+    clock = Clock()
+    path = pck_file(pccs, qcnl_cache_base / ".dcap-qcnl")
+    with provider(pccs.config(), clock) as p:  # 0 hours and no max-age: nothing is cached
+        p.pck_cert_chain(PLATFORM)
+    assert not path.exists()
+    pccs.data.cache_control = "public, max-age=60"
+    with provider(pccs.config(pck_cache_expire_hours=1), clock) as p:
+        p.pck_cert_chain(PLATFORM)
+    assert struct.unpack_from("<q", path.read_bytes(), 6)[0] == int(clock.now) + 60
+    clock.now += 59
+    with provider(pccs.config(), clock) as p:
+        p.pck_cert_chain(PLATFORM)
+    assert len(pccs.data.requests) == 2
+    clock.now += 1
+    pccs.data.cache_control = "max-age=0"  # 0: the configuration decides again
+    with provider(pccs.config(pck_cache_expire_hours=1), clock) as p:
+        p.pck_cert_chain(PLATFORM)
+    assert len(pccs.data.requests) == 3
+    assert struct.unpack_from("<q", path.read_bytes(), 6)[0] == int(clock.now) + HOUR
+
+
+def test_clear_cache_by_kind_on_disk(pccs: Pccs, qcnl_cache_base: Path) -> None:
+    directory = qcnl_cache_base / ".dcap-qcnl"
+    local = directory / f"{QE_ID.hex()}_0000"
+    local.write_bytes(struct.pack("<HIq", 1, CacheKind.MULTICERTS, 2_000_000))  # a local PCK file's header
+    clock = Clock()
+    fetch_everything(pccs, 1, clock)
+
+    def kinds() -> list[int]:
+        return sorted(struct.unpack_from("<I", f.read_bytes(), 2)[0] for f in directory.iterdir())
+
+    assert kinds() == [1, 2, 2, 2, 2, 2, 4]
+    with provider(pccs.config(), clock) as p:
+        p.clear_cache(CacheKind.QV_COLLATERAL)
+        assert kinds() == [1, 4]
+        p.clear_cache(CacheKind.CERTIFICATE)
+        assert kinds() == [4]
+        p.clear_cache()  # ALL includes MULTICERTS, as in Intel's library
+    assert list(directory.iterdir()) == []
+
+
+# ---- the directory and the memory tier -------------------------------------------------------------------
+
+
+def test_intels_search_order_prefers_an_existing_directory(tmp_path: Path) -> None:
+    env = {"AZDCAP_CACHE": str(tmp_path / "az"), "HOME": str(tmp_path / "home"), "TMPDIR": ""}
+    assert cache_locations(env) == [tmp_path / "az/.dcap-qcnl", tmp_path / "home/.dcap-qcnl", Path("/tmp/.dcap-qcnl")]
+    (tmp_path / "home/.dcap-qcnl").mkdir(parents=True)
+    (tmp_path / "az").mkdir()
+    cache = QcnlCache.from_environment(env)
+    cache.store("item", b"x" * 20)
+    assert cache.directory == tmp_path / "home/.dcap-qcnl" and (cache.directory / "item").exists()
+
+
+def test_the_first_creatable_directory_is_created_owner_only(tmp_path: Path) -> None:
+    env = {"AZDCAP_CACHE": str(tmp_path / "missing/parent"), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    (tmp_path / "xdg").mkdir()
+    cache = QcnlCache.from_environment(env)
+    assert cache.load("item") is None and not (tmp_path / "xdg/.dcap-qcnl").exists()  # created when first needed
+    cache.store("ITEM", b"value")
+    created = tmp_path / "xdg/.dcap-qcnl"
+    assert cache.directory == created and stat.S_IMODE(created.stat().st_mode) == 0o700
+    assert (created / "item").read_bytes() == b"value"  # names are lowercased, as Intel's are on Linux
+    assert [p.name for p in created.iterdir()] == ["item"]  # no temporary file left behind
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX ownership")
+def test_a_directory_others_can_write_is_not_used(tmp_path: Path) -> None:
+    shared = tmp_path / "shared/.dcap-qcnl"
+    shared.mkdir(parents=True)
+    shared.chmod(0o777)
+    (shared / "planted").write_bytes(b"answer")
+    own = tmp_path / "own"
+    own.mkdir()
+    messages: list[str] = []
+    cache = QcnlCache([shared, own / ".dcap-qcnl"], log=lambda level, text: messages.append(text))
+    assert cache.load("planted") is None
+    cache.store("mine", b"value")
+    assert cache.directory == own / ".dcap-qcnl" and any("ignoring cache directory" in m for m in messages)
+
+
+def test_without_a_directory_the_memory_tier_keeps_the_last_20(tmp_path: Path) -> None:
+    cache = QcnlCache([tmp_path / "missing/parent/.dcap-qcnl"])
+    for i in range(CACHE_ENTRIES + 1):
+        cache.store(f"item{i}", bytes([i]))
+    assert cache.directory is None
+    assert cache.load("item0") is None and cache.load("item1") == b"\x01"
+    cache.store("item21", b"\x15")  # item1 was used last: item2 is now the oldest
+    assert cache.load("item1") == b"\x01" and cache.load("item2") is None
+
+
+def test_the_encrypted_ppid_is_not_part_of_the_key(pccs: Pccs) -> None:
+    clock = Clock()
+    with provider(pccs.config(pck_cache_expire_hours=1), clock) as p:
+        p.pck_cert_chain(PLATFORM)
+    with provider(pccs.config(), clock) as p:
+        p.pck_cert_chain(PlatformId(QE_ID, bytes(16), 13, 0, encrypted_ppid=b"\x01" * 384))
+    assert len(pccs.data.requests) == 1
