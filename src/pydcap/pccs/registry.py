@@ -6,14 +6,15 @@ Hex values are kept upper-case, as Intel's PCCS normalises them (its admin tool 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from pydcap.cache.store import read_transaction, write_transaction
 from pydcap.pccs import tables as t
 
 
@@ -71,17 +72,11 @@ class PlatformRegistry:
         self.root_id = root_id
         t.ensure_tables(engine)
 
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            conn.execution_options(pydcap_begin="IMMEDIATE")
-            with conn.begin():
-                yield conn
+    def _write(self) -> AbstractContextManager[Connection]:
+        return write_transaction(self.engine)
 
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+    def _read(self) -> AbstractContextManager[Connection]:
+        return read_transaction(self.engine)
 
     def _upsert(self, table: Any, values: dict[str, Any], keys: Sequence[str]) -> Any:
         insert = sqlite.insert if self.engine.dialect.name == "sqlite" else postgresql.insert
