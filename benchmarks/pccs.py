@@ -62,20 +62,27 @@ def _client_worker(port: int, path: str, seconds: float, connections: int, count
     buffers = [b""] * connections
     done = 0
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    try:
+        while time.monotonic() < deadline:
+            for s in socks:
+                s.sendall(request)
+            for i, s in enumerate(socks):
+                data = buffers[i]
+                while True:
+                    head_end = data.find(b"\r\n\r\n")
+                    if head_end >= 0:
+                        length = int(re.search(rb"(?i)content-length: *(\d+)", data[:head_end]).group(1))  # type: ignore[union-attr]
+                        if len(data) >= head_end + 4 + length:
+                            buffers[i] = data[head_end + 4 + length :]
+                            break
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        raise RuntimeError("the PCCS closed a keep-alive connection")
+                    data += chunk
+                done += 1
+    finally:
         for s in socks:
-            s.sendall(request)
-        for i, s in enumerate(socks):
-            data = buffers[i]
-            while True:
-                head_end = data.find(b"\r\n\r\n")
-                if head_end >= 0:
-                    length = int(re.search(rb"(?i)content-length: *(\d+)", data[:head_end]).group(1))  # type: ignore[union-attr]
-                    if len(data) >= head_end + 4 + length:
-                        buffers[i] = data[head_end + 4 + length :]
-                        break
-                data += s.recv(65536)
-            done += 1
+            s.close()
     counts.put(done)
 
 
@@ -86,9 +93,13 @@ def python_load(port: int, path: str, seconds: float, connections: int) -> float
     workers = [multiprocessing.Process(target=_client_worker, args=(port, path, seconds, n, counts)) for n in per]
     for w in workers:
         w.start()
-    total = sum(counts.get() for _ in workers)
-    for w in workers:
-        w.join()
+    try:  # a client that died puts nothing: do not wait for it forever
+        total = sum(counts.get(timeout=seconds + 30) for _ in workers)
+    finally:
+        for w in workers:
+            w.join(5)
+            if w.is_alive():
+                w.terminate()
     return total / seconds
 
 
@@ -138,7 +149,11 @@ def main() -> int:
                     rows.append((name, workers, load(port, path, args.seconds, args.connections)))
             finally:
                 server.send_signal(signal.SIGINT)
-                server.wait(15)
+                try:
+                    server.wait(15)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait()
     table = Table(
         title=f"pydcap PCCS, cached answers over TLS, keep-alive, {args.connections} connections ({generator})"
     )

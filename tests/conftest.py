@@ -54,6 +54,15 @@ REAL = _bundles("real")
 NEGATIVE = _bundles("negative")
 
 
+def real_bundle(name: str) -> Bundle:
+    """The real bundle ``name`` (the test is skipped when the shared test data lacks it)."""
+    require_testdata()
+    for b in REAL:
+        if b.name == name:
+            return b
+    pytest.skip(f"bundle {name} not in the test data")
+
+
 def bundle_params(bundles: list[Bundle]) -> list[Any]:
     if not bundles:
         return [pytest.param(None, id="no-testdata")]

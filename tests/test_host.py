@@ -111,3 +111,16 @@ def test_instance_info_before_start_and_bad_input() -> None:
     for bad in (b"{}", b"[", b'{"format": "pydcap-enclave-instance-info/1"}'):
         with pytest.raises(FormatError):
             EnclaveInstanceInfo.deserialize(bad)
+
+
+def test_unknown_provider_is_a_host_error(intel: SimulatedIntel, bundled_env: Path) -> None:
+    """It used to escape ``start`` as the provider package's own error."""
+    host = EnclaveHost(SimulatedQuoteSource(intel.sgx_platform()))
+    with pytest.raises(HostError, match="no quote provider"):
+        host.start(AttestationParameters.DCAP("/nonexistent/libdcap_quoteprov.so"))
+
+
+def test_bad_simulation_seed_is_a_host_error(bundled_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYDCAP_SIM_SEED", "one")
+    with pytest.raises(HostError, match="PYDCAP_SIM_SEED='one' is not a number"):
+        EnclaveHost().start(AttestationParameters.DCAP())

@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 import uvicorn
@@ -27,14 +28,16 @@ ENCLAVE_NAME = "pydcap.examples.HelloWorld"
 SIM_SEED = 1
 
 
-def simulated_host(workdir: Path) -> EnclaveHost:
-    """A simulated enclave, with a simulated Intel serving its collateral (nothing leaves this machine)."""
+def simulated_host(stack: ExitStack) -> EnclaveHost:
+    """A simulated enclave, with a simulated Intel serving its collateral (nothing leaves this machine).
+    The simulated Intel and the working directory last as long as ``stack``."""
     from pydcap.sim import SimulatedIntel
     from pydcap.sim.enclave import SimulatedEnclave, SimulatedQuoteSource
     from pydcap.sim.server import SimulatedPcs
 
     intel = SimulatedIntel(seed=SIM_SEED)
-    pcs = SimulatedPcs(intel).start()
+    pcs = stack.enter_context(SimulatedPcs(intel))
+    workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pydcap-hello-")))
     (workdir / "sim-root.pem").write_bytes(intel.root_pem)
     os.environ.update(
         PYDCAP_COLLATERAL_SERVICE="pcs",
@@ -54,20 +57,20 @@ def main() -> int:
 
     found = detect()
     print(found.message, file=sys.stderr)
-    workdir = Path(tempfile.mkdtemp(prefix="pydcap-hello-"))
-    host = simulated_host(workdir) if found.simulated else EnclaveHost(found.source)
-    info = host.start(AttestationParameters.DCAP(), report_data=b"hello world")
-    print(f"enclave started: {info.tee}, measurement {info.measurement.hex()}", file=sys.stderr)
-    if info.signer is not None:
-        print(f"signer {info.signer.hex()}", file=sys.stderr)
-    payload = info.serialize()
+    with ExitStack() as stack:
+        host = simulated_host(stack) if found.simulated else EnclaveHost(found.source)
+        info = host.start(AttestationParameters.DCAP(), report_data=b"hello world")
+        print(f"enclave started: {info.tee}, measurement {info.measurement.hex()}", file=sys.stderr)
+        if info.signer is not None:
+            print(f"signer {info.signer.hex()}", file=sys.stderr)
+        payload = info.serialize()
 
-    async def instance_info(_: Request) -> Response:
-        return Response(payload, media_type="application/json")
+        async def instance_info(_: Request) -> Response:
+            return Response(payload, media_type="application/json")
 
-    app = Starlette(routes=[Route("/instance-info", instance_info)])
-    print(f"serving http://{args.host}:{args.port}/instance-info", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        app = Starlette(routes=[Route("/instance-info", instance_info)])
+        print(f"serving http://{args.host}:{args.port}/instance-info", file=sys.stderr, flush=True)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 

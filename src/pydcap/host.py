@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pydcap.collateral import Collateral
@@ -23,7 +24,7 @@ from pydcap.platform import QuoteSource, detect
 from pydcap.policy import AppraisalPolicy, EnclaveConstraint
 from pydcap.provider import QuoteProvider, open_provider
 from pydcap.quote import EnclaveReport, Quote
-from pydcap.verify import VerificationResult, Verifier
+from pydcap.verify import VerificationResult, verify_quote
 from pydcap.verify.verifier import TimeLike
 
 log = logging.getLogger("pydcap.host")
@@ -62,7 +63,7 @@ class EnclaveInstanceInfo:
     platform: str
     created_at: int = field(default_factory=lambda: int(time.time()))
 
-    @property
+    @cached_property
     def parsed(self) -> Quote:
         return Quote.parse(self.quote)
 
@@ -155,14 +156,18 @@ class EnclaveHost:
             return self._source, str(getattr(self._source, "name", "custom"))
         found = detect()
         self.platform_message = found.message
-        log.warning(found.message) if found.simulated else log.info(found.message)
+        log.log(logging.WARNING if found.simulated else logging.INFO, found.message)
         if found.source is not None:
             return found.source, found.kind
         from pydcap.sim import SimulatedIntel
         from pydcap.sim.enclave import SimulatedQuoteSource
 
-        intel = SimulatedIntel(seed=int(os.environ.get("PYDCAP_SIM_SEED", "1")))
-        return SimulatedQuoteSource(intel.sgx_platform()), "simulated"
+        seed = os.environ.get("PYDCAP_SIM_SEED", "1")
+        try:
+            number = int(seed)
+        except ValueError as exc:
+            raise HostError(f"PYDCAP_SIM_SEED={seed!r} is not a number") from exc
+        return SimulatedQuoteSource(SimulatedIntel(seed=number).sgx_platform()), "simulated"
 
     def start(self, attestation: AttestationParameters, *, report_data: bytes = b"") -> EnclaveInstanceInfo:
         """Get a quote binding ``report_data`` (up to 64 bytes, e.g. a key's hash) and its collateral."""
@@ -173,17 +178,18 @@ class EnclaveHost:
             quote = source.get_quote(report_data)
         except PydcapError as exc:
             raise HostError(f"the {kind} platform gave no quote: {exc}") from exc
-        provider = (
-            attestation.provider
-            if isinstance(attestation.provider, QuoteProvider)
-            else open_provider(attestation.provider)
-        )
+        given = attestation.provider
+        owned = not isinstance(given, QuoteProvider)
+        try:
+            provider = given if isinstance(given, QuoteProvider) else open_provider(given)
+        except PydcapError as exc:
+            raise HostError(f"no quote provider: {exc}") from exc
         try:
             collateral = provider.collateral_for_quote(quote)
         except PydcapError as exc:
             raise HostError(f"the {_provider_name(provider)} quote provider gave no collateral: {exc}") from exc
         finally:
-            if not isinstance(attestation.provider, QuoteProvider):
+            if owned:
                 provider.close()
         self._info = EnclaveInstanceInfo(quote, collateral, _provider_name(provider), kind)
         return self._info
@@ -205,4 +211,4 @@ def verify(
         else EnclaveInstanceInfo.deserialize(instance_info)
     )
     policy = EnclaveConstraint.parse(constraint) if isinstance(constraint, str) else constraint
-    return Verifier(trusted_root=trusted_root, policy=policy).verify(info.quote, info.collateral, at=at)
+    return verify_quote(info.quote, info.collateral, at=at, trusted_root=trusted_root, policy=policy)

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from pydcap.pki import CertificateChain, PckCertificate
 from pydcap.quote import Quote
 from pydcap.sources import (
     CollateralRequest,
@@ -75,20 +76,24 @@ class BundleSource:
             self.calls["pck_certificate"] += 1
         if self.down:
             raise UpstreamUnreachableError("pck", "file://quote", None, "down", "test outage")
-        pem = Quote.parse(self.bundle.quote).pck_chain_pem
-        assert pem is not None
-        marker = b"-----END CERTIFICATE-----"
-        cut = pem.index(marker) + len(marker)
-        return Fetched(pem[:cut] + b"\n", pem[cut:].lstrip(b"\n\x00"), "file://quote")
+        leaf, chain = leaf_and_chain(self.bundle)
+        return Fetched(leaf, chain, "file://quote")
 
     async def aclose(self) -> None:
         return None
 
 
+def leaf_and_chain(bundle: Bundle) -> tuple[bytes, bytes]:
+    """The PCK certificate in the bundle's quote and its issuer chain, PEM, as a PCCS serves them."""
+    pem = Quote.parse(bundle.quote).pck_chain_pem
+    assert pem is not None
+    marker = b"-----END CERTIFICATE-----"
+    cut = pem.index(marker) + len(marker)
+    return pem[:cut] + b"\n", pem[cut:].lstrip(b"\n\x00")
+
+
 def platform_of(bundle: Bundle, qe_id: bytes = b"\x42" * 16) -> PlatformId:
     """A platform id matching the PCK certificate in the bundle's quote (raw TCB = certified TCB)."""
-    from pydcap.pki import CertificateChain, PckCertificate
-
     pem = Quote.parse(bundle.quote).pck_chain_pem
     assert pem is not None
     leaf = CertificateChain.parse(pem).find("SGX PCK Certificate")

@@ -25,21 +25,30 @@ def _unreachable_reason() -> str | None:
 
 
 @contextmanager
-def postgres_schema() -> Iterator[str]:
-    """A fresh schema; yields a database URL whose connections use it. Dropped afterwards."""
+def schema_name() -> Iterator[str]:
+    """A name for a schema of the test's own (not created here), dropped afterwards if it was created."""
     reason = _unreachable_reason()
     if reason is not None:
         if os.environ.get("CI"):
             pytest.fail(f"CI is set but {reason}")
         pytest.skip(reason)
     name = f"pydcap_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_PG_CONNINFO, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{name}"')
     try:
-        yield f"{PG_URL}?options=-csearch_path%3D{name}"
+        yield name
     finally:
         with psycopg.connect(_PG_CONNINFO, autocommit=True) as conn:
+            # A connection left inside a transaction would make DROP wait forever: fail the test instead.
+            conn.execute("SET lock_timeout = '30s'")
             conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A fresh schema; yields a database URL whose connections use it. Dropped afterwards."""
+    with schema_name() as name:
+        with psycopg.connect(_PG_CONNINFO, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{name}"')
+        yield f"{PG_URL}?options=-csearch_path%3D{name}"
 
 
 @contextmanager

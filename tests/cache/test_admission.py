@@ -15,7 +15,7 @@ from pydcap.pki import CertificateChain, RevocationList, TrustRoot
 from pydcap.pki.trust import public_key_point
 from pydcap.sources import CollateralRequest, Tee
 from pydcap.verify.names import Failure
-from tests.cache.bundle_source import platform_of
+from tests.cache.bundle_source import leaf_and_chain, platform_of
 from tests.conftest import NEGATIVE, REAL, Bundle, bundle_params, require_testdata
 from tests.sources.pccs_replay import flip_signature_byte
 
@@ -42,7 +42,7 @@ def _admit_all(b: Bundle, trust: TrustRoot = INTEL) -> dict[str, Admission]:
     f = _parts(b)
     req = CollateralRequest.from_quote(b.quote)
     root = f["root_ca_crl.der"]
-    leaf, chain = _leaf_and_chain(b)
+    leaf, chain = leaf_and_chain(b)
     return {
         "root_ca_crl": admit(EntryKey.root_ca_crl(), root, b"", trust),
         "pck_crl": admit(
@@ -66,15 +66,6 @@ def _admit_all(b: Bundle, trust: TrustRoot = INTEL) -> dict[str, Admission]:
             EntryKey.pck_certificate(platform_of(b)), leaf, chain, trust, root_ca_crl=root, pck_crl=f["pck_crl.der"]
         ),
     }
-
-
-def _leaf_and_chain(b: Bundle) -> tuple[bytes, bytes]:
-    from pydcap.quote import Quote
-
-    pem = Quote.parse(b.quote).pck_chain_pem
-    assert pem is not None
-    end = pem.index(b"-----END CERTIFICATE-----") + len(b"-----END CERTIFICATE-----")
-    return pem[:end] + b"\n", pem[end:]
 
 
 @pytest.mark.parametrize("bundle", bundle_params(REAL))
@@ -235,7 +226,7 @@ def test_unreadable_documents_are_refused_not_raised_as_something_else() -> None
 def test_pck_certificates_with_altered_chains_are_refused(bundle: Bundle | None) -> None:
     b = _bundle(bundle)
     f = _parts(b)
-    leaf, chain = _leaf_and_chain(b)
+    leaf, chain = leaf_and_chain(b)
     key = EntryKey.pck_certificate(platform_of(b) if "pck-cert" not in b.name else "42/" + "00" * 16 + "/0000/0000")
     with pytest.raises(UntrustedCollateralError):
         admit(key, leaf, chain, INTEL, root_ca_crl=f["root_ca_crl.der"], pck_crl=f["pck_crl.der"])
@@ -244,7 +235,7 @@ def test_pck_certificates_with_altered_chains_are_refused(bundle: Bundle | None)
 def test_a_pck_certificate_for_another_platform_or_tcb_is_refused() -> None:
     b = _real()
     f = _parts(b)
-    leaf, chain = _leaf_and_chain(b)
+    leaf, chain = leaf_and_chain(b)
     platform = platform_of(b)
     deps = {"root_ca_crl": f["root_ca_crl.der"], "pck_crl": f["pck_crl.der"]}
     ok = admit(EntryKey.pck_certificate(platform), leaf, chain, INTEL, **deps)  # type: ignore[arg-type]

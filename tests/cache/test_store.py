@@ -9,12 +9,14 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import update
 
 from pydcap.cache import CollateralStore, Entry, EntryKey, StoreError, default_store_path
 from pydcap.cache import schema as tables
 from pydcap.cache.owners import new_owner, owner_is_dead
+from tests.cache.databases import PG_URL, schema_name
 
 ROOT = "r" * 32
 
@@ -145,6 +147,30 @@ def test_only_one_of_many_threads_gets_a_lease(store: CollateralStore) -> None:
     assert len(won) == 1
 
 
+def test_a_database_that_fails_under_a_store_is_a_store_error_naming_it(store: CollateralStore) -> None:
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE pydcap_entries")
+    for operation in (
+        lambda: store.get(ROOT, EntryKey.root_ca_crl()),
+        lambda: store.put(ROOT, _entry(EntryKey.root_ca_crl())),
+    ):
+        with pytest.raises(StoreError, match="pydcap_entries") as caught:
+            operation()
+        assert str(caught.value).startswith(f"the cache store {store.location} failed: ")
+        assert "\n" not in str(caught.value), "one line, without SQLAlchemy's statement dump"
+
+
+def test_a_row_whose_meta_is_unreadable_still_comes_back(store: CollateralStore) -> None:
+    key = EntryKey.qe_identity("sgx")
+    store.put(ROOT, _entry(key))
+    for damaged in ("{not json", "[1, 2]"):
+        with store.engine.begin() as conn:
+            conn.execute(update(tables.entries).values(meta=damaged))
+        got = store.get(ROOT, key)
+        assert got is not None and got.data == b"document" and got.meta == {}
+        assert [e.key for _, e in store.entries()] == [key]
+
+
 def test_sqlite_is_in_wal_mode_and_private(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "er" / "c.sqlite3"
     with CollateralStore.open(path) as store:
@@ -173,6 +199,18 @@ def test_a_store_from_a_newer_pydcap_is_refused(target: str) -> None:
 def test_unusable_locations_are_named(target: str, message: str) -> None:
     with pytest.raises(StoreError, match=message):
         CollateralStore.open(target)
+
+
+@pytest.mark.postgres
+def test_a_postgresql_schema_of_its_own_is_created_and_used() -> None:
+    with schema_name() as name:
+        with CollateralStore.open(PG_URL, schema=name) as store:
+            assert store.location.endswith(f"(schema {name})")
+            store.put(ROOT, _entry(EntryKey.root_ca_crl()))
+        with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as conn:
+            query = "SELECT table_schema FROM information_schema.tables WHERE table_name = 'pydcap_entries'"
+            assert (name,) in conn.execute(query).fetchall()
+            assert conn.execute(f'SELECT count(*) FROM "{name}".pydcap_entries').fetchone() == (1,)
 
 
 def test_a_bad_schema_name_is_refused() -> None:

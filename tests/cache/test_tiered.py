@@ -5,8 +5,10 @@ down, refusal of anything unverifiable, and one upstream request for any number 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -19,6 +21,7 @@ from pydcap.cache import (
     CollateralStore,
     EntryKey,
     NotCachedError,
+    StoreError,
     UntrustedCollateralError,
 )
 from pydcap.cache import schema as tables
@@ -49,10 +52,7 @@ class Clock:
 
 
 @pytest.fixture
-def sqlite_store(tmp_path: object) -> Iterator[CollateralStore]:
-    from pathlib import Path
-
-    assert isinstance(tmp_path, Path)
+def sqlite_store(tmp_path: Path) -> Iterator[CollateralStore]:
     with CollateralStore.open(tmp_path / "c.sqlite3") as store:
         yield store
 
@@ -168,15 +168,29 @@ def test_a_refused_refresh_keeps_serving_the_verified_entry_as_stale(sqlite_stor
     assert stored is not None and stored.data == before.data
 
 
-def test_an_older_document_than_the_cached_one_is_refused(sqlite_store: CollateralStore) -> None:
+@pytest.mark.parametrize("persistent", [True, False], ids=["store", "memory-only"])
+def test_an_older_document_than_the_cached_one_is_refused(sqlite_store: CollateralStore, persistent: bool) -> None:
     newer, older = _named("teepot-vault_proxy"), _named("teepot-sw_hardening")
     clock = Clock(newer.at)
-    cache = CollateralCache(sqlite_store, clock=clock, retry_interval=0)
+    cache = CollateralCache(sqlite_store if persistent else None, clock=clock, retry_interval=0)
     kept = asyncio.run(cache.tcb_info(BundleSource(newer), "sgx", "00606a000000"))
     clock.at = kept.valid_until + 1
     replayed = asyncio.run(cache.tcb_info(BundleSource(older), "sgx", "00606a000000"))
     assert replayed.stale and replayed.data == kept.data
     assert cache.stats().refused == 1
+
+
+def test_without_a_store_the_last_verified_entry_is_served_stale_when_the_upstream_is_down() -> None:
+    b = _named("phala-sgx-v3")
+    clock = Clock(b.at)
+    source = BundleSource(b)
+    cache = CollateralCache(None, clock=clock, retry_interval=0)
+    before = asyncio.run(cache.tcb_info(source, "sgx", "00a067110000"))
+    clock.at = before.valid_until + 1
+    source.down = True
+    after = asyncio.run(cache.tcb_info(source, "sgx", "00a067110000"))
+    assert after.stale and after.origin == "memory" and after.data == before.data
+    assert source.calls["tcb_info"] == 2 and cache.stats().stale_served == 1
 
 
 def test_max_age_bounds_freshness() -> None:
@@ -206,6 +220,32 @@ def test_a_tampered_store_is_not_believed(sqlite_store: CollateralStore) -> None
     entry = asyncio.run(fresh_cache.tcb_info(source, "sgx", "00a067110000"))
     assert entry.origin == "upstream" and fresh_cache.stats().store_entries_rejected == 1
     assert source.calls["tcb_info"] == 2
+
+
+def test_what_a_stored_row_says_beside_the_document_is_not_believed(sqlite_store: CollateralStore) -> None:
+    b = _named("phala-sgx-v3")
+    source = BundleSource(b)
+    platform = platform_of(b)
+    asyncio.run(
+        AsyncCollateralService(source, CollateralCache(sqlite_store, clock=Clock(b.at))).pck_certificate(platform)
+    )
+    t = tables.entries
+    with sqlite_store.engine.begin() as conn:
+        conn.execute(update(t).where(t.c.kind == "pck_certificate").values(meta=json.dumps({"ca_type": "platform"})))
+        conn.execute(update(t).where(t.c.kind == "root_ca_crl").values(meta="{not json"))
+    restarted = AsyncCollateralService(source, CollateralCache(sqlite_store, clock=Clock(b.at)))
+    cert = asyncio.run(restarted.pck_certificate(platform))
+    assert cert.entry.origin == "store" and cert.ca_type == "processor", "the certificate says processor"
+    assert source.total() == 3, "nothing was fetched again"
+
+
+def test_a_failing_store_is_a_named_error(sqlite_store: CollateralStore) -> None:
+    b = _named("phala-sgx-v3")
+    with sqlite_store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE pydcap_entries")
+    cache = CollateralCache(sqlite_store, clock=Clock(b.at))
+    with pytest.raises(StoreError, match="no such table"):
+        asyncio.run(cache.root_ca_crl(BundleSource(b)))
 
 
 def test_entries_are_kept_apart_per_trust_root(sqlite_store: CollateralStore) -> None:

@@ -8,7 +8,6 @@ import http.server
 import json
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,9 +20,11 @@ from cryptography.x509.oid import NameOID
 from pydcap.cli import main
 from pydcap.provider.diagnosis import DoctorReport, examine
 from pydcap.provider.discovery import SEARCH_PATHS
+from pydcap.provider.service_probe import probe_service
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
 from tests.provider.conftest import build_plugins, install
+from tests.provider.pccs_server import loopback_server
 
 
 @pytest.fixture(scope="module")
@@ -257,6 +258,19 @@ def test_qcnl_as_parsed_with_its_risks(root: Path) -> None:
     assert report.to_dict()["qcnl"]["use_secure_cert"] is False
 
 
+def test_text_output_shows_brackets_in_paths_instead_of_reading_them_as_markup(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    odd = tmp_path / "[/oops]" / "[bold]qcnl.conf"  # "[/oops]" is two directories, "[" and "oops]"
+    odd.parent.mkdir(parents=True)
+    odd.write_text('{ "use_secure_cert": "no" }')
+    monkeypatch.setenv("PYDCAP_SYSROOT", str(root))
+    monkeypatch.setenv("QCNL_CONF_PATH", str(odd))
+    assert main(["doctor", "--offline", "--provider", "intel"]) == 1
+    text = " ".join(capsys.readouterr().out.split())  # the console may wrap long lines
+    assert f"broken QCNL configuration: {odd}:1: use_secure_cert" in text
+
+
 def test_qcnl_path_from_environment(root: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "qcnl.conf"
     elsewhere.write_text("PCCS_URL=https://legacy.test/sgx/certification/v3/\n")
@@ -272,6 +286,19 @@ def test_azure_settings(root: Path) -> None:
     level, message = only(report, "azure")
     assert level == "error" and "AZDCAP_COLLATERAL_VERSION" in message and "v2, v3 or v4" in message
     assert only(run(root, env={"AZDCAP_COLLATERAL_VERSION": "v9"}), "azure")[0] == "warning"
+
+
+def test_azure_collateral_version_pydcaps_provider_refuses(root: Path, plugins: dict[str, Path]) -> None:
+    # Azure's client reads v2 collateral, pydcap's Azure provider does not: opening it would fail.
+    report = run(root, provider="azure", env={"AZDCAP_COLLATERAL_VERSION": "v2"})
+    level, message = only(report, "azure")
+    assert level == "error" and "reads v3 and v4 collateral" in message and not report.healthy
+    install(plugins["azure"], root, SEARCH_PATHS[0])  # Azure's own plugin reads v2: nothing to say against it
+    report = run(root, env={"AZDCAP_COLLATERAL_VERSION": "v2"})
+    assert only(report, "azure")[0] == "ok"
+    assert only(report, "service")[1].endswith(
+        "/v2/qe/identity?clientid=production_client&api-version=2018-10-01-preview"
+    )
 
 
 # ---- collateral service --------------------------------------------------------------------------
@@ -291,18 +318,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 def _serve(context: ssl.SSLContext | None = None) -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    scheme = "http"
-    if context is not None:
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-        scheme = "https"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"{scheme}://127.0.0.1:{server.server_address[1]}/sgx/certification/v4/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_server(_Handler, context) as root:
+        yield f"{root}/sgx/certification/v4/"
 
 
 @pytest.fixture
@@ -443,6 +460,16 @@ def test_bundled_service_is_probed(root: Path) -> None:
         report = probe(root, env={"PYDCAP_SYSROOT": str(root), "PYDCAP_COLLATERAL_URL": pcs.url})
     level, message = only(report, "service")
     assert level == "ok" and message.startswith(f"{pcs.url}/sgx/certification/v4/qe/identity answered HTTP 200")
+
+
+def test_a_ca_bundle_that_is_no_bundle_is_a_finding_not_a_traceback(root: Path, tmp_path: Path) -> None:
+    junk = tmp_path / "ca.pem"
+    junk.write_text("not a certificate")
+    env = {"PYDCAP_SYSROOT": str(root), "PYDCAP_COLLATERAL_VERIFY_TLS": str(junk)}
+    level, message = only(run(root, env=env), "bundled")
+    assert level == "error" and "PYDCAP_COLLATERAL_VERIFY_TLS" in message and "not a usable CA bundle" in message
+    answer = probe_service("https://127.0.0.1:9/", verify=str(junk))  # refused before any connection is made
+    assert answer.outcome == "unreachable" and answer.detail.startswith(f"cannot use the CA bundle {junk}")
 
 
 def test_bundled_untrusted_tls_names_its_own_setting(root: Path, self_signed_pccs: str) -> None:

@@ -13,15 +13,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pydcap import Quote
 from pydcap.cli import main
 from pydcap.pki import CertificateChain
-from tests.conftest import REAL, Bundle, require_testdata
-
-
-def _b(name: str) -> Bundle:
-    require_testdata()
-    for b in REAL:
-        if b.name == name:
-            return b
-    pytest.skip(f"{name} missing")
+from tests.conftest import real_bundle
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -31,7 +23,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_accepted_quote_exits_0_with_json(capsys: pytest.CaptureFixture[str]) -> None:
-    b = _b("phala-tdx-v4")
+    b = real_bundle("phala-tdx-v4")
     code = main(["verify", str(b.path / "quote.bin"), "--collateral", str(b.path), "--at", str(b.at), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
@@ -56,7 +48,7 @@ def test_accepted_quote_exits_0_with_json(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_rejected_quote_exits_1_and_says_why() -> None:
-    b = _b("phala-sgx-v3")
+    b = real_bundle("phala-sgx-v3")
     proc = run("verify", str(b.path / "quote.bin"), "--collateral", str(b.path), "--at", b.expected["verify_at"]["iso"])
     assert proc.returncode == 1
     assert "REJECTED" in proc.stdout and "ConfigurationAndSWHardeningNeeded is not accepted" in proc.stdout
@@ -74,14 +66,14 @@ def test_rejected_quote_exits_1_and_says_why() -> None:
 
 
 def test_failure_exits_1() -> None:
-    b = _b("go-tdx-guest-v4-SPR")
+    b = real_bundle("go-tdx-guest-v4-SPR")
     proc = run("verify", str(b.path / "quote.bin"), "--collateral", str(b.path), "--at", str(b.at), "--json")
     assert proc.returncode == 1
     assert json.loads(proc.stdout)["failure"] == "TCB_NOT_SUPPORTED"
 
 
 def test_usage_and_unreadable_input_exit_2(tmp_path: Path) -> None:
-    b = _b("phala-tdx-v4")
+    b = real_bundle("phala-tdx-v4")
     assert run("verify", str(tmp_path / "nope.bin"), "--collateral", str(b.path)).returncode == 2
     assert run("verify", str(b.path / "quote.bin"), "--collateral", str(b.path), "--at", "yesterday").returncode == 2
     assert run("verify", str(b.path / "quote.bin")).returncode == 2
@@ -91,14 +83,14 @@ def test_usage_and_unreadable_input_exit_2(tmp_path: Path) -> None:
 
 
 def test_missing_collateral_exits_3(tmp_path: Path) -> None:
-    b = _b("phala-tdx-v4")
+    b = real_bundle("phala-tdx-v4")
     proc = run("verify", str(b.path / "quote.bin"), "--collateral", str(tmp_path / "absent"))
     assert proc.returncode == 3
     assert "does not exist" in proc.stderr
 
 
 def test_other_root_prints_a_warning(tmp_path: Path) -> None:
-    b = _b("phala-tdx-v4")
+    b = real_bundle("phala-tdx-v4")
     pem = Quote.parse(b.quote).pck_chain_pem
     assert pem is not None
     intermediate = CertificateChain.parse(pem).certificates[1]
@@ -120,7 +112,7 @@ def test_other_root_prints_a_warning(tmp_path: Path) -> None:
 
 
 def test_quote_show(capsys: pytest.CaptureFixture[str]) -> None:
-    b = _b("phala-sgx-v3")
+    b = real_bundle("phala-sgx-v3")
     assert main(["quote", "show", str(b.path / "quote.bin"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["version"] == 3 and info["tee"] == "SGX"
@@ -135,3 +127,19 @@ def test_quote_show_malformed(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     (tmp_path / "q.bin").write_bytes(b"\x03\x00" + b"\x00" * 20)
     assert main(["quote", "show", str(tmp_path / "q.bin"), "--json"]) == 1
     assert "offset" in json.loads(capsys.readouterr().out)
+
+
+def test_malformed_expected_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--mrenclave zz`` used to end in a traceback from inside verification."""
+    b = real_bundle("phala-sgx-v3")
+    code = main(["verify", str(b.path / "quote.bin"), "--collateral", str(b.path), "--mrenclave", "zz"])
+    assert code == 2
+    assert "mr_enclave 'zz' is not hex" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("at", ["99999999999999", "-99999999999"])
+def test_time_out_of_the_range_of_dates_is_a_usage_error(at: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """It used to verify, then end in a traceback printing the verification time."""
+    b = real_bundle("phala-tdx-v4")
+    assert main(["verify", str(b.path / "quote.bin"), "--collateral", str(b.path), "--at", at]) == 2
+    assert "out of the range of dates" in capsys.readouterr().err

@@ -7,15 +7,18 @@ from __future__ import annotations
 import io
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pydcap.cache import CollateralStore
 from pydcap.cli import main
 from tests.cache.databases import store_target
 from tests.conftest import REAL, TESTDATA, Bundle, require_testdata
@@ -143,6 +146,29 @@ def test_collateral_from_an_untrusted_upstream_is_exit_status_3(
     )
     assert status == 3
     assert "refused the root CA CRL" in capsys.readouterr().err
+
+
+def test_a_store_that_fails_after_opening_is_a_one_line_error(
+    pccs: ReplayPccs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache = tmp_path / "c.db"
+    CollateralStore.open(cache).close()
+    with closing(sqlite3.connect(cache)) as db:  # a table that opens but cannot be read or written
+        db.executescript("DROP TABLE pydcap_entries; CREATE VIEW pydcap_entries AS SELECT 1 AS kind;")
+    assert main(_verify_args(_bundle(SGX), "--pccs", pccs.url, "--cache", str(cache))) == 2
+    assert main(["cache", "list", "--cache", str(cache)]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 2 and all(e.startswith(f"pydcap: error: the cache store {cache} failed") for e in errors)
+
+
+def test_a_bad_service_url_is_refused_before_any_store_is_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache = tmp_path / "never" / "c.db"
+    args = ["collateral", "fetch", str(_bundle(SGX).path / "quote.bin"), "-o", str(tmp_path / "out")]
+    assert main([*args, "--pccs", "ftp://pccs", "--cache", str(cache)]) == 2
+    assert "must be an http:// or https:// URL" in capsys.readouterr().err
+    assert not cache.parent.exists()
 
 
 @pytest.mark.parametrize(
@@ -307,7 +333,5 @@ def test_sim_a_process_killed_mid_fetch_leaves_a_store_the_next_one_uses(sim: tu
     survivor = _run(_sim_verify(pcs, files, "tdx.bin", cache))
     assert survivor.returncode == 0, survivor.stderr
     assert time.monotonic() - started < 20, "the dead process's leases were taken over, not waited out"
-    from pydcap.cache import CollateralStore
-
     with CollateralStore.open(cache) as store:
         assert store.integrity_check() == "ok" and len(store.entries()) == 4

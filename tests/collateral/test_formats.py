@@ -15,15 +15,7 @@ from pydcap import Collateral, CollateralFormatError, EnclaveIdentity, FormatErr
 from pydcap.collateral import SignedDocument
 from pydcap.errors import InvalidCollateralError, UnsupportedVersionError
 from pydcap.pki.crl import RevocationList, crl_der
-from tests.conftest import REAL, Bundle, bundle_params, require_testdata
-
-
-def _bundle(name: str) -> Bundle:
-    require_testdata()
-    for b in REAL:
-        if b.name == name:
-            return b
-    pytest.skip(f"bundle {name} not in the test data")
+from tests.conftest import REAL, Bundle, bundle_params, real_bundle, require_testdata
 
 
 @pytest.mark.parametrize("bundle", bundle_params(REAL))
@@ -52,10 +44,10 @@ def test_three_forms_load_the_same_bundle(bundle: Bundle | None, tmp_path: Path)
 
 
 def test_tcb_info_v2_and_v3() -> None:
-    v2 = TcbInfo.parse(Collateral.load(_bundle("teepot-out_of_date").path).tcb_info)
+    v2 = TcbInfo.parse(Collateral.load(real_bundle("teepot-out_of_date").path).tcb_info)
     assert v2.version == 2 and v2.id == "SGX" and v2.tdx_module is None
     assert v2.fmspc.hex() == "00706e470000"
-    v3 = TcbInfo.parse(Collateral.load(_bundle("phala-tdx-v4").path).tcb_info)
+    v3 = TcbInfo.parse(Collateral.load(real_bundle("phala-tdx-v4").path).tcb_info)
     assert v3.version == 3 and v3.is_tdx
     assert v3.tdx_module is not None and v3.tdx_module_identities is not None
     assert v3.module_identity(0x03) is not None and v3.module_identity(0x01) is not None
@@ -66,7 +58,7 @@ def test_tcb_info_v2_and_v3() -> None:
 
 
 def test_levels_are_sorted_whatever_the_document_order() -> None:
-    c = Collateral.load(_bundle("phala-sgx-v3").path)
+    c = Collateral.load(real_bundle("phala-sgx-v3").path)
     body = json.loads(c.tcb_info.body)
     body["tcbLevels"].reverse()
     shuffled = TcbInfo.parse(SignedDocument.from_parts(json.dumps(body), "00" * 64, "tcbInfo", "tcb_info"))
@@ -74,7 +66,7 @@ def test_levels_are_sorted_whatever_the_document_order() -> None:
 
 
 def _tcb_body(name: str = "phala-sgx-v3") -> dict:  # type: ignore[type-arg]
-    return json.loads(Collateral.load(_bundle(name).path).tcb_info.body)  # type: ignore[no-any-return]
+    return json.loads(Collateral.load(real_bundle(name).path).tcb_info.body)  # type: ignore[no-any-return]
 
 
 def _tcb(body: object) -> TcbInfo:
@@ -109,8 +101,56 @@ def test_missing_member_is_a_format_error_naming_it() -> None:
         _tcb(body)
 
 
+@pytest.mark.parametrize(
+    "date", ["2025-06-19T10:56:11+00:00", "2025-06-19T10:56:11.5Z", "2025-06-19", "2025-02-30T00:00:00Z"]
+)
+def test_dates_must_be_in_intels_exact_form(date: str) -> None:
+    """Intel's parser accepts only ``YYYY-MM-DDTHH:MM:SSZ`` (a real date); pydcap accepted any ISO 8601 UTC form."""
+    body = _tcb_body()
+    body["nextUpdate"] = date
+    with pytest.raises(InvalidCollateralError, match="is not a date like"):
+        _tcb(body)
+
+
+def test_component_labels_must_be_strings() -> None:
+    """Intel rejects a TCB component whose ``category`` or ``type`` is not a string; pydcap ignored them."""
+    body = _tcb_body()
+    body["tcbLevels"][0]["tcb"]["sgxtcbcomponents"][3]["category"] = 7
+    with pytest.raises(CollateralFormatError, match=r"sgxtcbcomponents\[3\]\.category must be a string"):
+        _tcb(body)
+
+
+def _module_levels(body: dict) -> list:  # type: ignore[type-arg]
+    return body["tdxModuleIdentities"][0]["tcbLevels"]  # type: ignore[no-any-return]
+
+
+def test_tdx_module_identity_defects_are_format_errors_as_in_intels_parser() -> None:
+    body = _tcb_body("phala-tdx-v4")
+    levels = _module_levels(body)
+    levels.append(dict(levels[0], tcbStatus="Revoked"))  # a second level for the same ISVSVN: Intel refuses it
+    with pytest.raises(CollateralFormatError, match="two levels for ISVSVN") as info:
+        _tcb(body)
+    assert not isinstance(info.value, InvalidCollateralError)
+
+    body = _tcb_body("phala-tdx-v4")
+    _module_levels(body).clear()
+    with pytest.raises(CollateralFormatError, match="tcbLevels is empty") as info:
+        _tcb(body)
+    assert not isinstance(info.value, InvalidCollateralError)
+
+    body = _tcb_body("phala-tdx-v4")
+    body["tdxModule"]["mrsigner"] = "zz" * 48
+    with pytest.raises(CollateralFormatError, match="not hex") as info:
+        _tcb(body)
+    assert not isinstance(info.value, InvalidCollateralError)
+
+    del body["tdxModule"]
+    with pytest.raises(InvalidCollateralError, match=r"needs tcbInfo\.tdxModule"):
+        _tcb(body)
+
+
 def test_enclave_identity_rules() -> None:
-    c = Collateral.load(_bundle("phala-sgx-v3").path)
+    c = Collateral.load(real_bundle("phala-sgx-v3").path)
     qe = EnclaveIdentity.parse(c.qe_identity)
     assert qe.id == "QE" and qe.version == 2
     assert qe.level_for(qe.tcb_levels[0].isv_svn) == qe.tcb_levels[0]
@@ -128,11 +168,27 @@ def test_enclave_identity_rules() -> None:
 
 
 def test_pretty_printed_document_keeps_its_own_bytes() -> None:
-    c = Collateral.load(_bundle("phala-sgx-v3").path)
+    c = Collateral.load(real_bundle("phala-sgx-v3").path)
     pretty = json.dumps({"tcbInfo": json.loads(c.tcb_info.body), "signature": c.tcb_info.signature.hex()}, indent=2)
     doc = SignedDocument.parse(pretty, "tcbInfo", "tcb_info")
     assert doc.body != c.tcb_info.body
     assert doc.compact_body == c.tcb_info.body
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), _JSON, max_size=5), st.sampled_from([None, 0, 2]), st.booleans())
+def test_compact_body_is_the_compact_reserialisation(body: dict[str, object], indent: int | None, ascii_: bool) -> None:
+    """Whatever the served formatting, ``compact_body`` is the compact form (taken as is when already compact)."""
+    served = json.dumps(body, indent=indent, ensure_ascii=ascii_).encode()
+    doc = SignedDocument.from_parts(served, "00" * 64, "tcbInfo", "tcb_info")
+    assert doc.compact_body == json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @pytest.mark.parametrize(
@@ -145,7 +201,7 @@ def test_malformed_documents(text: str) -> None:
 
 
 def test_crl_encodings_are_equivalent() -> None:
-    c = Collateral.load(_bundle("phala-sgx-v3").path)
+    c = Collateral.load(real_bundle("phala-sgx-v3").path)
     der = c.pck_crl
     pem = RevocationList.parse(der).x509.public_bytes(Encoding.PEM)
     assert crl_der(der.hex()) == der
@@ -160,6 +216,12 @@ def test_load_errors_are_format_errors(tmp_path: Path) -> None:
     (tmp_path / "x.json").write_text('{"hello": 1}')
     with pytest.raises(CollateralFormatError, match="unknown JSON"):
         Collateral.load(tmp_path / "x.json")
+    unreadable = tmp_path / "unreadable"
+    Collateral.load(real_bundle("phala-sgx-v3").path).write_directory(unreadable)
+    (unreadable / "tcb_info.json").unlink()
+    (unreadable / "tcb_info.json").mkdir()
+    with pytest.raises(CollateralFormatError, match=r"tcb_info\.json"):
+        Collateral.load(unreadable)
 
 
 _DOCS = [Collateral.load(b.path) for b in REAL[:4]]

@@ -180,11 +180,32 @@ def test_export_import_and_platforms_commands(
     assert main(["pccs", "export", "--db", str(tmp_path / "fetch.sqlite3"), "--root-ca", str(root_file),
                  "--platforms", str(listing), "--upstream", connected.config.upstream, "-o", str(fetched)]) == 0  # fmt: skip
     assert main(["pccs", "import", str(fetched), "--db", offline_db, "--root-ca", str(root_file)]) == 0
-    offline.app.fast.clear()
+    offline.app.drop_prepared()
     with client(offline) as c:
         cert = c.get(f"{V4}/pckcert", params=pckcert_params(waiting, with_ppid=False))
         assert cert.status_code == 200 and cert.content == waiting.pck.pem
     assert main(["pccs", "platforms", "--db", offline_db, "--root-ca", str(root_file)]) == 0  # taken: empty
+
+
+@pytest.mark.parametrize(
+    ("command", "content", "says"),
+    [
+        ("import", {"collaterals": []}, "collaterals: must be an object"),
+        ("import", {"collaterals": {"pck_certs": 5}}, "collaterals.pck_certs: must be an array"),
+        ("export", 5, "a platform list is a JSON array"),
+        ("export", [{"qe_id": "zz"}], "qe_id must be hexadecimal digits"),
+    ],
+)
+def test_bad_input_files_are_a_one_line_error(
+    tmp_path: Path, root_file: Path, capsys: pytest.CaptureFixture[str], command: str, content: object, says: str
+) -> None:
+    given = tmp_path / "given.json"
+    given.write_text(json.dumps(content))
+    db = str(tmp_path / "db.sqlite3")
+    args = [str(given)] if command == "import" else ["--platforms", str(given), "--upstream", "http://127.0.0.1:9"]
+    assert main(["pccs", command, *args, "--db", db, "--root-ca", str(root_file)]) == 2
+    error = capsys.readouterr().err
+    assert says in error and "Traceback" not in error
 
 
 def test_bad_configuration_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -54,6 +54,7 @@ def test_flags_override_environment_override_file(tmp_path: Path) -> None:
         ({"CachingFillMode": "EAGER"}, "CachingFillMode: 'EAGER' is not LAZY, REQ or OFFLINE"),
         ({"AdminTokenHash": "abc"}, "AdminTokenHash: must be the SHA-512"),
         ({"RefreshSchedule": "0 0 25 * * *"}, "RefreshSchedule: hour: '25' is outside 0-23"),
+        ({"RefreshSchedule": "0 0 0 31 2 *"}, "RefreshSchedule: the schedule '0 0 0 31 2 *' never fires"),
         ({"uri": "ftp://x"}, "uri: 'ftp://x' is not an http(s) URL"),
         ({"uri": "https://x/sgx/certification/v2/"}, "uri: API version v2 is not supported"),
         ({"DB_CONFIG": "mysql"}, "DB_CONFIG: only sqlite"),

@@ -237,6 +237,30 @@ def test_put_platformcollateral_refuses_collateral_of_another_root(
         assert served.status_code == 200 and served.content == platform.pck.pem
 
 
+def test_put_platformcollateral_with_a_forged_pck_certificate_stores_nothing(
+    pccs: PccsServer, intel: SimulatedIntel, make_pccs: Factory
+) -> None:
+    from pydcap.pccs import CachingMode, export_collateral
+    from pydcap.pccs.wire import url_encoded
+
+    platform = intel.sgx_platform(name="put-forged")
+    with client(pccs) as c:
+        assert c.get(f"{V4}/pckcert", params=pckcert_params(platform)).status_code == 200
+    document = export_collateral(pccs.app.service)
+    [item] = document["collaterals"]["pck_certs"]
+    forged = intel.impostor().sgx_platform(name="put-forged").pck.pem  # same subject, another Intel's key
+    item["certs"][-1]["cert"] = url_encoded(forged)
+    offline = make_pccs(CachingMode.OFFLINE, name="offline")
+    with client(offline) as c:
+        refused = c.put(f"{V4}/platformcollateral", json=document, headers=ADMIN)
+        assert refused.status_code == 460, refused.text
+        assert "nothing was imported" in refused.text
+        # the documents of the same import verified, yet none of them was stored
+        assert c.get(f"{V4}/rootcacrl").status_code == 404
+        assert c.get(f"{V4}/tcb", params={"fmspc": platform.fmspc.hex()}).status_code == 404
+        assert c.get(f"{V4}/pckcert", params=pckcert_params(platform, with_ppid=False)).status_code == 461
+
+
 def test_refresh_needs_the_admin_token_and_is_refused_offline(
     make_pccs: Factory, intel: SimulatedIntel, pcs: SimulatedPcs
 ) -> None:

@@ -4,9 +4,13 @@ rate limited or failing, tampered with (refused, never stored); malformed and ov
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -16,10 +20,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pydcap.cache import EntryKey
+from pydcap.pccs import PccsServer
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
 from pydcap.sim.server.runner import ServerThread
-from tests.pccs.conftest import ADMIN, USER, V4, Factory, client
+from tests.pccs.conftest import ADMIN, USER, USER_TOKEN, V4, Factory, client, pckcert_params
 
 
 class Clock:
@@ -73,23 +78,44 @@ def test_failing_upstream_is_502(pccs: object, pcs: SimulatedPcs) -> None:
     assert answer.status_code == 502 and "answered 500" in answer.text
 
 
+Tamper = Callable[[str, bytes, dict[str, str]], tuple[bytes, dict[str, str]]]
+
+
 @pytest.fixture
-def tampering_proxy(pcs: SimulatedPcs) -> Iterator[str]:
+def make_proxy(pcs: SimulatedPcs) -> Iterator[Callable[[Tamper], str]]:
+    """``make_proxy(tamper)``: the URL of a PCS in the middle whose answers are ``tamper(path, body, headers)``."""
+    servers: list[ServerThread] = []
+
+    def make(tamper: Tamper) -> str:
+        async def forward(request: Request) -> Response:
+            async with httpx.AsyncClient() as upstream:
+                answer = await upstream.get(f"{pcs.url}{request.url.path}", params=request.query_params)
+            headers = {
+                k: v for k, v in answer.headers.items() if k.lower() not in ("content-length", "content-encoding")
+            }
+            body, headers = tamper(request.url.path, answer.content, headers)
+            return Response(body, answer.status_code, headers)
+
+        server = ServerThread(Starlette(routes=[Route("/{path:path}", forward)]))
+        server.start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.port}"
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def tampering_proxy(make_proxy: Callable[[Tamper], str]) -> str:
     """A PCS in the middle that upgrades an OutOfDate level of every TCB info to UpToDate."""
 
-    async def forward(request: Request) -> Response:
-        async with httpx.AsyncClient() as upstream:
-            answer = await upstream.get(f"{pcs.url}{request.url.path}", params=request.query_params)
-        body = answer.content
-        if request.url.path.endswith("/tcb"):
+    def upgrade(path: str, body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        if path.endswith("/tcb"):
             body = body.replace(b'"tcbStatus":"OutOfDate"', b'"tcbStatus":"UpToDate"', 1)
-        headers = {k: v for k, v in answer.headers.items() if k.lower() not in ("content-length", "content-encoding")}
-        return Response(body, answer.status_code, headers)
+        return body, headers
 
-    server = ServerThread(Starlette(routes=[Route("/{path:path}", forward)]))
-    server.start()
-    yield f"http://127.0.0.1:{server.port}"
-    server.stop()
+    return make_proxy(upgrade)
 
 
 def test_broken_signature_is_refused_and_not_stored(
@@ -104,6 +130,38 @@ def test_broken_signature_is_refused_and_not_stored(
     assert "refused the SGX TCB info" in answer.text and "TCB_INFO_INVALID_SIGNATURE" in answer.text
     service = pccs.app.service
     assert service.store.get(service.cache.root_id, EntryKey.tcb_info("sgx", fmspc)) is None
+
+
+def _other_fmspc(path: str, body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    if path.endswith("/pckcerts"):
+        headers = {k: v for k, v in headers.items() if k.lower() != "sgx-fmspc"} | {"SGX-FMSPC": "00A067110000"}
+    return body, headers
+
+
+def _unreadable_certificate(path: str, body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    if path.endswith("/pckcerts"):
+        items = json.loads(body)
+        broken = quote("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", safe="")
+        body = json.dumps([{**item, "cert": broken} for item in items]).encode()
+    return body, headers
+
+
+@pytest.mark.parametrize(
+    ("tamper", "says"),
+    [(_other_fmspc, "SGX-FMSPC 00a067110000 is not the certificate's"), (_unreadable_certificate, "refused")],
+)
+def test_pck_certificates_the_upstream_misdescribes_are_refused_and_not_stored(
+    make_pccs: Factory, make_proxy: Callable[[Tamper], str], intel: SimulatedIntel, tamper: Tamper, says: str
+) -> None:
+    """The headers beside PCS's certificates are not signed: the FMSPC served with a PCK certificate is the
+    certificate's own, and a certificate that cannot be read is the upstream's failure (502), not ours."""
+    pccs = make_pccs(upstream=make_proxy(tamper))
+    platform = intel.sgx_platform(name=f"misdescribed-{tamper.__name__}")
+    with client(pccs) as c:
+        answer = c.get(f"{V4}/pckcert", params=pckcert_params(platform))
+    assert answer.status_code == 502, answer.text
+    assert says in answer.text
+    assert pccs.app.service.registry.platform(platform.qe_id.hex().upper(), platform.pce_id.hex().upper()) is None
 
 
 @pytest.mark.parametrize(
@@ -136,6 +194,21 @@ def test_broken_signature_is_refused_and_not_stored(
             400,
         ),
         ("PUT", f"{V4}/platformcollateral", {"json": {"collaterals": {"rootcacrl": "abcd"}}, "headers": ADMIN}, 400),
+        ("PUT", f"{V4}/platformcollateral", {"json": {"collaterals": {"pck_certs": 5}}, "headers": ADMIN}, 400),
+        (
+            "PUT",
+            f"{V4}/platformcollateral",
+            {
+                "json": {
+                    "collaterals": {
+                        "tcbinfos": [{"fmspc": "00 906ED50000", "sgx_tcbinfo": {}}],
+                        "certificates": {"TCB-Info-Issuer-Chain": "-----BEGIN CERTIFICATE-----"},
+                    }
+                },
+                "headers": ADMIN,
+            },
+            400,
+        ),
         ("GET", f"{V4}/platforms?source=%5B" + "A" * 2000 + "%5D", {"headers": ADMIN}, 400),
     ],
 )
@@ -156,3 +229,22 @@ def test_garbage_on_the_socket_is_not_a_500(pccs: object) -> None:
             s.sendall(garbage)
             reply = s.recv(200)
         assert not reply.startswith(b"HTTP/1.1 5"), reply
+
+
+def test_headers_a_lenient_asgi_server_might_pass_on(pccs: PccsServer) -> None:
+    """A Content-Length too long for int() is 413 (not 500), and a Request-ID with a line break is not echoed."""
+    scope = {
+        "type": "http", "method": "POST", "path": f"{V4}/platforms", "query_string": b"",
+        "headers": [(b"request-id", b"abc\n"), (b"user-token", USER_TOKEN.encode()), (b"content-length", b"9" * 5000)],
+    }  # fmt: skip
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(pccs.app(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert (b"Request-ID", b"abc\n") not in sent[0]["headers"]

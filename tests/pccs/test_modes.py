@@ -105,6 +105,23 @@ def test_concurrent_misses_are_one_upstream_request(
     assert pcs.stats()["by_endpoint"]["tdx/v4/tcb"] == 1
 
 
+def test_concurrent_pckcert_misses_are_one_upstream_request(
+    make_pccs: Factory, intel: SimulatedIntel, pcs: SimulatedPcs
+) -> None:
+    pccs = make_pccs()
+    platform = intel.sgx_platform(name="pckcert-flight")
+    pcs.faults.latency(0.3, endpoint="pckcerts")
+
+    def fetch(_: int) -> bytes:
+        answer = httpx.get(f"{pccs.url}{V4}/pckcert", params=pckcert_params(platform), timeout=30)
+        assert answer.status_code == 200, answer.text
+        return answer.content
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(fetch, range(8))) == {platform.pck.pem}
+    assert pcs.stats()["by_endpoint"]["sgx/v4/pckcerts"] == 1
+
+
 def test_two_replicas_on_one_store_fetch_once(
     make_pccs: Factory, intel: SimulatedIntel, pcs: SimulatedPcs, tmp_path: object
 ) -> None:

@@ -4,11 +4,16 @@ one is not fetched again by the other (not even when both miss at once)."""
 from __future__ import annotations
 
 import concurrent.futures
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
+from pydcap.cache import CollateralStore
 from pydcap.pccs import CachingMode
+from pydcap.pccs.registry import PlatformRegistry, Registration
+from pydcap.pccs.tables import STATE_NEW
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
 from tests.cache.databases import postgres_schema
@@ -61,3 +66,27 @@ def test_an_import_on_one_replica_reaches_the_other(make_pccs: Factory, intel: S
             assert a.put(f"{V4}/platformcollateral", json=document, headers=ADMIN).status_code == 200
             answer = b.get(f"{V4}/tcb", params={"fmspc": platform.fmspc.hex()})
             assert answer.status_code == 200 and answer.content == intel.tcb_info(platform.fmspc)
+
+
+def test_taking_the_queue_leaves_a_registration_another_replica_queued_meanwhile() -> None:
+    """GET platforms marks the rows it read as taken; on PostgreSQL another replica may queue one between
+    that read and the marking, and that one must still be there for the next GET platforms."""
+    first = Registration("AA" * 16, "0000", "00" * 16, "0000", "11" * 384)
+    late = Registration("BB" * 16, "0000", "00" * 16, "0000", "22" * 384)
+    with postgres_schema() as url, CollateralStore.open(url) as store:
+        registry = PlatformRegistry(store.engine, "root")
+        registry.register(first, STATE_NEW)
+        queued: list[bool] = []
+
+        def queue_late(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if not queued and statement.lstrip().startswith("SELECT") and "pydcap_pccs_registrations" in statement:
+                queued.append(True)
+                registry.register(late, STATE_NEW)  # another connection, committed at once: "another replica"
+
+        event.listen(store.engine, "after_cursor_execute", queue_late)
+        try:
+            taken = registry.registrations(STATE_NEW, take=True)
+        finally:
+            event.remove(store.engine, "after_cursor_execute", queue_late)
+        assert queued and taken == [first]
+        assert registry.registrations(STATE_NEW, take=True) == [late]

@@ -3,10 +3,13 @@ the RefreshSchedule runs the full refresh, and an expected miss is logged as one
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
+import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -46,9 +49,45 @@ def test_refresh_schedule_runs_the_full_refresh(make_pccs: Factory, pcs: Simulat
     pccs = make_pccs(refresh_schedule="* * * * * *")  # every second
     with client(pccs) as c:
         assert c.get(f"{V4}/qve/identity").status_code == 200
-    assert wait_until(lambda: pcs.stats()["by_endpoint"]["sgx/v4/qve/identity"] >= 2, 4.0)
+
+        def refreshed_and_counted() -> bool:  # a refresh is counted when it ends, after it asked the upstream
+            fetched = pcs.stats()["by_endpoint"]["sgx/v4/qve/identity"] >= 2
+            return fetched and 'outcome="scheduled_ok"' in c.get("/metrics").text
+
+        assert wait_until(refreshed_and_counted, 4.0)
+
+
+def test_an_answer_prepared_while_the_cache_changed_is_not_kept(
+    make_pccs: Factory, intel: SimulatedIntel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request that began before cached answers changed (a refresh, an import, another replica) must not
+    put its answer back among the prepared ones after they were dropped."""
+    pccs = make_pccs()
+    fmspc = intel.sgx_platform().fmspc.hex()
+    upstream = pccs.app.service.upstream
+    assert upstream is not None
+    fetching, go_on = threading.Event(), threading.Event()
+    tcb_info = upstream.tcb_info
+
+    async def held(*args: Any, **kwargs: Any) -> Any:
+        fetching.set()
+        await asyncio.to_thread(go_on.wait, 10)
+        return await tcb_info(*args, **kwargs)
+
+    monkeypatch.setattr(upstream, "tcb_info", held)
+    answers: list[int] = []
+    path, query = f"{V4}/tcb", f"fmspc={fmspc}".encode()
     with client(pccs) as c:
-        assert 'outcome="scheduled_ok"' in c.get("/metrics").text
+        request = threading.Thread(target=lambda: answers.append(c.get(f"{path}?{query.decode()}").status_code))
+        request.start()
+        assert fetching.wait(10)
+        pccs.app.drop_prepared()  # what a refresh does when it is done
+        go_on.set()
+        request.join(10)
+        assert answers == [200]
+        assert (path, query) not in pccs.app.fast
+        assert c.get(f"{path}?{query.decode()}").status_code == 200  # asked afterwards: prepared again
+        assert (path, query) in pccs.app.fast
 
 
 def test_an_expected_miss_is_one_line(make_pccs: Factory, caplog: pytest.LogCaptureFixture) -> None:

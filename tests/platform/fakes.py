@@ -71,9 +71,12 @@ class FakeTsm(_Poller):
                 continue
             if len(inblob) != 64 or self._seen.get(entry) == inblob:  # absent or still being written
                 continue
-            generation = int((entry / "generation").read_text()) if (entry / "generation").exists() else 0
-            (entry / "outblob").write_bytes(self._make_quote(inblob))
-            (entry / "provider").write_text(self._provider + "\n")
-            (entry / "generation").write_text(f"{generation + 1}\n")
+            try:
+                generation = int((entry / "generation").read_text()) if (entry / "generation").exists() else 0
+                (entry / "outblob").write_bytes(self._make_quote(inblob))
+                (entry / "provider").write_text(self._provider + "\n")
+                (entry / "generation").write_text(f"{generation + 1}\n")
+            except OSError:  # the reader removed its entry meanwhile: keep serving the others
+                continue
             self._seen[entry] = inblob
             self.reports += 1

@@ -11,15 +11,12 @@ from pydcap.policy import EnclaveConstraint, SecurityLevel, security_level
 from pydcap.policy.constraint import parse_period
 from pydcap.quote import EnclaveReport
 from pydcap.verify import VerificationResult
-from tests.conftest import REAL, require_testdata
+from tests.conftest import REAL, real_bundle, require_testdata
 
 
 def _result(name: str) -> VerificationResult:
-    require_testdata()
-    for b in REAL:
-        if b.name == name:
-            return Verifier().appraise(b.quote, Collateral.load(b.path), at=b.at)
-    pytest.skip(f"{name} missing")
+    b = real_bundle(name)
+    return Verifier().appraise(b.quote, Collateral.load(b.path), at=b.at)
 
 
 def _sgx(name: str = "phala-sgx-v3") -> tuple[VerificationResult, EnclaveReport]:
@@ -124,3 +121,13 @@ def test_expiry() -> None:
     assert ok.reasons(r) == []
     old = EnclaveConstraint.parse(f"C:{report.mr_enclave.hex()} EXPIRE:PT{max(age - 1, 0)}S")
     assert old.reasons(r) == [f"the attestation is {age} s old, EXPIRE allows {max(age - 1, 0)} s"]
+
+
+def test_unreadable_quote_names_the_failure() -> None:
+    require_testdata()
+    b = REAL[0]
+    r = Verifier().appraise(b"\x03\x00" + bytes(100), Collateral.load(b.path), at=b.at)
+    assert r.report is None
+    reasons = EnclaveConstraint.parse("C:" + "00" * 32 + " SEC:INSECURE").reasons(r)
+    assert reasons[0].startswith("verification failed: UNSUPPORTED_QUOTE_FORMAT")
+    assert reasons[1] == "no enclave report to check the constraint against"

@@ -8,15 +8,12 @@ import pytest
 
 from pydcap import AllOf, AnyOf, Collateral, Policy, UnsafeAcceptAnyStatus, Verifier
 from pydcap.verify import VerificationResult
-from tests.conftest import REAL, Bundle, require_testdata
+from tests.conftest import Bundle, real_bundle
 
 
 def _result(name: str) -> tuple[Bundle, VerificationResult]:
-    require_testdata()
-    for b in REAL:
-        if b.name == name:
-            return b, Verifier().appraise(b.quote, Collateral.load(b.path), at=b.at)
-    pytest.skip(f"{name} missing")
+    b = real_bundle(name)
+    return b, Verifier().appraise(b.quote, Collateral.load(b.path), at=b.at)
 
 
 def test_default_accepts_only_up_to_date() -> None:
@@ -78,3 +75,27 @@ def test_verification_failure_is_always_a_reason() -> None:
     _, failed = _result("go-tdx-guest-v4-SPR")
     assert UnsafeAcceptAnyStatus().reasons(failed) == [f"verification failed: TCB_NOT_SUPPORTED ({failed.detail})"]
     assert Policy().reasons(failed)[0].startswith("verification failed: TCB_NOT_SUPPORTED")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"mr_enclave": "zz"}, "mr_enclave 'zz' is not hex"),
+        ({"mr_signer": "0"}, "mr_signer '0' is not hex"),
+        ({"mr_td": "not hex"}, "mr_td"),
+        ({"report_data": "0x12"}, "report_data"),
+        ({"rtmrs": [None, "q"]}, "rtmrs[1]"),
+        ({"rtmrs": ["00"] * 5}, "4 RTMRs"),
+    ],
+)
+def test_malformed_expected_values_are_named_when_the_policy_is_made(kwargs: dict[str, object], words: str) -> None:
+    """They used to pass construction and raise a bare ValueError from the first verification."""
+    with pytest.raises(ValueError, match=words.replace("[", r"\[").replace("]", r"\]")):
+        Policy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_empty_combinations_are_refused() -> None:
+    """With no policy inside, AllOf() and AnyOf() accepted every result, a failed verification included."""
+    for combine in (AllOf, AnyOf):
+        with pytest.raises(ValueError, match="at least one policy"):
+            combine()

@@ -1,6 +1,6 @@
 """Fixtures for the provider tests: the C quote provider built with gcc, and the files it serves, written
-from the real bundles of the shared test data; a loopback PCCS and QCNL providers with a settable clock;
-a QCNL cache directory of each test's own."""
+from the real bundles of the shared test data; a loopback PCCS and QCNL providers with a settable clock and
+trust root; a QCNL cache directory of each test's own."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 
 from pydcap.collateral import Collateral
-from pydcap.pki import CertificateChain, PckCertificate
+from pydcap.pki import CertificateChain, PckCertificate, TrustRoot
 from pydcap.provider.interface import PlatformId, fmspc_and_ca
 from pydcap.provider.qcnl import QcnlProvider
 from pydcap.provider.qcnl_config import QcnlConfig, parse_qcnl_config
+from pydcap.provider.trust import UntrustedRootWarning
 from pydcap.quote import Quote
+from pydcap.sim import SimulatedPlatform
 from tests.conftest import REAL, Bundle, require_testdata
 from tests.provider.pccs_server import PccsData, running_pccs
 
@@ -28,6 +30,7 @@ VARIANTS = {
     "intel": [],
     "azure": ["-DAZURE_FLAVOR", "-DNO_TDX", "-DNO_GLOBAL_INIT"],
     "broken": ["-DBROKEN"],
+    "unpaired": ["-DNO_TDX_FREE"],
 }
 SGX_BUNDLE = "phala-sgx-v3"
 TDX_BUNDLE = "phala-tdx-v4"
@@ -147,6 +150,11 @@ def install(plugin: Path, root: Path, documented: str) -> Path:
     return target
 
 
+def platform_id(p: SimulatedPlatform) -> PlatformId:
+    """A simulated platform as a quote provider is asked about it (the PCE-ID's two bytes are little-endian)."""
+    return PlatformId(p.qe_id, p.cpu_svn, p.pce_svn, int.from_bytes(p.pce_id, "little"), p.encrypted_ppid)
+
+
 # ---- the loopback PCCS and QCNL providers -------------------------------------------------------------
 
 QE_ID = bytes(range(16))
@@ -184,6 +192,10 @@ class Clock:
         self.sleeps.append(seconds)
 
 
-def provider(config: QcnlConfig, clock: Clock | None = None) -> QcnlProvider:
+def provider(config: QcnlConfig, clock: Clock | None = None, trust: TrustRoot | None = None) -> QcnlProvider:
+    """A QCNL provider on ``clock``, trusting Intel's root or ``trust`` (which it must announce)."""
     c = clock or Clock()
-    return QcnlProvider(config, sleep=c.sleep, clock=c.time, timeout=5.0)
+    if trust is None or trust.is_intel:
+        return QcnlProvider(config, trust=trust, sleep=c.sleep, clock=c.time, timeout=5.0)
+    with pytest.warns(UntrustedRootWarning, match="intel-qcnl provider trusts a root other than Intel's"):
+        return QcnlProvider(config, trust=trust, sleep=c.sleep, clock=c.time, timeout=5.0)

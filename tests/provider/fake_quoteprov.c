@@ -4,7 +4,8 @@
  * prove pydcap released each buffer through the library's own free functions.
  *
  * Build variants: -DAZURE_FLAVOR (Azure's logging symbol), -DNO_TDX (no tdx_* symbols),
- * -DNO_GLOBAL_INIT (no sgx_qpl_global_init / cleanup), -DBROKEN (omits a required function).
+ * -DNO_GLOBAL_INIT (no sgx_qpl_global_init / cleanup), -DBROKEN (omits a required function),
+ * -DNO_TDX_FREE (exports the TDX getter without its free function).
  *
  * Files under the configured directory: pck_chain.pem, tcbm.hex (or, for one platform, the same two under
  * pck/<QE-ID in lower-case hex>/), qve_identity.json, qve_identity_issuer_chain.pem, and per TEE (sgx/,
@@ -230,10 +231,22 @@ static const char *PART_FILES[7] = {"pck_crl_issuer_chain.pem", "root_ca_crl", "
                                     "tcb_info_issuer_chain.pem", "tcb_info.json", "qe_identity_issuer_chain.pem",
                                     "qe_identity.json"};
 
+/* The seven (pointer, size) members, in PART_FILES order. */
+static void collateral_parts(qve_collateral_t *c, char **pointers[7], uint32_t *sizes[7]) {
+    char **p[7] = {&c->pck_crl_issuer_chain, &c->root_ca_crl, &c->pck_crl, &c->tcb_info_issuer_chain,
+                   &c->tcb_info, &c->qe_identity_issuer_chain, &c->qe_identity};
+    uint32_t *n[7] = {&c->pck_crl_issuer_chain_size, &c->root_ca_crl_size, &c->pck_crl_size,
+                      &c->tcb_info_issuer_chain_size, &c->tcb_info_size, &c->qe_identity_issuer_chain_size,
+                      &c->qe_identity_size};
+    memcpy(pointers, p, sizeof(p));
+    memcpy(sizes, n, sizeof(n));
+}
+
 static uint32_t free_collateral(qve_collateral_t *c) {
     if (!c) return 0;
-    char **pointers[7] = {&c->pck_crl_issuer_chain, &c->root_ca_crl, &c->pck_crl, &c->tcb_info_issuer_chain,
-                          &c->tcb_info, &c->qe_identity_issuer_chain, &c->qe_identity};
+    char **pointers[7];
+    uint32_t *sizes[7];
+    collateral_parts(c, pointers, sizes);
     for (int i = 0; i < 7; i++) counted_free(*pointers[i]);
     counted_free(c);
     return 0;
@@ -257,16 +270,17 @@ static uint32_t get_collateral(const char *tee, uint32_t tee_type, const uint8_t
         counted_free(probe);
         return fill_collateral(dir, tee_type, out);
     }
-    char *stored = read_file(tee, "fmspc.hex", NULL);
+    uint32_t stored_size = 0;
+    char *stored = read_file(tee, "fmspc.hex", &stored_size);
     if (!stored) return 0xE01B;
-    memcpy(want, stored, 12);
+    snprintf(want, sizeof(want), "%s", stored);
     counted_free(stored);
-    if (strncmp(want, got, 12) != 0) return 0xE062;
+    if (stored_size < 13 || strncmp(want, got, 12) != 0) return 0xE062;
     char *stored_ca = read_file(tee, "ca.txt", NULL);
     if (!stored_ca) return 0xE01B;
     snprintf(ca_file, sizeof(ca_file), "%s", stored_ca);
     counted_free(stored_ca);
-    if (strncmp(ca_file, ca, strlen(ca)) != 0) return 0xE01B;
+    if (strcmp(ca_file, ca) != 0) return 0xE01B;
     return fill_collateral(tee, tee_type, out);
 }
 
@@ -276,11 +290,9 @@ static uint32_t fill_collateral(const char *dir, uint32_t tee_type, qve_collater
     c->major_version = g_major;
     c->minor_version = g_minor;
     c->tee_type = tee_type;
-    char **pointers[7] = {&c->pck_crl_issuer_chain, &c->root_ca_crl, &c->pck_crl, &c->tcb_info_issuer_chain,
-                          &c->tcb_info, &c->qe_identity_issuer_chain, &c->qe_identity};
-    uint32_t *sizes[7] = {&c->pck_crl_issuer_chain_size, &c->root_ca_crl_size, &c->pck_crl_size,
-                          &c->tcb_info_issuer_chain_size, &c->tcb_info_size, &c->qe_identity_issuer_chain_size,
-                          &c->qe_identity_size};
+    char **pointers[7];
+    uint32_t *sizes[7];
+    collateral_parts(c, pointers, sizes);
     for (int i = 0; i < 7; i++) {
         *pointers[i] = read_file(dir, PART_FILES[i], sizes[i]);
         if (!*pointers[i]) {
@@ -305,7 +317,9 @@ uint32_t tdx_ql_get_quote_verification_collateral(const uint8_t *fmspc, uint16_t
                                                   qve_collateral_t **out) {
     return get_collateral("tdx", 0x81, fmspc, fmspc_size, ca, out);
 }
+#ifndef NO_TDX_FREE
 uint32_t tdx_ql_free_quote_verification_collateral(qve_collateral_t *c) { return free_collateral(c); }
+#endif
 #endif
 
 uint32_t sgx_ql_get_qve_identity(char **identity, uint32_t *identity_size, char **chain, uint32_t *chain_size) {

@@ -1,5 +1,6 @@
 """Local PCK cache files for ``local_cache_only``, laid out as Intel's PCS client tool writes them
-(``pcsclient.py cache``: a packed ``<HIQ`` header, then four u32-prefixed fields), from a simulated Intel."""
+(``pcsclient.py cache``: a packed ``<HIQ`` header, then four u32-prefixed fields), from a simulated Intel or
+for the platform of a real quote."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import quote
 
+from pydcap.pki import Certificate, PckCertificate
+from pydcap.pki.certs import split_pem_chain
 from pydcap.provider.interface import PlatformId
+from pydcap.quote import Quote
 from pydcap.sim import SimulatedIntel, SimulatedPlatform
 
 MULTICERTS = 4  # SGX_QPL_CACHE_MULTICERTS
@@ -52,6 +56,22 @@ def platform_certificates(
     return PlatformCertificates(
         intel, platform, listing, intel.tcb_info(platform.fmspc), intel.pck_crl_issuer_chain(platform.ca)
     )
+
+
+@dataclass(frozen=True)
+class RealPlatformFile:
+    content: bytes
+    tcbm: str  # what the file's one certificate certifies, lower-case hex
+
+
+def real_platform_file(real_quote: bytes, tcb_info: bytes, expiry: int) -> RealPlatformFile:
+    """A file for the platform that made ``real_quote``: its one (Intel-signed) certificate, at its own TCB."""
+    leaf, *issuers = split_pem_chain(Quote.parse(real_quote).pck_chain_pem or b"")
+    tcb = PckCertificate.from_certificate(Certificate.from_pem(leaf)).sgx.tcb
+    tcbm = (tcb.cpu_svn + tcb.pce_svn.to_bytes(2, "little")).hex()
+    listing = [{"tcb": {}, "tcbm": tcbm.upper(), "cert": quote(leaf.decode())}]
+    chain = b"\n".join(issuers) + b"\n"
+    return RealPlatformFile(local_pck_file(tcb.cpu_svn.hex(), tcb_info, chain, listing, expiry), tcbm)
 
 
 def local_pck_file(components: str, tcb_info: bytes, issuer_chain: bytes, listing: object, expiry: int) -> bytes:

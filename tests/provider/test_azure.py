@@ -25,6 +25,7 @@ from pydcap.provider import (
 from pydcap.sim import SimulatedIntel, SimulatedPlatform
 from pydcap.sim.azure_server import AzureRequest, SimulatedAzure
 from pydcap.sources.azure import API_VERSION_COLLATERAL, API_VERSION_PCK, CRL_URIS
+from tests.provider.conftest import platform_id
 
 
 class Clock:
@@ -51,10 +52,6 @@ def sgx(intel: SimulatedIntel) -> SimulatedPlatform:
 def azure(intel: SimulatedIntel) -> Iterator[SimulatedAzure]:
     with SimulatedAzure(intel) as server:
         yield server
-
-
-def platform_id(p: SimulatedPlatform) -> PlatformId:
-    return PlatformId(p.qe_id, p.cpu_svn, p.pce_svn, int.from_bytes(p.pce_id, "little"), p.encrypted_ppid)
 
 
 def environment(azure: SimulatedAzure, tmp: Path, **extra: str) -> dict[str, str]:

@@ -19,7 +19,14 @@ def test_defaults_are_microsofts() -> None:
     assert (c.collateral_version, c.collateral_version_tdx) == ("v4", "v4")
     assert c.silent and c.log_level is None
     assert (c.disable_ondemand, c.cache_expiry_seconds, c.write_logs_to_file) == (False, 0, False)
-    assert c.tdx_base_url("useast") == "https://useast.thim.azure.net/sgx/certification"
+    assert c.tdx_base_url is None  # without a region, TDX documents come from the collateral URL
+    assert AzureConfig.from_env({"AZDCAP_REGION_URL": "useast"}).tdx_base_url == (
+        "https://useast.thim.azure.net/sgx/certification"
+    )
+    assert c.probe_url() == (
+        "https://global.acccache.azure.net/sgx/certification/v4/qe/identity?clientid=production_client"
+        "&api-version=2018-10-01-preview"
+    )
     assert c.variables_set == ()
 
 
@@ -44,7 +51,7 @@ def test_every_variable() -> None:
     assert c.base_cert_url == "https://cache.example.test/sgx/certification"
     assert c.client_id == "pydcap-tests"
     assert c.pck_urls == ("https://secondary.example.test/sgx/certification",)  # primary bypassed
-    assert c.tdx_base_url("ignored") == "https://westeurope.thim.example.test/sgx/certification"
+    assert c.tdx_base_url == "https://westeurope.thim.example.test/sgx/certification"
     assert c.collateral_version == "v3" and c.log_level == LogLevel.WARNING
     assert c.disable_ondemand and c.cache_expiry_seconds == 86400 and c.write_logs_to_file
     assert c.cache_directory() == Path("/var/cache/pydcap/.az-dcap-client")

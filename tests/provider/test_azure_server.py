@@ -71,8 +71,9 @@ def test_refusals(server: SimulatedAzure, sgx: SimulatedPlatform) -> None:
     assert httpx.get(f"{server.url}/v4/qe/identity").status_code == 400  # no api-version
     stranger = {**pck_params(sgx), "qeid": "00" * 16}
     assert httpx.get(f"{server.url}/v4/pckcert", params=stranger).status_code == 404
-    bad = {**pck_params(sgx), "cpusvn": "zz"}
-    assert httpx.get(f"{server.url}/v4/pckcert", params=bad).status_code == 400
+    for cpusvn in ("zz", "0" * 31 + "\n"):  # a trailing newline is not a hex digit either
+        bad = {**pck_params(sgx), "cpusvn": cpusvn}
+        assert httpx.get(f"{server.url}/v4/pckcert", params=bad).status_code == 400
     unknown_crl = {**PARAMS, "uri": "https://example.com/other.crl"}
     assert httpx.get(f"{server.url}/v4/pckcrl", params=unknown_crl).status_code == 404
     assert httpx.get(f"{server.url}/v4/tcb", params={**PARAMS, "fmspc": "00aabbccddee"}).status_code == 404

@@ -33,6 +33,7 @@ from pydcap.sim import SimulatedIntel, SimulatedPlatform
 from pydcap.sim.azure_server import SimulatedAzure
 from pydcap.sim.server import SimulatedPcs
 from pydcap.sources import HttpSettings, PcsClient, RetryPolicy
+from tests.provider.conftest import platform_id
 
 INTEL_PCS = "https://api.trustedservices.intel.com"
 ONE_TRY = HttpSettings(connect_timeout=1.0, read_timeout=2.0, retry=RetryPolicy(attempts=1, deadline=3.0))
@@ -52,10 +53,6 @@ def sgx(intel: SimulatedIntel) -> SimulatedPlatform:
 def pcs(intel: SimulatedIntel) -> Iterator[SimulatedPcs]:
     with SimulatedPcs(intel) as server:
         yield server
-
-
-def platform_id(p: SimulatedPlatform) -> PlatformId:
-    return PlatformId(p.qe_id, p.cpu_svn, p.pce_svn, int.from_bytes(p.pce_id, "little"), p.encrypted_ppid)
 
 
 def bundled(intel: SimulatedIntel, url: str, store: Path, source: PcsClient | None = None) -> BundledProvider:
@@ -86,9 +83,9 @@ def test_defaults_need_no_setup(tmp_path: Path) -> None:
     assert c.variables_set == ()
 
 
-def test_every_variable(tmp_path: Path) -> None:
+def test_every_variable(intel: SimulatedIntel, tmp_path: Path) -> None:
     bundle = tmp_path / "ca.pem"
-    bundle.write_text("not read here")
+    bundle.write_bytes(intel.root_pem)
     env = {
         "PYDCAP_COLLATERAL_SERVICE": "PCCS",
         "PYDCAP_COLLATERAL_URL": "https://pccs.internal:8081/sgx/certification/v3/",
@@ -121,6 +118,14 @@ def test_bad_values_are_refused_with_the_variable(name: str, value: str, reason:
     with pytest.raises(ProviderConfigError, match=reason) as caught:
         BundledConfig.from_env({name: value})
     assert caught.value.key == name
+
+
+def test_a_ca_bundle_without_a_certificate_is_refused_with_the_variable(tmp_path: Path) -> None:
+    junk = tmp_path / "ca.pem"
+    junk.write_text("not a certificate")
+    with pytest.raises(ProviderConfigError, match="not a usable CA bundle") as caught:
+        BundledConfig.from_env({"PYDCAP_COLLATERAL_VERIFY_TLS": str(junk)})
+    assert caught.value.key == "PYDCAP_COLLATERAL_VERIFY_TLS"
 
 
 def test_azure_and_an_unusable_pccs_url(tmp_path: Path) -> None:
@@ -156,6 +161,22 @@ def test_a_trusted_root_other_than_intels_is_announced(intel: SimulatedIntel, tm
     with pytest.raises(ProviderConfigError, match="cannot read") as error:
         BundledProvider(env={"PYDCAP_TRUSTED_ROOT": str(tmp_path / "absent.pem")})
     assert error.value.key == "PYDCAP_TRUSTED_ROOT"
+
+
+def test_the_store_opened_is_the_store_the_configuration_names(
+    intel: SimulatedIntel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A configuration without a store means default_store_path(), as it says (and as doctor reports).
+    monkeypatch.setenv("PYDCAP_CACHE", str(tmp_path / "elsewhere.sqlite3"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    config = BundledConfig(url="https://pccs.test/sgx/certification/v4/", service="pccs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UntrustedRootWarning)
+        provider = BundledProvider(config, trust=intel.trust_root)
+    with provider:
+        assert provider.store is not None and provider.store.location == config.store_location
+    assert config.store_location == str(tmp_path / "xdg" / "pydcap" / "collateral.sqlite3")
+    assert not (tmp_path / "elsewhere.sqlite3").exists()
 
 
 def test_a_store_that_cannot_be_opened_names_the_variable(tmp_path: Path) -> None:

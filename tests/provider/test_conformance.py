@@ -17,11 +17,12 @@ from pydcap import Verifier
 from pydcap.collateral import Collateral
 from pydcap.pccs import PccsConfig, PccsServer
 from pydcap.pki import CertificateChain
-from pydcap.provider import NativeProvider, PlatformId, QuoteProvider, UntrustedRootWarning, open_provider
+from pydcap.provider import NativeProvider, QuoteProvider, UntrustedRootWarning, open_provider
 from pydcap.quote import TeeType
 from pydcap.sim import SimulatedIntel, SimulatedPlatform
 from pydcap.sim.azure_server import SimulatedAzure
 from pydcap.sim.server import SimulatedPcs
+from tests.provider.conftest import platform_id
 
 PROVIDERS = ("bundled", "intel-qcnl", "azure", "native")
 PLATFORMS = {
@@ -46,10 +47,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     root = tmp_path_factory.mktemp("trust") / "simulated-root.pem"
     root.write_bytes(intel.root_pem)
     return World(intel, {name: make(intel) for name, make in PLATFORMS.items()}, root)
-
-
-def platform_id(p: SimulatedPlatform) -> PlatformId:
-    return PlatformId(p.qe_id, p.cpu_svn, p.pce_svn, int.from_bytes(p.pce_id, "little"), p.encrypted_ppid)
 
 
 def ders(pem: bytes) -> list[bytes]:
@@ -93,7 +90,9 @@ def _qcnl(world: World, pcs: SimulatedPcs, tmp: Path, stack: list[PccsServer]) -
     stack.append(pccs)
     qcnl = tmp / "sgx_default_qcnl.conf"
     qcnl.write_text(json.dumps({"pccs_url": f"{pccs.url}/sgx/certification/v4/", "pccs_api_version": "3.1"}))
-    return open_provider("intel", env={"QCNL_CONF_PATH": str(qcnl), "AZDCAP_CACHE": str(tmp)})
+    env = {"QCNL_CONF_PATH": str(qcnl), "AZDCAP_CACHE": str(tmp), "PYDCAP_TRUSTED_ROOT": str(world.root_pem)}
+    with pytest.warns(UntrustedRootWarning, match="intel-qcnl provider trusts a root other than Intel's"):
+        return open_provider("intel", env=env)
 
 
 def _azure(world: World, tmp: Path, stack: list[SimulatedAzure]) -> QuoteProvider:

@@ -139,6 +139,15 @@ def test_incomplete_unreadable_and_dangling_plugins_are_reported(
     assert any("dangling symbolic link" in w for w in choice.warnings)
 
 
+def test_discovery_refuses_what_loading_would_refuse(plugin_builds: dict[str, Path], tmp_path: Path) -> None:
+    # A TDX getter without its free function: NativeProvider refuses it, so discovery must not call it usable.
+    root = _root(tmp_path)
+    install(plugin_builds["unpaired"], root, SEARCH_PATHS[0])
+    (candidate,) = select_provider(env={"PYDCAP_SYSROOT": str(root)}).candidates
+    assert (candidate.flavor, candidate.missing) == ("incomplete", ("tdx_ql_free_quote_verification_collateral",))
+    assert not candidate.usable
+
+
 def test_elf_reader_on_the_built_plugin_and_on_junk(plugin_builds: dict[str, Path], tmp_path: Path) -> None:
     symbols = exported_symbols(plugin_builds["azure"])
     assert "sgx_ql_set_logging_function" in symbols

@@ -4,6 +4,8 @@ verifies, memory released through the plugin's free functions, error codes, opti
 from __future__ import annotations
 
 import ctypes
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -207,6 +209,40 @@ def test_intel_logging_levels(intel: NativeProvider, served: Served) -> None:
     assert messages == []
 
 
+def test_a_logging_callback_outlives_its_provider(
+    plugin_builds: dict[str, Path], served: Served, tmp_path: Path
+) -> None:
+    """The plugin keeps the callback after its provider is gone and ctypes never unloads a library, so a later
+    provider of the same library must not make the plugin call freed code. In a child: that is a crash."""
+    library = tmp_path / "plugin.so"
+    library.write_bytes(plugin_builds["intel"].read_bytes())
+    quote = tmp_path / "quote.bin"
+    quote.write_bytes(served.sgx.quote)
+    script = f"""
+import gc
+from pathlib import Path
+from pydcap.provider.interface import LogLevel
+from pydcap.provider.native import NativeProvider
+
+def opened():
+    provider = NativeProvider({str(library)!r})
+    provider.library.fakeqpl_configure({str(served.directory).encode()!r}, 3, 1)
+    return provider
+
+first = opened()
+first.set_logging(lambda level, text: None, LogLevel.INFO)
+first.close()
+del first
+gc.collect()
+reused = [bytearray(256) for _ in range(20000)]  # let the freed callback's memory be taken
+second = opened()
+second.collateral_for_quote(Path({str(quote)!r}).read_bytes())
+print("served")
+"""
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120, check=False)
+    assert (child.returncode, child.stdout.strip()) == (0, b"served"), child.stderr.decode()[-2000:]
+
+
 def test_azure_flavour_logging_and_missing_tdx(plugin_builds: dict[str, Path], served: Served, tmp_path: Path) -> None:
     copy = tmp_path / "azure.so"
     copy.write_bytes(plugin_builds["azure"].read_bytes())
@@ -228,6 +264,10 @@ def test_library_without_required_functions_is_refused(plugin_builds: dict[str, 
     copy.write_bytes(plugin_builds["broken"].read_bytes())
     with pytest.raises(PluginLoadError, match="sgx_ql_free_quote_verification_collateral"):
         NativeProvider(copy)
+    unpaired = tmp_path / "unpaired.so"
+    unpaired.write_bytes(plugin_builds["unpaired"].read_bytes())
+    with pytest.raises(PluginLoadError, match="lacks tdx_ql_free_quote_verification_collateral"):
+        NativeProvider(unpaired)  # a getter whose memory could not be released
     garbage = tmp_path / "garbage.so"
     garbage.write_bytes(b"not a library")
     with pytest.raises(PluginLoadError, match="dynamic loader refused"):

@@ -1,6 +1,7 @@
-"""The QCNL provider against a real loopback PCCS: Intel's URLs and parameters for each configuration,
-collateral that verifies, retries, status codes as named errors, cache expiry; and ``local_cache_only``,
-PCK certificates selected from local cache files laid out as Intel's tool writes them."""
+"""The QCNL provider against a real loopback PCCS: Intel's URLs and parameters for each configuration (and the
+CRLs asked first to check what they admit), collateral that verifies, retries, status codes as named errors,
+cache expiry; and ``local_cache_only``, PCK certificates selected from local cache files laid out as Intel's
+tool writes them, their chains checked up to the trusted root."""
 
 from __future__ import annotations
 
@@ -22,16 +23,20 @@ from pydcap.provider.errors import (
     ProviderNetworkError,
     ServiceUnavailable,
     UnexpectedProviderError,
+    UntrustedCollateral,
 )
 from pydcap.provider.interface import CacheKind, LogLevel, PlatformId
 from pydcap.provider.loader import open_provider
 from pydcap.provider.qcnl import QcnlProvider
+from pydcap.provider.qcnl_cache_item import cache_key
 from pydcap.provider.qcnl_config import parse_qcnl_config
 from pydcap.provider.qcnl_local_pck import DEFAULT_FILE
 from pydcap.quote import TeeType
 from tests.provider.conftest import PLATFORM, QE_ID, Clock, Pccs, provider
-from tests.provider.local_pck_files import install, platform_certificates
+from tests.provider.local_pck_files import install, platform_certificates, real_platform_file
 from tests.provider.pccs_server import PccsData, running_pccs
+
+PCK_AND_ITS_CRLS = ["pckcert", "pckcrl", "rootcacrl"]  # a PCK answer, then the CRLs it is checked against
 
 
 def test_sgx_collateral_with_api_3_0(pccs: Pccs) -> None:
@@ -41,9 +46,9 @@ def test_sgx_collateral_with_api_3_0(pccs: Pccs) -> None:
     fmspc = pccs.data.documents("sgx")[0]
     assert pccs.paths() == [
         "/sgx/certification/v4/pckcrl?ca=processor",
+        "/sgx/certification/v4/rootcacrl",  # the PCK CRL is checked against it before anything else is asked
         f"/sgx/certification/v4/tcb?fmspc={fmspc}&update=standard",
         "/sgx/certification/v4/qe/identity?update=standard",
-        "/sgx/certification/v4/rootcacrl",
     ]
     assert collateral.digest == pccs.data.documents("sgx")[1].digest  # hex CRLs arrive as the same DER
     result = verify_quote(b.quote, collateral, at=b.at)
@@ -57,9 +62,9 @@ def test_tdx_collateral_with_api_3_1_and_early_update(pccs: Pccs) -> None:
     fmspc = pccs.data.documents("tdx")[0]
     assert pccs.paths() == [
         "/sgx/certification/v4/pckcrl?ca=platform&encoding=der",
+        "/sgx/certification/v4/crl?uri=https://certificates.trustedservices.intel.com/IntelSGXRootCA.der",
         f"/tdx/certification/v4/tcb?fmspc={fmspc}&update=early",
         "/tdx/certification/v4/qe/identity?update=early",
-        "/sgx/certification/v4/crl?uri=https://certificates.trustedservices.intel.com/IntelSGXRootCA.der",
     ]
     result = verify_quote(b.quote, collateral, at=b.at)
     assert (result.failure, result.tcb_status and result.tcb_status.value) == (None, b.expected["tcb_status"])
@@ -84,13 +89,15 @@ def test_pck_certificate_request_and_custom_options(pccs: Pccs) -> None:
 
 
 def test_local_pck_url_first_then_pccs(pccs: Pccs) -> None:
-    with running_pccs(PccsData(pccs.data.sgx, pccs.data.tdx, "ff" * 16)) as local_url:
+    local = PccsData(pccs.data.sgx, pccs.data.tdx, "ff" * 16)
+    with running_pccs(local) as local_url:
         with provider(pccs.config(local_pck_url=local_url)) as p:
             p.pck_cert_chain(PLATFORM)  # the local service does not know this QE-ID: falls back
-        assert len(pccs.data.requests) == 1
+        assert local.endpoints() == ["pckcert"]
+        assert pccs.data.endpoints() == PCK_AND_ITS_CRLS  # the CRLs come from the collateral service
     with provider(pccs.config(local_pck_url=pccs.url)) as p:
         p.pck_cert_chain(PLATFORM)
-    assert len(pccs.data.requests) == 2
+    assert pccs.data.endpoints() == PCK_AND_ITS_CRLS * 2
 
 
 @pytest.mark.parametrize(("delay", "waits"), [(0, [1.0, 2.0]), (10, [10.0, 10.0])])
@@ -99,7 +106,7 @@ def test_retries_on_503(pccs: Pccs, delay: int, waits: list[float]) -> None:
     pccs.data.fail_next = [503, 503]
     with provider(pccs.config(retry_times=2, retry_delay=delay), clock) as p:
         p.pck_cert_chain(PLATFORM)
-    assert clock.sleeps == waits and len(pccs.data.requests) == 3
+    assert clock.sleeps == waits and pccs.data.endpoints() == ["pckcert", "pckcert", *PCK_AND_ITS_CRLS]  # 2 503s
     pccs.data.fail_next = [503, 503]
     with provider(pccs.config(retry_times=1), clock) as p, pytest.raises(ServiceUnavailable):
         p.pck_cert_chain(PLATFORM)
@@ -142,37 +149,43 @@ def test_unreachable_service_is_retried_then_a_network_error() -> None:
 
 def test_cache_expiry_hours_max_age_and_clear(pccs: Pccs) -> None:
     clock = Clock()
-    with provider(pccs.config(pck_cache_expire_hours=1), clock) as p:
+    with provider(pccs.config(pck_cache_expire_hours=1), clock) as p:  # the CRLs are not cached (0 hours)
         p.pck_cert_chain(PLATFORM)
         p.pck_cert_chain(PlatformId(QE_ID, bytes(16), 13, 0, encrypted_ppid=b"\x01" * 384))  # same cache key
-        assert len(pccs.data.requests) == 1
+        assert pccs.data.endpoints() == PCK_AND_ITS_CRLS  # memory holds only what was checked: not checked again
         clock.now += 3601
         p.pck_cert_chain(PLATFORM)
-        assert len(pccs.data.requests) == 2
+        assert pccs.data.endpoints() == PCK_AND_ITS_CRLS * 2
         p.clear_cache(CacheKind.QV_COLLATERAL)
         p.pck_cert_chain(PLATFORM)
-        assert len(pccs.data.requests) == 2
+        assert pccs.data.endpoints() == PCK_AND_ITS_CRLS * 2
         p.clear_cache(CacheKind.CERTIFICATE)
         p.pck_cert_chain(PLATFORM)
-        assert len(pccs.data.requests) == 3
+        assert pccs.data.endpoints() == PCK_AND_ITS_CRLS * 3
     pccs.data.cache_control = "public, max-age=60"
+    root_ca_crl = ["qe/identity", "rootcacrl"]  # where the root CA CRL is found, and the CRL
     with provider(pccs.config(), clock) as p:  # expiry 0 in the file, but the service says 60 s
-        p.qve_identity()
-        p.qve_identity()
-        assert len(pccs.data.requests) == 4
+        p.root_ca_crl()
+        p.root_ca_crl()
+        assert pccs.data.endpoints()[9:] == root_ca_crl
         clock.now += 61
-        p.qve_identity()
-        assert len(pccs.data.requests) == 5
+        p.root_ca_crl()
+        assert pccs.data.endpoints()[9:] == root_ca_crl * 2
 
 
-def test_qve_identity_root_crl_and_logging(pccs: Pccs) -> None:
+def test_a_qve_identity_that_is_another_enclaves_is_refused(pccs: Pccs, qcnl_cache_base: Path) -> None:
+    """This PCCS answers the QE identity (Intel-signed) for the QvE's: authentic, but not the document asked
+    for. The conformance suite gets a genuine QvE identity from the simulated Intel."""
     messages: list[tuple[LogLevel, str]] = []
-    with provider(pccs.config()) as p:
+    with provider(pccs.config(verify_collateral_cache_expire_hours=1)) as p:
         p.set_logging(lambda level, text: messages.append((level, text)))
-        qve = p.qve_identity()
+        with pytest.raises(UntrustedCollateral, match=r"asked for the QVE identity, got QE") as info:
+            p.qve_identity()
         root = p.root_ca_crl()
-    sgx = pccs.data.documents("sgx")[1]
-    assert qve.identity == sgx.qe_identity and root == sgx.root_ca_crl
+        qve_item = p.cache.load(cache_key(f"{pccs.url}qve/identity?update=standard"))
+    assert info.value.code == codes.QEIDENTITY_CHAIN_ERROR and "QE_IDENTITY_MISMATCH" in info.value.detail
+    assert qve_item is None and len(list((qcnl_cache_base / ".dcap-qcnl").iterdir())) == 2  # QE identity, root CRL
+    assert root == pccs.data.documents("sgx")[1].root_ca_crl
     assert (LogLevel.INFO, f"[QCNL] GET {pccs.url}qve/identity?update=standard") in messages
 
 
@@ -187,9 +200,9 @@ def test_opened_by_name_with_the_configuration_file(pccs: Pccs, tmp_path: Path) 
     conf.write_text(f'{{\n  // written by the test\n  "pccs_url": "{pccs.url}"\n}}\n')
     env = {"PYDCAP_SYSROOT": str(tmp_path / "empty-root"), "QCNL_CONF_PATH": str(conf)}
     with open_provider("intel", env=env) as p:
-        assert isinstance(p, QcnlProvider) and p.config.source == str(conf)
+        assert isinstance(p, QcnlProvider) and p.config.source == str(conf) and p.trust.is_intel
         p.pck_cert_chain(PLATFORM)
-    assert len(pccs.data.requests) == 1
+    assert pccs.data.endpoints() == PCK_AND_ITS_CRLS
 
 
 # ---- local_cache_only ----------------------------------------------------------------------------------
@@ -216,7 +229,7 @@ def test_local_cache_only_selects_the_certificate_for_the_tcb(
 ) -> None:
     pc = platform_certificates()
     install(qcnl_cache_base / ".dcap-qcnl", pc.file_name, pc.file(components, EXPIRY))
-    with provider(LOCAL_ONLY) as p:
+    with provider(LOCAL_ONLY, trust=pc.intel.trust_root) as p:
         chain = p.pck_cert_chain(pc.platform_id(pce_svn, cpu_svn=bytes(16)))  # the CPUSVN comes from the file
     chosen = next(e for e in pc.listing if e["tcbm"] == tcbm)
     assert chain.tcbm.upper() == tcbm
@@ -229,21 +242,20 @@ def test_local_cache_only_selects_the_certificate_for_the_tcb(
 def test_local_cache_only_asks_no_service_for_pck_but_collateral_still_comes_from_it(
     pccs: Pccs, qcnl_cache_base: Path
 ) -> None:
-    pc = platform_certificates()
-    install(qcnl_cache_base / ".dcap-qcnl", pc.file_name, pc.file("06060202030101000000000000000000", EXPIRY))
+    real = real_platform_file(pccs.data.sgx.quote, pccs.data.documents("sgx")[1].tcb_info.to_bytes(), EXPIRY)
+    install(qcnl_cache_base / ".dcap-qcnl", f"{QE_ID.hex()}_0000", real.content)  # Intel-signed, checked offline
     config = pccs.config(local_cache_only=True, local_pck_url=pccs.url)
     with provider(config) as p:
-        assert p.pck_cert_chain(pc.platform_id(13)).tcbm.upper() == "060602020301010000000000000000000D00"
+        assert p.pck_cert_chain(PLATFORM).tcbm == real.tcbm
         assert pccs.data.requests == []
         p.verification_collateral(bytes.fromhex(pccs.data.documents("sgx")[0]), "processor")
-    endpoints = [path.split("?")[0].rsplit("/", 1)[-1] for path in pccs.paths()]
-    assert endpoints == ["pckcrl", "tcb", "identity", "rootcacrl"]
+    assert pccs.data.endpoints() == ["pckcrl", "rootcacrl", "tcb", "qe/identity"]
 
 
 def test_local_cache_only_falls_back_to_the_default_file(qcnl_cache_base: Path) -> None:
     pc = platform_certificates()
     install(qcnl_cache_base / ".dcap-qcnl", DEFAULT_FILE, pc.file("ff" * 16, EXPIRY))
-    with provider(LOCAL_ONLY) as p:
+    with provider(LOCAL_ONLY, trust=pc.intel.trust_root) as p:
         assert p.pck_cert_chain(pc.platform_id(13)).tcbm.upper() == "070702020301010000000000000000000D00"
 
 
@@ -259,7 +271,7 @@ def test_local_cache_only_without_a_matching_certificate(qcnl_cache_base: Path, 
     pc = platform_certificates()
     path = install(qcnl_cache_base / ".dcap-qcnl", pc.file_name, pc.file(components, EXPIRY))
     with (
-        provider(LOCAL_ONLY) as p,
+        provider(LOCAL_ONLY, trust=pc.intel.trust_root) as p,
         pytest.raises(UnexpectedProviderError, match="PCK_CERT_SELECT_PCK_NOT_FOUND") as info,
     ):
         p.pck_cert_chain(pc.platform_id(pce_svn))
@@ -281,7 +293,7 @@ def test_local_cache_only_deletes_expired_and_corrupt_files(qcnl_cache_base: Pat
     }
     for why, content in unusable.items():
         path = install(qcnl_cache_base / ".dcap-qcnl", pc.file_name, content)
-        with provider(LOCAL_ONLY) as p, pytest.raises(UnexpectedProviderError) as info:
+        with provider(LOCAL_ONLY, trust=pc.intel.trust_root) as p, pytest.raises(UnexpectedProviderError) as info:
             p.pck_cert_chain(pc.platform_id(13))
         assert info.value.code == codes.ERROR_UNEXPECTED, why
         assert not path.exists(), why

@@ -1,6 +1,7 @@
 """QCNL's disk cache against a real loopback PCCS: a fresh provider (empty memory) is served from Intel's cache
-files without a request; expiry from the configuration or ``Cache-Control: max-age`` on an injected clock;
-expired and corrupt files deleted, never served; Intel's byte layout both ways; Intel's directory search."""
+files without a request, each checked when read; expiry from the configuration or ``Cache-Control: max-age`` on
+an injected clock; expired and corrupt files deleted, never served; Intel's byte layout both ways; Intel's
+directory search."""
 
 from __future__ import annotations
 
@@ -15,9 +16,16 @@ import pytest
 
 from pydcap.provider.interface import CacheKind, PlatformId
 from pydcap.provider.qcnl_cache import CACHE_ENTRIES, QcnlCache, cache_locations
+from pydcap.provider.qcnl_config import QcnlConfig
 from tests.provider.conftest import PLATFORM, QE_ID, Clock, Pccs, provider
 
 HOUR = 3600
+PCK_AND_ITS_CRLS = ["pckcert", "pckcrl", "rootcacrl"]  # a PCK answer, then the CRLs it is checked against
+
+
+def caching_pck(pccs: Pccs, hours: float = 1) -> QcnlConfig:
+    """PCK answers cached for ``hours``, the CRLs that check them for a day: a later provider needs neither."""
+    return pccs.config(pck_cache_expire_hours=hours, verify_collateral_cache_expire_hours=24)
 
 
 def pck_file(pccs: Pccs, directory: Path) -> Path:
@@ -31,15 +39,15 @@ def fetch_everything(pccs: Pccs, config_hours: float, clock: Clock) -> tuple[str
     with provider(config, clock) as p:
         chain = p.pck_cert_chain(PLATFORM)
         collateral = p.collateral_for_quote(pccs.data.sgx.quote)
-        qve = p.qve_identity()
-    return chain.tcbm, collateral.digest, qve.identity.to_bytes()
+        root_ca_crl = p.root_ca_crl()
+    return chain.tcbm, collateral.digest, root_ca_crl
 
 
 def test_a_fresh_provider_is_served_from_disk(pccs: Pccs, qcnl_cache_base: Path) -> None:
     clock = Clock()
     first = fetch_everything(pccs, 1, clock)
     asked = len(pccs.data.requests)
-    assert asked == 6  # PCK, PCK CRL, TCB info, QE identity, root CA CRL, QvE identity
+    assert pccs.data.endpoints() == [*PCK_AND_ITS_CRLS, "tcb", "qe/identity"]
     directory = qcnl_cache_base / ".dcap-qcnl"
     files = sorted(directory.iterdir())
     assert len(files) == asked and pck_file(pccs, directory) in files
@@ -64,7 +72,7 @@ def test_files_are_intels_cache_items(pccs: Pccs, qcnl_cache_base: Path) -> None
 
 def test_an_item_written_as_intel_writes_it_is_served(pccs: Pccs, qcnl_cache_base: Path) -> None:
     clock = Clock()
-    with provider(pccs.config(pck_cache_expire_hours=1), clock) as p:
+    with provider(caching_pck(pccs), clock) as p:
         expected = p.pck_cert_chain(PLATFORM)
     path = pck_file(pccs, qcnl_cache_base / ".dcap-qcnl")
     raw = path.read_bytes()
@@ -77,31 +85,32 @@ def test_an_item_written_as_intel_writes_it_is_served(pccs: Pccs, qcnl_cache_bas
     path.write_bytes(intel)
     with provider(pccs.config(), clock) as p:
         assert p.pck_cert_chain(PLATFORM) == expected
-    assert len(pccs.data.requests) == 1
+    assert pccs.data.endpoints() == PCK_AND_ITS_CRLS  # the second provider asked for nothing
 
 
 def test_expiry_follows_the_clock_and_expired_files_are_deleted(pccs: Pccs, qcnl_cache_base: Path) -> None:
     clock = Clock()
     path = pck_file(pccs, qcnl_cache_base / ".dcap-qcnl")
-    with provider(pccs.config(pck_cache_expire_hours=1), clock) as p:
+    with provider(caching_pck(pccs), clock) as p:
         p.pck_cert_chain(PLATFORM)
     clock.now += HOUR - 1
     with provider(pccs.config(), clock) as p:  # no caching configured: reads still use the files
         p.pck_cert_chain(PLATFORM)
-    assert len(pccs.data.requests) == 1
+    assert pccs.data.endpoints() == PCK_AND_ITS_CRLS
     clock.now += 1  # expiry reached
     with provider(pccs.config(), clock) as p:
         p.pck_cert_chain(PLATFORM)
-    assert len(pccs.data.requests) == 2 and not path.exists()  # deleted, and not rewritten (0 hours)
+    assert pccs.data.endpoints() == [*PCK_AND_ITS_CRLS, "pckcert"]
+    assert not path.exists()  # deleted, and not rewritten (0 hours)
 
 
 def test_memory_expiry_is_checked_too(pccs: Pccs) -> None:
     clock = Clock()
-    with provider(pccs.config(pck_cache_expire_hours=1), clock) as p:
+    with provider(caching_pck(pccs), clock) as p:
         p.pck_cert_chain(PLATFORM)
         clock.now += HOUR
         p.pck_cert_chain(PLATFORM)
-    assert len(pccs.data.requests) == 2
+    assert pccs.data.endpoints() == [*PCK_AND_ITS_CRLS, "pckcert"]
 
 
 CORRUPTIONS: dict[str, Callable[[bytes], bytes]] = {
@@ -119,12 +128,31 @@ CORRUPTIONS: dict[str, Callable[[bytes], bytes]] = {
 def test_corrupt_files_are_deleted_not_served(pccs: Pccs, qcnl_cache_base: Path, corruption: str) -> None:
     clock = Clock()
     path = pck_file(pccs, qcnl_cache_base / ".dcap-qcnl")
-    with provider(pccs.config(pck_cache_expire_hours=1), clock) as p:
+    with provider(caching_pck(pccs), clock) as p:
         expected = p.pck_cert_chain(PLATFORM)
     path.write_bytes(CORRUPTIONS[corruption](path.read_bytes()))
     with provider(pccs.config(), clock) as p:
         assert p.pck_cert_chain(PLATFORM) == expected
-    assert len(pccs.data.requests) == 2 and not path.exists()
+    assert pccs.data.endpoints() == [*PCK_AND_ITS_CRLS, "pckcert"] and not path.exists()
+
+
+def test_a_well_formed_item_with_an_unusable_answer_is_deleted_and_fetched_again(
+    pccs: Pccs, qcnl_cache_base: Path
+) -> None:
+    clock = Clock()
+    path = pck_file(pccs, qcnl_cache_base / ".dcap-qcnl")
+    with provider(caching_pck(pccs), clock) as p:
+        expected = p.pck_cert_chain(PLATFORM)
+    raw = path.read_bytes()
+    (header_size,) = struct.unpack_from("<I", raw, 14)
+    body = raw[22 + header_size :]
+    header = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"  # no SGX-TCBm, no issuer chain
+    item = struct.pack("<HIq", 1, 1, int(clock.now) + 60) + struct.pack("<I", len(header)) + header
+    path.write_bytes(item + struct.pack("<I", len(body)) + body)
+    with provider(pccs.config(), clock) as p:
+        assert p.pck_cert_chain(PLATFORM) == expected
+    assert pccs.data.endpoints() == [*PCK_AND_ITS_CRLS, "pckcert"]
+    assert not path.exists()  # deleted, and not rewritten (0 hours)
 
 
 def test_cache_control_max_age_wins_over_the_configuration(pccs: Pccs, qcnl_cache_base: Path) -> None:
@@ -132,20 +160,20 @@ def test_cache_control_max_age_wins_over_the_configuration(pccs: Pccs, qcnl_cach
     path = pck_file(pccs, qcnl_cache_base / ".dcap-qcnl")
     with provider(pccs.config(), clock) as p:  # 0 hours and no max-age: nothing is cached
         p.pck_cert_chain(PLATFORM)
-    assert not path.exists()
-    pccs.data.cache_control = "public, max-age=60"
+    assert not path.exists() and list(path.parent.iterdir()) == []
+    pccs.data.cache_control = "public, max-age=60"  # on every answer: the CRLs too
     with provider(pccs.config(pck_cache_expire_hours=1), clock) as p:
         p.pck_cert_chain(PLATFORM)
     assert struct.unpack_from("<q", path.read_bytes(), 6)[0] == int(clock.now) + 60
     clock.now += 59
     with provider(pccs.config(), clock) as p:
         p.pck_cert_chain(PLATFORM)
-    assert len(pccs.data.requests) == 2
+    assert pccs.data.endpoints() == PCK_AND_ITS_CRLS * 2
     clock.now += 1
     pccs.data.cache_control = "max-age=0"  # 0: the configuration decides again
     with provider(pccs.config(pck_cache_expire_hours=1), clock) as p:
         p.pck_cert_chain(PLATFORM)
-    assert len(pccs.data.requests) == 3
+    assert pccs.data.endpoints() == PCK_AND_ITS_CRLS * 3
     assert struct.unpack_from("<q", path.read_bytes(), 6)[0] == int(clock.now) + HOUR
 
 
@@ -159,7 +187,7 @@ def test_clear_cache_by_kind_on_disk(pccs: Pccs, qcnl_cache_base: Path) -> None:
     def kinds() -> list[int]:
         return sorted(struct.unpack_from("<I", f.read_bytes(), 2)[0] for f in directory.iterdir())
 
-    assert kinds() == [1, 2, 2, 2, 2, 2, 4]
+    assert kinds() == [1, 2, 2, 2, 2, 4]  # PCK certificate; PCK CRL, root CA CRL, TCB info, QE identity; local
     with provider(pccs.config(), clock) as p:
         p.clear_cache(CacheKind.QV_COLLATERAL)
         assert kinds() == [1, 4]
@@ -221,8 +249,8 @@ def test_without_a_directory_the_memory_tier_keeps_the_last_20(tmp_path: Path) -
 
 def test_the_encrypted_ppid_is_not_part_of_the_key(pccs: Pccs) -> None:
     clock = Clock()
-    with provider(pccs.config(pck_cache_expire_hours=1), clock) as p:
+    with provider(caching_pck(pccs), clock) as p:
         p.pck_cert_chain(PLATFORM)
     with provider(pccs.config(), clock) as p:
         p.pck_cert_chain(PlatformId(QE_ID, bytes(16), 13, 0, encrypted_ppid=b"\x01" * 384))
-    assert len(pccs.data.requests) == 1
+    assert pccs.data.endpoints() == PCK_AND_ITS_CRLS

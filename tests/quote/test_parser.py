@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pydcap import Quote, QuoteFormatError
-from pydcap.quote import EnclaveReport, TdReport10, TdReport15
+from pydcap.quote import EnclaveReport, TdReport10, TdReport15, TdReport15Ex
 from tests.conftest import NEGATIVE, REAL, Bundle, bundle_params, require_testdata
 
 
@@ -127,6 +127,62 @@ def test_trailing_bytes_are_tolerated() -> None:
     data = _a_quote(3)
     quote = Quote.parse(data + b"\x00" * 1000)
     assert quote.trailing_bytes == 1000 + Quote.parse(data).trailing_bytes
+
+
+def with_slack(data: bytes, slack: bytes, *, inside_certification_data: bool = False) -> bytes:
+    """``data`` with ``slack`` appended to its signature data (optionally inside its outer certification
+    data too), every length that covers it enlarged."""
+    quote = Quote.parse(data)
+    at = len(quote.signed_data)
+    (auth_size,) = struct.unpack_from("<I", data, at)
+    out = bytearray(data[: at + 4 + auth_size] + slack + data[at + 4 + auth_size :])
+    struct.pack_into("<I", out, at, auth_size + len(slack))
+    if inside_certification_data:
+        outer_size_at = at + 4 + 64 + 64 + 2
+        (outer_size,) = struct.unpack_from("<I", out, outer_size_at)
+        struct.pack_into("<I", out, outer_size_at, outer_size + len(slack))
+    return bytes(out)
+
+
+@pytest.mark.parametrize("version", [3, 4, 5])
+def test_bytes_after_the_certification_data_are_ignored_as_intel_does(version: int) -> None:
+    """Intel's parser reads the certification data by its own length and ignores the rest of the signature
+    data; only the QE report section must fill its (outer) certification data exactly."""
+    data = _a_quote(version)
+    quote = Quote.parse(data)
+    padded = Quote.parse(with_slack(data, b"\xaa" * 7))
+    assert padded.certification_data == quote.certification_data
+    assert (padded.signature, padded.qe_report, padded.qe_auth_data) == (
+        quote.signature,
+        quote.qe_report,
+        quote.qe_auth_data,
+    )
+    assert padded.signed_data == quote.signed_data
+    assert padded.trailing_bytes == quote.trailing_bytes
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_qe_report_section_must_fill_its_certification_data(version: int) -> None:
+    with pytest.raises(QuoteFormatError, match="follow the QE certification data"):
+        Quote.parse(with_slack(_a_quote(version), b"\x00" * 3, inside_certification_data=True))
+
+
+def test_td15_ex_body() -> None:
+    """Body type 4 (TD 1.5 with TD partitioning fields, 885 bytes), which Intel's 2026 QVL verifies."""
+    data = _a_quote(5)
+    quote = Quote.parse(data)
+    assert isinstance(quote.body, TdReport15)
+    extra = bytes(range(237))
+    ex = data[:48] + struct.pack("<HI", 4, 885) + quote.body.raw + extra + data[len(quote.signed_data) :]
+    parsed = Quote.parse(ex)
+    body = parsed.body
+    assert isinstance(body, TdReport15Ex) and parsed.body_type == 4
+    assert body.tee_tcb_svn2 == quote.body.tee_tcb_svn2 and body.report_data == quote.report_data
+    assert body.vm_id == extra[:1] and body.td_id == extra[1:33] and body.cur_serv_td_attributes == extra[-8:]
+    assert body.init_tee_fmspc == extra[169:181]
+    assert parsed.to_dict()["report"]["init_tee_fmspc"] == extra[169:181].hex()
+    with pytest.raises(QuoteFormatError, match="must be 885 bytes"):
+        Quote.parse(data[:48] + struct.pack("<HI", 4, 648) + data[54:])
 
 
 def test_v5_body_type_must_match_tee() -> None:

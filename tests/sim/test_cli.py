@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,3 +127,21 @@ def test_serve_runs_until_stopped(served: tuple[subprocess.Popen[str], str]) -> 
         assert client.get("/_sim/stats").json() == {"total": 1, "by_endpoint": {"sgx/v4/tcb": 1}, "faulted": 0}
     process.terminate()
     assert process.wait(timeout=15) == 0
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals need the main thread")
+def test_serve_in_process_stops_on_sigterm_and_restores_the_handler(capsys: pytest.CaptureFixture[str]) -> None:
+    original = signal.getsignal(signal.SIGTERM)
+
+    def terminate_once_serving() -> None:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if signal.getsignal(signal.SIGTERM) is not original:  # serving: the handler is ours
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(0.01)
+
+    threading.Thread(target=terminate_once_serving, daemon=True).start()
+    assert main(["sim", "serve", "--port", "0"]) == EXIT_OK
+    assert signal.getsignal(signal.SIGTERM) is original
+    assert capsys.readouterr().out.startswith("http://127.0.0.1:")

@@ -7,7 +7,8 @@ import pytest
 from pydcap import Verifier
 from pydcap.sim import SCENARIOS, SimulatedIntel
 from pydcap.sim import catalog as cat
-from pydcap.sim.scenarios import get, kebab, merged_status
+from pydcap.sim.scenario_model import status
+from pydcap.sim.scenarios import Scenario, get, kebab, merged_status
 from pydcap.verify import Failure, TcbStatus
 from tests.sim.conftest import AT
 
@@ -76,3 +77,10 @@ def test_explicit_arguments_win_over_the_scenario(intel: SimulatedIntel, verifie
     platform = intel.sgx_platform(scenario="out-of-date", name="patched", cpu_svn=bytes(cat.components(6, 1)))
     result = verifier.appraise(platform.quote(), intel.collateral_for(platform), at=AT)
     assert result.tcb_status == TcbStatus.UP_TO_DATE
+
+
+def test_a_current_late_microcode_of_zero_is_used() -> None:
+    scenario = Scenario("late-zero", "current late microcode 0", status(cat.UP_TO_DATE), current_late_microcode=0)
+    settings = scenario.platform_settings("tdx")
+    assert settings["td_version"] == "1.5"
+    assert settings["current_late_microcode"] == 0 != settings["late_microcode"]

@@ -3,8 +3,10 @@ collateral fetched from it that verifies a simulated quote."""
 
 from __future__ import annotations
 
+import gc
 import json
 import re
+import warnings
 from collections.abc import Iterator
 from urllib.parse import unquote
 
@@ -13,10 +15,10 @@ import pytest
 from cryptography import x509
 
 from pydcap import Collateral, Verifier
-from pydcap.pki import Certificate, PckCertificate
+from pydcap.pki import Certificate, CertificateChain, PckCertificate
 from pydcap.sim import SimulatedIntel, SimulatedSgxPlatform, SimulatedTdxPlatform
 from pydcap.sim.catalog import SGX_FMSPC, TDX_FMSPC
-from pydcap.sim.pki import ROOT_CRL_URL, pck_crl_url
+from pydcap.sim.pki import ROOT_CRL_URL, pck_crl_url, pem_chain
 from pydcap.sim.server import SimulatedPcs
 from pydcap.verify import TcbStatus
 from tests.sim.conftest import AT
@@ -50,11 +52,7 @@ def _request_id(response: httpx.Response) -> None:
 
 
 def _chain(response: httpx.Response, header: str) -> list[str]:
-    return [c.subject_cn for c in map(Certificate.from_pem, _pems(unquote(response.headers[header]).encode()))]
-
-
-def _pems(data: bytes) -> list[bytes]:
-    return [b"-----BEGIN CERTIFICATE-----" + p for p in data.split(b"-----BEGIN CERTIFICATE-----")[1:]]
+    return [c.subject_cn for c in CertificateChain.parse(unquote(response.headers[header])).certificates]
 
 
 # ---- PCK certificates -----------------------------------------------------------------------------------
@@ -152,6 +150,27 @@ def test_subscription_key_is_checked_on_pck_endpoints_when_configured(
         assert client.get(f"{V4}/tcb", params={"fmspc": SGX_FMSPC.hex()}).status_code == 200
 
 
+def test_pck_issuer_chain_is_the_one_that_certified_the_platform(client: httpx.Client, intel: SimulatedIntel) -> None:
+    platform = intel.sgx_platform(scenario="wrong-root")  # certified by another root, yet known to this PCS
+    assert platform.intel is not intel
+    chain = pem_chain(platform.issuer, platform.intel.pki.root)
+    r = client.get(f"{V4}/pckcert", params=platform.platform_id.pckcert_params())
+    assert r.status_code == 200 and r.content == platform.pck_certificate_pem
+    assert unquote(r.headers["SGX-PCK-Certificate-Issuer-Chain"]).encode() == chain
+    certs = client.get(f"{V4}/pckcerts", params={"encrypted_ppid": platform.encrypted_ppid.hex(), "pceid": "0000"})
+    assert unquote(certs.headers["SGX-PCK-Certificate-Issuer-Chain"]).encode() == chain
+
+
+def test_a_busy_port_is_refused_without_leaking_the_socket(pcs: SimulatedPcs, intel: SimulatedIntel) -> None:
+    port = int(pcs.url.rsplit(":", 1)[1])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(OSError):
+            SimulatedPcs(intel, port=port).start()
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
 # ---- CRLs -----------------------------------------------------------------------------------------------
 
 
@@ -218,6 +237,7 @@ def test_tcb_info_update_and_evaluation_number(client: httpx.Client, intel: Simu
         (f"{V4}/tcb", {"fmspc": "zz"}, 400),
         (f"{V4}/tcb", {}, 400),
         (f"{V4}/tcb", {"fmspc": "00906EA10000"}, 404),
+        (f"{V4}/tcb", {"fmspc": SGX_FMSPC.hex(), "tcbEvaluationDataNumber": "\u00b2"}, 400),  # a digit, not a number
         ("/tdx/certification/v4/tcb", {"fmspc": SGX_FMSPC.hex()}, 404),
         ("/tdx/certification/v3/tcb", {"fmspc": TDX_FMSPC.hex()}, 404),
         (f"{V4}/no-such-endpoint", {}, 404),

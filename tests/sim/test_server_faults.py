@@ -45,6 +45,17 @@ def _wait_until_up(url: str, deadline: float = 15.0) -> httpx.Response:
             time.sleep(0.05)
 
 
+def _wait_until_down(url: str, deadline: float = 15.0) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            httpx.get(url + QE, timeout=5)
+        except httpx.ConnectError:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{url} still answers after {deadline} s")
+
+
 def test_latency_delays_responses(pcs: SimulatedPcs, client: httpx.Client) -> None:
     pcs.faults.latency(0.5)
     with pytest.raises(httpx.ReadTimeout):
@@ -54,8 +65,9 @@ def test_latency_delays_responses(pcs: SimulatedPcs, client: httpx.Client) -> No
 
 
 def test_latency_can_target_one_endpoint(pcs: SimulatedPcs, client: httpx.Client) -> None:
-    pcs.faults.latency(0.5, endpoint="tcb")
-    assert client.get(QE, timeout=0.4).status_code == 200
+    # Far apart, so that a slow machine can neither delay the other endpoint past its timeout nor answer in time.
+    pcs.faults.latency(1.5, endpoint="tcb")
+    assert client.get(QE, timeout=1).status_code == 200
     with pytest.raises(httpx.ReadTimeout):
         client.get(TCB, params=FMSPC, timeout=0.1)
 
@@ -123,10 +135,25 @@ def test_faults_are_controlled_over_http(pcs: SimulatedPcs, client: httpx.Client
 
 def test_timed_outage_over_http_ends_by_itself(pcs: SimulatedPcs, client: httpx.Client) -> None:
     assert client.post("/_sim/faults", json={"outage": {"seconds": 0.5}}).json()["outage"] is True
-    time.sleep(0.1)
+    # The server stops once it has answered; the outage lasts half a second from then.
+    _wait_until_down(pcs.url)
+    assert _wait_until_up(pcs.url).status_code == 200
+    assert pcs.faults.snapshot()["outage"] is False
+
+
+def test_nothing_restarts_a_stopped_server(intel: SimulatedIntel) -> None:
+    pcs = SimulatedPcs(intel).start()
+    pcs.faults.outage(True)
+    pcs.stop()
+    pcs.faults.clear()  # ends the outage, but a stopped server stays stopped
     with pytest.raises(httpx.ConnectError):
         httpx.get(pcs.url + QE, timeout=5)
-    assert _wait_until_up(pcs.url).status_code == 200
+    timed = SimulatedPcs(intel).start()
+    timed.faults.outage(True, seconds=0.05)
+    timed.stop()
+    time.sleep(0.3)  # past the end of the outage
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(timed.url + QE, timeout=5)
 
 
 @pytest.mark.parametrize(

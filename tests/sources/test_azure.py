@@ -7,8 +7,10 @@ import asyncio
 import json
 from urllib.parse import parse_qs, quote, urlsplit
 
+import pytest
+
 from pydcap.quote import Quote
-from pydcap.sources import AzureClient, HttpSettings, PckCa, PlatformId, RetryPolicy, Tee
+from pydcap.sources import AzureClient, HttpSettings, MalformedResponseError, PckCa, PlatformId, RetryPolicy, Tee
 from pydcap.sources.azure import CRL_URIS
 from tests.conftest import TESTDATA
 from tests.sources.pccs_replay import Answer, ReplayPccs
@@ -98,3 +100,20 @@ def test_the_machine_certificate_as_azure_sends_it(pccs: ReplayPccs) -> None:
     assert asked[-1][1]["api-version"] == ["2021-07-22-preview"] and asked[-1][1]["qeid"] == ["01" * 16]
     thim_headers = [h for h in pccs.request_headers if h.get("metadata") == "true"]
     assert thim_headers, "THIM is asked with the metadata header"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"pckCert": "not pem", "sgx-Pck-Certificate-Issuer-Chain": "x"}, "not a PEM certificate"),
+        ({"pckCert": "-----BEGIN CERTIFICATE-----\n", "sgx-Pck-Certificate-Issuer-Chain": "x"}, "not PEM certificates"),
+        ({"pckCert": "-----BEGIN CERTIFICATE-----\n"}, "sgx-Pck-Certificate-Issuer-Chain is missing"),
+    ],
+)
+def test_a_machine_certificate_body_that_is_not_what_azure_sends_is_malformed(
+    pccs: ReplayPccs, body: dict[str, str], message: str
+) -> None:
+    pccs.queue("/sgx/certification/v4/pckcert", Answer(200, {}, json.dumps(body).encode()))
+    client = AzureClient(f"{pccs.url}/sgx/certification")
+    with pytest.raises(MalformedResponseError, match=message):
+        asyncio.run(client.pck_certificate(PlatformId(b"\x01" * 16, bytes(16), 13, 0)))

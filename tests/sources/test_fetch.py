@@ -11,6 +11,8 @@ from pydcap import Collateral, verify_quote
 from pydcap.sources import (
     CollateralNotFoundError,
     CollateralRequest,
+    Fetched,
+    MalformedResponseError,
     PccsClient,
     PckCa,
     PlatformRequestError,
@@ -18,6 +20,7 @@ from pydcap.sources import (
     fetch_collateral,
     fetch_collateral_sync,
 )
+from pydcap.sources.fetch import collateral_from_parts
 from tests.conftest import REAL, TESTDATA, require_testdata
 from tests.sources.pccs_replay import ReplayPccs
 
@@ -54,3 +57,25 @@ def test_the_first_failure_is_raised_as_itself(pccs: ReplayPccs) -> None:
     quote = (TESTDATA / "real" / "teepot-azure" / "quote.bin").read_bytes()
     with pytest.raises(CollateralNotFoundError, match="00606A000000"):
         asyncio.run(fetch_collateral(PccsClient(pccs.url), quote))
+
+
+def test_an_unreadable_part_is_blamed_on_the_url_it_came_from() -> None:
+    require_testdata()
+    d = TESTDATA / "real" / "phala-sgx-v3" / "collateral"
+
+    def part(name: str, chain: str | None = None) -> Fetched:
+        return Fetched((d / name).read_bytes(), (d / chain).read_bytes() if chain else b"", f"http://pcs/{name}")
+
+    good = {
+        "root_ca_crl": part("root_ca_crl.der"),
+        "pck_crl": part("pck_crl.der", "pck_crl_issuer_chain.pem"),
+        "tcb_info": part("tcb_info.json", "tcb_info_issuer_chain.pem"),
+        "qe_identity": part("qe_identity.json", "qe_identity_issuer_chain.pem"),
+    }
+    assert collateral_from_parts(**good) == Collateral.load(d)
+    broken_pem = b"-----BEGIN X509 CRL-----\nbm90IGEgQ1JM\n-----END X509 CRL-----\n"
+    for name, data in (("root_ca_crl", broken_pem), ("pck_crl", broken_pem), ("tcb_info", b"[]")):
+        bad = {**good, name: Fetched(data, good[name].issuer_chain, f"http://bad/{name}")}
+        with pytest.raises(MalformedResponseError, match=name) as caught:
+            collateral_from_parts(**bad)
+        assert caught.value.url == f"http://bad/{name}"

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from pydcap.sources import (
+    AzureClient,
     CollateralNotFoundError,
     HttpSettings,
     PccsClient,
@@ -102,6 +103,19 @@ def test_a_silent_server_is_given_up_on_at_the_deadline(pccs: ReplayPccs) -> Non
     assert time.monotonic() - started < 4
 
 
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (Answer(302, {"Location": "/sgx/certification/v4/rootcacrl"}, b""), "TooManyRedirects"),
+        (Answer(200, {"Content-Encoding": "gzip"}, b"not gzip at all"), "DecodingError"),
+    ],
+)
+def test_an_answer_that_cannot_be_read_is_a_named_error(pccs: ReplayPccs, answer: Answer, reason: str) -> None:
+    pccs.queue("/rootcacrl", answer, times=100)
+    with pytest.raises(UpstreamUnreachableError, match=reason):
+        asyncio.run(PccsClient(pccs.url, settings=_settings(attempts=2)).root_ca_crl())
+
+
 def test_a_given_httpx_client_is_used_and_left_open(pccs: ReplayPccs) -> None:
     async def run() -> bool:
         async with httpx.AsyncClient(headers={"X-Test": "yes"}) as client:
@@ -154,7 +168,12 @@ def test_long_urls_are_shortened_in_messages() -> None:
 
 
 def test_bad_urls_and_versions_are_refused() -> None:
-    with pytest.raises(ValueError, match="http"):
-        PccsClient("ftp://pccs")
+    for url in ("ftp://pccs", "https://", "pccs:8081"):
+        with pytest.raises(ValueError, match="http:// or https:// URL with a host"):
+            PccsClient(url)
+    with pytest.raises(ValueError, match="not a URL"):
+        PccsClient("http://[::1")
+    with pytest.raises(ValueError, match="Azure tdx_url"):
+        AzureClient(tdx_url="http://[::1/sgx/certification")
     with pytest.raises(ValueError, match="API version"):
         PccsClient("https://pccs/sgx/certification/v2/")

@@ -12,11 +12,13 @@ from pydcap.pki import CertificateChain
 from pydcap.sources import (
     CertificatesUnavailableError,
     CollateralNotFoundError,
+    HttpSettings,
     MalformedResponseError,
     PccsClient,
     PckCa,
     PlatformId,
     PlatformUnknownError,
+    RetryPolicy,
     Tee,
     UpstreamServerError,
 )
@@ -161,7 +163,5 @@ def test_a_body_that_is_not_a_crl_is_malformed(pccs: ReplayPccs) -> None:
         asyncio.run(PccsClient(pccs.url).root_ca_crl())
 
 
-def _fast():  # type: ignore[no-untyped-def]
-    from pydcap.sources import HttpSettings, RetryPolicy
-
+def _fast() -> HttpSettings:
     return HttpSettings(retry=RetryPolicy(attempts=2, backoff=0.01, deadline=5))

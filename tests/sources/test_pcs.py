@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from pydcap.sources import PckCa, PcsClient, PlatformId, Tee, UpstreamRejectedError
+from pydcap.sources import MalformedResponseError, PckCa, PcsClient, PlatformId, Tee, UpstreamRejectedError
 from pydcap.sources.pcs import INTEL_ROOT_CA_CRL_URL
 from tests.conftest import TESTDATA
 from tests.sources.pccs_replay import Answer, ReplayPccs
@@ -74,6 +74,25 @@ def test_every_certificate_of_a_platform(pccs: ReplayPccs) -> None:
     asked = list(pccs.counts)
     assert asked[0] == "/sgx/certification/v4/pckcerts?encrypted_ppid=" + "01" * 384 + "&pceid=0000"
     assert asked[1] == "/sgx/certification/v4/pckcerts"
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"tcb": {}, "tcbm": "0B0B", "cert": "Not available"}, "TCBm must be 18 bytes, not 2"),
+        ({"tcb": {}, "tcbm": "zz" * 18, "cert": "Not available"}, "is not hex"),
+        ({"tcb": {}, "tcbm": "00" * 18}, "lacks tcb, tcbm or cert"),
+        ({"tcbm": "00" * 18, "cert": "Not available"}, "lacks tcb, tcbm or cert"),
+        ({"tcb": {}, "tcbm": "00" * 18, "cert": "garbage"}, "not a PEM certificate"),
+    ],
+)
+def test_a_certificate_list_entry_that_is_not_what_pcs_sends_is_malformed(
+    pccs: ReplayPccs, entry: dict[str, object], message: str
+) -> None:
+    chain = quote((SGX / "pck_crl_issuer_chain.pem").read_text())
+    pccs.queue("/pckcerts", Answer(200, {"SGX-PCK-Certificate-Issuer-Chain": chain}, json.dumps([entry]).encode()))
+    with pytest.raises(MalformedResponseError, match=message):
+        asyncio.run(PcsClient(pccs.url).pck_certificates(pce_id=0, encrypted_ppid=b"\x01" * 384))
 
 
 def test_the_fmspc_list(pccs: ReplayPccs) -> None:

@@ -7,18 +7,26 @@ as that flag. The last tests check that every ``Failure`` is either tested here 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
+import json
 import pkgutil
 import re
 import sys
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 import pydcap.verify
 from pydcap import Policy, Verifier
+from pydcap.collateral import SignedDocument
+from pydcap.pki.certs import split_pem_chain
 from pydcap.sim import REFERENCE_TIME, SCENARIOS, SimulatedIntel
-from pydcap.verify import Failure, TcbStatus, VerificationResult
+from pydcap.sim.keys import sign_raw
+from pydcap.verify import Failure, QvResult, TcbStatus, VerificationResult
 
 AT = int(REFERENCE_TIME.timestamp()) + 3600
 
@@ -180,6 +188,47 @@ def test_sgx_enclave_identity_invalid_signature(intel: SimulatedIntel) -> None:
     fails_with(intel, Failure.SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE)
 
 
+@pytest.mark.parametrize("part", ["tcb_info", "qe_identity"])
+def test_documents_are_checked_over_their_compact_form(intel: SimulatedIntel, part: str) -> None:
+    """Intel checks the signature over the compact re-serialisation of the parsed body: a pretty-printed copy
+    of a signed document verifies, a document whose pretty-printed bytes were signed does not."""
+    platform = intel.sgx_platform()
+    collateral = intel.collateral_for(platform)
+    signed: SignedDocument = getattr(collateral, part)
+    body = json.loads(signed.body)
+    verifier = Verifier(trusted_root=intel.trust_root)
+
+    copy = SignedDocument.parse(
+        json.dumps({signed.body_key: body, "signature": signed.signature.hex()}, indent=2), signed.body_key, part
+    )
+    assert copy.body != signed.body
+    result = verifier.verify(platform.quote(b"x"), dataclasses.replace(collateral, **{part: copy}), at=AT)
+    assert result.failure is None and result.tcb_status == TcbStatus.UP_TO_DATE, result.detail
+
+    pretty = json.dumps(body, indent=1).encode()
+    odd = SignedDocument(signed.body_key, pretty, sign_raw(intel.pki.tcb_signing.key, pretty))
+    result = verifier.verify(platform.quote(b"x"), dataclasses.replace(collateral, **{part: odd}), at=AT)
+    expected = (
+        Failure.TCB_INFO_INVALID_SIGNATURE if part == "tcb_info" else Failure.SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE
+    )
+    assert result.failure == expected
+
+
+def test_tdx_module_identity_with_two_levels_for_one_isvsvn_is_refused(intel: SimulatedIntel) -> None:
+    """Intel's parser refuses such a TCB info (a format error); pydcap used to take the first of the two."""
+    platform = intel.tdx_platform()
+    collateral = intel.collateral_for(platform)
+    body = json.loads(collateral.tcb_info.body)
+    levels = body["tdxModuleIdentities"][0]["tcbLevels"]
+    levels.append(dict(levels[0], tcbStatus="Revoked"))
+    compact = json.dumps(body, separators=(",", ":")).encode()
+    odd = SignedDocument("tcbInfo", compact, sign_raw(intel.pki.tcb_signing.key, compact))
+    result = Verifier(trusted_root=intel.trust_root).verify(
+        platform.quote(b"x"), dataclasses.replace(collateral, tcb_info=odd), at=AT
+    )
+    assert result.failure == Failure.SGX_TCB_INFO_UNSUPPORTED_FORMAT, result.detail
+
+
 # ---- the quote ------------------------------------------------------------------------------------------
 
 
@@ -215,6 +264,60 @@ def test_invalid_quote_signature(intel: SimulatedIntel) -> None:
     fails_with(intel, Failure.INVALID_QUOTE_SIGNATURE)
 
 
+# Keys Intel's library cannot read as a raw P-256 point (it takes an uncompressed point, whatever the
+# certificate's algorithm says): another curve, or not EC at all.
+OTHER_KEYS = {
+    "p384": lambda: ec.generate_private_key(ec.SECP384R1()),
+    "rsa": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+}
+
+
+def _rekeyed(cert: x509.Certificate, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, issuer: object) -> bytes:
+    """``cert`` (names, serial, extensions) with another subject key, signed by ``issuer``'s key."""
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(cert.subject)
+        .issuer_name(cert.issuer)
+        .public_key(key.public_key())
+        .serial_number(cert.serial_number)
+        .not_valid_before(cert.not_valid_before_utc)
+        .not_valid_after(cert.not_valid_after_utc)
+    )
+    for extension in cert.extensions:
+        builder = builder.add_extension(extension.value, critical=extension.critical)
+    signing_key = issuer.key  # type: ignore[attr-defined]
+    return builder.sign(signing_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.mark.parametrize("key", sorted(OTHER_KEYS))
+def test_invalid_pck_cert(intel: SimulatedIntel, key: str) -> None:
+    """A PCK certificate whose key is not a P-256 point: Intel's INVALID_PCK_CERT (it was an exception)."""
+    for platform in (intel.sgx_platform(), intel.tdx_platform()):
+        leaf = _rekeyed(platform.pck.authority.certificate, OTHER_KEYS[key](), platform.issuer)
+        rest = split_pem_chain(platform.pck_chain_pem)[1:]
+        odd = dataclasses.replace(platform, pck_chain_pem=leaf + b"".join(c + b"\n" for c in rest))
+        verifier = Verifier(trusted_root=intel.trust_root)
+        result = verifier.verify(odd.quote(b"failure"), intel.collateral_for(platform), at=AT)
+        assert result.failure == Failure.INVALID_PCK_CERT, (platform.tee, result.detail)
+        assert result.qv_result == QvResult.UNSPECIFIED and not result.accepted
+
+
+@pytest.mark.parametrize("key", sorted(OTHER_KEYS))
+def test_signing_certificate_without_a_p256_key_is_an_invalid_signature(intel: SimulatedIntel, key: str) -> None:
+    """A TCB Signing certificate whose key is not a P-256 point cannot verify a document (it was an exception)."""
+    platform = intel.sgx_platform()
+    collateral = intel.collateral_for(platform)
+    chain = _rekeyed(intel.pki.tcb_signing.certificate, OTHER_KEYS[key](), intel.pki.root) + intel.pki.root.pem
+    cases = {
+        "tcb_info_issuer_chain": Failure.TCB_INFO_INVALID_SIGNATURE,
+        "qe_identity_issuer_chain": Failure.SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE,
+    }
+    for part, failure in cases.items():
+        odd = dataclasses.replace(collateral, **{part: chain})
+        result = Verifier(trusted_root=intel.trust_root).verify(platform.quote(b"failure"), odd, at=AT)
+        assert result.failure == failure, (part, result.detail)
+
+
 # ---- the TCB level --------------------------------------------------------------------------------------
 
 
@@ -224,6 +327,18 @@ def test_tcb_not_supported(intel: SimulatedIntel) -> None:
 
 def test_tcb_revoked(intel: SimulatedIntel) -> None:
     fails_with(intel, Failure.TCB_REVOKED)
+
+
+# ---- the caller's input -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("at", [0, -1])
+def test_invalid_parameter(intel: SimulatedIntel, at: int) -> None:
+    """A verification time not after 1970: Intel's verification enclave refuses it (pydcap verified at it)."""
+    platform = intel.sgx_platform()
+    result = Verifier(trusted_root=intel.trust_root).verify(platform.quote(), intel.collateral_for(platform), at=at)
+    assert result.failure == Failure.INVALID_PARAMETER and result.qv_result == QvResult.UNSPECIFIED
+    assert not result.accepted
 
 
 # ---- expiry: a flag beside the status -------------------------------------------------------------------

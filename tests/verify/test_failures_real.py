@@ -21,19 +21,11 @@ from pydcap import Collateral, Failure, Quote, QvResult, TrustRoot, Verifier
 from pydcap.collateral import SignedDocument
 from pydcap.pki.certs import split_pem_chain
 from pydcap.verify import VerificationResult
-from tests.conftest import REAL, Bundle, require_testdata
+from tests.conftest import REAL, Bundle, real_bundle, require_testdata
 
 SGX = "phala-sgx-v3"
 SGX_OTHER = "teepot-azure"
 TDX = "phala-tdx-v4"
-
-
-def bundle(name: str) -> Bundle:
-    require_testdata()
-    for b in REAL:
-        if b.name == name:
-            return b
-    pytest.skip(f"{name} not in the test data")
 
 
 def verify(
@@ -65,7 +57,7 @@ def chain_blocks(b: Bundle) -> list[bytes]:
 
 def test_baselines_verify() -> None:
     for name in (SGX, SGX_OTHER, TDX):
-        assert verify(bundle(name)).failure is None
+        assert verify(real_bundle(name)).failure is None
 
 
 def _expect(result: VerificationResult, failure: Failure) -> None:
@@ -75,26 +67,26 @@ def _expect(result: VerificationResult, failure: Failure) -> None:
 
 
 def test_INVALID_QUOTE_SIGNATURE() -> None:
-    b = bundle(SGX)
+    b = real_bundle(SGX)
     result = verify(b, flip(b.quote, 48 + 320))  # REPORTDATA
     _expect(result, Failure.INVALID_QUOTE_SIGNATURE)
     assert result.qv_result == QvResult.INVALID_SIGNATURE
 
 
 def test_INVALID_QE_REPORT_SIGNATURE() -> None:
-    b = bundle(SGX)
+    b = real_bundle(SGX)
     qe_report_sig = 48 + 384 + 4 + 64 + 64 + 384
     _expect(verify(b, flip(b.quote, qe_report_sig + 5)), Failure.INVALID_QE_REPORT_SIGNATURE)
 
 
 def test_INVALID_QE_REPORT_DATA() -> None:
-    b = bundle(SGX)
+    b = real_bundle(SGX)
     attestation_key = 48 + 384 + 4 + 64
     _expect(verify(b, flip(b.quote, attestation_key + 3)), Failure.INVALID_QE_REPORT_DATA)
 
 
 def test_UNSUPPORTED_QE_CERTIFICATION_DATA_TYPE() -> None:
-    b = bundle(SGX)
+    b = real_bundle(SGX)
     q = Quote.parse(b.quote)
     at = 48 + 384 + 4 + 64 + 64 + 384 + 64 + 2 + len(q.qe_auth_data)
     quote = b.quote[:at] + struct.pack("<H", 3) + b.quote[at + 2 :]
@@ -102,47 +94,47 @@ def test_UNSUPPORTED_QE_CERTIFICATION_DATA_TYPE() -> None:
 
 
 def test_UNSUPPORTED_QUOTE_FORMAT() -> None:
-    b = bundle(SGX)
+    b = real_bundle(SGX)
     _expect(verify(b, b.quote[:1000]), Failure.UNSUPPORTED_QUOTE_FORMAT)
 
 
 def test_UNSUPPORTED_CERT_FORMAT() -> None:
-    b = bundle(SGX)
+    b = real_bundle(SGX)
     leaf, intermediate, _root = chain_blocks(b)
     _expect(verify(b, with_chain(b.quote, leaf + b"\n" + intermediate)), Failure.UNSUPPORTED_CERT_FORMAT)
 
 
 def test_SGX_ROOT_CA_MISSING() -> None:
-    b = bundle(SGX)
+    b = real_bundle(SGX)
     leaf, intermediate, _root = chain_blocks(b)
     signer = split_pem_chain(Collateral.load(b.path).tcb_info_issuer_chain)[0]
     _expect(verify(b, with_chain(b.quote, leaf + intermediate + signer)), Failure.SGX_ROOT_CA_MISSING)
 
 
 def test_SGX_INTERMEDIATE_CA_MISSING() -> None:
-    b = bundle(SGX)
+    b = real_bundle(SGX)
     leaf, _intermediate, root = chain_blocks(b)
     signer = split_pem_chain(Collateral.load(b.path).tcb_info_issuer_chain)[0]
     _expect(verify(b, with_chain(b.quote, leaf + signer + root)), Failure.SGX_INTERMEDIATE_CA_MISSING)
 
 
 def test_SGX_PCK_MISSING() -> None:
-    b = bundle(SGX)
+    b = real_bundle(SGX)
     _leaf, intermediate, root = chain_blocks(b)
     signer = split_pem_chain(Collateral.load(b.path).tcb_info_issuer_chain)[0]
     _expect(verify(b, with_chain(b.quote, signer + intermediate + root)), Failure.SGX_PCK_MISSING)
 
 
 def test_SGX_PCK_INVALID_ISSUER() -> None:
-    b = bundle(SGX)  # its PCK is issued by the Processor CA
+    b = real_bundle(SGX)  # its PCK is issued by the Processor CA
     leaf, _intermediate, root = chain_blocks(b)
-    platform_ca = chain_blocks(bundle(SGX_OTHER))[1]
+    platform_ca = chain_blocks(real_bundle(SGX_OTHER))[1]
     result = verify(b, with_chain(b.quote, leaf + platform_ca + root))
     _expect(result, Failure.SGX_PCK_INVALID_ISSUER)
 
 
 def test_SGX_PCK_CERT_CHAIN_UNTRUSTED() -> None:
-    b = bundle(SGX)
+    b = real_bundle(SGX)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Some Other Root CA")])
     cert = (
@@ -162,19 +154,19 @@ def test_SGX_PCK_CERT_CHAIN_UNTRUSTED() -> None:
 
 
 def test_SGX_CRL_UNKNOWN_ISSUER() -> None:
-    b = bundle(SGX)
+    b = real_bundle(SGX)
     c = Collateral.load(b.path)
     _expect(verify(b, collateral=dataclasses.replace(c, pck_crl=c.root_ca_crl)), Failure.SGX_CRL_UNKNOWN_ISSUER)
 
 
 def test_SGX_CRL_UNSUPPORTED_FORMAT() -> None:
-    b = bundle(SGX)
+    b = real_bundle(SGX)
     c = Collateral.load(b.path)
     _expect(verify(b, collateral=dataclasses.replace(c, pck_crl=b"\x30\x03junk")), Failure.SGX_CRL_UNSUPPORTED_FORMAT)
 
 
 def test_SGX_CRL_INVALID_SIGNATURE() -> None:
-    b = bundle(SGX)
+    b = real_bundle(SGX)
     c = Collateral.load(b.path)
     broken = flip(c.pck_crl, len(c.pck_crl) - 3)  # inside the signature value
     _expect(verify(b, collateral=dataclasses.replace(c, pck_crl=broken)), Failure.SGX_CRL_INVALID_SIGNATURE)
@@ -185,7 +177,7 @@ def _resigned(doc: SignedDocument, body: dict[str, object]) -> SignedDocument:
 
 
 def test_TCB_INFO_INVALID_SIGNATURE() -> None:
-    b = bundle(SGX)
+    b = real_bundle(SGX)
     c = Collateral.load(b.path)
     tcb = dataclasses.replace(c.tcb_info, signature=flip(c.tcb_info.signature, 10))
     result = verify(b, collateral=dataclasses.replace(c, tcb_info=tcb))
@@ -194,7 +186,7 @@ def test_TCB_INFO_INVALID_SIGNATURE() -> None:
 
 
 def test_TCB_INFO_INVALID_SIGNATURE_when_a_status_is_edited() -> None:
-    b = bundle(SGX)
+    b = real_bundle(SGX)
     c = Collateral.load(b.path)
     body = json.loads(c.tcb_info.body)
     for level in body["tcbLevels"]:
@@ -204,7 +196,7 @@ def test_TCB_INFO_INVALID_SIGNATURE_when_a_status_is_edited() -> None:
 
 
 def test_SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE() -> None:
-    b = bundle(SGX)
+    b = real_bundle(SGX)
     c = Collateral.load(b.path)
     qe = dataclasses.replace(c.qe_identity, signature=flip(c.qe_identity.signature, 40))
     _expect(
@@ -213,7 +205,7 @@ def test_SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE() -> None:
 
 
 def test_SGX_TCB_INFO_UNSUPPORTED_FORMAT() -> None:
-    b = bundle(SGX)
+    b = real_bundle(SGX)
     c = Collateral.load(b.path)
     body = json.loads(c.tcb_info.body)
     del body["tcbLevels"]
@@ -222,7 +214,7 @@ def test_SGX_TCB_INFO_UNSUPPORTED_FORMAT() -> None:
 
 
 def test_SGX_TCB_INFO_INVALID() -> None:
-    b = bundle(SGX)
+    b = real_bundle(SGX)
     c = Collateral.load(b.path)
     body = json.loads(c.tcb_info.body)
     body["tcbLevels"].append(body["tcbLevels"][-1])
@@ -248,7 +240,7 @@ def test_SGX_TCB_INFO_INVALID() -> None:
     ],
 )
 def test_enclave_identity_format_failures(edit: object, failure: Failure) -> None:
-    b = bundle(SGX)
+    b = real_bundle(SGX)
     c = Collateral.load(b.path)
     body = json.loads(c.qe_identity.body)
     edit(body)  # type: ignore[operator]
@@ -256,35 +248,26 @@ def test_enclave_identity_format_failures(edit: object, failure: Failure) -> Non
 
 
 def test_SGX_TCB_SIGNING_CERT_MISSING() -> None:
-    b = bundle(SGX)
+    b = real_bundle(SGX)
     c = Collateral.load(b.path)
     result = verify(b, collateral=dataclasses.replace(c, tcb_info_issuer_chain=c.pck_crl_issuer_chain))
     _expect(result, Failure.SGX_TCB_SIGNING_CERT_MISSING)
 
 
-def test_TCB_INFO_MISMATCH_fmspc() -> None:
-    b = bundle(SGX)
-    other = Collateral.load(bundle(SGX_OTHER).path)
+@pytest.mark.parametrize(("other", "words"), [(SGX_OTHER, "FMSPC"), (TDX, "TDX")], ids=["fmspc", "tee_type"])
+def test_TCB_INFO_MISMATCH(other: str, words: str) -> None:
+    b = real_bundle(SGX)
+    theirs = Collateral.load(real_bundle(other).path)
     c = Collateral.load(b.path)
-    mixed = dataclasses.replace(c, tcb_info=other.tcb_info, tcb_info_issuer_chain=other.tcb_info_issuer_chain)
+    mixed = dataclasses.replace(c, tcb_info=theirs.tcb_info, tcb_info_issuer_chain=theirs.tcb_info_issuer_chain)
     result = verify(b, collateral=mixed)
     _expect(result, Failure.TCB_INFO_MISMATCH)
-    assert "FMSPC" in result.detail
-
-
-def test_TCB_INFO_MISMATCH_tee_type() -> None:
-    b = bundle(SGX)
-    other = Collateral.load(bundle(TDX).path)
-    c = Collateral.load(b.path)
-    mixed = dataclasses.replace(c, tcb_info=other.tcb_info, tcb_info_issuer_chain=other.tcb_info_issuer_chain)
-    result = verify(b, collateral=mixed)
-    _expect(result, Failure.TCB_INFO_MISMATCH)
-    assert "TDX" in result.detail
+    assert words in result.detail
 
 
 def test_QE_IDENTITY_MISMATCH() -> None:
-    b = bundle(SGX)
-    other = Collateral.load(bundle(TDX).path)
+    b = real_bundle(SGX)
+    other = Collateral.load(real_bundle(TDX).path)
     c = Collateral.load(b.path)
     mixed = dataclasses.replace(
         c, qe_identity=other.qe_identity, qe_identity_issuer_chain=other.qe_identity_issuer_chain
@@ -293,7 +276,7 @@ def test_QE_IDENTITY_MISMATCH() -> None:
 
 
 def test_TCB_NOT_SUPPORTED() -> None:
-    b = bundle("go-tdx-guest-v4-SPR")
+    b = real_bundle("go-tdx-guest-v4-SPR")
     result = verify(b)
     _expect(result, Failure.TCB_NOT_SUPPORTED)
     assert result.qv_result == QvResult.UNSPECIFIED

@@ -17,7 +17,7 @@ in the process (single flight) and across processes (a lease row in the store). 
 verified against the trust root first (``pydcap.cache.admission``); a refused document raises
 ``UntrustedCollateralError`` and is never stored. An unreachable upstream yields the stale entry, flagged.
 
-``CollateralStore.open(path_or_url, schema=None)`` (or ``open_store``): ``get(root_id, key)``,
+``CollateralStore.open(path_or_url, schema=None)``: ``get(root_id, key)``,
 ``put(root_id, entry, release=, count=)``, ``delete``, ``entries(root_id=, kind=)``, ``clear(kind=)``,
 ``try_lease(name, owner, ttl)`` / ``lease(name)`` / ``release(name, owner)``, ``count`` / ``counters``,
 ``summary(now)``, ``integrity_check()``. Rows are keyed by the trust root's id (``cache.root_id``) and
@@ -29,7 +29,7 @@ from pydcap.cache.entry import Entry
 from pydcap.cache.errors import NotCachedError, StoreError, UntrustedCollateralError, WaitTimeoutError
 from pydcap.cache.keys import EntryKey, EntryKind, InvalidKeyError
 from pydcap.cache.service import AsyncCollateralService, CollateralService, FetchedCollateral, MachineCertificate
-from pydcap.cache.store import CollateralStore, StoreSummary, default_store_path, open_store
+from pydcap.cache.store import CollateralStore, StoreSummary, default_store_path
 from pydcap.cache.tiered import CacheStats, CollateralCache
 
 __all__ = [
@@ -52,5 +52,4 @@ __all__ = [
     "WaitTimeoutError",
     "admit",
     "default_store_path",
-    "open_store",
 ]

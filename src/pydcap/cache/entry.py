@@ -6,10 +6,8 @@ and whether it was served past its freshness because nothing fresher could be ha
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Literal
 
 from pydcap.cache.keys import EntryKey
@@ -39,15 +37,6 @@ class Entry:
     origin: Origin = "store"
     stale: bool = False
     stored_at: float = 0.0
-
-    @cached_property
-    def digest(self) -> str:
-        """SHA-256 of the data and issuer chain: equal digests are the same document."""
-        h = hashlib.sha256()
-        h.update(len(self.data).to_bytes(8, "big"))
-        h.update(self.data)
-        h.update(self.issuer_chain)
-        return h.hexdigest()
 
     @property
     def size(self) -> int:

@@ -10,9 +10,15 @@ import enum
 import re
 from dataclasses import dataclass
 
+from pydcap.pki import TrustRoot
 from pydcap.sources.models import PckCa, PlatformId, Tee, Update
 
 _HEX = re.compile(r"^[0-9a-f]+$")
+
+
+def trust_root_id(trust: TrustRoot) -> str:
+    """The id a cache keeps one trust root's entries under (store rows, lease names): its key id, in hex."""
+    return trust.key_id.hex()[:32]
 
 
 class EntryKind(enum.StrEnum):
@@ -64,10 +70,18 @@ class EntryKey:
 
     @classmethod
     def pck_certificate(cls, platform: PlatformId | str) -> EntryKey:
-        text = platform.key if isinstance(platform, PlatformId) else platform.lower()
-        parts = text.split("/")
-        if len(parts) != 4 or not all(p and _HEX.match(p) for p in parts):
-            raise InvalidKeyError(f"a platform key is qeid/cpusvn/pcesvn/pceid in hex, not {platform!r}")
+        if isinstance(platform, PlatformId):
+            return cls(EntryKind.PCK_CERTIFICATE, platform=platform.key)
+        text = platform.lower()
+        # Only the canonical spelling of a valid platform: one key per platform, and platform_id() cannot fail.
+        try:
+            canonical = _platform(text).key == text
+        except ValueError as exc:  # not hex, or a PlatformId field out of bounds (PlatformRequestError)
+            raise InvalidKeyError(f"{platform!r} is not a platform key (qeid/cpusvn/pcesvn/pceid): {exc}") from exc
+        if not canonical:
+            raise InvalidKeyError(
+                f"{platform!r} is not a platform key: qeid/cpusvn/pcesvn/pceid in hex, PCESVN and PCE-ID 2 bytes each"
+            )
         return cls(EntryKind.PCK_CERTIFICATE, platform=text)
 
     @classmethod
@@ -96,8 +110,7 @@ class EntryKey:
         """The platform of a PCK certificate key (without encrypted PPID, which keys never hold)."""
         if self.platform is None:
             raise InvalidKeyError(f"{self} is not a PCK certificate key")
-        qe_id, cpu_svn, pce_svn, pce_id = (bytes.fromhex(p) for p in self.platform.split("/"))
-        return PlatformId(qe_id, cpu_svn, int.from_bytes(pce_svn, "little"), int.from_bytes(pce_id, "little"))
+        return _platform(self.platform)
 
     def __str__(self) -> str:
         k = self.kind
@@ -128,3 +141,11 @@ class EntryKey:
         if k is EntryKind.QVE_IDENTITY:
             return "QvE identity"
         return f"PCK certificate for platform {self.platform}"
+
+
+def _platform(key: str) -> PlatformId:
+    parts = key.split("/")
+    if len(parts) != 4:
+        raise ValueError(f"it has {len(parts)} parts, not 4")
+    qe_id, cpu_svn, pce_svn, pce_id = (bytes.fromhex(p) for p in parts)
+    return PlatformId(qe_id, cpu_svn, int.from_bytes(pce_svn, "little"), int.from_bytes(pce_id, "little"))

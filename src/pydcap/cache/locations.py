@@ -37,17 +37,17 @@ class StoreEngine:
     pg_schema: str | None = None
 
 
-def engine_for(target: str | Path | None, *, schema: str | None = None, wal: bool = True) -> StoreEngine:
+def engine_for(target: str | Path | None, *, schema: str | None = None) -> StoreEngine:
     """The engine for a file path, a database URL, or None (``$PYDCAP_CACHE``, else the default path)."""
     if target is None:
         target = os.environ.get(STORE_ENV) or default_store_path()
     text = str(target)
     if isinstance(target, str) and "://" in text:
-        return _from_url(text, schema=schema, wal=wal)
-    return _sqlite(Path(text).expanduser(), wal=wal)
+        return _from_url(text, schema=schema)
+    return _sqlite(Path(text).expanduser())
 
 
-def _sqlite(path: Path, *, wal: bool) -> StoreEngine:
+def _sqlite(path: Path) -> StoreEngine:
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not path.exists():
@@ -55,11 +55,11 @@ def _sqlite(path: Path, *, wal: bool) -> StoreEngine:
     except OSError as exc:
         raise StoreError(f"cannot create the cache file {path}: {exc.strerror}") from exc
     engine = create_engine(f"sqlite+pysqlite:///{path}", connect_args={"timeout": 30, "check_same_thread": False})
-    _configure_sqlite(engine, wal=wal)
+    _configure_sqlite(engine)
     return StoreEngine(engine, str(path))
 
 
-def _from_url(url: str, *, schema: str | None, wal: bool) -> StoreEngine:
+def _from_url(url: str, *, schema: str | None) -> StoreEngine:
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     try:
@@ -70,7 +70,7 @@ def _from_url(url: str, *, schema: str | None, wal: bool) -> StoreEngine:
     if parsed.get_backend_name() == "sqlite":
         if not parsed.database:
             raise StoreError("an in-memory SQLite database cannot be shared; give a file")
-        return _sqlite(Path(parsed.database), wal=wal)
+        return _sqlite(Path(parsed.database))
     if parsed.get_backend_name() != "postgresql":
         raise StoreError(f"{location}: unsupported database (SQLite file or postgresql+psycopg:// URL)")
     try:
@@ -85,7 +85,7 @@ def _from_url(url: str, *, schema: str | None, wal: bool) -> StoreEngine:
     return StoreEngine(engine, location, schema)
 
 
-def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
+def _configure_sqlite(engine: Engine) -> None:
     """Autocommit at the driver, our own BEGIN (IMMEDIATE for writes), WAL and a busy timeout."""
 
     @event.listens_for(engine, "connect")
@@ -93,7 +93,7 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA busy_timeout = 30000")
-        cursor.execute(f"PRAGMA journal_mode = {'WAL' if wal else 'DELETE'}")
+        cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 

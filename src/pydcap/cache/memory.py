@@ -1,6 +1,7 @@
 """The in-process tier: a bounded, thread-safe LRU of verified entries.
 
-It holds only entries that were fresh when put; the cache re-checks freshness on every hit.
+The cache re-checks freshness on every hit; without a store, a stale entry here is what is served when the
+upstream cannot provide a fresher one.
 """
 
 from __future__ import annotations
@@ -34,10 +35,6 @@ class MemoryTier:
             self._entries.move_to_end(key)
             while len(self._entries) > self.maxsize:
                 self._entries.popitem(last=False)
-
-    def discard(self, key: str) -> None:
-        with self._lock:
-            self._entries.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:

@@ -21,8 +21,8 @@ from pydcap.cache.tiered import CollateralCache
 from pydcap.collateral import Collateral
 from pydcap.quote import Quote
 from pydcap.sources.base import CollateralSource
-from pydcap.sources.fetch import gather_or_fail
-from pydcap.sources.models import CollateralRequest, PckCa, PlatformId, Tee, Update
+from pydcap.sources.fetch import collateral_from_parts, gather_or_fail
+from pydcap.sources.models import CollateralRequest, Fetched, PckCa, PlatformId, Tee, Update
 
 T = TypeVar("T")
 
@@ -38,16 +38,7 @@ class FetchedCollateral:
 
     @cached_property
     def collateral(self) -> Collateral:
-        e = self.entries
-        return Collateral.create(
-            pck_crl=e["pck_crl"].data,
-            pck_crl_issuer_chain=e["pck_crl"].issuer_chain,
-            root_ca_crl=e["root_ca_crl"].data,
-            tcb_info=e["tcb_info"].data,
-            tcb_info_issuer_chain=e["tcb_info"].issuer_chain,
-            qe_identity=e["qe_identity"].data,
-            qe_identity_issuer_chain=e["qe_identity"].issuer_chain,
-        )
+        return collateral_from_parts(**{p: Fetched(e.data, e.issuer_chain, e.source) for p, e in self.entries.items()})
 
     @property
     def stale_parts(self) -> tuple[str, ...]:
@@ -62,7 +53,7 @@ class FetchedCollateral:
 @dataclass(frozen=True)
 class MachineCertificate:
     """A platform's PCK certificate as its service selected it: the leaf, its issuer chain, and the TCB
-    it certifies (``cpu_svn``, ``pce_svn``, from ``SGX-TCBm`` or the certificate itself)."""
+    it certifies (``cpu_svn``, ``pce_svn``, read from the certificate; a service's ``SGX-TCBm`` must agree)."""
 
     entry: Entry
 
@@ -123,12 +114,13 @@ class AsyncCollateralService:
     async def fetch(self, quote: bytes | Quote) -> FetchedCollateral:
         """The collateral for ``quote`` with its provenance; FMSPC and CA come from the quote's PCK
         certificate, the TEE from its header."""
-        request = CollateralRequest.from_quote(quote)
-        return await self.collateral_for(request.tee, request.fmspc, request.ca)
+        return await self._collateral(CollateralRequest.from_quote(quote))
 
     async def collateral_for(self, tee: Tee | str, fmspc: bytes, ca: PckCa | str) -> FetchedCollateral:
         """The collateral for platforms of one FMSPC and PCK CA (what a quote provider is asked for)."""
-        request = CollateralRequest(Tee(tee), fmspc, PckCa(ca))
+        return await self._collateral(CollateralRequest(Tee(tee), fmspc, PckCa(ca)))
+
+    async def _collateral(self, request: CollateralRequest) -> FetchedCollateral:
         c, s = self.cache, self.source
         root, pck, tcb, qe = await gather_or_fail(
             c.root_ca_crl(s),

@@ -3,6 +3,7 @@
 Every write is one short transaction (``BEGIN IMMEDIATE`` on SQLite), so a process killed at any moment
 leaves the entries it had committed. Leases are rows with an owner and an expiry: a fetch in progress in
 one process is seen by the others, and a lease whose owner died on this host is taken over at once.
+A database that fails (server gone, file unwritable) raises ``StoreError`` naming the store.
 The store trusts its callers: only admitted (verified) entries may be ``put``; ``CollateralCache`` does so.
 """
 
@@ -27,7 +28,7 @@ from pydcap.cache.keys import EntryKey, InvalidKeyError
 from pydcap.cache.locations import default_store_path, engine_for
 from pydcap.cache.owners import LeaseHolder, owner_is_dead
 
-__all__ = ["CollateralStore", "KindSummary", "StoreSummary", "default_store_path", "open_store"]
+__all__ = ["CollateralStore", "KindSummary", "StoreSummary", "default_store_path"]
 
 
 @dataclass(frozen=True)
@@ -80,16 +81,16 @@ class CollateralStore:
     # ---- opening --------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, target: str | Path | None = None, *, schema: str | None = None, wal: bool = True) -> CollateralStore:
+    def open(cls, target: str | Path | None = None, *, schema: str | None = None) -> CollateralStore:
         """A store at ``target``: a file path (SQLite), a database URL (``postgresql+psycopg://...``,
         ``sqlite:///...``) or None for ``$PYDCAP_CACHE``, else the default path. ``schema`` selects a
-        PostgreSQL schema (created if missing); ``wal=False`` keeps SQLite in rollback-journal mode."""
-        found = engine_for(target, schema=schema, wal=wal)
+        PostgreSQL schema (created if missing)."""
+        found = engine_for(target, schema=schema)
         return cls(found.engine, location=found.location, pg_schema=found.pg_schema)
 
     def _ensure_schema(self, pg_schema: str | None) -> None:
         try:
-            with self._write() as conn:
+            with write_transaction(self.engine) as conn:
                 if self.dialect == "postgresql":
                     # Several processes may open a new database at once; DDL must not race.
                     conn.execute(select(func.pg_advisory_xact_lock(0x7079_6463_6170)))
@@ -108,7 +109,7 @@ class CollateralStore:
                         f"{self.location} was written by a newer pydcap (schema {row.value}); upgrade pydcap"
                     )
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the cache store {self.location}: {exc}") from exc
+            raise StoreError(f"cannot open the cache store {self.location}: {_reason(exc)}") from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -122,10 +123,18 @@ class CollateralStore:
     # ---- transactions ---------------------------------------------------------------------------
 
     def _write(self) -> AbstractContextManager[Connection]:
-        return write_transaction(self.engine)
+        return self._named_failures(write_transaction(self.engine))
 
     def _read(self) -> AbstractContextManager[Connection]:
-        return read_transaction(self.engine)
+        return self._named_failures(read_transaction(self.engine))
+
+    @contextmanager
+    def _named_failures(self, transaction: AbstractContextManager[Connection]) -> Iterator[Connection]:
+        try:
+            with transaction as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"the cache store {self.location} failed: {_reason(exc)}") from exc
 
     def _insert(self) -> Any:
         return sqlite.insert if self.dialect == "sqlite" else postgresql.insert
@@ -290,8 +299,24 @@ class CollateralStore:
             return str(conn.exec_driver_sql("PRAGMA integrity_check").scalar())
 
 
+def _reason(exc: SQLAlchemyError) -> str:
+    """The database's own words, without SQLAlchemy's statement dump and documentation link."""
+    orig = getattr(exc, "orig", None)
+    lines = str(orig if orig is not None else exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _meta(text: str) -> dict[str, str]:
+    # Unreadable meta (a damaged or edited row) counts as none: it is descriptive, and the cache re-derives
+    # from the verified document everything it relies on.
+    try:
+        meta = json.loads(text) if text else {}
+    except (ValueError, RecursionError):
+        return {}
+    return {str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else {}
+
+
 def _entry(row: Any) -> Entry:
-    meta = json.loads(row.meta) if row.meta else {}
     return Entry(
         key=EntryKey.parse(row.key),
         data=bytes(row.data),
@@ -299,12 +324,7 @@ def _entry(row: Any) -> Entry:
         fetched_at=int(row.fetched_at),
         valid_until=int(row.valid_until),
         source=row.source,
-        meta={str(k): str(v) for k, v in meta.items()},
+        meta=_meta(row.meta),
         origin="store",
         stored_at=float(row.stored_at),
     )
-
-
-def open_store(target: str | Path | None = None, *, schema: str | None = None, wal: bool = True) -> CollateralStore:
-    """``CollateralStore.open``: a SQLite path, a database URL, or None for the default location."""
-    return CollateralStore.open(target, schema=schema, wal=wal)

@@ -13,13 +13,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 from pydcap.cache.admission import Admission, admit, pck_ca_of
 from pydcap.cache.entry import Entry
 from pydcap.cache.errors import NotCachedError, UntrustedCollateralError, WaitTimeoutError
 from pydcap.cache.flight import SingleFlight
-from pydcap.cache.keys import EntryKey, EntryKind
+from pydcap.cache.keys import EntryKey, EntryKind, trust_root_id
 from pydcap.cache.memory import MemoryTier
 from pydcap.cache.owners import new_owner
 from pydcap.cache.store import CollateralStore
@@ -67,7 +67,8 @@ class CollateralCache:
     ``max_age`` (seconds) bounds any entry's freshness; ``pck_max_age`` bounds a PCK certificate's (7 days:
     a TCB recovery brings new certificates). After an upstream failure a key is not asked again for
     ``retry_interval`` seconds: its stale entry (or the same error) is the answer meanwhile. ``lease_ttl``
-    bounds how long another process's fetch is waited for.
+    bounds how long another process's fetch is waited for. ``namespace`` keeps a second set of documents
+    under the same names apart in a shared store (the PCCS's API v3 documents).
     """
 
     def __init__(
@@ -81,10 +82,11 @@ class CollateralCache:
         pck_max_age: float | None = DEFAULT_PCK_MAX_AGE,
         retry_interval: float = 30.0,
         lease_ttl: float = 60.0,
+        namespace: str = "",
     ) -> None:
         self.store = store
         self.trust = trust if trust is not None else TrustRoot.intel()
-        self.root_id = self.trust.key_id.hex()[:32]
+        self.root_id = trust_root_id(self.trust) + (f".{namespace}" if namespace else "")
         self.clock: Clock = clock if clock is not None else time.time
         self.max_age = max_age
         self.pck_max_age = pck_max_age
@@ -156,8 +158,7 @@ class CollateralCache:
         entry = await self._admitted_entry(key, fetched, source)
         if self.store is not None:
             await asyncio.to_thread(self.store.put, self.root_id, entry, count="imported")
-        if self.is_fresh(entry):
-            self._memory.put(str(key), replace(entry, origin="memory"))
+        self._memory.put(str(key), replace(entry, origin="memory"))
         return entry
 
     async def peek(self, key: EntryKey) -> Entry | None:
@@ -175,15 +176,13 @@ class CollateralCache:
 
     def stats(self) -> CacheStats:
         with self._lock:
-            snapshot = CacheStats(**{f.name: getattr(self._stats, f.name) for f in fields(CacheStats)})
-        snapshot.joined_in_process = self._flights.joined
-        return snapshot
+            return replace(self._stats, joined_in_process=self._flights.joined)
 
     # ---- internals -------------------------------------------------------------------------------
 
-    def _bump(self, name: str, n: int = 1) -> None:
+    def _bump(self, name: str) -> None:
         with self._lock:
-            setattr(self._stats, name, getattr(self._stats, name) + n)
+            setattr(self._stats, name, getattr(self._stats, name) + 1)
 
     def _remember(self, key: str, error: CollateralUnavailableError | None) -> None:
         with self._lock:
@@ -200,7 +199,7 @@ class CollateralCache:
     def _serve_stale(self, entry: Entry, why: str) -> Entry:
         self._bump("stale_served")
         log.warning("serving the stale %s (fresh until %s): %s", entry.key.description, iso(entry.valid_until), why)
-        return replace(entry, origin="store" if entry.origin == "memory" else entry.origin, stale=True)
+        return replace(entry, stale=True)
 
     async def _resolve(
         self, key: EntryKey, source: CollateralSource | None, platform: PlatformId | None, *, force: bool
@@ -208,8 +207,11 @@ class CollateralCache:
         mkey = str(key)
         stored = await self._load(key, source)
         if stored is not None and not force and self.is_fresh(stored):
-            self._memory.put(mkey, replace(stored, origin="memory"))
-            self._bump("store_hits")
+            if stored.origin == "memory":
+                self._bump("memory_hits")
+            else:
+                self._memory.put(mkey, replace(stored, origin="memory"))
+                self._bump("store_hits")
             return stored
         if source is None:
             if stored is not None:
@@ -225,9 +227,10 @@ class CollateralCache:
         return await self._fetch_once(key, source, platform, stored)
 
     async def _load(self, key: EntryKey, source: CollateralSource | None) -> Entry | None:
-        """The stored entry, verified again (the store may be shared, copied or tampered with)."""
+        """The last verified entry, fresh or not: the stored one, verified again (the store may be shared,
+        copied or tampered with), or, without a store, the one in memory."""
         if self.store is None:
-            return None
+            return self._memory.get(str(key))
         entry = await asyncio.to_thread(self.store.get, self.root_id, key)
         if entry is None:
             return None
@@ -240,7 +243,8 @@ class CollateralCache:
         except CollateralUnavailableError as exc:
             log.warning("cannot verify the stored %s now: %s", key.description, exc)
             return None
-        return replace(entry, valid_until=admission.valid_until)
+        # What verification derives replaces what the row says (freshness, TCBm, FMSPC, CA type, issue order).
+        return replace(entry, valid_until=admission.valid_until, meta={**entry.meta, **admission.meta})
 
     async def _admit(
         self,
@@ -353,8 +357,8 @@ class CollateralCache:
                 release = (lease, self._owner) if lease is not None else None
                 await asyncio.to_thread(self.store.put, self.root_id, entry, release=release, count="upstream_fetches")
                 released = True
+            self._memory.put(mkey, replace(entry, origin="memory"))
             if self.is_fresh(entry):
-                self._memory.put(mkey, replace(entry, origin="memory"))
                 with self._lock:
                     self._attempts.pop(mkey, None)
                 return entry

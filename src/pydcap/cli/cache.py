@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rich.table import Table
 
 from pydcap.cache import CollateralStore, EntryKind, StoreError
+from pydcap.cache.keys import trust_root_id
 from pydcap.cli import EXIT_OK, CliError
 from pydcap.cli.inputs import parse_time
 from pydcap.cli.output import out, print_json
 from pydcap.pki import TrustRoot
 from pydcap.verify.result import iso
-
-INTEL_ROOT_ID = TrustRoot.intel().key_id.hex()[:32]
 
 
 def register(sub: Any) -> None:
@@ -39,9 +40,12 @@ def register(sub: Any) -> None:
         c.set_defaults(handler=handler)
 
 
-def _open(args: argparse.Namespace) -> CollateralStore:
+@contextmanager
+def _open(args: argparse.Namespace) -> Iterator[CollateralStore]:
+    """The store, closed on the way out; its failures (opening or later) are one-line errors."""
     try:
-        return CollateralStore.open(args.cache)
+        with CollateralStore.open(args.cache) as store:
+            yield store
     except StoreError as exc:
         raise CliError(str(exc)) from exc
 
@@ -52,7 +56,7 @@ def _now(args: argparse.Namespace) -> int:
 
 
 def _root_label(root_id: str) -> str:
-    return "Intel" if root_id == INTEL_ROOT_ID else f"other ({root_id[:8]})"
+    return "Intel" if root_id == trust_root_id(TrustRoot.intel()) else f"other ({root_id[:8]})"
 
 
 def run_list(args: argparse.Namespace) -> int:

@@ -112,6 +112,7 @@ def make_source(args: argparse.Namespace) -> CollateralSource:
 @contextmanager
 def collateral_service(args: argparse.Namespace, root: TrustRoot | None, at: int | None) -> Iterator[CollateralService]:
     """The service the options describe; the store is closed on the way out."""
+    source = make_source(args)  # a bad URL is refused before any store is opened (or created)
     store = None
     if not args.no_cache:
         try:
@@ -120,7 +121,7 @@ def collateral_service(args: argparse.Namespace, root: TrustRoot | None, at: int
             raise CliError(str(exc)) from exc
     clock = (lambda: float(at)) if at is not None else None
     cache = CollateralCache(store, trust=root, clock=clock)
-    service = CollateralService(make_source(args), cache, update=Update(args.update))
+    service = CollateralService(source, cache, update=Update(args.update))
     try:
         yield service
     finally:
@@ -132,7 +133,8 @@ def collateral_service(args: argparse.Namespace, root: TrustRoot | None, at: int
 def fetch_for_quote(
     args: argparse.Namespace, quote: bytes, root: TrustRoot | None, at: int | None
 ) -> FetchedCollateral:
-    """Fetch through the cache, or fail with exit status 3 saying why (and with 2 for unusable input)."""
+    """Fetch through the cache, or fail with exit status 3 saying why (and with 2 for unusable input or a
+    failing store)."""
     with collateral_service(args, root, at) as service:
         try:
             fetched = service.fetch(quote)
@@ -140,6 +142,8 @@ def fetch_for_quote(
             raise CliError(f"collateral unavailable: {exc}", EXIT_COLLATERAL_UNAVAILABLE) from exc
         except FormatError as exc:
             raise CliError(f"cannot tell which collateral the quote needs: {exc}") from exc
+        except StoreError as exc:
+            raise CliError(str(exc)) from exc
     for part in fetched.stale_parts:
         entry = fetched.entries[part]
         err.print(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from pydcap.cli import EXIT_OK, EXIT_REJECTED
@@ -42,9 +43,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_report(report: DoctorReport) -> None:
-    out.print(f"[bold]pydcap doctor[/]  (system root {report.sysroot})")
+    """Findings, plugins and flags as text; everything taken from the machine (paths, configuration errors)
+    is escaped, so a bracket in a path is shown rather than read as markup."""
+    out.print(f"[bold]pydcap doctor[/]  (system root {escape(report.sysroot)})")
     for finding in report.findings:
-        out.print(f" {_MARKS[finding.level]} [bold]{finding.topic:<10}[/] {finding.message}")
+        out.print(f" {_MARKS[finding.level]} [bold]{finding.topic:<10}[/] {escape(finding.message)}")
     choice = report.choice
     if choice is not None and choice.candidates:
         table = Table(title="Installed quote provider plugins, in search order")
@@ -53,8 +56,8 @@ def print_report(report: DoctorReport) -> None:
         for c in choice.candidates:
             status = "[bold green]selected[/]" if c.path == choice.path else ""
             if c.same_file_as:
-                status = f"same file as {c.same_file_as}"
-            table.add_row(str(c.position), c.path, c.label, status)
+                status = escape(f"same file as {c.same_file_as}")
+            table.add_row(str(c.position), escape(c.path), escape(c.label), status)
         out.print(table)
     if report.machine.in_container:
         missing = report.machine.missing_container_flags()

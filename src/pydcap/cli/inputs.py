@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydcap.cli import EXIT_COLLATERAL_UNAVAILABLE, CliError
@@ -36,9 +36,15 @@ def parse_time(value: str | None) -> int | None:
     if value is None:
         return None
     try:
-        return int(value)
+        seconds = int(value)
     except ValueError:
         pass
+    else:
+        try:
+            datetime.fromtimestamp(seconds, UTC)  # results print their time: it must be a date
+        except (OverflowError, OSError, ValueError) as exc:
+            raise CliError(f"--at {value!r} is out of the range of dates") from exc
+        return seconds
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:

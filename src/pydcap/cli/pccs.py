@@ -24,6 +24,7 @@ from pydcap.pccs.collateral_file import export_collateral, import_collateral
 from pydcap.pccs.config import CachingMode, ConfigError, PccsConfig, load_config
 from pydcap.pccs.errors import PccsError
 from pydcap.pccs.queries import fmspc_list, registration_from_json
+from pydcap.pccs.registry import Registration
 from pydcap.pccs.server import serve
 from pydcap.pccs.service import PccsService
 from pydcap.pki import TrustRoot
@@ -132,31 +133,40 @@ def run_serve(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     mode = CachingMode.LAZY.value if args.platforms else CachingMode.OFFLINE.value
     config = _config(args, CachingFillMode=mode)
+    registrations = _platform_list(args.platforms) if args.platforms else []
     service = _service(config)
 
     async def fetch_and_export() -> dict[str, Any]:
         try:
-            if args.platforms:
-                for item in _read_json(args.platforms):
-                    await service.platforms.register(registration_from_json(item), "all")
+            for registration in registrations:
+                await service.platforms.register(registration, "all")
             return await asyncio.to_thread(export_collateral, service)
         finally:
-            await service.aclose()
+            await service.aclose()  # the upstreams and the store
 
     try:
         document = asyncio.run(fetch_and_export())
     except PccsError as exc:
         raise CliError(f"cannot fetch the platforms: {exc.message}", EXIT_COLLATERAL_UNAVAILABLE) from exc
-    finally:
-        service.store.close()
     text = json.dumps(document)
     if args.output:
-        Path(args.output).write_text(text)
+        _write(args.output, text)
         c = document["collaterals"]
         err.print(f"wrote {args.output}: {len(c['pck_certs'])} platforms, {len(c['tcbinfos'])} FMSPCs")
     else:
         sys.stdout.write(text + "\n")
     return EXIT_OK
+
+
+def _platform_list(path: str) -> list[Registration]:
+    """Intel's ``platform_list.json`` (what ``GET platforms`` and ``pydcap pccs platforms -o`` write)."""
+    items = _read_json(path)
+    if not isinstance(items, list):
+        raise CliError(f"{path}: a platform list is a JSON array of registrations")
+    try:
+        return [registration_from_json(item) for item in items]
+    except PccsError as exc:
+        raise CliError(f"{path}: {exc.detail}") from exc
 
 
 def _read_json(path: str) -> Any:
@@ -169,12 +179,21 @@ def _read_json(path: str) -> Any:
         raise CliError(f"{path} is not JSON: {exc}") from exc
 
 
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text)
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror}") from exc
+
+
 def run_import(args: argparse.Namespace) -> int:
     body = _read_json(args.file)
     config = _config(args, CachingFillMode=CachingMode.OFFLINE.value)
+    # The file says which API its documents are of (Intel's admin tool writes 4); import_collateral checks it.
+    collaterals = body.get("collaterals") if isinstance(body, dict) else None
+    version = collaterals.get("version", 4) if isinstance(collaterals, dict) else 4
     service = _service(config)
     try:
-        version = body.get("collaterals", {}).get("version", 4) if isinstance(body, dict) else 4
         summary = asyncio.run(import_collateral(service, body, version if version in (3, 4) else 4))
     except PccsError as exc:
         raise CliError(f"{args.file} was not imported: {exc.message}") from exc
@@ -192,8 +211,8 @@ def run_platforms(args: argparse.Namespace) -> int:
     service = _service(config)
     try:
         registry = service.registry
-        if args.source in ("reg", "reg_na"):
-            state = tables.STATE_NEW if args.source == "reg" else tables.STATE_NOT_AVAILABLE
+        state = tables.QUEUE_STATES.get(args.source)
+        if state is not None:
             rows = [r.to_json() for r in registry.registrations(state, take=args.take)]
         else:
             try:
@@ -204,7 +223,7 @@ def run_platforms(args: argparse.Namespace) -> int:
     finally:
         service.store.close()
     if args.output:
-        Path(args.output).write_text(json.dumps(rows))
+        _write(args.output, json.dumps(rows))
         err.print(f"wrote {len(rows)} platforms to {args.output}")
     elif args.json:
         print_json(rows)

@@ -18,7 +18,7 @@ from pydcap.cli.inputs import parse_time
 from pydcap.cli.output import err, out, print_json
 from pydcap.sim import SCENARIOS, SimulatedIntel
 from pydcap.sim.platform import SimulatedSgxPlatform, SimulatedTdxPlatform
-from pydcap.sim.scenarios import DEFAULT_SCENARIO, Scenario
+from pydcap.sim.scenarios import DEFAULT_SCENARIO, Scenario, for_tee
 
 ROOT_CA_FILE = "root_ca.pem"
 
@@ -81,16 +81,15 @@ def _scenario(args: argparse.Namespace) -> Scenario:
     return scenario
 
 
-def _platform(intel: SimulatedIntel, args: argparse.Namespace) -> SimulatedSgxPlatform | SimulatedTdxPlatform:
-    scenario = _scenario(args)
-    if args.tee == "tdx":
+def _platform(intel: SimulatedIntel, scenario: Scenario, tee: str) -> SimulatedSgxPlatform | SimulatedTdxPlatform:
+    if tee == "tdx":
         return intel.tdx_platform(scenario=scenario.name)
     return intel.sgx_platform(scenario=scenario.name)
 
 
 def run_quote(args: argparse.Namespace) -> int:
-    intel = _intel(args)
-    platform = _platform(intel, args)
+    scenario = _scenario(args)
+    platform = _platform(_intel(args), scenario, args.tee)
     try:
         report_data = bytes.fromhex(args.report_data)
         quote = platform.quote(report_data, version=args.version)
@@ -104,14 +103,15 @@ def run_quote(args: argparse.Namespace) -> int:
     version = args.version or platform.default_quote_version
     err.print(
         f"wrote the {args.tee.upper()} quote v{version} ({len(quote)} bytes) to {args.output}: scenario "
-        f"{args.scenario!r}, seed {args.seed}; expect {_scenario(args).expected.describe()}"
+        f"{scenario.name!r}, seed {args.seed}; expect {scenario.expected.describe()}"
     )
     return EXIT_OK
 
 
 def run_collateral(args: argparse.Namespace) -> int:
+    scenario = _scenario(args)
     intel = _intel(args)
-    platform = _platform(intel, args)
+    platform = _platform(intel, scenario, args.tee)
     directory = Path(args.output)
     try:
         intel.collateral_for(platform, update=args.update).write_directory(directory)
@@ -126,7 +126,7 @@ def run_collateral(args: argparse.Namespace) -> int:
 
 
 def run_scenarios(args: argparse.Namespace) -> int:
-    rows = [s for s in SCENARIOS.values() if args.tee is None or s.supports(args.tee)]
+    rows = list(SCENARIOS.values()) if args.tee is None else for_tee(args.tee)
     if args.json:
         print_json(
             {s.name: {"tees": list(s.tees), "summary": s.summary, "expected": s.expected.describe()} for s in rows}
@@ -146,8 +146,9 @@ def run_serve(args: argparse.Namespace) -> int:
         pcs = SimulatedPcs(intel, host=args.host, port=args.port, api_key=args.api_key).start()
     except (OSError, RuntimeError) as exc:
         raise CliError(f"cannot serve on {args.host}:{args.port}: {exc}") from exc
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGTERM ends serving like Ctrl-C; signal handlers can only be set from the main thread.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main_thread else None
     try:
         # The first line of standard output is the URL alone, for scripts.
         sys.stdout.write(pcs.url + "\n")
@@ -161,6 +162,8 @@ def run_serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         pcs.stop()
     return EXIT_OK
 

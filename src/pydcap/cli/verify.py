@@ -10,6 +10,7 @@ from pydcap.cli.collateral import add_service_arguments, fetch_for_quote, wants_
 from pydcap.cli.inputs import load_collateral, load_root, parse_time, read_quote
 from pydcap.cli.output import out, print_json, warn_untrusted_root
 from pydcap.collateral import Collateral
+from pydcap.pki import TrustRoot
 from pydcap.policy import Policy
 from pydcap.verify import VerificationResult, Verifier
 from pydcap.verify.result import iso
@@ -44,7 +45,7 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=run)
 
 
-def resolve_collateral(args: argparse.Namespace, quote: bytes) -> Collateral:
+def resolve_collateral(args: argparse.Namespace, quote: bytes, root: TrustRoot | None, at: int | None) -> Collateral:
     """From ``--collateral``, or fetched through the cache from ``--pcs``, ``--pccs`` or ``--azure``."""
     if args.collateral:
         if wants_service(args):
@@ -52,7 +53,7 @@ def resolve_collateral(args: argparse.Namespace, quote: bytes) -> Collateral:
         return load_collateral(args.collateral)
     if not wants_service(args):
         raise CliError("give --collateral PATH, or a collateral service: --pcs [URL], --pccs [URL] or --azure [URL]")
-    return fetch_for_quote(args, quote, load_root(args.root_ca), parse_time(args.at)).collateral
+    return fetch_for_quote(args, quote, root, at).collateral
 
 
 def policy_from_args(args: argparse.Namespace) -> Policy:
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         policy = policy_from_args(args)
     except ValueError as exc:
         raise CliError(f"bad expected value: {exc}") from exc
-    collateral = resolve_collateral(args, quote)
+    collateral = resolve_collateral(args, quote, root, at)
     result = Verifier(trusted_root=root, policy=policy).verify(quote, collateral, at=at)
     if args.json:
         print_json(result.to_dict())

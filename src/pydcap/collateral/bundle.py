@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
@@ -91,10 +92,12 @@ class Collateral:
         missing = []
         for name, filename in LAYOUT.items():
             f = directory / filename
-            if not f.is_file():
+            try:
+                parts[name] = f.read_bytes()
+            except FileNotFoundError:
                 missing.append(filename)
-                continue
-            parts[name] = f.read_bytes()
+            except OSError as exc:
+                raise CollateralFormatError("collateral", f"cannot read {f}: {exc.strerror}") from exc
         if missing:
             raise CollateralFormatError("collateral", f"{directory} lacks {', '.join(missing)}")
         return cls.create(**parts)
@@ -213,7 +216,9 @@ def _pem(value: bytes | str) -> bytes:
     return value.encode() if isinstance(value, str) else bytes(value)
 
 
-def _strings(obj: dict[str, Any], what: str) -> Any:
+def _strings(obj: dict[str, Any], what: str) -> Callable[[str], str]:
+    """A getter of ``obj``'s string members that names a missing or mistyped one."""
+
     def get(key: str) -> str:
         value = obj.get(key)
         if not isinstance(value, str):

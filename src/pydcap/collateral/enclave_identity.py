@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass
 
-from pydcap.collateral.fields import Fields
+from pydcap.collateral.fields import Fields, signed_body
 from pydcap.collateral.signed import SignedDocument
-from pydcap.errors import CollateralFormatError, InvalidCollateralError, UnsupportedVersionError
+from pydcap.errors import InvalidCollateralError, UnsupportedVersionError
 
 PART = "qe_identity"
 
@@ -42,13 +41,9 @@ class EnclaveIdentity:
     tcb_levels: tuple[IdentityTcbLevel, ...]
 
     @classmethod
-    def parse(cls, data: bytes | str | SignedDocument, part: str = PART) -> EnclaveIdentity:
-        signed = data if isinstance(data, SignedDocument) else SignedDocument.parse(data, "enclaveIdentity", part)
-        try:
-            body = json.loads(signed.body)
-        except (ValueError, RecursionError) as exc:
-            raise CollateralFormatError(part, f"enclaveIdentity is not valid JSON: {exc}") from exc
-        return _parse_body(signed, Fields(body, part, "enclaveIdentity"))
+    def parse(cls, data: bytes | str | SignedDocument) -> EnclaveIdentity:
+        """Parse a served ``{"enclaveIdentity":...,"signature":...}`` document (or an already split one)."""
+        return _parse_body(*signed_body(data, "enclaveIdentity", PART))
 
     def level_for(self, isv_svn: int) -> IdentityTcbLevel | None:
         """The highest level whose ISVSVN is not above ``isv_svn`` (levels are sorted highest first)."""
@@ -59,19 +54,18 @@ class EnclaveIdentity:
 
 
 def _parse_body(signed: SignedDocument, f: Fields) -> EnclaveIdentity:
-    part = f.part
     enclave_id = f.string("id")
     if enclave_id not in ENCLAVE_IDS:
-        raise InvalidCollateralError(part, f"enclaveIdentity.id {enclave_id!r} is not QE, QVE or TD_QE")
+        raise InvalidCollateralError(PART, f"enclaveIdentity.id {enclave_id!r} is not QE, QVE or TD_QE")
     version = f.uint("version")
     if version != 2:
-        raise UnsupportedVersionError(part, f"enclave identity version {version} is not supported (2)")
+        raise UnsupportedVersionError(PART, f"enclave identity version {version} is not supported (2)")
     levels = []
     for i, item in enumerate(f.array("tcbLevels")):
-        lf = Fields(item, part, f"enclaveIdentity.tcbLevels[{i}]")
+        lf = Fields(item, PART, f"enclaveIdentity.tcbLevels[{i}]")
         status = lf.string("tcbStatus")
         if status not in IDENTITY_STATUSES:
-            raise InvalidCollateralError(part, f"{lf.path}.tcbStatus {status!r} is not valid for an enclave")
+            raise InvalidCollateralError(PART, f"{lf.path}.tcbStatus {status!r} is not valid for an enclave")
         levels.append(
             IdentityTcbLevel(
                 isv_svn=lf.obj_at("tcb").uint("isvsvn", 0xFFFF),
@@ -81,11 +75,11 @@ def _parse_body(signed: SignedDocument, f: Fields) -> EnclaveIdentity:
             )
         )
     if not levels:
-        raise InvalidCollateralError(part, "enclaveIdentity.tcbLevels is empty")
+        raise InvalidCollateralError(PART, "enclaveIdentity.tcbLevels is empty")
     levels.sort(key=lambda lv: (lv.isv_svn, lv.tcb_date), reverse=True)
     for a, b in itertools.pairwise(levels):
         if (a.isv_svn, a.tcb_date) == (b.isv_svn, b.tcb_date):
-            raise InvalidCollateralError(part, "enclaveIdentity.tcbLevels has duplicate levels")
+            raise InvalidCollateralError(PART, "enclaveIdentity.tcbLevels has duplicate levels")
     return EnclaveIdentity(
         signed=signed,
         id=enclave_id,

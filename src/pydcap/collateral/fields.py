@@ -6,10 +6,25 @@ not a date, hex of the wrong length, an unknown status) makes the document inval
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
+from pydcap.collateral.signed import SignedDocument
 from pydcap.errors import CollateralFormatError, InvalidCollateralError
+
+
+def signed_body(data: bytes | str | SignedDocument, body_key: str, part: str) -> tuple[SignedDocument, Fields]:
+    """The signed document (cut out of ``data`` unless it already is one) and a reader of its body."""
+    signed = data if isinstance(data, SignedDocument) else SignedDocument.parse(data, body_key, part)
+    try:
+        body = signed.parsed_body
+    except (ValueError, RecursionError) as exc:
+        raise CollateralFormatError(part, f"{body_key} is not valid JSON: {exc}") from exc
+    return signed, Fields(body, part, body_key)
+
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
 
 class Fields:
@@ -56,15 +71,16 @@ class Fields:
             raise InvalidCollateralError(self.part, f"{self.path}.{key} is not hex") from exc
 
     def date(self, key: str) -> int:
-        """An ISO 8601 UTC date (``2025-06-19T10:56:11Z``) as unix seconds."""
+        """A date in exactly the form Intel's library accepts, ``2025-06-19T10:56:11Z``, as unix seconds."""
         value = self.string(key)
         try:
-            parsed = datetime.fromisoformat(value)
+            if not _DATE.fullmatch(value):
+                raise ValueError(value)
+            return int(datetime.fromisoformat(value).timestamp())
         except ValueError as exc:
-            raise InvalidCollateralError(self.part, f"{self.path}.{key} is not an ISO 8601 date") from exc
-        if parsed.tzinfo is None or parsed.utcoffset() is None or parsed.utcoffset().total_seconds() != 0:  # type: ignore[union-attr]
-            raise InvalidCollateralError(self.part, f"{self.path}.{key} must be a UTC date")
-        return int(parsed.timestamp())
+            raise InvalidCollateralError(
+                self.part, f"{self.path}.{key} {value!r} is not a date like 2025-06-19T10:56:11Z"
+            ) from exc
 
     def array(self, key: str) -> list[Any]:
         value = self._get(key)

@@ -7,10 +7,10 @@ then TDX components), whatever order the document lists them in; duplicate level
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass
+from functools import cached_property
 
-from pydcap.collateral.fields import Fields
+from pydcap.collateral.fields import Fields, signed_body
 from pydcap.collateral.signed import SignedDocument
 from pydcap.errors import CollateralFormatError, InvalidCollateralError, UnsupportedVersionError
 
@@ -87,12 +87,7 @@ class TcbInfo:
     @classmethod
     def parse(cls, data: bytes | str | SignedDocument) -> TcbInfo:
         """Parse a served ``{"tcbInfo":...,"signature":...}`` document (or an already split one)."""
-        signed = data if isinstance(data, SignedDocument) else SignedDocument.parse(data, "tcbInfo", PART)
-        try:
-            body = json.loads(signed.body)
-        except (ValueError, RecursionError) as exc:
-            raise CollateralFormatError(PART, f"tcbInfo is not valid JSON: {exc}") from exc
-        return _parse_body(signed, Fields(body, PART, "tcbInfo"))
+        return _parse_body(*signed_body(data, "tcbInfo", PART))
 
     @property
     def is_tdx(self) -> bool:
@@ -100,32 +95,38 @@ class TcbInfo:
 
     def module_identity(self, module_version: int) -> TdxModuleIdentity | None:
         """The ``TDX_%02X`` module identity for TEE_TCB_SVN[1], compared case-insensitively as Intel does."""
-        wanted = f"TDX_{module_version:02X}"
+        return self._module_identities.get(f"TDX_{module_version:02X}")
+
+    @cached_property
+    def _module_identities(self) -> dict[str, TdxModuleIdentity]:
+        by_id: dict[str, TdxModuleIdentity] = {}
         for identity in self.tdx_module_identities or ():
-            if identity.id.upper() == wanted:
-                return identity
-        return None
+            by_id.setdefault(identity.id.upper(), identity)  # the first one wins, as in Intel's search
+        return by_id
 
 
 def _components(f: Fields, key: str) -> tuple[int, ...]:
+    """16 component SVNs; a component's optional ``category`` and ``type`` must be strings, as Intel checks."""
     items = f.array(key)
     if len(items) != 16:
         raise InvalidCollateralError(PART, f"{f.path}.{key} must have 16 components")
     try:
         values = tuple(item["svn"] for item in items)
-        if all(type(v) is int and 0 <= v <= 255 for v in values):
+        if all(type(v) is int and 0 <= v <= 255 for v in values) and all(
+            type(item.get("category", "")) is str and type(item.get("type", "")) is str for item in items
+        ):
             return values
     except (TypeError, KeyError):
         pass
     # Slow path, only to name the offending component precisely.
-    return tuple(Fields(item, PART, f"{f.path}.{key}[{i}]").uint("svn", 255) for i, item in enumerate(items))
+    return tuple(_component(Fields(item, PART, f"{f.path}.{key}[{i}]")) for i, item in enumerate(items))
 
 
-def _status(f: Fields, allowed: frozenset[str] | None) -> str:
-    status = f.string("tcbStatus")
-    if allowed is not None and status not in allowed:
-        raise InvalidCollateralError(PART, f"{f.path}.tcbStatus {status!r} is not a TCB status")
-    return status
+def _component(f: Fields) -> int:
+    for label in ("category", "type"):
+        if f.has(label):
+            f.string(label)
+    return f.uint("svn", 255)
 
 
 def _level(f: Fields, version: int, tdx: bool) -> TcbLevel:
@@ -136,38 +137,57 @@ def _level(f: Fields, version: int, tdx: bool) -> TcbLevel:
     else:
         sgx = _components(tcb, "sgxtcbcomponents")
         tdx_components = _components(tcb, "tdxtcbcomponents") if tdx else None
+    status = f.string("tcbStatus")
+    if status not in TCB_STATUSES:
+        raise InvalidCollateralError(PART, f"{f.path}.tcbStatus {status!r} is not a TCB status")
     return TcbLevel(
         sgx_components=sgx,
         pce_svn=tcb.uint("pcesvn", 0xFFFF),
         tdx_components=tdx_components,
         tcb_date=f.date("tcbDate"),
-        status=_status(f, TCB_STATUSES),
+        status=status,
         advisory_ids=f.strings("advisoryIDs"),
     )
 
 
+def _tdx_module(f: Fields) -> TdxModule:
+    """``tdxModule``; Intel's parser calls any defect in it a format error."""
+    try:
+        return TdxModule(f.hexbytes("mrsigner", 48), f.hexbytes("attributes", 8), f.hexbytes("attributesMask", 8))
+    except InvalidCollateralError as exc:
+        raise CollateralFormatError(PART, exc.reason) from exc
+
+
 def _module_identity(f: Fields) -> TdxModuleIdentity:
-    levels = []
-    for i, item in enumerate(f.array("tcbLevels")):
-        lf = Fields(item, PART, f"{f.path}.tcbLevels[{i}]")
-        levels.append(
-            ModuleTcbLevel(
-                isv_svn=lf.obj_at("tcb").uint("isvsvn", 255),
-                tcb_date=lf.date("tcbDate"),
-                status=_status(lf, None),
-                advisory_ids=lf.strings("advisoryIDs"),
+    """One ``tdxModuleIdentities`` entry; Intel's parser calls any defect in it (two levels with one ISVSVN
+    included) a format error. Level statuses are judged only when a level matches (``verify.tcb``)."""
+    try:
+        levels = []
+        for i, item in enumerate(f.array("tcbLevels")):
+            lf = Fields(item, PART, f"{f.path}.tcbLevels[{i}]")
+            levels.append(
+                ModuleTcbLevel(
+                    isv_svn=lf.obj_at("tcb").uint("isvsvn", 255),
+                    tcb_date=lf.date("tcbDate"),
+                    status=lf.string("tcbStatus"),
+                    advisory_ids=lf.strings("advisoryIDs"),
+                )
             )
+        identity = TdxModuleIdentity(
+            id=f.string("id"),
+            mr_signer=f.hexbytes("mrsigner", 48),
+            attributes=f.hexbytes("attributes", 8),
+            attributes_mask=f.hexbytes("attributesMask", 8),
+            tcb_levels=tuple(sorted(levels, key=lambda lv: lv.isv_svn, reverse=True)),
         )
+    except InvalidCollateralError as exc:
+        raise CollateralFormatError(PART, exc.reason) from exc
     if not levels:
-        raise InvalidCollateralError(PART, f"{f.path}.tcbLevels is empty")
-    levels.sort(key=lambda lv: lv.isv_svn, reverse=True)
-    return TdxModuleIdentity(
-        id=f.string("id"),
-        mr_signer=f.hexbytes("mrsigner", 48),
-        attributes=f.hexbytes("attributes", 8),
-        attributes_mask=f.hexbytes("attributesMask", 8),
-        tcb_levels=tuple(levels),
-    )
+        raise CollateralFormatError(PART, f"{f.path}.tcbLevels is empty")
+    for a, b in itertools.pairwise(identity.tcb_levels):
+        if a.isv_svn == b.isv_svn:
+            raise CollateralFormatError(PART, f"{f.path}.tcbLevels has two levels for ISVSVN {a.isv_svn}")
+    return identity
 
 
 def _parse_body(signed: SignedDocument, f: Fields) -> TcbInfo:
@@ -184,8 +204,9 @@ def _parse_body(signed: SignedDocument, f: Fields) -> TcbInfo:
     tdx_module = None
     identities = None
     if version == 3 and tdx:
-        m = f.obj_at("tdxModule")
-        tdx_module = TdxModule(m.hexbytes("mrsigner", 48), m.hexbytes("attributes", 8), m.hexbytes("attributesMask", 8))
+        if not f.has("tdxModule"):
+            raise InvalidCollateralError(PART, "a TDX TCB info needs tcbInfo.tdxModule")
+        tdx_module = _tdx_module(f.obj_at("tdxModule"))
         if f.has("tdxModuleIdentities"):
             identities = tuple(
                 _module_identity(Fields(item, PART, f"tcbInfo.tdxModuleIdentities[{i}]"))

@@ -64,7 +64,7 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-_REQUEST_ID = re.compile(rb"^[0-9A-Za-z._-]{1,64}$")
+_REQUEST_ID = re.compile(rb"[0-9A-Za-z._-]{1,64}")
 _FAST_PATH_ENTRIES = 4096
 _STALE_RECHECK = 5.0
 _PCK_ANSWER_LIFETIME = 3600.0
@@ -75,14 +75,10 @@ OK_TEXT = "Operation successful."
 class Call:
     """One request as the handlers see it."""
 
-    method: str
-    path: str
     query: dict[str, str]
-    headers: dict[bytes, bytes]
     body: bytes
     api: int
     tee: Tee
-    endpoint: str
     cache_until: float | None = None  # set by a handler whose reply may be served again until then
     cache_result: str | None = None  # "hit" or "miss", for the metrics
 
@@ -122,13 +118,19 @@ class PccsApp:
         self.config = config
         self.metrics = service.metrics
         self.fast: dict[tuple[str, bytes], Prepared] = {}
+        self._fast_epoch = 0  # bumped by drop_prepared: an answer begun before it is not prepared after it
         self.routes = self._routes()
         self.refresher = Refresher(
-            service, config.schedule, margin=config.refresh_before_next_update, on_change=self.fast.clear,
+            service, config.schedule, margin=config.refresh_before_next_update, on_change=self.drop_prepared,
             tick=refresh_tick,
         )  # fmt: skip
         self._task: asyncio.Task[None] | None = None
         self._openapi = json.dumps(openapi_document()).encode()
+
+    def drop_prepared(self) -> None:
+        """Forget every prepared answer (cached answers changed), including those being prepared now."""
+        self.fast.clear()
+        self._fast_epoch += 1
 
     # ---- ASGI -------------------------------------------------------------------------------------
 
@@ -165,7 +167,7 @@ class PccsApp:
         request_id = b""
         for name, value in scope["headers"]:
             if name == b"request-id":
-                request_id = value if _REQUEST_ID.match(value) else b""
+                request_id = value if _REQUEST_ID.fullmatch(value) else b""
                 break
         rid = request_id or new_request_id()
         path: str = scope["path"]
@@ -173,6 +175,7 @@ class PccsApp:
             prepared = self.fast.get((path, scope["query_string"]))
             if prepared is not None and prepared.until > self.service.clock():
                 await _send(send, prepared.reply, rid)
+                # The counters directly, not through Metrics' methods: this is the hot path.
                 self.metrics.requests[(prepared.endpoint, prepared.reply.status)] += 1
                 self.metrics.cache[(prepared.endpoint, "hit")] += 1
                 return
@@ -183,6 +186,7 @@ class PccsApp:
         method: str = scope["method"]
         route = self.routes.get(path)
         endpoint = route.endpoint if route is not None else "other"
+        epoch = self._fast_epoch
         call: Call | None = None
         try:
             if route is None:
@@ -195,29 +199,27 @@ class PccsApp:
                 )
             self._authorize(route, method, scope)
             body = await self._body(scope, receive) if method in ("POST", "PUT") else b""
-            call = Call(
-                method, path, parse_query(scope["query_string"]), dict(scope["headers"]), body, route.api,
-                route.tee, endpoint,
-            )  # fmt: skip
+            call = Call(parse_query(scope["query_string"]), body, route.api, route.tee)
             answer = await handler(call)
-            if route.api == 3:
-                answer = answer.with_headers({"Warning": V3_WARNING})
-            if call.cache_until is not None and method == "GET":
-                if len(self.fast) >= _FAST_PATH_ENTRIES:
-                    self.fast.clear()
-                self.fast[(path, scope["query_string"])] = Prepared(answer, call.cache_until, endpoint)
         except PccsError as exc:
+            call = None  # whatever a handler prepared, its answer is this error
             answer = error_reply(exc)
             level = logging.WARNING if exc.status >= 500 else logging.INFO
             log.log(level, "%s %s -> %d: %s", method, path, exc.status, exc.message,
                     extra={"request_id": rid.decode(), "status": exc.status, "endpoint": endpoint})  # fmt: skip
         except Exception:
+            call = None
             log.exception("%s %s failed unexpectedly", method, path, extra={"request_id": rid.decode()})
             answer = text_reply(500, "Internal server error occurred.")
-        if call is not None and call.cache_result is not None:
-            self.metrics.cache_result(endpoint, call.cache_result)
-        if route is not None and route.api == 3 and answer.status != 200:
+        if route is not None and route.api == 3:
             answer = answer.with_headers({"Warning": V3_WARNING})
+        if call is not None:
+            if call.cache_result is not None:
+                self.metrics.cache_result(endpoint, call.cache_result)
+            if call.cache_until is not None and method == "GET" and epoch == self._fast_epoch:
+                if len(self.fast) >= _FAST_PATH_ENTRIES:
+                    self.fast.clear()
+                self.fast[(path, scope["query_string"])] = Prepared(answer, call.cache_until, endpoint)
         self.metrics.request(endpoint, answer.status)
         await _send(send, answer, rid)
 
@@ -241,8 +243,8 @@ class PccsApp:
             if name == b"content-length":
                 if not value.isdigit():
                     raise InvalidRequest("Content-Length is not a number")
-                if int(value) > limit:
-                    raise PayloadTooLarge(f"The body is {int(value)} bytes; this PCCS accepts at most {limit}.")
+                if len(value) > 18 or int(value) > limit:  # int() refuses very long digit strings
+                    raise PayloadTooLarge(f"The body is {value.decode()} bytes; this PCCS accepts at most {limit}.")
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -365,8 +367,8 @@ class PccsApp:
     async def get_platforms(self, call: Call) -> Reply:
         source = call.query.get("source") or "reg"
         registry = self.service.registry
-        if source in ("reg", "reg_na"):
-            state = tables.STATE_NEW if source == "reg" else tables.STATE_NOT_AVAILABLE
+        state = tables.QUEUE_STATES.get(source)
+        if state is not None:
             rows = [r.to_json() for r in await asyncio.to_thread(registry.registrations, state, take=True)]
         else:
             if not (source.startswith("[") and source.endswith("]")):
@@ -377,7 +379,7 @@ class PccsApp:
 
     async def platformcollateral(self, call: Call) -> Reply:
         await import_collateral(self.service, self._json(call), call.api)
-        self.fast.clear()
+        self.drop_prepared()
         return text_reply(200, OK_TEXT)
 
     async def refresh(self, call: Call) -> Reply:
@@ -388,10 +390,10 @@ class PccsApp:
             raise ServiceUnavailable("An OFFLINE PCCS never contacts the upstream; import fresh collateral instead.")
         if kind == "certs":
             await self.service.platforms.refresh_certificates(fmspc_list(call.query.get("fmspc") or ""))
-            self.fast.clear()
+            self.drop_prepared()
             return text_reply(200, OK_TEXT)
         report = await self.refresher.refresh_all()
-        self.fast.clear()
+        self.drop_prepared()
         if report.skipped:
             raise ServiceUnavailable("Another process sharing this store is refreshing now; retry in a while.")
         self.metrics.refresh("manual_ok" if report.ok else "manual_failed")

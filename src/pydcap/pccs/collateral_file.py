@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,8 @@ from urllib.parse import unquote
 
 from pydcap.cache import Entry, EntryKey, EntryKind, UntrustedCollateralError, admit
 from pydcap.errors import FormatError
-from pydcap.pccs.errors import IntegrityError, InvalidRequest, PccsError, UpstreamFailed
+from pydcap.pccs.errors import IntegrityError, InvalidRequest, UpstreamFailed
+from pydcap.pccs.platforms import pck_ca
 from pydcap.pccs.registry import CertificateRecord, PlatformRecord, RawTcb
 from pydcap.pccs.wire import url_encoded
 from pydcap.pki import Certificate, PckCertificate, RevocationList
@@ -32,6 +34,7 @@ _IDENTITIES = {
     "tdqeidentity": (Tee.TDX, "qe"),
     "qveidentity": (Tee.SGX, "qve"),
 }
+_HEX = re.compile(r"^([0-9a-fA-F]{2})*$")
 
 
 @dataclass(frozen=True)
@@ -61,15 +64,12 @@ def _need(condition: bool, where: str, what: str) -> None:
 
 
 def _hex(value: Any, where: str, size: int | None = None, *, allow_empty: bool = False) -> str:
-    _need(isinstance(value, str), where, "must be a string of hexadecimal digits")
-    assert isinstance(value, str)
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{where}: must be a string of hexadecimal digits")
     if allow_empty and value == "":
         return ""
-    try:
-        raw = bytes.fromhex(value)
-    except ValueError:
-        raise InvalidRequest(f"{where}: must be hexadecimal digits") from None
-    _need(size is None or len(raw) * 2 == size, where, f"must be {size} hexadecimal digits")
+    _need(bool(value) and _HEX.match(value) is not None, where, "must be hexadecimal digits")
+    _need(size is None or len(value) == size, where, f"must be {size} hexadecimal digits")
     return value.upper()
 
 
@@ -143,8 +143,10 @@ def _platform_imports(body: Mapping[str, Any], collaterals: Mapping[str, Any]) -
     platforms = body.get("platforms") or []
     _need(isinstance(platforms, list), "platforms", "must be an array")
     chains = (collaterals.get("certificates") or {}).get(PCK_CHAIN) or {}
+    items = collaterals.get("pck_certs") or []
+    _need(isinstance(items, list), "collaterals.pck_certs", "must be an array")
     out: list[_PlatformImport] = []
-    for i, item in enumerate(collaterals.get("pck_certs") or []):
+    for i, item in enumerate(items):
         where = f"collaterals.pck_certs[{i}]"
         _need(isinstance(item, dict), where, "must be an object")
         qe_id = _hex(item.get("qe_id"), f"{where}.qe_id")
@@ -197,43 +199,55 @@ async def import_collateral(service: PccsService, body: Any, api: int = 4) -> Im
     _need(version == api, "collaterals.version", f"is {version}, but this is the v{api} API")
     documents = _documents(collaterals, api)
     platforms = _platform_imports(body, collaterals)
-    _preverify(service, documents)
+    certificates = await asyncio.to_thread(_preverify, service, documents, platforms)
     for doc in documents:  # dependencies first: root CA CRL, PCK CRLs, then the rest (as _documents lists them)
         await service.cache_for(doc.api).put(doc.key, doc.fetched)
-    certificates = 0
-    for platform in platforms:
-        r = platform.record
-        try:
-            kept = await service.platforms.verified(
-                r.qe_id, r.pce_id, platform.certificates, r.issuer_chain, r.ca, fetch=False
-            )
-        except UpstreamFailed as exc:
-            raise IntegrityError(exc.detail) from None
-        await service.platforms.replace(r, kept, platform.raw_tcbs)
-        certificates += len(kept)
+    for platform, kept in zip(platforms, certificates, strict=True):
+        await service.platforms.replace(platform.record, kept, platform.raw_tcbs)
     await service.changed()
-    return ImportSummary(len(documents), len(platforms), certificates)
+    return ImportSummary(len(documents), len(platforms), sum(len(kept) for kept in certificates))
 
 
-def _preverify(service: PccsService, documents: list[_Document]) -> None:
-    """Every document against the trust root, with the CRLs of the import (else the cached ones), before
-    anything is stored: an import is all or nothing."""
-    root_crl = next((d.fetched.data for d in documents if d.key.kind is EntryKind.ROOT_CA_CRL), None)
-    for doc in documents:
-        root = root_crl
-        if root is None and doc.key.kind is not EntryKind.ROOT_CA_CRL:
-            cached = service.store.get(service.cache_for(doc.api).root_id, EntryKey.root_ca_crl())
+def _preverify(
+    service: PccsService, documents: list[_Document], platforms: list[_PlatformImport]
+) -> list[list[CertificateRecord]]:
+    """Every document and PCK certificate against the trust root, with the CRLs of the import (else the
+    cached ones), before anything is stored: an import is all or nothing. Returns the certificates of each
+    platform that are kept (not revoked)."""
+    imported = {(d.api, str(d.key)): d.fetched.data for d in documents}
+
+    def crl(key: EntryKey, api: int, needed_for: str) -> bytes:
+        # A cached CRL is read without re-verification here: each use below checks its signature.
+        data = imported.get((api, str(key)))
+        if data is None:
+            cached = service.store.get(service.cache_for(api).root_id, key)
             if cached is None:
-                raise IntegrityError(
-                    f"the {doc.key.description} cannot be checked: no root CA CRL is imported or cached"
-                )
-            root = cached.data
+                raise IntegrityError(f"the {needed_for} cannot be checked: no {key.description} is imported or cached")
+            data = cached.data
+        return data
+
+    for doc in documents:
+        root = (
+            None if doc.key.kind is EntryKind.ROOT_CA_CRL else crl(EntryKey.root_ca_crl(), doc.api, doc.key.description)
+        )
         try:
             admit(
                 doc.key, doc.fetched.data, doc.fetched.issuer_chain, service.trust, root_ca_crl=root, memo=service.memo
             )
         except UntrustedCollateralError as exc:
             raise IntegrityError(f"{exc.reason} ({doc.key.description}); nothing was imported") from None
+    kept: list[list[CertificateRecord]] = []
+    for platform in platforms:
+        record = platform.record
+        what = f"PCK certificates of QE-ID {record.qe_id}"
+        root, pck_crl = crl(EntryKey.root_ca_crl(), 4, what), crl(EntryKey.pck_crl(pck_ca(record)), 4, what)
+        try:
+            kept.append(
+                service.platforms.admit_certificates(record, platform.certificates, root_ca_crl=root, pck_crl=pck_crl)
+            )
+        except UpstreamFailed as exc:
+            raise IntegrityError(f"{exc.detail}; nothing was imported") from None
+    return kept
 
 
 # ---- export -----------------------------------------------------------------------------------------
@@ -287,10 +301,3 @@ def export_collateral(service: PccsService) -> dict[str, Any]:
             }
         )
     return {"platforms": registry.cached_platform_rows([]), "collaterals": collaterals}
-
-
-async def export_collateral_async(service: PccsService) -> dict[str, Any]:
-    return await asyncio.to_thread(export_collateral, service)
-
-
-__all__ = ["ImportSummary", "PccsError", "export_collateral", "export_collateral_async", "import_collateral"]

@@ -10,6 +10,7 @@ import enum
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -195,7 +196,7 @@ def _log_level(value: Any) -> str:
 def _schedule(value: Any) -> str:
     text = _text(value)
     try:
-        RefreshSchedule.parse(text)
+        RefreshSchedule.parse(text).next_after(time.time())  # "0 0 0 31 2 *" parses, but never fires
     except ScheduleError as exc:
         raise ValueError(str(exc)) from None
     return text

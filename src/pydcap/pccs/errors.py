@@ -1,12 +1,16 @@
 """The answers a PCCS gives when it cannot serve: one exception per status of Intel's PCCS, each with
-Intel's short text first (what clients match on) and then what is actually missing and what to do.
+Intel's short text first (what clients match on) and then what is actually missing and what to do;
+``unavailable`` turns a failure of the cache or the upstream into one of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pydcap.cache.errors import NotCachedError, WaitTimeoutError
 from pydcap.errors import PydcapError
+from pydcap.pccs.config import CachingMode
+from pydcap.sources.errors import CollateralNotFoundError, CollateralUnavailableError, RateLimitedError
 
 
 class PccsError(PydcapError):
@@ -79,3 +83,29 @@ class UpstreamFailed(PccsError):
 class ServiceUnavailable(PccsError):
     status = 503
     intel_text = "Server is currently unable to process the request."
+
+
+def unavailable(what: str, exc: CollateralUnavailableError, mode: CachingMode) -> PccsError:
+    """The PCCS answer for ``what`` when the cache could not deliver it, saying what is missing and why."""
+    if isinstance(exc, NotCachedError):
+        if mode is CachingMode.OFFLINE:
+            why = (
+                "this PCCS runs in OFFLINE mode and it was never imported (PUT platformcollateral, pydcap pccs import)"
+            )
+        elif mode is CachingMode.REQ:
+            why = "in REQ mode collateral is fetched when a platform registers (POST platforms), and none needed it yet"
+        else:
+            why = "it is not cached"
+        return NotCached(f"No cache data for the {what}: {why}.")
+    if isinstance(exc, RateLimitedError):
+        wait = max(1, round(exc.retry_after)) if exc.retry_after is not None else 60
+        return ServiceUnavailable(
+            f"Intel PCS is rate limiting this PCCS ({exc.url} answered 429); retry in {wait} s.",
+            headers={"Retry-After": str(wait)},
+        )
+    if isinstance(exc, CollateralNotFoundError):
+        return NotCached(f"No cache data for the {what}: the upstream PCS has none either ({exc.url} answered 404).")
+    if isinstance(exc, WaitTimeoutError):
+        return ServiceUnavailable(str(exc))
+    # Unreachable, failing, or serving what does not verify (UntrustedCollateralError): the upstream's fault.
+    return UpstreamFailed(str(exc))

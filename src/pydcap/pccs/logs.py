@@ -8,8 +8,9 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import TextIO
 
-_FIELDS = ("request_id", "method", "path", "status", "endpoint")
+_FIELDS = ("request_id", "status", "endpoint")  # what the server passes as ``extra``
 
 
 class JsonFormatter(logging.Formatter):
@@ -29,9 +30,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
-def configure_logging(level: str = "info", stream: object = None) -> None:
-    """JSON lines on stderr for pydcap's loggers (the PCCS, the cache, the sources) at ``level``."""
-    handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
+def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
+    """JSON lines on ``stream`` (stderr) for pydcap's loggers (the PCCS, the cache, the sources) at ``level``."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     for name in ("pydcap", "uvicorn.error"):
         logger = logging.getLogger(name)

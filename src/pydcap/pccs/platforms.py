@@ -7,16 +7,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from cryptography.x509 import InvalidVersion
+
 from pydcap.cache import EntryKey, UntrustedCollateralError, admit
+from pydcap.cache.flight import SingleFlight
 from pydcap.collateral import TcbInfo
 from pydcap.errors import FormatError
 from pydcap.pccs import tables
 from pydcap.pccs.config import CachingMode
-from pydcap.pccs.errors import InvalidRequest, NotCached, PccsError, PlatformUnknown, UpstreamFailed
+from pydcap.pccs.errors import InvalidRequest, NotCached, PccsError, PlatformUnknown, UpstreamFailed, unavailable
 from pydcap.pccs.queries import PckCertQuery
 from pydcap.pccs.registry import CertificateRecord, PlatformRecord, RawTcb, Registration
 from pydcap.pccs.selection import SelectionError, Tcb, select_certificate
@@ -29,6 +33,8 @@ if TYPE_CHECKING:
     from pydcap.pccs.service import PccsService
 
 log = logging.getLogger("pydcap.pccs")
+
+_TCBM = re.compile(r"^[0-9A-F]{36}$")
 
 
 @dataclass(frozen=True)
@@ -102,50 +108,47 @@ class PlatformCertificates:
     def __init__(self, service: PccsService) -> None:
         self.service = service
         self.registry = service.registry
+        self._flights: SingleFlight[PlatformRecord] = SingleFlight()
 
     # ---- GET pckcert --------------------------------------------------------------------------------
 
     async def pck_certificate(self, query: PckCertQuery) -> PckAnswer:
         raw = RawTcb(query.cpu_svn, query.pce_svn)
         platform = await asyncio.to_thread(self.registry.platform, query.qe_id, query.pce_id)
-        if platform is not None:
-            record = await asyncio.to_thread(self.registry.selected, query.qe_id, query.pce_id, raw)
-            if record is None:
-                record = await self._select_and_record(platform, raw)
-            return _answer(platform, record)
-        if self.service.mode is not CachingMode.LAZY:
-            how = (
-                "register it (POST platforms with its PCK ID, e.g. from Intel's PCKIDRetrievalTool)"
-                if self.service.mode is CachingMode.REQ
-                else "import its collateral (PUT platformcollateral, pydcap pccs import)"
-            )
-            raise PlatformUnknown(
-                f"QE-ID {query.qe_id} with PCE-ID {query.pce_id} is not a platform this PCCS knows "
-                f"({self.service.mode.value} mode): {how}."
-            )
-        registration = Registration(query.qe_id, query.pce_id, query.cpu_svn, query.pce_svn, query.enc_ppid or "")
-        platform = await self.fetch_platform(registration, raw)
+        if platform is None:
+            if self.service.mode is not CachingMode.LAZY:
+                how = (
+                    "register it (POST platforms with its PCK ID, e.g. from Intel's PCKIDRetrievalTool)"
+                    if self.service.mode is CachingMode.REQ
+                    else "import its collateral (PUT platformcollateral, pydcap pccs import)"
+                )
+                raise PlatformUnknown(
+                    f"QE-ID {query.qe_id} with PCE-ID {query.pce_id} is not a platform this PCCS knows "
+                    f"({self.service.mode.value} mode): {how}."
+                )
+            registration = Registration(query.qe_id, query.pce_id, query.cpu_svn, query.pce_svn, query.enc_ppid or "")
+            platform = await self.fetch_platform(registration, raw)
         record = await asyncio.to_thread(self.registry.selected, query.qe_id, query.pce_id, raw)
-        if record is None:  # selection failed during the fetch: say why
+        if record is None:  # a raw TCB not seen before, or one whose selection failed: select now, or say why
             record = await self._select_and_record(platform, raw)
         return _answer(platform, record)
 
-    async def selection_tcb_info(self, fmspc: str) -> TcbInfo:
+    async def _selection_tcb_info(self, fmspc: str) -> TcbInfo | None:
         """The SGX TCB info PCK selection uses: the early one when there is one, else the standard one."""
         entry = await self.service.optional_document(EntryKey.tcb_info(Tee.SGX, fmspc, Update.EARLY))
         if entry is None:
             entry = await self.service.optional_document(EntryKey.tcb_info(Tee.SGX, fmspc, Update.STANDARD))
-        if entry is None:
-            raise NotCached(
-                f"No cache data for the SGX TCB info of FMSPC {fmspc}, which PCK certificate selection needs."
-            )
-        return TcbInfo.parse(entry.data)
+        return TcbInfo.parse(entry.data) if entry is not None else None
 
     async def _select_and_record(self, platform: PlatformRecord, raw: RawTcb) -> CertificateRecord:
         records = await asyncio.to_thread(self.registry.certificates, platform.qe_id, platform.pce_id)
         if not records:
             raise NotCached(f"No cache data for this platform: no PCK certificate of QE-ID {platform.qe_id} is cached.")
-        info = await self.selection_tcb_info(platform.fmspc)
+        info = await self._selection_tcb_info(platform.fmspc)
+        if info is None:
+            raise NotCached(
+                f"No cache data for the SGX TCB info of FMSPC {platform.fmspc}, which PCK certificate selection needs."
+            )
         try:
             record = select(raw, records, platform.pce_id, info)
         except SelectionError as exc:
@@ -160,7 +163,12 @@ class PlatformCertificates:
 
     async def fetch_platform(self, registration: Registration, raw: RawTcb | None) -> PlatformRecord:
         """Every certificate of the platform from the upstream, verified and stored, with the selection for
-        each raw TCB seen so far (and ``raw``)."""
+        each raw TCB seen so far (and ``raw``). Concurrent fetches of one platform at one raw TCB in this
+        process make one upstream request."""
+        key = (registration.qe_id, registration.pce_id, raw)
+        return await self._flights.run(key, lambda: self._fetch_platform(registration, raw))
+
+    async def _fetch_platform(self, registration: Registration, raw: RawTcb | None) -> PlatformRecord:
         upstream = self.service.upstream
         if upstream is None:
             raise PlatformUnknown("this PCCS has no upstream (OFFLINE mode) to fetch the platform's certificates from.")
@@ -182,15 +190,17 @@ class PlatformCertificates:
                 platform_manifest=bytes.fromhex(registration.platform_manifest) or None,
             )
         except CollateralUnavailableError as exc:
-            from pydcap.pccs.service import unavailable
-
             raise unavailable(f"PCK certificates of QE-ID {registration.qe_id}", exc, self.service.mode) from exc
         return await self._store_platform(registration, fetched, raw)
 
     async def _store_platform(
         self, registration: Registration, fetched: FetchedPckCertificates, raw: RawTcb | None
     ) -> PlatformRecord:
-        available = [o for o in fetched.options if o.certificate is not None]
+        records = [
+            CertificateRecord(o.tcbm.upper(), json.dumps(dict(o.tcb), separators=(",", ":")), o.certificate)
+            for o in fetched.options
+            if o.certificate is not None
+        ]
         missing = [o for o in fetched.options if o.certificate is None]
         if self.service.mode is CachingMode.REQ:
             for option in missing:
@@ -201,27 +211,14 @@ class PlatformCertificates:
                         registration.enc_ppid, registration.platform_manifest,
                     )  # fmt: skip
                     await asyncio.to_thread(self.registry.register, row, tables.STATE_NOT_AVAILABLE)
-        if not available:
+        if not records:
             raise NotCached(
                 f"No cache data for this platform: Intel PCS has no PCK certificate for QE-ID {registration.qe_id} "
                 f"yet (all {len(missing)} TCB levels are 'Not available')."
             )
-        records = [
-            CertificateRecord(o.tcbm.upper(), json.dumps(dict(o.tcb), separators=(",", ":")), o.certificate)
-            for o in available
-            if o.certificate is not None
-        ]
-        first = PckCertificate.from_certificate(Certificate.from_pem(records[0].cert))
-        fmspc = (fetched.fmspc or first.fmspc.hex()).upper()
-        ca = (fetched.ca_type or first.ca_type).upper()
-        records = await self.verified(
-            registration.qe_id, registration.pce_id, records, fetched.issuer_chain, ca, fetch=True
-        )
-        platform = PlatformRecord(
-            registration.qe_id, registration.pce_id, fmspc, ca, registration.enc_ppid.lower(),
-            registration.platform_manifest.lower(), fetched.issuer_chain,
-        )  # fmt: skip
-        await self._prefetch_tcb_infos(fmspc)
+        platform = _fetched_platform(registration, fetched, records[0])
+        records = await self.verified(platform, records)
+        await self._prefetch_tcb_infos(platform.fmspc)
         await self.replace(platform, records, [raw] if raw is not None else [])
         return platform
 
@@ -238,61 +235,76 @@ class PlatformCertificates:
         self, platform: PlatformRecord, records: Sequence[CertificateRecord], new_raw: Sequence[RawTcb]
     ) -> None:
         """Store the platform and its certificates, re-running selection for every raw TCB already seen (the
-        certificates changed) and for ``new_raw``; a raw TCB that fits no certificate is dropped."""
+        certificates changed) and for ``new_raw``."""
         known = await asyncio.to_thread(self.registry.raw_tcbs, platform.qe_id, platform.pce_id)
-        raws = list(dict.fromkeys([*known, *new_raw]))
-        selections: list[tuple[RawTcb, str]] = []
-        if raws:
-            info = await self.selection_tcb_info(platform.fmspc)
-            for raw in raws:
-                try:
-                    selections.append((raw, select(raw, records, platform.pce_id, info).tcbm))
-                except SelectionError as exc:
-                    log.info(
-                        "PCK selection for QE-ID %s raw TCB %s/%s: %s", platform.qe_id, raw.cpu_svn, raw.pce_svn, exc
-                    )
+        selections = await self._selections(platform, records, list(dict.fromkeys([*known, *new_raw])))
         await asyncio.to_thread(self.registry.replace_platform, platform, records, selections)
         await self.service.changed()
 
-    async def verified(
-        self,
-        qe_id: str,
-        pce_id: str,
-        records: Sequence[CertificateRecord],
-        issuer_chain: bytes,
-        ca: str,
-        *,
-        fetch: bool,
-    ) -> list[CertificateRecord]:
-        """The certificates that verify against the trust root (a revoked one is left out and logged); any
-        other failure refuses the whole answer. The CRLs come from the cache (``fetch``: or the upstream)."""
-        if ca not in ("PROCESSOR", "PLATFORM"):
-            raise UpstreamFailed(f"the PCK certificates name an unknown CA {ca!r}")
-        service = self.service
-        source = service.upstream if fetch else None
-        try:
-            root = await service.cache.root_ca_crl(source)
-            pck_crl = await service.cache.pck_crl(source, PckCa(ca.lower()))
-        except CollateralUnavailableError as exc:
-            from pydcap.pccs.service import unavailable
+    async def _selections(
+        self, platform: PlatformRecord, records: Sequence[CertificateRecord], raws: Sequence[RawTcb]
+    ) -> list[tuple[RawTcb, str]]:
+        """The TCBm each raw TCB selects. A raw TCB that fits no certificate is left out, and so is every one
+        when no TCB info of the platform's FMSPC is cached: each is selected (or refused) when asked for."""
+        if not raws:
+            return []
+        info = await self._selection_tcb_info(platform.fmspc)
+        if info is None:
+            log.info(
+                "PCK selection for QE-ID %s waits: no SGX TCB info of %s is cached", platform.qe_id, platform.fmspc
+            )
+            return []
+        selections: list[tuple[RawTcb, str]] = []
+        for raw in raws:
+            try:
+                selections.append((raw, select(raw, records, platform.pce_id, info).tcbm))
+            except SelectionError as exc:
+                log.info("PCK selection for QE-ID %s raw TCB %s/%s: %s", platform.qe_id, raw.cpu_svn, raw.pce_svn, exc)
+        return selections
 
+    async def verified(self, platform: PlatformRecord, records: Sequence[CertificateRecord]) -> list[CertificateRecord]:
+        """``admit_certificates`` against the CRLs of the cache (fetched from the upstream when missing)."""
+        ca = pck_ca(platform)
+        service = self.service
+        try:
+            root = await service.cache.root_ca_crl(service.upstream)
+            pck_crl = await service.cache.pck_crl(service.upstream, ca)
+        except CollateralUnavailableError as exc:
             raise unavailable("CRLs that PCK certificates are checked against", exc, service.mode) from exc
+        return self.admit_certificates(platform, records, root_ca_crl=root.data, pck_crl=pck_crl.data)
+
+    def admit_certificates(
+        self, platform: PlatformRecord, records: Sequence[CertificateRecord], *, root_ca_crl: bytes, pck_crl: bytes
+    ) -> list[CertificateRecord]:
+        """The certificates that verify against the trust root and are the platform's (its PCE-ID and FMSPC,
+        their own TCBm). A revoked one is left out and logged; any other failure refuses them all
+        (``UpstreamFailed``); none left is ``NotCached``."""
+        refused = f"refused the PCK certificates of QE-ID {platform.qe_id}"
         kept: list[CertificateRecord] = []
         for record in records:
-            key = EntryKey.pck_certificate(f"{qe_id}/{record.tcbm[:32]}/{record.tcbm[32:]}/{pce_id}".lower())
+            if not _TCBM.match(record.tcbm):
+                raise UpstreamFailed(f"{refused}: {record.tcbm!r} is not a TCBm (36 hexadecimal digits)")
+            key = EntryKey.pck_certificate(
+                f"{platform.qe_id}/{record.tcbm[:32]}/{record.tcbm[32:]}/{platform.pce_id}".lower()
+            )
+            meta = {"tcbm": record.tcbm.lower(), "fmspc": platform.fmspc.lower()}
             try:
                 admit(
-                    key, record.cert, issuer_chain, service.trust, root_ca_crl=root.data, pck_crl=pck_crl.data,
-                    meta={"tcbm": record.tcbm.lower()}, memo=service.memo,
+                    key, record.cert, platform.issuer_chain, self.service.trust, root_ca_crl=root_ca_crl,
+                    pck_crl=pck_crl, meta=meta, memo=self.service.memo,
                 )  # fmt: skip
             except UntrustedCollateralError as exc:
                 if exc.failure is Failure.SGX_PCK_REVOKED:
-                    log.warning("left out the revoked PCK certificate of QE-ID %s at TCB %s", qe_id, record.tcbm)
+                    log.warning(
+                        "left out the revoked PCK certificate of QE-ID %s at TCB %s", platform.qe_id, record.tcbm
+                    )
                     continue
-                raise UpstreamFailed(f"refused the PCK certificates of QE-ID {qe_id}: {exc.reason}") from exc
+                raise UpstreamFailed(f"{refused}: {exc.reason}") from exc
             kept.append(record)
         if not kept:
-            raise NotCached(f"No cache data for this platform: every PCK certificate of QE-ID {qe_id} is revoked.")
+            raise NotCached(
+                f"No cache data for this platform: every PCK certificate of QE-ID {platform.qe_id} is revoked."
+            )
         return kept
 
     # ---- POST platforms -----------------------------------------------------------------------------
@@ -300,15 +312,13 @@ class PlatformCertificates:
     async def register(self, registration: Registration, update: str) -> None:
         """Intel's registration: queue it (OFFLINE), or fetch its certificates (LAZY, REQ: queued until
         fetched) and the collateral every quote needs, unless it is cached already."""
-        cached = await self._is_cached(registration)
         mode = self.service.mode
-        if not cached:
-            raw = RawTcb(registration.cpu_svn, registration.pce_svn) if registration.cpu_svn else None
+        if not await self._is_cached(registration):
+            if mode is not CachingMode.LAZY:
+                await asyncio.to_thread(self.registry.register, registration, tables.STATE_NEW)
             if mode is CachingMode.OFFLINE:
-                await asyncio.to_thread(self.registry.register, registration, tables.STATE_NEW)
                 return
-            if mode is CachingMode.REQ:
-                await asyncio.to_thread(self.registry.register, registration, tables.STATE_NEW)
+            raw = RawTcb(registration.cpu_svn, registration.pce_svn) if registration.cpu_svn else None
             await self.fetch_platform(registration, raw)
             if mode is CachingMode.REQ:
                 await asyncio.to_thread(self.registry.register, registration, tables.STATE_DELETED)
@@ -339,8 +349,8 @@ class PlatformCertificates:
 
     # ---- refresh?type=certs -------------------------------------------------------------------------
 
-    async def refresh_certificates(self, fmspcs: Sequence[str]) -> int:
-        """Fetch again the certificates of every cached platform (of ``fmspcs``, or all); returns how many."""
+    async def refresh_certificates(self, fmspcs: Sequence[str]) -> None:
+        """Fetch again the certificates of every cached platform (of ``fmspcs``, or all)."""
         platforms = await asyncio.to_thread(self.registry.platforms, fmspcs or None)
         for platform in platforms:
             registration = Registration(
@@ -348,7 +358,29 @@ class PlatformCertificates:
                 platform_manifest=platform.platform_manifest.upper(),
             )  # fmt: skip
             await self.fetch_platform(registration, None)
-        return len(platforms)
+
+
+def pck_ca(platform: PlatformRecord) -> PckCa:
+    """The CA that issued the platform's certificates (which PCK CRL checks them)."""
+    if platform.ca not in ("PROCESSOR", "PLATFORM"):
+        raise UpstreamFailed(f"the PCK certificates of QE-ID {platform.qe_id} name an unknown CA {platform.ca!r}")
+    return PckCa(platform.ca.lower())
+
+
+def _fetched_platform(
+    registration: Registration, fetched: FetchedPckCertificates, first: CertificateRecord
+) -> PlatformRecord:
+    """The platform as PCS described it: FMSPC and CA from its headers, else from the first certificate (every
+    certificate is then admitted only if it agrees: the headers are not signed)."""
+    try:
+        pck = PckCertificate.from_certificate(Certificate.from_pem(first.cert))
+    except (FormatError, InvalidVersion) as exc:
+        raise UpstreamFailed(f"refused the PCK certificates of QE-ID {registration.qe_id}: {exc}") from None
+    return PlatformRecord(
+        registration.qe_id, registration.pce_id, (fetched.fmspc or pck.fmspc.hex()).upper(),
+        (fetched.ca_type or pck.ca_type).upper(), registration.enc_ppid.lower(),
+        registration.platform_manifest.lower(), fetched.issuer_chain,
+    )  # fmt: skip
 
 
 def _answer(platform: PlatformRecord, record: CertificateRecord) -> PckAnswer:

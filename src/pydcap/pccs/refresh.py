@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from pydcap.cache import CollateralCache, Entry, EntryKey
@@ -103,9 +103,9 @@ class Refresher:
 
     async def _refresh(self, cache: CollateralCache, api: int, key: EntryKey, report: RefreshReport) -> None:
         source = self.service.upstream_for(api)
-        name = f"v{api}/{key}"
         if source is None:
             return
+        name = f"v{api}/{key}"
         try:
             entry = await cache.refresh(key, source)
         except CollateralUnavailableError as exc:
@@ -116,7 +116,9 @@ class Refresher:
         else:
             report.refreshed.append(name)
 
-    async def _leased(self, work: Callable[[RefreshReport], object]) -> RefreshReport:
+    async def _leased(self, work: Callable[[RefreshReport], Awaitable[None]]) -> RefreshReport:
+        """``work`` under the store's refresh lease (skipped when another process holds it); then, if anything
+        changed, the other processes are told."""
         report = RefreshReport()
         store, owner = self.service.store, self._owner
         holder = await asyncio.to_thread(store.try_lease, LEASE, owner, 600.0)
@@ -124,9 +126,7 @@ class Refresher:
             report.skipped = True
             return report
         try:
-            result = work(report)
-            if asyncio.iscoroutine(result):
-                await result
+            await work(report)
         finally:
             await asyncio.to_thread(store.release, LEASE, owner)
         if report.refreshed:

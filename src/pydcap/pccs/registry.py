@@ -11,11 +11,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, select, update
+from sqlalchemy import Connection, Engine, and_, delete, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pydcap.cache.store import read_transaction, write_transaction
 from pydcap.pccs import tables as t
+
+_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -154,49 +156,24 @@ class PlatformRegistry:
     ) -> None:
         """The platform, all its certificates and the selection of every raw TCB, in one transaction."""
         now = time.time()
+        key = {"root_id": self.root_id, "qe_id": record.qe_id, "pce_id": record.pce_id}
         values = {
-            "root_id": self.root_id, "qe_id": record.qe_id, "pce_id": record.pce_id, "fmspc": record.fmspc,
-            "ca": record.ca, "enc_ppid": record.enc_ppid, "platform_manifest": record.platform_manifest,
-            "issuer_chain": record.issuer_chain, "updated_at": now,
+            **key, "fmspc": record.fmspc, "ca": record.ca, "enc_ppid": record.enc_ppid,
+            "platform_manifest": record.platform_manifest, "issuer_chain": record.issuer_chain, "updated_at": now,
         }  # fmt: skip
+        certs = [
+            {**key, "tcbm": c.tcbm, "position": i, "tcb": c.tcb, "cert": c.cert} for i, c in enumerate(certificates)
+        ]
+        tcbs = [
+            {**key, "cpu_svn": raw.cpu_svn, "pce_svn": raw.pce_svn, "tcbm": tcbm, "updated_at": now}
+            for raw, tcbm in dict(selections).items()
+        ]
         with self._write() as conn:
             conn.execute(self._upsert(t.platforms, values, ("root_id", "qe_id", "pce_id")))
-            conn.execute(delete(t.pck_certs).where(self._platform_key(t.pck_certs, record.qe_id, record.pce_id)))
-            conn.execute(
-                delete(t.platform_tcbs).where(self._platform_key(t.platform_tcbs, record.qe_id, record.pce_id))
-            )
-            if certificates:
-                conn.execute(
-                    t.pck_certs.insert(),
-                    [
-                        {
-                            "root_id": self.root_id,
-                            "qe_id": record.qe_id,
-                            "pce_id": record.pce_id,
-                            "tcbm": c.tcbm,
-                            "position": i,
-                            "tcb": c.tcb,
-                            "cert": c.cert,
-                        }
-                        for i, c in enumerate(certificates)
-                    ],
-                )
-            if selections:
-                conn.execute(
-                    t.platform_tcbs.insert(),
-                    [
-                        {
-                            "root_id": self.root_id,
-                            "qe_id": record.qe_id,
-                            "pce_id": record.pce_id,
-                            "cpu_svn": raw.cpu_svn,
-                            "pce_svn": raw.pce_svn,
-                            "tcbm": tcbm,
-                            "updated_at": now,
-                        }
-                        for raw, tcbm in dict(selections).items()
-                    ],
-                )
+            for table, rows in ((t.pck_certs, certs), (t.platform_tcbs, tcbs)):
+                conn.execute(delete(table).where(self._platform_key(table, record.qe_id, record.pce_id)))
+                if rows:
+                    conn.execute(table.insert(), rows)
 
     def cached_platform_rows(self, fmspcs: Sequence[str]) -> list[dict[str, str]]:
         """``GET platforms?source=[FMSPC,...]``: every cached platform and raw TCB (all when ``fmspcs`` is empty)."""
@@ -239,13 +216,21 @@ class PlatformRegistry:
 
     def registrations(self, state: int, *, take: bool = False) -> list[Registration]:
         """The queue rows in ``state``; with ``take`` they are marked deleted in the same transaction (as
-        Intel's ``GET platforms`` does)."""
+        Intel's ``GET platforms`` does). Only the rows read are marked: on PostgreSQL another replica may
+        queue one in between, and it must stay queued for the next reader."""
         r = t.registrations
         query = select(r).where(r.c.state == state).order_by(r.c.updated_at, r.c.qe_id)
         with self._write() as conn:
             rows = conn.execute(query).all()
-            if take and rows:
-                conn.execute(update(r).where(r.c.state == state).values(state=t.STATE_DELETED, updated_at=time.time()))
+            if take:
+                key = tuple_(r.c.qe_id, r.c.pce_id, r.c.cpu_svn, r.c.pce_svn)
+                read = [(row.qe_id, row.pce_id, row.cpu_svn, row.pce_svn) for row in rows]
+                for i in range(0, len(read), _BATCH):  # SQLite allows only so many parameters in one statement
+                    conn.execute(
+                        update(r)
+                        .where(r.c.state == state, key.in_(read[i : i + _BATCH]))
+                        .values(state=t.STATE_DELETED, updated_at=time.time())
+                    )
         return [
             Registration(row.qe_id, row.pce_id, row.cpu_svn, row.pce_svn, row.enc_ppid, row.platform_manifest)
             for row in rows

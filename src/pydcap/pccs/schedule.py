@@ -4,6 +4,7 @@ day of month, month, day of week; the five-field form without seconds too), and 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -78,16 +79,16 @@ class RefreshSchedule:
         return in_month or in_week  # cron: both restricted means either matches
 
     def next_after(self, when: float) -> float:
-        """Unix time of the next firing after ``when``; ``ValueError`` if it never fires (e.g. 31 February)."""
+        """Unix time of the next firing after ``when``; ``ScheduleError`` if it never fires (31 February)."""
         start = datetime.fromtimestamp(int(when) + 1)
         day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        # (hour, minute, second) in increasing order: the first one at or after ``start`` on a matching day.
+        times = list(itertools.product(sorted(self.hours), sorted(self.minutes), sorted(self.seconds)))
         for _ in range(_MAX_DAYS):
             if self._day_matches(day):
-                for hour in sorted(self.hours):
-                    for minute in sorted(self.minutes):
-                        for second in sorted(self.seconds):
-                            candidate = day.replace(hour=hour, minute=minute, second=second)
-                            if candidate >= start:
-                                return candidate.timestamp()
+                for hour, minute, second in times:
+                    candidate = day.replace(hour=hour, minute=minute, second=second)
+                    if candidate >= start:
+                        return candidate.timestamp()
             day += timedelta(days=1)
-        raise ValueError(f"the schedule {self.text!r} never fires")
+        raise ScheduleError(f"the schedule {self.text!r} never fires")

@@ -22,7 +22,7 @@ from uvicorn.supervisors import Multiprocess
 
 from pydcap.cache import CollateralStore
 from pydcap.pccs.app import PccsApp
-from pydcap.pccs.config import PccsConfig
+from pydcap.pccs.config import CachingMode, PccsConfig
 from pydcap.pccs.logs import configure_logging
 from pydcap.pccs.service import Clock, PccsService
 from pydcap.pccs.tls import TlsFiles, ensure_tls_files
@@ -81,7 +81,7 @@ def serve(config: PccsConfig) -> None:
         file=sys.stderr,
     )
     print(f"  store: {config.database_target}", file=sys.stderr)
-    if config.mode.value != "OFFLINE":
+    if config.mode is not CachingMode.OFFLINE:
         print(f"  upstream: {config.upstream}", file=sys.stderr)
     if tls is not None:
         made = " (self-signed, made now)" if tls.generated else ""

@@ -6,62 +6,31 @@ LAZY asks the upstream, REQ and OFFLINE answer from what registration or import 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pydcap.cache import CollateralCache, CollateralStore, Entry, EntryKey, NotCachedError, UntrustedCollateralError
-from pydcap.cache.errors import WaitTimeoutError
+from pydcap.cache import CollateralCache, CollateralStore, Entry, EntryKey
 from pydcap.pccs.config import CachingMode, PccsConfig
-from pydcap.pccs.errors import NotCached, PccsError, ServiceUnavailable, UpstreamFailed
+from pydcap.pccs.errors import NotCached, unavailable
 from pydcap.pccs.metrics import Metrics
+from pydcap.pccs.platforms import PlatformCertificates
 from pydcap.pccs.registry import PlatformRegistry
 from pydcap.pccs.upstream import MeteredUpstream, make_upstreams
 from pydcap.pki import TrustRoot
-from pydcap.sources.errors import CollateralNotFoundError, CollateralUnavailableError, RateLimitedError, UpstreamError
+from pydcap.sources.errors import CollateralUnavailableError
 from pydcap.verify.memo import PkiMemo
-
-log = logging.getLogger("pydcap.pccs")
 
 Clock = Callable[[], float]
 GENERATION_COUNTER = "pccs_generation"
-
-
-def unavailable(what: str, exc: CollateralUnavailableError, mode: CachingMode) -> PccsError:
-    """The PCCS answer for a document the cache could not deliver, saying what is missing and why."""
-    if isinstance(exc, NotCachedError):
-        if mode is CachingMode.OFFLINE:
-            why = (
-                "this PCCS runs in OFFLINE mode and it was never imported (PUT platformcollateral, pydcap pccs import)"
-            )
-        elif mode is CachingMode.REQ:
-            why = "in REQ mode collateral is fetched when a platform registers (POST platforms), and none needed it yet"
-        else:
-            why = "it is not cached"
-        return NotCached(f"No cache data for the {what}: {why}.")
-    if isinstance(exc, UntrustedCollateralError):
-        return UpstreamFailed(str(exc))
-    if isinstance(exc, RateLimitedError):
-        wait = max(1, round(exc.retry_after)) if exc.retry_after is not None else 60
-        return ServiceUnavailable(
-            f"Intel PCS is rate limiting this PCCS ({exc.url} answered 429); retry in {wait} s.",
-            headers={"Retry-After": str(wait)},
-        )
-    if isinstance(exc, CollateralNotFoundError):
-        return NotCached(f"No cache data for the {what}: the upstream PCS has none either ({exc.url} answered 404).")
-    if isinstance(exc, WaitTimeoutError):
-        return ServiceUnavailable(str(exc))
-    if isinstance(exc, UpstreamError):
-        return UpstreamFailed(str(exc))
-    return UpstreamFailed(str(exc))
 
 
 class PccsService:
     """Collateral and PCK certificates of one trust root, on one store, in one caching mode.
 
     ``upstream`` / ``upstream_v3`` serve API v4 and v3 documents (None: never asked, as in OFFLINE mode).
-    Documents of API v3 live beside the v4 ones in the same store, under their own namespace.
+    Documents of API v3 live beside the v4 ones in the same store, under their own namespace. ``aclose``
+    closes the upstreams, and the store too when ``owns_store`` (``from_config`` opened it).
     """
 
     def __init__(
@@ -75,8 +44,10 @@ class PccsService:
         metrics: Metrics | None = None,
         clock: Clock | None = None,
         retry_interval: float = 30.0,
+        owns_store: bool = False,
     ) -> None:
         self.store = store
+        self.owns_store = owns_store
         self.mode = mode
         self.trust = trust if trust is not None else TrustRoot.intel()
         self.metrics = metrics if metrics is not None else Metrics()
@@ -84,35 +55,31 @@ class PccsService:
         self.upstream = upstream
         self.upstream_v3 = upstream_v3
         self.cache = CollateralCache(store, trust=self.trust, clock=self.clock, retry_interval=retry_interval)
-        self.cache_v3 = CollateralCache(store, trust=self.trust, clock=self.clock, retry_interval=retry_interval)
         # API v3 documents (TCB info v2, identities without advisories) are other documents under the same
-        # names: a namespace of the root id keeps them apart in the shared store.
-        self.cache_v3.root_id = f"{self.cache.root_id}.v3"
+        # names: a namespace keeps them apart in the shared store.
+        self.cache_v3 = CollateralCache(
+            store, trust=self.trust, clock=self.clock, retry_interval=retry_interval, namespace="v3"
+        )
         self.registry = PlatformRegistry(store.engine, self.cache.root_id)
         self.memo = PkiMemo()
-        from pydcap.pccs.platforms import PlatformCertificates
-
         self.platforms = PlatformCertificates(self)
 
     @classmethod
     def from_config(
-        cls,
-        config: PccsConfig,
-        *,
-        metrics: Metrics | None = None,
-        clock: Clock | None = None,
-        store: CollateralStore | None = None,
+        cls, config: PccsConfig, *, clock: Clock | None = None, store: CollateralStore | None = None
     ) -> PccsService:
-        metrics = metrics if metrics is not None else Metrics()
+        """The service ``config`` describes, on ``store`` (default: the configured one, opened here)."""
         trust = TrustRoot.from_pem(Path(config.root_ca).read_bytes()) if config.root_ca else None
+        owns_store = store is None
+        if store is None:
+            store = CollateralStore.open(config.database_target)
+        metrics = Metrics()
         upstream = upstream_v3 = None
         if config.mode is not CachingMode.OFFLINE:
             upstream, upstream_v3 = make_upstreams(config, metrics)
-        if store is None:
-            store = CollateralStore.open(config.database_target)
         return cls(
             store, mode=config.mode, trust=trust, upstream=upstream, upstream_v3=upstream_v3, metrics=metrics,
-            clock=clock,
+            clock=clock, owns_store=owns_store,
         )  # fmt: skip
 
     # ---- documents ----------------------------------------------------------------------------------
@@ -123,13 +90,12 @@ class PccsService:
     def upstream_for(self, api: int) -> MeteredUpstream | None:
         return self.upstream_v3 if api == 3 else self.upstream
 
-    def runtime_source(self, api: int) -> MeteredUpstream | None:
-        """Where a miss at request time may go: the upstream in LAZY mode, nowhere otherwise."""
-        return self.upstream_for(api) if self.mode is CachingMode.LAZY else None
-
     async def document(self, key: EntryKey, api: int = 4, *, fetch: bool | None = None) -> Entry:
-        """The verified document for ``key`` (from API ``api``); ``fetch`` overrides the mode's rule."""
-        source = self.upstream_for(api) if fetch else None if fetch is False else self.runtime_source(api)
+        """The verified document for ``key`` (from API ``api``). On a miss the upstream is asked when
+        ``fetch`` says so, or, when ``fetch`` is None, in LAZY mode only."""
+        if fetch is None:
+            fetch = self.mode is CachingMode.LAZY
+        source = self.upstream_for(api) if fetch else None
         try:
             return await self.cache_for(api).get(key, source)
         except CollateralUnavailableError as exc:
@@ -155,3 +121,5 @@ class PccsService:
         for upstream in (self.upstream, self.upstream_v3):
             if upstream is not None:
                 await upstream.aclose()
+        if self.owns_store:
+            await asyncio.to_thread(self.store.close)

@@ -64,6 +64,7 @@ registrations = Table(
 STATE_NEW = 0
 STATE_NOT_AVAILABLE = 1
 STATE_DELETED = 9
+QUEUE_STATES = {"reg": STATE_NEW, "reg_na": STATE_NOT_AVAILABLE}  # by the name GET platforms?source= gives
 
 
 def ensure_tables(engine: Engine) -> None:

@@ -69,13 +69,6 @@ class Certificate:
             raise CertificateFormatError(f"unparsable certificate: {exc}") from exc
         return cert
 
-    @classmethod
-    def from_der(cls, der: bytes) -> Certificate:
-        try:
-            return cls(x509.load_der_x509_certificate(der))
-        except ValueError as exc:
-            raise CertificateFormatError(f"unparsable certificate: {exc}") from exc
-
     @property
     def subject_raw(self) -> bytes:
         return self._names[1]
@@ -159,7 +152,10 @@ def split_pem_chain(pem: bytes) -> list[bytes]:
 
 @dataclass(frozen=True)
 class CertificateChain:
-    """Certificates of one chain, classified by name and issuer relations, not by their order."""
+    """Certificates of one chain, classified by name and issuer relations, not by their order.
+
+    As in Intel's library, ``root`` is the last self-issued certificate and ``topmost`` the last one that
+    issues no other certificate of the chain (the leaf: the PCK or TCB Signing certificate)."""
 
     certificates: tuple[Certificate, ...]
     root: Certificate | None = field(default=None)

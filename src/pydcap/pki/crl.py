@@ -7,7 +7,6 @@ from functools import cached_property
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID
 
@@ -97,13 +96,6 @@ class RevocationList:
 
     def is_signed_by(self, issuer: Certificate) -> bool:
         try:
-            key = issuer.public_key
-            if not isinstance(key, ec.EllipticCurvePublicKey):
-                return False
-            return self.x509.is_signature_valid(key)
+            return self.x509.is_signature_valid(issuer.public_key)
         except (InvalidSignature, UnsupportedAlgorithm, CertificateFormatError, ValueError, TypeError):
             return False
-
-    def is_current(self, at: int) -> bool:
-        """Within [thisUpdate, nextUpdate] at ``at`` (unix seconds)."""
-        return self.this_update <= at <= self.next_update

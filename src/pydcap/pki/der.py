@@ -23,28 +23,7 @@ class Tlv(NamedTuple):
 
 def read_all(data: bytes) -> list[Tlv]:
     """Split ``data`` into consecutive TLVs; it must be consumed exactly."""
-    items: list[Tlv] = []
-    pos = 0
-    n = len(data)
-    while pos < n:
-        if pos + 2 > n:
-            raise DerError("truncated TLV header")
-        tag = data[pos]
-        if tag & 0x1F == 0x1F:
-            raise DerError("multi-byte tags are not supported")
-        length = data[pos + 1]
-        pos += 2
-        if length & 0x80:
-            count = length & 0x7F
-            if count == 0 or count > 4 or pos + count > n:
-                raise DerError("bad length encoding")
-            length = int.from_bytes(data[pos : pos + count], "big")
-            pos += count
-        if pos + length > n:
-            raise DerError("value runs past the end")
-        items.append(Tlv(tag, data[pos : pos + length]))
-        pos += length
-    return items
+    return read_prefix(data, len(data))  # every TLV takes at least two bytes: this reads them all
 
 
 def read_one(data: bytes, tag: int) -> Tlv:
@@ -83,12 +62,15 @@ def decode_boolean(value: bytes) -> bool:
 def read_prefix(data: bytes, count: int) -> list[Tlv]:
     """The first ``count`` TLVs of ``data`` (the rest is not decoded)."""
     items: list[Tlv] = []
+    append = items.append
     pos = 0
     n = len(data)
-    while pos < n and len(items) < count:
+    while pos < n and count:
         if pos + 2 > n:
             raise DerError("truncated TLV header")
         tag = data[pos]
+        if tag & 0x1F == 0x1F:
+            raise DerError("multi-byte tags are not supported")
         length = data[pos + 1]
         pos += 2
         if length & 0x80:
@@ -97,11 +79,16 @@ def read_prefix(data: bytes, count: int) -> list[Tlv]:
                 raise DerError("bad length encoding")
             length = int.from_bytes(data[pos : pos + size], "big")
             pos += size
-        if pos + length > n:
+        end = pos + length
+        if end > n:
             raise DerError("value runs past the end")
-        items.append(Tlv(tag, data[pos : pos + length]))
-        pos += length
+        append(_new_tlv(Tlv, (tag, data[pos:end])))  # Tlv(tag, value), without namedtuple's Python-level __new__
+        pos = end
+        count -= 1
     return items
+
+
+_new_tlv = tuple.__new__
 
 
 _CN_OID = bytes.fromhex("550403")

@@ -23,7 +23,14 @@ class SgxType(enum.IntEnum):
     @property
     def label(self) -> str:
         """The name Intel's supplemental data uses."""
-        return {0: "Standard", 1: "Scalable", 2: "ScalableWithIntegrity"}[self.value]
+        return _SGX_TYPE_LABELS[self]
+
+
+_SGX_TYPE_LABELS = {
+    SgxType.STANDARD: "Standard",
+    SgxType.SCALABLE: "Scalable",
+    SgxType.SCALABLE_WITH_INTEGRITY: "ScalableWithIntegrity",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +103,13 @@ def parse_sgx_extension(cert: Certificate) -> SgxExtension:
     """Read the SGX extension; raise ``CertificateFormatError`` if it is absent or malformed."""
     try:
         value = cert.extension_value(_SGX_EXTENSION)
-        if value is None:
-            raise CertificateFormatError("PCK certificate has no SGX extension")
+    except der.DerError as exc:
+        raise CertificateFormatError(f"malformed extensions: {exc}") from exc
+    if value is None:
+        raise CertificateFormatError("PCK certificate has no SGX extension")
+    try:
         return _decode(value)
-    except (der.DerError, ValueError) as exc:
-        if isinstance(exc, CertificateFormatError):
-            raise
+    except ValueError as exc:  # DerError, or an SGX type out of the enum
         raise CertificateFormatError(f"malformed SGX extension: {exc}") from exc
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydcap.platform.base import QuoteSource, sysroot
-from pydcap.platform.gramine import GramineQuoteSource
-from pydcap.platform.tsm import ConfigfsTsmQuoteSource
+from pydcap.platform.base import QuoteSource, sysroot, under
+from pydcap.platform.gramine import DEVICE, GramineQuoteSource
+from pydcap.platform.tsm import REPORT_DIR, ConfigfsTsmQuoteSource
 
 
 @dataclass(frozen=True)
@@ -26,10 +26,10 @@ def detect(root: Path | None = None) -> Detection:
     caller builds a simulated platform)."""
     base = root if root is not None else sysroot()
     if GramineQuoteSource.present(base):
-        src = GramineQuoteSource(base / "dev/attestation")
+        src = GramineQuoteSource(under(base, DEVICE))
         return Detection(src, "gramine", f"Gramine enclave: {src.dir} (attestation type {src.attestation_type()!r})")
     if ConfigfsTsmQuoteSource.present(base):
-        tsm = ConfigfsTsmQuoteSource(base / "sys/kernel/config/tsm/report")
+        tsm = ConfigfsTsmQuoteSource(under(base, REPORT_DIR))
         return Detection(tsm, "configfs-tsm", f"TDX guest: configfs-tsm at {tsm.dir}")
     return Detection(
         None,

@@ -17,8 +17,8 @@ class GramineQuoteSource:
     name = "gramine"
     tee = "SGX"
 
-    def __init__(self, root: Path | None = None, timeout: float = 10.0) -> None:
-        self.dir = root if root is not None else under(sysroot(), DEVICE)
+    def __init__(self, directory: Path | None = None, timeout: float = 10.0) -> None:
+        self.dir = directory if directory is not None else under(sysroot(), DEVICE)
         self.timeout = timeout
 
     @classmethod

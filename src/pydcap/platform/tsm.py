@@ -23,8 +23,8 @@ class ConfigfsTsmQuoteSource:
     name = "configfs-tsm"
     tee = "TDX"
 
-    def __init__(self, root: Path | None = None, timeout: float = 10.0) -> None:
-        self.dir = root if root is not None else under(sysroot(), REPORT_DIR)
+    def __init__(self, directory: Path | None = None, timeout: float = 10.0) -> None:
+        self.dir = directory if directory is not None else under(sysroot(), REPORT_DIR)
         self.timeout = timeout
 
     @classmethod

@@ -28,6 +28,14 @@ def _hex(value: bytes | str) -> bytes:
     return bytes.fromhex(value) if isinstance(value, str) else bytes(value)
 
 
+def _check_hex(name: str, value: bytes | str | None) -> None:
+    if isinstance(value, str):
+        try:
+            bytes.fromhex(value)
+        except ValueError:
+            raise ValueError(f"{name} {value!r} is not hex") from None
+
+
 def _matches(actual: bytes, expected: bytes) -> bool:
     return len(actual) == len(expected) and hmac.compare_digest(actual, expected)
 
@@ -50,6 +58,16 @@ class Policy:
     rtmrs: Sequence[bytes | str | None] | None = None
     report_data: bytes | str | None = None
     rejected_advisory_ids: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        """Reject malformed expected values now, with their name, rather than at the first verification."""
+        for name in ("mr_enclave", "mr_signer", "mr_td", "report_data"):
+            _check_hex(name, getattr(self, name))
+        if self.rtmrs is not None:
+            if len(self.rtmrs) > 4:
+                raise ValueError(f"rtmrs has {len(self.rtmrs)} values; a TD has 4 RTMRs")
+            for i, rtmr in enumerate(self.rtmrs):
+                _check_hex(f"rtmrs[{i}]", rtmr)
 
     def reasons(self, result: VerificationResult) -> list[str]:
         out: list[str] = []
@@ -103,6 +121,13 @@ class Policy:
         return [f"{name} is {actual.hex()}, expected {want.hex()}"]
 
 
+def _some(name: str, policies: tuple[AppraisalPolicy, ...]) -> tuple[AppraisalPolicy, ...]:
+    # With no policy to ask, AllOf and AnyOf would accept anything, a failed verification included.
+    if not policies:
+        raise ValueError(f"{name}() needs at least one policy")
+    return policies
+
+
 @dataclass(frozen=True)
 class AllOf:
     """Accept only when every policy accepts; reasons from all of them."""
@@ -110,7 +135,7 @@ class AllOf:
     policies: tuple[AppraisalPolicy, ...]
 
     def __init__(self, *policies: AppraisalPolicy) -> None:
-        object.__setattr__(self, "policies", policies)
+        object.__setattr__(self, "policies", _some("AllOf", policies))
 
     def reasons(self, result: VerificationResult) -> list[str]:
         return [r for p in self.policies for r in p.reasons(result)]
@@ -123,7 +148,7 @@ class AnyOf:
     policies: tuple[AppraisalPolicy, ...]
 
     def __init__(self, *policies: AppraisalPolicy) -> None:
-        object.__setattr__(self, "policies", policies)
+        object.__setattr__(self, "policies", _some("AnyOf", policies))
 
     def reasons(self, result: VerificationResult) -> list[str]:
         collected: list[str] = []

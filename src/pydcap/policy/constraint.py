@@ -142,23 +142,25 @@ class EnclaveConstraint:
             out.append(f"verification failed: {result.failure.value} ({result.detail})")
         report = result.report
         if report is None:
-            return [f"no enclave report: {result.detail}"]
-        sgx = isinstance(report, EnclaveReport)
-        code = report.mr_enclave if isinstance(report, EnclaveReport) else report.mr_td
-        signer = report.mr_signer if isinstance(report, EnclaveReport) else None
+            return [*out, "no enclave report to check the constraint against"]
+        sgx: EnclaveReport | None
+        if isinstance(report, EnclaveReport):
+            sgx, code, signer = report, report.mr_enclave, report.mr_signer
+        else:
+            sgx, code, signer = None, report.mr_td, None
         code_ok = any(hmac.compare_digest(code, c) for c in self.code_hashes)
         signer_ok = signer is not None and any(hmac.compare_digest(signer, s) for s in self.signers)
         if not code_ok and not signer_ok:
             wanted = [f"C:{c.hex()}" for c in self.code_hashes] + [f"S:{s.hex()}" for s in self.signers]
             has = f"code hash {code.hex()}" + (f", signer {signer.hex()}" if signer is not None else "")
             out.append(f"the enclave matches none of {' '.join(wanted)}; it has {has}")
-        if self.product_id is not None and isinstance(report, EnclaveReport) and report.isv_prod_id != self.product_id:
-            out.append(f"product ID is {report.isv_prod_id}, expected PROD:{self.product_id}")
+        if self.product_id is not None and sgx is not None and sgx.isv_prod_id != self.product_id:
+            out.append(f"product ID is {sgx.isv_prod_id}, expected PROD:{self.product_id}")
         if self.min_revocation_level is not None:
-            if not sgx:
+            if sgx is None:
                 out.append("REVOKE: applies to SGX enclaves; a TD has no ISVSVN")
-            elif isinstance(report, EnclaveReport) and report.isv_svn < self.min_revocation_level:
-                out.append(f"ISVSVN {report.isv_svn} is below REVOKE:{self.min_revocation_level}")
+            elif sgx.isv_svn < self.min_revocation_level:
+                out.append(f"ISVSVN {sgx.isv_svn} is below REVOKE:{self.min_revocation_level}")
         level, why = security_level(result)
         wanted_level = self.min_security_level
         if wanted_level == SecurityLevel.INSECURE and level != SecurityLevel.INSECURE:

@@ -8,6 +8,7 @@ collateral struct has natural alignment. Sizes and offsets are checked by the te
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +129,14 @@ PAIRED_FREE = {
     "sgx_ql_get_qve_identity": "sgx_ql_free_qve_identity",
     "sgx_ql_get_root_ca_crl": "sgx_ql_free_root_ca_crl",
 }
+
+
+def missing_symbols(exported: Collection[str]) -> tuple[str, ...]:
+    """What a library exporting ``exported`` lacks to be used: required functions, then the free function of
+    each getter it exports. Discovery (from the ELF symbol table) and loading judge a plugin by this alone."""
+    required = [s for s in REQUIRED_SYMBOLS if s not in exported]
+    unpaired = [free for getter, free in PAIRED_FREE.items() if getter in exported and free not in exported]
+    return tuple(dict.fromkeys([*required, *unpaired]))
 
 
 def read_buffer(pointer: Any, size: int) -> bytes:

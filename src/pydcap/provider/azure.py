@@ -15,11 +15,10 @@ import httpx
 from pydcap.cache import CollateralCache, CollateralService, CollateralStore, Entry, EntryKey
 from pydcap.pki import TrustRoot
 from pydcap.provider.azure_config import SKIP_PRIMARY_AFTER_FAILURE_SECONDS, AzureConfig
-from pydcap.provider.bundled import open_store
-from pydcap.provider.errors import ProviderConfigError
 from pydcap.provider.interface import LogLevel
 from pydcap.provider.messages import ProviderLog
-from pydcap.provider.service import CachingProvider
+from pydcap.provider.service import CachingProvider, open_own_store
+from pydcap.provider.service_probe import tls_verification
 from pydcap.provider.trust import announce_root, trusted_root_from_env
 from pydcap.sources import AzureClient, HttpSettings, RetryPolicy
 from pydcap.sources import PlatformId as SourcePlatformId
@@ -34,11 +33,15 @@ PRIMARY_SETTINGS = HttpSettings(connect_timeout=2.0, read_timeout=10.0, retry=Re
 
 class AzureCollateralSource:
     """Azure's services as one ``CollateralSource``: collateral from the collateral client, PCK certificates
-    from the secondary (the cache asks this when the primary failed and nothing is cached)."""
+    from the secondary (the cache asks this when the primary failed and nothing is cached). It closes the
+    primary's HTTP client too, once the service has let every request in flight finish."""
 
-    def __init__(self, collateral: AzureClient, secondary: AzureClient) -> None:
+    def __init__(
+        self, collateral: AzureClient, secondary: AzureClient, primary_http: httpx.AsyncClient | None = None
+    ) -> None:
         self.collateral = collateral
         self.secondary = secondary
+        self.primary_http = primary_http
 
     @property
     def description(self) -> str:
@@ -66,6 +69,8 @@ class AzureCollateralSource:
         await self.collateral.aclose()
         if self.secondary is not self.collateral:
             await self.secondary.aclose()
+        if self.primary_http is not None:
+            await self.primary_http.aclose()
 
 
 class AzureProvider(CachingProvider):
@@ -88,47 +93,40 @@ class AzureProvider(CachingProvider):
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.config = c = config if config is not None else AzureConfig.from_env(env)
-        if c.collateral_version not in ("v3", "v4"):
-            raise ProviderConfigError(
-                "environment",
-                f"{c.collateral_version}: pydcap's Azure provider reads v3 and v4 collateral; use "
-                "AZDCAP_COLLATERAL_VERSION=v4",
-                key="AZDCAP_COLLATERAL_VERSION",
-            )
+        c.check_supported()
         self.trust = trust or trusted_root_from_env(env) or TrustRoot.intel()
         announce_root(self.trust, self.name)
         log = ProviderLog("pydcap.provider.azure", c.log_level, Path(LOG_FILE) if c.write_logs_to_file else None)
         http = settings or HttpSettings()
-        tdx_url = c.tdx_base_url(c.region_url) if c.region_url else None
         version = c.collateral_version
-        collateral = AzureClient(
-            c.base_cert_url, tdx_url=tdx_url, client_id=c.client_id, collateral_version=version, settings=http
-        )
+        collateral = c.collateral_client(http)
         secondary = collateral
         if c.secondary_base_cert_url != c.base_cert_url:
             secondary = AzureClient(
                 c.secondary_base_cert_url, client_id=c.client_id, collateral_version=version, settings=http
             )
-        self._metadata_http: httpx.AsyncClient | None = None
         self.primary: AzureClient | None = None
+        metadata_http: httpx.AsyncClient | None = None
         if not c.bypass_base_url:
             # THIM behind the instance metadata service wants this header on every request.
-            self._metadata_http = httpx.AsyncClient(
-                headers={"metadata": "true"}, timeout=PRIMARY_SETTINGS.timeout(), verify=http.verify_tls
+            metadata_http = httpx.AsyncClient(
+                headers={"metadata": "true"},
+                timeout=PRIMARY_SETTINGS.timeout(),
+                verify=tls_verification(http.verify_tls),
             )
             self.primary = AzureClient(
                 c.primary_base_cert_url,
                 client_id=c.client_id,
                 collateral_version=version,
                 settings=PRIMARY_SETTINGS,
-                client=self._metadata_http,
+                client=metadata_http,
             )
         self._monotonic = monotonic
         self._primary_down_until = float("-inf")
-        opened = open_store(c.cache_directory(env) / STORE_FILE, "AZDCAP_CACHE") if store is None else None
+        opened = open_own_store(c.cache_directory(env) / STORE_FILE, "AZDCAP_CACHE") if store is None else None
         expiry = c.cache_expiry_seconds or DEFAULT_EXPIRY_SECONDS
         cache = CollateralCache(store or opened, trust=self.trust, clock=clock, max_age=expiry, pck_max_age=expiry)
-        service = CollateralService(AzureCollateralSource(collateral, secondary), cache)
+        service = CollateralService(AzureCollateralSource(collateral, secondary, metadata_http), cache)
         super().__init__(service, log, opened)
 
     def _pck_entry(self, platform: SourcePlatformId) -> Entry:
@@ -164,9 +162,3 @@ class AzureProvider(CachingProvider):
         url = self.config.secondary_base_cert_url
         self._say(LogLevel.INFO, f"Certificate not found in local cache. Trying secondary URL: '{url}'.")
         return await cache.pck_certificate(source, platform)
-
-    def close(self) -> None:
-        metadata_http, self._metadata_http = self._metadata_http, None
-        if metadata_http is not None:
-            self.service.run(metadata_http.aclose())
-        super().close()

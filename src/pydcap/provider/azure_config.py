@@ -16,15 +16,17 @@ from urllib.parse import urlsplit
 
 from pydcap.provider.errors import ProviderConfigError
 from pydcap.provider.interface import LogLevel
+from pydcap.provider.service_probe import azure_identity_url
+from pydcap.sources import AzureClient, HttpSettings
+from pydcap.sources.azure import AZURE_GLOBAL_CACHE_URL, AZURE_THIM_METADATA_URL, DEFAULT_CLIENT_ID
 
 PREFIX = "AZDCAP_"
-DEFAULT_BASE_CERT_URL = "https://global.acccache.azure.net/sgx/certification"
-DEFAULT_PRIMARY_BASE_CERT_URL = "http://169.254.169.254/metadata/THIM/sgx/certification"
+DEFAULT_BASE_CERT_URL = AZURE_GLOBAL_CACHE_URL
+DEFAULT_PRIMARY_BASE_CERT_URL = AZURE_THIM_METADATA_URL
 DEFAULT_TDX_BASE_SUFFIX = ".thim.azure.net/sgx/certification"
-DEFAULT_CLIENT_ID = "production_client"
 MAX_CACHE_EXPIRY_SECONDS = 86400
 SKIP_PRIMARY_AFTER_FAILURE_SECONDS = 30
-PCK_API_VERSION = "2021-07-22-preview"
+SUPPORTED_COLLATERAL_VERSIONS = ("v3", "v4")  # what pydcap's Azure provider reads; Azure's client also knows v2
 
 VARIABLES = (
     "AZDCAP_BASE_CERT_URL",
@@ -105,9 +107,35 @@ class AzureConfig:
         urls = (self.secondary_base_cert_url,)
         return urls if self.bypass_base_url else (self.primary_base_cert_url, *urls)
 
-    def tdx_base_url(self, region: str) -> str:
-        """``https://<region><AZDCAP_BASE_CERT_URL_TDX>``, as Azure's client builds it."""
-        return f"https://{self.region_url or region}{self.base_cert_url_tdx}"
+    @property
+    def tdx_base_url(self) -> str | None:
+        """``https://<AZDCAP_REGION_URL><AZDCAP_BASE_CERT_URL_TDX>``, as Azure's client builds it; None
+        without a region (TDX documents then come from the collateral URL)."""
+        return f"https://{self.region_url}{self.base_cert_url_tdx}" if self.region_url else None
+
+    def collateral_client(self, settings: HttpSettings | None = None) -> AzureClient:
+        """The client of the collateral URL (and of the regional TDX URL); no request is sent here."""
+        return AzureClient(
+            self.base_cert_url,
+            tdx_url=self.tdx_base_url,
+            client_id=self.client_id,
+            collateral_version=self.collateral_version,
+            settings=settings,
+        )
+
+    def probe_url(self) -> str:
+        """What ``pydcap doctor`` asks the collateral URL."""
+        return azure_identity_url(self.base_cert_url, self.collateral_version, self.client_id)
+
+    def check_supported(self) -> None:
+        """Refuse what pydcap's Azure provider cannot serve although Azure's client accepts it."""
+        if self.collateral_version not in SUPPORTED_COLLATERAL_VERSIONS:
+            raise ProviderConfigError(
+                "environment",
+                f"{self.collateral_version}: pydcap's Azure provider reads v3 and v4 collateral; use "
+                "AZDCAP_COLLATERAL_VERSION=v4",
+                key="AZDCAP_COLLATERAL_VERSION",
+            )
 
     def cache_directory(self, env: Mapping[str, str] | None = None) -> Path:
         """Where the disk cache lives: the first set of AZDCAP_CACHE, XDG_CACHE_HOME, HOME, TMPDIR, /tmp."""

@@ -6,28 +6,17 @@ machine certificate and collateral persist on disk (SQLite under the XDG cache d
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
-from pydcap.cache import CollateralCache, CollateralService, CollateralStore, Entry, StoreError
+from pydcap.cache import CollateralCache, CollateralService, CollateralStore, Entry
 from pydcap.cache.locations import STORE_ENV
 from pydcap.pki import TrustRoot
 from pydcap.provider.bundled_config import BundledConfig
-from pydcap.provider.errors import ProviderConfigError
 from pydcap.provider.interface import LogLevel
 from pydcap.provider.messages import ProviderLog
-from pydcap.provider.service import CachingProvider
+from pydcap.provider.service import CachingProvider, open_own_store
 from pydcap.provider.trust import announce_root, load_trusted_root
 from pydcap.sources import PlatformId as SourcePlatformId
 from pydcap.sources.base import CollateralSource
-
-
-def open_store(location: str | Path | None, variable: str = STORE_ENV) -> CollateralStore:
-    """The persistent store at ``location`` (None: ``$PYDCAP_CACHE`` or the default path); a store that
-    cannot be opened is reported against ``variable``."""
-    try:
-        return CollateralStore.open(location)
-    except StoreError as exc:
-        raise ProviderConfigError("environment", str(exc), key=variable) from exc
 
 
 class BundledProvider(CachingProvider):
@@ -56,7 +45,7 @@ class BundledProvider(CachingProvider):
         self.trust = trust if trust is not None else TrustRoot.intel()
         announce_root(self.trust, self.name)
         upstream = source if source is not None else self.config.make_source()
-        opened = open_store(self.config.store) if store is None else None
+        opened = open_own_store(self.config.store_location, STORE_ENV) if store is None else None
         cache = CollateralCache(store or opened, trust=self.trust, clock=clock)
         service = CollateralService(upstream, cache, update=self.config.update)
         super().__init__(service, ProviderLog("pydcap.provider.bundled", LogLevel.TRACE), opened)

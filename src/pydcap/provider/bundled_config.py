@@ -10,16 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote as url_quote
 from urllib.parse import urlsplit
 
 from pydcap.cache.locations import STORE_ENV, default_store_path
 from pydcap.provider.errors import ProviderConfigError
+from pydcap.provider.service_probe import identity_url, tls_verification
 from pydcap.provider.trust import TRUSTED_ROOT_ENV
 from pydcap.sources import AZURE_GLOBAL_CACHE_URL, INTEL_PCS_URL, AzureClient, HttpSettings, PccsClient, PcsClient
-from pydcap.sources.azure import API_VERSION_COLLATERAL
-from pydcap.sources.base import CollateralSource
-from pydcap.sources.models import Tee, Update
+from pydcap.sources.models import Update
 from pydcap.sources.pccs import DEFAULT_PCCS_URL
 
 SERVICE_ENV = "PYDCAP_COLLATERAL_SERVICE"
@@ -109,7 +107,7 @@ class BundledConfig:
     def http_settings(self) -> HttpSettings:
         return HttpSettings(verify_tls=self.verify_tls)
 
-    def make_source(self, settings: HttpSettings | None = None) -> CollateralSource:
+    def make_source(self, settings: HttpSettings | None = None) -> PcsClient | PccsClient | AzureClient:
         """The client of the configured service (no request is sent here)."""
         s = settings or self.http_settings()
         try:
@@ -122,15 +120,8 @@ class BundledConfig:
             raise ProviderConfigError("environment", str(exc), key=URL_ENV) from exc
 
     def probe_url(self) -> str:
-        """A cheap document of the service that needs no credentials (the SGX QE identity)."""
-        source = self.make_source()
-        if isinstance(source, AzureClient):
-            return (
-                f"{source.url}/{source.version}/qe/identity?clientid={url_quote(source.client_id)}"
-                f"&api-version={API_VERSION_COLLATERAL}"
-            )
-        assert isinstance(source, PcsClient | PccsClient)
-        return source.endpoint(Tee.SGX, "qe/identity")
+        """What ``pydcap doctor`` asks the service (refused here when its client cannot use the URL)."""
+        return identity_url(self.make_source())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -163,4 +154,9 @@ def _verify_tls(value: str) -> bool | str:
         raise ProviderConfigError(
             "environment", f"{value!r}: must be true, false or the path of a CA bundle file", key=VERIFY_TLS_ENV
         )
+    try:
+        tls_verification(text)  # read now: a bundle without a certificate would fail every request
+    except OSError as exc:  # ssl.SSLError included
+        msg = f"{value!r}: not a usable CA bundle: {exc}"
+        raise ProviderConfigError("environment", msg, key=VERIFY_TLS_ENV) from exc
     return text

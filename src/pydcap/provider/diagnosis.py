@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote as url_quote
 
 from pydcap.provider.azure_config import PREFIX as AZURE_PREFIX
 from pydcap.provider.azure_config import AzureConfig
@@ -22,6 +21,7 @@ from pydcap.provider.service_probe import ServiceProbe, probe_service
 from pydcap.provider.trust import TRUSTED_ROOT_ENV, load_trusted_root
 
 Level = Literal["ok", "info", "warning", "error"]
+Configuration = Literal["intel-qcnl", "azure", "bundled"]
 
 
 @dataclass(frozen=True)
@@ -97,32 +97,25 @@ def examine(
         report.errors["provider"] = str(exc)
         report.add("error", "provider", str(exc))
     _judge_provider(report)
-    uses_qcnl, uses_azure = _uses(report.choice)
-    uses_bundled = report.choice is not None and report.choice.kind == "bundled"
-    _judge_qcnl(report, e, uses_qcnl)
-    _judge_azure(report, e, uses_azure)
-    _judge_bundled(report, e, uses_bundled)
-    _probe(
-        report,
-        network=network,
-        service_url=service_url,
-        timeout=timeout,
-        uses=("intel-qcnl" if uses_qcnl else "azure" if uses_azure else "bundled" if uses_bundled else None),
-    )
+    reads = _configuration_read(report.choice)
+    _judge_qcnl(report, e, reads == "intel-qcnl")
+    _judge_azure(report, e, reads == "azure", ours=report.choice is not None and report.choice.kind == "azure")
+    _judge_bundled(report, e, reads == "bundled")
+    _probe(report, network=network, service_url=service_url, timeout=timeout, reads=reads)
     return report
 
 
-def _uses(choice: ProviderChoice | None) -> tuple[bool, bool]:
-    """Whether the chosen provider reads the QCNL configuration, and whether it reads ``AZDCAP_*``."""
+def _configuration_read(choice: ProviderChoice | None) -> Configuration | None:
+    """Which configuration the chosen provider reads: the QCNL file (pydcap's QCNL provider or an Intel
+    plugin), ``AZDCAP_*`` (pydcap's Azure provider or Azure's plugin), or the bundled provider's settings."""
     if choice is None:
-        return False, False
-    flavor = None
-    if choice.kind == "native" and choice.path:
-        found = choice.selected_candidate
-        flavor = (found or describe_plugin(Path(choice.path))).flavor
-    uses_qcnl = choice.kind == "intel-qcnl" or (choice.kind == "native" and flavor == "intel")
-    uses_azure = choice.kind == "azure" or (choice.kind == "native" and flavor == "azure")
-    return uses_qcnl, uses_azure
+        return None
+    if choice.kind != "native":
+        return choice.kind
+    if choice.path is None:
+        return None
+    flavor = (choice.selected_candidate or describe_plugin(Path(choice.path))).flavor
+    return "intel-qcnl" if flavor == "intel" else "azure" if flavor == "azure" else None
 
 
 def _judge_sgx(r: DoctorReport) -> None:
@@ -243,14 +236,19 @@ def _judge_qcnl(r: DoctorReport, env: Mapping[str, str], used: bool) -> None:
         r.add("info", "qcnl", "local_cache_only: PCK certificates come only from pre-populated cache files")
 
 
-def _judge_azure(r: DoctorReport, env: Mapping[str, str], used: bool) -> None:
+def _judge_azure(r: DoctorReport, env: Mapping[str, str], used: bool, *, ours: bool) -> None:
+    """``used``: the selected provider reads ``AZDCAP_*``; ``ours``: it is pydcap's Azure provider, which
+    refuses some settings Azure's own plugin accepts."""
     given = any(k.startswith(AZURE_PREFIX) for k in env)
     try:
-        c = r.azure = AzureConfig.from_env(env)
+        c = AzureConfig.from_env(env)
+        if ours:
+            c.check_supported()
     except ProviderConfigError as exc:
         r.errors["azure"] = str(exc)
         r.add("error" if used else "warning", "azure", f"bad Azure DCAP client setting: {exc}")
         return
+    r.azure = c
     if not (used or given):
         return
     logging = "silent" if c.log_level is None else f"at {c.log_level.name} and more severe"
@@ -300,21 +298,17 @@ def _judge_bundled(r: DoctorReport, env: Mapping[str, str], used: bool) -> None:
         r.add("warning", "bundled", f"{VERIFY_TLS_ENV}=false: the collateral service's TLS certificate is not checked")
 
 
-def _probe(r: DoctorReport, *, network: bool, service_url: str | None, timeout: float, uses: str | None) -> None:
+def _probe(
+    r: DoctorReport, *, network: bool, service_url: str | None, timeout: float, reads: Configuration | None
+) -> None:
     verify: bool | str = True
     url = service_url
-    if url is None and uses == "intel-qcnl" and r.qcnl is not None:
-        url = f"{r.qcnl.collateral_url}qe/identity?update={r.qcnl.tcb_update_type}"
-        verify = r.qcnl.use_secure_cert
-    elif url is None and uses == "azure" and r.azure is not None:
-        a = r.azure
-        url = (
-            f"{a.base_cert_url}/{a.collateral_version}/qe/identity?clientid={url_quote(a.client_id)}"
-            "&api-version=2018-10-01-preview"
-        )
-    elif url is None and uses == "bundled" and r.bundled is not None:
-        url = r.bundled.probe_url()
-        verify = r.bundled.verify_tls
+    if url is None and reads == "intel-qcnl" and r.qcnl is not None:
+        url, verify = r.qcnl.probe_url(), r.qcnl.use_secure_cert
+    elif url is None and reads == "azure" and r.azure is not None:
+        url = r.azure.probe_url()
+    elif url is None and reads == "bundled" and r.bundled is not None:
+        url, verify = r.bundled.probe_url(), r.bundled.verify_tls
     if url is None:
         r.add("info", "service", "no collateral service checked: give --service URL to check one")
         return
@@ -332,7 +326,7 @@ def _probe(r: DoctorReport, *, network: bool, service_url: str | None, timeout: 
         }.get(probe.status or 0, "")
         r.add("warning", "service", f"{url} answered {probe.detail}{hint}")
     elif probe.outcome == "tls-untrusted":
-        setting = f"{VERIFY_TLS_ENV}=false" if uses == "bundled" else '"use_secure_cert": false'
+        setting = f"{VERIFY_TLS_ENV}=false" if reads == "bundled" else '"use_secure_cert": false'
         r.add(
             "error",
             "service",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydcap.provider.abi import REQUIRED_SYMBOLS
+from pydcap.provider.abi import missing_symbols
 from pydcap.provider.elf import NotElfError, exported_symbols
 from pydcap.provider.errors import ProviderSelectionError
 
@@ -98,7 +98,7 @@ def describe_plugin(path: Path, documented_path: str = "", position: int = 0) ->
         symbols = exported_symbols(path)
     except NotElfError as exc:
         return PluginCandidate(str(path), documented_path or str(path), position, real, "unreadable", problem=str(exc))
-    missing = tuple(s for s in REQUIRED_SYMBOLS if s not in symbols)
+    missing = missing_symbols(symbols)
     if missing:
         problem = f"lacks {', '.join(missing)}"
         return PluginCandidate(str(path), documented_path or str(path), position, real, "incomplete", missing, problem)
@@ -218,7 +218,7 @@ def select_provider(
     if not first.usable:
         warnings.append(f"{first.path} wins the search but is {first.label}; remove it or set {PROVIDER_ENV}=bundled")
     return ProviderChoice(
-        "native", reason, first.path, name.lower() == "native", candidates, tuple(warnings), str(sysroot)
+        "native", reason, first.path, name.lower() == "native", candidates, tuple(warnings), root_text
     )
 
 

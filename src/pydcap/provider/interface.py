@@ -1,6 +1,6 @@
 """The quote provider interface, mirroring Intel's quote provider library (``libdcap_quoteprov.so``).
 
-Every provider (bundled, Intel QCNL, Azure, a native plugin) answers the same five questions: the PCK
+Every provider (bundled, Intel QCNL, Azure, a native plugin) answers the same four questions: the PCK
 certificate chain for a platform, verification collateral for an FMSPC, the QvE identity, the root CA CRL.
 """
 
@@ -9,23 +9,25 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from types import TracebackType
-from typing import Literal
+from typing import Literal, Self
 
 from pydcap.collateral import Collateral, SignedDocument
-from pydcap.errors import FormatError
 from pydcap.pki import CertificateChain, PckCertificate
+from pydcap.provider import codes
 from pydcap.provider.errors import InvalidParameter, MalformedResponse
 from pydcap.quote import Quote, TeeType
+from pydcap.sources.models import CollateralRequest, PckCa, PlatformRequestError, Tee
+from pydcap.sources.models import PlatformId as SourcePlatformId
 
 CaType = Literal["processor", "platform"]
 CA_TYPES: tuple[CaType, ...] = ("processor", "platform")
 
 
 class LogLevel(enum.IntEnum):
-    """pydcap's log levels; a callback receives every message at or above the level it asked for."""
+    """pydcap's log levels, most severe first; a callback receives messages at its level and more severe ones."""
 
     ERROR = 0
     WARNING = 1
@@ -51,6 +53,7 @@ class PlatformId:
     """What identifies a platform to a PCK certificate service (``sgx_ql_pck_cert_id_t``).
 
     ``cpu_svn`` and ``pce_svn`` are the platform's raw TCB; ``pce_id`` is a 16-bit value as in the ABI.
+    The fields are checked as ``pydcap.sources.PlatformId`` checks them (``source_platform`` is that spelling).
     """
 
     qe_id: bytes
@@ -59,29 +62,28 @@ class PlatformId:
     pce_id: int
     encrypted_ppid: bytes | None = None
     crypto_suite: int = 1
+    source_platform: SourcePlatformId = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not 1 <= len(self.qe_id) <= 130:
-            raise InvalidParameter(0xE002, f"QE-ID must be 1 to 130 bytes, not {len(self.qe_id)}")
-        if len(self.cpu_svn) != 16:
-            raise InvalidParameter(0xE002, f"CPUSVN must be 16 bytes, not {len(self.cpu_svn)}")
-        for name, value in (("PCESVN", self.pce_svn), ("PCE-ID", self.pce_id)):
-            if not 0 <= value <= 0xFFFF:
-                raise InvalidParameter(0xE002, f"{name} {value} is not a 16-bit value")
+        try:
+            source = SourcePlatformId(self.qe_id, self.cpu_svn, self.pce_svn, self.pce_id, self.encrypted_ppid)
+        except PlatformRequestError as exc:
+            raise InvalidParameter(codes.ERROR_INVALID_PARAMETER, str(exc)) from exc
         if self.encrypted_ppid is not None and not self.encrypted_ppid:
-            raise InvalidParameter(0xE002, "an encrypted PPID, when given, must not be empty")
+            raise InvalidParameter(codes.ERROR_INVALID_PARAMETER, "an encrypted PPID, when given, must not be empty")
         if not 0 <= self.crypto_suite <= 0xFF:
-            raise InvalidParameter(0xE002, f"crypto suite {self.crypto_suite} is not a byte")
+            raise InvalidParameter(codes.ERROR_INVALID_PARAMETER, f"crypto suite {self.crypto_suite} is not a byte")
+        object.__setattr__(self, "source_platform", source)
 
     @property
     def pce_svn_hex(self) -> str:
         """PCESVN as PCCS wants it: the two bytes little-endian, in hex."""
-        return self.pce_svn.to_bytes(2, "little").hex()
+        return self.source_platform.pce_svn_hex
 
     @property
     def pce_id_hex(self) -> str:
         """PCE-ID as PCCS wants it: the two bytes little-endian, in hex."""
-        return self.pce_id.to_bytes(2, "little").hex()
+        return self.source_platform.pce_id_hex
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,9 @@ class PckCertChain:
         try:
             raw = bytes.fromhex(tcbm.strip())
         except ValueError as exc:
-            raise MalformedResponse(0xE01A, f"TCBm {tcbm!r} is not hex") from exc
+            raise MalformedResponse(codes.MESSAGE_ERROR, f"TCBm {tcbm!r} is not hex") from exc
         if len(raw) != 18:
-            raise MalformedResponse(0xE01A, f"TCBm must be 18 bytes, not {len(raw)}")
+            raise MalformedResponse(codes.MESSAGE_ERROR, f"TCBm must be 18 bytes, not {len(raw)}")
         return cls(pem, raw[:16], int.from_bytes(raw[16:], "little"))
 
     @property
@@ -115,7 +117,7 @@ class PckCertChain:
     def pck(self) -> PckCertificate:
         leaf = self.chain.find("SGX PCK Certificate")
         if leaf is None:
-            raise MalformedResponse(0xE01A, "the chain has no SGX PCK Certificate")
+            raise MalformedResponse(codes.MESSAGE_ERROR, "the chain has no SGX PCK Certificate")
         return PckCertificate.from_certificate(leaf)
 
 
@@ -130,28 +132,22 @@ class QveIdentity:
 def fmspc_and_ca(quote: bytes | Quote) -> tuple[bytes, CaType, TeeType]:
     """What to ask a provider for, read as Conclave's host does: FMSPC from the PCK certificate's SGX
     extension, CA type from the issuer name, TEE type from the quote header."""
-    q = quote if isinstance(quote, Quote) else Quote.parse(quote)
-    pem = q.pck_chain_pem
-    if pem is None:
-        raise InvalidParameter(0xE002, "the quote carries no PCK certificate chain")
     try:
-        leaf = CertificateChain.parse(pem).find("SGX PCK Certificate")
-        if leaf is None:
-            raise InvalidParameter(0xE002, "the quote's certificate chain has no SGX PCK Certificate")
-        pck = PckCertificate.from_certificate(leaf)
-    except FormatError as exc:
-        raise InvalidParameter(0xE002, f"the quote's PCK certificate is unreadable: {exc}") from exc
-    ca: CaType = "processor" if pck.ca_type == "processor" else "platform"
-    return pck.fmspc, ca, TeeType.TDX if q.is_tdx else TeeType.SGX
+        request = CollateralRequest.from_quote(quote)
+    except PlatformRequestError as exc:
+        raise InvalidParameter(codes.ERROR_INVALID_PARAMETER, str(exc)) from exc
+    ca: CaType = "processor" if request.ca is PckCa.PROCESSOR else "platform"
+    return request.fmspc, ca, TeeType.TDX if request.tee is Tee.TDX else TeeType.SGX
 
 
 def check_request(fmspc: bytes, ca: str, tee: TeeType) -> None:
+    """Refuse, before anything is asked of a service or plugin, a request no provider could answer."""
     if len(fmspc) != 6:
-        raise InvalidParameter(0xE002, f"FMSPC must be 6 bytes, not {len(fmspc)}")
+        raise InvalidParameter(codes.ERROR_INVALID_PARAMETER, f"FMSPC must be 6 bytes, not {len(fmspc)}")
     if ca not in CA_TYPES:
-        raise InvalidParameter(0xE002, f"CA must be 'processor' or 'platform', not {ca!r}")
+        raise InvalidParameter(codes.ERROR_INVALID_PARAMETER, f"CA must be 'processor' or 'platform', not {ca!r}")
     if tee not in (TeeType.SGX, TeeType.TDX):
-        raise InvalidParameter(0xE002, f"unknown TEE type {tee!r}")
+        raise InvalidParameter(codes.ERROR_INVALID_PARAMETER, f"unknown TEE type {tee!r}")
 
 
 class QuoteProvider(abc.ABC):
@@ -193,7 +189,7 @@ class QuoteProvider(abc.ABC):
         """Release what the provider holds (connections, a plugin's global state)."""
         return None
 
-    def __enter__(self) -> QuoteProvider:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -11,7 +11,6 @@ from pydcap.provider.errors import ProviderSelectionError
 from pydcap.provider.interface import QuoteProvider
 from pydcap.provider.native import NativeProvider
 from pydcap.provider.qcnl import QcnlProvider
-from pydcap.provider.qcnl_config import load_qcnl_config
 
 
 def open_provider(choice: ProviderChoice | str | None = None, env: Mapping[str, str] | None = None) -> QuoteProvider:
@@ -24,7 +23,7 @@ def open_provider(choice: ProviderChoice | str | None = None, env: Mapping[str, 
     if choice.kind == "native" and choice.path is not None:
         return NativeProvider(choice.path)
     if choice.kind == "intel-qcnl":
-        return QcnlProvider(load_qcnl_config(env=env), env=env)
+        return QcnlProvider(env=env)
     if choice.kind == "bundled":
         return BundledProvider(env=env)
     if choice.kind == "azure":

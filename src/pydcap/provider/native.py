@@ -20,12 +20,12 @@ from pydcap.errors import FormatError
 from pydcap.provider import codes
 from pydcap.provider.abi import (
     COLLATERAL_PARTS,
-    PAIRED_FREE,
     PROTOTYPES,
     CollateralStruct,
     LogCallbackType,
     PckCertIdStruct,
     QuoteConfigStruct,
+    missing_symbols,
     read_buffer,
 )
 from pydcap.provider.errors import (
@@ -64,6 +64,16 @@ _PYDCAP_TO_INTEL = {
 _SUPPORTED_VERSIONS = {(1, 0), (3, 0), (3, 1), (4, 0)}
 _CRL_PARTS = ("pck_crl", "root_ca_crl")
 
+# Every logging callback handed to a plugin. A plugin keeps the pointer after its provider is gone, and
+# ctypes never unloads a library: a later provider of the same library would make it call freed code.
+_KEPT_CALLBACKS: list[Any] = []
+_KEPT_LOCK = threading.Lock()
+
+
+def _keep_for_the_process(callback: Any) -> None:
+    with _KEPT_LOCK:
+        _KEPT_CALLBACKS.append(callback)
+
 
 class NativeProvider(QuoteProvider):
     """Serve pydcap from an installed quote provider library.
@@ -80,25 +90,19 @@ class NativeProvider(QuoteProvider):
         except OSError as exc:
             raise PluginLoadError(self.path, f"the dynamic loader refused it: {exc}") from exc
         self._functions: dict[str, Any] = {}
-        missing = []
         for symbol, proto in PROTOTYPES.items():
             try:
                 function = getattr(self.library, symbol)
             except AttributeError:
-                if proto.required:
-                    missing.append(symbol)
                 continue
             function.restype = proto.restype
             function.argtypes = list(proto.argtypes)
             self._functions[symbol] = function
+        missing = missing_symbols(self._functions)
         if missing:
-            raise PluginLoadError(self.path, f"not a quote provider: it lacks {', '.join(missing)}")
-        for getter, free in PAIRED_FREE.items():
-            if getter in self._functions and free not in self._functions:
-                raise PluginLoadError(self.path, f"exports {getter} but not {free}, so its memory cannot be freed")
+            raise PluginLoadError(self.path, f"not a usable quote provider: it lacks {', '.join(missing)}")
         self.flavor = "azure" if "sgx_ql_set_logging_function" in self._functions else "intel"
         self._lock = threading.RLock()
-        self._kept_loggers: list[Any] = []
         self._open = True
         if "sgx_qpl_global_init" in self._functions:
             self._check(self._functions["sgx_qpl_global_init"](), "sgx_qpl_global_init")
@@ -225,8 +229,7 @@ class NativeProvider(QuoteProvider):
             c_logger = LogCallbackType(relay)
         with self._lock:
             self._require_open()
-            # The plugin keeps the pointer: keep every callback we gave it alive for the process.
-            self._kept_loggers.append(c_logger)
+            _keep_for_the_process(c_logger)
             if azure:
                 if self._functions[symbol](c_logger) != 0:
                     raise error_for(codes.ERROR_UNEXPECTED, f"{symbol} refused the callback")

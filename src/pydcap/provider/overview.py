@@ -50,9 +50,6 @@ class ProviderOverview:
     def selected(self) -> ProviderSummary:
         return next(p for p in self.providers if p.selected)
 
-    def find(self, name: str) -> ProviderSummary | None:
-        return next((p for p in self.providers if p.name == name), None)
-
     def to_dict(self) -> dict[str, Any]:
         return {"selection": self.choice.to_dict(), "providers": [p.to_dict() for p in self.providers]}
 
@@ -85,10 +82,11 @@ def azure_summary(env: Mapping[str, str]) -> ProviderSummary:
         return ProviderSummary("azure", "azure", "AZDCAP_* environment", problem=str(exc))
     pck = " then ".join(c.pck_urls)
     serves = f"collateral from {c.base_cert_url}, PCK certificates from {pck}"
-    problem = None
-    if c.collateral_version not in ("v3", "v4"):
-        problem = f"AZDCAP_COLLATERAL_VERSION={c.collateral_version}: pydcap's Azure provider reads v3 and v4"
-    return ProviderSummary("azure", "azure", serves, settings=c.to_dict(), problem=problem)
+    try:
+        c.check_supported()
+    except ProviderConfigError as exc:
+        return ProviderSummary("azure", "azure", serves, settings=c.to_dict(), problem=str(exc))
+    return ProviderSummary("azure", "azure", serves, settings=c.to_dict())
 
 
 def plugin_summary(candidate: PluginCandidate) -> ProviderSummary:

@@ -1,23 +1,23 @@
 """The Intel QCNL provider in Python: a PCCS (or Intel PCS) client that behaves as Intel's QPL/QCNL does under a
-``QcnlConfig``: the same URLs, parameters, retries, status-to-error mapping, memory and ``.dcap-qcnl/`` file
-cache, and ``local_cache_only`` PCK certificates; the ``httpx`` transport may be injected.
+``QcnlConfig`` (URLs, parameters, retries, errors, memory and ``.dcap-qcnl/`` cache, ``local_cache_only``), except
+that every answer must pass ``pydcap.cache.admission`` against its trust root before it is cached or returned.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TypeVar
-from urllib.parse import unquote
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
 
 import httpx
-from cryptography import x509
 
+from pydcap.cache.errors import UntrustedCollateralError
+from pydcap.cache.keys import EntryKind
 from pydcap.collateral import Collateral, SignedDocument
 from pydcap.errors import FormatError
-from pydcap.pki import CertificateChain
+from pydcap.pki import TrustRoot
 from pydcap.pki.crl import crl_der
 from pydcap.provider import codes
 from pydcap.provider.errors import MalformedResponse, ProviderError, error_for
@@ -32,29 +32,42 @@ from pydcap.provider.interface import (
     QveIdentity,
     check_request,
 )
-from pydcap.provider.qcnl_cache import QcnlCache
-from pydcap.provider.qcnl_cache_item import cache_key
+from pydcap.provider.messages import ProviderLog
+from pydcap.provider.qcnl_admission import QcnlAdmission
+from pydcap.provider.qcnl_cache import CacheHit, QcnlCache
 from pydcap.provider.qcnl_config import QcnlConfig, load_qcnl_config
+from pydcap.provider.qcnl_documents import Admitted, Answer, Document, QcnlDocuments
 from pydcap.provider.qcnl_local_pck import local_pck_cert_chain
 from pydcap.provider.service_probe import certificate_problem
+from pydcap.provider.source_errors import provider_error
+from pydcap.provider.trust import announce_root, trusted_root_from_env
 from pydcap.quote import TeeType
 
-T = TypeVar("T")
 _MAX_AGE = re.compile(r"max-age=(\d+)")
-_PPID = re.compile(r"&encrypted_ppid=[0-9a-fA-F]*")
 _STATUS_CODES = {461: codes.PLATFORM_UNKNOWN, 462: codes.CERTS_UNAVAILABLE, 503: codes.SERVICE_UNAVAILABLE}
 
+Found = dict[str, Admitted]
+"""The documents one call has admitted so far, by URL: each is asked for and checked once per call."""
 
-@dataclass(frozen=True)
-class _Answer:
-    headers: Mapping[str, str]
-    body: bytes
+
+class _Refused(Exception):
+    """Control flow: the answer itself failed admission (``error`` says how), not something it depends on."""
+
+    def __init__(self, error: ProviderError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class QcnlProvider(QuoteProvider):
     """PCK certificates from ``pccs_url`` (``local_pck_url`` first), or only from local cache files under
     ``local_cache_only``; collateral from ``collateral_service``. Answers are cached as Intel's QCNL caches
-    them: in memory, and in Intel's cache files in the directory ``env`` (default: ``os.environ``) selects."""
+    them: in memory, and in Intel's cache files in the directory ``env`` (default: ``os.environ``) selects.
+
+    Unlike Intel's library, nothing is cached or returned before it verifies against ``trust`` (default:
+    ``$PYDCAP_TRUSTED_ROOT`` in ``env``, else Intel's root; another root is announced as a warning), with the
+    CRLs that takes fetched the same way; a cache file is checked when read, and deleted if it fails. A
+    document is cached no longer than its own freshness on ``clock``; one already past it is returned uncached.
+    """
 
     name = "intel-qcnl"
 
@@ -62,6 +75,7 @@ class QcnlProvider(QuoteProvider):
         self,
         config: QcnlConfig | None = None,
         *,
+        trust: TrustRoot | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -69,91 +83,68 @@ class QcnlProvider(QuoteProvider):
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config if config is not None else load_qcnl_config(env=env)
+        self.trust = trust or trusted_root_from_env(env) or TrustRoot.intel()
+        announce_root(self.trust, self.name)
+        self._admission = QcnlAdmission(self.trust)
+        self._documents = QcnlDocuments(self.config)
         self._http = httpx.Client(verify=self.config.use_secure_cert, timeout=timeout, transport=transport)
         self._sleep = sleep
         self._clock = clock
-        self._logger: LogCallback | None = None
-        self._log_level = LogLevel.ERROR
-        self.cache = QcnlCache.from_environment(env, clock=clock, log=self._say)
+        self._log = ProviderLog("pydcap.provider.qcnl", None)  # as Intel's library: silent without a callback
+        self.cache = QcnlCache.from_environment(env, clock=clock, log=self._log.say)
 
     # ---- the interface -------------------------------------------------------------------------
 
     def pck_cert_chain(self, platform: PlatformId) -> PckCertChain:
         c = self.config
         if c.local_cache_only:  # nothing asked of any service, local or remote
-            return local_pck_cert_chain(self.cache, platform, self._clock(), self._say)
-        ppid = platform.encrypted_ppid or bytes(384)  # QCNL sends zeros when there is none
-        query = (
-            f"pckcert?qeid={platform.qe_id.hex()}&encrypted_ppid={ppid.hex()}&cpusvn={platform.cpu_svn.hex()}"
-            f"&pcesvn={platform.pce_svn_hex}&pceid={platform.pce_id_hex}"
-        )
-        query += "".join(f"&{k}={v}" for k, v in c.get_cert_params.items())
-        headers = dict(c.get_cert_headers)
+            return local_pck_cert_chain(self.cache, platform, self._clock(), self._say, self._admission)
+        found = Found()
         if c.local_pck_url:
+            local = self._documents.pck_certificate(c.local_pck_url, platform, None)
             try:  # the local service is tried first and never cached; only its failure to answer falls through
-                answer = self._fetch(c.local_pck_url + query, headers, None, codes.NO_PLATFORM_CERT_DATA, _same)
+                response = self._get(local)
             except ProviderError as exc:
                 self._say(LogLevel.INFO, f"[QCNL] local_pck_url failed ({exc.name}); trying pccs_url")
             else:
-                return _pck_chain(answer)
-        return self._fetch(c.pccs_url + query, headers, CacheKind.CERTIFICATE, codes.NO_PLATFORM_CERT_DATA, _pck_chain)
+                return self._checked(local, _answer(response), found).pck_chain()
+        document = self._documents.pck_certificate(c.pccs_url, platform, CacheKind.CERTIFICATE)
+        return self._obtain(document, found).pck_chain()
 
     def verification_collateral(self, fmspc: bytes, ca: CaType, tee: TeeType = TeeType.SGX) -> Collateral:
         check_request(fmspc, ca, tee)
-        c = self.config
-        base = c.collateral_url if tee == TeeType.SGX else c.tdx_collateral_url
-        if base is None:
-            raise error_for(codes.ERROR_UNEXPECTED, f"{c.collateral_url} has no /sgx/ to turn into /tdx/")
-        update = c.tcb_update_type
-        crl_query = f"pckcrl?ca={ca}" + ("&encoding=der" if c.crls_as_der else "")
-        pck_crl, pck_crl_chain = self._collateral(
-            c.collateral_url + crl_query, codes.NO_QUOTE_COLLATERAL_DATA, "SGX-PCK-CRL-Issuer-Chain"
-        )
-        tcb_info, tcb_info_chain = self._collateral(
-            f"{base}tcb?fmspc={fmspc.hex()}&update={update}",
-            codes.TCBINFO_NOT_FOUND,
-            "TCB-Info-Issuer-Chain",
-            "SGX-TCB-Info-Issuer-Chain",
-        )
-        qe_identity, qe_chain = self._collateral(
-            f"{base}qe/identity?update={update}", codes.QEIDENTITY_NOT_FOUND, "SGX-Enclave-Identity-Issuer-Chain"
-        )
+        d, found = self._documents, Found()
+        asked = d.pck_crl(ca), d.tcb_info(fmspc, tee), d.qe_identity(tee)  # a URL that cannot be made fails first
+        pck_crl, tcb_info, qe_identity = (self._obtain(document, found) for document in asked)
+        root_ca_crl = self._obtain(self._root_ca_crl_document(qe_identity.document, qe_identity.answer), found)
         try:
             return Collateral.create(
-                pck_crl=pck_crl,
-                pck_crl_issuer_chain=pck_crl_chain,
-                root_ca_crl=self._root_ca_crl(qe_chain),
-                tcb_info=tcb_info,
-                tcb_info_issuer_chain=tcb_info_chain,
-                qe_identity=qe_identity,
-                qe_identity_issuer_chain=qe_chain,
+                pck_crl=pck_crl.body,
+                pck_crl_issuer_chain=pck_crl.issuer_chain,
+                root_ca_crl=root_ca_crl.body,
+                tcb_info=tcb_info.body,
+                tcb_info_issuer_chain=tcb_info.issuer_chain,
+                qe_identity=qe_identity.body,
+                qe_identity_issuer_chain=qe_identity.issuer_chain,
             )
         except FormatError as exc:
             raise MalformedResponse(codes.ERROR_MESSAGE_PARSING_ERROR, str(exc)) from exc
 
     def qve_identity(self) -> QveIdentity:
-        c = self.config
-        identity, chain = self._collateral(
-            f"{c.collateral_url}qve/identity?update={c.tcb_update_type}",
-            codes.NO_QVE_IDENTITY_DATA,
-            "SGX-Enclave-Identity-Issuer-Chain",
-        )
+        identity = self._obtain(self._documents.qve_identity(), Found())
         try:
-            document = SignedDocument.parse(identity, "enclaveIdentity", "qve_identity")
+            document = SignedDocument.parse(identity.body, "enclaveIdentity", "qve_identity")
         except FormatError as exc:
             raise MalformedResponse(codes.ERROR_MESSAGE_PARSING_ERROR, str(exc)) from exc
-        return QveIdentity(document, chain)
+        return QveIdentity(document, identity.issuer_chain)
 
     def root_ca_crl(self) -> bytes:
-        c = self.config
-        _, qe_chain = self._collateral(
-            f"{c.collateral_url}qe/identity?update={c.tcb_update_type}",
-            codes.QEIDENTITY_NOT_FOUND,
-            "SGX-Enclave-Identity-Issuer-Chain",
-        )
-        crl = self._root_ca_crl(qe_chain)
+        """By Intel's route, with the distribution point of the root of the SGX QE identity's chain."""
+        found = Found()
+        qe_identity = self._obtain(self._documents.qe_identity(TeeType.SGX), found)
+        crl = self._obtain(self._root_ca_crl_document(qe_identity.document, qe_identity.answer), found)
         try:
-            return crl_der(crl)
+            return crl_der(crl.body)
         except FormatError as exc:
             raise MalformedResponse(codes.ERROR_MESSAGE_PARSING_ERROR, f"root CA CRL: {exc}") from exc
 
@@ -163,67 +154,108 @@ class QcnlProvider(QuoteProvider):
         self.cache.clear(kinds)
 
     def set_logging(self, callback: LogCallback | None, level: LogLevel = LogLevel.INFO) -> None:
-        self._logger, self._log_level = callback, level
+        self._log.set_callback(callback, level)
 
     def close(self) -> None:
         self._http.close()
 
+    # ---- admitted documents --------------------------------------------------------------------
+
+    def _obtain(self, document: Document, found: Found) -> Admitted:
+        """The document, admitted: as this call already had it, from the cache (a file's item is checked first,
+        and deleted if it fails) or from the service (checked before it is cached)."""
+        admitted = found.get(document.url) or self._from_cache(document, found) or self._from_service(document, found)
+        found[document.url] = admitted
+        return admitted
+
+    def _from_cache(self, document: Document, found: Found) -> Admitted | None:
+        hit = self.cache.lookup(document.cache_name) if document.kind is not None else None
+        if hit is None:
+            return None
+        answer = Answer(hit.response.headers(), hit.response.body)
+        if not hit.from_file:  # memory holds only what was admitted before it was kept
+            return Admitted(document, answer, hit.response.expiry)
+        return self._from_file(document, hit, answer, found)
+
+    def _from_file(self, document: Document, hit: CacheHit, answer: Answer, found: Found) -> Admitted | None:
+        name = document.cache_name
+        try:
+            admitted = self._admit(document, answer, found, f"cache file {name}")
+        except _Refused as exc:
+            self.cache.discard(name, f"refused ({exc.error.detail})")
+            return None
+        if admitted.cache_until <= self._clock():
+            self.cache.discard(name, "past the document's own freshness")
+            return None
+        expiry = min(hit.response.expiry, admitted.cache_until)
+        self.cache.remember(name, replace(hit.response, expiry=expiry).encode())
+        return admitted
+
+    def _from_service(self, document: Document, found: Found) -> Admitted:
+        response = self._get(document)
+        admitted = self._checked(document, _answer(response), found)
+        self._keep(document, response, admitted.cache_until)
+        return admitted
+
+    def _checked(self, document: Document, answer: Answer, found: Found) -> Admitted:
+        """A service's answer, admitted; its failure is the call's."""
+        try:
+            return self._admit(document, answer, found, document.shown_url)
+        except _Refused as exc:
+            self._say(LogLevel.ERROR, f"[QCNL] refused, neither cached nor returned: {exc.error}")
+            raise exc.error from exc.__cause__
+
+    def _admit(self, document: Document, answer: Answer, found: Found, source: str) -> Admitted:
+        """``_Refused`` if the answer itself fails; a failure to obtain a CRL it needs is raised as that is."""
+        key = document.key
+        with _refusals():
+            chain = document.issuer_chain(answer)
+            root = None if key.kind is EntryKind.ROOT_CA_CRL else self._root_ca_crl_document(document, answer, source)
+            ca = self._admission.pck_ca(key, answer, source) if key.kind is EntryKind.PCK_CERTIFICATE else None
+        pck_crl = self._obtain(self._documents.pck_crl(ca), found).body if ca is not None else None
+        root_ca_crl = self._obtain(root, found).body if root is not None else None
+        with _refusals():
+            until = self._admission.admit(
+                document, answer, chain, root_ca_crl=root_ca_crl, pck_crl=pck_crl, source=source
+            )
+        return Admitted(document, answer, until)
+
+    def _root_ca_crl_document(self, of: Document, answer: Answer, source: str = "") -> Document:
+        """The root CA CRL that admits ``of``, where the trusted root of its issuer chain says it is."""
+
+        def distribution_point() -> str:
+            chain = of.issuer_chain(answer)
+            return self._admission.root_crl_distribution_point(of.key, chain, source or of.shown_url)
+
+        return self._documents.root_ca_crl(distribution_point)
+
+    def _keep(self, document: Document, response: httpx.Response, fresh_until: int) -> None:
+        """Cache an admitted answer as Intel's QCNL does (``max-age`` over the configured hours), but never
+        past the document's own freshness."""
+        if document.kind is None:
+            return
+        match = _MAX_AGE.search(response.headers.get("Cache-Control", ""))
+        c = self.config
+        configured = c.pck_cache_seconds if document.kind == CacheKind.CERTIFICATE else c.collateral_cache_seconds
+        seconds = int(match.group(1)) if match and int(match.group(1)) > 0 else configured  # max-age wins
+        now = int(self._clock())
+        if seconds <= 0:
+            return
+        if fresh_until <= now:
+            self._say(LogLevel.WARNING, f"[QCNL] {document.shown_url}: already past its freshness; not cached")
+            return
+        raw = {k.decode("latin-1"): v.decode("latin-1") for k, v in response.headers.raw}
+        self.cache.keep(document.cache_name, document.kind, raw, response.content, min(now + seconds, fresh_until))
+
     # ---- requests ------------------------------------------------------------------------------
 
-    def _root_ca_crl(self, qe_chain: bytes) -> bytes:
-        """By Intel's route: the root certificate's CDP (PCS), ``crl?uri=`` (API 3.1) or ``rootcacrl`` (3.0)."""
-        c = self.config
-        cdp = _root_cdp(qe_chain)
-        if c.root_ca_crl_route == "cdp":
-            url = cdp
-        elif c.root_ca_crl_route == "crl":
-            url = f"{c.collateral_url}crl?uri={cdp}"
-        else:
-            url = f"{c.collateral_url}rootcacrl"
-        return self._collateral(url, codes.NO_QUOTE_COLLATERAL_DATA)[0]
-
-    def _collateral(self, url: str, not_found: int, *chain_headers: str) -> tuple[bytes, bytes]:
-        """A document and its issuer chain (from the first of ``chain_headers`` present; none asked: empty)."""
-
-        def document(answer: _Answer) -> tuple[bytes, bytes]:
-            return answer.body, _chain(answer, *chain_headers) if chain_headers else b""
-
-        return self._fetch(url, {}, CacheKind.QV_COLLATERAL, not_found, document)
-
-    def _fetch(
-        self,
-        url: str,
-        headers: Mapping[str, str],
-        kind: CacheKind | None,
-        not_found: int,
-        read: Callable[[_Answer], T],
-    ) -> T:
-        """``read`` of the answer: from the cache when ``kind`` is given and a fresh item is there, else from
-        the service (with retries); an answer is cached, as Intel's QCNL does, only once ``read`` accepts it."""
-        key = cache_key(_PPID.sub("", url))  # the encrypted PPID is not part of the key
-        cached = self.cache.response(key) if kind is not None else None
-        if cached is not None:
-            return read(_Answer(cached.headers(), cached.body))
-        response = self._get(url, headers, not_found)
-        value = read(_Answer(dict(response.headers), response.content))
-        if kind is not None:
-            match = _MAX_AGE.search(response.headers.get("Cache-Control", ""))
-            configured = (
-                self.config.pck_cache_seconds if kind == CacheKind.CERTIFICATE else self.config.collateral_cache_seconds
-            )
-            seconds = int(match.group(1)) if match and int(match.group(1)) > 0 else configured  # max-age wins
-            if seconds > 0:
-                raw = {k.decode("latin-1"): v.decode("latin-1") for k, v in response.headers.raw}
-                self.cache.keep(key, kind, raw, response.content, seconds)
-        return value
-
-    def _get(self, url: str, headers: Mapping[str, str], not_found: int) -> httpx.Response:
+    def _get(self, document: Document) -> httpx.Response:
         """A 200 response with a body, after Intel's retries; a named error otherwise."""
-        shown = _PPID.sub("&encrypted_ppid=...", url)  # long, and the platform's to keep
+        shown = document.shown_url
         delays = self.config.retry_delays()
         attempt = 0
         while True:
-            code = self._attempt(url, shown, headers)
+            code = self._attempt(document.url, shown, document.request_headers)
             if isinstance(code, httpx.Response):
                 response = code
                 if response.status_code == 200:
@@ -232,7 +264,7 @@ class QcnlProvider(QuoteProvider):
                     return response
                 code = _STATUS_CODES.get(response.status_code, codes.UNKNOWN_MESSAGE_RESPONSE)
                 if response.status_code == 404:
-                    code = not_found
+                    code = document.not_found
                 if response.status_code != 503:
                     raise error_for(code, f"{shown} answered HTTP {response.status_code}")
             if attempt >= len(delays):
@@ -254,49 +286,19 @@ class QcnlProvider(QuoteProvider):
             return codes.NETWORK_ERROR
 
     def _say(self, level: LogLevel, message: str) -> None:
-        if self._logger is not None and level <= self._log_level:
-            self._logger(level, message)
+        self._log.say(level, message)
 
 
-def _same(answer: _Answer) -> _Answer:
-    return answer
+def _answer(response: httpx.Response) -> Answer:
+    return Answer(dict(response.headers), response.content)
 
 
-def _pck_chain(answer: _Answer) -> PckCertChain:
-    """Leaf (the body), then the issuer chain; the TCB it certifies from ``SGX-TCBm``."""
-    tcbm = _header(answer, "SGX-TCBm")
-    chain = _chain(answer, "SGX-PCK-Certificate-Issuer-Chain")
-    if not chain:
-        raise MalformedResponse(codes.ERROR_MESSAGE_PARSING_ERROR, "the PCK certificate issuer chain is empty")
-    return PckCertChain.from_tcbm(answer.body.strip() + b"\n" + chain, tcbm)
-
-
-def _header(answer: _Answer, name: str) -> str:
-    for key, value in answer.headers.items():
-        if key.lower() == name.lower():
-            return value
-    raise MalformedResponse(codes.ERROR_MESSAGE_PARSING_ERROR, f"the response has no {name} header")
-
-
-def _chain(answer: _Answer, *names: str) -> bytes:
-    for name in names:
-        try:
-            return unquote(_header(answer, name)).encode()
-        except MalformedResponse:
-            continue
-    raise MalformedResponse(codes.ERROR_MESSAGE_PARSING_ERROR, f"the response has no {' or '.join(names)} header")
-
-
-def _root_cdp(chain: bytes) -> str:
-    """The CRL distribution point of the root certificate in an issuer chain (where its CRL lives)."""
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """Within it, a fault of the answer itself (malformed, or refused by admission) becomes ``_Refused``."""
     try:
-        root = CertificateChain.parse(chain).root
-        if root is None:
-            raise MalformedResponse(codes.ERROR_MESSAGE_PARSING_ERROR, "the issuer chain has no root certificate")
-        points = root.x509.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
-        name = points[0].full_name[0] if points and points[0].full_name else None
-    except (FormatError, x509.ExtensionNotFound, ValueError) as exc:
-        raise MalformedResponse(codes.ERROR_MESSAGE_PARSING_ERROR, f"no root CA CRL distribution point: {exc}") from exc
-    if not isinstance(name, x509.UniformResourceIdentifier):
-        raise MalformedResponse(codes.ERROR_MESSAGE_PARSING_ERROR, "the root's CRL distribution point is not a URI")
-    return name.value
+        yield
+    except UntrustedCollateralError as exc:
+        raise _Refused(provider_error(exc)) from exc
+    except MalformedResponse as exc:
+        raise _Refused(exc) from exc

@@ -1,6 +1,6 @@
-"""Intel QCNL's cache: a 20-entry in-memory LRU in front of files in ``.dcap-qcnl/`` under the first usable of
-``$AZDCAP_CACHE``, ``$XDG_CACHE_HOME``, ``$HOME``, ``$TMPDIR``, ``/tmp``. Files are Intel's cache items, written
-atomically and owner-only; an expired or unreadable item is deleted, never served.
+"""Intel QCNL's cache: a 20-entry in-memory LRU of checked items in front of files in ``.dcap-qcnl/`` under the
+first usable of ``$AZDCAP_CACHE``, ``$XDG_CACHE_HOME``, ``$HOME``, ``$TMPDIR``, ``/tmp``: Intel's cache items, written
+atomically and owner-only, reported as read from a file (to be checked); expired or unreadable ones are deleted.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydcap.provider.interface import CacheKind, LogCallback, LogLevel
@@ -27,6 +28,16 @@ def cache_locations(env: Mapping[str, str] | None = None) -> list[Path]:
     e = os.environ if env is None else env
     bases = [e[name] for name in LOCATION_VARIABLES if e.get(name)] + [LAST_LOCATION]
     return [Path(base) / DIRECTORY_NAME for base in bases]
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    """A fresh cached response, and where it was found: in memory, which holds only what this process checked
+    before keeping it, or in its file, which anything able to write the directory may have written (another
+    process, Intel's library), so it is to be checked before use."""
+
+    response: CachedResponse
+    from_file: bool
 
 
 class QcnlCache:
@@ -113,14 +124,20 @@ class QcnlCache:
     # ---- raw items -----------------------------------------------------------------------------
 
     def load(self, name: str) -> bytes | None:
-        """The item's bytes from memory, else from its file (then remembered in memory); None on a miss."""
+        """The item's bytes from memory, else from its file; None on a miss."""
+        found = self._find(name)
+        return found[0] if found is not None else None
+
+    def _find(self, name: str) -> tuple[bytes, bool] | None:
+        """The item's bytes and whether they come from its file. A file's bytes are not remembered in memory:
+        the caller does that (``remember``) once it has checked them."""
         name = name.lower()
         with self._lock:
             value = self._memory.get(name)
             if value is not None:
                 self._memory.move_to_end(name)
                 self._say(LogLevel.DEBUG, "[QCNL] Cache hit in memory.")
-                return value
+                return value, False
             directory = self.directory
             if directory is None:
                 return None
@@ -132,8 +149,12 @@ class QcnlCache:
                 self._say(LogLevel.WARNING, f"[QCNL] cannot read cache file {directory / name}: {exc.strerror}")
                 return None
             self._say(LogLevel.INFO, f"[QCNL] Cache hit in folder '{directory}'.")
-            self._remember(name, value)
-            return value
+            return value, True
+
+    def remember(self, name: str, value: bytes) -> None:
+        """Keep the item in memory only (one read from its file and checked since)."""
+        with self._lock:
+            self._remember(name.lower(), value)
 
     def store(self, name: str, value: bytes) -> None:
         """Keep the item in memory and, atomically and owner-only, in its file."""
@@ -149,12 +170,18 @@ class QcnlCache:
                 self._say(LogLevel.ERROR, f"[QCNL] Failed to write cache file '{directory / name}': {exc.strerror}")
 
     def remove(self, name: str) -> None:
+        """Forget the item in memory and delete its file (a file that cannot be deleted is reported: the
+        callers only remove what they will not serve, so it is never served either)."""
         name = name.lower()
         with self._lock:
             self._memory.pop(name, None)
             directory = self.directory
-            if directory is not None:
+            if directory is None:
+                return
+            try:
                 (directory / name).unlink(missing_ok=True)
+            except OSError as exc:
+                self._say(LogLevel.WARNING, f"[QCNL] cannot delete cache file {directory / name}: {exc.strerror}")
 
     def clear(self, kinds: CacheKind = CacheKind.ALL) -> None:
         """Forget every item whose cache type is among ``kinds``, in memory and on disk (``sgx_qpl_clear_cache``;
@@ -180,11 +207,12 @@ class QcnlCache:
 
     # ---- responses -----------------------------------------------------------------------------
 
-    def response(self, key: str) -> CachedResponse | None:
+    def lookup(self, key: str) -> CacheHit | None:
         """A fresh cached response; an expired or unreadable item is deleted and counts as a miss."""
-        value = self.load(key)
-        if value is None:
+        found = self._find(key)
+        if found is None:
             return None
+        value, from_file = found
         try:
             item = CachedResponse.decode(value)
         except CorruptCacheItem as exc:
@@ -193,12 +221,12 @@ class QcnlCache:
         if self._clock() >= item.expiry:
             self.discard(key, "expired")
             return None
-        return item
+        return CacheHit(item, from_file)
 
-    def keep(self, key: str, kind: CacheKind, headers: Mapping[str, str], body: bytes, seconds: int) -> None:
-        """Cache a response for ``seconds`` from now."""
-        expiry = int(self._clock()) + seconds
+    def keep(self, key: str, kind: CacheKind, headers: Mapping[str, str], body: bytes, expiry: int) -> None:
+        """Cache a (checked) response until ``expiry`` (unix seconds), in memory and in its file."""
         self.store(key, CachedResponse.create(kind, expiry, headers, body).encode())
+        seconds = expiry - int(self._clock())
         self._say(LogLevel.INFO, f"[QCNL] Caching {kind.name} item {key} for {seconds} seconds.")
 
     def discard(self, name: str, why: str) -> None:

@@ -84,6 +84,11 @@ class QcnlConfig:
         url = self.collateral_url
         return url.replace("/sgx/", "/tdx/", 1) if "/sgx/" in url else None
 
+    def probe_url(self) -> str:
+        """The SGX QE identity at the collateral service: what ``pydcap doctor`` asks, and where the root CA
+        CRL's distribution point is read from."""
+        return f"{self.collateral_url}qe/identity?update={self.tcb_update_type}"
+
     def retry_delays(self) -> list[float]:
         """Seconds to wait before each retry: ``retry_delay`` each time, or 1, 2, 4, ... when it is 0."""
         if self.retry_delay:

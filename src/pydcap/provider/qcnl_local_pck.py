@@ -11,12 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from pydcap.cache.errors import UntrustedCollateralError
+from pydcap.cache.keys import EntryKey
 from pydcap.provider import codes
 from pydcap.provider.errors import MalformedResponse, error_for
 from pydcap.provider.interface import LogLevel, PckCertChain, PlatformId
 from pydcap.provider.pck_selection import PckSelectionError, select_pck
+from pydcap.provider.qcnl_admission import QcnlAdmission
 from pydcap.provider.qcnl_cache import QcnlCache
 from pydcap.provider.qcnl_cache_item import CorruptCacheItem, ItemHeader, read_fields
+from pydcap.provider.source_errors import provider_error
 
 DEFAULT_FILE = "0000000000000000_0000"  # what the tool writes when it did not know the platform's CPUSVN
 _HEX_COMPONENTS = re.compile(rb"[0-9a-fA-F]{32}")
@@ -73,13 +77,17 @@ class LocalPckFile:
         )
 
 
-def local_pck_cert_chain(cache: QcnlCache, platform: PlatformId, now: float, say: Say) -> PckCertChain:
+def local_pck_cert_chain(
+    cache: QcnlCache, platform: PlatformId, now: float, say: Say, admission: QcnlAdmission
+) -> PckCertChain:
     """The platform's PCK certificate chain from its local cache file; ``SGX_QL_ERROR_UNEXPECTED`` (Intel's
     code for every failure of this mode) when there is no file, or it has expired, is corrupt (both deleted)
     or holds no certificate for this platform.
 
     As Intel's library does, the TCB components come from the file (recorded from the platform when the file
-    was made), the PCESVN and PCE-ID from the request; the request's CPUSVN is not used."""
+    was made), the PCESVN and PCE-ID from the request; the request's CPUSVN is not used. Unlike it, the chosen
+    certificate's chain must verify up to ``admission``'s trust root (``UntrustedCollateral`` otherwise; the
+    file is kept: it cannot be fetched again, and may be sound under the root it was made for)."""
     name = local_file_name(platform)
     say(LogLevel.INFO, f"[QCNL] Fetching local cache from '{name}'")
     value = cache.load(name)
@@ -90,6 +98,18 @@ def local_pck_cert_chain(cache: QcnlCache, platform: PlatformId, now: float, say
         where = cache.directory or " or ".join(str(d) for d in cache.candidates)
         detail = f"local_cache_only: no local PCK cache file {local_file_name(platform)} or {DEFAULT_FILE} in {where}"
         raise error_for(codes.ERROR_UNEXPECTED, detail)
+    chain = _selected(cache, name, value, platform, now, say)
+    key = EntryKey.pck_certificate(platform.source_platform)
+    try:
+        admission.check_local_pck(key, chain.pem, chain.tcbm, f"local cache file {name}")
+    except UntrustedCollateralError as exc:
+        say(LogLevel.ERROR, f"[QCNL] {exc}")
+        raise provider_error(exc) from exc
+    return chain
+
+
+def _selected(cache: QcnlCache, name: str, value: bytes, platform: PlatformId, now: float, say: Say) -> PckCertChain:
+    """The certificate Intel's selection picks from the file ``name`` holding ``value``, with its chain."""
     try:
         if ItemHeader.read(value).expired(now):
             raise CorruptCacheItem("expired")

@@ -1,18 +1,17 @@
-"""What pydcap's own providers (bundled, Azure) share: ``pydcap.cache.CollateralService`` with the root CA
-CRL and a way to run a provider's coroutine on its loop, and ``CachingProvider``, the quote provider
-interface answered from that service, its failures translated into quote provider errors.
+"""What pydcap's own providers (bundled, Azure) share: ``CachingProvider``, the quote provider interface
+answered from a ``pydcap.cache.CollateralService`` with its failures translated into quote provider errors,
+and the persistent store such a provider opens for itself.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import TypeVar
+from pathlib import Path
 
 from pydcap.cache import CollateralService, CollateralStore, Entry, EntryKind, MachineCertificate, StoreError
 from pydcap.collateral import Collateral, SignedDocument
-from pydcap.errors import FormatError
 from pydcap.provider import codes
-from pydcap.provider.errors import MalformedResponse, ProviderError
+from pydcap.provider.errors import ProviderConfigError, ProviderError
 from pydcap.provider.interface import (
     CacheKind,
     CaType,
@@ -25,20 +24,20 @@ from pydcap.provider.interface import (
     check_request,
 )
 from pydcap.provider.messages import ProviderLog
-from pydcap.provider.source_errors import ObtainFailure, provider_error
+from pydcap.provider.source_errors import OBTAIN_FAILURES, ObtainFailure, provider_error
 from pydcap.quote import TeeType
 from pydcap.sources import PlatformId as SourcePlatformId
-from pydcap.sources.errors import CollateralUnavailableError
 
-T = TypeVar("T")
 _TEES = {TeeType.SGX: "sgx", TeeType.TDX: "tdx"}
 
 
-def source_platform(platform: PlatformId) -> SourcePlatformId:
-    """The provider's platform id as ``pydcap.sources`` spells it."""
-    return SourcePlatformId(
-        platform.qe_id, platform.cpu_svn, platform.pce_svn, platform.pce_id, platform.encrypted_ppid
-    )
+def open_own_store(location: str | Path, variable: str) -> CollateralStore:
+    """The persistent store a provider opens for itself at ``location``; one that cannot be opened is
+    reported against the environment variable that chose it."""
+    try:
+        return CollateralStore.open(location)
+    except StoreError as exc:
+        raise ProviderConfigError("environment", str(exc), key=variable) from exc
 
 
 class CachingProvider(QuoteProvider):
@@ -60,8 +59,8 @@ class CachingProvider(QuoteProvider):
 
     def pck_cert_chain(self, platform: PlatformId) -> PckCertChain:
         try:
-            machine = MachineCertificate(self._pck_entry(source_platform(platform)))
-        except (CollateralUnavailableError, StoreError, FormatError) as exc:
+            machine = MachineCertificate(self._pck_entry(platform.source_platform))
+        except OBTAIN_FAILURES as exc:
             raise self._failed(exc, "PCK certificate", codes.NO_PLATFORM_CERT_DATA) from exc
         origin = f"stale, {machine.entry.origin}" if machine.stale else machine.entry.origin
         self._say(LogLevel.INFO, f"PCK certificate for QE-ID {platform.qe_id.hex()} ({origin})")
@@ -73,7 +72,7 @@ class CachingProvider(QuoteProvider):
         try:
             fetched = self.service.collateral_for(_TEES[tee], fmspc, ca)
             collateral = fetched.collateral
-        except (CollateralUnavailableError, StoreError, FormatError) as exc:
+        except OBTAIN_FAILURES as exc:
             raise self._failed(exc, what) from exc
         origins = ", ".join(f"{part} {origin}" for part, origin in fetched.origins.items())
         self._say(LogLevel.INFO, f"{what}: {origins}")
@@ -85,20 +84,19 @@ class CachingProvider(QuoteProvider):
         try:
             entry = self.service.qve_identity()
             document = SignedDocument.parse(entry.data, "enclaveIdentity", "qve_identity")
-        except (CollateralUnavailableError, StoreError) as exc:
+        except OBTAIN_FAILURES as exc:
             raise self._failed(exc, "QvE identity", codes.NO_QVE_IDENTITY_DATA) from exc
-        except FormatError as exc:
-            raise MalformedResponse(codes.ERROR_MESSAGE_PARSING_ERROR, str(exc)) from exc
         return QveIdentity(document, entry.issuer_chain)
 
     def root_ca_crl(self) -> bytes:
         try:
             return self.service.root_ca_crl().data
-        except (CollateralUnavailableError, StoreError, FormatError) as exc:
+        except OBTAIN_FAILURES as exc:
             raise self._failed(exc, "root CA CRL") from exc
 
     def clear_cache(self, kinds: CacheKind = CacheKind.ALL) -> None:
-        """Forget the kinds asked for, in memory and in the store: PCK certificates, collateral, or both."""
+        """Delete the kinds asked for (PCK certificates, collateral, or both) from the store, and empty the
+        memory tier (whatever it held is read again from the store)."""
         doomed = []
         if kinds & CacheKind.CERTIFICATE:
             doomed.append(EntryKind.PCK_CERTIFICATE)
@@ -117,9 +115,11 @@ class CachingProvider(QuoteProvider):
         self._log.set_callback(callback, level)
 
     def close(self) -> None:
-        self.service.close()
-        if self._own_store is not None:
-            self._own_store.close()
+        try:
+            self.service.close()
+        finally:
+            if self._own_store is not None:
+                self._own_store.close()
 
     def _say(self, level: LogLevel, message: str) -> None:
         self._log.say(level, f"[{self.name}] {message}")

@@ -1,5 +1,6 @@
-"""Does a collateral service answer? One short GET, classified: served, answered with an error status,
-untrusted TLS certificate, timeout, or unreachable. Used by ``pydcap doctor``.
+"""Does a collateral service answer? One short GET of a document that needs no credentials, classified:
+served, answered with an error status, untrusted TLS certificate, timeout, or unreachable. Used by
+``pydcap doctor``.
 """
 
 from __future__ import annotations
@@ -8,8 +9,13 @@ import ssl
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import quote as url_quote
 
 import httpx
+
+from pydcap.sources import AzureClient, PccsClient, PcsClient
+from pydcap.sources.azure import API_VERSION_COLLATERAL
+from pydcap.sources.models import Tee
 
 Outcome = Literal["served", "http-error", "tls-untrusted", "timeout", "unreachable"]
 
@@ -37,6 +43,24 @@ class ServiceProbe:
         }
 
 
+def identity_url(client: PcsClient | PccsClient | AzureClient) -> str:
+    """A cheap document of the client's service that needs no credentials: the SGX QE identity."""
+    if isinstance(client, AzureClient):
+        return azure_identity_url(client.url, client.version, client.client_id)
+    return client.endpoint(Tee.SGX, "qe/identity")
+
+
+def azure_identity_url(base_url: str, version: str, client_id: str) -> str:
+    """The SGX QE identity as Azure's client asks its collateral URL for it (any collateral version)."""
+    query = f"clientid={url_quote(client_id)}&api-version={API_VERSION_COLLATERAL}"
+    return f"{base_url}/{version}/qe/identity?{query}"
+
+
+def tls_verification(verify: bool | str) -> bool | ssl.SSLContext:
+    """What httpx wants for "check the TLS certificate" (True), "do not" (False), or "against this CA bundle"."""
+    return ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+
+
 def probe_service(
     url: str,
     *,
@@ -53,7 +77,11 @@ def probe_service(
         return ServiceProbe(url, outcome, status, detail, int((time.monotonic() - start) * 1000))
 
     try:
-        with httpx.Client(verify=verify, timeout=timeout, transport=transport, follow_redirects=False) as client:
+        context = tls_verification(verify)
+    except (OSError, ssl.SSLError) as exc:
+        return done("unreachable", f"cannot use the CA bundle {verify}: {exc}")
+    try:
+        with httpx.Client(verify=context, timeout=timeout, transport=transport, follow_redirects=False) as client:
             response = client.get(url, headers=headers)
     except httpx.TimeoutException:
         return done("timeout", f"no answer within {timeout:g} s")

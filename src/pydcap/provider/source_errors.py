@@ -8,20 +8,7 @@ from pydcap.cache.errors import NotCachedError, StoreError, UntrustedCollateralE
 from pydcap.cache.keys import EntryKind
 from pydcap.errors import FormatError
 from pydcap.provider import codes
-from pydcap.provider.errors import (
-    CertsUnavailable,
-    CollateralNotFound,
-    InvalidParameter,
-    MalformedResponse,
-    NoPlatformCertData,
-    PlatformUnknown,
-    ProviderError,
-    ProviderNetworkError,
-    RootCaUntrusted,
-    ServiceUnavailable,
-    UnexpectedProviderError,
-    UntrustedCollateral,
-)
+from pydcap.provider.errors import ProviderError, UntrustedCollateral, error_for
 from pydcap.sources.errors import (
     CertificatesUnavailableError,
     CollateralNotFoundError,
@@ -33,6 +20,7 @@ from pydcap.sources.errors import (
     UpstreamServerError,
     UpstreamUnreachableError,
 )
+from pydcap.sources.models import PlatformRequestError
 
 # The chain error Intel's verification library names for a document of each kind.
 _UNTRUSTED_CODES = {
@@ -62,42 +50,45 @@ def _not_found_code(what: str, default: int) -> int:
 
 ObtainFailure = CollateralUnavailableError | StoreError | FormatError
 """What obtaining a document through a source and the cache can raise (and ``provider_error`` translates)."""
+OBTAIN_FAILURES = (CollateralUnavailableError, StoreError, FormatError)
 
 
 def provider_error(exc: ObtainFailure, not_found: int = codes.NO_QUOTE_COLLATERAL_DATA) -> ProviderError:
     """The provider error for a failure to obtain a document; ``not_found`` is the code a missing document
     gets (``NO_PLATFORM_CERT_DATA`` for a PCK certificate, ...), refined by kind for collateral parts."""
-    detail = str(exc)
     if isinstance(exc, UntrustedCollateralError):
-        return UntrustedCollateral(_UNTRUSTED_CODES.get(exc.key.kind, codes.UNABLE_TO_GET_COLLATERAL), detail)
+        return UntrustedCollateral(_UNTRUSTED_CODES.get(exc.key.kind, codes.UNABLE_TO_GET_COLLATERAL), str(exc))
+    return error_for(_code(exc, not_found), str(exc))
+
+
+def _code(exc: ObtainFailure, not_found: int) -> int:
+    """The ``quote3_error_t`` Intel's libraries would report for the same situation."""
     if isinstance(exc, NotCachedError):
-        code = _NOT_FOUND_CODES.get(exc.key.kind, not_found)
-        return (NoPlatformCertData if code == codes.NO_PLATFORM_CERT_DATA else CollateralNotFound)(code, detail)
+        return _NOT_FOUND_CODES.get(exc.key.kind, not_found)
     if isinstance(exc, WaitTimeoutError):
-        return ServiceUnavailable(codes.SERVICE_TIMEOUT, detail)
+        return codes.SERVICE_TIMEOUT
     if isinstance(exc, CollateralNotFoundError):
-        code = _not_found_code(exc.what, not_found)
-        return (NoPlatformCertData if code == codes.NO_PLATFORM_CERT_DATA else CollateralNotFound)(code, detail)
+        return _not_found_code(exc.what, not_found)
     if isinstance(exc, PlatformUnknownError):
-        return PlatformUnknown(codes.PLATFORM_UNKNOWN, detail)
+        return codes.PLATFORM_UNKNOWN
     if isinstance(exc, CertificatesUnavailableError):
-        return CertsUnavailable(codes.CERTS_UNAVAILABLE, detail)
+        return codes.CERTS_UNAVAILABLE
     if isinstance(exc, RateLimitedError):
-        return ServiceUnavailable(codes.ERROR_BUSY, detail)
+        return codes.ERROR_BUSY
     if isinstance(exc, UpstreamServerError):
-        return ServiceUnavailable(codes.SERVICE_UNAVAILABLE, detail)
+        return codes.SERVICE_UNAVAILABLE
     if isinstance(exc, UpstreamUnreachableError):
         if "CERTIFICATE_VERIFY_FAILED" in exc.detail:
-            return RootCaUntrusted(codes.ROOT_CA_UNTRUSTED, detail)
-        if "Timeout" in exc.detail:
-            return ServiceUnavailable(codes.SERVICE_TIMEOUT, detail)
-        return ProviderNetworkError(codes.NETWORK_ERROR, detail)
+            return codes.ROOT_CA_UNTRUSTED
+        return codes.SERVICE_TIMEOUT if "Timeout" in exc.detail else codes.NETWORK_ERROR
     if isinstance(exc, MalformedResponseError):
-        return MalformedResponse(codes.ERROR_MESSAGE_PARSING_ERROR, detail)
+        return codes.ERROR_MESSAGE_PARSING_ERROR
     if isinstance(exc, UpstreamRejectedError):  # 400, 401, 403, 410: Intel's QCNL says "unexpected" too
-        return UnexpectedProviderError(codes.ERROR_UNEXPECTED, detail)
+        return codes.ERROR_UNEXPECTED
     if isinstance(exc, StoreError):
-        return UnexpectedProviderError(codes.PERSISTENT_STORAGE_ERROR, detail)
+        return codes.PERSISTENT_STORAGE_ERROR
     if isinstance(exc, CollateralUnavailableError):
-        return UnexpectedProviderError(codes.UNABLE_TO_GET_COLLATERAL, detail)
-    return InvalidParameter(codes.ERROR_INVALID_PARAMETER, detail)
+        return codes.UNABLE_TO_GET_COLLATERAL
+    if isinstance(exc, PlatformRequestError):  # the request itself: a platform id or quote pydcap cannot use
+        return codes.ERROR_INVALID_PARAMETER
+    return codes.ERROR_MESSAGE_PARSING_ERROR  # any other FormatError: a document that does not parse

@@ -1,4 +1,4 @@
-"""The root pydcap's own providers (bundled, Azure) verify collateral against before caching it: Intel's
+"""The root pydcap's providers (bundled, Intel QCNL, Azure) verify collateral against before caching it: Intel's
 built-in root, or a PEM root named by ``$PYDCAP_TRUSTED_ROOT`` (a simulated Intel), announced loudly.
 """
 

@@ -7,6 +7,7 @@ from pydcap.quote.structs import (
     QuoteHeader,
     TdReport10,
     TdReport15,
+    TdReport15Ex,
     TeeType,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "QuoteHeader",
     "TdReport10",
     "TdReport15",
+    "TdReport15Ex",
     "TeeType",
 ]

@@ -1,8 +1,9 @@
 """Parse a DCAP ECDSA quote (v3 SGX, v4 SGX/TDX 1.0, v5 SGX/TD 1.0/TD 1.5) by its declared lengths.
 
-The parser follows Intel's QVL layout rules: lengths must be consistent inside the signature data, and
-bytes after the signature data (padding some TDX stacks add) are tolerated. Any inconsistency raises
-``QuoteFormatError`` with the offset; no other exception leaves ``Quote.parse``.
+The parser follows Intel's QVL layout rules: the QE report section must fill its certification data exactly,
+while bytes after the (outer) certification data, inside the signature data or after it (padding some TDX
+stacks add), are ignored as Intel's parser ignores them. Any inconsistency raises ``QuoteFormatError`` with
+the offset; no other exception leaves ``Quote.parse``.
 """
 
 from __future__ import annotations
@@ -18,23 +19,31 @@ from pydcap.quote.structs import (
     INTEL_QE_VENDOR_ID,
     TD_REPORT10_SIZE,
     TD_REPORT15_SIZE,
+    TD_REPORT15EX_SIZE,
     CertificationData,
     EnclaveReport,
     QuoteHeader,
     TdReport10,
     TdReport15,
+    TdReport15Ex,
     TeeType,
 )
 
 BODY_SGX = 1
 BODY_TD10 = 2
 BODY_TD15 = 3
-_BODY_SIZES = {BODY_SGX: ENCLAVE_REPORT_SIZE, BODY_TD10: TD_REPORT10_SIZE, BODY_TD15: TD_REPORT15_SIZE}
+BODY_TD15EX = 4
+_BODIES: dict[int, tuple[int, type[EnclaveReport | TdReport10]]] = {
+    BODY_SGX: (ENCLAVE_REPORT_SIZE, EnclaveReport),
+    BODY_TD10: (TD_REPORT10_SIZE, TdReport10),
+    BODY_TD15: (TD_REPORT15_SIZE, TdReport15),
+    BODY_TD15EX: (TD_REPORT15EX_SIZE, TdReport15Ex),
+}
 
 SIGNATURE_SIZE = 64
 PUBLIC_KEY_SIZE = 64
 
-Body = EnclaveReport | TdReport10 | TdReport15
+Body = EnclaveReport | TdReport10  # TdReport15 and TdReport15Ex are TdReport10s
 
 
 class _Reader:
@@ -48,11 +57,17 @@ class _Reader:
         self.end = end
 
     def take(self, n: int, what: str) -> bytes:
-        if n < 0 or self.pos + n > self.end:
-            raise QuoteFormatError(self.pos, f"{what} needs {n} bytes but only {self.end - self.pos} remain")
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
+        start = self.pos
+        if n < 0 or start + n > self.end:
+            raise QuoteFormatError(start, f"{what} needs {n} bytes but only {self.end - start} remain")
+        self.pos = start + n
+        return self.data[start : self.pos]
+
+    def section(self, n: int, what: str) -> _Reader:
+        """A reader over the next ``n`` bytes, which this reader skips."""
+        start = self.pos
+        self.take(n, what)
+        return _Reader(self.data, start, self.pos)
 
     def u16(self, what: str) -> int:
         return int.from_bytes(self.take(2, what), "little")
@@ -63,7 +78,9 @@ class _Reader:
 
 @dataclass(frozen=True, slots=True)
 class Quote:
-    """A parsed quote. Every field is available by name; ``raw`` and ``signed_data`` keep the bytes."""
+    """A parsed quote. Every field is available by name; ``raw`` and ``signed_data`` keep the bytes.
+
+    ``trailing_bytes`` counts the bytes after the declared signature data (padding)."""
 
     raw: bytes
     header: QuoteHeader
@@ -160,9 +177,9 @@ def _parse(data: bytes) -> Quote:
     if header.version == 5:
         body_type = r.u16("body type")
         body_size = r.u32("body size")
-        expected = _BODY_SIZES.get(body_type)
-        if expected is None:
-            raise QuoteFormatError(HEADER_SIZE, f"unsupported body type {body_type} (supported: 1, 2, 3)")
+        if body_type not in _BODIES:
+            raise QuoteFormatError(HEADER_SIZE, f"unsupported body type {body_type} (supported: 1, 2, 3, 4)")
+        expected = _BODIES[body_type][0]
         if body_size != expected:
             raise QuoteFormatError(
                 HEADER_SIZE + 2, f"body type {body_type} must be {expected} bytes, header says {body_size}"
@@ -171,46 +188,29 @@ def _parse(data: bytes) -> Quote:
             raise QuoteFormatError(HEADER_SIZE, f"body type {body_type} does not match TEE type {header.tee_type:#x}")
     else:
         body_type = BODY_SGX if header.tee_type == TeeType.SGX else BODY_TD10
-    body_raw = r.take(_BODY_SIZES[body_type], "report body")
-    body: Body
-    if body_type == BODY_SGX:
-        body = EnclaveReport.from_bytes(body_raw)
-    elif body_type == BODY_TD10:
-        body = TdReport10.from_bytes(body_raw)
-    else:
-        body = TdReport15.from_bytes(body_raw)
+    size, kind = _BODIES[body_type]
+    body = kind.from_bytes(r.take(size, "report body"))
     signed_data = data[: r.pos]
 
-    auth_size = r.u32("signature data length")
-    auth_start = r.pos
-    if auth_size > len(data) - auth_start:
-        raise QuoteFormatError(
-            auth_start - 4,
-            f"signature data length {auth_size} exceeds the {len(data) - auth_start} bytes left",
-        )
-    a = _Reader(data, auth_start, auth_start + auth_size)
+    a = r.section(r.u32("signature data length"), "signature data")
     signature = a.take(SIGNATURE_SIZE, "quote signature")
     attestation_key = a.take(PUBLIC_KEY_SIZE, "attestation key")
-
     if header.version == 3:
-        qe_report, qe_sig, qe_auth, cert = _qe_report_section(a, "signature data")
+        qe_report, qe_sig, qe_auth, cert = _qe_report_section(a)
         if not 1 <= cert.type <= 5:
             raise QuoteFormatError(a.pos, f"certification data type {cert.type} is not valid in a v3 quote")
     else:
         outer_type = a.u16("certification data type")
-        outer_size = a.u32("certification data size")
-        if outer_size != a.end - a.pos:
-            raise QuoteFormatError(
-                a.pos - 4,
-                f"certification data size {outer_size} does not match the {a.end - a.pos} bytes left",
-            )
         if outer_type != CertificationData.QE_REPORT_CERTIFICATION_DATA:
             raise QuoteFormatError(
-                a.pos - 6, f"certification data type {outer_type} (a v{header.version} quote needs type 6)"
+                a.pos - 2, f"certification data type {outer_type} (a v{header.version} quote needs type 6)"
             )
-        qe_report, qe_sig, qe_auth, cert = _qe_report_section(a, "QE report certification data")
+        outer = a.section(a.u32("certification data size"), "certification data")
+        qe_report, qe_sig, qe_auth, cert = _qe_report_section(outer)
+        if outer.pos != outer.end:
+            raise QuoteFormatError(outer.pos, f"{outer.end - outer.pos} bytes follow the QE certification data")
         if not 1 <= cert.type <= 5:
-            raise QuoteFormatError(a.pos, f"inner certification data type {cert.type} is not 1-5")
+            raise QuoteFormatError(outer.pos, f"inner certification data type {cert.type} is not 1-5")
     return Quote(
         raw=data,
         header=header,
@@ -223,22 +223,15 @@ def _parse(data: bytes) -> Quote:
         qe_report_signature=qe_sig,
         qe_auth_data=qe_auth,
         certification_data=cert,
-        trailing_bytes=len(data) - (auth_start + auth_size),
+        trailing_bytes=len(data) - r.pos,
     )
 
 
-def _qe_report_section(a: _Reader, container: str) -> tuple[EnclaveReport, bytes, bytes, CertificationData]:
-    """QE report, its signature, QE auth data and certification data, which must fill ``a`` exactly."""
-    qe_report = EnclaveReport.from_bytes(a.take(ENCLAVE_REPORT_SIZE, "QE report"))
-    qe_sig = a.take(SIGNATURE_SIZE, "QE report signature")
-    auth_len = a.u16("QE authentication data size")
-    qe_auth = a.take(auth_len, "QE authentication data")
-    cert_type = a.u16("certification data type")
-    cert_size = a.u32("certification data size")
-    if cert_size != a.end - a.pos:
-        raise QuoteFormatError(
-            a.pos - 4,
-            f"certification data size {cert_size} does not match the {a.end - a.pos} bytes left in the {container}",
-        )
-    cert_data = a.take(cert_size, "certification data")
+def _qe_report_section(r: _Reader) -> tuple[EnclaveReport, bytes, bytes, CertificationData]:
+    """QE report, its signature, QE authentication data and certification data, read from ``r``."""
+    qe_report = EnclaveReport.from_bytes(r.take(ENCLAVE_REPORT_SIZE, "QE report"))
+    qe_sig = r.take(SIGNATURE_SIZE, "QE report signature")
+    qe_auth = r.take(r.u16("QE authentication data size"), "QE authentication data")
+    cert_type = r.u16("certification data type")
+    cert_data = r.take(r.u32("certification data size"), "certification data")
     return qe_report, qe_sig, qe_auth, CertificationData(cert_type, cert_data)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 HEADER_SIZE = 48
 ENCLAVE_REPORT_SIZE = 384
 TD_REPORT10_SIZE = 584
 TD_REPORT15_SIZE = 648
+TD_REPORT15EX_SIZE = 885
 
 INTEL_QE_VENDOR_ID = bytes.fromhex("939a7233f79c4ca9940a0db3957f0607")
 ATTESTATION_KEY_ECDSA_P256 = 2
@@ -35,11 +36,13 @@ def _u32(b: bytes, off: int) -> int:
     return int.from_bytes(b[off : off + 4], "little")
 
 
-def _hex_fields(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:
+def _hex_fields(obj: Any, names: tuple[str, ...], **extra: Any) -> dict[str, Any]:
+    """``names`` of ``obj`` (bytes as hex), then ``extra``."""
     out: dict[str, Any] = {}
     for name in names:
         value = getattr(obj, name)
         out[name] = value.hex() if isinstance(value, bytes) else value
+    out.update(extra)
     return out
 
 
@@ -133,9 +136,50 @@ class EnclaveReport:
         return bool(self.attributes[0] & SGX_ATTRIBUTE_DEBUG)
 
     def to_dict(self) -> dict[str, Any]:
-        out = _hex_fields(self, self.FIELDS)
-        out["debug"] = self.debug
-        return out
+        return _hex_fields(self, self.FIELDS, debug=self.debug)
+
+
+def _layout(*fields: tuple[str, int]) -> tuple[tuple[str, int, int], ...]:
+    """(name, start, end) of consecutive fields given as (name, size)."""
+    out = []
+    pos = 0
+    for name, size in fields:
+        out.append((name, pos, pos + size))
+        pos += size
+    return tuple(out)
+
+
+_TD10_FIELDS = (
+    ("tee_tcb_svn", 16),
+    ("mr_seam", 48),
+    ("mr_signer_seam", 48),
+    ("seam_attributes", 8),
+    ("td_attributes", 8),
+    ("xfam", 8),
+    ("mr_td", 48),
+    ("mr_config_id", 48),
+    ("mr_owner", 48),
+    ("mr_owner_config", 48),
+    ("rtmr0", 48),
+    ("rtmr1", 48),
+    ("rtmr2", 48),
+    ("rtmr3", 48),
+    ("report_data", 64),
+)
+_TD15_FIELDS = (*_TD10_FIELDS, ("tee_tcb_svn2", 16), ("mr_service_td", 48))
+_TD15EX_FIELDS = (
+    *_TD15_FIELDS,
+    ("vm_id", 1),
+    ("td_id", 32),
+    ("dev_info", 48),
+    ("init_serv_td_hash", 48),
+    ("init_serv_td_attributes", 8),
+    ("init_cpu_svn", 16),
+    ("init_tee_tcb_svn", 16),
+    ("init_tee_fmspc", 12),
+    ("cur_serv_td_hash", 48),
+    ("cur_serv_td_attributes", 8),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,48 +203,12 @@ class TdReport10:
     rtmr3: bytes
     report_data: bytes
 
-    FIELDS: ClassVar[tuple[str, ...]] = (
-        "tee_tcb_svn",
-        "mr_seam",
-        "mr_signer_seam",
-        "seam_attributes",
-        "td_attributes",
-        "xfam",
-        "mr_td",
-        "mr_config_id",
-        "mr_owner",
-        "mr_owner_config",
-        "rtmr0",
-        "rtmr1",
-        "rtmr2",
-        "rtmr3",
-        "report_data",
-    )
+    LAYOUT: ClassVar[tuple[tuple[str, int, int], ...]] = _layout(*_TD10_FIELDS)
+    FIELDS: ClassVar[tuple[str, ...]] = tuple(name for name, _ in _TD10_FIELDS)
 
     @classmethod
-    def _fields_from(cls, raw: bytes) -> dict[str, bytes]:
-        return {
-            "raw": raw,
-            "tee_tcb_svn": raw[0:16],
-            "mr_seam": raw[16:64],
-            "mr_signer_seam": raw[64:112],
-            "seam_attributes": raw[112:120],
-            "td_attributes": raw[120:128],
-            "xfam": raw[128:136],
-            "mr_td": raw[136:184],
-            "mr_config_id": raw[184:232],
-            "mr_owner": raw[232:280],
-            "mr_owner_config": raw[280:328],
-            "rtmr0": raw[328:376],
-            "rtmr1": raw[376:424],
-            "rtmr2": raw[424:472],
-            "rtmr3": raw[472:520],
-            "report_data": raw[520:584],
-        }
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> TdReport10:
-        return cls(**cls._fields_from(raw))
+    def from_bytes(cls, raw: bytes) -> Self:
+        return cls(raw, **{name: raw[start:end] for name, start, end in cls.LAYOUT})
 
     @property
     def rtmrs(self) -> tuple[bytes, bytes, bytes, bytes]:
@@ -212,9 +220,7 @@ class TdReport10:
         return bool(self.td_attributes[0] & TD_ATTRIBUTE_DEBUG)
 
     def to_dict(self) -> dict[str, Any]:
-        out = _hex_fields(self, self.FIELDS)
-        out["debug"] = self.debug
-        return out
+        return _hex_fields(self, self.FIELDS, debug=self.debug)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,11 +230,29 @@ class TdReport15(TdReport10):
     tee_tcb_svn2: bytes
     mr_service_td: bytes
 
-    FIELDS: ClassVar[tuple[str, ...]] = (*TdReport10.FIELDS, "tee_tcb_svn2", "mr_service_td")
+    LAYOUT: ClassVar[tuple[tuple[str, int, int], ...]] = _layout(*_TD15_FIELDS)
+    FIELDS: ClassVar[tuple[str, ...]] = tuple(name for name, _ in _TD15_FIELDS)
 
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> TdReport15:
-        return cls(**cls._fields_from(raw), tee_tcb_svn2=raw[584:600], mr_service_td=raw[600:648])
+
+@dataclass(frozen=True, slots=True)
+class TdReport15Ex(TdReport15):
+    """A TD 1.5 report with the TD partitioning fields (885 bytes; v5 body type 4, new in Intel's 2026 QVL).
+
+    Intel's verifier reads only its TD 1.5 part (TEE_TCB_SVN, TEE_TCB_SVN2, the SEAM fields); so does pydcap."""
+
+    vm_id: bytes
+    td_id: bytes
+    dev_info: bytes
+    init_serv_td_hash: bytes
+    init_serv_td_attributes: bytes
+    init_cpu_svn: bytes
+    init_tee_tcb_svn: bytes
+    init_tee_fmspc: bytes
+    cur_serv_td_hash: bytes
+    cur_serv_td_attributes: bytes
+
+    LAYOUT: ClassVar[tuple[tuple[str, int, int], ...]] = _layout(*_TD15EX_FIELDS)
+    FIELDS: ClassVar[tuple[str, ...]] = tuple(name for name, _ in _TD15EX_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)

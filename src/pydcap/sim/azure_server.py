@@ -28,7 +28,7 @@ from pydcap.sim.server.runner import ServerThread
 
 THIM_PREFIX = "/metadata/THIM"
 LEGACY_CRL_API = "2018-10-01-preview"  # CRLs as DER; later API versions get PEM
-_HEX = re.compile(r"^[0-9a-fA-F]*$")
+_HEX = re.compile(r"[0-9a-fA-F]*")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -52,7 +52,7 @@ class _Refused(Exception):
 
 def _hex(params: Mapping[str, str], name: str, size: int | None = None) -> bytes:
     value = params.get(name)
-    if value is None or not _HEX.match(value) or len(value) % 2 or (size is not None and len(value) != 2 * size):
+    if value is None or not _HEX.fullmatch(value) or len(value) % 2 or (size is not None and len(value) != 2 * size):
         raise _Refused(400, f"{name} must be {2 * size if size else 'an even number of'} hexadecimal characters")
     return bytes.fromhex(value)
 
@@ -87,8 +87,7 @@ class AzureApi:
 
     async def pckcert(self, request: Request) -> Response:
         params = request.query_params
-        thim = request.url.path.startswith(THIM_PREFIX)
-        if thim:
+        if request.path_params["service"] == "thim":
             if self.thim_status is not None:
                 raise _Refused(self.thim_status, "the instance metadata service is unavailable")
             if request.headers.get("metadata", "").lower() != "true":
@@ -188,7 +187,7 @@ class AzureApi:
             self.record(
                 AzureRequest(service, request.url.path, dict(request.query_params), dict(request.headers.items()))
             )
-            request.path_params.update({"tee": tee, "version": version})
+            request.path_params.update({"service": service, "tee": tee, "version": version})
             try:
                 if "api-version" not in request.query_params:
                     raise _Refused(400, "api-version is required")

@@ -11,13 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-UP_TO_DATE = "UpToDate"
-SW_HARDENING_NEEDED = "SWHardeningNeeded"
-CONFIGURATION_NEEDED = "ConfigurationNeeded"
-CONFIGURATION_AND_SW_HARDENING_NEEDED = "ConfigurationAndSWHardeningNeeded"
-OUT_OF_DATE = "OutOfDate"
-OUT_OF_DATE_CONFIGURATION_NEEDED = "OutOfDateConfigurationNeeded"
-REVOKED = "Revoked"
+from pydcap.verify.names import TcbStatus
+
+# The statuses documents spell, named once (by the verifier) so that the simulator cannot misspell one.
+UP_TO_DATE: str = TcbStatus.UP_TO_DATE
+SW_HARDENING_NEEDED: str = TcbStatus.SW_HARDENING_NEEDED
+CONFIGURATION_NEEDED: str = TcbStatus.CONFIGURATION_NEEDED
+CONFIGURATION_AND_SW_HARDENING_NEEDED: str = TcbStatus.CONFIGURATION_AND_SW_HARDENING_NEEDED
+OUT_OF_DATE: str = TcbStatus.OUT_OF_DATE
+OUT_OF_DATE_CONFIGURATION_NEEDED: str = TcbStatus.OUT_OF_DATE_CONFIGURATION_NEEDED
+REVOKED: str = TcbStatus.REVOKED
 PLATFORM_STATUSES = (
     UP_TO_DATE,
     SW_HARDENING_NEEDED,

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydcap.collateral.bundle import Collateral
 from pydcap.sim.defects import CollateralDefect as D
-from pydcap.sim.pki import PROCESSOR_CA_CN, certificate_pem, pem_chain, reissue
+from pydcap.sim.pki import DAY, Authority, certificate_pem, expired_validity, pck_ca_kind, pem_chain, reissue
+from pydcap.sim.publisher import DOCUMENT_LIFETIME
+from pydcap.sim.revocation import PCK_CRL_LIFETIME, ROOT_CRL_LIFETIME
 
 if TYPE_CHECKING:
     from pydcap.sim.intel import CollateralTarget, SimulatedIntel
 
-DAY = 86_400
 UNREADABLE_CRL = bytes.fromhex("3003020101")  # DER, but a SEQUENCE holding one INTEGER is no CRL
 
 
@@ -42,19 +42,19 @@ class _Context:
     def enclave(self) -> str:
         return "TD_QE" if self.target.tee == "tdx" else "QE"
 
-    @property
-    def ca_kind(self) -> str:
-        return "processor" if self.target.issuer.common_name == PROCESSOR_CA_CN else "platform"
-
     def tcb_body(self, **kwargs: Any) -> dict[str, Any]:
         return self.intel.documents.tcb_info_body(self.target.fmspc, self.target.tee, number=self.number, **kwargs)
 
     def identity_body(self, **kwargs: Any) -> dict[str, Any]:
         return self.intel.documents.enclave_identity_body(self.enclave, number=self.number, **kwargs)
 
-    def expired_dates(self) -> dict[str, int]:
-        now = self.intel.now
-        return {"issue_date": now - 31 * DAY, "next_update": now - DAY}
+    def expired(self, lifetime: int) -> tuple[int, int]:
+        """Issue and expiry dates of a document or CRL of ``lifetime`` seconds that expired a day ago."""
+        return self.intel.now - DAY - lifetime, self.intel.now - DAY
+
+    def expired_document_dates(self) -> dict[str, int]:
+        issued, expired = self.expired(DOCUMENT_LIFETIME)
+        return {"issue_date": issued, "next_update": expired}
 
 
 def assemble(intel: SimulatedIntel, target: CollateralTarget, number: int) -> Collateral:
@@ -76,7 +76,7 @@ def assemble(intel: SimulatedIntel, target: CollateralTarget, number: int) -> Co
 
 
 def _crl_from_other_ca(ctx: _Context, parts: Parts) -> None:
-    other = ctx.intel.pki.intermediate("platform" if ctx.ca_kind == "processor" else "processor")
+    other = ctx.intel.pki.other_intermediate(ctx.target.issuer)
     parts.pck_crl = ctx.intel.crl(other)
     parts.pck_crl_issuer_chain = pem_chain(other, ctx.intel.pki.root)
 
@@ -86,7 +86,8 @@ def _crl_without_extensions(ctx: _Context, parts: Parts) -> None:
 
 
 def _crl_forged(ctx: _Context, parts: Parts) -> None:
-    parts.pck_crl = ctx.intel.crl(ctx.target.issuer, signer=ctx.intel.impostor().pki.intermediate(ctx.ca_kind))
+    forger = ctx.intel.impostor().pki.intermediate(pck_ca_kind(ctx.target.issuer))
+    parts.pck_crl = ctx.intel.crl(ctx.target.issuer, signer=forger)
 
 
 def _crl_unreadable(ctx: _Context, parts: Parts) -> None:
@@ -94,8 +95,8 @@ def _crl_unreadable(ctx: _Context, parts: Parts) -> None:
 
 
 def _crl_expired(ctx: _Context, parts: Parts) -> None:
-    now = ctx.intel.now
-    parts.pck_crl = ctx.intel.crl(ctx.target.issuer, this_update=now - 31 * DAY, next_update=now - DAY)
+    issued, expired = ctx.expired(PCK_CRL_LIFETIME)
+    parts.pck_crl = ctx.intel.crl(ctx.target.issuer, this_update=issued, next_update=expired)
 
 
 def _crl_not_yet_valid(ctx: _Context, parts: Parts) -> None:
@@ -104,12 +105,12 @@ def _crl_not_yet_valid(ctx: _Context, parts: Parts) -> None:
 
 
 def _root_crl_expired(ctx: _Context, parts: Parts) -> None:
-    now = ctx.intel.now
-    parts.root_ca_crl = ctx.intel.crl(ctx.intel.pki.root, this_update=now - 366 * DAY, next_update=now - DAY)
+    issued, expired = ctx.expired(ROOT_CRL_LIFETIME)
+    parts.root_ca_crl = ctx.intel.crl(ctx.intel.pki.root, this_update=issued, next_update=expired)
 
 
-def _signed_tcb(ctx: _Context, body: dict[str, Any]) -> bytes:
-    return ctx.intel.documents.sign("tcbInfo", body)
+def _signed_tcb(ctx: _Context, body: dict[str, Any], signer: Authority | None = None) -> bytes:
+    return ctx.intel.documents.sign("tcbInfo", body, signer)
 
 
 def _tcb_version_2(ctx: _Context, parts: Parts) -> None:
@@ -128,7 +129,7 @@ def _tcb_duplicate_levels(ctx: _Context, parts: Parts) -> None:
 
 
 def _tcb_forged(ctx: _Context, parts: Parts) -> None:
-    parts.tcb_info = ctx.intel.documents.sign("tcbInfo", ctx.tcb_body(), ctx.intel.impostor().pki.tcb_signing)
+    parts.tcb_info = _signed_tcb(ctx, ctx.tcb_body(), ctx.intel.impostor().pki.tcb_signing)
 
 
 def _tcb_chain_without_signer(ctx: _Context, parts: Parts) -> None:
@@ -136,7 +137,7 @@ def _tcb_chain_without_signer(ctx: _Context, parts: Parts) -> None:
 
 
 def _tcb_expired(ctx: _Context, parts: Parts) -> None:
-    parts.tcb_info = _signed_tcb(ctx, ctx.tcb_body(**ctx.expired_dates()))
+    parts.tcb_info = _signed_tcb(ctx, ctx.tcb_body(**ctx.expired_document_dates()))
 
 
 def _tcb_other_fmspc(ctx: _Context, parts: Parts) -> None:
@@ -174,26 +175,21 @@ def _signer_forged(ctx: _Context, parts: Parts) -> None:
 
 def _signer_retired(ctx: _Context, parts: Parts) -> None:
     retired = ctx.intel.pki.retired_tcb_signing
-    parts.tcb_info = ctx.intel.documents.sign("tcbInfo", ctx.tcb_body(), retired)
+    parts.tcb_info = _signed_tcb(ctx, ctx.tcb_body(), retired)
     parts.tcb_info_issuer_chain = pem_chain(retired, ctx.intel.pki.root)
 
 
 def _signer_expired(ctx: _Context, parts: Parts) -> None:
     pki = ctx.intel.pki
-    now = ctx.intel.now
-    expired = reissue(
-        pki.tcb_signing.certificate,
-        pki.root.key,
-        not_before=datetime.fromtimestamp(now - 7 * 365 * DAY, UTC),
-        not_after=datetime.fromtimestamp(now - DAY, UTC),
-    )
+    not_before, not_after = expired_validity(ctx.intel.now)
+    expired = reissue(pki.tcb_signing.certificate, pki.root.key, not_before=not_before, not_after=not_after)
     chain = certificate_pem(expired) + pki.root.pem
     parts.tcb_info_issuer_chain = chain
     parts.qe_identity_issuer_chain = chain
 
 
-def _signed_identity(ctx: _Context, body: dict[str, Any]) -> bytes:
-    return ctx.intel.documents.sign("enclaveIdentity", body)
+def _signed_identity(ctx: _Context, body: dict[str, Any], signer: Authority | None = None) -> bytes:
+    return ctx.intel.documents.sign("enclaveIdentity", body, signer)
 
 
 def _identity_missing_field(ctx: _Context, parts: Parts) -> None:
@@ -214,9 +210,7 @@ def _identity_version_3(ctx: _Context, parts: Parts) -> None:
 
 
 def _identity_forged(ctx: _Context, parts: Parts) -> None:
-    parts.qe_identity = ctx.intel.documents.sign(
-        "enclaveIdentity", ctx.identity_body(), ctx.intel.impostor().pki.tcb_signing
-    )
+    parts.qe_identity = _signed_identity(ctx, ctx.identity_body(), ctx.intel.impostor().pki.tcb_signing)
 
 
 def _identity_other_enclave(ctx: _Context, parts: Parts) -> None:
@@ -225,7 +219,7 @@ def _identity_other_enclave(ctx: _Context, parts: Parts) -> None:
 
 
 def _identity_expired(ctx: _Context, parts: Parts) -> None:
-    parts.qe_identity = _signed_identity(ctx, ctx.identity_body(**ctx.expired_dates()))
+    parts.qe_identity = _signed_identity(ctx, ctx.identity_body(**ctx.expired_document_dates()))
 
 
 _APPLY: dict[D, Callable[[_Context, Parts], None]] = {

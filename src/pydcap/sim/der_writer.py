@@ -9,14 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pydcap.pki.der import TAG_BOOLEAN, TAG_ENUMERATED, TAG_INTEGER, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE
 from pydcap.pki.pck import SGX_EXTENSION_OID
-
-TAG_BOOLEAN = 0x01
-TAG_INTEGER = 0x02
-TAG_OCTET_STRING = 0x04
-TAG_OID = 0x06
-TAG_ENUMERATED = 0x0A
-TAG_SEQUENCE = 0x30
 
 
 def _length(n: int) -> bytes:

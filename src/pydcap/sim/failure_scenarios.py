@@ -1,18 +1,209 @@
 """Scenarios in which something is wrong: revoked or broken certificate chains and CRLs, defective TCB info and
 QE identity documents, tampered quotes, and expired collateral (which is a flag, not a failure).
+
+Most are an up-to-date platform with one defect; the tables below name each and the failure it must give.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from pydcap.sim import catalog as cat
 from pydcap.sim.defects import CollateralDefect, QuoteDefect, Revocation
-from pydcap.sim.scenario_model import SGX, Scenario, fails, status
+from pydcap.sim.scenario_model import SGX, Scenario, defective, fails, status
 from pydcap.verify.names import Failure
 
 _Q = QuoteDefect
 _C = CollateralDefect
+_Case = tuple[str, str, Failure, QuoteDefect | CollateralDefect]
+
+_PKI_CASES: tuple[_Case, ...] = (
+    ("pck-chain-truncated", "the PCK chain lacks the root", Failure.UNSUPPORTED_CERT_FORMAT, _Q.CHAIN_TRUNCATED),
+    (
+        "pck-chain-without-root",
+        "the PCK chain repeats the intermediate instead of the root",
+        Failure.SGX_ROOT_CA_MISSING,
+        _Q.CHAIN_WITHOUT_ROOT,
+    ),
+    (
+        "pck-chain-without-intermediate",
+        "the PCK chain has the TCB Signing cert instead of a PCK CA",
+        Failure.SGX_INTERMEDIATE_CA_MISSING,
+        _Q.CHAIN_WITHOUT_INTERMEDIATE,
+    ),
+    (
+        "pck-chain-without-pck",
+        "the PCK chain has the TCB Signing cert instead of the PCK certificate",
+        Failure.SGX_PCK_MISSING,
+        _Q.CHAIN_WITHOUT_PCK,
+    ),
+    (
+        "pck-without-sgx-extension",
+        "the PCK certificate lacks the SGX extension",
+        Failure.SGX_PCK_INVALID_EXTENSIONS,
+        _Q.PCK_WITHOUT_SGX_EXTENSION,
+    ),
+    (
+        "forged-root",
+        "the chain's root has Intel's name and key but is not self-signed",
+        Failure.SGX_ROOT_CA_INVALID_ISSUER,
+        _Q.FORGED_ROOT,
+    ),
+    (
+        "forged-intermediate",
+        "the chain's PCK CA certificate is not signed by the root",
+        Failure.SGX_INTERMEDIATE_CA_INVALID_ISSUER,
+        _Q.FORGED_INTERMEDIATE,
+    ),
+    (
+        "pck-issuer-mismatch",
+        "the chain carries the other PCK CA than the one that issued the PCK",
+        Failure.SGX_PCK_INVALID_ISSUER,
+        _Q.CHAIN_WITH_OTHER_CA,
+    ),
+    (
+        "pck-crl-wrong-issuer",
+        "the PCK CRL of the other PCK CA",
+        Failure.SGX_CRL_UNKNOWN_ISSUER,
+        _C.PCK_CRL_FROM_OTHER_CA,
+    ),
+    (
+        "pck-crl-without-extensions",
+        "a PCK CRL without CRL number and AKI",
+        Failure.SGX_CRL_INVALID_EXTENSIONS,
+        _C.PCK_CRL_WITHOUT_EXTENSIONS,
+    ),
+    ("pck-crl-bad-signature", "a PCK CRL not signed by its CA", Failure.SGX_CRL_INVALID_SIGNATURE, _C.PCK_CRL_FORGED),
+    (
+        "pck-crl-unreadable",
+        "PCK CRL bytes that are not a CRL",
+        Failure.SGX_CRL_UNSUPPORTED_FORMAT,
+        _C.PCK_CRL_UNREADABLE,
+    ),
+)
+
+_DOCUMENT_CASES: tuple[_Case, ...] = (
+    (
+        "tcb-info-unsupported-version",
+        "a TCB info of version 4",
+        Failure.SGX_TCB_INFO_UNSUPPORTED_FORMAT,
+        _C.TCB_INFO_UNSUPPORTED_VERSION,
+    ),
+    (
+        "tcb-info-duplicate-levels",
+        "a TCB info listing one level twice",
+        Failure.SGX_TCB_INFO_INVALID,
+        _C.TCB_INFO_DUPLICATE_LEVELS,
+    ),
+    (
+        "tcb-info-bad-signature",
+        "a TCB info signed by another key",
+        Failure.TCB_INFO_INVALID_SIGNATURE,
+        _C.TCB_INFO_FORGED,
+    ),
+    (
+        "tcb-info-chain-without-signer",
+        "a TCB info issuer chain without the TCB Signing certificate",
+        Failure.SGX_TCB_SIGNING_CERT_MISSING,
+        _C.TCB_INFO_CHAIN_WITHOUT_SIGNER,
+    ),
+    (
+        "tcb-signing-cert-forged",
+        "a TCB Signing certificate not signed by the root",
+        Failure.SGX_TCB_SIGNING_CERT_INVALID_ISSUER,
+        _C.TCB_SIGNING_CERT_FORGED,
+    ),
+    ("tcb-info-wrong-fmspc", "the TCB info of another FMSPC", Failure.TCB_INFO_MISMATCH, _C.TCB_INFO_OTHER_FMSPC),
+    ("tcb-info-wrong-pce-id", "a TCB info for another PCE-ID", Failure.TCB_INFO_MISMATCH, _C.TCB_INFO_OTHER_PCE_ID),
+    (
+        "tcb-info-wrong-tee",
+        "the TCB info of the other TEE (SGX for TDX, TDX for SGX)",
+        Failure.TCB_INFO_MISMATCH,
+        _C.TCB_INFO_OTHER_TEE,
+    ),
+    (
+        "qe-identity-unsupported-format",
+        "a QE identity without its mrsigner",
+        Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_FORMAT,
+        _C.QE_IDENTITY_MISSING_FIELD,
+    ),
+    (
+        "qe-identity-invalid",
+        "a QE identity with a ConfigurationNeeded level",
+        Failure.SGX_ENCLAVE_IDENTITY_INVALID,
+        _C.QE_IDENTITY_INVALID_STATUS,
+    ),
+    (
+        "qe-identity-unsupported-version",
+        "a QE identity of version 3",
+        Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_VERSION,
+        _C.QE_IDENTITY_VERSION_3,
+    ),
+    (
+        "qe-identity-bad-signature",
+        "a QE identity signed by another key",
+        Failure.SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE,
+        _C.QE_IDENTITY_FORGED,
+    ),
+    (
+        "qe-identity-wrong-enclave",
+        "the identity of the other quoting enclave (TD_QE for SGX, QE for TDX)",
+        Failure.QE_IDENTITY_MISMATCH,
+        _C.QE_IDENTITY_OTHER_ENCLAVE,
+    ),
+)
+
+_QUOTE_CASES: tuple[_Case, ...] = (
+    (
+        "bad-qe-report-signature",
+        "the QE report is not signed by the PCK key",
+        Failure.INVALID_QE_REPORT_SIGNATURE,
+        _Q.QE_REPORT_SIGNED_BY_WRONG_KEY,
+    ),
+    (
+        "broken-report-data-binding",
+        "the QE report data does not hash the attestation key",
+        Failure.INVALID_QE_REPORT_DATA,
+        _Q.QE_REPORT_DATA_UNBOUND,
+    ),
+    (
+        "bad-quote-signature",
+        "the quote is not signed by the attestation key",
+        Failure.INVALID_QUOTE_SIGNATURE,
+        _Q.QUOTE_SIGNED_BY_WRONG_KEY,
+    ),
+    (
+        "encrypted-ppid-certification",
+        "certification data type 3 (encrypted PPID) instead of a PCK chain",
+        Failure.UNSUPPORTED_QE_CERTIFICATION_DATA_TYPE,
+        _Q.ENCRYPTED_PPID_CERTIFICATION,
+    ),
+    (
+        "malformed-quote",
+        "a quote whose QE vendor ID is not Intel's",
+        Failure.UNSUPPORTED_QUOTE_FORMAT,
+        _Q.FOREIGN_QE_VENDOR,
+    ),
+)
+
+_EXPIRY_CASES: tuple[tuple[str, str, QuoteDefect | CollateralDefect], ...] = (
+    ("expired-tcb-info", "the TCB info's nextUpdate has passed", _C.TCB_INFO_EXPIRED),
+    ("expired-qe-identity", "the QE identity's nextUpdate has passed", _C.QE_IDENTITY_EXPIRED),
+    ("expired-pck-crl", "the PCK CRL's nextUpdate has passed", _C.PCK_CRL_EXPIRED),
+    ("pck-crl-not-yet-valid", "the PCK CRL's thisUpdate is in the future", _C.PCK_CRL_NOT_YET_VALID),
+    ("expired-root-ca-crl", "the root CA CRL's nextUpdate has passed", _C.ROOT_CA_CRL_EXPIRED),
+    (
+        "expired-tcb-signing-cert",
+        "the TCB Signing certificate in the issuer chains has expired",
+        _C.TCB_SIGNING_CERT_EXPIRED,
+    ),
+    ("expired-pck-certificate", "the platform's PCK certificate has expired", _Q.EXPIRED_PCK_CERTIFICATE),
+)
+
+
+def _failing(cases: Iterable[_Case]) -> Iterator[Scenario]:
+    for name, summary, failure, defect in cases:
+        yield defective(name, summary, fails(failure), defect)
 
 
 def pki_scenarios() -> Iterator[Scenario]:
@@ -41,163 +232,18 @@ def pki_scenarios() -> Iterator[Scenario]:
         fails(Failure.SGX_PCK_CERT_CHAIN_UNTRUSTED),
         impostor=True,
     )
-    chain_cases = (
-        ("pck-chain-truncated", "the PCK chain lacks the root", Failure.UNSUPPORTED_CERT_FORMAT, _Q.CHAIN_TRUNCATED),
-        (
-            "pck-chain-without-root",
-            "the PCK chain repeats the intermediate instead of the root",
-            Failure.SGX_ROOT_CA_MISSING,
-            _Q.CHAIN_WITHOUT_ROOT,
-        ),
-        (
-            "pck-chain-without-intermediate",
-            "the PCK chain has the TCB Signing cert instead of a PCK CA",
-            Failure.SGX_INTERMEDIATE_CA_MISSING,
-            _Q.CHAIN_WITHOUT_INTERMEDIATE,
-        ),
-        (
-            "pck-chain-without-pck",
-            "the PCK chain has the TCB Signing cert instead of the PCK certificate",
-            Failure.SGX_PCK_MISSING,
-            _Q.CHAIN_WITHOUT_PCK,
-        ),
-        (
-            "pck-without-sgx-extension",
-            "the PCK certificate lacks the SGX extension",
-            Failure.SGX_PCK_INVALID_EXTENSIONS,
-            _Q.PCK_WITHOUT_SGX_EXTENSION,
-        ),
-        (
-            "forged-root",
-            "the chain's root has Intel's name and key but is not self-signed",
-            Failure.SGX_ROOT_CA_INVALID_ISSUER,
-            _Q.FORGED_ROOT,
-        ),
-        (
-            "forged-intermediate",
-            "the chain's PCK CA certificate is not signed by the root",
-            Failure.SGX_INTERMEDIATE_CA_INVALID_ISSUER,
-            _Q.FORGED_INTERMEDIATE,
-        ),
-        (
-            "pck-issuer-mismatch",
-            "the chain carries the other PCK CA than the one that issued the PCK",
-            Failure.SGX_PCK_INVALID_ISSUER,
-            _Q.CHAIN_WITH_OTHER_CA,
-        ),
-    )
-    for name, summary, failure, defect in chain_cases:
-        yield Scenario(name, summary, fails(failure), quote_defects=frozenset({defect}))
-    crl_cases = (
-        (
-            "pck-crl-wrong-issuer",
-            "the PCK CRL of the other PCK CA",
-            Failure.SGX_CRL_UNKNOWN_ISSUER,
-            _C.PCK_CRL_FROM_OTHER_CA,
-        ),
-        (
-            "pck-crl-without-extensions",
-            "a PCK CRL without CRL number and AKI",
-            Failure.SGX_CRL_INVALID_EXTENSIONS,
-            _C.PCK_CRL_WITHOUT_EXTENSIONS,
-        ),
-        (
-            "pck-crl-bad-signature",
-            "a PCK CRL not signed by its CA",
-            Failure.SGX_CRL_INVALID_SIGNATURE,
-            _C.PCK_CRL_FORGED,
-        ),
-        (
-            "pck-crl-unreadable",
-            "PCK CRL bytes that are not a CRL",
-            Failure.SGX_CRL_UNSUPPORTED_FORMAT,
-            _C.PCK_CRL_UNREADABLE,
-        ),
-    )
-    for name, summary, failure, cdefect in crl_cases:
-        yield Scenario(name, summary, fails(failure), collateral_defects=frozenset({cdefect}))
+    yield from _failing(_PKI_CASES)
 
 
 def document_scenarios() -> Iterator[Scenario]:
-    yield Scenario(
+    yield defective(
         "tcb-info-v2",
         "a version 2 TCB info, as PCS API v3 serves it",
         status(cat.UP_TO_DATE),
+        _C.TCB_INFO_VERSION_2,
         tees=SGX,
-        collateral_defects=frozenset({_C.TCB_INFO_VERSION_2}),
     )
-    cases = (
-        (
-            "tcb-info-unsupported-version",
-            "a TCB info of version 4",
-            Failure.SGX_TCB_INFO_UNSUPPORTED_FORMAT,
-            _C.TCB_INFO_UNSUPPORTED_VERSION,
-        ),
-        (
-            "tcb-info-duplicate-levels",
-            "a TCB info listing one level twice",
-            Failure.SGX_TCB_INFO_INVALID,
-            _C.TCB_INFO_DUPLICATE_LEVELS,
-        ),
-        (
-            "tcb-info-bad-signature",
-            "a TCB info signed by another key",
-            Failure.TCB_INFO_INVALID_SIGNATURE,
-            _C.TCB_INFO_FORGED,
-        ),
-        (
-            "tcb-info-chain-without-signer",
-            "a TCB info issuer chain without the TCB Signing certificate",
-            Failure.SGX_TCB_SIGNING_CERT_MISSING,
-            _C.TCB_INFO_CHAIN_WITHOUT_SIGNER,
-        ),
-        (
-            "tcb-signing-cert-forged",
-            "a TCB Signing certificate not signed by the root",
-            Failure.SGX_TCB_SIGNING_CERT_INVALID_ISSUER,
-            _C.TCB_SIGNING_CERT_FORGED,
-        ),
-        ("tcb-info-wrong-fmspc", "the TCB info of another FMSPC", Failure.TCB_INFO_MISMATCH, _C.TCB_INFO_OTHER_FMSPC),
-        ("tcb-info-wrong-pce-id", "a TCB info for another PCE-ID", Failure.TCB_INFO_MISMATCH, _C.TCB_INFO_OTHER_PCE_ID),
-        (
-            "tcb-info-wrong-tee",
-            "the TCB info of the other TEE (SGX for TDX, TDX for SGX)",
-            Failure.TCB_INFO_MISMATCH,
-            _C.TCB_INFO_OTHER_TEE,
-        ),
-        (
-            "qe-identity-unsupported-format",
-            "a QE identity without its mrsigner",
-            Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_FORMAT,
-            _C.QE_IDENTITY_MISSING_FIELD,
-        ),
-        (
-            "qe-identity-invalid",
-            "a QE identity with a ConfigurationNeeded level",
-            Failure.SGX_ENCLAVE_IDENTITY_INVALID,
-            _C.QE_IDENTITY_INVALID_STATUS,
-        ),
-        (
-            "qe-identity-unsupported-version",
-            "a QE identity of version 3",
-            Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_VERSION,
-            _C.QE_IDENTITY_VERSION_3,
-        ),
-        (
-            "qe-identity-bad-signature",
-            "a QE identity signed by another key",
-            Failure.SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE,
-            _C.QE_IDENTITY_FORGED,
-        ),
-        (
-            "qe-identity-wrong-enclave",
-            "the identity of the other quoting enclave (TD_QE for SGX, QE for TDX)",
-            Failure.QE_IDENTITY_MISMATCH,
-            _C.QE_IDENTITY_OTHER_ENCLAVE,
-        ),
-    )
-    for name, summary, failure, defect in cases:
-        yield Scenario(name, summary, fails(failure), collateral_defects=frozenset({defect}))
+    yield from _failing(_DOCUMENT_CASES)
     yield Scenario(
         "qe-identity-mismatch",
         "the quoting enclave's MRSIGNER is not Intel's",
@@ -207,61 +253,10 @@ def document_scenarios() -> Iterator[Scenario]:
 
 
 def quote_scenarios() -> Iterator[Scenario]:
-    cases = (
-        (
-            "bad-qe-report-signature",
-            "the QE report is not signed by the PCK key",
-            Failure.INVALID_QE_REPORT_SIGNATURE,
-            _Q.QE_REPORT_SIGNED_BY_WRONG_KEY,
-        ),
-        (
-            "broken-report-data-binding",
-            "the QE report data does not hash the attestation key",
-            Failure.INVALID_QE_REPORT_DATA,
-            _Q.QE_REPORT_DATA_UNBOUND,
-        ),
-        (
-            "bad-quote-signature",
-            "the quote is not signed by the attestation key",
-            Failure.INVALID_QUOTE_SIGNATURE,
-            _Q.QUOTE_SIGNED_BY_WRONG_KEY,
-        ),
-        (
-            "encrypted-ppid-certification",
-            "certification data type 3 (encrypted PPID) instead of a PCK chain",
-            Failure.UNSUPPORTED_QE_CERTIFICATION_DATA_TYPE,
-            _Q.ENCRYPTED_PPID_CERTIFICATION,
-        ),
-        (
-            "malformed-quote",
-            "a quote whose QE vendor ID is not Intel's",
-            Failure.UNSUPPORTED_QUOTE_FORMAT,
-            _Q.FOREIGN_QE_VENDOR,
-        ),
-    )
-    for name, summary, failure, defect in cases:
-        yield Scenario(name, summary, fails(failure), quote_defects=frozenset({defect}))
+    yield from _failing(_QUOTE_CASES)
 
 
 def expiry_scenarios() -> Iterator[Scenario]:
     expired = status(cat.UP_TO_DATE, expired=True)
-    cases = (
-        ("expired-tcb-info", "the TCB info's nextUpdate has passed", _C.TCB_INFO_EXPIRED),
-        ("expired-qe-identity", "the QE identity's nextUpdate has passed", _C.QE_IDENTITY_EXPIRED),
-        ("expired-pck-crl", "the PCK CRL's nextUpdate has passed", _C.PCK_CRL_EXPIRED),
-        ("pck-crl-not-yet-valid", "the PCK CRL's thisUpdate is in the future", _C.PCK_CRL_NOT_YET_VALID),
-        ("expired-root-ca-crl", "the root CA CRL's nextUpdate has passed", _C.ROOT_CA_CRL_EXPIRED),
-        (
-            "expired-tcb-signing-cert",
-            "the TCB Signing certificate in the issuer chains has expired",
-            _C.TCB_SIGNING_CERT_EXPIRED,
-        ),
-    )
-    for name, summary, defect in cases:
-        yield Scenario(name, summary, expired, collateral_defects=frozenset({defect}))
-    yield Scenario(
-        "expired-pck-certificate",
-        "the platform's PCK certificate has expired",
-        expired,
-        quote_defects=frozenset({_Q.EXPIRED_PCK_CERTIFICATE}),
-    )
+    for name, summary, defect in _EXPIRY_CASES:
+        yield defective(name, summary, expired, defect)

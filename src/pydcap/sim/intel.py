@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, TypeVar
 
 from pydcap.collateral.bundle import Collateral
@@ -26,14 +27,13 @@ from pydcap.sim import scenarios as sc
 from pydcap.sim.collateral import assemble
 from pydcap.sim.defects import CollateralDefect, QuoteDefect, Revocation
 from pydcap.sim.pck_issuer import PckIssuer, PckSubject
-from pydcap.sim.pki import CA_KINDS, Authority, Pki, pem_chain
+from pydcap.sim.pki import CA_KINDS, DAY, Authority, Pki, pem_chain
 from pydcap.sim.platform import IssuedPck, SimulatedPlatform, SimulatedSgxPlatform, SimulatedTdxPlatform
-from pydcap.sim.publisher import DocumentPublisher, fmspc_bytes
+from pydcap.sim.publisher import DocumentPublisher
 from pydcap.sim.revocation import RevocationLists
 
 REFERENCE_TIME = datetime(2025, 7, 1, tzinfo=UTC)
 """A fixed ``now`` for reproducible tests: ``SimulatedIntel(seed, now=REFERENCE_TIME)``."""
-DAY = 86_400
 
 TimeLike = datetime | int | float | None
 P = TypeVar("P", bound=SimulatedPlatform)
@@ -94,10 +94,10 @@ class SimulatedIntel:
         self.now = now
         self.pki = Pki.create(seed, realm)
         self._catalog = catalog if catalog is not None else cat.default_catalog()
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self.revocations = RevocationLists(self.pki, self.now)
         self.documents = DocumentPublisher(self.pki.tcb_signing, lambda: self._catalog, self.now)
-        self.pcks = PckIssuer(seed, self.pki, lambda: self._catalog, self.now)
+        self.pcks = PckIssuer(self.pki, lambda: self._catalog, self.now)
         self._by_qe_id: dict[bytes, SimulatedPlatform] = {}
         self._by_encrypted_ppid: dict[bytes, SimulatedPlatform] = {}
         self._by_manifest: dict[bytes, SimulatedPlatform] = {}
@@ -110,7 +110,7 @@ class SimulatedIntel:
         """The simulated root CA certificate (PEM): pass it, or ``trust_root``, to the verifier."""
         return self.pki.root.pem
 
-    @property
+    @cached_property
     def trust_root(self) -> TrustRoot:
         return TrustRoot.from_pem(self.root_pem)
 
@@ -267,7 +267,7 @@ class SimulatedIntel:
             self.revocations.revoke(self.pki.root, issuer.serial)
         if Revocation.TCB_SIGNING_CERT in revocations:
             self.revocations.revoke(self.pki.root, self.pki.retired_tcb_signing.serial)
-        label = f"{self.pki.realm}/{tee}/{name}"
+        label = _platform_label(self.pki, tee, name)
         fields.update(factory.identity_fields(self.seed, label, fields["ca"] == "platform"))
         fields.update(
             intel=self,
@@ -395,7 +395,7 @@ class SimulatedIntel:
         """The TCB info PCS serves for ``fmspc`` and ``tee`` (``update`` standard/early, or an ``evaluation``
         data number; ``version`` 2 is what API v3 serves). ``LookupError`` when there is none."""
         number = self._catalog.evaluation_number(update, evaluation)
-        return self.documents.tcb_info(fmspc_bytes(fmspc), tee, number=number, version=version)
+        return self.documents.tcb_info(factory.fixed_bytes(fmspc, 6, "FMSPC"), tee, number=number, version=version)
 
     def enclave_identity(
         self,
@@ -459,6 +459,11 @@ def _given(**kwargs: Any) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
+def _platform_label(pki: Pki, tee: str, name: str) -> str:
+    """What a platform's identity and PCK keys derive from: the same label is the same machine."""
+    return f"{pki.realm}/{tee}/{name}"
+
+
 def _subject(label: str, fields: dict[str, Any]) -> PckSubject:
     return PckSubject(
         label=label,
@@ -473,7 +478,7 @@ def _subject(label: str, fields: dict[str, Any]) -> PckSubject:
 
 def _platform_subject(platform: SimulatedPlatform) -> PckSubject:
     return _subject(
-        f"{platform.intel.pki.realm}/{platform.tee}/{platform.name}",
+        _platform_label(platform.intel.pki, platform.tee, platform.name),
         {
             "issuer": platform.issuer,
             "ppid": platform.ppid,

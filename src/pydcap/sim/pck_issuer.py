@@ -7,7 +7,6 @@ import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from pydcap.pki.pck import SgxType
 from pydcap.sim.catalog import Catalog
@@ -18,13 +17,14 @@ from pydcap.sim.pki import (
     NOT_AFTER,
     PCK_CN,
     PCK_NOT_BEFORE,
-    PROCESSOR_CA_CN,
     Authority,
     CertificateProfile,
     Pki,
     build_certificate,
     certificate_pem,
+    expired_validity,
     intel_name,
+    pck_ca_kind,
     pck_crl_url,
     pem_chain,
     reissue,
@@ -32,7 +32,6 @@ from pydcap.sim.pki import (
 )
 from pydcap.sim.platform import IssuedPck
 
-DAY = 86_400
 Tcb = tuple[tuple[int, ...], int]  # (16 SGX TCB components, PCESVN)
 
 
@@ -49,16 +48,11 @@ class PckSubject:
     sgx_type: SgxType
     platform_instance_id: bytes | None
 
-    @property
-    def ca_kind(self) -> str:
-        return "processor" if self.issuer.common_name == PROCESSOR_CA_CN else "platform"
-
 
 class PckIssuer:
     """Issues (and caches) PCK certificates for one PKI, and picks the one PCS would serve."""
 
-    def __init__(self, seed: int, pki: Pki, catalog: Callable[[], Catalog], now: int) -> None:
-        self.seed = seed
+    def __init__(self, pki: Pki, catalog: Callable[[], Catalog], now: int) -> None:
         self.pki = pki
         self._catalog = catalog
         self.now = now
@@ -91,7 +85,7 @@ class PckIssuer:
         components, pce_svn = tcb
         tcbm = (bytes(components) + struct.pack("<H", pce_svn)).hex()
         key_label = f"{subject.label}/pck/{subject.issuer.serial:x}/{tcbm}"
-        key = derive_key(self.seed, key_label)
+        key = derive_key(self.pki.seed, key_label)
         multi_package = subject.platform_instance_id is not None
         fields = SgxExtensionFields(
             ppid=subject.ppid,
@@ -106,20 +100,17 @@ class PckIssuer:
             cached_keys=True if multi_package else None,
             smt_enabled=True if multi_package else None,
         )
-        not_before, not_after = PCK_NOT_BEFORE, NOT_AFTER
-        if variant == "expired":
-            not_before = datetime.fromtimestamp(self.now - 7 * 365 * DAY, UTC)
-            not_after = datetime.fromtimestamp(self.now - DAY, UTC)
+        not_before, not_after = expired_validity(self.now) if variant == "expired" else (PCK_NOT_BEFORE, NOT_AFTER)
         cert = build_certificate(
             subject=intel_name(PCK_CN),
             public_key=key.public_key(),
             issuer_name=subject.issuer.name,
             issuer_key_id=subject.issuer.key_id,
             signing_key=subject.issuer.key,
-            serial=serial_from(self.seed, key_label),
+            serial=serial_from(self.pki.seed, key_label),
             not_before=not_before,
             not_after=not_after,
-            profile=CertificateProfile(ca=False, path_length=None, crl_url=pck_crl_url(subject.ca_kind)),
+            profile=CertificateProfile(ca=False, path_length=None, crl_url=pck_crl_url(pck_ca_kind(subject.issuer))),
             sgx_extension=None if variant == "no-sgx-extension" else sgx_extension(fields),
         )
         issued = IssuedPck(Authority(key, cert), components, pce_svn)
@@ -145,8 +136,7 @@ class PckIssuer:
         if QuoteDefect.CHAIN_WITHOUT_PCK in defects:
             return pem_chain(signer, issuer, root)
         if QuoteDefect.CHAIN_WITH_OTHER_CA in defects:
-            other = self.pki.intermediate("platform" if issuer.common_name == PROCESSOR_CA_CN else "processor")
-            return pem_chain(pck.authority, other, root)
+            return pem_chain(pck.authority, self.pki.other_intermediate(issuer), root)
         if QuoteDefect.FORGED_ROOT in defects:
             return pck.pem + issuer.pem + certificate_pem(reissue(root.certificate, rogue().root.key))
         if QuoteDefect.FORGED_INTERMEDIATE in defects:

@@ -7,10 +7,11 @@ keys differ. Dates are fixed, so a seed always gives the same certificates, vali
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
+from types import MappingProxyType
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -27,13 +28,15 @@ TCB_SIGNING_CN = "Intel SGX TCB Signing"
 PCK_CN = "Intel SGX PCK Certificate"
 
 ROOT_CRL_URL = "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"
-CA_KINDS = ("processor", "platform")
+PCK_CA_NAMES: Mapping[str, str] = MappingProxyType({"processor": PROCESSOR_CA_CN, "platform": PLATFORM_CA_CN})
+CA_KINDS = tuple(PCK_CA_NAMES)
 
 ROOT_NOT_BEFORE = datetime(2018, 5, 21, 10, 45, 10, tzinfo=UTC)
 CA_NOT_BEFORE = datetime(2018, 5, 21, 10, 50, 10, tzinfo=UTC)
 TCB_SIGNING_NOT_BEFORE = datetime(2025, 5, 6, 9, 25, 0, tzinfo=UTC)
 PCK_NOT_BEFORE = datetime(2024, 1, 1, 0, 0, 0, tzinfo=UTC)
 NOT_AFTER = datetime(2049, 12, 31, 23, 59, 59, tzinfo=UTC)
+DAY = 86_400
 
 _SHA256 = hashes.SHA256()
 
@@ -41,6 +44,11 @@ _SHA256 = hashes.SHA256()
 def pck_crl_url(ca: str, api_version: str = "v4") -> str:
     """The CRL distribution point Intel writes into PCK certificates issued by the ``ca`` CA."""
     return f"https://api.trustedservices.intel.com/sgx/certification/{api_version}/pckcrl?ca={ca}&encoding=der"
+
+
+def expired_validity(now: int) -> tuple[datetime, datetime]:
+    """The validity of a certificate issued seven years before ``now`` that expired the day before it."""
+    return datetime.fromtimestamp(now - 7 * 365 * DAY, UTC), datetime.fromtimestamp(now - DAY, UTC)
 
 
 def intel_name(common_name: str) -> x509.Name:
@@ -292,11 +300,15 @@ class Pki:
             return self.platform_ca
         raise ValueError(f"unknown PCK CA {ca!r} (processor or platform)")
 
+    def other_intermediate(self, issuer: Authority) -> Authority:
+        """The PCK CA of the other kind than ``issuer``: the wrong CA, for defect scenarios."""
+        return self.intermediate("platform" if pck_ca_kind(issuer) == "processor" else "processor")
+
     def retired_intermediate(self, ca: str) -> Authority:
         """An earlier generation of the ``ca`` PCK CA: same name, another key. Scenarios revoke it."""
-        return _retired(self, f"{ca}-ca", PROCESSOR_CA_CN if ca == "processor" else PLATFORM_CA_CN, True)
+        return _retired(self, f"{ca}-ca", PCK_CA_NAMES[ca], True)
 
-    @cached_property
+    @property
     def retired_tcb_signing(self) -> Authority:
         """An earlier TCB Signing certificate: same name, another key. Scenarios revoke it."""
         return _retired(self, "tcb-signing", TCB_SIGNING_CN, False)
@@ -306,6 +318,11 @@ class Pki:
 def _retired(pki: Pki, label: str, common_name: str, ca: bool) -> Authority:
     key = derive_key(pki.seed, f"{pki.realm}/retired/{label}")
     return _issue_ca(pki.root, key, common_name, CA_NOT_BEFORE if ca else TCB_SIGNING_NOT_BEFORE, ca)
+
+
+def pck_ca_kind(issuer: Authority) -> str:
+    """``processor`` or ``platform``: which PCK CA ``issuer`` is, by name (so a retired generation too)."""
+    return "processor" if issuer.common_name == PROCESSOR_CA_CN else "platform"
 
 
 def pem_chain(*authorities: Authority) -> bytes:

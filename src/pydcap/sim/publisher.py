@@ -9,17 +9,9 @@ from typing import Any
 
 from pydcap.sim import documents
 from pydcap.sim.catalog import Catalog, FmspcEntry
-from pydcap.sim.pki import Authority
+from pydcap.sim.pki import DAY, Authority
 
-DAY = 86_400
 DOCUMENT_LIFETIME = 30 * DAY
-
-
-def fmspc_bytes(fmspc: bytes | str) -> bytes:
-    raw = bytes.fromhex(fmspc) if isinstance(fmspc, str) else bytes(fmspc)
-    if len(raw) != 6:
-        raise ValueError(f"an FMSPC is 6 bytes, got {len(raw)}")
-    return raw
 
 
 class DocumentPublisher:
@@ -49,16 +41,15 @@ class DocumentPublisher:
         issued = self.now if issue_date is None else issue_date
         return issued, issued + DOCUMENT_LIFETIME if next_update is None else next_update
 
-    def entry(self, fmspc: bytes | str) -> FmspcEntry:
-        raw = fmspc_bytes(fmspc)
-        entry = self._catalog().entry(raw)
+    def entry(self, fmspc: bytes) -> FmspcEntry:
+        entry = self._catalog().entry(fmspc)
         if entry is None:
-            raise LookupError(f"no TCB info for FMSPC {raw.hex().upper()}")
+            raise LookupError(f"no TCB info for FMSPC {fmspc.hex().upper()}")
         return entry
 
     def tcb_info_body(
         self,
-        fmspc: bytes | str,
+        fmspc: bytes,
         tee: str = "sgx",
         *,
         number: int,
@@ -75,8 +66,8 @@ class DocumentPublisher:
             entry, tcb, tee=tee, version=version, number=number, issue_date=issued, next_update=expires
         )
 
-    def tcb_info(self, fmspc: bytes | str, tee: str, *, number: int, version: int = 3) -> bytes:
-        key = ("tcb", fmspc_bytes(fmspc), tee, number, version)
+    def tcb_info(self, fmspc: bytes, tee: str, *, number: int, version: int = 3) -> bytes:
+        key = ("tcb", fmspc, tee, number, version)
         return self._cached(
             key, lambda: self.sign("tcbInfo", self.tcb_info_body(fmspc, tee, number=number, version=version))
         )
@@ -111,11 +102,14 @@ class DocumentPublisher:
         )
 
     def evaluation_numbers(self, tee: str) -> bytes:
-        issued, expires = self._dates(None, None)
-        body = documents.evaluation_numbers_body(
-            tee, self._catalog().evaluations, issue_date=issued, next_update=expires
-        )
-        return self._cached(("numbers", tee), lambda: self.sign("tcbEvaluationDataNumbers", body))
+        def make() -> bytes:
+            issued, expires = self._dates(None, None)
+            body = documents.evaluation_numbers_body(
+                tee, self._catalog().evaluations, issue_date=issued, next_update=expires
+            )
+            return self.sign("tcbEvaluationDataNumbers", body)
+
+        return self._cached(("numbers", tee), make)
 
     def fmspcs(self, segment: str = "all") -> list[dict[str, str]]:
         return [

@@ -6,9 +6,8 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-from pydcap.sim.pki import CA_KINDS, ROOT_CRL_URL, Authority, Pki, build_crl, pck_crl_url
+from pydcap.sim.pki import CA_KINDS, DAY, ROOT_CRL_URL, Authority, Pki, build_crl, pck_crl_url
 
-DAY = 86_400
 PCK_CRL_LIFETIME = 30 * DAY
 ROOT_CRL_LIFETIME = 365 * DAY
 

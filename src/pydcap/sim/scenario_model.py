@@ -95,11 +95,22 @@ class Scenario:
             if self.current_module is not None or self.current_late_microcode is not None:
                 out["td_version"] = "1.5"
                 out["current_module_svn"] = cat.MODULE_SVN_FOR_STATUS[self.current_module or self.module]
-                out["current_late_microcode"] = self.current_late_microcode or self.late_microcode
+                out["current_late_microcode"] = (
+                    self.late_microcode if self.current_late_microcode is None else self.current_late_microcode
+                )
         out.update(self.settings)
         if tee == "tdx":
             out.update(self.tdx_settings)
         return out
+
+
+def defective(
+    name: str, summary: str, expected: Expectation, defect: QuoteDefect | CollateralDefect, tees: tuple[str, ...] = BOTH
+) -> Scenario:
+    """An up-to-date platform whose quotes or collateral have one defect."""
+    if isinstance(defect, QuoteDefect):
+        return Scenario(name, summary, expected, tees=tees, quote_defects=frozenset({defect}))
+    return Scenario(name, summary, expected, tees=tees, collateral_defects=frozenset({defect}))
 
 
 _KEBAB: Mapping[str, str] = MappingProxyType(

@@ -18,6 +18,7 @@ from pydcap.sim.scenario_model import (
     TDX,
     Expectation,
     Scenario,
+    defective,
     fails,
     kebab,
     merged_status,
@@ -55,7 +56,6 @@ def _merge_scenarios() -> Iterator[Scenario]:
                 )
 
 
-_C = CollateralDefect
 _BELOW = cat.BELOW_EVERY_LEVEL
 
 
@@ -206,12 +206,12 @@ def _tdx_scenarios() -> Iterator[Scenario]:
         tees=TDX,
         settings={"module_version": 2},
     )
-    yield Scenario(
+    yield defective(
         "tdx-tcb-info-v2",
         "a version 2 TCB info (SGX only) given for a TDX quote",
         fails(Failure.TCB_INFO_MISMATCH),
+        CollateralDefect.TCB_INFO_VERSION_2,
         tees=TDX,
-        collateral_defects=frozenset({_C.TCB_INFO_VERSION_2}),
     )
 
 

@@ -12,15 +12,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from urllib.parse import unquote
 
 import httpx
 
 from pydcap.sources.errors import UpstreamError
-from pydcap.sources.http import HttpSettings, HttpTransport
-from pydcap.sources.intel_api import IDENTITY_CHAIN, PCK_CRL_CHAIN, platform_params
+from pydcap.sources.http import HttpSettings, HttpTransport, service_url
+from pydcap.sources.intel_api import IDENTITY_CHAIN, PCK_CRL_CHAIN, TCB_INFO_CHAIN_V3, platform_params, update_param
 from pydcap.sources.models import Fetched, PckCa, PlatformId, Tee, Update
-from pydcap.sources.wire import crl_body, header_chain, json_body, malformed, signed_document_body, tcbm
+from pydcap.sources.wire import (
+    crl_body,
+    fetched,
+    header_chain,
+    issuer_chain_pem,
+    json_body,
+    malformed,
+    pem_certificate_body,
+    signed_document_body,
+    tcbm,
+)
 
 AZURE_GLOBAL_CACHE_URL = "https://global.acccache.azure.net/sgx/certification"
 AZURE_THIM_METADATA_URL = "http://169.254.169.254/metadata/THIM/sgx/certification"
@@ -36,7 +45,6 @@ CRL_URIS: Mapping[str, str] = {
     PckCa.PROCESSOR.value: "https://certificates.trustedservices.intel.com/intelsgxpckprocessor.crl",
     PckCa.PLATFORM.value: "https://api.trustedservices.intel.com/sgx/certification/v3/pckcrl?ca=platform&encoding=pem",
 }
-TCB_INFO_CHAIN = ("SGX-TCB-Info-Issuer-Chain", "TCB-Info-Issuer-Chain")
 PRIMARY_RETRY_AFTER = 30.0
 
 
@@ -56,14 +64,11 @@ class AzureClient:
         settings: HttpSettings | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        for name, value in (("url", url), ("tdx_url", tdx_url), ("pck_url", pck_url)):
-            if value is not None and not value.startswith(("http://", "https://")):
-                raise ValueError(f"Azure {name} must start with http:// or https://, not {value!r}")
         if collateral_version not in ("v3", "v4"):
             raise ValueError(f"collateral version must be v3 or v4, not {collateral_version!r}")
-        self.url = url.rstrip("/")
-        self.tdx_url = (tdx_url or url).rstrip("/")
-        self.pck_url = pck_url.rstrip("/") if pck_url else None
+        self.url = service_url(url, "Azure url")
+        self.tdx_url = service_url(tdx_url, "Azure tdx_url") if tdx_url else self.url
+        self.pck_url = service_url(pck_url, "Azure pck_url") if pck_url else None
         self.client_id = client_id
         self.version = collateral_version
         self.http = HttpTransport(f"{self.service} at {self.url}", settings, client=client)
@@ -104,23 +109,21 @@ class AzureClient:
         # The root CA CRL is the same document for SGX and TDX; the global cache serves it by URI.
         url = f"{self.url}/{self.version}/pckcrl"
         response = await self._get(url, what, self._params(API_VERSION_CRL, uri=CRL_URIS["root"]))
-        return _fetched(response, crl_body(response, what), b"")
+        return fetched(response, crl_body(response, what), b"")
 
     async def pck_crl(self, ca: PckCa) -> Fetched:
         what = f"PCK CRL ({ca.value} CA)"
         url = f"{self.url}/{self.version}/pckcrl"
         response = await self._get(url, what, self._params(API_VERSION_CRL, uri=CRL_URIS[ca.value]))
-        return _fetched(response, crl_body(response, what), header_chain(response, PCK_CRL_CHAIN, what))
+        return fetched(response, crl_body(response, what), header_chain(response, PCK_CRL_CHAIN, what))
 
     async def tcb_info(self, tee: Tee, fmspc: bytes, update: Update = Update.STANDARD) -> Fetched:
         what = f"{tee.value.upper()} TCB info for FMSPC {fmspc.hex().upper()}"
         base = self._tdx_collateral_base() if tee is Tee.TDX else self.url
-        extra = {"fmspc": fmspc.hex().upper()}
-        if update is not Update.STANDARD:
-            extra["update"] = update.value
+        extra = {"fmspc": fmspc.hex().upper(), **update_param(update)}
         response = await self._get(f"{base}/{self.version}/tcb", what, self._params(API_VERSION_COLLATERAL, **extra))
-        chain = header_chain(response, TCB_INFO_CHAIN, what)
-        return _fetched(response, signed_document_body(response, "tcbInfo", what), chain)
+        chain = header_chain(response, TCB_INFO_CHAIN_V3, what)
+        return fetched(response, signed_document_body(response, "tcbInfo", what), chain)
 
     async def qe_identity(self, tee: Tee, update: Update = Update.STANDARD) -> Fetched:
         base = self._tdx_collateral_base() if tee is Tee.TDX else self.url
@@ -131,10 +134,9 @@ class AzureClient:
         return await self._identity(f"{self.url}/{self.version}/qve/identity", "QvE identity", update)
 
     async def _identity(self, url: str, what: str, update: Update) -> Fetched:
-        extra = {} if update is Update.STANDARD else {"update": update.value}
-        response = await self._get(url, what, self._params(API_VERSION_COLLATERAL, **extra))
+        response = await self._get(url, what, self._params(API_VERSION_COLLATERAL, **update_param(update)))
         chain = header_chain(response, IDENTITY_CHAIN, what)
-        return _fetched(response, signed_document_body(response, "enclaveIdentity", what), chain)
+        return fetched(response, signed_document_body(response, "enclaveIdentity", what), chain)
 
     async def pck_certificate(self, platform: PlatformId) -> Fetched:
         """The THIM endpoint first (when configured and not failing in the last 30 s), then the cache."""
@@ -161,10 +163,6 @@ def azure_platform_params(platform: PlatformId) -> dict[str, str]:
     return params
 
 
-def _fetched(response: httpx.Response, data: bytes, chain: bytes, meta: Mapping[str, str] | None = None) -> Fetched:
-    return Fetched(data, chain, str(response.request.url), response.headers.get("Request-ID"), dict(meta or {}))
-
-
 def _pck_certificate_json(response: httpx.Response, what: str) -> Fetched:
     body = json_body(response, what)
     if not isinstance(body, dict):
@@ -178,5 +176,5 @@ def _pck_certificate_json(response: httpx.Response, what: str) -> Fetched:
         # Azure hosts the PCESVN in the TCBm big-endian; pydcap (like Intel) keeps it little-endian.
         azure = tcbm(body["sgx-Tcbm"], what, response)
         meta["tcbm"] = azure[:32] + azure[34:36] + azure[32:34]
-    leaf_pem = leaf if leaf.endswith("\n") else leaf + "\n"
-    return _fetched(response, leaf_pem.encode(), unquote(chain).encode(), meta)
+    leaf_pem = pem_certificate_body((leaf if leaf.endswith("\n") else leaf + "\n").encode(), what, response)
+    return fetched(response, leaf_pem, issuer_chain_pem(chain, what, response), meta)

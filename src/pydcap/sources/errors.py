@@ -40,7 +40,8 @@ class UpstreamError(CollateralUnavailableError):
 
 
 class UpstreamUnreachableError(UpstreamError):
-    """No HTTP answer at all: connection refused or dropped, DNS failure, TLS failure or timeout."""
+    """No usable HTTP answer: connection refused or dropped, DNS, TLS or protocol failure, timeout, a redirect
+    loop or a body that cannot be decoded."""
 
 
 class UpstreamServerError(UpstreamError):

@@ -57,10 +57,14 @@ def collateral_from_parts(
             qe_identity_issuer_chain=qe_identity.issuer_chain,
         )
     except FormatError as exc:
-        part = getattr(exc, "part", "collateral")
-        url = {"tcb_info": tcb_info.url, "qe_identity": qe_identity.url, "pck_crl": pck_crl.url}.get(part, "")
+        parts = {"root_ca_crl": root_ca_crl, "pck_crl": pck_crl, "tcb_info": tcb_info, "qe_identity": qe_identity}
+        part = parts.get(getattr(exc, "part", ""))
         raise MalformedResponseError(
-            "collateral", url or "(several URLs)", 200, str(exc), "the service answered an unreadable document"
+            "collateral",
+            part.url if part is not None else "(several URLs)",
+            200,
+            str(exc),
+            "the service answered an unreadable document",
         ) from exc
 
 

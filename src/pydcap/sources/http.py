@@ -105,6 +105,18 @@ def retry_after_seconds(response: httpx.Response, now: float | None = None) -> f
     return max(0.0, when.timestamp() - reference)
 
 
+def service_url(url: str, name: str) -> str:
+    """``url`` without trailing slashes, when it is an http(s) URL with a host; otherwise ValueError saying so."""
+    text = url.strip().rstrip("/")
+    try:
+        parsed = httpx.URL(text)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"{name} {url!r} is not a URL: {exc}") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError(f"{name} must be an http:// or https:// URL with a host, not {url!r}")
+    return text
+
+
 def display_url(url: httpx.URL | str) -> str:
     """The URL for messages: long query values (an encrypted PPID) are shortened."""
     text = str(url)
@@ -149,7 +161,6 @@ class HttpTransport:
         self._explanations = {**DEFAULT_EXPLANATIONS, **(explanations or {})}
         self._headers = dict(headers or {})
         self._send_request_id = send_request_id
-        self.requests_sent = 0
 
     def client(self) -> httpx.AsyncClient:
         if self._external is not None:
@@ -208,9 +219,9 @@ class HttpTransport:
             remaining = deadline - time.monotonic()
             try:
                 async with asyncio.timeout(max(remaining, 0.001)):
-                    self.requests_sent += 1
                     response = await self.client().request(method, url, params=params, headers=hdrs, json=json)
-            except (httpx.TransportError, TimeoutError) as exc:
+            except (httpx.RequestError, TimeoutError) as exc:
+                # RequestError: no usable answer (transport failure, redirect loop, undecodable body).
                 failure = exc
             if response is not None:
                 log.debug("%s %s -> %d", method, full_url, response.status_code)

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 
 import httpx
 
-from pydcap.sources.http import Explanation, HttpSettings, HttpTransport
+from pydcap.sources.http import Explanation, HttpSettings, HttpTransport, service_url
 from pydcap.sources.models import Fetched, PckCa, PlatformId, Tee, Update
-from pydcap.sources.wire import crl_body, header_chain, malformed, signed_document_body, tcbm
+from pydcap.sources.wire import crl_body, fetched, header_chain, pem_certificate_body, signed_document_body, tcbm
 
 _API_SUFFIX = re.compile(r"/(?:sgx|tdx)/certification/v(\d+)/?$")
 
@@ -34,7 +34,8 @@ def split_api_url(url: str) -> tuple[str, int | None]:
 
 
 class IntelApiClient:
-    """A client of one service speaking Intel's certification API (v3 or v4)."""
+    """A client of one service speaking Intel's certification API (v3 or v4). The root CA CRL comes from
+    ``root_ca_crl_url``: the service's own ``rootcacrl`` endpoint unless a subclass knows better."""
 
     service = "Intel's certification API"
 
@@ -50,9 +51,7 @@ class IntelApiClient:
         send_request_id: bool = False,
     ) -> None:
         root, from_url = split_api_url(url)
-        if not root.startswith(("http://", "https://")):
-            raise ValueError(f"{self.service} URL must start with http:// or https://, not {url!r}")
-        self.root = root
+        self.root = service_url(root, f"{self.service} URL")
         self.api_version = api_version or from_url or 4
         if self.api_version not in (3, 4):
             raise ValueError(f"API version {self.api_version} is not supported (3 or 4)")
@@ -64,6 +63,7 @@ class IntelApiClient:
             headers=headers,
             send_request_id=send_request_id,
         )
+        self.root_ca_crl_url = self.endpoint(Tee.SGX, "rootcacrl")
 
     @property
     def description(self) -> str:
@@ -88,21 +88,26 @@ class IntelApiClient:
     async def _get(self, url: str, what: str, params: Mapping[str, str] | None = None) -> httpx.Response:
         return await self.http.request("GET", url, what=what, params=params)
 
+    async def root_ca_crl(self) -> Fetched:
+        what = "root CA CRL"
+        response = await self._get(self.root_ca_crl_url, what)
+        return fetched(response, crl_body(response, what), b"")
+
     async def pck_crl(self, ca: PckCa) -> Fetched:
         what = f"PCK CRL ({ca.value} CA)"
         response = await self._get(self.endpoint(Tee.SGX, "pckcrl"), what, self.pck_crl_params(ca))
-        return self._fetched(response, crl_body(response, what), header_chain(response, PCK_CRL_CHAIN, what))
+        return fetched(response, crl_body(response, what), header_chain(response, PCK_CRL_CHAIN, what))
 
     def pck_crl_params(self, ca: PckCa) -> dict[str, str]:
         return {"ca": ca.value, "encoding": "der"}
 
     async def tcb_info(self, tee: Tee, fmspc: bytes, update: Update = Update.STANDARD) -> Fetched:
         what = f"{tee.value.upper()} TCB info for FMSPC {fmspc.hex().upper()}"
-        params = {"fmspc": fmspc.hex().upper(), **_update_param(update)}
+        params = {"fmspc": fmspc.hex().upper(), **update_param(update)}
         response = await self._get(self.endpoint(tee, "tcb"), what, params)
         v4 = tee is Tee.TDX or self.api_version >= 4
         chain = header_chain(response, TCB_INFO_CHAIN_V4 if v4 else TCB_INFO_CHAIN_V3, what)
-        return self._fetched(response, signed_document_body(response, "tcbInfo", what), chain)
+        return fetched(response, signed_document_body(response, "tcbInfo", what), chain)
 
     async def qe_identity(self, tee: Tee, update: Update = Update.STANDARD) -> Fetched:
         what = "TD QE identity" if tee is Tee.TDX else "QE identity"
@@ -112,15 +117,14 @@ class IntelApiClient:
         return await self._identity(self.endpoint(Tee.SGX, "qve/identity"), "QvE identity", update)
 
     async def _identity(self, url: str, what: str, update: Update) -> Fetched:
-        response = await self._get(url, what, _update_param(update))
+        response = await self._get(url, what, update_param(update))
         chain = header_chain(response, IDENTITY_CHAIN, what)
-        return self._fetched(response, signed_document_body(response, "enclaveIdentity", what), chain)
+        return fetched(response, signed_document_body(response, "enclaveIdentity", what), chain)
 
     async def _pck_certificate(self, params: Mapping[str, str], platform: PlatformId) -> Fetched:
         what = f"PCK certificate for platform {platform.key}"
         response = await self._get(self.endpoint(Tee.SGX, "pckcert"), what, params)
-        if b"-----BEGIN CERTIFICATE-----" not in response.content:
-            raise malformed(what, response, "the body is not a PEM certificate")
+        leaf = pem_certificate_body(response.content, what, response)
         meta: dict[str, str] = {}
         if "SGX-TCBm" in response.headers:
             meta["tcbm"] = tcbm(response.headers["SGX-TCBm"], what, response)
@@ -128,20 +132,10 @@ class IntelApiClient:
             meta["fmspc"] = response.headers["SGX-FMSPC"].strip().lower()
         if "SGX-PCK-Certificate-CA-Type" in response.headers:
             meta["ca_type"] = response.headers["SGX-PCK-Certificate-CA-Type"].strip().lower()
-        return self._fetched(response, response.content, header_chain(response, PCK_CERT_CHAIN, what), meta)
-
-    @staticmethod
-    def _fetched(response: httpx.Response, data: bytes, chain: bytes, meta: Mapping[str, str] | None = None) -> Fetched:
-        return Fetched(
-            data=data,
-            issuer_chain=chain,
-            url=str(response.request.url),
-            request_id=response.headers.get("Request-ID"),
-            meta=dict(meta or {}),
-        )
+        return fetched(response, leaf, header_chain(response, PCK_CERT_CHAIN, what), meta)
 
 
-def _update_param(update: Update) -> dict[str, str]:
+def update_param(update: Update) -> dict[str, str]:
     # "standard" is every service's default; saying it only when it differs keeps the URLs that Intel's
     # own clients send (and what strict servers accept).
     return {} if update is Update.STANDARD else {"update": update.value}

@@ -19,8 +19,7 @@ from pydcap.sources.errors import (
 )
 from pydcap.sources.http import Explanation, HttpSettings
 from pydcap.sources.intel_api import IntelApiClient, platform_params
-from pydcap.sources.models import Fetched, PckCa, PlatformId, Tee
-from pydcap.sources.wire import crl_body
+from pydcap.sources.models import Fetched, PckCa, PlatformId
 
 DEFAULT_PCCS_URL = "https://localhost:8081/sgx/certification/v4/"
 
@@ -76,11 +75,6 @@ class PccsClient(IntelApiClient):
 
     def pck_crl_params(self, ca: PckCa) -> dict[str, str]:
         return {"ca": ca.value, "encoding": "der"} if self.crl_encoding == "der" else {"ca": ca.value}
-
-    async def root_ca_crl(self) -> Fetched:
-        what = "root CA CRL"
-        response = await self._get(self.endpoint(Tee.SGX, "rootcacrl"), what)
-        return self._fetched(response, crl_body(response, what), b"")
 
     async def pck_certificate(self, platform: PlatformId) -> Fetched:
         return await self._pck_certificate(platform_params(platform, with_qe_id=True), platform)

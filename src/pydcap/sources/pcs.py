@@ -22,7 +22,7 @@ from pydcap.sources.models import (
     PlatformId,
     Tee,
 )
-from pydcap.sources.wire import crl_body, header_chain, json_body, malformed
+from pydcap.sources.wire import header_chain, json_body, malformed, pem_certificate_body, tcbm
 
 INTEL_PCS_URL = "https://api.trustedservices.intel.com"
 # The CRL distribution point of the Intel SGX Root CA certificate.
@@ -64,15 +64,10 @@ class PcsClient(IntelApiClient):
             headers=headers,
             explanations=PCS_EXPLANATIONS,
         )
-        if root_ca_crl_url is None:
-            is_intel = urlsplit(self.root).hostname == urlsplit(INTEL_PCS_URL).hostname
-            root_ca_crl_url = INTEL_ROOT_CA_CRL_URL if is_intel else self.endpoint(Tee.SGX, "rootcacrl")
-        self.root_ca_crl_url = root_ca_crl_url
-
-    async def root_ca_crl(self) -> Fetched:
-        what = "root CA CRL"
-        response = await self._get(self.root_ca_crl_url, what)
-        return self._fetched(response, crl_body(response, what), b"")
+        if root_ca_crl_url is not None:
+            self.root_ca_crl_url = root_ca_crl_url
+        elif urlsplit(self.root).hostname == urlsplit(INTEL_PCS_URL).hostname:
+            self.root_ca_crl_url = INTEL_ROOT_CA_CRL_URL
 
     async def pck_certificate(self, platform: PlatformId) -> Fetched:
         """``pckcert``: by encrypted PPID as Intel wants it; a platform without one is asked for by QE-ID,
@@ -100,12 +95,16 @@ class PcsClient(IntelApiClient):
             raise malformed(what, response, "the body is not a JSON array")
         options = []
         for item in items:
-            if not isinstance(item, dict) or not isinstance(item.get("tcbm"), str):
+            if not (
+                isinstance(item, dict)
+                and isinstance(item.get("tcb"), dict)
+                and isinstance(item.get("tcbm"), str)
+                and isinstance(item.get("cert"), str)
+            ):
                 raise malformed(what, response, "an entry lacks tcb, tcbm or cert")
-            cert = item.get("cert")
-            pem = unquote(cert).encode() if isinstance(cert, str) and cert != "Not available" else None
-            tcb = item.get("tcb")
-            options.append(PckCertificateOption(tcb if isinstance(tcb, dict) else {}, item["tcbm"].lower(), pem))
+            cert = item["cert"]
+            pem = None if cert == "Not available" else pem_certificate_body(unquote(cert).encode(), what, response)
+            options.append(PckCertificateOption(item["tcb"], tcbm(item["tcbm"], what, response), pem))
         return FetchedPckCertificates(
             options=tuple(options),
             issuer_chain=header_chain(response, PCK_CERT_CHAIN, what),

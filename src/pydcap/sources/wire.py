@@ -6,7 +6,7 @@ Each reader raises ``MalformedResponseError`` naming the URL and the header or b
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -17,8 +17,14 @@ from pydcap.errors import CertificateFormatError
 from pydcap.pki.crl import RevocationList
 from pydcap.sources.errors import MalformedResponseError
 from pydcap.sources.http import display_url
+from pydcap.sources.models import Fetched
 
 PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
+
+
+def fetched(response: httpx.Response, data: bytes, chain: bytes, meta: Mapping[str, str] | None = None) -> Fetched:
+    """The ``Fetched`` of one answer: its decoded body and chain, where it came from, the service's Request-ID."""
+    return Fetched(data, chain, str(response.request.url), response.headers.get("Request-ID"), dict(meta or {}))
 
 
 def malformed(what: str, response: httpx.Response, detail: str) -> MalformedResponseError:
@@ -62,6 +68,13 @@ def json_body(response: httpx.Response, what: str) -> Any:
         return json.loads(response.content)
     except (ValueError, RecursionError) as exc:
         raise malformed(what, response, f"the body is not JSON: {exc}") from exc
+
+
+def pem_certificate_body(data: bytes, what: str, response: httpx.Response) -> bytes:
+    """A PEM certificate as served; only checked to be PEM (verification comes later, in the cache)."""
+    if PEM_BEGIN not in data:
+        raise malformed(what, response, "the body is not a PEM certificate")
+    return data
 
 
 def signed_document_body(response: httpx.Response, key: str, what: str) -> bytes:

@@ -17,18 +17,15 @@ class BoundedCache(Generic[V]):
         self.maxsize = maxsize
         self._data: OrderedDict[Hashable, V] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], V]) -> V:
+        """The value for ``key``, computed (outside the lock: concurrent misses may both compute) if absent."""
         with self._lock:
             if key in self._data:
                 self._data.move_to_end(key)
-                self.hits += 1
                 return self._data[key]
         value = compute()
         with self._lock:
-            self.misses += 1
             self._data[key] = value
             self._data.move_to_end(key)
             while len(self._data) > self.maxsize:

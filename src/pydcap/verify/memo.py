@@ -15,7 +15,7 @@ from pydcap.pki.certs import Certificate, CertificateChain
 from pydcap.pki.crl import RevocationList
 from pydcap.pki.trust import KNOWN_GOOD_ROOT_CERTIFICATES
 from pydcap.verify.cache import BoundedCache
-from pydcap.verify.signatures import public_key_from_raw, verify_raw
+from pydcap.verify.signatures import public_key_from_point, public_key_from_raw, verify_raw
 
 
 class PkiMemo:
@@ -58,7 +58,14 @@ class PkiMemo:
         )
 
     def attestation_key(self, raw: bytes) -> ec.EllipticCurvePublicKey | None:
+        """The P-256 key of a quote's 64-byte attestation key, or None if it is not a point on the curve."""
         return self._keys.get_or_compute(raw, lambda: public_key_from_raw(raw))
+
+    def certificate_key(self, cert: Certificate) -> ec.EllipticCurvePublicKey | None:
+        """The certificate's key as Intel reads it for raw signatures (QE report, collateral documents): a
+        P-256 point, or None when it is not one."""
+        point = cert.public_key_bytes
+        return self._keys.get_or_compute(("point", point), lambda: public_key_from_point(point))
 
     def clear(self) -> None:
         for cache in (self._certs, self._chains, self._crls, self._signatures, self._keys):

@@ -22,6 +22,14 @@ def public_key_from_raw(raw: bytes) -> ec.EllipticCurvePublicKey | None:
         return None
 
 
+def public_key_from_point(point: bytes) -> ec.EllipticCurvePublicKey | None:
+    """A P-256 key from a certificate's public key bytes, read as Intel's library reads them: only an
+    uncompressed point (0x04 || x || y) on the curve qualifies, whatever algorithm the certificate names."""
+    if len(point) != 65 or point[0] != 0x04:
+        return None
+    return public_key_from_raw(point[1:])
+
+
 def verify_raw(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) -> bool:
     """True when ``signature`` (64 bytes, r || s) is a valid ECDSA-SHA256 signature of ``data``."""
     if len(signature) != 64:
@@ -38,10 +46,7 @@ def verify_raw(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) ->
 
 
 def document_signature_ok(signed: SignedDocument, key: ec.EllipticCurvePublicKey) -> bool:
-    """A signed collateral document's signature, over the bytes as served or, failing that, over Intel's
-    compact re-serialisation of the parsed body (Intel's library re-serialises before checking; for the
-    compact JSON Intel serves the two are the same bytes, a pretty-printed copy verifies only this way)."""
-    if verify_raw(key, signed.signature, signed.body):
-        return True
-    compact = signed.compact_body
-    return compact != signed.body and verify_raw(key, signed.signature, compact)
+    """A signed collateral document's signature, checked as Intel's library checks it: over the compact
+    re-serialisation of the parsed body. That is the served body itself for the compact JSON Intel serves;
+    a pretty-printed copy still verifies, and a body signed in any other form does not."""
+    return verify_raw(key, signed.signature, signed.compact_body)

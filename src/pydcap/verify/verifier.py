@@ -13,7 +13,9 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TypeVar
+from typing import Generic, TypeVar
+
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from pydcap.collateral.bundle import Collateral
 from pydcap.collateral.enclave_identity import EnclaveIdentity
@@ -30,7 +32,7 @@ from pydcap.pki.certs import CertificateChain
 from pydcap.pki.trust import TrustRoot
 from pydcap.policy import AppraisalPolicy, Policy
 from pydcap.quote.parser import Quote
-from pydcap.quote.structs import TdReport15
+from pydcap.quote.structs import TdReport10, TdReport15
 from pydcap.verify.cache import BoundedCache
 from pydcap.verify.chains import CheckFailed, PckChain, SigningChain, check_pck_chain, check_signing_chain
 from pydcap.verify.memo import PkiMemo
@@ -41,6 +43,7 @@ from pydcap.verify.tcb import TcbEvaluation, TcbNotSupported, evaluate, relaunch
 
 TimeLike = datetime | int | float | None
 T = TypeVar("T")
+D = TypeVar("D", TcbInfo, EnclaveIdentity)
 
 
 def to_unix(at: TimeLike) -> int:
@@ -72,28 +75,60 @@ class _Dates:
 
 
 @dataclass(frozen=True)
-class _SignedCollateral:
+class _SignedCollateral(Generic[D]):
     """A TCB info or enclave identity whose signing chain and signature verified."""
 
-    document: TcbInfo | EnclaveIdentity
+    document: D
     chain: SigningChain
     dates: _Dates
 
 
 @dataclass(frozen=True)
+class _DocumentKind(Generic[D]):
+    """A kind of signed collateral document: how to parse it and Intel's names for what can be wrong."""
+
+    what: str
+    parse: Callable[[SignedDocument], D]
+    unsupported_format: Failure
+    unsupported_version: Failure
+    invalid: Failure
+    invalid_signature: Failure
+
+
+_TCB_INFO = _DocumentKind(
+    "TCB info",
+    TcbInfo.parse,
+    unsupported_format=Failure.SGX_TCB_INFO_UNSUPPORTED_FORMAT,
+    unsupported_version=Failure.SGX_TCB_INFO_UNSUPPORTED_FORMAT,
+    invalid=Failure.SGX_TCB_INFO_INVALID,
+    invalid_signature=Failure.TCB_INFO_INVALID_SIGNATURE,
+)
+_QE_IDENTITY = _DocumentKind(
+    "QE identity",
+    EnclaveIdentity.parse,
+    unsupported_format=Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_FORMAT,
+    unsupported_version=Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_VERSION,
+    invalid=Failure.SGX_ENCLAVE_IDENTITY_INVALID,
+    invalid_signature=Failure.SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE,
+)
+
+
+@dataclass(frozen=True)
 class _PckOutcome:
-    """A PCK chain, its CRLs and the PCK CRL issuer chain, checked."""
+    """A checked PCK chain with its CRLs; ``dates`` also cover the PCK CRL issuer chain (which, as in Intel's
+    verification enclave, is read for its dates only)."""
 
     chain: PckChain
     dates: _Dates
-    root_key_id: bytes
+    pck_key: ec.EllipticCurvePublicKey | None  # None: not a P-256 point, which the quote check reports
 
 
 class Verifier:
     """Verifies quotes against collateral under one trust root and one policy, reusing verified collateral.
 
     A ``Verifier`` is safe to share between threads. Its caches are keyed by the exact bytes of each input
-    and bounded in size, so a second quote from the same platform costs about two signature checks.
+    and bounded in size, so a second quote from the same platform costs little more than its own signature
+    check.
     """
 
     def __init__(
@@ -103,17 +138,13 @@ class Verifier:
         policy: AppraisalPolicy | None = None,
         cache_size: int = 256,
     ) -> None:
-        if trusted_root is None:
-            self.trust = TrustRoot.intel()
-        elif isinstance(trusted_root, TrustRoot):
-            self.trust = trusted_root
-        else:
-            self.trust = TrustRoot.from_pem(trusted_root)
+        self.trust = _trust_root(trusted_root)
         self.policy: AppraisalPolicy = policy if policy is not None else Policy()
         self._pck: BoundedCache[_PckOutcome | CheckFailed] = BoundedCache(cache_size)
-        self._tcb: BoundedCache[_SignedCollateral | CheckFailed] = BoundedCache(cache_size)
-        self._qe: BoundedCache[_SignedCollateral | CheckFailed] = BoundedCache(cache_size)
+        self._tcb: BoundedCache[_SignedCollateral[TcbInfo] | CheckFailed] = BoundedCache(cache_size)
+        self._qe: BoundedCache[_SignedCollateral[EnclaveIdentity] | CheckFailed] = BoundedCache(cache_size)
         self._memo = PkiMemo(cache_size * 2)
+        self._root_key_id = self.trust.key_id  # every checked chain ends in this key
 
     # ---- public API ------------------------------------------------------------------------------
 
@@ -133,6 +164,8 @@ class Verifier:
 
     def appraise(self, quote: bytes | Quote, collateral: Collateral, *, at: int) -> VerificationResult:
         """Intel's appraisal only (no policy): ``accepted`` is left False."""
+        if at <= 0:  # Intel's verification enclave refuses such a time before looking at anything
+            return self._failed(Failure.INVALID_PARAMETER, f"verification time {at} is not after 1970-01-01", at, None)
         parsed: Quote | None = None
         try:
             parsed = quote if isinstance(quote, Quote) else Quote.parse(quote)
@@ -175,31 +208,21 @@ class Verifier:
             (pem, collateral.root_ca_crl, collateral.pck_crl, collateral.pck_crl_issuer_chain),
             lambda: self._check_pck(pem, collateral),
         )
+        tcb_doc, qe_doc = collateral.tcb_info, collateral.qe_identity
         tcb = _lookup(
             self._tcb,
-            (
-                collateral.tcb_info.body,
-                collateral.tcb_info.signature,
-                collateral.tcb_info_issuer_chain,
-                collateral.root_ca_crl,
-            ),
-            lambda: self._check_signed(collateral.tcb_info, collateral.tcb_info_issuer_chain, collateral, True),
+            (tcb_doc.body, tcb_doc.signature, collateral.tcb_info_issuer_chain, collateral.root_ca_crl),
+            lambda: self._check_signed(_TCB_INFO, tcb_doc, collateral.tcb_info_issuer_chain, collateral),
         )
         qe = _lookup(
             self._qe,
-            (
-                collateral.qe_identity.body,
-                collateral.qe_identity.signature,
-                collateral.qe_identity_issuer_chain,
-                collateral.root_ca_crl,
-            ),
-            lambda: self._check_signed(collateral.qe_identity, collateral.qe_identity_issuer_chain, collateral, False),
+            (qe_doc.body, qe_doc.signature, collateral.qe_identity_issuer_chain, collateral.root_ca_crl),
+            lambda: self._check_signed(_QE_IDENTITY, qe_doc, collateral.qe_identity_issuer_chain, collateral),
         )
         tcb_info = tcb.document
         qe_identity = qe.document
-        assert isinstance(tcb_info, TcbInfo) and isinstance(qe_identity, EnclaveIdentity)
 
-        self._check_quote(quote, pck.chain, tcb_info, qe_identity, self._memo)
+        self._check_quote(quote, pck, tcb_info, qe_identity)
         launch, current = self._evaluate_tcb(quote, pck.chain, tcb_info, qe_identity)
         status = launch.status if current is None else relaunch(launch.status, current.status)
         supplemental = self._supplemental(quote, pck, tcb, qe, launch, current)
@@ -234,53 +257,36 @@ class Verifier:
             dates = _Dates.of(
                 (crl_chain, chain.chain), crls, [chain.root_ca_crl.next_update, chain.pck_crl.next_update]
             )
-            return _PckOutcome(chain, dates, hashlib.sha384(chain.root.public_key_bytes).digest())
+            return _PckOutcome(chain, dates, self._memo.certificate_key(chain.pck))
         except CheckFailed as exc:
             return exc
 
     def _check_signed(
-        self, signed: SignedDocument, chain_pem: bytes, collateral: Collateral, is_tcb_info: bool
-    ) -> _SignedCollateral | CheckFailed:
+        self, kind: _DocumentKind[D], signed: SignedDocument, chain_pem: bytes, collateral: Collateral
+    ) -> _SignedCollateral[D] | CheckFailed:
         try:
-            document: TcbInfo | EnclaveIdentity
             try:
-                document = TcbInfo.parse(signed) if is_tcb_info else EnclaveIdentity.parse(signed)
+                document = kind.parse(signed)
             except UnsupportedVersionError as exc:
-                failure = (
-                    Failure.SGX_TCB_INFO_UNSUPPORTED_FORMAT
-                    if is_tcb_info
-                    else Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_VERSION
-                )
-                raise CheckFailed(failure, str(exc)) from exc
+                raise CheckFailed(kind.unsupported_version, str(exc)) from exc
             except InvalidCollateralError as exc:
-                failure = Failure.SGX_TCB_INFO_INVALID if is_tcb_info else Failure.SGX_ENCLAVE_IDENTITY_INVALID
-                raise CheckFailed(failure, str(exc)) from exc
+                raise CheckFailed(kind.invalid, str(exc)) from exc
             except CollateralFormatError as exc:
-                failure = (
-                    Failure.SGX_TCB_INFO_UNSUPPORTED_FORMAT
-                    if is_tcb_info
-                    else Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_FORMAT
+                raise CheckFailed(kind.unsupported_format, str(exc)) from exc
+            chain = check_signing_chain(chain_pem, collateral.root_ca_crl, self.trust, kind.what, self._memo)
+            key = self._memo.certificate_key(chain.signer)
+            if key is None or not document_signature_ok(signed, key):
+                raise CheckFailed(
+                    kind.invalid_signature, f"{kind.what} signature does not verify with the TCB Signing key"
                 )
-                raise CheckFailed(failure, str(exc)) from exc
-            what = "TCB info" if is_tcb_info else "QE identity"
-            chain = check_signing_chain(chain_pem, collateral.root_ca_crl, self.trust, what, self._memo)
-            if not document_signature_ok(signed, chain.signer.public_key):
-                failure = (
-                    Failure.TCB_INFO_INVALID_SIGNATURE
-                    if is_tcb_info
-                    else Failure.SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE
-                )
-                raise CheckFailed(failure, f"{what} signature does not verify with the TCB Signing key")
             dates = _Dates.of((chain.chain,), [document.issue_date], [document.next_update])
             return _SignedCollateral(document, chain, dates)
         except CheckFailed as exc:
             return exc
 
-    @staticmethod
-    def _check_quote(
-        quote: Quote, pck: PckChain, tcb_info: TcbInfo, qe_identity: EnclaveIdentity, memo: PkiMemo
-    ) -> None:
+    def _check_quote(self, quote: Quote, checked: _PckOutcome, tcb_info: TcbInfo, qe_identity: EnclaveIdentity) -> None:
         """Intel's QuoteVerifier::verify, after the collateral checks."""
+        pck = checked.chain
         tdx = quote.is_tdx
         if tcb_info.version >= 3:
             if tcb_info.is_tdx != tdx:
@@ -299,11 +305,14 @@ class Verifier:
                 Failure.TCB_INFO_MISMATCH,
                 f"TCB info is for PCE-ID {tcb_info.pce_id.hex()}, the PCK certificate says {pck.pck.pce_id.hex()}",
             )
+        pck_key = checked.pck_key
+        if pck_key is None:
+            raise CheckFailed(Failure.INVALID_PCK_CERT, "the PCK certificate's public key is not a P-256 point")
         td = quote.td_report
-        if tdx and tcb_info.tdx_module is not None and td is not None:
-            _check_tdx_module(quote, td.tee_tcb_svn, td.mr_signer_seam, td.seam_attributes, tcb_info)
-        if not memo.raw_signature_ok(
-            pck.pck.public_key_bytes, pck.pck.public_key, quote.qe_report_signature, quote.qe_report.raw
+        if td is not None:
+            _check_tdx_module(td, tcb_info)
+        if not self._memo.raw_signature_ok(
+            pck.pck.public_key_bytes, pck_key, quote.qe_report_signature, quote.qe_report.raw
         ):
             raise CheckFailed(
                 Failure.INVALID_QE_REPORT_SIGNATURE,
@@ -316,7 +325,7 @@ class Verifier:
                 "the QE report does not bind the attestation key (REPORTDATA != SHA-256(key || auth data))",
             )
         _check_qe_identity(quote, qe_identity)
-        key = memo.attestation_key(quote.attestation_key)
+        key = self._memo.attestation_key(quote.attestation_key)
         if key is None:
             raise CheckFailed(Failure.UNSUPPORTED_QUOTE_FORMAT, "the attestation key is not a P-256 point")
         if not verify_raw(key, quote.signature, quote.signed_data):
@@ -329,27 +338,16 @@ class Verifier:
     def _evaluate_tcb(
         quote: Quote, pck: PckChain, tcb_info: TcbInfo, qe_identity: EnclaveIdentity
     ) -> tuple[TcbEvaluation, TcbEvaluation | None]:
+        """The launch TCB and, for a TD 1.5 body, the current TCB (TEE_TCB_SVN2)."""
         tcb = pck.pck.sgx.tcb
         td = quote.td_report
+
+        def evaluated(tee_tcb_svn: bytes | None) -> TcbEvaluation:
+            return evaluate(tcb_info, qe_identity, tcb.components, tcb.pce_svn, quote.qe_report.isv_svn, tee_tcb_svn)
+
         try:
-            launch = evaluate(
-                tcb_info,
-                qe_identity,
-                tcb.components,
-                tcb.pce_svn,
-                quote.qe_report.isv_svn,
-                td.tee_tcb_svn if td is not None else None,
-            )
-            current = None
-            if isinstance(td, TdReport15):
-                current = evaluate(
-                    tcb_info,
-                    qe_identity,
-                    tcb.components,
-                    tcb.pce_svn,
-                    quote.qe_report.isv_svn,
-                    td.tee_tcb_svn2,
-                )
+            launch = evaluated(td.tee_tcb_svn if td is not None else None)
+            current = evaluated(td.tee_tcb_svn2) if isinstance(td, TdReport15) else None
         except TcbNotSupported as exc:
             raise CheckFailed(exc.failure, exc.detail) from exc
         return launch, current
@@ -358,8 +356,8 @@ class Verifier:
         self,
         quote: Quote,
         pck: _PckOutcome,
-        tcb: _SignedCollateral,
-        qe: _SignedCollateral,
+        tcb: _SignedCollateral[TcbInfo],
+        qe: _SignedCollateral[EnclaveIdentity],
         launch: TcbEvaluation,
         current: TcbEvaluation | None,
     ) -> Supplemental:
@@ -375,7 +373,7 @@ class Verifier:
             tcb_evaluation_data_number=min(tcb_info.tcb_evaluation_data_number, qe_identity.tcb_evaluation_data_number),
             pck_crl_number=chain.pck_crl.crl_number,
             root_ca_crl_number=chain.root_ca_crl.crl_number,
-            root_key_id=pck.root_key_id,
+            root_key_id=self._root_key_id,
             ppid=sgx.ppid,
             fmspc=sgx.fmspc,
             pce_id=sgx.pce_id,
@@ -408,28 +406,30 @@ def _lookup(cache: BoundedCache[T | CheckFailed], key: Hashable, compute: Callab
     return value
 
 
-def _check_tdx_module(
-    quote: Quote, tee_tcb_svn: bytes, mr_signer_seam: bytes, seam_attributes: bytes, tcb_info: TcbInfo
-) -> None:
+def _check_tdx_module(td: TdReport10, tcb_info: TcbInfo) -> None:
+    """The TD's SEAM module against the TCB info's TDX module (or the ``TDX_%02X`` identity of its version)."""
     module = tcb_info.tdx_module
-    assert module is not None
+    if module is None:  # the TCB info is for SGX: already a TCB_INFO_MISMATCH
+        return
     expected_signer = module.mr_signer
     expected_attributes = module.attributes
-    if quote.version > 3 and tee_tcb_svn[1] > 0:
-        identity = tcb_info.module_identity(tee_tcb_svn[1])
+    # Intel also requires quote version > 3 here, which every TDX quote meets.
+    if td.tee_tcb_svn[1] > 0:
+        identity = tcb_info.module_identity(td.tee_tcb_svn[1])
         if identity is None:
             raise CheckFailed(
                 Failure.TDX_MODULE_MISMATCH,
-                f"the TCB info has no TDX module identity TDX_{tee_tcb_svn[1]:02X}",
+                f"the TCB info has no TDX module identity TDX_{td.tee_tcb_svn[1]:02X}",
             )
         expected_signer = identity.mr_signer
         expected_attributes = identity.attributes
-    if mr_signer_seam != expected_signer:
+    if td.mr_signer_seam != expected_signer:
         raise CheckFailed(
             Failure.TDX_MODULE_MISMATCH,
-            f"MRSIGNERSEAM {mr_signer_seam.hex()} is not the TDX module signer {expected_signer.hex()}",
+            f"MRSIGNERSEAM {td.mr_signer_seam.hex()} is not the TDX module signer {expected_signer.hex()}",
         )
-    if any(seam_attributes) or any(expected_attributes) or len(seam_attributes) != len(expected_attributes):
+    # Intel ignores the attributes mask: both must be all zero.
+    if any(td.seam_attributes) or any(expected_attributes):
         raise CheckFailed(Failure.TDX_MODULE_MISMATCH, "SEAMATTRIBUTES must be zero, as must the module's")
 
 
@@ -441,8 +441,8 @@ def _check_qe_identity(quote: Quote, identity: EnclaveIdentity) -> None:
     report = quote.qe_report
     if report.misc_select & identity.miscselect_mask != identity.miscselect:
         raise CheckFailed(Failure.QE_IDENTITY_MISMATCH, "the QE's MISCSELECT does not match its identity")
-    masked = bytes(a & m for a, m in zip(report.attributes, identity.attributes_mask, strict=True))
-    if masked != identity.attributes:
+    masked = int.from_bytes(report.attributes, "big") & int.from_bytes(identity.attributes_mask, "big")
+    if masked != int.from_bytes(identity.attributes, "big"):
         raise CheckFailed(Failure.QE_IDENTITY_MISMATCH, "the QE's ATTRIBUTES do not match its identity")
     if report.mr_signer != identity.mr_signer:
         raise CheckFailed(Failure.QE_IDENTITY_MISMATCH, "the QE's MRSIGNER is not Intel's")
@@ -460,7 +460,16 @@ def _explain(status: TcbStatus, launch: TcbEvaluation) -> str:
     return f"{status.value} ({', '.join(parts)})"
 
 
-_DEFAULT_VERIFIERS: dict[TrustRoot, Verifier] = {}
+def _trust_root(trusted_root: TrustRoot | bytes | str | None) -> TrustRoot:
+    if trusted_root is None:
+        return TrustRoot.intel()
+    if isinstance(trusted_root, TrustRoot):
+        return trusted_root
+    return TrustRoot.from_pem(trusted_root)
+
+
+# One shared verifier (and so one set of caches) per trust root, for verify_quote.
+_DEFAULT_VERIFIERS: BoundedCache[Verifier] = BoundedCache(8)
 
 
 def verify_quote(
@@ -472,14 +481,6 @@ def verify_quote(
     policy: AppraisalPolicy | None = None,
 ) -> VerificationResult:
     """Verify one quote. Collateral checks are cached per trust root across calls."""
-    trust = (
-        trusted_root
-        if isinstance(trusted_root, TrustRoot)
-        else TrustRoot.intel()
-        if trusted_root is None
-        else TrustRoot.from_pem(trusted_root)
-    )
-    verifier = _DEFAULT_VERIFIERS.get(trust)
-    if verifier is None:
-        verifier = _DEFAULT_VERIFIERS.setdefault(trust, Verifier(trusted_root=trust))
+    trust = _trust_root(trusted_root)
+    verifier = _DEFAULT_VERIFIERS.get_or_compute(trust, lambda: Verifier(trusted_root=trust))
     return verifier.verify(quote, collateral, at=at, policy=policy)

@@ -55,7 +55,10 @@ class SimulatedPcs:
         self.faults = FaultInjector(on_outage=self._set_outage)
         self._stats = RequestStats()
         self._server = ServerThread(build_app(intel, self.faults, self._stats, api_key), host, port)
-        self._recovery: threading.Timer | None = None
+        # Serialises starting, stopping and outages, so that nothing restarts the server after stop().
+        self._lock = threading.Lock()
+        self._serving = False
+        self._outage_over: threading.Event | None = None
 
     @property
     def url(self) -> str:
@@ -63,12 +66,16 @@ class SimulatedPcs:
         return f"http://{host}:{self._server.port}"
 
     def start(self) -> SimulatedPcs:
-        self._server.start()
+        with self._lock:
+            self._server.start()
+            self._serving = True
         return self
 
     def stop(self) -> None:
-        self._cancel_recovery()
-        self._server.stop()
+        with self._lock:
+            self._serving = False
+            self._end_timed_outage()
+            self._server.stop()
 
     def __enter__(self) -> SimulatedPcs:
         return self.start()
@@ -85,30 +92,42 @@ class SimulatedPcs:
     def reset_stats(self) -> None:
         self._stats.reset()
 
-    def _cancel_recovery(self) -> None:
-        if self._recovery is not None:
-            self._recovery.cancel()
-            self._recovery = None
-
     def _set_outage(self, on: bool, seconds: float | None) -> None:
-        """Stop listening (on) or listen again (off); a timed outage ends by itself."""
-        self._cancel_recovery()
-        if not on:
-            self._server.start()
-            return
         if self._server.in_server_thread():
-            # Asked over HTTP: stop from another thread, so the request that asked is answered first.
-            threading.Thread(target=self._server.stop, daemon=True).start()
+            # Asked over HTTP: act from another thread, so the request that asked is answered first.
+            threading.Thread(target=self._change_outage, args=(on, seconds), daemon=True).start()
         else:
-            self._server.stop()
-        if seconds is not None:
-            self._recovery = threading.Timer(seconds, self._recover)
-            self._recovery.daemon = True
-            self._recovery.start()
+            self._change_outage(on, seconds)
 
-    def _recover(self) -> None:
-        self.faults.outage_ended()
-        self._server.start()
+    def _change_outage(self, on: bool, seconds: float | None) -> None:
+        """Stop listening (on) or listen again (off). A timed outage is counted from when the server has
+        stopped, so it lasts at least ``seconds`` however long stopping took."""
+        with self._lock:
+            self._end_timed_outage()
+            if not self._serving:
+                return
+            if not on:
+                self._server.start()
+                return
+            self._server.stop()
+            if seconds is not None:
+                over = self._outage_over = threading.Event()
+                threading.Thread(target=self._recover_after, args=(over, seconds), daemon=True).start()
+
+    def _recover_after(self, over: threading.Event, seconds: float) -> None:
+        if over.wait(seconds):
+            return  # ended early: by another outage change or by stop()
+        with self._lock:
+            if over.is_set() or not self._serving:
+                return
+            self._outage_over = None
+            self.faults.outage_ended()
+            self._server.start()
+
+    def _end_timed_outage(self) -> None:
+        if self._outage_over is not None:
+            self._outage_over.set()
+            self._outage_over = None
 
 
 __all__ = ["FaultInjector", "RequestStats", "SimulatedPcs", "build_app"]

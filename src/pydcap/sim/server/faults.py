@@ -92,7 +92,7 @@ class FaultInjector:
         self._outage = False
 
     def latency(self, seconds: float, *, endpoint: str | None = None) -> None:
-        """Delay every API response by ``seconds``."""
+        """Delay every API response (or only ``endpoint``'s) by ``seconds``; 0 disarms."""
         if seconds < 0:
             raise ValueError("latency must not be negative")
         with self._lock:

@@ -31,6 +31,7 @@ JSON = "application/json"
 PEM = "application/x-pem-file"
 CRL = "application/pkix-crl"
 _HEX = re.compile(r"[0-9a-fA-F]*")
+_NUMBER = re.compile(r"[0-9]+")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -88,7 +89,7 @@ class PcsApi:
             raise BadRequest("update and tcbEvaluationDataNumber cannot be used together")
         if update is not None and update not in ("early", "standard"):
             raise BadRequest("update must be early or standard")
-        if number is not None and not number.isdigit():
+        if number is not None and not _NUMBER.fullmatch(number):
             raise BadRequest("tcbEvaluationDataNumber must be a number")
         return update, int(number) if number is not None else None
 
@@ -99,39 +100,31 @@ class PcsApi:
             return None
         return respond(status=410 if number < min(numbers) else 404)
 
+    def _pck_headers(self, platform: SimulatedPlatform) -> dict[str, str]:
+        """The headers of both PCK certificate endpoints; the chain is the one that certified ``platform``."""
+        return {
+            "SGX-PCK-Certificate-Issuer-Chain": url_encoded(pem_chain(platform.issuer, platform.intel.pki.root)),
+            "SGX-FMSPC": platform.fmspc.hex().upper(),
+            "SGX-PCK-Certificate-CA-Type": platform.ca,
+        }
+
     def _pck_response(self, platform: SimulatedPlatform, pck: IssuedPck | None) -> Response:
         if pck is None:
             return respond(status=404)
-        return respond(
-            pck.pem,
-            media_type=PEM,
-            headers={
-                "SGX-PCK-Certificate-Issuer-Chain": url_encoded(pem_chain(platform.issuer, self.intel.pki.root)),
-                "SGX-TCBm": pck.tcbm,
-                "SGX-FMSPC": platform.fmspc.hex().upper(),
-                "SGX-PCK-Certificate-CA-Type": platform.ca,
-            },
-        )
+        return respond(pck.pem, media_type=PEM, headers={"SGX-TCBm": pck.tcbm, **self._pck_headers(platform)})
 
-    def _pckcerts_response(self, platform: SimulatedPlatform | None, pce_id: bytes) -> Response:
-        if platform is None or platform.pce_id != pce_id:
-            return respond(status=404)
+    def _pckcerts_response(self, platform: SimulatedPlatform) -> Response:
         body = [
             {"tcb": tcb, "tcbm": tcbm, "cert": url_encoded(pem)}
             for tcb, tcbm, pem in self.intel.pck_certificates(platform)
         ]
-        return respond(
-            json.dumps(body, separators=(",", ":")),
-            media_type=JSON,
-            headers={
-                "SGX-PCK-Certificate-Issuer-Chain": url_encoded(pem_chain(platform.issuer, self.intel.pki.root)),
-                "SGX-FMSPC": platform.fmspc.hex().upper(),
-                "SGX-PCK-Certificate-CA-Type": platform.ca,
-            },
-        )
+        return respond(json.dumps(body, separators=(",", ":")), media_type=JSON, headers=self._pck_headers(platform))
 
     @staticmethod
-    async def _json_body(request: Request) -> dict[str, Any]:
+    async def _pck_params(request: Request) -> Mapping[str, Any]:
+        """The parameters of a PCK certificate request: the query of a GET, the JSON object of a POST."""
+        if request.method != "POST":
+            return request.query_params
         try:
             body = json.loads(await request.body())
         except ValueError as exc:
@@ -141,21 +134,24 @@ class PcsApi:
         return body
 
     def _lookup(self, params: Mapping[str, Any]) -> SimulatedPlatform | None:
+        """The platform a PCK certificate request names (by manifest, encrypted PPID or QE ID) with its PCE-ID."""
+        pce_id = _hex_param(params.get("pceid"), "pceid", 2)
+        find = self.intel.find_platform
         if params.get("platformManifest") is not None:
-            manifest = _hex_param(params["platformManifest"], "platformManifest")
-            return self.intel.find_platform(platform_manifest=manifest)
-        if params.get("encrypted_ppid") is not None:
-            return self.intel.find_platform(encrypted_ppid=_hex_param(params["encrypted_ppid"], "encrypted_ppid", 384))
-        if params.get("qeid") is not None:  # the PCCS flavour of the request
-            return self.intel.find_platform(qe_id=_hex_param(params["qeid"], "qeid"))
-        raise BadRequest("encrypted_ppid (or platformManifest) is required")
+            platform = find(platform_manifest=_hex_param(params["platformManifest"], "platformManifest"))
+        elif params.get("encrypted_ppid") is not None:
+            platform = find(encrypted_ppid=_hex_param(params["encrypted_ppid"], "encrypted_ppid", 384))
+        elif params.get("qeid") is not None:  # the PCCS flavour of the request
+            platform = find(qe_id=_hex_param(params["qeid"], "qeid"))
+        else:
+            raise BadRequest("encrypted_ppid (or platformManifest) is required")
+        return platform if platform is not None and platform.pce_id == pce_id else None
 
     def _pck_for(self, params: Mapping[str, Any]) -> Response:
         cpu_svn = _hex_param(params.get("cpusvn"), "cpusvn", 16)
         pce_svn = struct.unpack("<H", _hex_param(params.get("pcesvn"), "pcesvn", 2))[0]
-        pce_id = _hex_param(params.get("pceid"), "pceid", 2)
         platform = self._lookup(params)
-        if platform is None or platform.pce_id != pce_id:
+        if platform is None:
             return respond(status=404)
         return self._pck_response(platform, self.intel.select_pck(platform, cpu_svn, pce_svn))
 
@@ -164,16 +160,13 @@ class PcsApi:
     async def pckcert(self, request: Request) -> Response:
         if not self._authorized(request):
             return respond(status=401)
-        if request.method == "POST":
-            return self._pck_for(await self._json_body(request))
-        return self._pck_for(request.query_params)
+        return self._pck_for(await self._pck_params(request))
 
     async def pckcerts(self, request: Request) -> Response:
         if not self._authorized(request):
             return respond(status=401)
-        params: Mapping[str, Any] = await self._json_body(request) if request.method == "POST" else request.query_params
-        pce_id = _hex_param(params.get("pceid"), "pceid", 2)
-        return self._pckcerts_response(self._lookup(params), pce_id)
+        platform = self._lookup(await self._pck_params(request))
+        return respond(status=404) if platform is None else self._pckcerts_response(platform)
 
     async def pckcrl(self, request: Request) -> Response:
         ca = request.query_params.get("ca")

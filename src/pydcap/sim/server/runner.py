@@ -33,12 +33,7 @@ class ServerThread:
         with self._lock:
             if self.running:
                 return
-            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-            # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say they are TCP.
-            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.port))
-            self.port = sock.getsockname()[1]
+            sock = self._listen()
             config = uvicorn.Config(
                 self.app,
                 http="h11",
@@ -55,10 +50,25 @@ class ServerThread:
             deadline = time.monotonic() + START_TIMEOUT
             while not server.started:
                 if not thread.is_alive() or time.monotonic() > deadline:
+                    server.should_exit = True
+                    thread.join(timeout=START_TIMEOUT)
                     sock.close()
                     raise RuntimeError(f"the simulated PCS did not start on {self.host}:{self.port}")
                 time.sleep(0.005)
             self._server, self._thread = server, thread
+
+    def _listen(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say they are TCP.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self.port = sock.getsockname()[1]
+        return sock
 
     def stop(self) -> None:
         """Stop serving and wait until the listening socket is closed. Not from the server's own thread."""
@@ -66,11 +76,12 @@ class ServerThread:
             raise RuntimeError("the server cannot be stopped from its own thread")
         with self._lock:
             server, thread = self._server, self._thread
-            self._server = self._thread = None
             if server is None or thread is None:
                 return
             server.should_exit = True
             thread.join(timeout=START_TIMEOUT)
+            # Cleared only now, so that code running in the server thread until it ends is recognised as such.
+            self._server = self._thread = None
 
     def in_server_thread(self) -> bool:
         return self._thread is not None and threading.current_thread() is self._thread
