@@ -28,6 +28,21 @@ class CertificateFormatError(FormatError):
     """A certificate, certificate chain or CRL that cannot be parsed."""
 
 
+class CertificateExtensionError(CertificateFormatError):
+    """A certificate of a chain lacks standard X.509 extensions that Intel's parser requires.
+
+    ``position`` is its index among the ``length`` certificates of the chain; ``missing`` names the extensions.
+    """
+
+    def __init__(self, position: int, length: int, missing: tuple[str, ...], subject_cn: str) -> None:
+        super().__init__(
+            f"certificate {position + 1} of {length} ({subject_cn!r}) lacks the {', '.join(missing)} extension"
+        )
+        self.position = position
+        self.length = length
+        self.missing = missing
+
+
 class CollateralFormatError(FormatError):
     """A collateral document (TCB info, enclave identity, bundle) that cannot be parsed.
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 from cryptography import x509
+from cryptography.x509.oid import ExtensionOID
 
 from pydcap import Verifier
 from pydcap.pki import CertificateChain, TrustRoot
 from pydcap.quote import Quote
 from pydcap.sim import REFERENCE_TIME, SimulatedIntel
-from pydcap.sim.pki import NOT_AFTER, Authority
+from pydcap.sim.pki import NOT_AFTER, Authority, without_extension
 from pydcap.verify import Failure
 from tests.conftest import TESTDATA, require_testdata
 from tests.sim.conftest import AT
@@ -120,3 +121,14 @@ def test_root_has_intels_name_but_is_not_trusted_by_default(intel: SimulatedInte
 def test_authority_pem_and_der_agree(intel: SimulatedIntel) -> None:
     root: Authority = intel.pki.root
     assert x509.load_pem_x509_certificate(root.pem) == x509.load_der_x509_certificate(root.der)
+
+
+def test_a_certificate_without_an_extension_differs_only_by_it(intel: SimulatedIntel) -> None:
+    """Defect scenarios strip one extension and sign again with the issuer's key: nothing else changes."""
+    ca, root = intel.pki.processor_ca, intel.pki.root
+    stripped = x509.load_pem_x509_certificate(without_extension(ca, root, ExtensionOID.KEY_USAGE))
+    kept = [e for e in ca.certificate.extensions if e.oid != ExtensionOID.KEY_USAGE]
+    assert list(stripped.extensions) == kept and len(kept) == len(ca.certificate.extensions) - 1
+    assert (stripped.subject, stripped.issuer, stripped.serial_number) == (ca.name, root.name, ca.serial)
+    assert stripped.public_key() == ca.certificate.public_key()
+    stripped.verify_directly_issued_by(root.certificate)

@@ -93,12 +93,22 @@ def test_sgx_root_ca_missing(intel: SimulatedIntel) -> None:
     fails_with(intel, Failure.SGX_ROOT_CA_MISSING)
 
 
+def test_sgx_root_ca_invalid_extensions(intel: SimulatedIntel) -> None:
+    """Intel names a chain's first certificate the root: here a PCK or TCB Signing certificate without a
+    required X.509 extension."""
+    fails_with(intel, Failure.SGX_ROOT_CA_INVALID_EXTENSIONS)
+
+
 def test_sgx_root_ca_invalid_issuer(intel: SimulatedIntel) -> None:
     fails_with(intel, Failure.SGX_ROOT_CA_INVALID_ISSUER)
 
 
 def test_sgx_intermediate_ca_missing(intel: SimulatedIntel) -> None:
     fails_with(intel, Failure.SGX_INTERMEDIATE_CA_MISSING)
+
+
+def test_sgx_intermediate_ca_invalid_extensions(intel: SimulatedIntel) -> None:
+    fails_with(intel, Failure.SGX_INTERMEDIATE_CA_INVALID_EXTENSIONS)
 
 
 def test_sgx_intermediate_ca_invalid_issuer(intel: SimulatedIntel) -> None:
@@ -114,6 +124,8 @@ def test_sgx_pck_missing(intel: SimulatedIntel) -> None:
 
 
 def test_sgx_pck_invalid_extensions(intel: SimulatedIntel) -> None:
+    """A PCK certificate without the SGX extension, and the third certificate of a chain (the root, in a quote's
+    chain) without a required X.509 extension, which Intel takes for the PCK certificate."""
     fails_with(intel, Failure.SGX_PCK_INVALID_EXTENSIONS)
 
 
@@ -162,6 +174,11 @@ def test_tcb_info_invalid_signature(intel: SimulatedIntel) -> None:
 
 def test_sgx_tcb_signing_cert_missing(intel: SimulatedIntel) -> None:
     fails_with(intel, Failure.SGX_TCB_SIGNING_CERT_MISSING)
+
+
+def test_sgx_tcb_signing_cert_invalid_extensions(intel: SimulatedIntel) -> None:
+    """Intel names the second certificate of a chain of two the TCB Signing certificate: here the root."""
+    fails_with(intel, Failure.SGX_TCB_SIGNING_CERT_INVALID_EXTENSIONS)
 
 
 def test_sgx_tcb_signing_cert_invalid_issuer(intel: SimulatedIntel) -> None:

@@ -16,12 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from pydcap.cache.admission import Admission, admit, pck_ca_of
+from pydcap.cache.coalesce import coalesced
 from pydcap.cache.entry import Entry
 from pydcap.cache.errors import NotCachedError, UntrustedCollateralError, WaitTimeoutError
 from pydcap.cache.flight import SingleFlight
 from pydcap.cache.keys import EntryKey, EntryKind, trust_root_id
 from pydcap.cache.memory import MemoryTier
-from pydcap.cache.owners import new_owner
+from pydcap.cache.owners import LeaseHolder, new_owner
 from pydcap.cache.store import CollateralStore
 from pydcap.cache.upstream import fetch_document, refuse_rollback
 from pydcap.pki import TrustRoot
@@ -294,33 +295,29 @@ class CollateralCache:
         if self.store is None:
             return await self._fetch_and_store(key, source, platform, stored, None)
         name = f"{self.root_id}/{key}"
-        give_up = time.monotonic() + self.lease_ttl + 5.0
-        counted = False
-        while True:
-            holder = await asyncio.to_thread(self.store.try_lease, name, self._owner, self.lease_ttl)
-            if holder is None:
-                return await self._fetch_and_store(key, source, platform, stored, name)
-            if not counted:
-                counted = True
-                self._bump("waited_for_peer")
-            delay = 0.02
-            while await asyncio.to_thread(self.store.lease, name) is not None:
-                if time.monotonic() > give_up:
-                    if stored is not None:
-                        return self._serve_stale(stored, f"{holder.owner} is still fetching it")
-                    raise WaitTimeoutError(
-                        f"the {key.description} is being fetched by {holder.owner}, which has not finished in "
-                        f"{self.lease_ttl:.0f} s; retry later"
-                    )
-                await asyncio.sleep(delay)
-                delay = min(delay * 1.5, 0.25)
+
+        async def reload() -> Entry | None:
             latest = await self._load(key, source)
-            if latest is not None and (stored is None or latest.stored_at != stored.stored_at):
-                if self.is_fresh(latest):
-                    self._memory.put(str(key), replace(latest, origin="memory"))
-                    return latest
-                return replace(latest, stale=True)
-            # The other process gave up without storing anything: try ourselves.
+            if latest is None or (stored is not None and latest.stored_at == stored.stored_at):
+                return None  # the other process gave up without storing anything: try ourselves
+            if self.is_fresh(latest):
+                self._memory.put(str(key), replace(latest, origin="memory"))
+                return latest
+            return replace(latest, stale=True)
+
+        def timed_out(holder: LeaseHolder) -> Entry:
+            if stored is not None:
+                return self._serve_stale(stored, f"{holder.owner} is still fetching it")
+            raise WaitTimeoutError(
+                f"the {key.description} is being fetched by {holder.owner}, which has not finished in "
+                f"{self.lease_ttl:.0f} s; retry later"
+            )
+
+        return await coalesced(
+            self.store, name, self._owner, ttl=self.lease_ttl, patience=self.lease_ttl + 5.0,
+            work=lambda: self._fetch_and_store(key, source, platform, stored, name), reload=reload,
+            timed_out=timed_out, on_wait=lambda: self._bump("waited_for_peer"),
+        )  # fmt: skip
 
     async def _fetch_and_store(
         self,

@@ -15,12 +15,22 @@ from typing import TYPE_CHECKING
 from cryptography.x509 import InvalidVersion
 
 from pydcap.cache import EntryKey, UntrustedCollateralError, admit
+from pydcap.cache.coalesce import coalesced
 from pydcap.cache.flight import SingleFlight
+from pydcap.cache.owners import LeaseHolder, new_owner
 from pydcap.collateral import TcbInfo
 from pydcap.errors import FormatError
 from pydcap.pccs import tables
 from pydcap.pccs.config import CachingMode
-from pydcap.pccs.errors import InvalidRequest, NotCached, PccsError, PlatformUnknown, UpstreamFailed, unavailable
+from pydcap.pccs.errors import (
+    InvalidRequest,
+    NotCached,
+    PccsError,
+    PlatformUnknown,
+    ServiceUnavailable,
+    UpstreamFailed,
+    unavailable,
+)
 from pydcap.pccs.queries import PckCertQuery
 from pydcap.pccs.registry import CertificateRecord, PlatformRecord, RawTcb, Registration
 from pydcap.pccs.selection import SelectionError, Tcb, select_certificate
@@ -31,6 +41,7 @@ from pydcap.verify.names import Failure
 
 if TYPE_CHECKING:
     from pydcap.pccs.service import PccsService
+    from pydcap.pccs.upstream import MeteredUpstream
 
 log = logging.getLogger("pydcap.pccs")
 
@@ -163,12 +174,45 @@ class PlatformCertificates:
 
     async def fetch_platform(self, registration: Registration, raw: RawTcb | None) -> PlatformRecord:
         """Every certificate of the platform from the upstream, verified and stored, with the selection for
-        each raw TCB seen so far (and ``raw``). Concurrent fetches of one platform at one raw TCB in this
-        process make one upstream request."""
+        each raw TCB seen so far (and ``raw``). Concurrent fetches of one platform make one upstream request:
+        at one raw TCB in this process (single flight), and across every service sharing the store (a lease
+        on the platform: the others read what its holder stored)."""
         key = (registration.qe_id, registration.pce_id, raw)
-        return await self._flights.run(key, lambda: self._fetch_platform(registration, raw))
+        return await self._flights.run(key, lambda: self._fetch_platform_once(registration, raw))
 
-    async def _fetch_platform(self, registration: Registration, raw: RawTcb | None) -> PlatformRecord:
+    async def _fetch_platform_once(self, registration: Registration, raw: RawTcb | None) -> PlatformRecord:
+        upstream = self._upstream_for(registration)
+        qe_id, pce_id = registration.qe_id, registration.pce_id
+        store, registry, ttl = self.service.store, self.registry, self.service.lease_ttl
+        name = platform_lease(registry.root_id, qe_id, pce_id)
+        # One owner per fetch, not per service: this service's fetch at another raw TCB waits for it as a peer's.
+        owner = new_owner()
+        seen = await asyncio.to_thread(registry.stamped_platform, qe_id, pce_id)
+
+        async def stored_meanwhile() -> PlatformRecord | None:
+            latest = await asyncio.to_thread(registry.stamped_platform, qe_id, pce_id)
+            return latest[0] if latest is not None and latest != seen else None
+
+        async def work() -> PlatformRecord:
+            try:
+                # A peer may have stored it between this miss and this lease.
+                latest = await stored_meanwhile()
+                return latest if latest is not None else await self._fetch_platform(upstream, registration, raw)
+            finally:
+                await asyncio.to_thread(store.release, name, owner)
+
+        def timed_out(holder: LeaseHolder) -> PlatformRecord:
+            raise ServiceUnavailable(
+                f"The PCK certificates of QE-ID {qe_id} are being fetched by {holder.owner}, which has not "
+                f"finished in {ttl:g} s; retry later."
+            )
+
+        return await coalesced(
+            store, name, owner, ttl=ttl, patience=ttl, work=work, reload=stored_meanwhile, timed_out=timed_out
+        )
+
+    def _upstream_for(self, registration: Registration) -> MeteredUpstream:
+        """The upstream to fetch the platform's certificates from, or why they cannot be fetched."""
         upstream = self.service.upstream
         if upstream is None:
             raise PlatformUnknown("this PCCS has no upstream (OFFLINE mode) to fetch the platform's certificates from.")
@@ -182,6 +226,11 @@ class PlatformCertificates:
                 "No cache data for this platform: its encrypted PPID is all zeros (the platform withheld its PPID), "
                 "so Intel PCS cannot be asked for its certificates; register it with its real encrypted PPID."
             )
+        return upstream
+
+    async def _fetch_platform(
+        self, upstream: MeteredUpstream, registration: Registration, raw: RawTcb | None
+    ) -> PlatformRecord:
         pce_id = int.from_bytes(bytes.fromhex(registration.pce_id), "little")
         try:
             fetched = await upstream.pck_certificates(
@@ -358,6 +407,11 @@ class PlatformCertificates:
                 platform_manifest=platform.platform_manifest.upper(),
             )  # fmt: skip
             await self.fetch_platform(registration, None)
+
+
+def platform_lease(root_id: str, qe_id: str, pce_id: str) -> str:
+    """The name of the store lease held while a platform's certificates are fetched (hex in upper case)."""
+    return f"pckcerts/{root_id}/{qe_id}/{pce_id}"
 
 
 def pck_ca(platform: PlatformRecord) -> PckCa:

@@ -94,9 +94,14 @@ class PlatformRegistry:
     # ---- platforms and certificates -----------------------------------------------------------------
 
     def platform(self, qe_id: str, pce_id: str) -> PlatformRecord | None:
+        stamped = self.stamped_platform(qe_id, pce_id)
+        return stamped[0] if stamped is not None else None
+
+    def stamped_platform(self, qe_id: str, pce_id: str) -> tuple[PlatformRecord, float] | None:
+        """The platform and when it was last stored (by any process on the database), or None."""
         with self._read() as conn:
             row = conn.execute(select(t.platforms).where(self._platform_key(t.platforms, qe_id, pce_id))).first()
-        return _platform(row) if row is not None else None
+        return (_platform(row), float(row.updated_at)) if row is not None else None
 
     def platforms(self, fmspcs: Sequence[str] | None = None) -> list[PlatformRecord]:
         query = select(t.platforms).where(t.platforms.c.root_id == self.root_id)

@@ -23,6 +23,9 @@ from pydcap.verify.memo import PkiMemo
 
 Clock = Callable[[], float]
 GENERATION_COUNTER = "pccs_generation"
+# A platform's fetch is at most seven upstream requests (pckcerts, two CRLs, four TCB infos), each within the
+# upstream timeout, and then one write: a replica that holds it longer than eight timeouts died or hangs.
+PLATFORM_FETCH_REQUESTS = 8
 
 
 class PccsService:
@@ -30,7 +33,9 @@ class PccsService:
 
     ``upstream`` / ``upstream_v3`` serve API v4 and v3 documents (None: never asked, as in OFFLINE mode).
     Documents of API v3 live beside the v4 ones in the same store, under their own namespace. ``aclose``
-    closes the upstreams, and the store too when ``owns_store`` (``from_config`` opened it).
+    closes the upstreams, and the store too when ``owns_store`` (``from_config`` opened it). A fetch of a
+    platform's certificates holds a lease in the store for ``lease_ttl`` seconds: other services sharing the
+    store wait that long at most for its result.
     """
 
     def __init__(
@@ -44,10 +49,12 @@ class PccsService:
         metrics: Metrics | None = None,
         clock: Clock | None = None,
         retry_interval: float = 30.0,
+        lease_ttl: float = 60.0,
         owns_store: bool = False,
     ) -> None:
         self.store = store
         self.owns_store = owns_store
+        self.lease_ttl = lease_ttl
         self.mode = mode
         self.trust = trust if trust is not None else TrustRoot.intel()
         self.metrics = metrics if metrics is not None else Metrics()
@@ -79,7 +86,7 @@ class PccsService:
             upstream, upstream_v3 = make_upstreams(config, metrics)
         return cls(
             store, mode=config.mode, trust=trust, upstream=upstream, upstream_v3=upstream_v3, metrics=metrics,
-            clock=clock, owns_store=owns_store,
+            clock=clock, lease_ttl=PLATFORM_FETCH_REQUESTS * config.upstream_timeout, owns_store=owns_store,
         )  # fmt: skip
 
     # ---- documents ----------------------------------------------------------------------------------

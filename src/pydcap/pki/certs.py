@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import MappingProxyType
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -12,12 +13,24 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from pydcap.errors import CertificateFormatError
+from pydcap.errors import CertificateExtensionError, CertificateFormatError
 from pydcap.pki import der
 
 _BEGIN = b"-----BEGIN CERTIFICATE-----"
 _END = b"-----END CERTIFICATE-----"
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+# Intel's constants::REQUIRED_X509_EXTENSIONS, in its order: its parser refuses a certificate without any of them.
+REQUIRED_EXTENSIONS: Mapping[bytes, str] = MappingProxyType(
+    {
+        der.encode_oid("2.5.29.35"): "authority key identifier",
+        der.encode_oid("2.5.29.31"): "CRL distribution points",
+        der.encode_oid("2.5.29.14"): "subject key identifier",
+        der.encode_oid("2.5.29.15"): "key usage",
+        der.encode_oid("2.5.29.19"): "basic constraints",
+    }
+)
+_REQUIRED_OIDS = frozenset(REQUIRED_EXTENSIONS)
 
 
 class Certificate:
@@ -47,18 +60,34 @@ class Certificate:
         """Raw DER contents of (issuer, subject)."""
         return self._tbs[2].value, self._tbs[4].value
 
+    @cached_property
+    def _extensions(self) -> dict[bytes, bytes]:
+        """Each extension's DER content (OID, critical flag, value) by its encoded OID; of duplicates, the first."""
+        for item in self._tbs[6:]:
+            if item.tag == 0xA3:
+                return dict(reversed(der.elements_by_oid(item.value)))
+        return {}
+
     def extension_value(self, oid: bytes) -> bytes | None:
         """The raw value (OCTET STRING content) of the extension with encoded OID ``oid``, if present."""
-        for item in self._tbs[6:]:
-            if item.tag != 0xA3:
-                continue
-            for ext in der.read_all(der.read_one(item.value, der.TAG_SEQUENCE).value):
-                parts = der.read_all(ext.value)
-                if parts and parts[0].tag == der.TAG_OID and parts[0].value == oid:
-                    if parts[-1].tag != der.TAG_OCTET_STRING:
-                        raise der.DerError("extension value is not an OCTET STRING")
-                    return parts[-1].value
-        return None
+        content = self._extensions.get(oid)
+        if content is None:
+            return None
+        value = der.read_all(content)[-1]
+        if value.tag != der.TAG_OCTET_STRING:
+            raise der.DerError("extension value is not an OCTET STRING")
+        return value.value
+
+    @property
+    def missing_extensions(self) -> tuple[str, ...]:
+        """The ``REQUIRED_EXTENSIONS`` this certificate lacks, by name (none, for every certificate Intel issues)."""
+        try:
+            present = self._extensions
+        except der.DerError as exc:
+            raise CertificateFormatError(f"malformed extensions: {exc}") from exc
+        if present.keys() >= _REQUIRED_OIDS:
+            return ()
+        return tuple(name for oid, name in REQUIRED_EXTENSIONS.items() if oid not in present)
 
     @classmethod
     def from_pem(cls, pem: bytes) -> Certificate:
@@ -150,6 +179,18 @@ def split_pem_chain(pem: bytes) -> list[bytes]:
     return blocks
 
 
+def _load_all(
+    blocks: list[bytes], load: Callable[[bytes], Certificate], require_extensions: bool
+) -> tuple[Certificate, ...]:
+    certs = []
+    for position, block in enumerate(blocks):
+        cert = load(block)
+        if require_extensions and cert.missing_extensions:
+            raise CertificateExtensionError(position, len(blocks), cert.missing_extensions, cert.subject_cn)
+        certs.append(cert)
+    return tuple(certs)
+
+
 @dataclass(frozen=True)
 class CertificateChain:
     """Certificates of one chain, classified by name and issuer relations, not by their order.
@@ -162,11 +203,19 @@ class CertificateChain:
     topmost: Certificate | None = field(default=None)
 
     @classmethod
-    def parse(cls, pem: bytes | str, load: Callable[[bytes], Certificate] = Certificate.from_pem) -> CertificateChain:
+    def parse(
+        cls,
+        pem: bytes | str,
+        load: Callable[[bytes], Certificate] = Certificate.from_pem,
+        *,
+        require_extensions: bool = False,
+    ) -> CertificateChain:
         """Parse a PEM chain; raise ``CertificateFormatError`` if any certificate in it is unreadable.
-        ``load`` parses one PEM block (a caller may pass a memoising loader)."""
+        ``load`` parses one PEM block (a caller may pass a memoising loader). With ``require_extensions``, as in
+        Intel's parser, a certificate lacking one of ``REQUIRED_EXTENSIONS`` raises ``CertificateExtensionError``;
+        either way the first certificate in the chain's order that is wrong decides the error."""
         data = pem.encode() if isinstance(pem, str) else pem
-        certs = tuple(load(block) for block in split_pem_chain(data))
+        certs = _load_all(split_pem_chain(data), load, require_extensions)
         if not certs:
             raise CertificateFormatError("no certificate in chain")
         root = None

@@ -91,6 +91,42 @@ def read_prefix(data: bytes, count: int) -> list[Tlv]:
 _new_tlv = tuple.__new__
 
 
+def elements_by_oid(seq: bytes) -> list[tuple[bytes, bytes]]:
+    """(OID, content) of each element of the DER ``SEQUENCE OF SEQUENCE { OID, ... }`` ``seq`` (a certificate's
+    extensions), in order: only the OID is decoded, so that finding which elements are present stays cheap."""
+    start, end = _content(seq, 0, TAG_SEQUENCE)
+    if end != len(seq):
+        raise DerError("bytes after the SEQUENCE")
+    out: list[tuple[bytes, bytes]] = []
+    pos = start
+    while pos < end:
+        first, last = _content(seq, pos, TAG_SEQUENCE)
+        size = seq[first + 1] if first + 2 <= last else 0x80  # an OID's length is short-form
+        if size & 0x80 or seq[first] != TAG_OID or first + 2 + size > last:
+            raise DerError(f"element at offset {pos} does not start with an OID")
+        out.append((seq[first + 2 : first + 2 + size], seq[first:last]))
+        pos = last
+    return out
+
+
+def _content(data: bytes, pos: int, tag: int) -> tuple[int, int]:
+    """Where the content of the TLV at ``pos`` starts and ends; it must have tag ``tag`` and fit in ``data``."""
+    n = len(data)
+    if pos + 2 > n or data[pos] != tag:
+        raise DerError(f"expected tag 0x{tag:02x} at offset {pos}")
+    length = data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        size = length & 0x7F
+        if size == 0 or size > 4 or pos + size > n:
+            raise DerError("bad length encoding")
+        length = int.from_bytes(data[pos : pos + size], "big")
+        pos += size
+    if pos + length > n:
+        raise DerError("value runs past the end")
+    return pos, pos + length
+
+
 _CN_OID = bytes.fromhex("550403")
 
 

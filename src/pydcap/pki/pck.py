@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,13 +78,16 @@ class PckCertificate(Certificate):
 
     __slots__ = ("sgx",)
 
-    def __init__(self, cert: x509.Certificate) -> None:
+    def __init__(self, cert: x509.Certificate, known: Mapping[str, object] | None = None) -> None:
+        """``known``: values already read from this same certificate (a ``Certificate``'s cache), reused."""
         super().__init__(cert)
+        if known:
+            self.__dict__.update(known)
         self.sgx = parse_sgx_extension(self)
 
     @classmethod
     def from_certificate(cls, cert: Certificate) -> PckCertificate:
-        return cls(cert.x509)
+        return cls(cert.x509, cert.__dict__)
 
     @property
     def ca_type(self) -> str:

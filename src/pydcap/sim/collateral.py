@@ -7,9 +7,20 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from cryptography.x509.oid import ExtensionOID
+
 from pydcap.collateral.bundle import Collateral
 from pydcap.sim.defects import CollateralDefect as D
-from pydcap.sim.pki import DAY, Authority, certificate_pem, expired_validity, pck_ca_kind, pem_chain, reissue
+from pydcap.sim.pki import (
+    DAY,
+    Authority,
+    certificate_pem,
+    expired_validity,
+    pck_ca_kind,
+    pem_chain,
+    reissue,
+    without_extension,
+)
 from pydcap.sim.publisher import DOCUMENT_LIFETIME
 from pydcap.sim.revocation import PCK_CRL_LIFETIME, ROOT_CRL_LIFETIME
 
@@ -188,6 +199,17 @@ def _signer_expired(ctx: _Context, parts: Parts) -> None:
     parts.qe_identity_issuer_chain = chain
 
 
+def _signer_without_key_usage(ctx: _Context, parts: Parts) -> None:
+    pki = ctx.intel.pki
+    parts.tcb_info_issuer_chain = without_extension(pki.tcb_signing, pki.root, ExtensionOID.KEY_USAGE) + pki.root.pem
+
+
+def _identity_chain_root_without_crl_distribution_points(ctx: _Context, parts: Parts) -> None:
+    pki = ctx.intel.pki
+    stripped_root = without_extension(pki.root, pki.root, ExtensionOID.CRL_DISTRIBUTION_POINTS)
+    parts.qe_identity_issuer_chain = pki.tcb_signing.pem + stripped_root
+
+
 def _signed_identity(ctx: _Context, body: dict[str, Any], signer: Authority | None = None) -> bytes:
     return ctx.intel.documents.sign("enclaveIdentity", body, signer)
 
@@ -242,6 +264,8 @@ _APPLY: dict[D, Callable[[_Context, Parts], None]] = {
     D.TCB_SIGNING_CERT_FORGED: _signer_forged,
     D.TCB_SIGNING_CERT_RETIRED: _signer_retired,
     D.TCB_SIGNING_CERT_EXPIRED: _signer_expired,
+    D.TCB_SIGNING_CERT_WITHOUT_KEY_USAGE: _signer_without_key_usage,
+    D.QE_IDENTITY_CHAIN_ROOT_WITHOUT_CRL_DISTRIBUTION_POINTS: _identity_chain_root_without_crl_distribution_points,
     D.QE_IDENTITY_MISSING_FIELD: _identity_missing_field,
     D.QE_IDENTITY_INVALID_STATUS: _identity_invalid_status,
     D.QE_IDENTITY_VERSION_3: _identity_version_3,

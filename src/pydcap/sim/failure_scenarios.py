@@ -44,6 +44,24 @@ _PKI_CASES: tuple[_Case, ...] = (
         _Q.PCK_WITHOUT_SGX_EXTENSION,
     ),
     (
+        "pck-without-basic-constraints",
+        "the PCK certificate lacks basic constraints; Intel takes a chain's first certificate for the root",
+        Failure.SGX_ROOT_CA_INVALID_EXTENSIONS,
+        _Q.PCK_WITHOUT_BASIC_CONSTRAINTS,
+    ),
+    (
+        "intermediate-without-subject-key-identifier",
+        "the PCK CA certificate lacks its subject key identifier",
+        Failure.SGX_INTERMEDIATE_CA_INVALID_EXTENSIONS,
+        _Q.INTERMEDIATE_WITHOUT_SUBJECT_KEY_IDENTIFIER,
+    ),
+    (
+        "root-without-authority-key-identifier",
+        "the PCK chain's root lacks its authority key identifier; Intel takes a third certificate for the PCK",
+        Failure.SGX_PCK_INVALID_EXTENSIONS,
+        _Q.ROOT_WITHOUT_AUTHORITY_KEY_IDENTIFIER,
+    ),
+    (
         "forged-root",
         "the chain's root has Intel's name and key but is not self-signed",
         Failure.SGX_ROOT_CA_INVALID_ISSUER,
@@ -112,6 +130,18 @@ _DOCUMENT_CASES: tuple[_Case, ...] = (
         "a TCB Signing certificate not signed by the root",
         Failure.SGX_TCB_SIGNING_CERT_INVALID_ISSUER,
         _C.TCB_SIGNING_CERT_FORGED,
+    ),
+    (
+        "tcb-signing-cert-without-key-usage",
+        "the TCB info's TCB Signing certificate lacks key usage; Intel takes a chain's first certificate for the root",
+        Failure.SGX_ROOT_CA_INVALID_EXTENSIONS,
+        _C.TCB_SIGNING_CERT_WITHOUT_KEY_USAGE,
+    ),
+    (
+        "qe-identity-chain-root-without-crl-distribution-points",
+        "the QE identity chain's root lacks CRL distribution points; Intel takes the second of two for the signer",
+        Failure.SGX_TCB_SIGNING_CERT_INVALID_EXTENSIONS,
+        _C.QE_IDENTITY_CHAIN_ROOT_WITHOUT_CRL_DISTRIBUTION_POINTS,
     ),
     ("tcb-info-wrong-fmspc", "the TCB info of another FMSPC", Failure.TCB_INFO_MISMATCH, _C.TCB_INFO_OTHER_FMSPC),
     ("tcb-info-wrong-pce-id", "a TCB info for another PCE-ID", Failure.TCB_INFO_MISMATCH, _C.TCB_INFO_OTHER_PCE_ID),

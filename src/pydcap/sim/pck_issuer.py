@@ -8,6 +8,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cryptography import x509
+from cryptography.x509.oid import ExtensionOID
+
 from pydcap.pki.pck import SgxType
 from pydcap.sim.catalog import Catalog
 from pydcap.sim.defects import QuoteDefect
@@ -29,6 +32,7 @@ from pydcap.sim.pki import (
     pem_chain,
     reissue,
     serial_from,
+    without_extension,
 )
 from pydcap.sim.platform import IssuedPck
 
@@ -141,4 +145,25 @@ class PckIssuer:
             return pck.pem + issuer.pem + certificate_pem(reissue(root.certificate, rogue().root.key))
         if QuoteDefect.FORGED_INTERMEDIATE in defects:
             return pck.pem + certificate_pem(reissue(issuer.certificate, rogue().root.key)) + root.pem
-        return pem_chain(pck.authority, issuer, root)
+        chain = (pck.authority, issuer, root)
+        return _chain_lacking_extension(chain, defects) or pem_chain(*chain)
+
+
+# Which certificate of the chain (PCK, CA, root) lacks which required X.509 extension, by defect.
+_LACKING: dict[QuoteDefect, tuple[int, x509.ObjectIdentifier]] = {
+    QuoteDefect.PCK_WITHOUT_BASIC_CONSTRAINTS: (0, ExtensionOID.BASIC_CONSTRAINTS),
+    QuoteDefect.INTERMEDIATE_WITHOUT_SUBJECT_KEY_IDENTIFIER: (1, ExtensionOID.SUBJECT_KEY_IDENTIFIER),
+    QuoteDefect.ROOT_WITHOUT_AUTHORITY_KEY_IDENTIFIER: (2, ExtensionOID.AUTHORITY_KEY_IDENTIFIER),
+}
+
+
+def _chain_lacking_extension(
+    chain: tuple[Authority, Authority, Authority], defects: frozenset[QuoteDefect]
+) -> bytes | None:
+    """The PEM chain with one certificate lacking an extension (signed again by its own issuer), if a defect asks."""
+    for defect, (position, oid) in _LACKING.items():
+        if defect in defects:
+            signer = chain[min(position + 1, len(chain) - 1)]  # the root signs itself
+            stripped = without_extension(chain[position], signer, oid)
+            return b"".join(stripped if i == position else cert.pem for i, cert in enumerate(chain))
+    return None

@@ -195,6 +195,12 @@ def reissue(
     return builder.sign(signing_key, _SHA256, ecdsa_deterministic=True)
 
 
+def without_extension(authority: Authority, signer: Authority, oid: x509.ObjectIdentifier) -> bytes:
+    """``authority``'s certificate as PEM without the extension ``oid``, signed again by ``signer`` (its issuer), so
+    that the missing extension is its only defect."""
+    return certificate_pem(reissue(authority.certificate, signer.key, drop_extensions=(oid.dotted_string,)))
+
+
 def build_crl(
     issuer: Authority,
     revoked_serials: Iterable[int],

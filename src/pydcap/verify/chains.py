@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydcap.errors import CertificateFormatError
+from pydcap.errors import CertificateExtensionError, CertificateFormatError
 from pydcap.pki.certs import Certificate, CertificateChain
 from pydcap.pki.crl import RevocationList
 from pydcap.pki.pck import PckCertificate
@@ -31,11 +31,33 @@ class CheckFailed(Exception):
         self.detail = detail
 
 
-def parse_chain(pem: bytes, expected_length: int, what: str, memo: PkiMemo) -> CertificateChain:
+def extension_failure(position: int, length: int) -> Failure:
+    """Intel's guess, from its position alone, at which certificate lacks required extensions (its chain parser
+    cannot tell): the first is taken for the root; the second for the TCB Signing certificate in a chain of two,
+    else for the intermediate CA; any later one for the PCK certificate. Chains run leaf first, so a PCK or TCB
+    Signing certificate without them is reported as the root, and the root of a PCK chain as the PCK."""
+    if position == 0:
+        return Failure.SGX_ROOT_CA_INVALID_EXTENSIONS
+    if position == 1:
+        if length == 2:
+            return Failure.SGX_TCB_SIGNING_CERT_INVALID_EXTENSIONS
+        return Failure.SGX_INTERMEDIATE_CA_INVALID_EXTENSIONS
+    return Failure.SGX_PCK_INVALID_EXTENSIONS
+
+
+def read_chain(pem: bytes, what: str, memo: PkiMemo) -> CertificateChain:
+    """A chain as Intel's ``CertificateChain::parse`` reads it: the first certificate, in the chain's order, that is
+    unreadable or lacks a required extension decides the failure."""
     try:
-        chain = memo.chain(pem)
+        return memo.chain(pem)
+    except CertificateExtensionError as exc:
+        raise CheckFailed(extension_failure(exc.position, exc.length), f"{what}: {exc}") from exc
     except CertificateFormatError as exc:
         raise CheckFailed(Failure.UNSUPPORTED_CERT_FORMAT, f"{what}: {exc}") from exc
+
+
+def parse_chain(pem: bytes, expected_length: int, what: str, memo: PkiMemo) -> CertificateChain:
+    chain = read_chain(pem, what, memo)
     if len(chain) != expected_length:
         raise CheckFailed(
             Failure.UNSUPPORTED_CERT_FORMAT,

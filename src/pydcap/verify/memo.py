@@ -30,7 +30,10 @@ class PkiMemo:
         return self._certs.get_or_compute(pem_block, lambda: Certificate.from_pem(pem_block))
 
     def chain(self, pem: bytes) -> CertificateChain:
-        return self._chains.get_or_compute(pem, lambda: CertificateChain.parse(pem, self.certificate))
+        """A chain as Intel's library parses it: every certificate must carry the required X.509 extensions."""
+        return self._chains.get_or_compute(
+            pem, lambda: CertificateChain.parse(pem, self.certificate, require_extensions=True)
+        )
 
     def crl(self, der: bytes) -> RevocationList:
         return self._crls.get_or_compute(der, lambda: RevocationList.parse(der))

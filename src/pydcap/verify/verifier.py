@@ -22,7 +22,6 @@ from pydcap.collateral.enclave_identity import EnclaveIdentity
 from pydcap.collateral.signed import SignedDocument
 from pydcap.collateral.tcb_info import TcbInfo
 from pydcap.errors import (
-    CertificateFormatError,
     CollateralFormatError,
     InvalidCollateralError,
     QuoteFormatError,
@@ -34,7 +33,14 @@ from pydcap.policy import AppraisalPolicy, Policy
 from pydcap.quote.parser import Quote
 from pydcap.quote.structs import TdReport10, TdReport15
 from pydcap.verify.cache import BoundedCache
-from pydcap.verify.chains import CheckFailed, PckChain, SigningChain, check_pck_chain, check_signing_chain
+from pydcap.verify.chains import (
+    CheckFailed,
+    PckChain,
+    SigningChain,
+    check_pck_chain,
+    check_signing_chain,
+    read_chain,
+)
 from pydcap.verify.memo import PkiMemo
 from pydcap.verify.names import QV_RESULT_OF_STATUS, Failure, TcbStatus, qv_result_of_failure
 from pydcap.verify.result import Supplemental, VerificationResult
@@ -249,10 +255,7 @@ class Verifier:
     def _check_pck(self, pem: bytes, collateral: Collateral) -> _PckOutcome | CheckFailed:
         try:
             chain = check_pck_chain(pem, collateral.root_ca_crl, collateral.pck_crl, self.trust, self._memo)
-            try:
-                crl_chain = self._memo.chain(collateral.pck_crl_issuer_chain)
-            except CertificateFormatError as exc:
-                raise CheckFailed(Failure.UNSUPPORTED_CERT_FORMAT, f"PCK CRL issuer chain: {exc}") from exc
+            crl_chain = read_chain(collateral.pck_crl_issuer_chain, "PCK CRL issuer chain", self._memo)
             crls = [chain.root_ca_crl.this_update, chain.pck_crl.this_update]
             dates = _Dates.of(
                 (crl_chain, chain.chain), crls, [chain.root_ca_crl.next_update, chain.pck_crl.next_update]

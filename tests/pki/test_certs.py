@@ -1,0 +1,98 @@
+"""Certificates and chains: the standard X.509 extensions Intel's parser requires of every certificate, read
+straight from the TBS, and which certificate of a chain is reported when one lacks them."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtensionOID
+
+from pydcap import CertificateFormatError, Collateral, Quote
+from pydcap.errors import CertificateExtensionError
+from pydcap.pki import CertificateChain
+from pydcap.pki.certs import REQUIRED_EXTENSIONS, Certificate
+from pydcap.sim import REFERENCE_TIME, SimulatedIntel
+from pydcap.sim.pki import without_extension
+from tests.conftest import REAL, Bundle, bundle_params, require_testdata
+
+# Intel's constants::REQUIRED_X509_EXTENSIONS, as cryptography names them, in Intel's order.
+INTEL_LIST = {
+    ExtensionOID.AUTHORITY_KEY_IDENTIFIER: "authority key identifier",
+    ExtensionOID.CRL_DISTRIBUTION_POINTS: "CRL distribution points",
+    ExtensionOID.SUBJECT_KEY_IDENTIFIER: "subject key identifier",
+    ExtensionOID.KEY_USAGE: "key usage",
+    ExtensionOID.BASIC_CONSTRAINTS: "basic constraints",
+}
+UNREADABLE = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+
+
+@pytest.fixture(scope="module")
+def intel() -> SimulatedIntel:
+    return SimulatedIntel(seed=17, now=REFERENCE_TIME)
+
+
+def _chains(bundle: Bundle) -> list[bytes]:
+    collateral = Collateral.load(bundle.path)
+    pem = Quote.parse(bundle.quote).pck_chain_pem
+    assert pem is not None
+    return [
+        pem,
+        collateral.pck_crl_issuer_chain,
+        collateral.tcb_info_issuer_chain,
+        collateral.qe_identity_issuer_chain,
+    ]
+
+
+@pytest.mark.parametrize("bundle", bundle_params(REAL))
+def test_every_real_certificate_has_the_required_extensions(bundle: Bundle | None) -> None:
+    require_testdata()
+    assert bundle is not None
+    for pem in _chains(bundle):
+        chain = CertificateChain.parse(pem, require_extensions=True)
+        assert all(cert.missing_extensions == () for cert in chain.certificates)
+
+
+def test_the_required_extensions_are_intels_list() -> None:
+    assert list(REQUIRED_EXTENSIONS.values()) == list(INTEL_LIST.values())
+
+
+@pytest.mark.parametrize("oid", list(INTEL_LIST), ids=list(INTEL_LIST.values()))
+def test_a_certificate_without_one_extension_lacks_exactly_that_one(
+    intel: SimulatedIntel, oid: x509.ObjectIdentifier
+) -> None:
+    ca = intel.pki.processor_ca
+    cert = Certificate.from_pem(without_extension(ca, intel.pki.root, oid))
+    assert cert.missing_extensions == (INTEL_LIST[oid],)
+    assert Certificate.from_pem(ca.pem).missing_extensions == ()
+
+
+def test_other_extensions_are_still_read(intel: SimulatedIntel) -> None:
+    """The SGX extension of a PCK certificate is found in the same pass over the extensions."""
+    pck = intel.sgx_platform().pck.authority
+    cert = Certificate.from_pem(without_extension(pck, intel.pki.processor_ca, ExtensionOID.KEY_USAGE))
+    assert cert.missing_extensions == ("key usage",)
+    assert cert.extension_value(bytes.fromhex("2a864886f84d010d01")) is not None
+    assert cert.extension_value(bytes.fromhex("551d0f")) is None
+
+
+def test_a_chain_reports_the_first_certificate_lacking_extensions(intel: SimulatedIntel) -> None:
+    pki = intel.pki
+    no_ski = without_extension(pki.processor_ca, pki.root, ExtensionOID.SUBJECT_KEY_IDENTIFIER)
+    no_bc = without_extension(pki.root, pki.root, ExtensionOID.BASIC_CONSTRAINTS)
+    pem = pki.tcb_signing.pem + no_ski + no_bc
+    with pytest.raises(CertificateExtensionError) as caught:
+        CertificateChain.parse(pem, require_extensions=True)
+    assert (caught.value.position, caught.value.length, caught.value.missing) == (1, 3, ("subject key identifier",))
+    assert "Intel SGX PCK Processor CA" in str(caught.value)
+    assert len(CertificateChain.parse(pem)) == 3  # not required unless asked: any chain can still be read
+
+
+def test_in_a_chain_the_first_wrong_certificate_decides(intel: SimulatedIntel) -> None:
+    """Intel parses certificates in the chain's order and stops at the first it cannot take."""
+    pki = intel.pki
+    no_aki = without_extension(pki.processor_ca, pki.root, ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
+    with pytest.raises(CertificateExtensionError):
+        CertificateChain.parse(no_aki + UNREADABLE, require_extensions=True)
+    with pytest.raises(CertificateFormatError) as caught:
+        CertificateChain.parse(UNREADABLE + no_aki, require_extensions=True)
+    assert not isinstance(caught.value, CertificateExtensionError)
