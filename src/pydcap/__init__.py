@@ -8,7 +8,8 @@ Verify a quote::
     print(result.accepted, result.tcb_status, result.reasons)
 """
 
-from pydcap.cache import AsyncCollateralService, CollateralCache, CollateralService, CollateralStore
+from typing import TYPE_CHECKING, Any
+
 from pydcap.collateral import Collateral, EnclaveIdentity, TcbInfo
 from pydcap.errors import (
     CertificateFormatError,
@@ -20,7 +21,6 @@ from pydcap.errors import (
 from pydcap.pki import PckCertificate, TrustRoot
 from pydcap.policy import AllOf, AnyOf, Policy, UnsafeAcceptAnyStatus
 from pydcap.quote import Quote
-from pydcap.sources import AzureClient, CollateralUnavailableError, PccsClient, PcsClient
 from pydcap.verify import (
     Failure,
     QvResult,
@@ -32,6 +32,35 @@ from pydcap.verify import (
 )
 
 __version__ = "0.1.0"
+
+# The collateral clients and the cache pull in httpx and SQLAlchemy; they load on first use so that
+# verifying a quote (and the command line) starts quickly.
+_LAZY = {
+    "AsyncCollateralService": "pydcap.cache",
+    "CollateralCache": "pydcap.cache",
+    "CollateralService": "pydcap.cache",
+    "CollateralStore": "pydcap.cache",
+    "AzureClient": "pydcap.sources",
+    "CollateralUnavailableError": "pydcap.sources",
+    "PccsClient": "pydcap.sources",
+    "PcsClient": "pydcap.sources",
+}
+
+if TYPE_CHECKING:
+    from pydcap.cache import AsyncCollateralService, CollateralCache, CollateralService, CollateralStore
+    from pydcap.sources import AzureClient, CollateralUnavailableError, PccsClient, PcsClient
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pydcap' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AllOf",
