@@ -52,7 +52,9 @@ class TrustRoot:
             raise CertificateFormatError(f"trusted root is not a PEM certificate: {exc}") from exc
         if not isinstance(key, ec.EllipticCurvePublicKey):
             raise CertificateFormatError("trusted root does not have an EC public key")
-        return cls(public_key_point(key), cert.subject.rfc4514_string())
+        point = public_key_point(key)
+        # The simulated Intel uses Intel's names: the key id is what tells the roots apart in messages.
+        return cls(point, f"{cert.subject.rfc4514_string()} (key {hashlib.sha256(point).hexdigest()[:16]})")
 
     @property
     def is_intel(self) -> bool:
