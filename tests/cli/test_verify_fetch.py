@@ -237,6 +237,16 @@ def test_cache_list_stats_and_clear(pccs: ReplayPccs, tmp_path: Path, capsys: py
     assert "Removed 3 entries" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("command", ["list", "stats", "clear"])
+def test_looking_into_a_cache_that_does_not_exist_creates_none(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "typo" / "c.db"
+    assert main(["cache", command, "--cache", str(missing)]) == 2
+    assert f"no collateral cache at {missing}" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists()
+
+
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_concurrent_processes_fetch_each_part_once(kind: str, pccs: ReplayPccs, tmp_path: Path) -> None:
     b = _bundle(TDX)

@@ -7,15 +7,18 @@ a PostgreSQL URL. Freshness is judged now, or at ``--at``.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from pydcap.cache import CollateralStore, EntryKind, StoreError
 from pydcap.cache.keys import trust_root_id
+from pydcap.cache.locations import STORE_ENV, default_store_path
 from pydcap.cli import EXIT_OK, CliError
 from pydcap.cli.inputs import parse_time
 from pydcap.cli.output import out, print_json
@@ -42,7 +45,11 @@ def register(sub: Any) -> None:
 
 @contextmanager
 def _open(args: argparse.Namespace) -> Iterator[CollateralStore]:
-    """The store, closed on the way out; its failures (opening or later) are one-line errors."""
+    """The store, closed on the way out; its failures (opening or later) are one-line errors. Looking into
+    a cache never creates one: a SQLite file that does not exist is reported as such."""
+    target = args.cache or os.environ.get(STORE_ENV) or str(default_store_path())
+    if "://" not in target and not Path(target).expanduser().exists():
+        raise CliError(f"no collateral cache at {target} (nothing has been cached there)")
     try:
         with CollateralStore.open(args.cache) as store:
             yield store
