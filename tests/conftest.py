@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.sources.pccs_replay import ReplayPccs
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTDATA = Path(os.environ.get("PYDCAP_TESTDATA", ROOT.parent / "shared" / "testdata"))
@@ -73,3 +77,20 @@ def bundle_params(bundles: list[Bundle]) -> list[Any]:
 def real_bundles() -> list[Bundle]:
     require_testdata()
     return REAL
+
+
+@pytest.fixture(scope="session")
+def _replay_pccs() -> Iterator[ReplayPccs]:
+    require_testdata()
+    from tests.sources.pccs_replay import ReplayPccs  # it reads TESTDATA from this module
+
+    with ReplayPccs() as server:
+        yield server
+
+
+@pytest.fixture
+def pccs(_replay_pccs: ReplayPccs) -> ReplayPccs:
+    """A replay of Intel's real PCCS on loopback, with no latency, no queued answers and zeroed counts.
+    (Test folders with a PCCS of their own define their own ``pccs``.)"""
+    _replay_pccs.reset()
+    return _replay_pccs

@@ -21,7 +21,7 @@ import pytest
 from pydcap.cache import CollateralStore
 from pydcap.cli import main
 from tests.cache.databases import store_target
-from tests.conftest import REAL, TESTDATA, Bundle, require_testdata
+from tests.conftest import TESTDATA, Bundle, real_bundle
 from tests.sources.pccs_replay import ReplayPccs
 
 _SCRIPT = Path(sys.executable).with_name("pydcap")
@@ -32,25 +32,7 @@ PYDCAP = (
 )
 
 
-def _bundle(name: str) -> Bundle:
-    require_testdata()
-    return next(b for b in REAL if b.name == name)
-
-
 SGX, TDX = "phala-sgx-v3", "phala-tdx-v4"
-
-
-@pytest.fixture(scope="module")
-def _replay() -> Iterator[ReplayPccs]:
-    require_testdata()
-    with ReplayPccs() as server:
-        yield server
-
-
-@pytest.fixture
-def pccs(_replay: ReplayPccs) -> ReplayPccs:
-    _replay.reset()
-    return _replay
 
 
 def _verify_args(b: Bundle, *extra: str) -> list[str]:
@@ -72,7 +54,7 @@ def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.Compl
 
 
 def test_the_second_verification_asks_nobody_even_from_a_new_process(pccs: ReplayPccs, tmp_path: Path) -> None:
-    b = _bundle(SGX)
+    b = real_bundle(SGX)
     cache = str(tmp_path / "c.sqlite3")
     assert main(_verify_args(b, "--pccs", pccs.url, "--cache", cache)) == 0
     assert sorted(pccs.counts.values()) == [1, 1, 1, 1]
@@ -87,16 +69,16 @@ def test_with_the_upstream_down_a_cached_platform_verifies_and_an_uncached_one_f
     pccs: ReplayPccs, tmp_path: Path
 ) -> None:
     cache = str(tmp_path / "c.sqlite3")
-    assert main(_verify_args(_bundle(SGX), "--pccs", pccs.url, "--cache", cache)) == 0
+    assert main(_verify_args(real_bundle(SGX), "--pccs", pccs.url, "--cache", cache)) == 0
     down = ReplayPccs().start()
     dead_url = down.url
     down.stop()
 
-    cached = _run(_verify_args(_bundle(SGX), "--pccs", dead_url, "--cache", cache))
+    cached = _run(_verify_args(real_bundle(SGX), "--pccs", dead_url, "--cache", cache))
     assert cached.returncode == 0, cached.stderr
 
     started = time.monotonic()
-    uncached = _run(_verify_args(_bundle(TDX), "--pccs", dead_url, "--cache", cache))
+    uncached = _run(_verify_args(real_bundle(TDX), "--pccs", dead_url, "--cache", cache))
     elapsed = time.monotonic() - started
     assert uncached.returncode == 3
     assert "collateral unavailable" in uncached.stderr and dead_url in uncached.stderr
@@ -107,7 +89,7 @@ def test_with_the_upstream_down_a_cached_platform_verifies_and_an_uncached_one_f
 def test_stale_collateral_is_used_when_nothing_fresher_can_be_had_and_said_so(
     pccs: ReplayPccs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    b = _bundle(SGX)
+    b = real_bundle(SGX)
     cache = str(tmp_path / "c.sqlite3")
     assert main(_verify_args(b, "--pccs", pccs.url, "--cache", cache)) == 0
     capsys.readouterr()
@@ -127,7 +109,7 @@ def test_no_cache_fetches_every_time_and_writes_nothing(
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("PYDCAP_CACHE", raising=False)
-    b = _bundle(TDX)
+    b = real_bundle(TDX)
     assert main(_verify_args(b, "--pccs", pccs.url, "--no-cache")) == 0
     assert main(_verify_args(b, "--pccs", pccs.url, "--no-cache")) == 0
     assert pccs.total() == 8
@@ -142,7 +124,9 @@ def test_collateral_from_an_untrusted_upstream_is_exit_status_3(
     other_root = TESTDATA / "real" / SGX / "collateral" / "tcb_info_issuer_chain.pem"
     # The TCB Signing certificate is not the root: trusting its key makes every Intel document untrusted.
     status = main(
-        _verify_args(_bundle(SGX), "--pccs", pccs.url, "--cache", str(tmp_path / "c.db"), "--root-ca", str(other_root))
+        _verify_args(
+            real_bundle(SGX), "--pccs", pccs.url, "--cache", str(tmp_path / "c.db"), "--root-ca", str(other_root)
+        )
     )
     assert status == 3
     assert "refused the root CA CRL" in capsys.readouterr().err
@@ -155,7 +139,7 @@ def test_a_store_that_fails_after_opening_is_a_one_line_error(
     CollateralStore.open(cache).close()
     with closing(sqlite3.connect(cache)) as db:  # a table that opens but cannot be read or written
         db.executescript("DROP TABLE pydcap_entries; CREATE VIEW pydcap_entries AS SELECT 1 AS kind;")
-    assert main(_verify_args(_bundle(SGX), "--pccs", pccs.url, "--cache", str(cache))) == 2
+    assert main(_verify_args(real_bundle(SGX), "--pccs", pccs.url, "--cache", str(cache))) == 2
     assert main(["cache", "list", "--cache", str(cache)]) == 2
     errors = capsys.readouterr().err.splitlines()
     assert len(errors) == 2 and all(e.startswith(f"pydcap: error: the cache store {cache} failed") for e in errors)
@@ -165,7 +149,7 @@ def test_a_bad_service_url_is_refused_before_any_store_is_created(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cache = tmp_path / "never" / "c.db"
-    args = ["collateral", "fetch", str(_bundle(SGX).path / "quote.bin"), "-o", str(tmp_path / "out")]
+    args = ["collateral", "fetch", str(real_bundle(SGX).path / "quote.bin"), "-o", str(tmp_path / "out")]
     assert main([*args, "--pccs", "ftp://pccs", "--cache", str(cache)]) == 2
     assert "must be an http:// or https:// URL" in capsys.readouterr().err
     assert not cache.parent.exists()
@@ -179,14 +163,14 @@ def test_a_bad_service_url_is_refused_before_any_store_is_created(
     ],
 )
 def test_collateral_options_are_checked(extra: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(_verify_args(_bundle(SGX), *extra)) == 2
+    assert main(_verify_args(real_bundle(SGX), *extra)) == 2
     assert message in capsys.readouterr().err
 
 
 def test_a_quote_from_standard_input_with_fetched_collateral(
     pccs: ReplayPccs, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    b = _bundle(SGX)
+    b = real_bundle(SGX)
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b.quote)))
     args = ["verify", "-", "--pccs", pccs.url, "--no-cache", "--at", str(b.at), "--json"]
     assert main(args) == 1  # verified; rejected only by the default policy (UpToDate only)
@@ -197,7 +181,7 @@ def test_a_quote_from_standard_input_with_fetched_collateral(
 def test_collateral_fetch_writes_the_shared_testdata_layout(
     pccs: ReplayPccs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    b = _bundle(TDX)
+    b = real_bundle(TDX)
     out = tmp_path / "out"
     args = ["collateral", "fetch", str(b.path / "quote.bin"), "--pccs", pccs.url, "--cache", str(tmp_path / "c.db")]
     assert main([*args, "--at", b.expected["verify_at"]["iso"], "-o", str(out), "--json"]) == 0
@@ -209,7 +193,7 @@ def test_collateral_fetch_writes_the_shared_testdata_layout(
 
 
 def test_cache_list_stats_and_clear(pccs: ReplayPccs, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    b = _bundle(SGX)
+    b = real_bundle(SGX)
     cache = str(tmp_path / "c.db")
     assert main(_verify_args(b, "--pccs", pccs.url, "--cache", cache)) == 0
     capsys.readouterr()
@@ -249,7 +233,7 @@ def test_looking_into_a_cache_that_does_not_exist_creates_none(
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_concurrent_processes_fetch_each_part_once(kind: str, pccs: ReplayPccs, tmp_path: Path) -> None:
-    b = _bundle(TDX)
+    b = real_bundle(TDX)
     pccs.latency = 0.5
     with store_target(kind, tmp_path) as cache:
         procs = [
