@@ -7,12 +7,16 @@ from functools import cached_property
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import ExtensionOID
+from cryptography.x509.oid import ExtensionOID, SignatureAlgorithmOID
 
 from pydcap.errors import CertificateFormatError
 from pydcap.pki import der
 from pydcap.pki.certs import Certificate
+
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 
 def crl_der(data: bytes | str) -> bytes:
@@ -53,9 +57,18 @@ class RevocationList:
         return crl
 
     @cached_property
+    def _tbs(self) -> bytes:
+        """The signed part, sliced from the DER (``cryptography`` re-encodes it, at a cost that grows with the
+        number of revoked certificates)."""
+        try:
+            return der.signed_part(self.der)
+        except der.DerError as exc:
+            raise CertificateFormatError(f"malformed CRL: {exc}") from exc
+
+    @cached_property
     def issuer_raw(self) -> bytes:
         """Raw DER content of the issuer Name, read from the TBS of the CRL."""
-        fields = der.read_prefix(der.read_one(self.x509.tbs_certlist_bytes, der.TAG_SEQUENCE).value, 3)
+        fields = der.read_prefix(der.read_one(self._tbs, der.TAG_SEQUENCE).value, 3)
         if fields and fields[0].tag == der.TAG_INTEGER:  # optional version
             fields = fields[1:]
         if len(fields) < 2:
@@ -96,6 +109,9 @@ class RevocationList:
 
     def is_signed_by(self, issuer: Certificate) -> bool:
         try:
+            if self.x509.signature_algorithm_oid == SignatureAlgorithmOID.ECDSA_WITH_SHA256:  # all of Intel's
+                issuer.public_key.verify(self.x509.signature, self._tbs, _ECDSA_SHA256)
+                return True
             return self.x509.is_signature_valid(issuer.public_key)
         except (InvalidSignature, UnsupportedAlgorithm, CertificateFormatError, ValueError, TypeError):
             return False

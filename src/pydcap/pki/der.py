@@ -109,6 +109,15 @@ def elements_by_oid(seq: bytes) -> list[tuple[bytes, bytes]]:
     return out
 
 
+def signed_part(data: bytes) -> bytes:
+    """The whole encoding (header included) of the first element of the DER SEQUENCE ``data``: for a certificate
+    or a CRL, the exact "to be signed" bytes its signature covers."""
+    start, end = _content(data, 0, TAG_SEQUENCE)
+    if end != len(data):
+        raise DerError("bytes after the SEQUENCE")
+    return data[start : _content(data, start, TAG_SEQUENCE)[1]]
+
+
 def _content(data: bytes, pos: int, tag: int) -> tuple[int, int]:
     """Where the content of the TLV at ``pos`` starts and ends; it must have tag ``tag`` and fit in ``data``."""
     n = len(data)
