@@ -52,6 +52,15 @@ def test_every_real_certificate_has_the_required_extensions(bundle: Bundle | Non
         assert all(cert.missing_extensions == () for cert in chain.certificates)
 
 
+@pytest.mark.parametrize("bundle", bundle_params(REAL))
+def test_signatures_cover_the_tbs_certificate_as_encoded(bundle: Bundle | None) -> None:
+    require_testdata()
+    assert bundle is not None
+    for pem in _chains(bundle):
+        for cert in CertificateChain.parse(pem).certificates:
+            assert cert._signed_part == cert.x509.tbs_certificate_bytes
+
+
 def test_the_required_extensions_are_intels_list() -> None:
     assert list(REQUIRED_EXTENSIONS.values()) == list(INTEL_LIST.values())
 

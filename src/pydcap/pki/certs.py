@@ -42,11 +42,16 @@ class Certificate:
         self.x509 = cert
 
     @cached_property
+    def _signed_part(self) -> bytes:
+        """The TBS certificate's exact bytes, sliced from the DER (``tbs_certificate_bytes`` re-encodes it)."""
+        return der.signed_part(self.der)
+
+    @cached_property
     def _tbs(self) -> list[der.Tlv]:
         """The fields of the TBS certificate, read directly (cheaper than building ``cryptography`` objects):
         serial, signature algorithm, issuer, validity, subject, public key info, then the optional ones."""
         try:
-            fields = der.read_all(der.read_one(self.x509.tbs_certificate_bytes, der.TAG_SEQUENCE).value)
+            fields = der.read_all(der.read_one(self._signed_part, der.TAG_SEQUENCE).value)
         except der.DerError as exc:
             raise CertificateFormatError(f"malformed certificate: {exc}") from exc
         if fields and fields[0].tag == 0xA0:  # explicit version
@@ -152,7 +157,7 @@ class Certificate:
     def is_signed_by(self, issuer: Certificate) -> bool:
         """ECDSA-SHA256 signature of this certificate verifies with ``issuer``'s key."""
         try:
-            issuer.public_key.verify(self.x509.signature, self.x509.tbs_certificate_bytes, _ECDSA_SHA256)
+            issuer.public_key.verify(self.x509.signature, self._signed_part, _ECDSA_SHA256)
         except (InvalidSignature, CertificateFormatError, ValueError):
             return False
         return True
