@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from pydcap.cache import CollateralStore, Entry, EntryKey, StoreError, default_s
 from pydcap.cache import schema as tables
 from pydcap.cache.owners import new_owner, owner_is_dead
 from tests.cache.databases import PG_URL, schema_name
+from tests.conftest import run_together
 
 ROOT = "r" * 32
 
@@ -132,18 +132,12 @@ def test_a_lease_whose_owner_died_on_this_host_is_taken_over_at_once(store: Coll
 def test_only_one_of_many_threads_gets_a_lease(store: CollateralStore) -> None:
     owners = [new_owner() for _ in range(12)]
     won: list[str] = []
-    barrier = threading.Barrier(len(owners))
 
-    def take(owner: str) -> None:
-        barrier.wait()
-        if store.try_lease("contended", owner, 30) is None:
-            won.append(owner)
+    def take(i: int) -> None:
+        if store.try_lease("contended", owners[i], 30) is None:
+            won.append(owners[i])
 
-    threads = [threading.Thread(target=take, args=(o,)) for o in owners]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_together(take, len(owners))
     assert len(won) == 1
 
 

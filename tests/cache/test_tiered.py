@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from pydcap.cache import (
     CollateralStore,
     EntryKey,
     NotCachedError,
+    OutdatedCollateralError,
     StoreError,
     UntrustedCollateralError,
 )
@@ -30,7 +30,7 @@ from pydcap.pki import TrustRoot
 from pydcap.sources import CollateralRequest, Fetched, UpstreamUnreachableError
 from tests.cache.bundle_source import BundleSource, platform_of
 from tests.cache.test_admission import _other_root
-from tests.conftest import REAL, Bundle, bundle_params, require_testdata
+from tests.conftest import REAL, Bundle, bundle_params, require_testdata, run_together
 from tests.sources.pccs_replay import flip_signature_byte
 
 PARTS = {"root_ca_crl", "pck_crl", "tcb_info", "qe_identity"}
@@ -288,6 +288,28 @@ def test_documents_from_elsewhere_are_imported_only_when_they_verify(sqlite_stor
     assert served.data == tcb.data and sqlite_store.counters()["imported"] == 2
 
 
+@pytest.mark.parametrize("persistent", [True, False], ids=["store", "memory-only"])
+def test_an_import_older_than_the_cached_document_is_refused(sqlite_store: CollateralStore, persistent: bool) -> None:
+    newer, older = _named("teepot-vault_proxy"), _named("teepot-sw_hardening")
+    cache = CollateralCache(sqlite_store if persistent else None, clock=Clock(newer.at))
+    key = EntryKey.tcb_info("sgx", "00606a000000")
+
+    def tcb_info(b: Bundle) -> Fetched:
+        d = b.path / "collateral"
+        return Fetched((d / "tcb_info.json").read_bytes(), (d / "tcb_info_issuer_chain.pem").read_bytes(), "import")
+
+    root = (newer.path / "collateral" / "root_ca_crl.der").read_bytes()
+    asyncio.run(cache.put(EntryKey.root_ca_crl(), Fetched(root, b"", "import")))
+    kept = asyncio.run(cache.put(key, tcb_info(newer)))
+    with pytest.raises(OutdatedCollateralError, match="older than the one already cached"):
+        asyncio.run(cache.put(key, tcb_info(older)))
+    assert asyncio.run(cache.tcb_info(None, "sgx", "00606a000000")).data == kept.data
+    if persistent:
+        stored = sqlite_store.get(cache.root_id, key)
+        assert stored is not None and stored.data == kept.data
+    asyncio.run(cache.put(key, tcb_info(newer)))  # the same issue again is no rollback
+
+
 def test_the_machine_certificate_is_fetched_once_and_persisted(sqlite_store: CollateralStore) -> None:
     b = _named("phala-sgx-v3")
     source = BundleSource(b)
@@ -322,19 +344,9 @@ def test_a_hundred_concurrent_lookups_make_one_request_per_part(target: str) -> 
 def test_threads_sharing_the_sync_service_make_one_request_per_part(sqlite_store: CollateralStore) -> None:
     b = _named("phala-sgx-v3")
     source = BundleSource(b, latency=0.1)
-    barrier = threading.Barrier(16)
     digests: list[bytes] = []
     with CollateralService(source, CollateralCache(sqlite_store, clock=Clock(b.at))) as service:
-
-        def verify() -> None:
-            barrier.wait()
-            digests.append(service.get_collateral(b.quote).digest)
-
-        threads = [threading.Thread(target=verify) for _ in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        run_together(lambda _: digests.append(service.get_collateral(b.quote).digest), 16)
     assert len(digests) == 16 and len(set(digests)) == 1
     assert dict(source.calls) == dict.fromkeys(PARTS, 1)
 
@@ -343,18 +355,12 @@ def test_threads_with_their_own_event_loops_share_one_cache_and_one_fetch() -> N
     b = _named("phala-tdx-v4")
     source = BundleSource(b, latency=0.2)
     cache = CollateralCache(None, clock=Clock(b.at))
-    barrier = threading.Barrier(8)
     digests: list[bytes] = []
 
-    def run() -> None:
-        barrier.wait()
+    def run(_: int) -> None:
         digests.append(asyncio.run(AsyncCollateralService(source, cache).get_collateral(b.quote)).digest)
 
-    threads = [threading.Thread(target=run) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_together(run, 8)
     assert len(digests) == 8 and len(set(digests)) == 1
     assert dict(source.calls) == dict.fromkeys(PARTS, 1)
     assert cache.stats().joined_in_process >= 7
@@ -364,21 +370,15 @@ def test_caches_sharing_a_store_wait_for_each_other_instead_of_fetching_twice(ta
     """Two cache instances (as in two processes) on separate event loops, one store, one request per part."""
     b = _named("phala-sgx-v3")
     source = BundleSource(b, latency=0.3)
-    barrier = threading.Barrier(4)
     origins: list[str] = []
 
-    def run() -> None:
+    def run(_: int) -> None:
         with CollateralStore.open(target) as store:
             cache = CollateralCache(store, clock=Clock(b.at))
-            barrier.wait()
             got = asyncio.run(AsyncCollateralService(source, cache).fetch(b.quote))
             origins.extend(got.origins.values())
 
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_together(run, 4)
     assert dict(source.calls) == dict.fromkeys(PARTS, 1)
     assert origins.count("upstream") == 4 and origins.count("store") == 12
 

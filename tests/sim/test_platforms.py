@@ -1,5 +1,5 @@
-"""Simulated platforms: identity by name, PCK certificates selected the way PCS selects them, revocation, and
-collateral resolved from a platform or from a quote."""
+"""Simulated platforms: identity by name, PCK certificates selected the way PCS selects them (or withheld as
+"Not available"), revocation, and collateral resolved from a platform or from a quote."""
 
 from __future__ import annotations
 
@@ -53,6 +53,30 @@ def test_the_platform_uses_the_certificate_pcs_selects(intel: SimulatedIntel) ->
     below = intel.sgx_platform(name="below", cpu_svn=bytes(components(1, 0)))
     assert intel.select_pck(below, below.cpu_svn, below.pce_svn) is None  # PCS: 404
     assert below.pck.components == tuple(components(1, 0))  # the platform kept an older certificate
+
+
+def test_withheld_pck_certificates_are_not_available(intel: SimulatedIntel) -> None:
+    # After a TCB recovery: the platform runs the newest microcode, whose certificate Intel has not generated yet.
+    recovered, pce_svn = RECOVERED_SGX_TCB
+    platform = intel.sgx_platform(name="withheld", cpu_svn=bytes(recovered), pce_svn=pce_svn)
+    other = intel.sgx_platform(name="withheld-neighbour", cpu_svn=bytes(recovered), pce_svn=pce_svn)
+    issued = intel.pck_certificates(platform)
+    top, second = issued[0], issued[1]
+    assert top[1] == platform.pck.tcbm
+    intel.withhold_pck_certificates(platform, [RECOVERED_SGX_TCB])
+    assert intel.pck_certificates(platform) == [(top[0], top[1], None), *issued[1:]]
+    assert intel.select_pck(platform, platform.cpu_svn, platform.pce_svn) is None  # no fallback: PCS says 404
+    raw, raw_pce = bytes.fromhex(second[1][:32]), int.from_bytes(bytes.fromhex(second[1][32:]), "little")
+    lower = intel.select_pck(platform, raw, raw_pce)
+    assert lower is not None and lower.tcbm == second[1]
+    assert intel.pck_certificates(other)[0][2] is not None  # another machine is not affected
+    intel.withhold_pck_certificates(platform)  # every level now: a platform Intel has not certified yet
+    assert [pem for _, _, pem in intel.pck_certificates(platform)] == [None] * len(issued)
+    assert [tcbm for _, tcbm, _ in intel.pck_certificates(platform)] == [tcbm for _, tcbm, _ in issued]
+    assert intel.select_pck(platform, raw, raw_pce) is None
+    intel.release_pck_certificates(platform)
+    assert intel.pck_certificates(platform) == issued
+    assert intel.select_pck(platform, platform.cpu_svn, platform.pce_svn) == platform.pck
 
 
 def test_platform_ca_platforms_are_multi_package(intel: SimulatedIntel) -> None:

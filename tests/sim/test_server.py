@@ -135,6 +135,26 @@ def test_pckcerts_get_and_post(client: httpx.Client, intel: SimulatedIntel, plat
     assert client.get(f"{V4}/pckcerts", params={"pceid": "0000"}).status_code == 400
 
 
+def test_withheld_certificates_are_not_available_in_pckcerts_and_404_in_pckcert(
+    client: httpx.Client, intel: SimulatedIntel
+) -> None:
+    platform = intel.sgx_platform(name="http-withheld")  # up to date, below the early (recovered) level
+    intel.withhold_pck_certificates(platform, [(platform.pck.components, platform.pck.pce_svn)])
+    listing = client.get(f"{V4}/pckcerts", params={"encrypted_ppid": platform.encrypted_ppid.hex(), "pceid": "0000"})
+    assert listing.status_code == 200 and listing.headers["Content-Type"] == "application/json"
+    assert listing.headers["SGX-FMSPC"] == platform.fmspc.hex().upper()
+    assert _chain(listing, "SGX-PCK-Certificate-Issuer-Chain") == ["Intel SGX PCK Processor CA", "Intel SGX Root CA"]
+    items = listing.json()
+    [withheld] = [item for item in items if item["tcbm"] == platform.pck.tcbm]
+    assert withheld == {"tcb": platform.pck.tcb, "tcbm": platform.pck.tcbm, "cert": "Not available"}
+    served = [unquote(item["cert"]) for item in items if item is not withheld]
+    assert len(served) > 1 and all(pem.startswith("-----BEGIN CERTIFICATE-----") for pem in served)
+    assert client.get(f"{V4}/pckcert", params=platform.platform_id.pckcert_params()).status_code == 404
+    intel.withhold_pck_certificates(platform)
+    every = client.get(f"{V4}/pckcerts", params={"encrypted_ppid": platform.encrypted_ppid.hex(), "pceid": "0000"})
+    assert every.status_code == 200 and {item["cert"] for item in every.json()} == {"Not available"}
+
+
 def test_subscription_key_is_checked_on_pck_endpoints_when_configured(
     intel: SimulatedIntel, platforms: dict[str, object]
 ) -> None:

@@ -1,5 +1,6 @@
 """The Intel PCS client: the v4 paths it shares with a PCCS (against the recorded PCCS), and what only PCS
-has: the subscription key, the root CA CRL location, ``pckcert`` by encrypted PPID, ``pckcerts``, ``fmspcs``."""
+has: the subscription key, the root CA CRL location, ``pckcert`` by encrypted PPID, ``pckcerts`` (with its
+"Not available" entries, also from the simulated PCS), ``fmspcs``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from urllib.parse import quote
 
 import pytest
 
+from pydcap.sim import REFERENCE_TIME, SimulatedIntel
+from pydcap.sim.catalog import RECOVERED_SGX_TCB
+from pydcap.sim.server import SimulatedPcs
 from pydcap.sources import MalformedResponseError, PckCa, PcsClient, PlatformId, Tee, UpstreamRejectedError
 from pydcap.sources.pcs import INTEL_ROOT_CA_CRL_URL
 from tests.conftest import TESTDATA
@@ -74,6 +78,26 @@ def test_every_certificate_of_a_platform(pccs: ReplayPccs) -> None:
     asked = list(pccs.counts)
     assert asked[0] == "/sgx/certification/v4/pckcerts?encrypted_ppid=" + "01" * 384 + "&pceid=0000"
     assert asked[1] == "/sgx/certification/v4/pckcerts"
+
+
+def test_certificates_the_simulated_pcs_has_not_generated_are_none() -> None:
+    intel = SimulatedIntel(seed=3, now=REFERENCE_TIME)
+    recovered, pce_svn = RECOVERED_SGX_TCB
+    platform = intel.sgx_platform(name="not-yet", cpu_svn=bytes(recovered), pce_svn=pce_svn)
+    issued = intel.pck_certificates(platform)
+    intel.withhold_pck_certificates(platform, [RECOVERED_SGX_TCB])
+    with SimulatedPcs(intel) as pcs:
+        some = asyncio.run(PcsClient(pcs.url).pck_certificates(pce_id=0, encrypted_ppid=platform.encrypted_ppid))
+        intel.withhold_pck_certificates(platform)
+        none = asyncio.run(PcsClient(pcs.url).pck_certificates(pce_id=0, encrypted_ppid=platform.encrypted_ppid))
+    assert [o.tcbm for o in some.options] == [tcbm.lower() for _, tcbm, _ in issued]
+    assert [dict(o.tcb) for o in some.options] == [tcb for tcb, _, _ in issued]
+    assert some.options[0].certificate is None and some.options[0].tcbm == platform.pck.tcbm.lower()
+    assert [o.certificate for o in some.options[1:]] == [pem for _, _, pem in issued[1:]]
+    assert [o.certificate for o in none.options] == [None] * len(issued)
+    for fetched in (some, none):
+        assert (fetched.fmspc, fetched.ca_type) == (platform.fmspc.hex().upper(), "processor")
+        assert fetched.issuer_chain == intel.pck_crl_issuer_chain("processor")
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,9 @@ asks the cache only. ``refresh(key, source)`` refetches now; ``put(key, fetched)
 document from elsewhere (an import); ``peek(key)`` never goes upstream. Concurrent misses share one fetch
 in the process (single flight) and across processes (a lease row in the store). Whatever is fetched is
 verified against the trust root first (``pydcap.cache.admission``); a refused document raises
-``UntrustedCollateralError`` and is never stored. An unreachable upstream yields the stale entry, flagged.
+``UntrustedCollateralError`` and is never stored. A document older than the one held (lower TCB evaluation
+data number or CRL number), whether fetched or put, is refused too (``OutdatedCollateralError``). An
+unreachable upstream yields the stale entry, flagged.
 
 ``CollateralStore.open(path_or_url, schema=None)``: ``get(root_id, key)``,
 ``put(root_id, entry, release=, count=)``, ``delete``, ``entries(root_id=, kind=)``, ``clear(kind=)``,
@@ -26,7 +28,13 @@ verified against the trust root first (``pydcap.cache.admission``); a refused do
 
 from pydcap.cache.admission import Admission, admit
 from pydcap.cache.entry import Entry
-from pydcap.cache.errors import NotCachedError, StoreError, UntrustedCollateralError, WaitTimeoutError
+from pydcap.cache.errors import (
+    NotCachedError,
+    OutdatedCollateralError,
+    StoreError,
+    UntrustedCollateralError,
+    WaitTimeoutError,
+)
 from pydcap.cache.keys import EntryKey, EntryKind, InvalidKeyError
 from pydcap.cache.service import AsyncCollateralService, CollateralService, FetchedCollateral, MachineCertificate
 from pydcap.cache.store import CollateralStore, StoreSummary, default_store_path
@@ -46,6 +54,7 @@ __all__ = [
     "InvalidKeyError",
     "MachineCertificate",
     "NotCachedError",
+    "OutdatedCollateralError",
     "StoreError",
     "StoreSummary",
     "UntrustedCollateralError",

@@ -18,12 +18,25 @@ class UntrustedCollateralError(CollateralUnavailableError):
         self.reason = reason
         self.source = source
         self.failure = failure
-        named = f" [{failure.value}]" if failure is not None else ""
-        origin = f" from {source}" if source else ""
-        super().__init__(
-            f"refused the {key.description}{origin}: {reason}{named}. It was not cached; the source serves "
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        named = f" [{self.failure.value}]" if self.failure is not None else ""
+        origin = f" from {self.source}" if self.source else ""
+        return (
+            f"refused the {self.key.description}{origin}: {self.reason}{named}. It was not cached; the source serves "
             "collateral that does not verify against the trust root, so check which service it is"
         )
+
+
+class OutdatedCollateralError(UntrustedCollateralError):
+    """An authentic document older than the verified one already held for its key (a lower TCB evaluation data
+    number or CRL number, or an earlier issue date at the same number): a replay that would hide what came after
+    it. It was not stored; the newer one is kept."""
+
+    def _describe(self) -> str:
+        origin = f" from {self.source}" if self.source else ""
+        return f"refused the {self.key.description}{origin}: {self.reason}; the newer one is kept"
 
 
 class NotCachedError(CollateralUnavailableError):

@@ -155,8 +155,10 @@ class CollateralCache:
 
     async def put(self, key: EntryKey, fetched: Fetched, *, source: CollateralSource | None = None) -> Entry:
         """Admit and store a document obtained elsewhere (an import). Its dependencies (root CA CRL, PCK
-        CRL) come from the cache, or from ``source`` when given: import the root CA CRL first."""
+        CRL) come from the cache, or from ``source`` when given: import the root CA CRL first. A document
+        older than the verified one held is refused (``OutdatedCollateralError``), as a refresh refuses it."""
         entry = await self._admitted_entry(key, fetched, source)
+        refuse_rollback(await self._load(key, source), entry)
         if self.store is not None:
             await asyncio.to_thread(self.store.put, self.root_id, entry, count="imported")
         self._memory.put(str(key), replace(entry, origin="memory"))

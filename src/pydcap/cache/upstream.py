@@ -1,13 +1,15 @@
-"""Asking a source for the document of one entry, and refusing an answer older than what is already held.
+"""Asking a source for the document of one entry, and refusing a document older than what is already held.
 
 A replayed, outdated TCB info or CRL is authentic (Intel signed it once) but hides what came after it;
-issue numbers and dates only grow, so an answer that goes back in them is refused.
+issue numbers and dates only grow, so an answer (or an import) that goes back in them is refused.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydcap.cache.entry import Entry
-from pydcap.cache.errors import UntrustedCollateralError
+from pydcap.cache.errors import OutdatedCollateralError
 from pydcap.cache.keys import EntryKey, EntryKind
 from pydcap.sources.base import CollateralSource
 from pydcap.sources.models import Fetched, PlatformId
@@ -31,24 +33,29 @@ async def fetch_document(key: EntryKey, source: CollateralSource, platform: Plat
     return await source.pck_certificate(platform if platform is not None else key.platform_id())
 
 
-def _issue_order(entry: Entry) -> tuple[int, str] | None:
-    """(CRL number, thisUpdate) of a CRL or (TCB evaluation data number, issueDate) of a signed document:
-    both only grow from one issue to the next. ISO 8601 UTC dates compare correctly as text."""
-    meta = entry.meta
+def issue_order(meta: Mapping[str, str]) -> tuple[int, str] | None:
+    """(CRL number, thisUpdate) of a CRL or (TCB evaluation data number, issueDate) of a signed document, from
+    what admission learnt (``Admission.meta``): both only grow from one issue to the next. ISO 8601 UTC dates
+    compare correctly as text. None for what has no issue order (PCK certificates)."""
     for number, date in (("crl_number", "this_update"), ("tcb_evaluation_data_number", "issue_date")):
         if meta.get(number, "").isdigit() and date in meta:
             return int(meta[number]), meta[date]
     return None
 
 
+def rollback_reason(held: Mapping[str, str], new: Mapping[str, str]) -> str | None:
+    """Why the document described by ``new`` is older than the one described by ``held`` (both admission
+    facts), or None when it is not older."""
+    old, fresh = issue_order(held), issue_order(new)
+    if old is None or fresh is None or fresh >= old:
+        return None
+    return f"it is older than the one already cached (issue {fresh[0]} of {fresh[1]} < issue {old[0]} of {old[1]})"
+
+
 def refuse_rollback(stored: Entry | None, fetched: Entry) -> None:
-    """Refuse a document older than the verified one already held (a replayed, outdated answer)."""
+    """Refuse a document older than the verified one already held (a replayed, outdated answer or import)."""
     if stored is None:
         return
-    old, new = _issue_order(stored), _issue_order(fetched)
-    if old is not None and new is not None and new < old:
-        raise UntrustedCollateralError(
-            fetched.key,
-            f"it is older than the one already cached (issue {new[0]} of {new[1]} < issue {old[0]} of {old[1]})",
-            source=fetched.source,
-        )
+    reason = rollback_reason(stored.meta, fetched.meta)
+    if reason is not None:
+        raise OutdatedCollateralError(fetched.key, reason, source=fetched.source)

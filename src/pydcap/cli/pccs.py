@@ -61,6 +61,9 @@ def register(sub: Any) -> None:
     )
     e.add_argument("--upstream", metavar="URL", help="Intel PCS to fetch --platforms from")
     e.add_argument("--api-key", metavar="KEY", help="Intel PCS subscription key")
+    e.add_argument(
+        "--api", type=int, choices=(3, 4), default=4, help="write the documents of this PCCS API version (default 4)"
+    )
     e.set_defaults(handler=run_export)
 
     i = psub.add_parser("import", help="import Intel's platformcollateral JSON (verified first)")
@@ -140,7 +143,7 @@ def run_export(args: argparse.Namespace) -> int:
         try:
             for registration in registrations:
                 await service.platforms.register(registration, "all")
-            return await asyncio.to_thread(export_collateral, service)
+            return await asyncio.to_thread(export_collateral, service, args.api)
         finally:
             await service.aclose()  # the upstreams and the store
 
@@ -189,12 +192,10 @@ def _write(path: str, text: str) -> None:
 def run_import(args: argparse.Namespace) -> int:
     body = _read_json(args.file)
     config = _config(args, CachingFillMode=CachingMode.OFFLINE.value)
-    # The file says which API its documents are of (Intel's admin tool writes 4); import_collateral checks it.
-    collaterals = body.get("collaterals") if isinstance(body, dict) else None
-    version = collaterals.get("version", 4) if isinstance(collaterals, dict) else 4
     service = _service(config)
     try:
-        summary = asyncio.run(import_collateral(service, body, version if version in (3, 4) else 4))
+        # The file says which API its documents are of (its version, or its fields); import_collateral reads it.
+        summary = asyncio.run(import_collateral(service, body))
     except PccsError as exc:
         raise CliError(f"{args.file} was not imported: {exc.message}") from exc
     finally:
@@ -203,6 +204,8 @@ def run_import(args: argparse.Namespace) -> int:
         f"imported {summary.documents} documents, {summary.platforms} platforms and {summary.certificates} "
         f"PCK certificates into {service.store.location}"
     )
+    for note in summary.not_imported:
+        out.print(f"not imported: {note}", markup=False)
     return EXIT_OK
 
 

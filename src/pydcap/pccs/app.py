@@ -378,9 +378,13 @@ class PccsApp:
         return reply(200, body, JSON, {"platform-count": str(len(rows))})
 
     async def platformcollateral(self, call: Call) -> Reply:
-        await import_collateral(self.service, self._json(call), call.api)
+        summary = await import_collateral(self.service, self._json(call), call.api)
         self.drop_prepared()
-        return text_reply(200, OK_TEXT)
+        answer = text_reply(200, OK_TEXT)
+        if summary.not_imported:  # Intel's body stays; what was left out, and why, is said beside it
+            said = "; ".join(summary.not_imported).replace('"', "'")
+            answer = answer.with_headers({"Warning": f'299 - "not imported: {said}"'})
+        return answer
 
     async def refresh(self, call: Call) -> Reply:
         kind = call.query.get("type")

@@ -1,19 +1,22 @@
-"""Intel's ``platformcollateral`` JSON (what ``PUT platformcollateral`` and Intel's admin tool exchange):
-importing it (everything verified against the trust root first; nothing stored unless all of it verifies)
-and exporting the cache in the same format for an air-gapped PCCS.
+"""Intel's ``platformcollateral`` JSON of API v3 or v4 (what ``PUT platformcollateral`` and Intel's admin tool
+exchange): importing it (everything verified against the trust root first; nothing stored unless all of it
+verifies; a document older than the cached one is left out and the cached one kept) and exporting the cache
+in the same format for an air-gapped PCCS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from pydcap.cache import Entry, EntryKey, EntryKind, UntrustedCollateralError, admit
+from pydcap.cache import Entry, EntryKey, EntryKind, OutdatedCollateralError, UntrustedCollateralError, admit
+from pydcap.cache.upstream import rollback_reason
 from pydcap.errors import FormatError
 from pydcap.pccs.errors import IntegrityError, InvalidRequest, UpstreamFailed
 from pydcap.pccs.platforms import pck_ca
@@ -34,14 +37,21 @@ _IDENTITIES = {
     "tdqeidentity": (Tee.TDX, "qe"),
     "qveidentity": (Tee.SGX, "qve"),
 }
+# The fields of a TCB info (with "_early" for the early update) in each API version's file.
+_TCB_FIELDS = {3: ("tcbinfo",), 4: ("sgx_tcbinfo", "tdx_tcbinfo")}
 _HEX = re.compile(r"^([0-9a-fA-F]{2})*$")
+log = logging.getLogger("pydcap.pccs")
 
 
 @dataclass(frozen=True)
 class ImportSummary:
+    """What an import stored, and each document of the file it left out, with why (``not_imported``): a
+    newer one is cached (it is kept), or the file has no issuer chain to check it against."""
+
     documents: int
     platforms: int
     certificates: int
+    not_imported: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,16 @@ class _PlatformImport:
     record: PlatformRecord
     certificates: list[CertificateRecord]
     raw_tcbs: list[RawTcb]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What an import stores once all of it verified: the documents not older than the cached ones, the
+    certificates of each platform that are kept (not revoked), and the documents left out, with why."""
+
+    documents: list[_Document]
+    certificates: list[list[CertificateRecord]]
+    left_out: list[str]
 
 
 def _need(condition: bool, where: str, what: str) -> None:
@@ -108,8 +128,11 @@ def _documents(collaterals: Mapping[str, Any], api: int) -> list[_Document]:
     _need(isinstance(crls, dict), "collaterals.pckcacrl", "must be an object")
     for ca, name in ((PckCa.PROCESSOR, "processorCrl"), (PckCa.PLATFORM, "platformCrl")):
         if crls.get(name):
+            # Intel's admin tool writes the issuer chain of a CA only when a platform of that CA is in the file
+            # (and none with ``fetch --crl``); without it, the chain cached for that CRL checks it (_preverify).
             where = f"collaterals.certificates.{PCK_CHAIN}.{ca.value.upper()}"
-            chain = _chain(pck_chains.get(ca.value.upper()), where)
+            given = pck_chains.get(ca.value.upper())
+            chain = _chain(given, where) if given else b""
             der = _crl(crls[name], f"collaterals.pckcacrl.{name}")
             docs.append(_Document(EntryKey.pck_crl(ca), 4, Fetched(der, chain, url)))
     tcb_infos = collaterals.get("tcbinfos") or []
@@ -118,13 +141,13 @@ def _documents(collaterals: Mapping[str, Any], api: int) -> list[_Document]:
         where = f"collaterals.tcbinfos[{i}]"
         _need(isinstance(item, dict), where, "must be an object")
         fmspc = _hex(item.get("fmspc"), f"{where}.fmspc", 12)
-        names = ("tcbinfo",) if api == 3 else ("sgx_tcbinfo", "tdx_tcbinfo")
-        for name in names:
+        for name in _TCB_FIELDS[api]:
             for suffix, update in (("", Update.STANDARD), ("_early", Update.EARLY)):
                 if item.get(name + suffix) is None:
                     continue
-                chain_value = certificates.get(TCB_CHAIN_V3 if api == 3 else TCB_CHAIN) or certificates.get(TCB_CHAIN)
-                chain = _chain(chain_value, f"collaterals.certificates.{TCB_CHAIN}")
+                header = TCB_CHAIN_V3 if api == 3 else TCB_CHAIN
+                chain_value = certificates.get(header) or certificates.get(TCB_CHAIN)
+                chain = _chain(chain_value, f"collaterals.certificates.{header}")
                 tee = Tee.TDX if name.startswith("tdx") else Tee.SGX
                 body = _json_body(item[name + suffix], f"{where}.{name}{suffix}")
                 docs.append(_Document(EntryKey.tcb_info(tee, fmspc, update), api, Fetched(body, chain, url)))
@@ -188,54 +211,117 @@ def _platform_imports(body: Mapping[str, Any], collaterals: Mapping[str, Any]) -
     return out
 
 
-async def import_collateral(service: PccsService, body: Any, api: int = 4) -> ImportSummary:
-    """Import Intel's ``platformcollateral`` JSON into ``service`` (a ``PccsService``). ``InvalidRequest``
-    for a malformed file, ``IntegrityError`` (460) when anything does not verify; then nothing is stored."""
+def _file_version(collaterals: Mapping[str, Any]) -> int | None:
+    """The API version a file is of: its ``version``, else what the fields of its TCB infos say (Intel's v3
+    schema has no ``version``): ``tcbinfo`` is v3, ``sgx_tcbinfo`` and ``tdx_tcbinfo`` v4. None: it does not
+    say (no version, no TCB info)."""
+    version = collaterals.get("version")
+    _need(version is None or version in (3, 4), "collaterals.version", "must be 3 or 4")
+    items = collaterals.get("tcbinfos")
+    fields = {f for item in items if isinstance(item, dict) for f in item} if isinstance(items, list) else set()
+    shown = {v for v, names in _TCB_FIELDS.items() if any(n + e in fields for n in names for e in ("", "_early"))}
+    _need(len(shown) < 2, "collaterals.tcbinfos", "mixes the fields of API v3 (tcbinfo) and v4 (sgx_tcbinfo)")
+    if version is not None and shown and version not in shown:
+        names = " and ".join(_TCB_FIELDS[shown.pop()])
+        raise InvalidRequest(f"collaterals.version: is {version}, but its tcbinfos have {names} (another API)")
+    return version if version is not None else next(iter(shown), None)
+
+
+async def import_collateral(service: PccsService, body: Any, api: int | None = None) -> ImportSummary:
+    """Import Intel's ``platformcollateral`` JSON into ``service`` (a ``PccsService``) as API ``api``'s (None:
+    the version the file is of). ``InvalidRequest`` for a malformed file or one of the other API version;
+    ``IntegrityError`` (460) when anything does not verify, and then nothing is stored. A document older than
+    the one cached (lower TCB evaluation data number or CRL number) is not imported and the cached one is
+    kept, as a refresh keeps it: the summary lists it, and the rest of the file is imported."""
     _need(isinstance(body, dict), "body", "must be a JSON object with platforms and collaterals")
     collaterals = body.get("collaterals")
     _need(isinstance(collaterals, dict), "collaterals", "must be an object")
-    version = collaterals.get("version", api)
-    _need(version in (3, 4), "collaterals.version", "must be 3 or 4")
-    _need(version == api, "collaterals.version", f"is {version}, but this is the v{api} API")
+    version = _file_version(collaterals)
+    if api is None:
+        api = version if version is not None else 4
+    elif version is not None and version != api:
+        raise InvalidRequest(
+            f"this is a platformcollateral file of API v{version} and this is the v{api} API: "
+            f"PUT it to /sgx/certification/v{version}/platformcollateral"
+        )
     documents = _documents(collaterals, api)
     platforms = _platform_imports(body, collaterals)
-    certificates = await asyncio.to_thread(_preverify, service, documents, platforms)
-    for doc in documents:  # dependencies first: root CA CRL, PCK CRLs, then the rest (as _documents lists them)
-        await service.cache_for(doc.api).put(doc.key, doc.fetched)
-    for platform, kept in zip(platforms, certificates, strict=True):
+    plan = await asyncio.to_thread(_preverify, service, documents, platforms)
+    left_out = list(plan.left_out)
+    stored = 0
+    for doc in plan.documents:  # dependencies first: root CA CRL, PCK CRLs, then the rest (as _documents lists them)
+        try:
+            await service.cache_for(doc.api).put(doc.key, doc.fetched)
+            stored += 1
+        except OutdatedCollateralError as exc:  # a refresh stored a newer one since _preverify looked
+            left_out.append(_kept(doc.key, exc.reason))
+    for platform, kept in zip(platforms, plan.certificates, strict=True):
         await service.platforms.replace(platform.record, kept, platform.raw_tcbs)
     await service.changed()
-    return ImportSummary(len(documents), len(platforms), sum(len(kept) for kept in certificates))
+    for note in left_out:
+        log.warning("import: not imported %s", note)
+    return ImportSummary(stored, len(platforms), sum(len(kept) for kept in plan.certificates), tuple(left_out))
 
 
-def _preverify(
-    service: PccsService, documents: list[_Document], platforms: list[_PlatformImport]
-) -> list[list[CertificateRecord]]:
-    """Every document and PCK certificate against the trust root, with the CRLs of the import (else the
-    cached ones), before anything is stored: an import is all or nothing. Returns the certificates of each
-    platform that are kept (not revoked)."""
-    imported = {(d.api, str(d.key)): d.fetched.data for d in documents}
+def _kept(key: EntryKey, reason: str) -> str:
+    return f"the {key.description}: {reason}, so the cached one is kept"
+
+
+def _preverify(service: PccsService, documents: list[_Document], platforms: list[_PlatformImport]) -> _Plan:
+    """Every document and PCK certificate against the trust root, before anything is stored: an import is all
+    or nothing. A document older than the verified one cached is left out (the cached one is kept), so what
+    is checked against CRLs is checked against those in effect once the import is stored: the newer of the
+    file's and the cache's."""
+    in_effect: dict[tuple[int, str], bytes] = {}
+    to_store: list[_Document] = []
+    left_out: list[str] = []
+
+    def cached(key: EntryKey, api: int) -> Entry | None:
+        return service.store.get(service.cache_for(api).root_id, key)
 
     def crl(key: EntryKey, api: int, needed_for: str) -> bytes:
         # A cached CRL is read without re-verification here: each use below checks its signature.
-        data = imported.get((api, str(key)))
+        data = in_effect.get((api, str(key)))
         if data is None:
-            cached = service.store.get(service.cache_for(api).root_id, key)
-            if cached is None:
+            entry = cached(key, api)
+            if entry is None:
                 raise IntegrityError(f"the {needed_for} cannot be checked: no {key.description} is imported or cached")
-            data = cached.data
+            data = entry.data
         return data
 
-    for doc in documents:
-        root = (
-            None if doc.key.kind is EntryKind.ROOT_CA_CRL else crl(EntryKey.root_ca_crl(), doc.api, doc.key.description)
-        )
+    def verified(key: EntryKey, fetched: Fetched, root: bytes | None) -> dict[str, str]:
+        return admit(key, fetched.data, fetched.issuer_chain, service.trust, root_ca_crl=root, memo=service.memo).meta
+
+    def older(key: EntryKey, facts: dict[str, str], held: Entry | None, root: bytes | None) -> str | None:
+        """Why the file's document (``facts``) is older than the cached one, or None: it is not, or nothing
+        that verifies is cached (the import replaces what does not)."""
+        if held is None:
+            return None
         try:
-            admit(
-                doc.key, doc.fetched.data, doc.fetched.issuer_chain, service.trust, root_ca_crl=root, memo=service.memo
-            )
+            return rollback_reason(verified(key, Fetched(held.data, held.issuer_chain, ""), root), facts)
+        except UntrustedCollateralError:
+            return None
+
+    for doc in documents:
+        key, fetched = doc.key, doc.fetched
+        root = None if key.kind is EntryKind.ROOT_CA_CRL else crl(EntryKey.root_ca_crl(), doc.api, key.description)
+        held = cached(key, doc.api)
+        if key.kind is EntryKind.PCK_CRL and not fetched.issuer_chain:
+            if held is None:
+                left_out.append(f"the {key.description}: the file has no issuer chain of its CA and none is cached")
+                continue
+            fetched = replace(fetched, issuer_chain=held.issuer_chain)
+        try:
+            facts = verified(key, fetched, root)
         except UntrustedCollateralError as exc:
-            raise IntegrityError(f"{exc.reason} ({doc.key.description}); nothing was imported") from None
+            raise IntegrityError(f"{exc.reason} ({key.description}); nothing was imported") from None
+        reason = older(key, facts, held, root)
+        if reason is not None and held is not None:
+            left_out.append(_kept(key, reason))
+            in_effect[(doc.api, str(key))] = held.data
+        else:
+            to_store.append(replace(doc, fetched=fetched))
+            in_effect[(doc.api, str(key))] = fetched.data
     kept: list[list[CertificateRecord]] = []
     for platform in platforms:
         record = platform.record
@@ -247,7 +333,7 @@ def _preverify(
             )
         except UpstreamFailed as exc:
             raise IntegrityError(f"{exc.detail}; nothing was imported") from None
-    return kept
+    return _Plan(to_store, kept, left_out)
 
 
 # ---- export -----------------------------------------------------------------------------------------
@@ -260,27 +346,37 @@ def _identity_name(key: EntryKey) -> str:
     return base + ("_early" if key.update is Update.EARLY else "")
 
 
-def export_collateral(service: PccsService) -> dict[str, Any]:
-    """The cache (API v4 documents, platforms and certificates) as Intel's ``platformcollateral`` JSON."""
-    entries: list[Entry] = [e for _, e in service.store.entries(root_id=service.cache.root_id)]
+def export_collateral(service: PccsService, api: int = 4) -> dict[str, Any]:
+    """The cache as Intel's ``platformcollateral`` JSON of API ``api`` (3 or 4), as Intel's admin tool writes it
+    from that PCS API: the TCB infos and identities that API serves, the CRLs, and the platforms and their
+    certificates."""
+    if api not in (3, 4):
+        raise ValueError(f"platformcollateral files are of API 3 or 4, not {api}")
+    tcb_chain = TCB_CHAIN_V3 if api == 3 else TCB_CHAIN
+    signed = [e for _, e in service.store.entries(root_id=service.cache_for(api).root_id)]
+    # The v3 API serves the CRLs of API v4 (PccsApp); any of its own fill in. Later entries win.
+    namespaces = dict.fromkeys([service.cache_for(api).root_id, service.cache.root_id])
+    crls = [e for root_id in namespaces for _, e in service.store.entries(root_id=root_id)]
     collaterals: dict[str, Any] = {
-        "version": 4, "pck_certs": [], "tcbinfos": [], "pckcacrl": {},
-        "certificates": {PCK_CHAIN: {}, TCB_CHAIN: "", IDENTITY_CHAIN: ""}, "rootcacrl": "",
+        "version": api, "pck_certs": [], "tcbinfos": [], "pckcacrl": {},
+        "certificates": {PCK_CHAIN: {}, tcb_chain: "", IDENTITY_CHAIN: ""}, "rootcacrl": "",
     }  # fmt: skip
     certificates = collaterals["certificates"]
     tcb_infos: dict[str, dict[str, Any]] = {}
-    for entry in entries:
+    for entry in crls:
         key = entry.key
         if key.kind is EntryKind.ROOT_CA_CRL:
             collaterals["rootcacrl"] = entry.data.hex()
         elif key.kind is EntryKind.PCK_CRL and key.ca is not None:
             collaterals["pckcacrl"][f"{key.ca.value}Crl"] = entry.data.hex()
             certificates[PCK_CHAIN][key.ca.value.upper()] = url_encoded(entry.issuer_chain)
-        elif key.kind is EntryKind.TCB_INFO and key.fmspc is not None and key.tee is not None:
+    for entry in signed:
+        key = entry.key
+        if key.kind is EntryKind.TCB_INFO and key.fmspc is not None and key.tee is not None:
             item = tcb_infos.setdefault(key.fmspc, {"fmspc": key.fmspc.upper()})
-            name = f"{key.tee.value}_tcbinfo" + ("_early" if key.update is Update.EARLY else "")
-            item[name] = json.loads(entry.data)
-            certificates[TCB_CHAIN] = url_encoded(entry.issuer_chain)
+            name = "tcbinfo" if api == 3 else f"{key.tee.value}_tcbinfo"
+            item[name + ("_early" if key.update is Update.EARLY else "")] = json.loads(entry.data)
+            certificates[tcb_chain] = url_encoded(entry.issuer_chain)
         elif key.kind in (EntryKind.QE_IDENTITY, EntryKind.QVE_IDENTITY):
             collaterals[_identity_name(key)] = entry.data.decode()
             certificates[IDENTITY_CHAIN] = url_encoded(entry.issuer_chain)

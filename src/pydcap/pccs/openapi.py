@@ -139,7 +139,11 @@ def _sgx_paths(api: str) -> dict[str, Any]:
                 "security": _ADMIN,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
                 "responses": {
-                    "200": {"description": "imported"},
+                    "200": {
+                        "description": "imported; documents left out (a newer one is cached, or no issuer chain to "
+                        "check it) are named in a Warning header",
+                        "headers": {"Warning": {"schema": {"type": "string"}}},
+                    },
                     "401": {"description": "no token"},
                     "460": {"description": "does not verify against the trust root"},
                     **_ERRORS,

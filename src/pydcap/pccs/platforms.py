@@ -48,6 +48,10 @@ log = logging.getLogger("pydcap.pccs")
 _TCBM = re.compile(r"^[0-9A-F]{36}$")
 
 
+class CertificatesNotIssued(NotCached):
+    """404: Intel PCS answered for the platform, but every TCB level's certificate is "Not available"."""
+
+
 @dataclass(frozen=True)
 class PckAnswer:
     """What ``GET pckcert`` answers: the PEM leaf and the ``SGX-*`` headers."""
@@ -145,11 +149,15 @@ class PlatformCertificates:
         return _answer(platform, record)
 
     async def _selection_tcb_info(self, fmspc: str) -> TcbInfo | None:
-        """The SGX TCB info PCK selection uses: the early one when there is one, else the standard one."""
-        entry = await self.service.optional_document(EntryKey.tcb_info(Tee.SGX, fmspc, Update.EARLY))
-        if entry is None:
-            entry = await self.service.optional_document(EntryKey.tcb_info(Tee.SGX, fmspc, Update.STANDARD))
-        return TcbInfo.parse(entry.data) if entry is not None else None
+        """The SGX TCB info PCK selection uses: the early one when there is one, else the standard one; of API
+        v4, else an API v3 one already cached (what importing a v3 file brings; never fetched for this)."""
+        for api, fetch in ((4, None), (3, False)):
+            for update in (Update.EARLY, Update.STANDARD):
+                key = EntryKey.tcb_info(Tee.SGX, fmspc, update)
+                entry = await self.service.optional_document(key, api, fetch=fetch)
+                if entry is not None:
+                    return TcbInfo.parse(entry.data)
+        return None
 
     async def _select_and_record(self, platform: PlatformRecord, raw: RawTcb) -> CertificateRecord:
         records = await asyncio.to_thread(self.registry.certificates, platform.qe_id, platform.pce_id)
@@ -251,7 +259,8 @@ class PlatformCertificates:
             if o.certificate is not None
         ]
         missing = [o for o in fetched.options if o.certificate is None]
-        if self.service.mode is CachingMode.REQ:
+        queued = self.service.mode is CachingMode.REQ
+        if queued:
             for option in missing:
                 na = raw_tcb_of(option.tcb)
                 if na is not None:
@@ -261,9 +270,10 @@ class PlatformCertificates:
                     )  # fmt: skip
                     await asyncio.to_thread(self.registry.register, row, tables.STATE_NOT_AVAILABLE)
         if not records:
-            raise NotCached(
+            later = " (listed by GET platforms?source=reg_na; register it again later)" if queued else ""
+            raise CertificatesNotIssued(
                 f"No cache data for this platform: Intel PCS has no PCK certificate for QE-ID {registration.qe_id} "
-                f"yet (all {len(missing)} TCB levels are 'Not available')."
+                f"yet (all {len(missing)} TCB levels are 'Not available'){later}."
             )
         platform = _fetched_platform(registration, fetched, records[0])
         records = await self.verified(platform, records)
@@ -368,11 +378,20 @@ class PlatformCertificates:
             if mode is CachingMode.OFFLINE:
                 return
             raw = RawTcb(registration.cpu_svn, registration.pce_svn) if registration.cpu_svn else None
-            await self.fetch_platform(registration, raw)
-            if mode is CachingMode.REQ:
-                await asyncio.to_thread(self.registry.register, registration, tables.STATE_DELETED)
+            try:
+                await self.fetch_platform(registration, raw)
+            except CertificatesNotIssued:
+                # PCS answered: what is missing waits in the reg_na queue, so the registration leaves reg (where
+                # a failed fetch keeps it).
+                await self._registered(registration)
+                raise
+            await self._registered(registration)
         if mode is not CachingMode.OFFLINE:
             await self.prefetch_collateral(update)
+
+    async def _registered(self, registration: Registration) -> None:
+        if self.service.mode is CachingMode.REQ:
+            await asyncio.to_thread(self.registry.registered, registration)
 
     async def _is_cached(self, registration: Registration) -> bool:
         platform = await asyncio.to_thread(self.registry.platform, registration.qe_id, registration.pce_id)

@@ -219,6 +219,17 @@ class PlatformRegistry:
         with self._write() as conn:
             conn.execute(self._upsert(t.registrations, values, ("qe_id", "pce_id", "cpu_svn", "pce_svn")))
 
+    def registered(self, registration: Registration) -> None:
+        """The registration was handled: it leaves the ``reg`` queue. Only a row still new is marked: the fetch
+        may have queued the same raw TCB as not available (``reg_na``), and it must stay queued."""
+        r = t.registrations
+        key = and_(
+            r.c.qe_id == registration.qe_id, r.c.pce_id == registration.pce_id, r.c.cpu_svn == registration.cpu_svn,
+            r.c.pce_svn == registration.pce_svn, r.c.state == t.STATE_NEW,
+        )  # fmt: skip
+        with self._write() as conn:
+            conn.execute(update(r).where(key).values(state=t.STATE_DELETED, updated_at=time.time()))
+
     def registrations(self, state: int, *, take: bool = False) -> list[Registration]:
         """The queue rows in ``state``; with ``take`` they are marked deleted in the same transaction (as
         Intel's ``GET platforms`` does). Only the rows read are marked: on PostgreSQL another replica may

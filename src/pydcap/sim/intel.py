@@ -27,6 +27,7 @@ from pydcap.sim import scenarios as sc
 from pydcap.sim.collateral import assemble
 from pydcap.sim.defects import CollateralDefect, QuoteDefect, Revocation
 from pydcap.sim.pck_issuer import PckIssuer, PckSubject
+from pydcap.sim.pck_issuer import Tcb as PckTcb
 from pydcap.sim.pki import CA_KINDS, DAY, Authority, Pki, pem_chain
 from pydcap.sim.platform import IssuedPck, SimulatedPlatform, SimulatedSgxPlatform, SimulatedTdxPlatform
 from pydcap.sim.publisher import DocumentPublisher
@@ -101,6 +102,8 @@ class SimulatedIntel:
         self._by_qe_id: dict[bytes, SimulatedPlatform] = {}
         self._by_encrypted_ppid: dict[bytes, SimulatedPlatform] = {}
         self._by_manifest: dict[bytes, SimulatedPlatform] = {}
+        # Platform label -> the TCB levels whose PCK certificates PCS does not serve yet (None: every level).
+        self._withheld: dict[str, frozenset[PckTcb] | None] = {}
         self._impostor: SimulatedIntel | None = None
 
     # ---- trust ---------------------------------------------------------------------------------
@@ -338,17 +341,49 @@ class SimulatedIntel:
 
     # ---- PCK certificates and revocation -------------------------------------------------------
 
-    def pck_certificates(self, platform: SimulatedPlatform) -> list[tuple[dict[str, int], str, bytes]]:
+    def pck_certificates(self, platform: SimulatedPlatform) -> list[tuple[dict[str, int], str, bytes | None]]:
         """What PCS ``pckcerts`` serves: ``(tcb, tcbm, PEM)`` for every TCB level of the platform's FMSPC,
-        highest first."""
+        highest first; the PEM is None where PCS says "Not available" (``withhold_pck_certificates``)."""
         owner = platform.intel
-        return [(pck.tcb, pck.tcbm, pck.pem) for pck in owner.pcks.all_levels(_platform_subject(platform))]
+        return [
+            (pck.tcb, pck.tcbm, None if owner._withholds(platform, (pck.components, pck.pce_svn)) else pck.pem)
+            for pck in owner.pcks.all_levels(_platform_subject(platform))
+        ]
 
     def select_pck(self, platform: SimulatedPlatform, cpu_svn: bytes, pce_svn: int) -> IssuedPck | None:
-        """What PCS ``pckcert`` serves for a raw TCB: the best certificate at or below it, or None (404)."""
+        """What PCS ``pckcert`` serves for a raw TCB: the best certificate at or below it, or None (404), also
+        when that certificate is withheld (PCS does not fall back to a lower level)."""
         owner = platform.intel
         tcb = owner.pcks.select(platform.fmspc, tuple(cpu_svn), pce_svn)
-        return None if tcb is None else owner.pcks.issue(_platform_subject(platform), tcb)
+        if tcb is None or owner._withholds(platform, tcb):
+            return None
+        return owner.pcks.issue(_platform_subject(platform), tcb)
+
+    def withhold_pck_certificates(
+        self, platform: SimulatedPlatform, tcbs: Iterable[tuple[bytes | Sequence[int], int]] | None = None
+    ) -> None:
+        """Serve ``platform``'s PCK certificates at ``tcbs`` (CPUSVN components, PCESVN), or at every TCB level
+        when None, as "Not available", as Intel's PCS does for certificates it has not generated yet (a platform
+        just registered; the newest levels after a TCB recovery). This replaces what was withheld before;
+        ``release_pck_certificates`` serves them all again. The platform's own quotes are not affected."""
+        levels = None if tcbs is None else frozenset(_pck_tcb(components, pce_svn) for components, pce_svn in tcbs)
+        owner = platform.intel
+        with owner._lock:
+            owner._withheld[_platform_label(owner.pki, platform.tee, platform.name)] = levels
+
+    def release_pck_certificates(self, platform: SimulatedPlatform) -> None:
+        """Intel has generated every PCK certificate of ``platform``: PCS serves them all again."""
+        owner = platform.intel
+        with owner._lock:
+            owner._withheld.pop(_platform_label(owner.pki, platform.tee, platform.name), None)
+
+    def _withholds(self, platform: SimulatedPlatform, tcb: PckTcb) -> bool:
+        label = _platform_label(self.pki, platform.tee, platform.name)
+        with self._lock:
+            if label not in self._withheld:
+                return False
+            levels = self._withheld[label]
+        return levels is None or tcb in levels
 
     def revoke(self, platform: SimulatedPlatform) -> None:
         """Put every PCK certificate of ``platform`` (all TCB levels, and its own) on its CA's CRL."""
@@ -462,6 +497,10 @@ def _given(**kwargs: Any) -> dict[str, Any]:
 def _platform_label(pki: Pki, tee: str, name: str) -> str:
     """What a platform's identity and PCK keys derive from: the same label is the same machine."""
     return f"{pki.realm}/{tee}/{name}"
+
+
+def _pck_tcb(components: bytes | Sequence[int], pce_svn: int) -> PckTcb:
+    return tuple(factory.fixed_bytes(components, 16, "CPUSVN components")), int(pce_svn)
 
 
 def _subject(label: str, fields: dict[str, Any]) -> PckSubject:

@@ -3,7 +3,8 @@
 Endpoints, parameters, headers (URL-encoded PEM issuer chains, ``SGX-TCBm``, ``SGX-FMSPC``, ``Request-ID``...)
 and status codes follow Intel's PCS: 400 carries ``Error-Code`` and ``Error-Message``, 404 means not found,
 410 an evaluation data number no longer served, 401 a missing or wrong ``Ocp-Apim-Subscription-Key`` on the
-PCK certificate endpoints when a key is configured.
+PCK certificate endpoints when a key is configured; a ``pckcerts`` entry whose certificate is withheld says
+"Not available".
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pydcap.sim.platform import IssuedPck, SimulatedPlatform
 JSON = "application/json"
 PEM = "application/x-pem-file"
 CRL = "application/pkix-crl"
+NOT_AVAILABLE = "Not available"  # a pckcerts entry whose certificate PCS has not generated yet
 _HEX = re.compile(r"[0-9a-fA-F]*")
 _NUMBER = re.compile(r"[0-9]+")
 
@@ -115,7 +117,7 @@ class PcsApi:
 
     def _pckcerts_response(self, platform: SimulatedPlatform) -> Response:
         body = [
-            {"tcb": tcb, "tcbm": tcbm, "cert": url_encoded(pem)}
+            {"tcb": tcb, "tcbm": tcbm, "cert": NOT_AVAILABLE if pem is None else url_encoded(pem)}
             for tcb, tcbm, pem in self.intel.pck_certificates(platform)
         ]
         return respond(json.dumps(body, separators=(",", ":")), media_type=JSON, headers=self._pck_headers(platform))

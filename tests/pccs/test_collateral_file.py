@@ -1,0 +1,287 @@
+"""Intel's ``platformcollateral`` files of API v3 and v4: built as Intel's PCCS admin tool writes them (``pccsadmin
+fetch`` against PCS v3 or v4), exported and imported again, refused when they are of the other API version or
+tampered with, and never allowed to replace newer cached collateral with older."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+from cryptography import x509
+
+from pydcap.cli import main
+from pydcap.pccs import CachingMode, export_collateral
+from pydcap.pccs.wire import url_encoded
+from pydcap.sim import SimulatedIntel
+from pydcap.sim.catalog import EARLY_EVALUATION, STANDARD_EVALUATION
+from pydcap.sim.pki import ROOT_CRL_URL
+from tests.pccs.conftest import ADMIN, V4, Factory, client, pckcert_params, registration
+
+V3 = "/sgx/certification/v3"
+TCB_CHAIN = {3: "SGX-TCB-Info-Issuer-Chain", 4: "TCB-Info-Issuer-Chain"}
+
+
+def admin_tool_file(intel: SimulatedIntel, platforms: list[Any], *, api: int, evaluation: int | None = None) -> Any:
+    """What ``pccsadmin fetch -u <PCS>/sgx/certification/v<api>/`` writes for ``platforms`` (standard update):
+    the platform list as given, every TCB level's PCK certificate with the issuer chain of each platform's CA
+    only, TCB infos as JSON objects (v3: ``tcbinfo``, a TCB info v2; v4: ``sgx_tcbinfo`` and ``tdx_tcbinfo``),
+    identities as the served text (v3: without advisories, and no TD QE), both PCK CRLs and the root CA CRL in
+    hex. ``evaluation`` picks the TCB evaluation data number of the documents."""
+    v4 = api == 4
+    rows = [{**registration(p), "platform_manifest": ""} for p in platforms]
+    pck_chains: dict[str, str] = {}
+    pck_certs = []
+    for platform in platforms:
+        pck_chains[platform.ca.upper()] = url_encoded(intel.pck_crl_issuer_chain(platform.ca))
+        certs = [
+            {"tcb": tcb, "tcbm": tcbm, "cert": url_encoded(pem)} for tcb, tcbm, pem in intel.pck_certificates(platform)
+        ]
+        pck_certs.append({"qe_id": platform.qe_id.hex(), "pce_id": platform.pce_id.hex(),
+                          "enc_ppid": platform.encrypted_ppid.hex(), "platform_manifest": "", "certs": certs})  # fmt: skip
+    tcbinfos = []
+    for fmspc in sorted({p.fmspc for p in platforms}):
+        item: dict[str, Any] = {"fmspc": fmspc.hex().upper()}
+        if v4:
+            item["sgx_tcbinfo"] = json.loads(intel.tcb_info(fmspc, "sgx", evaluation=evaluation))
+            with contextlib.suppress(LookupError):  # none for an SGX-only FMSPC
+                item["tdx_tcbinfo"] = json.loads(intel.tcb_info(fmspc, "tdx", evaluation=evaluation))
+        else:
+            item["tcbinfo"] = json.loads(intel.tcb_info(fmspc, "sgx", evaluation=evaluation, version=2))
+        tcbinfos.append(item)
+
+    def identity(enclave: str) -> str:
+        return intel.enclave_identity(enclave, evaluation=evaluation, advisories=v4).decode()
+
+    signing = url_encoded(intel.signing_chain)
+    collaterals = {
+        "version": api,
+        "pck_certs": pck_certs,
+        "tcbinfos": tcbinfos,
+        "pckcacrl": {"processorCrl": intel.pck_crl("processor").hex(), "platformCrl": intel.pck_crl("platform").hex()},
+        "qeidentity": identity("QE"),
+        "tdqeidentity": identity("TD_QE") if v4 else "",
+        "qveidentity": identity("QVE"),
+        "certificates": {"SGX-PCK-Certificate-Issuer-Chain": pck_chains, TCB_CHAIN[api]: signing,
+                         "SGX-Enclave-Identity-Issuer-Chain": signing},
+        "rootcacrl_cdp": ROOT_CRL_URL,
+        "rootcacrl": intel.root_ca_crl().hex(),
+    }  # fmt: skip
+    return {"platforms": rows, "collaterals": collaterals}
+
+
+@pytest.fixture
+def own_intel(tmp_path: Path) -> tuple[SimulatedIntel, Path]:
+    """A simulated Intel of this test alone (it revokes certificates, which reissues its CRLs), and its root."""
+    intel = SimulatedIntel(seed=31)
+    root = tmp_path / "own-root.pem"
+    root.write_bytes(intel.root_pem)
+    return intel, root
+
+
+# ---- API v3 ---------------------------------------------------------------------------------------------
+
+
+def test_a_v3_file_as_intels_admin_tool_writes_it_is_served_by_the_v3_api(
+    make_pccs: Factory, intel: SimulatedIntel
+) -> None:
+    platform = intel.sgx_platform(name="v3-import")
+    document = admin_tool_file(intel, [platform], api=3)
+    fmspc = platform.fmspc.hex()
+    offline = make_pccs(CachingMode.OFFLINE, name="v3-offline")
+    with client(offline) as c:
+        put = c.put(f"{V3}/platformcollateral", json=document, headers=ADMIN)
+        assert put.status_code == 200, put.text
+        # the file carries no issuer chain of the platform CA (no platform of that CA), so its CRL cannot be
+        # checked: left out, and said so
+        assert "PCK CRL (platform CA)" in put.headers["Warning"] and "no issuer chain" in put.headers["Warning"]
+        tcb = c.get(f"{V3}/tcb", params={"fmspc": fmspc})
+        assert tcb.status_code == 200, tcb.text
+        assert tcb.content == intel.tcb_info(platform.fmspc, version=2)
+        assert unquote(tcb.headers["SGX-TCB-Info-Issuer-Chain"]).encode() == intel.signing_chain
+        for path, enclave in (("qe/identity", "QE"), ("qve/identity", "QVE")):
+            assert c.get(f"{V3}/{path}").content == intel.enclave_identity(enclave, advisories=False), path
+        crl = c.get(f"{V3}/pckcrl", params={"ca": "processor", "encoding": "der"})
+        assert crl.status_code == 200 and crl.content == intel.pck_crl("processor")
+        assert c.get(f"{V3}/pckcrl", params={"ca": "platform"}).status_code == 404
+        assert c.get(f"{V3}/rootcacrl").content == intel.root_ca_crl().hex().encode()
+        cert = c.get(f"{V3}/pckcert", params=pckcert_params(platform, with_ppid=False))
+        assert cert.status_code == 200, cert.text
+        assert cert.content == platform.pck.pem
+        # API v3 documents are other documents (TCB info v2, identities without advisories): never served as v4
+        assert c.get(f"{V4}/tcb", params={"fmspc": fmspc}).status_code == 404
+        assert c.get(f"{V4}/qe/identity").status_code == 404
+
+
+def test_a_v3_export_imports_into_a_fresh_pccs_with_the_same_answers(
+    make_pccs: Factory, intel: SimulatedIntel, root_file: Path, tmp_path: Path
+) -> None:
+    connected = make_pccs(name="v3-connected")
+    platform = intel.sgx_platform(name="v3-round-trip")
+    paths = [
+        f"{V3}/tcb?fmspc={platform.fmspc.hex()}",
+        f"{V3}/qe/identity",
+        f"{V3}/qve/identity",
+        f"{V3}/pckcrl?ca=processor&encoding=der",
+        f"{V3}/rootcacrl",
+        f"{V3}/pckcert?" + "&".join(f"{k}={v}" for k, v in pckcert_params(platform, with_ppid=False).items()),
+    ]
+    with client(connected) as c:
+        assert c.get(f"{V3}/pckcert", params=pckcert_params(platform)).status_code == 200
+        expected = {path: c.get(path) for path in paths}
+    assert all(answer.status_code == 200 for answer in expected.values())
+    exported = tmp_path / "v3.json"
+    assert main(["pccs", "export", "--api", "3", "--db", str(connected.config.database), "--root-ca", str(root_file),
+                 "-o", str(exported)]) == 0  # fmt: skip
+    document = json.loads(exported.read_text())
+    collaterals = document["collaterals"]
+    assert collaterals["version"] == 3 and TCB_CHAIN[3] in collaterals["certificates"]
+    assert [sorted(item) for item in collaterals["tcbinfos"]] == [["fmspc", "tcbinfo"]]
+    assert "tdqeidentity" not in collaterals
+    assert document == export_collateral(connected.app.service, api=3)
+
+    fresh = make_pccs(CachingMode.OFFLINE, name="v3-fresh")
+    with client(fresh) as c:
+        put = c.put(f"{V3}/platformcollateral", json=document, headers=ADMIN)
+        assert put.status_code == 200, put.text
+        for path, answer in expected.items():
+            again = c.get(path)
+            assert (again.status_code, again.content) == (200, answer.content), path
+
+
+def test_a_file_of_one_api_version_is_refused_by_the_other(make_pccs: Factory, intel: SimulatedIntel) -> None:
+    platform = intel.sgx_platform(name="v3-wrong-api")
+    v3, v4 = admin_tool_file(intel, [platform], api=3), admin_tool_file(intel, [platform], api=4)
+    unversioned = copy.deepcopy(v3)  # Intel's v3 schema has no version: the field names say which API it is of
+    del unversioned["collaterals"]["version"]
+    mislabelled = copy.deepcopy(v4)
+    mislabelled["collaterals"]["version"] = 3
+    offline = make_pccs(CachingMode.OFFLINE, name="wrong-api")
+    with client(offline) as c:
+        for api, body, file_api in ((4, v3, 3), (4, unversioned, 3), (3, v4, 4)):
+            refused = c.put(f"/sgx/certification/v{api}/platformcollateral", json=body, headers=ADMIN)
+            assert refused.status_code == 400, refused.text
+            assert f"API v{file_api}" in refused.text, refused.text
+            assert f"/sgx/certification/v{file_api}/platformcollateral" in refused.text, refused.text
+        refused = c.put(f"{V3}/platformcollateral", json=mislabelled, headers=ADMIN)
+        assert refused.status_code == 400 and "sgx_tcbinfo" in refused.text, refused.text
+        assert c.get(f"{V4}/rootcacrl").status_code == 404  # nothing of any of them was stored
+        assert c.get(f"{V3}/pckcert", params=pckcert_params(platform, with_ppid=False)).status_code == 461
+        assert c.put(f"{V3}/platformcollateral", json=unversioned, headers=ADMIN).status_code == 200
+        assert c.put(f"{V4}/platformcollateral", json=v4, headers=ADMIN).status_code == 200
+
+
+def _later(document: str) -> str:
+    """The document with its nextUpdate a year later: what someone stretching stale collateral would do."""
+    body = json.loads(document)
+    inner = body["tcbInfo"] if "tcbInfo" in body else body["enclaveIdentity"]
+    inner["nextUpdate"] = str(int(inner["nextUpdate"][:4]) + 1) + inner["nextUpdate"][4:]
+    return json.dumps(body, separators=(",", ":"))
+
+
+def _tamper_tcb_info(collaterals: dict[str, Any]) -> None:
+    item = collaterals["tcbinfos"][0]
+    item["tcbinfo"] = json.loads(_later(json.dumps(item["tcbinfo"], separators=(",", ":"))))
+
+
+def _tamper_qe_identity(collaterals: dict[str, Any]) -> None:
+    collaterals["qeidentity"] = _later(collaterals["qeidentity"])
+
+
+def _tamper_pck_crl(collaterals: dict[str, Any]) -> None:
+    crl = collaterals["pckcacrl"]["processorCrl"]
+    collaterals["pckcacrl"]["processorCrl"] = crl[:-2] + f"{int(crl[-2:], 16) ^ 1:02x}"  # in the signature
+
+
+@pytest.mark.parametrize("tamper", [_tamper_tcb_info, _tamper_qe_identity, _tamper_pck_crl])
+def test_a_tampered_v3_file_is_refused_and_nothing_of_it_is_stored(
+    make_pccs: Factory, intel: SimulatedIntel, tamper: Any
+) -> None:
+    platform = intel.sgx_platform(name="v3-tampered")
+    document = admin_tool_file(intel, [platform], api=3)
+    tamper(document["collaterals"])
+    offline = make_pccs(CachingMode.OFFLINE, name="v3-tampered")
+    with client(offline) as c:
+        refused = c.put(f"{V3}/platformcollateral", json=document, headers=ADMIN)
+        assert refused.status_code == 460, refused.text
+        assert refused.text.startswith("The integrity of the data can't be verified.")
+        assert "nothing was imported" in refused.text
+        for path in (f"{V3}/tcb?fmspc={platform.fmspc.hex()}", f"{V3}/qe/identity", f"{V3}/qve/identity",
+                     f"{V3}/pckcrl?ca=processor", f"{V3}/rootcacrl", f"{V4}/rootcacrl"):  # fmt: skip
+            assert c.get(path).status_code == 404, path
+        assert c.get(f"{V3}/pckcert", params=pckcert_params(platform, with_ppid=False)).status_code == 461
+
+
+# ---- never older than what is cached ---------------------------------------------------------------
+
+
+def test_an_older_file_keeps_the_newer_cached_documents_and_imports_the_rest(
+    make_pccs: Factory, own_intel: tuple[SimulatedIntel, Path]
+) -> None:
+    intel, root = own_intel
+    first, second = intel.sgx_platform(name="rollback-first"), intel.sgx_platform(name="rollback-second")
+    older = admin_tool_file(intel, [second], api=4, evaluation=STANDARD_EVALUATION)
+    intel.revoke(intel.sgx_platform(name="rollback-revoked"))  # Intel reissues the processor CA's CRL
+    newer = admin_tool_file(intel, [first], api=4, evaluation=EARLY_EVALUATION)
+    fmspc = first.fmspc.hex()
+    offline = make_pccs(CachingMode.OFFLINE, name="rollback", root_ca=str(root))
+    with client(offline) as c:
+        assert c.put(f"{V4}/platformcollateral", json=newer, headers=ADMIN).status_code == 200
+        put = c.put(f"{V4}/platformcollateral", json=older, headers=ADMIN)
+        assert put.status_code == 200, put.text
+        kept = put.headers["Warning"]
+        for what in (f"SGX TCB info for FMSPC {fmspc.upper()}", "the QE identity", "QvE identity",
+                     "PCK CRL (processor CA)"):  # fmt: skip
+            assert what in kept, kept
+        assert "root CA CRL" not in kept  # the same in both files: nothing older
+        tcb = c.get(f"{V4}/tcb", params={"fmspc": fmspc})
+        assert tcb.content == intel.tcb_info(fmspc, evaluation=EARLY_EVALUATION)
+        assert c.get(f"{V4}/qe/identity").content == intel.enclave_identity("QE", evaluation=EARLY_EVALUATION)
+        crl = c.get(f"{V4}/pckcrl", params={"ca": "processor", "encoding": "der"})
+        assert crl.content == intel.pck_crl("processor")
+        # the rest of the older file was imported: its platform is served
+        cert = c.get(f"{V4}/pckcert", params=pckcert_params(second, with_ppid=False))
+        assert cert.status_code == 200 and cert.content == second.pck.pem
+
+
+def test_an_older_file_does_not_bring_back_a_revoked_certificate(
+    make_pccs: Factory, own_intel: tuple[SimulatedIntel, Path]
+) -> None:
+    intel, root = own_intel
+    platform = intel.sgx_platform(name="rollback-revoked-level")
+    older = admin_tool_file(intel, [platform], api=4)
+    selected = platform.pck.pem  # the certificate PCS and the PCCS select for the platform's own TCB
+    [tcbm] = [tcbm for _, tcbm, pem in intel.pck_certificates(platform) if pem == selected]
+    serial = x509.load_pem_x509_certificate(selected).serial_number
+    intel.revocations.revoke(intel.pki.intermediate(platform.ca), serial)
+    newer = admin_tool_file(intel, [platform], api=4)
+    offline = make_pccs(CachingMode.OFFLINE, name="revoked", root_ca=str(root))
+    with client(offline) as c:
+        assert c.put(f"{V4}/platformcollateral", json=newer, headers=ADMIN).status_code == 200
+        before = c.get(f"{V4}/pckcert", params=pckcert_params(platform, with_ppid=False))
+        assert before.status_code == 200 and before.content != selected
+        assert c.put(f"{V4}/platformcollateral", json=older, headers=ADMIN).status_code == 200
+        after = c.get(f"{V4}/pckcert", params=pckcert_params(platform, with_ppid=False))
+        assert after.status_code == 200, after.text
+        assert after.content == before.content and after.headers["SGX-TCBm"] != tcbm.upper()
+
+
+def test_the_import_command_says_which_newer_cached_documents_it_kept(
+    own_intel: tuple[SimulatedIntel, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    intel, root = own_intel
+    platform = intel.sgx_platform(name="rollback-cli")
+    older, newer = tmp_path / "older.json", tmp_path / "newer.json"
+    older.write_text(json.dumps(admin_tool_file(intel, [platform], api=4, evaluation=STANDARD_EVALUATION)))
+    newer.write_text(json.dumps(admin_tool_file(intel, [platform], api=4, evaluation=EARLY_EVALUATION)))
+    db = str(tmp_path / "offline.sqlite3")
+    assert main(["pccs", "import", str(newer), "--db", db, "--root-ca", str(root)]) == 0
+    capsys.readouterr()
+    assert main(["pccs", "import", str(older), "--db", db, "--root-ca", str(root)]) == 0
+    said = capsys.readouterr().out
+    assert "not imported" in said and f"SGX TCB info for FMSPC {platform.fmspc.hex().upper()}" in said, said
+    assert "older than the one already cached" in said
