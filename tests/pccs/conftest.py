@@ -1,10 +1,19 @@
 """Fixtures of the PCCS tests: one simulated Intel and its PCS (real HTTP on loopback) per session, and
-PCCS servers started for real on loopback ports, each on its own SQLite file (or PostgreSQL schema)."""
+PCCS servers started for real on loopback ports, each on its own SQLite file (or PostgreSQL schema), in a
+thread (``make_pccs``) or as ``pydcap pccs serve`` in a subprocess (``serving``)."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -118,3 +127,60 @@ def registration(platform: Any) -> dict[str, str]:
         "pce_svn": platform.pce_svn.to_bytes(2, "little").hex(),
         "enc_ppid": platform.encrypted_ppid.hex(),
     }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(
+    args: list[str], directory: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[str], int, list[str]]]:
+    """``pydcap pccs serve ARGS`` in a subprocess on a free port, its store in ``directory``; stopped with SIGINT."""
+    port = free_port()
+    env = {
+        **os.environ,
+        **(env or {}),
+        "PYDCAP_PCCS_ADMIN_TOKEN_HASH": hashlib.sha512(ADMIN_TOKEN.encode()).hexdigest(),
+        "PYDCAP_PCCS_USER_TOKEN_HASH": hashlib.sha512(USER_TOKEN.encode()).hexdigest(),
+        "PYDCAP_PCCS_LOG_LEVEL": "warning",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "pydcap",
+        "pccs",
+        "serve",
+        "--port",
+        str(port),
+        "--db",
+        str(directory / "db.sqlite3"),
+        *args,
+    ]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    assert process.stderr is not None
+    threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True).start()  # type: ignore[arg-type]
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"pydcap pccs serve did not start: {''.join(lines)}")
+            time.sleep(0.05)
+    try:
+        yield process, port, lines
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -3,19 +3,11 @@ middle of a refresh (nothing lost), and the admin commands (export, import, plat
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
-import signal
-import socket
 import ssl
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -25,60 +17,7 @@ from pydcap.cli import main
 from pydcap.pccs import CachingMode
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
-from tests.pccs.conftest import ADMIN, ADMIN_TOKEN, USER, USER_TOKEN, V4, Factory, client, pckcert_params, registration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serving(args: list[str], directory: Path) -> Iterator[tuple[subprocess.Popen[str], int, list[str]]]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYDCAP_PCCS_ADMIN_TOKEN_HASH": hashlib.sha512(ADMIN_TOKEN.encode()).hexdigest(),
-        "PYDCAP_PCCS_USER_TOKEN_HASH": hashlib.sha512(USER_TOKEN.encode()).hexdigest(),
-        "PYDCAP_PCCS_LOG_LEVEL": "warning",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "pydcap",
-        "pccs",
-        "serve",
-        "--port",
-        str(port),
-        "--db",
-        str(directory / "db.sqlite3"),
-        *args,
-    ]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-    lines: list[str] = []
-    assert process.stderr is not None
-    threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True).start()  # type: ignore[arg-type]
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"pydcap pccs serve did not start: {''.join(lines)}")
-            time.sleep(0.05)
-    try:
-        yield process, port, lines
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+from tests.pccs.conftest import ADMIN, USER, V4, Factory, client, pckcert_params, registration, serving
 
 
 def test_serve_https_by_default_with_a_kept_self_signed_certificate(

@@ -13,8 +13,9 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydcap.cache import Entry, EntryKey
 from pydcap.pccs import tables
@@ -28,6 +29,7 @@ from pydcap.pccs.errors import (
     Unauthorized,
     UpstreamFailed,
 )
+from pydcap.pccs.metrics import Metrics, WorkerSnapshots
 from pydcap.pccs.openapi import openapi_document
 from pydcap.pccs.queries import (
     PckCertQuery,
@@ -60,6 +62,7 @@ from pydcap.sources.models import Tee, Update
 
 log = logging.getLogger("pydcap.pccs")
 
+T = TypeVar("T")
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -68,6 +71,7 @@ _REQUEST_ID = re.compile(rb"[0-9A-Za-z._-]{1,64}")
 _FAST_PATH_ENTRIES = 4096
 _STALE_RECHECK = 5.0
 _PCK_ANSWER_LIFETIME = 3600.0
+_PUBLISH_INTERVAL = 1.0  # how often a worker publishes its metrics for the others (only when they changed)
 OK_TEXT = "Operation successful."
 
 
@@ -111,12 +115,27 @@ def token_matches(token: bytes | None, expected_hash: str) -> bool:
 
 
 class PccsApp:
-    """``PccsApp(service, config)`` is the ASGI callable; ``lifespan`` starts and stops the refresher."""
+    """``PccsApp(service, config)`` is the ASGI callable; ``lifespan`` starts and stops the refresher.
 
-    def __init__(self, service: PccsService, config: PccsConfig, *, refresh_tick: float = 1.0) -> None:
+    ``snapshots``, for a worker among several: ``/metrics`` then reports the totals of all the workers.
+    """
+
+    def __init__(
+        self,
+        service: PccsService,
+        config: PccsConfig,
+        *,
+        refresh_tick: float = 1.0,
+        snapshots: WorkerSnapshots | None = None,
+    ) -> None:
         self.service = service
         self.config = config
         self.metrics = service.metrics
+        self.snapshots = snapshots
+        # One thread for the snapshot files: they are written in the order they were taken (even when the
+        # coroutine waiting for a write is cancelled), and a scrape reads them after every earlier write.
+        self._snapshot_io = ThreadPoolExecutor(1, "pccs-metrics") if snapshots is not None else None
+        self._publisher: asyncio.Task[None] | None = None
         self.fast: dict[tuple[str, bytes], Prepared] = {}
         self._fast_epoch = 0  # bumped by drop_prepared: an answer begun before it is not prepared after it
         self.routes = self._routes()
@@ -154,14 +173,30 @@ class PccsApp:
     async def startup(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self.refresher.run())
+        if self.snapshots is not None and self._publisher is None:
+            self._publisher = asyncio.get_running_loop().create_task(self._publish_periodically())
 
     async def shutdown(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._publisher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._publisher = None
+        if self.snapshots is not None:
+            await self._with_snapshot(self.snapshots.publish)  # the last numbers of a worker that stops
         await self.service.aclose()
+
+    async def _publish_periodically(self) -> None:
+        """Keep this worker's snapshot recent, for the scrapes that other workers answer."""
+        assert self.snapshots is not None
+        while True:
+            await self._with_snapshot(self.snapshots.publish)
+            await asyncio.sleep(_PUBLISH_INTERVAL)
+
+    async def _with_snapshot(self, use: Callable[[Metrics], T]) -> T:
+        """``use(a copy of the numbers now)`` in the snapshot thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._snapshot_io, use, self.metrics.copy())
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = b""
@@ -409,7 +444,10 @@ class PccsApp:
     # ---- service pages ----------------------------------------------------------------------------
 
     async def metrics_page(self, call: Call) -> Reply:
-        return reply(200, self.metrics.render(), PROMETHEUS)
+        if self.snapshots is None:
+            return reply(200, self.metrics.render(), PROMETHEUS)
+        total = await self._with_snapshot(self.snapshots.total)
+        return reply(200, total.render(), PROMETHEUS)
 
     async def openapi(self, call: Call) -> Reply:
         return reply(200, self._openapi, "application/json")

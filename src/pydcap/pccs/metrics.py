@@ -1,14 +1,23 @@
 """Counters and latency histograms for ``/metrics``, in Prometheus' text exposition format.
 
-Plain dictionaries updated from the event loop (no locks on the request path); each process of the server
-reports its own numbers, as Prometheus expects of a multi-process service scraped per instance.
+Plain dictionaries updated from the event loop (no locks, no file I/O on the request path). With several
+worker processes behind one port, ``WorkerSnapshots`` lets whichever worker is scraped answer with the totals
+of all of them, through a private directory where each worker publishes its numbers.
 """
 
 from __future__ import annotations
 
 import bisect
+import json
+import logging
+import os
+import secrets
 import threading
 from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("pydcap.pccs")
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -23,6 +32,13 @@ class Histogram:
         self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
         self.total += seconds
         self.n += 1
+
+    def add(self, counts: list[int], total: float, n: int) -> None:
+        if len(counts) != len(self.counts):
+            raise ValueError(f"a histogram has {len(self.counts)} buckets, not {len(counts)}")
+        self.counts = [a + b for a, b in zip(self.counts, counts, strict=True)]
+        self.total += total
+        self.n += n
 
 
 def _labels(**labels: str) -> str:
@@ -59,6 +75,57 @@ class Metrics:
 
     def refresh(self, outcome: str) -> None:
         self.refreshes[outcome] += 1
+
+    def copy(self) -> Metrics:
+        """The numbers as they are now (call it from the event loop, which alone updates most of them)."""
+        copied = Metrics()
+        copied.add(self)
+        return copied
+
+    def add(self, other: Metrics) -> None:
+        """Add ``other``'s numbers to these: counts and histograms are summed, label sets united."""
+        with other._lock:
+            upstream = list(other.upstream.items())
+            latency = [(k, list(h.counts), h.total, h.n) for k, h in other.upstream_latency.items()]
+        for request, n in list(other.requests.items()):
+            self.requests[request] += n
+        for lookup, n in list(other.cache.items()):
+            self.cache[lookup] += n
+        for outcome, n in list(other.refreshes.items()):
+            self.refreshes[outcome] += n
+        with self._lock:
+            for call, n in upstream:
+                self.upstream[call] += n
+            for endpoint, counts, total, n in latency:
+                self.upstream_latency[endpoint].add(counts, total, n)
+
+    def to_json(self) -> dict[str, Any]:
+        with self._lock:
+            upstream = [[endpoint, outcome, n] for (endpoint, outcome), n in self.upstream.items()]
+            latency = [[endpoint, h.counts, h.total, h.n] for endpoint, h in self.upstream_latency.items()]
+        return {
+            "requests": [[endpoint, status, n] for (endpoint, status), n in self.requests.items()],
+            "cache": [[endpoint, result, n] for (endpoint, result), n in self.cache.items()],
+            "upstream": upstream,
+            "upstream_seconds": latency,
+            "refreshes": [[outcome, n] for outcome, n in self.refreshes.items()],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Metrics:
+        """What ``to_json`` wrote; ValueError, TypeError or KeyError if it is not that."""
+        metrics = cls()
+        for endpoint, status, n in data["requests"]:
+            metrics.requests[(str(endpoint), int(status))] += int(n)
+        for endpoint, result, n in data["cache"]:
+            metrics.cache[(str(endpoint), str(result))] += int(n)
+        for endpoint, outcome, n in data["upstream"]:
+            metrics.upstream[(str(endpoint), str(outcome))] += int(n)
+        for endpoint, counts, total, n in data["upstream_seconds"]:
+            metrics.upstream_latency[str(endpoint)].add([int(c) for c in counts], float(total), int(n))
+        for outcome, n in data["refreshes"]:
+            metrics.refreshes[str(outcome)] += int(n)
+        return metrics
 
     def render(self) -> str:
         lines = [
@@ -100,3 +167,52 @@ class Metrics:
         for outcome, n in sorted(self.refreshes.items()):
             lines.append(f"pydcap_pccs_refreshes_total{_labels(outcome=outcome)} {n}")
         return "\n".join(lines) + "\n"
+
+
+class WorkerSnapshots:
+    """A directory private to one server run where each worker process keeps its numbers in its own file
+    (``<pid>-<nonce>.json``, replaced atomically), so that the worker answering ``/metrics`` can report the
+    totals of all workers. Files of exited workers stay: a worker replaced by uvicorn takes no counts away.
+
+    Files only grow (a worker writes its snapshots in the order it took them), and after a scrape each file
+    holds at least what the scrape counted for its worker (``total`` writes the scraped worker's own numbers
+    before adding the other files): so the totals never go backwards from one scrape to the next. The methods
+    do blocking file I/O: call them outside the event loop, one at a time and in the order the snapshots were
+    taken.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.pid = os.getpid()
+        self.name = f"{self.pid}-{secrets.token_hex(4)}.json"  # the nonce: a pid may be reused in a long run
+        self._written = ""
+
+    def publish(self, own: Metrics) -> None:
+        """Write ``own`` as this worker's file, unless it holds exactly that already."""
+        text = json.dumps({"pid": self.pid, **own.to_json()}, separators=(",", ":"))
+        if text == self._written:
+            return
+        temporary = self.directory / f".{self.name}.tmp"
+        try:
+            temporary.write_text(text)
+            os.replace(temporary, self.directory / self.name)
+        except OSError as exc:
+            log.warning("could not publish this worker's metrics in %s: %s", self.directory, exc)
+            return
+        self._written = text
+
+    def total(self, own: Metrics) -> Metrics:
+        """Publish ``own``, then add to it the last numbers published by every other worker."""
+        self.publish(own)
+        try:
+            paths = [p for p in self.directory.glob("*.json") if p.name != self.name]
+        except OSError:  # the directory is gone: the server is stopping
+            paths = []
+        for path in paths:
+            try:
+                own.add(Metrics.from_json(json.loads(path.read_text())))
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError, TypeError, KeyError) as exc:
+                log.warning("ignoring the metrics of another worker in %s: %s", path, exc)
+        return own

@@ -1,6 +1,7 @@
 """Running the PCCS: ``serve(config)`` in the foreground (uvicorn; httptools and uvloop when installed; several
-worker processes sharing the store with ``Workers``), and ``PccsServer`` in a background thread for tests
-and embedding. HTTPS unless ``InsecureHttp``; a self-signed certificate is made on first start.
+worker processes sharing the store, and their metrics through a temporary directory, with ``Workers``), and
+``PccsServer`` in a background thread for tests and embedding. HTTPS unless ``InsecureHttp``; a self-signed
+certificate is made on first start.
 """
 
 from __future__ import annotations
@@ -8,8 +9,10 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -24,24 +27,34 @@ from pydcap.cache import CollateralStore
 from pydcap.pccs.app import PccsApp
 from pydcap.pccs.config import CachingMode, PccsConfig
 from pydcap.pccs.logs import configure_logging
+from pydcap.pccs.metrics import WorkerSnapshots
 from pydcap.pccs.service import Clock, PccsService
 from pydcap.pccs.tls import TlsFiles, ensure_tls_files
 
 CONFIG_ENV = "PYDCAP_PCCS_CONFIG_JSON"
+METRICS_DIR_ENV = "PYDCAP_PCCS_METRICS_DIR"
 START_TIMEOUT = 15.0
 
 
 def build_app(
-    config: PccsConfig, *, clock: Clock | None = None, store: CollateralStore | None = None, refresh_tick: float = 1.0
+    config: PccsConfig,
+    *,
+    clock: Clock | None = None,
+    store: CollateralStore | None = None,
+    refresh_tick: float = 1.0,
+    snapshots: WorkerSnapshots | None = None,
 ) -> PccsApp:
-    return PccsApp(PccsService.from_config(config, clock=clock, store=store), config, refresh_tick=refresh_tick)
+    service = PccsService.from_config(config, clock=clock, store=store)
+    return PccsApp(service, config, refresh_tick=refresh_tick, snapshots=snapshots)
 
 
 def app_from_environment() -> PccsApp:
-    """The application factory of each worker process (the configuration comes in ``$PYDCAP_PCCS_CONFIG_JSON``)."""
+    """The application factory of each worker process: the configuration comes in ``$PYDCAP_PCCS_CONFIG_JSON``,
+    the directory where the workers share their metrics in ``$PYDCAP_PCCS_METRICS_DIR``."""
     config = PccsConfig.from_json(os.environ[CONFIG_ENV])
     configure_logging(config.log_level)
-    return build_app(config)
+    directory = os.environ.get(METRICS_DIR_ENV)
+    return build_app(config, snapshots=WorkerSnapshots(Path(directory)) if directory else None)
 
 
 def tls_files(config: PccsConfig) -> TlsFiles | None:
@@ -95,10 +108,15 @@ def serve(config: PccsConfig) -> None:
             workers=config.workers, **options,
         )  # fmt: skip
         sock = workers.bind_socket()
-        if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn before 0.30
-            Multiprocess(workers, target=uvicorn.Server(workers).run, sockets=[sock]).run()  # type: ignore[call-arg]
-        else:
-            Multiprocess(workers, sockets=[sock]).run()
+        metrics_dir = tempfile.mkdtemp(prefix="pydcap-pccs-metrics-")  # private (0700), for this run only
+        os.environ[METRICS_DIR_ENV] = metrics_dir
+        try:
+            if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn before 0.30
+                Multiprocess(workers, target=uvicorn.Server(workers).run, sockets=[sock]).run()  # type: ignore[call-arg]
+            else:
+                Multiprocess(workers, sockets=[sock]).run()
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
         return
     uvicorn.run(build_app(config), host=config.host, port=config.port, **options)
 
