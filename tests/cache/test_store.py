@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -127,6 +129,34 @@ def test_a_lease_whose_owner_died_on_this_host_is_taken_over_at_once(store: Coll
     assert store.lease("k") is None, "a dead owner holds nothing"
     me = new_owner()
     assert store.try_lease("k", me, 30) is None
+
+
+def test_a_new_sqlite_file_opens_while_another_connection_holds_its_lock(tmp_path: Path) -> None:
+    """Switching a new file to WAL needs it to itself, and SQLite refuses at once (no busy wait) while another
+    connection holds a lock: the store waits, as it waits for any lock, instead of failing to open."""
+    path = tmp_path / "new.sqlite"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE elsewhere (x)")
+    release = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        with CollateralStore.open(path) as store:
+            store.put(ROOT, _entry(EntryKey.root_ca_crl()))
+    finally:
+        release.join()
+        other.close()
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_many_processes_worth_of_stores_open_one_new_file_at_once(tmp_path: Path) -> None:
+    def open_and_write(i: int) -> None:
+        with CollateralStore.open(tmp_path / "shared.sqlite") as store:
+            store.put(ROOT, _entry(EntryKey.tcb_info("sgx", f"{i:012x}")))
+
+    run_together(open_and_write, 8)
+    with CollateralStore.open(tmp_path / "shared.sqlite") as store:
+        assert len(list(store.entries(root_id=ROOT))) == 8
 
 
 def test_only_one_of_many_threads_gets_a_lease(store: CollateralStore) -> None:

@@ -18,8 +18,10 @@ from pydcap.cli import main
 from pydcap.pccs import CachingMode, export_collateral
 from pydcap.pccs.wire import url_encoded
 from pydcap.sim import SimulatedIntel
+from pydcap.sim import catalog as cat
 from pydcap.sim.catalog import EARLY_EVALUATION, STANDARD_EVALUATION
 from pydcap.sim.pki import ROOT_CRL_URL
+from pydcap.sim.server import SimulatedPcs
 from tests.pccs.conftest import ADMIN, V4, Factory, client, pckcert_params, registration
 
 V3 = "/sgx/certification/v3"
@@ -153,6 +155,29 @@ def test_a_v3_export_imports_into_a_fresh_pccs_with_the_same_answers(
             assert (again.status_code, again.content) == (200, answer.content), path
 
 
+def test_a_v3_file_fetched_for_a_platform_list_carries_the_v3_tcb_info(
+    make_pccs: Factory, intel: SimulatedIntel, pcs: SimulatedPcs, root_file: Path, tmp_path: Path
+) -> None:
+    """Intel's flow on the connected machine (``export --api 3 --platforms``): registering fetches the API v4 TCB
+    infos, but the v3 file must carry those of API v3, or the air-gapped PCCS cannot select a certificate."""
+    platform = intel.sgx_platform(name="v3-fetched")
+    listing, fetched = tmp_path / "platform_list.json", tmp_path / "v3-fetched.json"
+    listing.write_text(json.dumps([registration(platform)]))
+    assert main(["pccs", "export", "--api", "3", "--db", str(tmp_path / "fetch.sqlite3"), "--root-ca", str(root_file),
+                 "--platforms", str(listing), "--upstream", pcs.url, "-o", str(fetched)]) == 0  # fmt: skip
+    document = json.loads(fetched.read_text())
+    [item] = document["collaterals"]["tcbinfos"]
+    assert sorted(item) == ["fmspc", "tcbinfo", "tcbinfo_early"]
+    assert item["tcbinfo"] == json.loads(intel.tcb_info(platform.fmspc, version=2))
+    offline = make_pccs(CachingMode.OFFLINE, name="v3-fetched")
+    with client(offline) as c:
+        assert c.put(f"{V3}/platformcollateral", json=document, headers=ADMIN).status_code == 200
+        tcb = c.get(f"{V3}/tcb", params={"fmspc": platform.fmspc.hex()})
+        assert tcb.status_code == 200 and tcb.content == intel.tcb_info(platform.fmspc, version=2)
+        cert = c.get(f"{V3}/pckcert", params=pckcert_params(platform, with_ppid=False))
+        assert cert.status_code == 200 and cert.content == platform.pck.pem, cert.text
+
+
 def test_a_file_of_one_api_version_is_refused_by_the_other(make_pccs: Factory, intel: SimulatedIntel) -> None:
     platform = intel.sgx_platform(name="v3-wrong-api")
     v3, v4 = admin_tool_file(intel, [platform], api=3), admin_tool_file(intel, [platform], api=4)
@@ -246,6 +271,42 @@ def test_an_older_file_keeps_the_newer_cached_documents_and_imports_the_rest(
         # the rest of the older file was imported: its platform is served
         cert = c.get(f"{V4}/pckcert", params=pckcert_params(second, with_ppid=False))
         assert cert.status_code == 200 and cert.content == second.pck.pem
+
+
+def test_the_warning_of_an_import_that_leaves_out_many_documents_stays_short(
+    make_pccs: Factory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file older than the cache for many FMSPCs (Intel's PCS has over a hundred): the Warning header names a few
+    documents and counts the rest (a header naming hundreds is refused by proxies and by Python's http.client)."""
+    catalog = cat.default_catalog()
+    fmspcs = [bytes.fromhex(f"00A0{i:04X}0000") for i in range(30)]
+    for fmspc in fmspcs:
+        catalog = catalog.with_fmspc(cat.default_entry(fmspc, tdx=False))
+    intel = SimulatedIntel(seed=37, catalog=catalog)
+    root = tmp_path / "many-root.pem"
+    root.write_bytes(intel.root_pem)
+
+    def tcb_infos_file(evaluation: int) -> Any:
+        document = admin_tool_file(intel, [], api=4, evaluation=evaluation)
+        document["collaterals"]["tcbinfos"] = [
+            {"fmspc": f.hex().upper(), "sgx_tcbinfo": json.loads(intel.tcb_info(f, evaluation=evaluation))}
+            for f in fmspcs
+        ]
+        return document
+
+    offline = make_pccs(CachingMode.OFFLINE, name="many", root_ca=str(root))
+    with client(offline) as c:
+        newer = c.put(f"{V4}/platformcollateral", json=tcb_infos_file(EARLY_EVALUATION), headers=ADMIN)
+        assert newer.status_code == 200, newer.text
+        caplog.clear()
+        older = c.put(f"{V4}/platformcollateral", json=tcb_infos_file(STANDARD_EVALUATION), headers=ADMIN)
+        assert older.status_code == 200, older.text
+    logged = [r.getMessage() for r in caplog.records if "not imported" in r.getMessage()]
+    assert len(logged) > 30  # every TCB info and identity, with why
+    warning = older.headers["Warning"]
+    assert len(warning) < 2048, len(warning)
+    assert warning.startswith('299 - "not imported: the ') and warning.endswith(' more (the PCCS log names each)"')
+    assert f"and {len(logged) - 10} more" in warning
 
 
 def test_an_older_file_does_not_bring_back_a_revoked_certificate(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +87,24 @@ def _from_url(url: str, *, schema: str | None) -> StoreEngine:
     return StoreEngine(engine, location, schema)
 
 
+_SQLITE_BUSY_TIMEOUT = 30.0
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """WAL mode (kept in the file: a no-op once set). Switching needs the file to itself, and SQLite answers
+    "database is locked" at once, without waiting out the busy timeout, while another connection holds a lock
+    (several processes opening a new store together): so wait here, within the same timeout."""
+    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _configure_sqlite(engine: Engine) -> None:
     """Autocommit at the driver, our own BEGIN (IMMEDIATE for writes), WAL and a busy timeout."""
 
@@ -92,8 +112,8 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout = 30000")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute(f"PRAGMA busy_timeout = {int(_SQLITE_BUSY_TIMEOUT * 1000)}")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 

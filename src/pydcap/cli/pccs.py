@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.table import Table
 
-from pydcap.cache import StoreError
+from pydcap.cache import EntryKey, StoreError
 from pydcap.cli import EXIT_COLLATERAL_UNAVAILABLE, EXIT_OK, CliError
 from pydcap.cli.output import err, out, print_json, warn_untrusted_root
 from pydcap.errors import PydcapError
@@ -28,6 +28,7 @@ from pydcap.pccs.registry import Registration
 from pydcap.pccs.server import serve
 from pydcap.pccs.service import PccsService
 from pydcap.pki import TrustRoot
+from pydcap.sources.models import Tee, Update
 
 
 def register(sub: Any) -> None:
@@ -143,6 +144,8 @@ def run_export(args: argparse.Namespace) -> int:
         try:
             for registration in registrations:
                 await service.platforms.register(registration, "all")
+            if registrations and args.api == 3:
+                await _fetch_v3_tcb_infos(service)
             return await asyncio.to_thread(export_collateral, service, args.api)
         finally:
             await service.aclose()  # the upstreams and the store
@@ -180,6 +183,15 @@ def _read_json(path: str) -> Any:
         raise CliError(f"cannot read {path}: {exc.strerror}") from exc
     except ValueError as exc:
         raise CliError(f"{path} is not JSON: {exc}") from exc
+
+
+async def _fetch_v3_tcb_infos(service: PccsService) -> None:
+    """The API v3 SGX TCB infos of every cached platform's FMSPC, which a v3 file carries (registering a
+    platform fetches those of API v4 only)."""
+    platforms = await asyncio.to_thread(service.registry.platforms)
+    for fmspc in sorted({platform.fmspc for platform in platforms}):
+        await service.document(EntryKey.tcb_info(Tee.SGX, fmspc, Update.STANDARD), 3, fetch=True)
+        await service.optional_document(EntryKey.tcb_info(Tee.SGX, fmspc, Update.EARLY), 3, fetch=True)
 
 
 def _write(path: str, text: str) -> None:

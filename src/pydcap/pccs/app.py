@@ -72,6 +72,9 @@ _FAST_PATH_ENTRIES = 4096
 _STALE_RECHECK = 5.0
 _PCK_ANSWER_LIFETIME = 3600.0
 _PUBLISH_INTERVAL = 1.0  # how often a worker publishes its metrics for the others (only when they changed)
+# Documents an import's Warning header names at most (the log names all): a file older than the cache leaves
+# out a few for each FMSPC, and a header of hundreds is refused by proxies and by Python's http.client.
+_WARNING_NOTES = 10
 OK_TEXT = "Operation successful."
 
 
@@ -417,7 +420,10 @@ class PccsApp:
         self.drop_prepared()
         answer = text_reply(200, OK_TEXT)
         if summary.not_imported:  # Intel's body stays; what was left out, and why, is said beside it
-            said = "; ".join(summary.not_imported).replace('"', "'")
+            notes = summary.not_imported
+            said = "; ".join(notes[:_WARNING_NOTES]).replace('"', "'")
+            if len(notes) > _WARNING_NOTES:
+                said += f"; and {len(notes) - _WARNING_NOTES} more (the PCCS log names each)"
             answer = answer.with_headers({"Warning": f'299 - "not imported: {said}"'})
         return answer
 

@@ -141,7 +141,7 @@ def _sgx_paths(api: str) -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": "imported; documents left out (a newer one is cached, or no issuer chain to "
-                        "check it) are named in a Warning header",
+                        "check it) are named in a Warning header (the first ten; the log names all)",
                         "headers": {"Warning": {"schema": {"type": "string"}}},
                     },
                     "401": {"description": "no token"},
