@@ -200,6 +200,18 @@ def test_a_file_of_one_api_version_is_refused_by_the_other(make_pccs: Factory, i
         assert c.put(f"{V4}/platformcollateral", json=v4, headers=ADMIN).status_code == 200
 
 
+def test_a_field_of_the_other_api_that_is_null_does_not_decide_the_version(
+    make_pccs: Factory, intel: SimulatedIntel
+) -> None:
+    platform = intel.sgx_platform(name="null-v3-field")
+    v4 = admin_tool_file(intel, [platform], api=4)
+    for item in v4["collaterals"]["tcbinfos"]:
+        item["tcbinfo"] = None  # what a tool writing every field of both versions would give
+    with client(make_pccs(CachingMode.OFFLINE, name="null-field")) as c:
+        answer = c.put(f"{V4}/platformcollateral", json=v4, headers=ADMIN)
+        assert answer.status_code == 200, answer.text
+
+
 def _later(document: str) -> str:
     """The document with its nextUpdate a year later: what someone stretching stale collateral would do."""
     body = json.loads(document)

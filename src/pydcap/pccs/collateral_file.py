@@ -218,7 +218,11 @@ def _file_version(collaterals: Mapping[str, Any]) -> int | None:
     version = collaterals.get("version")
     _need(version is None or version in (3, 4), "collaterals.version", "must be 3 or 4")
     items = collaterals.get("tcbinfos")
-    fields = {f for item in items if isinstance(item, dict) for f in item} if isinstance(items, list) else set()
+    fields = (
+        {f for item in items if isinstance(item, dict) for f, v in item.items() if v is not None}
+        if isinstance(items, list)
+        else set()
+    )
     shown = {v for v, names in _TCB_FIELDS.items() if any(n + e in fields for n in names for e in ("", "_early"))}
     _need(len(shown) < 2, "collaterals.tcbinfos", "mixes the fields of API v3 (tcbinfo) and v4 (sgx_tcbinfo)")
     if version is not None and shown and version not in shown:
