@@ -19,7 +19,7 @@ def test_defaults_are_microsofts() -> None:
     assert (c.collateral_version, c.collateral_version_tdx) == ("v4", "v4")
     assert c.silent and c.log_level is None
     assert (c.disable_ondemand, c.cache_expiry_seconds, c.write_logs_to_file) == (False, 0, False)
-    assert c.tdx_base_url is None  # without a region, TDX documents come from the collateral URL
+    assert c.tdx_base_url is None  # without a region, the instance metadata service tells it (never the global URL)
     assert AzureConfig.from_env({"AZDCAP_REGION_URL": "useast"}).tdx_base_url == (
         "https://useast.thim.azure.net/sgx/certification"
     )
@@ -59,6 +59,15 @@ def test_every_variable() -> None:
     assert c.to_dict()["log_level"] == "WARNING"
 
 
+def test_a_region_and_tdx_suffix_make_a_url_as_microsofts_client_concatenates_them() -> None:
+    env = {"AZDCAP_REGION_URL": "localhost:8443", "AZDCAP_BASE_CERT_URL_TDX": "/sgx/certification"}
+    assert AzureConfig.from_env(env).tdx_base_url == "https://localhost:8443/sgx/certification"
+    assert AzureConfig().tdx_url_in("westeurope") == "https://westeurope.thim.azure.net/sgx/certification"
+    with pytest.raises(ProviderConfigError, match="Invalid port") as info:
+        AzureConfig.from_env({**env, "AZDCAP_BASE_CERT_URL_TDX": ":9/sgx/certification"})
+    assert info.value.key == "AZDCAP_BASE_CERT_URL_TDX"
+
+
 @pytest.mark.parametrize(
     ("value", "level"),
     [("FATAL", None), ("NONE", None), ("ERROR", LogLevel.ERROR), ("SGX_QL_LOG_INFO", LogLevel.INFO), ("", None)],
@@ -87,6 +96,7 @@ def test_cache_directory_search() -> None:
         ("AZDCAP_CACHE_EXPIRY_IN_SECONDS", "-5", "whole number"),
         ("AZDCAP_BASE_CERT_URL", "global.acccache.azure.net", "not an http:// or https:// URL"),
         ("AZDCAP_BASE_CERT_URL_TDX", "https://x.test/sgx", "host suffix"),
+        ("AZDCAP_BASE_CERT_URL_TDX", ".thim.azure.net/tdx/certification", "host suffix"),  # no /sgx/ to swap
         ("AZDCAP_REGION_URL", "https://useast.example", "region name"),
         ("AZDCAP_BYPASS_BASE_URL", "yes", "true or false"),
         ("AZDCAP_DISABLE_ONDEMAND", "true", "must be 1"),

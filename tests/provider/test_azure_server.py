@@ -1,21 +1,25 @@
-"""The simulated Azure service itself, over plain HTTP: Azure's URL shapes and headers, THIM's metadata header,
-the JSON PCK certificate body, CRLs by Intel's distribution URL, and the refusals."""
+"""The simulated Azure service itself, over plain HTTP (and once over TLS): Azure's URL shapes and headers, THIM's
+metadata header, the JSON PCK certificate body, CRLs by Intel's distribution URL (plain or percent-encoded),
+regional THIM's TDX endpoints, the instance metadata service, and the refusals."""
 
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import unquote
 
 import httpx
 import pytest
 
+from pydcap.pccs.tls import self_signed
 from pydcap.pki import PckCertificate
 from pydcap.pki.certs import Certificate
 from pydcap.pki.crl import RevocationList
 from pydcap.sim import SimulatedIntel, SimulatedPlatform
 from pydcap.sim.azure_server import LEGACY_CRL_API, SimulatedAzure
-from pydcap.sources.azure import API_VERSION_CRL, API_VERSION_PCK, CRL_URIS
+from pydcap.sources.azure import API_VERSION_CRL, API_VERSION_PCK, CRL_URIS, crl_uri_param
 
 PARAMS = {"clientid": "production_client", "api-version": "2018-10-01-preview"}
 
@@ -88,9 +92,8 @@ def test_refusals(server: SimulatedAzure, sgx: SimulatedPlatform) -> None:
 @pytest.mark.parametrize(("which", "ca"), [("root", None), ("processor", "processor"), ("platform", "platform")])
 def test_crls_by_intels_distribution_url(server: SimulatedAzure, intel: SimulatedIntel, which: str, ca: str) -> None:
     expected = intel.root_ca_crl() if ca is None else intel.pck_crl(ca)
-    pem = httpx.get(
-        f"{server.url}/v4/pckcrl", params={**PARAMS, "uri": CRL_URIS[which], "api-version": API_VERSION_CRL}
-    )
+    encoded = crl_uri_param(CRL_URIS[which])  # as Microsoft's client names it
+    pem = httpx.get(f"{server.url}/v4/pckcrl", params={**PARAMS, "uri": encoded, "api-version": API_VERSION_CRL})
     der = httpx.get(f"{server.url}/v4/pckcrl", params={**PARAMS, "uri": CRL_URIS[which], "api-version": LEGACY_CRL_API})
     assert pem.content.startswith(b"-----BEGIN X509 CRL-----") and der.content == expected
     assert RevocationList.parse(pem.content).der == expected
@@ -112,6 +115,56 @@ def test_documents_headers_and_aliases(server: SimulatedAzure, intel: SimulatedI
     tdx = server.url.replace("/sgx/", "/tdx/")
     assert httpx.get(f"{tdx}/v4/qe/identity", params=PARAMS).content == intel.enclave_identity("TD_QE")
     assert [r.service for r in server.requests][-1] == "global"
+
+
+def test_regional_thim_serves_tdx_crls_by_ca_without_api_version(server: SimulatedAzure, intel: SimulatedIntel) -> None:
+    client = {"clientid": "production_client"}
+    for ca in ("processor", "platform"):
+        crl = httpx.get(f"{server.url}/v4/pckcrl", params={"ca": ca, **client})
+        assert crl.status_code == 200 and RevocationList.parse(crl.content).der == intel.pck_crl(ca)
+        assert unquote(crl.headers["SGX-PCK-CRL-Issuer-Chain"]).encode() == intel.pck_crl_issuer_chain(ca)
+    root = httpx.get(f"{server.url}/v4/rootcacrl", params=client)
+    assert bytes.fromhex(root.text) == intel.root_ca_crl()
+    assert unquote(root.headers["SGX-PCK-CRL-Issuer-Chain"]).encode() == intel.root_pem
+    tdx = server.url.replace("/sgx/", "/tdx/")
+    tcb = httpx.get(f"{tdx}/v4/tcb", params={**PARAMS, "fmspc": "00" * 6})
+    assert tcb.status_code == 404  # an unknown FMSPC; a known one's chain is in TCB-Info-Issuer-Chain (the TDX tests)
+    assert httpx.get(f"{server.url}/v4/pckcrl", params={"uri": CRL_URIS["root"], **client}).status_code == 400
+
+
+def test_the_instance_metadata_service_tells_the_location(server: SimulatedAzure) -> None:
+    params = {"api-version": "2021-02-01"}
+    assert httpx.get(server.instance_url, params=params).status_code == 400  # no metadata header
+    answer = httpx.get(server.instance_url, params=params, headers={"metadata": "true"})
+    assert answer.json() == {"compute": {"location": "eastus"}}
+    assert server.requests[-1].service == "imds"
+
+
+def test_an_outage_of_the_collateral_cache_spares_thim_and_the_instance_metadata(
+    server: SimulatedAzure, sgx: SimulatedPlatform
+) -> None:
+    server.cache_status = 503
+    try:
+        assert httpx.get(f"{server.url}/v4/qe/identity", params=PARAMS).status_code == 503
+        assert httpx.get(f"{server.url}/v4/pckcert", params=pck_params(sgx)).status_code == 503
+        thim = httpx.get(f"{server.thim_url}/v4/pckcert", params=pck_params(sgx), headers={"metadata": "true"})
+        assert thim.status_code == 200
+        imds = httpx.get(server.instance_url, params={"api-version": "2021-02-01"}, headers={"metadata": "true"})
+        assert imds.status_code == 200
+    finally:
+        server.cache_status = None
+
+
+def test_over_tls(intel: SimulatedIntel, tmp_path: Path) -> None:
+    cert, key = self_signed("localhost")
+    (tmp_path / "cert.pem").write_bytes(cert)
+    (tmp_path / "key.pem").write_bytes(key)
+    with SimulatedAzure(intel, tls=(tmp_path / "cert.pem", tmp_path / "key.pem")) as azure:
+        assert azure.url.startswith("https://")
+        url = azure.url.replace("127.0.0.1", "localhost")
+        trust = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+        answer = httpx.get(f"{url}/v4/qe/identity", params=PARAMS, verify=trust)
+    assert answer.content == intel.enclave_identity("QE")
 
 
 def azure_tcbm(intel_tcbm: str) -> str:

@@ -1,6 +1,7 @@
 """One conformance suite, four providers, the same simulated Intel: the bundled provider against the simulated
 PCS, Intel's QCNL client configured for pydcap's PCCS (itself in LAZY mode in front of the simulated PCS),
-pydcap's Azure client against the simulated Azure service, and the C test plugin serving the same documents
+pydcap's Azure client against the simulated Azure service (TDX collateral from its regional THIM, over TLS), and
+the C test plugin serving the same documents
 from files. For each simulated SGX and TDX platform they must give the same collateral (digest), the same
 verdict, the same PCK certificate chain and certified TCB, the same QvE identity and root CA CRL."""
 
@@ -16,12 +17,14 @@ import pytest
 from pydcap import Verifier
 from pydcap.collateral import Collateral
 from pydcap.pccs import PccsConfig, PccsServer
+from pydcap.pccs.tls import self_signed
 from pydcap.pki import CertificateChain
-from pydcap.provider import NativeProvider, QuoteProvider, UntrustedRootWarning, open_provider
+from pydcap.provider import AzureProvider, NativeProvider, QuoteProvider, UntrustedRootWarning, open_provider
 from pydcap.quote import TeeType
 from pydcap.sim import SimulatedIntel, SimulatedPlatform
 from pydcap.sim.azure_server import SimulatedAzure
 from pydcap.sim.server import SimulatedPcs
+from pydcap.sources import HttpSettings
 from tests.provider.conftest import platform_id
 
 PROVIDERS = ("bundled", "intel-qcnl", "azure", "native")
@@ -96,17 +99,24 @@ def _qcnl(world: World, pcs: SimulatedPcs, tmp: Path, stack: list[PccsServer]) -
 
 
 def _azure(world: World, tmp: Path, stack: list[SimulatedAzure]) -> QuoteProvider:
+    cert, key = self_signed("localhost")
+    (tmp / "thim.pem").write_bytes(cert)
+    (tmp / "thim.key").write_bytes(key)
     azure = SimulatedAzure(world.intel).start()
     stack.append(azure)
+    regional = SimulatedAzure(world.intel, tls=(tmp / "thim.pem", tmp / "thim.key")).start()
+    stack.append(regional)
     env = {
         "AZDCAP_BASE_CERT_URL": azure.url,
         "AZDCAP_PRIMARY_BASE_CERT_URL": azure.thim_url,
         "AZDCAP_SECONDARY_BASE_CERT_URL": azure.url,
+        "AZDCAP_REGION_URL": f"localhost:{regional.port}",
+        "AZDCAP_BASE_CERT_URL_TDX": "/sgx/certification",
         "AZDCAP_CACHE": str(tmp),
         "PYDCAP_TRUSTED_ROOT": str(world.root_pem),
     }
     with pytest.warns(UntrustedRootWarning, match="azure provider trusts a root other than Intel's"):
-        return open_provider("azure", env=env)
+        return AzureProvider(env=env, settings=HttpSettings(verify_tls=str(tmp / "thim.pem")))
 
 
 def write_plugin_files(world: World, directory: Path) -> None:

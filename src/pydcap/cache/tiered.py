@@ -65,8 +65,9 @@ class CollateralCache:
     ``store``: a ``CollateralStore`` (None keeps everything in memory only). ``trust``: the root every
     document must chain to (Intel's by default); entries are kept apart per trust root. ``clock``: unix
     seconds, used for freshness and fetch times (tests pin it to the time real collateral was valid).
-    ``max_age`` (seconds) bounds any entry's freshness; ``pck_max_age`` bounds a PCK certificate's (7 days:
-    a TCB recovery brings new certificates). After an upstream failure a key is not asked again for
+    ``max_age`` (seconds) bounds any entry's freshness, as does the ``max_age`` a source put in an entry's meta
+    (how long its service said to keep it); ``pck_max_age`` bounds a PCK certificate's (7 days: a TCB
+    recovery brings new certificates). After an upstream failure a key is not asked again for
     ``retry_interval`` seconds: its stale entry (or the same error) is the answer meanwhile. ``lease_ttl``
     bounds how long another process's fetch is waited for. ``namespace`` keeps a second set of documents
     under the same names apart in a shared store (the PCCS's API v3 documents).
@@ -137,6 +138,9 @@ class CollateralCache:
         if at >= entry.valid_until:
             return False
         if self.max_age is not None and at >= entry.fetched_at + self.max_age:
+            return False
+        kept_for = entry.meta.get("max_age", "")  # how long the service said to keep it (Azure's Cache-Control)
+        if kept_for.isdigit() and at >= entry.fetched_at + int(kept_for):
             return False
         pck = entry.key.kind is EntryKind.PCK_CERTIFICATE
         return not (pck and self.pck_max_age is not None and at >= entry.fetched_at + self.pck_max_age)

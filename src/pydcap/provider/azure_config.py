@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,13 @@ from pydcap.provider.errors import ProviderConfigError
 from pydcap.provider.interface import LogLevel
 from pydcap.provider.service_probe import azure_identity_url
 from pydcap.sources import AzureClient, HttpSettings
-from pydcap.sources.azure import AZURE_GLOBAL_CACHE_URL, AZURE_THIM_METADATA_URL, DEFAULT_CLIENT_ID
+from pydcap.sources.azure import (
+    AZURE_GLOBAL_CACHE_URL,
+    AZURE_INSTANCE_METADATA_URL,
+    AZURE_THIM_METADATA_URL,
+    DEFAULT_CLIENT_ID,
+)
+from pydcap.sources.http import service_url
 
 PREFIX = "AZDCAP_"
 DEFAULT_BASE_CERT_URL = AZURE_GLOBAL_CACHE_URL
@@ -26,6 +33,7 @@ DEFAULT_PRIMARY_BASE_CERT_URL = AZURE_THIM_METADATA_URL
 DEFAULT_TDX_BASE_SUFFIX = ".thim.azure.net/sgx/certification"
 MAX_CACHE_EXPIRY_SECONDS = 86400
 SKIP_PRIMARY_AFTER_FAILURE_SECONDS = 30
+_REGION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]+)?")
 SUPPORTED_COLLATERAL_VERSIONS = ("v3", "v4")  # what pydcap's Azure provider reads; Azure's client also knows v2
 
 VARIABLES = (
@@ -60,7 +68,8 @@ _LOG_LEVELS: dict[str, LogLevel | None] = {
 
 @dataclass(frozen=True)
 class AzureConfig:
-    """The Azure client's settings. ``log_level`` None means silent."""
+    """The Azure client's settings. ``log_level`` None means silent. ``instance_metadata_url`` is where the
+    VM's region is asked when ``AZDCAP_REGION_URL`` is unset (no variable sets it: Microsoft's is fixed)."""
 
     base_cert_url: str = DEFAULT_BASE_CERT_URL
     client_id: str = DEFAULT_CLIENT_ID
@@ -76,6 +85,7 @@ class AzureConfig:
     cache_expiry_seconds: int = 0
     write_logs_to_file: bool = False
     cache_dir: Path | None = None
+    instance_metadata_url: str = AZURE_INSTANCE_METADATA_URL
     variables_set: tuple[str, ...] = ()
 
     @classmethod
@@ -95,7 +105,16 @@ class AzureConfig:
                 values.update(_parse(name, value))
             except ValueError as exc:
                 raise ProviderConfigError("environment", f"{value!r}: {exc}", key=name) from exc
-        return cls(**values, variables_set=tuple(n for n in VARIABLES if given.get(n)))
+        config = cls(**values, variables_set=tuple(n for n in VARIABLES if given.get(n)))
+        if config.tdx_base_url is not None:
+            try:
+                service_url(config.tdx_base_url, "the regional THIM URL")
+            except ValueError as exc:
+                key = "AZDCAP_BASE_CERT_URL_TDX" if "base_cert_url_tdx" in values else "AZDCAP_REGION_URL"
+                raise ProviderConfigError(
+                    "environment", f"{exc} (AZDCAP_REGION_URL + AZDCAP_BASE_CERT_URL_TDX)", key=key
+                ) from exc
+        return config
 
     @property
     def silent(self) -> bool:
@@ -109,15 +128,21 @@ class AzureConfig:
 
     @property
     def tdx_base_url(self) -> str | None:
-        """``https://<AZDCAP_REGION_URL><AZDCAP_BASE_CERT_URL_TDX>``, as Azure's client builds it; None
-        without a region (TDX documents then come from the collateral URL)."""
-        return f"https://{self.region_url}{self.base_cert_url_tdx}" if self.region_url else None
+        """The regional THIM URL where TDX collateral comes from, when ``AZDCAP_REGION_URL`` names the region;
+        None when the instance metadata service is to tell it (as Microsoft's client, never the global cache)."""
+        return self.tdx_url_in(self.region_url) if self.region_url else None
 
-    def collateral_client(self, settings: HttpSettings | None = None) -> AzureClient:
-        """The client of the collateral URL (and of the regional TDX URL); no request is sent here."""
+    def tdx_url_in(self, region: str) -> str:
+        """``https://<region><AZDCAP_BASE_CERT_URL_TDX>``, as Microsoft's client builds it."""
+        return f"https://{region}{self.base_cert_url_tdx}"
+
+    def collateral_client(self, settings: HttpSettings | None = None, region: str | None = None) -> AzureClient:
+        """The client of the collateral URL and of THIM in ``region`` (default: ``AZDCAP_REGION_URL``); no
+        request is sent here."""
+        region = region or self.region_url
         return AzureClient(
             self.base_cert_url,
-            tdx_url=self.tdx_base_url,
+            tdx_url=self.tdx_url_in(region) if region else None,
             client_id=self.client_id,
             collateral_version=self.collateral_version,
             settings=settings,
@@ -164,6 +189,7 @@ class AzureConfig:
             "cache_expiry_seconds": self.cache_expiry_seconds,
             "write_logs_to_file": self.write_logs_to_file,
             "cache_dir": str(self.cache_dir) if self.cache_dir else None,
+            "tdx_base_url": self.tdx_base_url,  # None: from the location the instance metadata service reports
         }
 
 
@@ -184,12 +210,14 @@ def _parse(name: str, value: str) -> dict[str, Any]:
             raise ValueError("must be true or false")
         return {"bypass_base_url": value.lower() == "true"}
     if name == "AZDCAP_BASE_CERT_URL_TDX":
-        if "://" in value or not value.startswith("."):
+        # Microsoft's client writes https://, the region, then this; it swaps /sgx/ for /tdx/ for TDX documents.
+        suffix = value.rstrip("/")
+        if "://" in suffix or "/sgx/" not in suffix or any(c.isspace() for c in suffix):
             raise ValueError("must be a host suffix and path such as '.thim.azure.net/sgx/certification'")
-        return {"base_cert_url_tdx": value.rstrip("/")}
+        return {"base_cert_url_tdx": suffix}
     if name == "AZDCAP_REGION_URL":
-        if "/" in value or ":" in value:
-            raise ValueError("must be a region name such as 'useast', not a URL")
+        if not _REGION.fullmatch(value):
+            raise ValueError("must be a region name such as 'useast' (or a host[:port]), not a URL")
         return {"region_url": value}
     if name == "AZDCAP_COLLATERAL_VERSION":
         if value not in ("v2", "v3", "v4"):

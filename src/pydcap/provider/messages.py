@@ -1,9 +1,11 @@
 """Where the messages of pydcap's own providers go: to the callback given to ``set_logging`` when there is
-one, else to Python logging up to the provider's configured level (None: silent), and optionally to a file.
+one, else to Python logging up to the provider's configured level (None: silent); and, optionally, every
+message to a file whatever the level (as Azure's library does with ``AZDCAP_WRITE_LOGS_TO_FILE``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from pathlib import Path
@@ -21,7 +23,7 @@ _PYTHON_LEVELS = {
 
 class ProviderLog:
     """One provider's message sink. ``fallback_level`` bounds what reaches Python logging (under
-    ``logger_name``) while no callback is set; ``log_file`` receives the same lines when given."""
+    ``logger_name``) while no callback is set; ``log_file``, when given, receives every message."""
 
     def __init__(self, logger_name: str, fallback_level: LogLevel | None, log_file: Path | None = None) -> None:
         self.logger = logging.getLogger(logger_name)
@@ -35,14 +37,15 @@ class ProviderLog:
         self._callback, self._callback_level = callback, level
 
     def say(self, level: LogLevel, message: str) -> None:
+        if self.log_file is not None:
+            # A file that cannot be written (/tmp/dcapLog.txt of another user) stops no request; Azure's
+            # library exits the process instead.
+            with self._file_lock, contextlib.suppress(OSError), self.log_file.open("a", encoding="utf-8") as f:
+                f.write(f"[{level.name}]: {message}\n")
         callback = self._callback
         if callback is not None:
             if level <= self._callback_level:
                 callback(level, message)
             return
-        if self.fallback_level is None or level > self.fallback_level:
-            return
-        self.logger.log(_PYTHON_LEVELS[level], "%s", message)
-        if self.log_file is not None:
-            with self._file_lock, self.log_file.open("a", encoding="utf-8") as f:
-                f.write(f"[{level.name}]: {message}\n")
+        if self.fallback_level is not None and level <= self.fallback_level:
+            self.logger.log(_PYTHON_LEVELS[level], "%s", message)

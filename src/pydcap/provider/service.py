@@ -8,7 +8,15 @@ from __future__ import annotations
 import abc
 from pathlib import Path
 
-from pydcap.cache import CollateralService, CollateralStore, Entry, EntryKind, MachineCertificate, StoreError
+from pydcap.cache import (
+    CollateralService,
+    CollateralStore,
+    Entry,
+    EntryKind,
+    FetchedCollateral,
+    MachineCertificate,
+    StoreError,
+)
 from pydcap.collateral import Collateral, SignedDocument
 from pydcap.provider import codes
 from pydcap.provider.errors import ProviderConfigError, ProviderError
@@ -26,6 +34,7 @@ from pydcap.provider.interface import (
 from pydcap.provider.messages import ProviderLog
 from pydcap.provider.source_errors import OBTAIN_FAILURES, ObtainFailure, provider_error
 from pydcap.quote import TeeType
+from pydcap.sources import PckCa, Tee
 from pydcap.sources import PlatformId as SourcePlatformId
 
 _TEES = {TeeType.SGX: "sgx", TeeType.TDX: "tdx"}
@@ -42,7 +51,8 @@ def open_own_store(location: str | Path, variable: str) -> CollateralStore:
 
 class CachingProvider(QuoteProvider):
     """The quote provider interface over a ``CollateralService``. Subclasses say how a PCK certificate is
-    obtained (``_pck_entry``); ``own_store`` is closed with the provider."""
+    obtained (``_pck_entry``) and may say how collateral is (``_collateral``) and which ``quote3_error_t`` a
+    failure gets (``_error``); ``own_store`` is closed with the provider."""
 
     def __init__(self, service: CollateralService, log: ProviderLog, own_store: CollateralStore | None) -> None:
         self.service = service
@@ -52,6 +62,14 @@ class CachingProvider(QuoteProvider):
     @abc.abstractmethod
     def _pck_entry(self, platform: SourcePlatformId) -> Entry:
         """The verified cache entry of the platform's PCK certificate."""
+
+    def _collateral(self, tee: Tee, fmspc: bytes, ca: PckCa) -> FetchedCollateral:
+        """The verified collateral of one TEE, FMSPC and PCK CA."""
+        return self.service.collateral_for(tee, fmspc, ca)
+
+    def _error(self, exc: ObtainFailure, not_found: int) -> ProviderError:
+        """The provider error for a failure to obtain a document (``provider_error``: what Intel's libraries say)."""
+        return provider_error(exc, not_found)
 
     @property
     def store(self) -> CollateralStore | None:
@@ -70,7 +88,7 @@ class CachingProvider(QuoteProvider):
         check_request(fmspc, ca, tee)
         what = f"{tee.name} collateral for FMSPC {fmspc.hex()} ({ca} CA)"
         try:
-            fetched = self.service.collateral_for(_TEES[tee], fmspc, ca)
+            fetched = self._collateral(Tee(_TEES[tee]), fmspc, PckCa(ca))
             collateral = fetched.collateral
         except OBTAIN_FAILURES as exc:
             raise self._failed(exc, what) from exc
@@ -125,6 +143,6 @@ class CachingProvider(QuoteProvider):
         self._log.say(level, f"[{self.name}] {message}")
 
     def _failed(self, exc: ObtainFailure, what: str, not_found: int = codes.NO_QUOTE_COLLATERAL_DATA) -> ProviderError:
-        error = provider_error(exc, not_found)
+        error = self._error(exc, not_found)
         self._say(LogLevel.ERROR, f"{what} unavailable: {error}")
         return error

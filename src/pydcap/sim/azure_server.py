@@ -1,6 +1,8 @@
-"""A simulated Azure DCAP collateral service over a ``SimulatedIntel``, on uvicorn in a background thread:
-the global cache (``/sgx/certification/vN/...``, ``/tdx/certification/v4/...``) and THIM behind the instance
-metadata service (``/metadata/THIM/sgx/certification/vN/pckcert``, which wants the ``metadata: true`` header).
+"""A simulated Azure DCAP collateral service over a ``SimulatedIntel``, on uvicorn in a background thread
+(over TLS when given a certificate): the global cache (``/sgx/certification/vN/...``), regional THIM's TDX
+endpoints (``/tdx/certification/v4/...``, ``/sgx/certification/v4/pckcrl?ca=`` and ``rootcacrl``), THIM behind
+the instance metadata service (``/metadata/THIM/sgx/certification/vN/pckcert``) and the instance metadata
+service itself (``/metadata/instance``, the VM's location), both wanting the ``metadata: true`` header.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -27,6 +30,7 @@ from pydcap.sim.pki import pem_chain
 from pydcap.sim.server.runner import ServerThread
 
 THIM_PREFIX = "/metadata/THIM"
+INSTANCE_METADATA_PATH = "/metadata/instance"
 LEGACY_CRL_API = "2018-10-01-preview"  # CRLs as DER; later API versions get PEM
 _HEX = re.compile(r"[0-9a-fA-F]*")
 
@@ -35,7 +39,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 @dataclass(frozen=True)
 class AzureRequest:
-    """One request as the simulated service saw it: which face (``global`` or ``thim``), path and query."""
+    """One request as the simulated service saw it: which face (``global``, ``thim`` or ``imds``, the instance
+    metadata service), path, query and headers."""
 
     service: str
     path: str
@@ -65,6 +70,9 @@ class AzureApi:
     header names, ``Cache-Control: max-age``, PCK certificates as a JSON body (``pckCert``,
     ``sgx-Pck-Certificate-Issuer-Chain``, ``sgx-Tcbm``, ``cacheMaxAge``). PCESVN and PCE-ID are big-endian hex,
     in requests and in the TCBm, as Microsoft's client sends and reads them (Intel's services: little-endian).
+    The ``uri`` of a CRL may be Intel's URL or (as Microsoft's client sends it) that URL percent-encoded. THIM's
+    TDX CRL endpoints take ``clientid`` only, as Microsoft's client asks them; what they answer (PEM for
+    ``pckcrl?ca=``, hex for ``rootcacrl``) is pydcap's guess, which its client reads either way.
     """
 
     def __init__(self, intel: SimulatedIntel, max_age: int, record: Callable[[AzureRequest], None]) -> None:
@@ -72,6 +80,8 @@ class AzureApi:
         self.max_age = max_age
         self.record = record
         self.thim_status: int | None = None
+        self.cache_status: int | None = None
+        self.location = "eastus"
 
     def _respond(self, body: bytes | str, media_type: str, headers: Mapping[str, str] | None = None) -> Response:
         all_headers = {"Request-ID": uuid.uuid4().hex, "Cache-Control": f"max-age={self.max_age}", **(headers or {})}
@@ -113,20 +123,35 @@ class AzureApi:
         return self._respond(json.dumps(body), "application/json")
 
     async def pckcrl(self, request: Request) -> Response:
-        uri = request.query_params.get("uri", "")
+        params = request.query_params
+        if "uri" not in params and params.get("ca") in ("processor", "platform"):  # regional THIM, for TDX
+            der, chain = self.intel.pck_crl(params["ca"]), self.intel.pck_crl_issuer_chain(params["ca"])
+            return self._crl_response(der, chain, pem=True)
+        _require_api_version(request)
+        uri = params.get("uri", "")
         found = self._crl(uri)
         if found is None:
             raise _Refused(404, f"no CRL is cached for {uri!r}")
         der, chain = found
-        if request.query_params.get("api-version") == LEGACY_CRL_API:
-            body, media_type = der, "application/pkix-crl"
-        else:
+        return self._crl_response(der, chain, pem=params.get("api-version") != LEGACY_CRL_API)
+
+    async def rootcacrl(self, request: Request) -> Response:
+        """Regional THIM's root CA CRL (for TDX), hex-encoded DER as a PCCS serves it."""
+        body = self.intel.root_ca_crl().hex()
+        return self._respond(
+            body, "text/plain", {"SGX-PCK-CRL-Issuer-Chain": quote(pem_chain(self.intel.pki.root).decode())}
+        )
+
+    def _crl_response(self, der: bytes, chain: bytes, *, pem: bool) -> Response:
+        if pem:
             body, media_type = x509.load_der_x509_crl(der).public_bytes(Encoding.PEM), "application/x-pem-file"
+        else:
+            body, media_type = der, "application/pkix-crl"
         return self._respond(body, media_type, {"SGX-PCK-CRL-Issuer-Chain": quote(chain.decode())})
 
     def _crl(self, uri: str) -> tuple[bytes, bytes] | None:
         """The CRL and issuer chain behind one of Intel's CRL URLs, as Azure's client or Intel spell them."""
-        text = uri.lower()
+        text = unquote(uri).lower()
         pki = self.intel.pki
         if text.endswith(("/intelsgxrootca.crl", "/intelsgxrootca.der")):
             return self.intel.root_ca_crl(), pem_chain(pki.root)
@@ -141,7 +166,10 @@ class AzureApi:
             body = self.intel.tcb_info(fmspc, request.path_params["tee"], version=self._evaluation_version(request))
         except LookupError as exc:
             raise _Refused(404, f"no TCB info for FMSPC {fmspc.hex().upper()}") from exc
-        return self._json(body, "SGX-TCB-Info-Issuer-Chain")
+        # THIM names the TDX chain as Intel's v4 API does; Microsoft's client reads either name.
+        return self._json(
+            body, "TCB-Info-Issuer-Chain" if request.path_params["tee"] == "tdx" else "SGX-TCB-Info-Issuer-Chain"
+        )
 
     async def qe_identity(self, request: Request) -> Response:
         enclave = "TD_QE" if request.path_params["tee"] == "tdx" else "QE"
@@ -155,12 +183,20 @@ class AzureApi:
         body = self.intel.enclave_identity(enclave, advisories=v4)
         return self._json(body, "SGX-Enclave-Identity-Issuer-Chain")
 
+    async def instance(self, request: Request) -> Response:
+        """The instance metadata service: this VM's ``compute.location``, the one field Azure's client reads."""
+        if request.headers.get("metadata", "").lower() != "true":
+            raise _Refused(400, "Bad request. Required metadata header not specified")
+        _require_api_version(request)
+        return self._respond(json.dumps({"compute": {"location": self.location}}), "application/json")
+
     # ---- routing -------------------------------------------------------------------------------
 
     def routes(self) -> list[Route]:
         table: list[tuple[str, tuple[str, ...], tuple[str, ...], Handler]] = [
             ("pckcert", ("sgx",), ("v3", "v4"), self.pckcert),
             ("pckcrl", ("sgx",), ("v3", "v4"), self.pckcrl),
+            ("rootcacrl", ("sgx",), ("v4",), self.rootcacrl),
             ("tcb", ("sgx",), ("v3", "v4"), self.tcb),
             ("tcb", ("tdx",), ("v4",), self.tcb),
             ("qe/identity", ("sgx",), ("v3", "v4"), self.qe_identity),
@@ -179,18 +215,20 @@ class AzureApi:
             Route(f"{THIM_PREFIX}/sgx/certification/{v}/pckcert", self._endpoint(self.pckcert, "sgx", v))
             for v in ("v3", "v4")
         ]
+        routes.append(Route(INSTANCE_METADATA_PATH, self._endpoint(self.instance, "", "")))
         return routes
 
     def _endpoint(self, handler: Handler, tee: str, version: str) -> Handler:
         async def endpoint(request: Request) -> Response:
-            service = "thim" if request.url.path.startswith(THIM_PREFIX) else "global"
-            self.record(
-                AzureRequest(service, request.url.path, dict(request.query_params), dict(request.headers.items()))
-            )
+            path = request.url.path
+            service = "thim" if path.startswith(THIM_PREFIX) else "imds" if path == INSTANCE_METADATA_PATH else "global"
+            self.record(AzureRequest(service, path, dict(request.query_params), dict(request.headers.items())))
             request.path_params.update({"service": service, "tee": tee, "version": version})
             try:
-                if "api-version" not in request.query_params:
-                    raise _Refused(400, "api-version is required")
+                if service == "global" and self.cache_status is not None:
+                    raise _Refused(self.cache_status, "the collateral cache is unavailable")
+                if handler not in (self.pckcrl, self.rootcacrl, self.instance):  # these check for themselves
+                    _require_api_version(request)
                 return await handler(request)
             except _Refused as exc:
                 body = json.dumps({"error": {"code": exc.status, "message": exc.message}})
@@ -199,17 +237,35 @@ class AzureApi:
         return endpoint
 
 
-class SimulatedAzure:
-    """The simulated Azure service on ``host:port`` (0: a free port). ``url`` is the global cache's base URL
-    (``AZDCAP_BASE_CERT_URL``), ``thim_url`` THIM's (``AZDCAP_PRIMARY_BASE_CERT_URL``); ``requests`` lists
-    what arrived; ``thim_status`` set to a status (503...) makes THIM fail with it."""
+def _require_api_version(request: Request) -> None:
+    if "api-version" not in request.query_params:
+        raise _Refused(400, "api-version is required")
 
-    def __init__(self, intel: SimulatedIntel, host: str = "127.0.0.1", port: int = 0, *, max_age: int = 86400):
+
+class SimulatedAzure:
+    """The simulated Azure service on ``host:port`` (0: a free port), over TLS when ``tls`` gives (certificate
+    file, key file). ``url`` is the global cache's base URL (``AZDCAP_BASE_CERT_URL``; also the regional THIM's,
+    whose TDX endpoints it serves), ``thim_url`` THIM's (``AZDCAP_PRIMARY_BASE_CERT_URL``), ``instance_url`` the
+    instance metadata service's, which reports ``location`` (settable); ``requests`` lists what arrived;
+    ``thim_status`` (``cache_status``) set to a status (503...) makes THIM (every other endpoint but the
+    instance metadata) fail with it."""
+
+    def __init__(
+        self,
+        intel: SimulatedIntel,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        max_age: int = 86400,
+        tls: tuple[str | Path, str | Path] | None = None,
+    ):
         self.intel = intel
         self._lock = threading.Lock()
         self._requests: list[AzureRequest] = []
         self.api = AzureApi(intel, max_age, self._record)
-        self._server = ServerThread(Starlette(routes=self.api.routes()), host, port)
+        self.scheme = "https" if tls else "http"
+        files = (str(tls[0]), str(tls[1])) if tls else None
+        self._server = ServerThread(Starlette(routes=self.api.routes()), host, port, files)
 
     def _record(self, request: AzureRequest) -> None:
         with self._lock:
@@ -233,9 +289,33 @@ class SimulatedAzure:
         self.api.thim_status = status
 
     @property
+    def cache_status(self) -> int | None:
+        return self.api.cache_status
+
+    @cache_status.setter
+    def cache_status(self, status: int | None) -> None:
+        self.api.cache_status = status
+
+    @property
+    def location(self) -> str:
+        return self.api.location
+
+    @location.setter
+    def location(self, location: str) -> None:
+        self.api.location = location
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
     def root(self) -> str:
         host = f"[{self._server.host}]" if ":" in self._server.host else self._server.host
-        return f"http://{host}:{self._server.port}"
+        return f"{self.scheme}://{host}:{self._server.port}"
+
+    @property
+    def instance_url(self) -> str:
+        return f"{self.root}{INSTANCE_METADATA_PATH}"
 
     @property
     def url(self) -> str:

@@ -1,17 +1,23 @@
 """Azure's collateral services, as Microsoft's Azure DCAP client asks them.
 
-SGX TCB info and identities from the global cache (``https://global.acccache.azure.net/sgx/certification``),
-CRLs (for SGX and TDX alike) from it by Intel's distribution URL (``pckcrl?uri=``), TDX TCB info and TD QE
-identity from a regional THIM URL (``tdx_url``). Every request carries ``clientid`` and the ``api-version``
-the Azure client uses. PCK certificates come as a JSON body (``pckCert``, ``sgx-Pck-Certificate-Issuer-Chain``,
-``sgx-Tcbm``), first from THIM via the instance metadata service when ``pck_url`` is set (header
-``metadata: true``), then from the global cache.
+SGX TCB info, identities and CRLs from the global cache (``https://global.acccache.azure.net/sgx/certification``;
+CRLs by Intel's distribution URL, ``pckcrl?uri=``), each request with ``clientid`` and the ``api-version`` the
+Azure client uses. TDX documents from THIM in the VM's region (``tdx_url``, always collateral ``v4``): TCB info
+and TD QE identity under ``/tdx/``, CRLs as ``pckcrl?ca=`` and ``rootcacrl`` with ``clientid`` only (Microsoft's
+client sends no ``api-version`` there); without ``tdx_url`` this client asks the collateral URL instead (pydcap's
+fallback; ``instance_location`` tells the region as Microsoft's client learns it). PCK certificates come as a
+JSON body (``pckCert``, ``sgx-Pck-Certificate-Issuer-Chain``, ``sgx-Tcbm``), first from THIM via the instance
+metadata service when ``pck_url`` is set (header ``metadata: true``), then from the global cache. How long the
+service says to keep an answer (``Cache-Control: max-age``, or ``cacheMaxAge`` in a PCK certificate's body)
+travels as ``meta["max_age"]``.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
+from urllib.parse import quote
 
 import httpx
 
@@ -33,19 +39,29 @@ from pydcap.sources.wire import (
 
 AZURE_GLOBAL_CACHE_URL = "https://global.acccache.azure.net/sgx/certification"
 AZURE_THIM_METADATA_URL = "http://169.254.169.254/metadata/THIM/sgx/certification"
+AZURE_INSTANCE_METADATA_URL = "http://169.254.169.254/metadata/instance"
 DEFAULT_CLIENT_ID = "production_client"
+TDX_COLLATERAL_VERSION = "v4"  # the only one Microsoft's client asks THIM for, whatever AZDCAP_COLLATERAL_VERSION says
 
 API_VERSION_COLLATERAL = "2018-10-01-preview"
 API_VERSION_CRL = "2020-02-12-preview"
 API_VERSION_PCK = "2021-07-22-preview"
+API_VERSION_INSTANCE_METADATA = "2021-02-01"
 
-# Intel's CRL distribution URLs, spelled as Azure's cache keys them.
+# Intel's CRL distribution URLs, by which Azure's cache keys its CRLs.
 CRL_URIS: Mapping[str, str] = {
     "root": "https://certificates.trustedservices.intel.com/intelsgxrootca.crl",
     PckCa.PROCESSOR.value: "https://certificates.trustedservices.intel.com/intelsgxpckprocessor.crl",
     PckCa.PLATFORM.value: "https://api.trustedservices.intel.com/sgx/certification/v3/pckcrl?ca=platform&encoding=pem",
 }
 PRIMARY_RETRY_AFTER = 30.0
+_MAX_AGE = re.compile(r"max-age=(\d+)")
+
+
+def crl_uri_param(uri: str) -> str:
+    """The ``uri`` parameter's value as Microsoft's client sends it: Intel's URL already percent-encoded (lower-case
+    hex), so that on the wire it is encoded twice and the service reads the encoded form."""
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), quote(uri, safe=""))
 
 
 class AzureClient:
@@ -67,7 +83,7 @@ class AzureClient:
         if collateral_version not in ("v3", "v4"):
             raise ValueError(f"collateral version must be v3 or v4, not {collateral_version!r}")
         self.url = service_url(url, "Azure url")
-        self.tdx_url = service_url(tdx_url, "Azure tdx_url") if tdx_url else self.url
+        self.tdx_url = service_url(tdx_url, "Azure tdx_url") if tdx_url else None
         self.pck_url = service_url(pck_url, "Azure pck_url") if pck_url else None
         self.client_id = client_id
         self.version = collateral_version
@@ -87,9 +103,13 @@ class AzureClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    def _tdx_base(self) -> str:
+        """The regional THIM URL, else (pydcap's fallback) the collateral URL."""
+        return self.tdx_url or self.url
+
     def _tdx_collateral_base(self) -> str:
-        """THIM's TDX documents live under ``/tdx/`` of the regional base URL."""
-        return self.tdx_url.replace("/sgx/", "/tdx/", 1)
+        """THIM's TDX documents live under ``/tdx/`` of the regional base URL, in collateral version v4."""
+        return f"{self._tdx_base().replace('/sgx/', '/tdx/', 1)}/{TDX_COLLATERAL_VERSION}"
 
     def _params(self, api_version: str | None, **extra: str) -> dict[str, str]:
         params = dict(extra)
@@ -104,31 +124,41 @@ class AzureClient:
     ) -> httpx.Response:
         return await self.http.request("GET", url, what=what, params=params, headers=headers)
 
-    async def root_ca_crl(self) -> Fetched:
+    async def root_ca_crl(self, tee: Tee = Tee.SGX) -> Fetched:
+        """The root CA CRL: by URI from the global cache, or (``tee`` TDX) THIM's ``rootcacrl``."""
         what = "root CA CRL"
-        # The root CA CRL is the same document for SGX and TDX; the global cache serves it by URI.
-        url = f"{self.url}/{self.version}/pckcrl"
-        response = await self._get(url, what, self._params(API_VERSION_CRL, uri=CRL_URIS["root"]))
-        return fetched(response, crl_body(response, what), b"")
+        if tee is Tee.TDX:
+            url, params = f"{self._tdx_base()}/{TDX_COLLATERAL_VERSION}/rootcacrl", self._params(None)
+        else:
+            url = f"{self.url}/{self.version}/pckcrl"
+            params = self._params(API_VERSION_CRL, uri=crl_uri_param(CRL_URIS["root"]))
+        response = await self._get(url, what, params)
+        return fetched(response, crl_body(response, what), b"", _kept_for(response))
 
-    async def pck_crl(self, ca: PckCa) -> Fetched:
+    async def pck_crl(self, ca: PckCa, tee: Tee = Tee.SGX) -> Fetched:
+        """A PCK CRL: by URI from the global cache, or (``tee`` TDX) by CA from THIM."""
         what = f"PCK CRL ({ca.value} CA)"
-        url = f"{self.url}/{self.version}/pckcrl"
-        response = await self._get(url, what, self._params(API_VERSION_CRL, uri=CRL_URIS[ca.value]))
-        return fetched(response, crl_body(response, what), header_chain(response, PCK_CRL_CHAIN, what))
+        if tee is Tee.TDX:
+            url, params = f"{self._tdx_base()}/{TDX_COLLATERAL_VERSION}/pckcrl", self._params(None, ca=ca.value)
+        else:
+            url = f"{self.url}/{self.version}/pckcrl"
+            params = self._params(API_VERSION_CRL, uri=crl_uri_param(CRL_URIS[ca.value]))
+        response = await self._get(url, what, params)
+        chain = header_chain(response, PCK_CRL_CHAIN, what)
+        return fetched(response, crl_body(response, what), chain, _kept_for(response))
 
     async def tcb_info(self, tee: Tee, fmspc: bytes, update: Update = Update.STANDARD) -> Fetched:
         what = f"{tee.value.upper()} TCB info for FMSPC {fmspc.hex().upper()}"
-        base = self._tdx_collateral_base() if tee is Tee.TDX else self.url
-        extra = {"fmspc": fmspc.hex().upper(), **update_param(update)}
-        response = await self._get(f"{base}/{self.version}/tcb", what, self._params(API_VERSION_COLLATERAL, **extra))
+        base = self._tdx_collateral_base() if tee is Tee.TDX else f"{self.url}/{self.version}"
+        extra = {"fmspc": fmspc.hex(), **update_param(update)}  # lower-case hex, as Microsoft's client sends it
+        response = await self._get(f"{base}/tcb", what, self._params(API_VERSION_COLLATERAL, **extra))
         chain = header_chain(response, TCB_INFO_CHAIN_V3, what)
-        return fetched(response, signed_document_body(response, "tcbInfo", what), chain)
+        return fetched(response, signed_document_body(response, "tcbInfo", what), chain, _kept_for(response))
 
     async def qe_identity(self, tee: Tee, update: Update = Update.STANDARD) -> Fetched:
-        base = self._tdx_collateral_base() if tee is Tee.TDX else self.url
+        base = self._tdx_collateral_base() if tee is Tee.TDX else f"{self.url}/{self.version}"
         what = "TD QE identity" if tee is Tee.TDX else "QE identity"
-        return await self._identity(f"{base}/{self.version}/qe/identity", what, update)
+        return await self._identity(f"{base}/qe/identity", what, update)
 
     async def qve_identity(self, update: Update = Update.STANDARD) -> Fetched:
         return await self._identity(f"{self.url}/{self.version}/qve/identity", "QvE identity", update)
@@ -136,7 +166,7 @@ class AzureClient:
     async def _identity(self, url: str, what: str, update: Update) -> Fetched:
         response = await self._get(url, what, self._params(API_VERSION_COLLATERAL, **update_param(update)))
         chain = header_chain(response, IDENTITY_CHAIN, what)
-        return fetched(response, signed_document_body(response, "enclaveIdentity", what), chain)
+        return fetched(response, signed_document_body(response, "enclaveIdentity", what), chain, _kept_for(response))
 
     async def pck_certificate(self, platform: PlatformId) -> Fetched:
         """The THIM endpoint first (when configured and not failing in the last 30 s), then the cache."""
@@ -152,6 +182,33 @@ class AzureClient:
                 self._primary_down_until = time.monotonic() + PRIMARY_RETRY_AFTER
         response = await self._get(f"{self.url}/{self.version}/pckcert", what, params)
         return _pck_certificate_json(response, what)
+
+
+async def instance_location(transport: HttpTransport, url: str = AZURE_INSTANCE_METADATA_URL) -> str:
+    """The region this VM runs in, as Microsoft's client learns it when ``AZDCAP_REGION_URL`` is unset: the
+    instance metadata service's ``compute.location`` (asked with ``metadata: true``), in lower case."""
+    what = "Azure region (instance metadata; AZDCAP_REGION_URL names it instead)"
+    params = {"api-version": API_VERSION_INSTANCE_METADATA}
+    response = await transport.request("GET", url, what=what, params=params, headers={"metadata": "true"})
+    body = json_body(response, what)
+    compute = body.get("compute") if isinstance(body, dict) else None
+    location = compute.get("location") if isinstance(compute, dict) else None
+    if not isinstance(location, str) or not location.strip():
+        raise malformed(what, response, "compute.location is missing")
+    return location.strip().lower()
+
+
+def _kept_for(response: httpx.Response) -> dict[str, str]:
+    """``{"max_age": seconds}`` when the ``Cache-Control`` header says how long to keep the answer: Microsoft's
+    client keeps a document that long (86400 s when the service says nothing)."""
+    found = _MAX_AGE.search(response.headers.get("Cache-Control", ""))
+    return {"max_age": found.group(1)} if found else {}
+
+
+def _pck_kept_for(value: object) -> dict[str, str]:
+    """The same for a PCK certificate, whose lifetime Azure puts in the body (``cacheMaxAge``)."""
+    text = str(value).strip() if isinstance(value, int | str) else ""
+    return {"max_age": str(int(text))} if text.isdigit() else {}
 
 
 def azure_platform_params(platform: PlatformId) -> dict[str, str]:
@@ -171,7 +228,7 @@ def _pck_certificate_json(response: httpx.Response, what: str) -> Fetched:
     chain = body.get("sgx-Pck-Certificate-Issuer-Chain")
     if not isinstance(leaf, str) or not isinstance(chain, str):
         raise malformed(what, response, "pckCert or sgx-Pck-Certificate-Issuer-Chain is missing")
-    meta: dict[str, str] = {}
+    meta = _pck_kept_for(body.get("cacheMaxAge"))
     if isinstance(body.get("sgx-Tcbm"), str):
         # Azure hosts the PCESVN in the TCBm big-endian; pydcap (like Intel) keeps it little-endian.
         azure = tcbm(body["sgx-Tcbm"], what, response)

@@ -14,12 +14,16 @@ START_TIMEOUT = 10.0
 
 
 class ServerThread:
-    """One uvicorn server on ``host:port`` (port 0 picks a free port, kept across restarts)."""
+    """One uvicorn server on ``host:port`` (port 0 picks a free port, kept across restarts); over TLS when
+    ``tls`` gives (certificate file, key file)."""
 
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, tls: tuple[str, str] | None = None
+    ) -> None:
         self.app = app
         self.host = host
         self.port = port
+        self.tls = tls
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         # Held across a whole start or stop, so a restart waits until the old server released the port.
@@ -41,6 +45,8 @@ class ServerThread:
                 log_level="warning",
                 access_log=False,
                 timeout_graceful_shutdown=2,
+                ssl_certfile=self.tls[0] if self.tls else None,
+                ssl_keyfile=self.tls[1] if self.tls else None,
             )
             server = uvicorn.Server(config)
             thread = threading.Thread(
