@@ -206,7 +206,7 @@ def test_a_planted_cache_file_is_refused_deleted_and_fetched_again(
         chain = p.pck_cert_chain(PLATFORM)
         collateral = p.collateral_for_quote(pccs.data.sgx.quote)
     assert not path.exists() and endpoint in pccs.data.endpoints()
-    assert any(f"Cache item {path.name} refused" in m for m in messages)
+    assert any(f"dropping cache item {path.name}: refused" in m for m in messages)
     assert collateral.digest == pccs.data.documents("sgx")[1].digest
     assert chain.pck.fmspc.hex() == pccs.data.documents("sgx")[0]
 

@@ -85,7 +85,7 @@ class QcnlCache:
             if self._directory is None:
                 self._directory = next((d for d in self.candidates if d.is_dir() and self._trusted(d)), None)
                 if self._directory is not None:
-                    self._say(LogLevel.INFO, f"[QCNL] Found existing cache directory: {self._directory}")
+                    self._say(LogLevel.INFO, f"[QCNL] using the cache directory {self._directory}")
             return self._directory
 
     def _directory_for_writing(self) -> Path | None:
@@ -98,7 +98,7 @@ class QcnlCache:
                 except OSError as exc:
                     self._say(LogLevel.DEBUG, f"[QCNL] cannot create cache directory {candidate}: {exc.strerror}")
                     continue
-                self._say(LogLevel.INFO, f"[QCNL] Created new cache directory: {candidate}")
+                self._say(LogLevel.INFO, f"[QCNL] made the cache directory {candidate}")
                 self._directory = candidate
                 return candidate
             self._creation_failed = True
@@ -136,7 +136,7 @@ class QcnlCache:
             value = self._memory.get(name)
             if value is not None:
                 self._memory.move_to_end(name)
-                self._say(LogLevel.DEBUG, "[QCNL] Cache hit in memory.")
+                self._say(LogLevel.DEBUG, "[QCNL] answered from the memory cache")
                 return value, False
             directory = self.directory
             if directory is None:
@@ -148,7 +148,7 @@ class QcnlCache:
             except OSError as exc:
                 self._say(LogLevel.WARNING, f"[QCNL] cannot read cache file {directory / name}: {exc.strerror}")
                 return None
-            self._say(LogLevel.INFO, f"[QCNL] Cache hit in folder '{directory}'.")
+            self._say(LogLevel.INFO, f"[QCNL] answered from the cache directory {directory}")
             return value, True
 
     def remember(self, name: str, value: bytes) -> None:
@@ -167,7 +167,7 @@ class QcnlCache:
             try:
                 _write_atomically(directory / name, value)
             except OSError as exc:
-                self._say(LogLevel.ERROR, f"[QCNL] Failed to write cache file '{directory / name}': {exc.strerror}")
+                self._say(LogLevel.ERROR, f"[QCNL] cannot write cache file {directory / name}: {exc.strerror}")
 
     def remove(self, name: str) -> None:
         """Forget the item in memory and delete its file (a file that cannot be deleted is reported: the
@@ -196,7 +196,7 @@ class QcnlCache:
             try:
                 paths = list(directory.iterdir())
             except OSError as exc:
-                self._say(LogLevel.ERROR, f"[QCNL] Could not open directory: {directory}: {exc.strerror}")
+                self._say(LogLevel.ERROR, f"[QCNL] cannot list the cache directory {directory}: {exc.strerror}")
                 return
             for path in paths:
                 try:
@@ -227,10 +227,10 @@ class QcnlCache:
         """Cache a (checked) response until ``expiry`` (unix seconds), in memory and in its file."""
         self.store(key, CachedResponse.create(kind, expiry, headers, body).encode())
         seconds = expiry - int(self._clock())
-        self._say(LogLevel.INFO, f"[QCNL] Caching {kind.name} item {key} for {seconds} seconds.")
+        self._say(LogLevel.INFO, f"[QCNL] keeping the {kind.name} answer {key} for {seconds} s")
 
     def discard(self, name: str, why: str) -> None:
-        self._say(LogLevel.INFO, f"[QCNL] Cache item {name} {why}: deleted.")
+        self._say(LogLevel.INFO, f"[QCNL] dropping cache item {name}: {why}")
         self.remove(name)
 
     def _remember(self, name: str, value: bytes) -> None:

@@ -89,10 +89,10 @@ def local_pck_cert_chain(
     certificate's chain must verify up to ``admission``'s trust root (``UntrustedCollateral`` otherwise; the
     file is kept: it cannot be fetched again, and may be sound under the root it was made for)."""
     name = local_file_name(platform)
-    say(LogLevel.INFO, f"[QCNL] Fetching local cache from '{name}'")
+    say(LogLevel.INFO, f"[QCNL] reading the local PCK certificate file {name}")
     value = cache.load(name)
     if value is None:
-        say(LogLevel.INFO, f"[QCNL] Local cache file '{name}' not found; trying '{DEFAULT_FILE}'")
+        say(LogLevel.INFO, f"[QCNL] no local PCK certificate file {name}; trying {DEFAULT_FILE}")
         name, value = DEFAULT_FILE, cache.load(DEFAULT_FILE)
     if value is None:
         where = cache.directory or " or ".join(str(d) for d in cache.candidates)
@@ -115,10 +115,10 @@ def _selected(cache: QcnlCache, name: str, value: bytes, platform: PlatformId, n
             raise CorruptCacheItem("expired")
         found = LocalPckFile.parse(value)
         if found.skipped:
-            say(LogLevel.ERROR, f"[QCNL] Invalid cache file: {found.skipped} certificate entries skipped in {name}")
+            say(LogLevel.ERROR, f"[QCNL] {name}: skipped {found.skipped} unreadable certificate entries")
         if not found.issuer_chain:
             raise CorruptCacheItem("the issuer chain is empty")
-        say(LogLevel.INFO, "[QCNL] Perform PCK cert selection ...")
+        say(LogLevel.INFO, "[QCNL] choosing the PCK certificate for the raw TCB")
         pems = [pem for pem, _ in found.certificates]
         pem, tcbm = found.certificates[
             select_pck(found.components, platform.pce_svn, platform.pce_id, found.tcb_info, pems)
