@@ -50,7 +50,7 @@ def _wait_until_down(url: str, deadline: float = 15.0) -> None:
     while time.monotonic() < end:
         try:
             httpx.get(url + QE, timeout=5)
-        except httpx.ConnectError:
+        except httpx.TransportError:  # refused, or reset by a server that is stopping
             return
         time.sleep(0.01)
     raise AssertionError(f"{url} still answers after {deadline} s")
