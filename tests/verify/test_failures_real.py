@@ -223,20 +223,32 @@ def test_SGX_TCB_INFO_INVALID() -> None:
     )
 
 
+# As Intel's parser: a member of enclaveIdentity missing or mistyped is INVALID; a level's member missing is
+# UNSUPPORTED_FORMAT, mistyped INVALID; a version other than 2 is UNSUPPORTED_VERSION.
 @pytest.mark.parametrize(
     ("edit", "failure"),
     [
-        (lambda body: body.pop("mrsigner"), Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_FORMAT),
+        (lambda body: body.pop("mrsigner"), Failure.SGX_ENCLAVE_IDENTITY_INVALID),
+        (lambda body: body.__setitem__("version", "2"), Failure.SGX_ENCLAVE_IDENTITY_INVALID),
+        (lambda body: body.pop("tcbLevels"), Failure.SGX_ENCLAVE_IDENTITY_INVALID),
         (lambda body: body.__setitem__("version", 1), Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_VERSION),
+        (lambda body: body["tcbLevels"][0].pop("tcbDate"), Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_FORMAT),
+        (lambda body: body["tcbLevels"][0]["tcb"].pop("isvsvn"), Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_FORMAT),
+        (lambda body: body["tcbLevels"][0]["tcb"].__setitem__("isvsvn", "8"), Failure.SGX_ENCLAVE_IDENTITY_INVALID),
         (
             lambda body: body["tcbLevels"][0].__setitem__("tcbStatus", "SWHardeningNeeded"),
             Failure.SGX_ENCLAVE_IDENTITY_INVALID,
         ),
     ],
     ids=[
-        "SGX_ENCLAVE_IDENTITY_UNSUPPORTED_FORMAT",
-        "SGX_ENCLAVE_IDENTITY_UNSUPPORTED_VERSION",
-        "SGX_ENCLAVE_IDENTITY_INVALID",
+        "no mrsigner",
+        "version a string",
+        "no tcbLevels",
+        "version 1",
+        "level without tcbDate",
+        "level without isvsvn",
+        "level isvsvn a string",
+        "level status not for enclaves",
     ],
 )
 def test_enclave_identity_format_failures(edit: object, failure: Failure) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from pydcap.collateral.fields import Fields, signed_body
 from pydcap.collateral.signed import SignedDocument
-from pydcap.errors import InvalidCollateralError, UnsupportedVersionError
+from pydcap.errors import CollateralFormatError, InvalidCollateralError, UnsupportedVersionError
 
 PART = "qe_identity"
+T = TypeVar("T")
 
 ENCLAVE_IDS = frozenset({"QE", "QVE", "TD_QE"})
 # Intel's library accepts only these statuses in an enclave identity; any other makes it invalid.
@@ -54,26 +57,27 @@ class EnclaveIdentity:
 
 
 def _parse_body(signed: SignedDocument, f: Fields) -> EnclaveIdentity:
-    enclave_id = f.string("id")
+    """In Intel's order and with its error kinds: a member of ``enclaveIdentity`` that is missing or of the wrong
+    type makes the document invalid (a format error is only unreadable JSON, a missing body or signature, or a
+    level lacking one of its members); then an unsupported version; then the levels."""
+    enclave_id = _member(f.string, "id")
     if enclave_id not in ENCLAVE_IDS:
         raise InvalidCollateralError(PART, f"enclaveIdentity.id {enclave_id!r} is not QE, QVE or TD_QE")
-    version = f.uint("version")
+    version = _member(f.uint, "version")
     if version != 2:
         raise UnsupportedVersionError(PART, f"enclave identity version {version} is not supported (2)")
-    levels = []
-    for i, item in enumerate(f.array("tcbLevels")):
-        lf = Fields(item, PART, f"enclaveIdentity.tcbLevels[{i}]")
-        status = lf.string("tcbStatus")
-        if status not in IDENTITY_STATUSES:
-            raise InvalidCollateralError(PART, f"{lf.path}.tcbStatus {status!r} is not valid for an enclave")
-        levels.append(
-            IdentityTcbLevel(
-                isv_svn=lf.obj_at("tcb").uint("isvsvn", 0xFFFF),
-                tcb_date=lf.date("tcbDate"),
-                status=status,
-                advisory_ids=lf.strings("advisoryIDs"),
-            )
-        )
+    issue_date, next_update = _member(f.date, "issueDate"), _member(f.date, "nextUpdate")
+    evaluation = _member(f.uint, "tcbEvaluationDataNumber")
+    miscselect = int.from_bytes(_member(f.hexbytes, "miscselect", 4), "little")
+    miscselect_mask = int.from_bytes(_member(f.hexbytes, "miscselectMask", 4), "little")
+    attributes = _member(f.hexbytes, "attributes", 16)
+    attributes_mask = _member(f.hexbytes, "attributesMask", 16)
+    mr_signer = _member(f.hexbytes, "mrsigner", 32)
+    isv_prod_id = _member(f.uint, "isvprodid", 0xFFFF)
+    levels = [
+        _level(Fields(item, PART, f"enclaveIdentity.tcbLevels[{i}]"))
+        for i, item in enumerate(_member(f.array, "tcbLevels"))
+    ]
     if not levels:
         raise InvalidCollateralError(PART, "enclaveIdentity.tcbLevels is empty")
     levels.sort(key=lambda lv: (lv.isv_svn, lv.tcb_date), reverse=True)
@@ -84,14 +88,40 @@ def _parse_body(signed: SignedDocument, f: Fields) -> EnclaveIdentity:
         signed=signed,
         id=enclave_id,
         version=version,
-        issue_date=f.date("issueDate"),
-        next_update=f.date("nextUpdate"),
-        tcb_evaluation_data_number=f.uint("tcbEvaluationDataNumber"),
-        miscselect=int.from_bytes(f.hexbytes("miscselect", 4), "little"),
-        miscselect_mask=int.from_bytes(f.hexbytes("miscselectMask", 4), "little"),
-        attributes=f.hexbytes("attributes", 16),
-        attributes_mask=f.hexbytes("attributesMask", 16),
-        mr_signer=f.hexbytes("mrsigner", 32),
-        isv_prod_id=f.uint("isvprodid", 0xFFFF),
+        issue_date=issue_date,
+        next_update=next_update,
+        tcb_evaluation_data_number=evaluation,
+        miscselect=miscselect,
+        miscselect_mask=miscselect_mask,
+        attributes=attributes,
+        attributes_mask=attributes_mask,
+        mr_signer=mr_signer,
+        isv_prod_id=isv_prod_id,
         tcb_levels=tuple(levels),
     )
+
+
+def _level(f: Fields) -> IdentityTcbLevel:
+    """One level: a missing member is a format error, one of the wrong type or value makes it invalid."""
+    tcb = f.obj_at("tcb")
+    isv_svn = _present(tcb, tcb.uint, "isvsvn", 0xFFFF)
+    tcb_date = _present(f, f.date, "tcbDate")
+    status = _present(f, f.string, "tcbStatus")
+    if status not in IDENTITY_STATUSES:
+        raise InvalidCollateralError(PART, f"{f.path}.tcbStatus {status!r} is not valid for an enclave")
+    return IdentityTcbLevel(isv_svn=isv_svn, tcb_date=tcb_date, status=status, advisory_ids=f.strings("advisoryIDs"))
+
+
+def _member(read: Callable[..., T], *args: Any) -> T:
+    """``read(*args)``, any defect of the member making the document invalid."""
+    try:
+        return read(*args)
+    except CollateralFormatError as exc:
+        raise InvalidCollateralError(PART, exc.reason) from exc
+
+
+def _present(f: Fields, read: Callable[..., T], key: str, *args: Any) -> T:
+    """``read(key, *args)`` of a member that must be there (format error if not), invalid if it is mistyped."""
+    if not f.has(key):
+        raise CollateralFormatError(PART, f"{f.path}.{key} is missing")
+    return _member(read, key, *args)

@@ -96,6 +96,10 @@ def _crl_without_extensions(ctx: _Context, parts: Parts) -> None:
     parts.pck_crl = ctx.intel.crl(ctx.target.issuer, extensions=False)
 
 
+def _crl_without_aki(ctx: _Context, parts: Parts) -> None:
+    parts.pck_crl = ctx.intel.crl(ctx.target.issuer, authority_key_identifier=False)
+
+
 def _crl_forged(ctx: _Context, parts: Parts) -> None:
     forger = ctx.intel.impostor().pki.intermediate(pck_ca_kind(ctx.target.issuer))
     parts.pck_crl = ctx.intel.crl(ctx.target.issuer, signer=forger)
@@ -131,6 +135,10 @@ def _tcb_version_2(ctx: _Context, parts: Parts) -> None:
 
 def _tcb_unsupported_version(ctx: _Context, parts: Parts) -> None:
     parts.tcb_info = _signed_tcb(ctx, {**ctx.tcb_body(), "version": 4})
+
+
+def _tcb_missing_field(ctx: _Context, parts: Parts) -> None:
+    parts.tcb_info = _signed_tcb(ctx, {k: v for k, v in ctx.tcb_body().items() if k != "pceId"})
 
 
 def _tcb_duplicate_levels(ctx: _Context, parts: Parts) -> None:
@@ -220,6 +228,12 @@ def _identity_missing_field(ctx: _Context, parts: Parts) -> None:
     parts.qe_identity = _signed_identity(ctx, body)
 
 
+def _identity_level_missing_field(ctx: _Context, parts: Parts) -> None:
+    body = ctx.identity_body()
+    body["tcbLevels"] = [{k: v for k, v in level.items() if k != "tcbDate"} for level in body["tcbLevels"]]
+    parts.qe_identity = _signed_identity(ctx, body)
+
+
 def _identity_invalid_status(ctx: _Context, parts: Parts) -> None:
     body = ctx.identity_body()
     level = {"tcb": {"isvsvn": 0}, "tcbDate": "2018-01-04T00:00:00Z", "tcbStatus": "ConfigurationNeeded"}
@@ -247,6 +261,7 @@ def _identity_expired(ctx: _Context, parts: Parts) -> None:
 _APPLY: dict[D, Callable[[_Context, Parts], None]] = {
     D.PCK_CRL_FROM_OTHER_CA: _crl_from_other_ca,
     D.PCK_CRL_WITHOUT_EXTENSIONS: _crl_without_extensions,
+    D.PCK_CRL_WITHOUT_AKI: _crl_without_aki,
     D.PCK_CRL_FORGED: _crl_forged,
     D.PCK_CRL_UNREADABLE: _crl_unreadable,
     D.PCK_CRL_EXPIRED: _crl_expired,
@@ -254,6 +269,7 @@ _APPLY: dict[D, Callable[[_Context, Parts], None]] = {
     D.ROOT_CA_CRL_EXPIRED: _root_crl_expired,
     D.TCB_INFO_VERSION_2: _tcb_version_2,
     D.TCB_INFO_UNSUPPORTED_VERSION: _tcb_unsupported_version,
+    D.TCB_INFO_MISSING_FIELD: _tcb_missing_field,
     D.TCB_INFO_DUPLICATE_LEVELS: _tcb_duplicate_levels,
     D.TCB_INFO_FORGED: _tcb_forged,
     D.TCB_INFO_CHAIN_WITHOUT_SIGNER: _tcb_chain_without_signer,
@@ -267,6 +283,7 @@ _APPLY: dict[D, Callable[[_Context, Parts], None]] = {
     D.TCB_SIGNING_CERT_WITHOUT_KEY_USAGE: _signer_without_key_usage,
     D.QE_IDENTITY_CHAIN_ROOT_WITHOUT_CRL_DISTRIBUTION_POINTS: _identity_chain_root_without_crl_distribution_points,
     D.QE_IDENTITY_MISSING_FIELD: _identity_missing_field,
+    D.QE_IDENTITY_LEVEL_MISSING_FIELD: _identity_level_missing_field,
     D.QE_IDENTITY_INVALID_STATUS: _identity_invalid_status,
     D.QE_IDENTITY_VERSION_3: _identity_version_3,
     D.QE_IDENTITY_FORGED: _identity_forged,

@@ -32,6 +32,7 @@ class QuoteDefect(enum.Enum):
 class CollateralDefect(enum.Enum):
     PCK_CRL_FROM_OTHER_CA = "pck-crl-from-other-ca"
     PCK_CRL_WITHOUT_EXTENSIONS = "pck-crl-without-extensions"
+    PCK_CRL_WITHOUT_AKI = "pck-crl-without-aki"
     PCK_CRL_FORGED = "pck-crl-forged"
     PCK_CRL_UNREADABLE = "pck-crl-unreadable"
     PCK_CRL_EXPIRED = "pck-crl-expired"
@@ -39,6 +40,7 @@ class CollateralDefect(enum.Enum):
     ROOT_CA_CRL_EXPIRED = "root-ca-crl-expired"
     TCB_INFO_VERSION_2 = "tcb-info-version-2"
     TCB_INFO_UNSUPPORTED_VERSION = "tcb-info-unsupported-version"
+    TCB_INFO_MISSING_FIELD = "tcb-info-missing-field"
     TCB_INFO_DUPLICATE_LEVELS = "tcb-info-duplicate-levels"
     TCB_INFO_FORGED = "tcb-info-forged"
     TCB_INFO_CHAIN_WITHOUT_SIGNER = "tcb-info-chain-without-signer"
@@ -52,6 +54,7 @@ class CollateralDefect(enum.Enum):
     TCB_SIGNING_CERT_WITHOUT_KEY_USAGE = "tcb-signing-cert-without-key-usage"
     QE_IDENTITY_CHAIN_ROOT_WITHOUT_CRL_DISTRIBUTION_POINTS = "qe-identity-chain-root-without-crl-distribution-points"
     QE_IDENTITY_MISSING_FIELD = "qe-identity-missing-field"
+    QE_IDENTITY_LEVEL_MISSING_FIELD = "qe-identity-level-missing-field"
     QE_IDENTITY_INVALID_STATUS = "qe-identity-invalid-status"
     QE_IDENTITY_VERSION_3 = "qe-identity-version-3"
     QE_IDENTITY_FORGED = "qe-identity-forged"

@@ -87,9 +87,15 @@ _PKI_CASES: tuple[_Case, ...] = (
     ),
     (
         "pck-crl-without-extensions",
-        "a PCK CRL without CRL number and AKI",
-        Failure.SGX_CRL_INVALID_EXTENSIONS,
+        "a PCK CRL without CRL number and AKI (Intel's CRL parser needs the number)",
+        Failure.SGX_CRL_UNSUPPORTED_FORMAT,
         _C.PCK_CRL_WITHOUT_EXTENSIONS,
+    ),
+    (
+        "pck-crl-without-aki",
+        "a PCK CRL with its CRL number but without AKI",
+        Failure.SGX_CRL_INVALID_EXTENSIONS,
+        _C.PCK_CRL_WITHOUT_AKI,
     ),
     ("pck-crl-bad-signature", "a PCK CRL not signed by its CA", Failure.SGX_CRL_INVALID_SIGNATURE, _C.PCK_CRL_FORGED),
     (
@@ -104,8 +110,14 @@ _DOCUMENT_CASES: tuple[_Case, ...] = (
     (
         "tcb-info-unsupported-version",
         "a TCB info of version 4",
-        Failure.SGX_TCB_INFO_UNSUPPORTED_FORMAT,
+        Failure.SGX_TCB_INFO_INVALID,
         _C.TCB_INFO_UNSUPPORTED_VERSION,
+    ),
+    (
+        "tcb-info-unsupported-format",
+        "a TCB info without its pceId",
+        Failure.SGX_TCB_INFO_UNSUPPORTED_FORMAT,
+        _C.TCB_INFO_MISSING_FIELD,
     ),
     (
         "tcb-info-duplicate-levels",
@@ -152,10 +164,16 @@ _DOCUMENT_CASES: tuple[_Case, ...] = (
         _C.TCB_INFO_OTHER_TEE,
     ),
     (
-        "qe-identity-unsupported-format",
+        "qe-identity-without-mrsigner",
         "a QE identity without its mrsigner",
-        Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_FORMAT,
+        Failure.SGX_ENCLAVE_IDENTITY_INVALID,
         _C.QE_IDENTITY_MISSING_FIELD,
+    ),
+    (
+        "qe-identity-level-unsupported-format",
+        "a QE identity whose levels lack their tcbDate",
+        Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_FORMAT,
+        _C.QE_IDENTITY_LEVEL_MISSING_FIELD,
     ),
     (
         "qe-identity-invalid",

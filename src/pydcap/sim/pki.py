@@ -209,9 +209,11 @@ def build_crl(
     next_update: datetime,
     number: int,
     extensions: bool = True,
+    authority_key_identifier: bool = True,
     signing_key: ec.EllipticCurvePrivateKey | None = None,
 ) -> bytes:
-    """A DER CRL as Intel issues them: CRL number then AKI, each entry with reason keyCompromise."""
+    """A DER CRL as Intel issues them: CRL number then AKI, each entry with reason keyCompromise. Without
+    ``extensions``, neither; without ``authority_key_identifier``, the CRL number only."""
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(issuer.name)
@@ -219,9 +221,9 @@ def build_crl(
         .next_update(next_update)
     )
     if extensions:
-        builder = builder.add_extension(x509.CRLNumber(number), critical=False).add_extension(
-            x509.AuthorityKeyIdentifier(issuer.key_id, None, None), critical=False
-        )
+        builder = builder.add_extension(x509.CRLNumber(number), critical=False)
+        if authority_key_identifier:
+            builder = builder.add_extension(x509.AuthorityKeyIdentifier(issuer.key_id, None, None), critical=False)
     for serial in sorted(set(revoked_serials)):
         entry = (
             x509.RevokedCertificateBuilder()

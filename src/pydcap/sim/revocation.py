@@ -37,11 +37,14 @@ class RevocationLists:
         this_update: int | None = None,
         next_update: int | None = None,
         extensions: bool = True,
+        authority_key_identifier: bool = True,
         signer: Authority | None = None,
     ) -> bytes:
         """``issuer``'s current CRL (DER); the keyword arguments make defective or expired copies."""
         revoked = self.revoked(issuer)
-        default = this_update is None and next_update is None and extensions and signer is None
+        default = (
+            this_update is None and next_update is None and extensions and authority_key_identifier and signer is None
+        )
         if default:
             with self._lock:
                 cached = self._crls.get((issuer.serial, revoked))
@@ -56,6 +59,7 @@ class RevocationLists:
             next_update=datetime.fromtimestamp(this + lifetime if next_update is None else next_update, UTC),
             number=1 + len(revoked),
             extensions=extensions,
+            authority_key_identifier=authority_key_identifier,
             signing_key=signer.key if signer is not None else None,
         )
         if default:

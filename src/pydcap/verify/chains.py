@@ -68,9 +68,12 @@ def parse_chain(pem: bytes, expected_length: int, what: str, memo: PkiMemo) -> C
 
 def parse_crl(data: bytes, what: str, memo: PkiMemo) -> RevocationList:
     try:
-        return memo.crl(data)
+        crl = memo.crl(data)
     except CertificateFormatError as exc:
         raise CheckFailed(Failure.SGX_CRL_UNSUPPORTED_FORMAT, f"{what}: {exc}") from exc
+    if crl.crl_number is None:  # Intel's CRL parser reads the number with the rest: without it, unreadable
+        raise CheckFailed(Failure.SGX_CRL_UNSUPPORTED_FORMAT, f"{what} has no CRL number")
+    return crl
 
 
 def check_root_certificate(root: Certificate, memo: PkiMemo) -> None:
@@ -79,14 +82,14 @@ def check_root_certificate(root: Certificate, memo: PkiMemo) -> None:
 
 
 def check_crl(crl: RevocationList, issuer: Certificate, what: str, memo: PkiMemo) -> None:
-    """Intel's CRL check: issuer name, CRL number and AKI extensions, signature."""
+    """Intel's CRL check: issuer name, AKI extension, signature (the CRL number was required when parsing)."""
     if crl.issuer_raw != issuer.subject_raw:
         raise CheckFailed(
             Failure.SGX_CRL_UNKNOWN_ISSUER,
             f"{what} is issued by {crl.issuer_cn!r}, not by {issuer.subject_cn!r}",
         )
-    if crl.crl_number is None or not crl.has_authority_key_identifier:
-        raise CheckFailed(Failure.SGX_CRL_INVALID_EXTENSIONS, f"{what} lacks the CRL number or AKI extension")
+    if not crl.has_authority_key_identifier:
+        raise CheckFailed(Failure.SGX_CRL_INVALID_EXTENSIONS, f"{what} lacks the authority key identifier extension")
     if not memo.crl_signed_by(crl, issuer):
         raise CheckFailed(Failure.SGX_CRL_INVALID_SIGNATURE, f"{what} signature does not verify")
 

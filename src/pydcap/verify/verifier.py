@@ -105,7 +105,7 @@ _TCB_INFO = _DocumentKind(
     "TCB info",
     TcbInfo.parse,
     unsupported_format=Failure.SGX_TCB_INFO_UNSUPPORTED_FORMAT,
-    unsupported_version=Failure.SGX_TCB_INFO_UNSUPPORTED_FORMAT,
+    unsupported_version=Failure.SGX_TCB_INFO_INVALID,  # Intel's parser throws "invalid" for a version not 2 or 3
     invalid=Failure.SGX_TCB_INFO_INVALID,
     invalid_signature=Failure.TCB_INFO_INVALID_SIGNATURE,
 )
