@@ -204,13 +204,37 @@ def test_SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE() -> None:
     )
 
 
-def test_SGX_TCB_INFO_UNSUPPORTED_FORMAT() -> None:
+# As Intel's parser: a top-level member of tcbInfo that is missing is UNSUPPORTED_FORMAT, one of the wrong type,
+# a version other than 2 or 3 and missing levels are INVALID.
+@pytest.mark.parametrize(
+    ("edit", "failure"),
+    [
+        (lambda body: body.pop("pceId"), Failure.SGX_TCB_INFO_UNSUPPORTED_FORMAT),
+        (lambda body: body.pop("issueDate"), Failure.SGX_TCB_INFO_UNSUPPORTED_FORMAT),
+        (lambda body: body.pop("tcbEvaluationDataNumber"), Failure.SGX_TCB_INFO_UNSUPPORTED_FORMAT),
+        (lambda body: body.__setitem__("fmspc", 12), Failure.SGX_TCB_INFO_INVALID),
+        (lambda body: body.__setitem__("version", "3"), Failure.SGX_TCB_INFO_INVALID),
+        (lambda body: body.__setitem__("version", 4), Failure.SGX_TCB_INFO_INVALID),
+        (lambda body: body.pop("tcbLevels"), Failure.SGX_TCB_INFO_INVALID),
+        (lambda body: body.__setitem__("tcbType", "0"), Failure.SGX_TCB_INFO_INVALID),
+    ],
+    ids=[
+        "no pceId",
+        "no issueDate",
+        "no tcbEvaluationDataNumber",
+        "fmspc a number",
+        "version a string",
+        "version 4",
+        "no tcbLevels",
+        "tcbType a string",
+    ],
+)
+def test_tcb_info_format_failures(edit: object, failure: Failure) -> None:
     b = real_bundle(SGX)
     c = Collateral.load(b.path)
     body = json.loads(c.tcb_info.body)
-    del body["tcbLevels"]
-    result = verify(b, collateral=dataclasses.replace(c, tcb_info=_resigned(c.tcb_info, body)))
-    _expect(result, Failure.SGX_TCB_INFO_UNSUPPORTED_FORMAT)
+    edit(body)  # type: ignore[operator]
+    _expect(verify(b, collateral=dataclasses.replace(c, tcb_info=_resigned(c.tcb_info, body))), failure)
 
 
 def test_SGX_TCB_INFO_INVALID() -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pydcap.collateral.fields import Fields, signed_body
+from pydcap.collateral.fields import Fields, mistyped_is_invalid, signed_body
 from pydcap.collateral.signed import SignedDocument
 from pydcap.errors import CollateralFormatError, InvalidCollateralError, UnsupportedVersionError
 
@@ -104,9 +104,9 @@ def _parse_body(signed: SignedDocument, f: Fields) -> EnclaveIdentity:
 def _level(f: Fields) -> IdentityTcbLevel:
     """One level: a missing member is a format error, one of the wrong type or value makes it invalid."""
     tcb = f.obj_at("tcb")
-    isv_svn = _present(tcb, tcb.uint, "isvsvn", 0xFFFF)
-    tcb_date = _present(f, f.date, "tcbDate")
-    status = _present(f, f.string, "tcbStatus")
+    isv_svn = mistyped_is_invalid(tcb, tcb.uint, "isvsvn", 0xFFFF)
+    tcb_date = mistyped_is_invalid(f, f.date, "tcbDate")
+    status = mistyped_is_invalid(f, f.string, "tcbStatus")
     if status not in IDENTITY_STATUSES:
         raise InvalidCollateralError(PART, f"{f.path}.tcbStatus {status!r} is not valid for an enclave")
     return IdentityTcbLevel(isv_svn=isv_svn, tcb_date=tcb_date, status=status, advisory_ids=f.strings("advisoryIDs"))
@@ -118,10 +118,3 @@ def _member(read: Callable[..., T], *args: Any) -> T:
         return read(*args)
     except CollateralFormatError as exc:
         raise InvalidCollateralError(PART, exc.reason) from exc
-
-
-def _present(f: Fields, read: Callable[..., T], key: str, *args: Any) -> T:
-    """``read(key, *args)`` of a member that must be there (format error if not), invalid if it is mistyped."""
-    if not f.has(key):
-        raise CollateralFormatError(PART, f"{f.path}.{key} is missing")
-    return _member(read, key, *args)

@@ -7,8 +7,9 @@ not a date, hex of the wrong length, an unknown status) makes the document inval
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydcap.collateral.signed import SignedDocument
 from pydcap.errors import CollateralFormatError, InvalidCollateralError
@@ -22,6 +23,22 @@ def signed_body(data: bytes | str | SignedDocument, body_key: str, part: str) ->
     except (ValueError, RecursionError) as exc:
         raise CollateralFormatError(part, f"{body_key} is not valid JSON: {exc}") from exc
     return signed, Fields(body, part, body_key)
+
+
+T = TypeVar("T")
+
+
+def mistyped_is_invalid(f: Fields, read: Callable[..., T], key: str, *args: Any) -> T:
+    """``read(key, *args)`` of a member of ``f`` as Intel's parser reads most members: missing, it is a format
+    error; present with the wrong type, it makes the document invalid."""
+    if not f.has(key):
+        raise CollateralFormatError(f.part, f"{f.path}.{key} is missing")
+    try:
+        return read(key, *args)
+    except InvalidCollateralError:
+        raise
+    except CollateralFormatError as exc:
+        raise InvalidCollateralError(f.part, exc.reason) from exc
 
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")

@@ -10,7 +10,7 @@ import itertools
 from dataclasses import dataclass
 from functools import cached_property
 
-from pydcap.collateral.fields import Fields, signed_body
+from pydcap.collateral.fields import Fields, mistyped_is_invalid, signed_body
 from pydcap.collateral.signed import SignedDocument
 from pydcap.errors import CollateralFormatError, InvalidCollateralError, UnsupportedVersionError
 
@@ -191,16 +191,25 @@ def _module_identity(f: Fields) -> TdxModuleIdentity:
 
 
 def _parse_body(signed: SignedDocument, f: Fields) -> TcbInfo:
-    version = f.uint("version")
+    """In Intel's order: version, id, dates, FMSPC, PCE-ID, the presence of the levels, then the rest. As in its
+    parser, a top-level member that is missing is a format error and one of the wrong type makes it invalid."""
+    version = mistyped_is_invalid(f, f.uint, "version")
     if version not in (2, 3):
         raise UnsupportedVersionError(PART, f"TCB info version {version} is not supported (2 or 3)")
-    tee_id = f.string("id") if version == 3 else "SGX"
+    tee_id = mistyped_is_invalid(f, f.string, "id") if version == 3 else "SGX"
     if tee_id not in ("SGX", "TDX"):
         raise InvalidCollateralError(PART, f"tcbInfo.id {tee_id!r} is neither SGX nor TDX")
+    issue_date = mistyped_is_invalid(f, f.date, "issueDate")
+    next_update = mistyped_is_invalid(f, f.date, "nextUpdate")
+    fmspc = mistyped_is_invalid(f, f.hexbytes, "fmspc", 6)
+    pce_id = mistyped_is_invalid(f, f.hexbytes, "pceId", 2)
+    if not f.has("tcbLevels") or not isinstance(f.obj["tcbLevels"], list):
+        raise InvalidCollateralError(PART, "tcbInfo.tcbLevels is missing or not an array")
     tdx = tee_id == "TDX"
-    tcb_type = f.uint("tcbType")
+    tcb_type = mistyped_is_invalid(f, f.uint, "tcbType")
     if tcb_type != 0:
         raise InvalidCollateralError(PART, f"tcbType {tcb_type} is not supported (0)")
+    evaluation = mistyped_is_invalid(f, f.uint, "tcbEvaluationDataNumber")
     tdx_module = None
     identities = None
     if version == 3 and tdx:
@@ -230,12 +239,12 @@ def _parse_body(signed: SignedDocument, f: Fields) -> TcbInfo:
         signed=signed,
         version=version,
         id=tee_id,
-        issue_date=f.date("issueDate"),
-        next_update=f.date("nextUpdate"),
-        fmspc=f.hexbytes("fmspc", 6),
-        pce_id=f.hexbytes("pceId", 2),
+        issue_date=issue_date,
+        next_update=next_update,
+        fmspc=fmspc,
+        pce_id=pce_id,
         tcb_type=tcb_type,
-        tcb_evaluation_data_number=f.uint("tcbEvaluationDataNumber"),
+        tcb_evaluation_data_number=evaluation,
         tcb_levels=tuple(levels),
         tdx_module=tdx_module,
         tdx_module_identities=identities,
