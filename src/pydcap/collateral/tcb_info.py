@@ -203,7 +203,8 @@ def _parse_body(signed: SignedDocument, f: Fields) -> TcbInfo:
     next_update = mistyped_is_invalid(f, f.date, "nextUpdate")
     fmspc = mistyped_is_invalid(f, f.hexbytes, "fmspc", 6)
     pce_id = mistyped_is_invalid(f, f.hexbytes, "pceId", 2)
-    if not f.has("tcbLevels") or not isinstance(f.obj["tcbLevels"], list):
+    level_items = f.obj.get("tcbLevels")
+    if not isinstance(level_items, list):
         raise InvalidCollateralError(PART, "tcbInfo.tcbLevels is missing or not an array")
     tdx = tee_id == "TDX"
     tcb_type = mistyped_is_invalid(f, f.uint, "tcbType")
@@ -225,10 +226,7 @@ def _parse_body(signed: SignedDocument, f: Fields) -> TcbInfo:
                 raise InvalidCollateralError(PART, "tcbInfo.tdxModuleIdentities is empty")
     elif f.has("tdxModule") or f.has("tdxModuleIdentities"):
         raise InvalidCollateralError(PART, "an SGX TCB info must not describe a TDX module")
-    levels = [
-        _level(Fields(item, PART, f"tcbInfo.tcbLevels[{i}]"), version, tdx)
-        for i, item in enumerate(f.array("tcbLevels"))
-    ]
+    levels = [_level(Fields(item, PART, f"tcbInfo.tcbLevels[{i}]"), version, tdx) for i, item in enumerate(level_items)]
     if not levels:
         raise InvalidCollateralError(PART, "tcbInfo.tcbLevels is empty")
     levels.sort(key=lambda lv: lv.sort_key, reverse=True)

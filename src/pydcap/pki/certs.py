@@ -154,13 +154,21 @@ class Certificate:
     def der(self) -> bytes:
         return self.x509.public_bytes(Encoding.DER)
 
-    def is_signed_by(self, issuer: Certificate) -> bool:
-        """ECDSA-SHA256 signature of this certificate verifies with ``issuer``'s key."""
+    def signed(self, signature: bytes, data: bytes) -> bool:
+        """The DER ECDSA-SHA256 ``signature`` over ``data`` verifies with this certificate's key."""
         try:
-            issuer.public_key.verify(self.x509.signature, self._signed_part, _ECDSA_SHA256)
+            self.public_key.verify(signature, data, _ECDSA_SHA256)
         except (InvalidSignature, CertificateFormatError, ValueError):
             return False
         return True
+
+    def is_signed_by(self, issuer: Certificate) -> bool:
+        """ECDSA-SHA256 signature of this certificate verifies with ``issuer``'s key."""
+        try:
+            tbs = self._signed_part
+        except der.DerError:
+            return False
+        return issuer.signed(self.x509.signature, tbs)
 
     def __repr__(self) -> str:
         return f"Certificate({self.subject_cn!r})"

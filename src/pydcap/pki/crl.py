@@ -7,16 +7,12 @@ from functools import cached_property
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID, SignatureAlgorithmOID
 
 from pydcap.errors import CertificateFormatError
 from pydcap.pki import der
 from pydcap.pki.certs import Certificate
-
-_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 
 def crl_der(data: bytes | str) -> bytes:
@@ -110,8 +106,7 @@ class RevocationList:
     def is_signed_by(self, issuer: Certificate) -> bool:
         try:
             if self.x509.signature_algorithm_oid == SignatureAlgorithmOID.ECDSA_WITH_SHA256:  # all of Intel's
-                issuer.public_key.verify(self.x509.signature, self._tbs, _ECDSA_SHA256)
-                return True
+                return issuer.signed(self.x509.signature, self._tbs)
             return self.x509.is_signature_valid(issuer.public_key)
         except (InvalidSignature, UnsupportedAlgorithm, CertificateFormatError, ValueError, TypeError):
             return False

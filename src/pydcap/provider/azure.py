@@ -131,34 +131,18 @@ class AzureCollateralSource:
             await self.primary_http.aclose()
 
 
-class TdxCollateralSource:
+class TdxCollateralSource(AzureCollateralSource):
     """The same services as Microsoft's client asks them for TDX collateral: the CRLs from regional THIM too.
-    It owns nothing (the ``AzureCollateralSource`` closes the clients)."""
+    It shares the clients of ``azure`` and closes nothing (``azure`` does)."""
 
     def __init__(self, azure: AzureCollateralSource) -> None:
-        self.azure = azure
-
-    @property
-    def description(self) -> str:
-        return self.azure.description
+        super().__init__(azure.collateral, azure.secondary, azure.regional)
 
     async def root_ca_crl(self) -> Fetched:
-        return await (await self.azure.regional.get()).root_ca_crl(Tee.TDX)
+        return await (await self.regional.get()).root_ca_crl(Tee.TDX)
 
     async def pck_crl(self, ca: PckCa) -> Fetched:
-        return await (await self.azure.regional.get()).pck_crl(ca, Tee.TDX)
-
-    async def tcb_info(self, tee: Tee, fmspc: bytes, update: Update = Update.STANDARD) -> Fetched:
-        return await self.azure.tcb_info(tee, fmspc, update)
-
-    async def qe_identity(self, tee: Tee, update: Update = Update.STANDARD) -> Fetched:
-        return await self.azure.qe_identity(tee, update)
-
-    async def qve_identity(self, update: Update = Update.STANDARD) -> Fetched:
-        return await self.azure.qve_identity(update)
-
-    async def pck_certificate(self, platform: SourcePlatformId) -> Fetched:
-        return await self.azure.pck_certificate(platform)
+        return await (await self.regional.get()).pck_crl(ca, Tee.TDX)
 
     async def aclose(self) -> None:
         return None
