@@ -20,9 +20,9 @@ from pydcap.cache import AsyncCollateralService, CollateralCache, CollateralStor
 from pydcap.sources import HttpSettings, PcsClient, PlatformId, RetryPolicy, UpstreamUnreachableError
 
 server = pytest.importorskip("pydcap.sim.server", reason="the simulated Intel PCS (pydcap.sim.server) is not available")
+from pydcap.serving import ServerThread  # noqa: E402
 from pydcap.sim import SimulatedIntel  # noqa: E402
 from pydcap.sim.server.faults import FaultInjector  # noqa: E402
-from pydcap.sim.server.runner import ServerThread  # noqa: E402
 from pydcap.sim.server.stats import RequestStats  # noqa: E402
 
 SGX_PARTS = {"sgx/v4/rootcacrl": 1, "sgx/v4/pckcrl": 1, "sgx/v4/tcb": 1, "sgx/v4/qe/identity": 1}

@@ -21,9 +21,9 @@ from starlette.routing import Route
 
 from pydcap.cache import EntryKey
 from pydcap.pccs import PccsServer
+from pydcap.serving import ServerThread
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
-from pydcap.sim.server.runner import ServerThread
 from tests.pccs.conftest import ADMIN, USER, USER_TOKEN, V4, Factory, client, pckcert_params
 
 

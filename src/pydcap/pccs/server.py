@@ -10,11 +10,8 @@ import importlib.util
 import inspect
 import os
 import shutil
-import socket
 import sys
 import tempfile
-import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -30,10 +27,10 @@ from pydcap.pccs.logs import configure_logging
 from pydcap.pccs.metrics import WorkerSnapshots
 from pydcap.pccs.service import Clock, PccsService
 from pydcap.pccs.tls import TlsFiles, ensure_tls_files
+from pydcap.serving import ServerConfig, ServerThread
 
 CONFIG_ENV = "PYDCAP_PCCS_CONFIG_JSON"
 METRICS_DIR_ENV = "PYDCAP_PCCS_METRICS_DIR"
-START_TIMEOUT = 15.0
 
 
 def build_app(
@@ -66,15 +63,12 @@ def tls_files(config: PccsConfig) -> TlsFiles | None:
     return ensure_tls_files(config.tls_cert, config.tls_key, directory, config.host)
 
 
-def _uvicorn_options(config: PccsConfig, tls: TlsFiles | None) -> dict[str, Any]:
+def _server_options(config: PccsConfig, tls: TlsFiles | None) -> dict[str, Any]:
+    """uvicorn's options (for ``ServerConfig``) besides the limits."""
     options: dict[str, Any] = {
-        "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
-        "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         "lifespan": "on",
-        "server_header": False,
         "access_log": False,
         "log_config": None,
-        "timeout_keep_alive": 5,
         "timeout_graceful_shutdown": 5,
     }
     if tls is not None:
@@ -100,12 +94,13 @@ def serve(config: PccsConfig) -> None:
         made = " (self-signed, made now)" if tls.generated else ""
         print(f"  TLS certificate {tls.cert}{made}", file=sys.stderr)
         print(f"  SHA-256 fingerprint {tls.fingerprint}", file=sys.stderr)
-    options = _uvicorn_options(config, tls)
+    options = _server_options(config, tls)
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     if config.workers > 1:
         os.environ[CONFIG_ENV] = config.to_json()
-        workers = _TcpConfig(
+        workers = ServerConfig(
             "pydcap.pccs.server:app_from_environment", factory=True, host=config.host, port=config.port,
-            workers=config.workers, **options,
+            workers=config.workers, limits=config.limits, loop=loop, **options,
         )  # fmt: skip
         sock = workers.bind_socket()
         metrics_dir = tempfile.mkdtemp(prefix="pydcap-pccs-metrics-")  # private (0700), for this run only
@@ -118,26 +113,10 @@ def serve(config: PccsConfig) -> None:
         finally:
             shutil.rmtree(metrics_dir, ignore_errors=True)
         return
-    uvicorn.run(build_app(config), host=config.host, port=config.port, **options)
-
-
-def tcp_socket(host: str, port: int) -> socket.socket:
-    """A bound socket that says it is TCP: asyncio sets TCP_NODELAY only on such sockets (uvicorn's own are
-    protocol 0), and without it the body of a keep-alive answer waits 40 ms for the client's delayed ACK."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    return sock
-
-
-class _TcpConfig(uvicorn.Config):
-    """uvicorn's configuration, binding the worker processes' shared socket with ``tcp_socket``."""
-
-    def bind_socket(self) -> socket.socket:
-        return tcp_socket(self.host, self.port)
+    app = build_app(config)
+    uvicorn.Server(
+        ServerConfig(app, host=config.host, port=config.port, limits=config.limits, loop=loop, **options)
+    ).run()
 
 
 class PccsServer:
@@ -150,9 +129,10 @@ class PccsServer:
         self.app = app
         self.config = config
         self.tls = tls_files(config)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port = config.port
+        tls = (str(self.tls.cert), str(self.tls.key)) if self.tls is not None else None
+        self._thread = ServerThread(
+            app, config.host, config.port, tls, limits=config.limits, name="pccs", **_server_options(config, None)
+        )
 
     @classmethod
     def create(
@@ -166,33 +146,20 @@ class PccsServer:
         return cls(build_app(config, clock=clock, store=store, refresh_tick=refresh_tick), config)
 
     @property
+    def port(self) -> int:
+        return self._thread.port
+
+    @property
     def url(self) -> str:
         return f"{self.config.scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> PccsServer:
-        sock = tcp_socket(self.config.host, self.port)
-        self.port = sock.getsockname()[1]
+        self._thread.start()
         self.config = replace(self.config, port=self.port)
-        options = _uvicorn_options(self.config, self.tls)
-        options["loop"] = "asyncio"
-        server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", **options))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"pccs-{self.port}")
-        thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                sock.close()
-                raise RuntimeError(f"the PCCS did not start on port {self.port}")
-            time.sleep(0.005)
-        self._server, self._thread = server, thread
         return self
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None and thread is not None:
-            server.should_exit = True
-            thread.join(timeout=START_TIMEOUT)
+        self._thread.stop()
 
     def __enter__(self) -> PccsServer:
         return self.start()

@@ -1,29 +1,47 @@
-"""Running an ASGI app with uvicorn in a background thread, on a socket we own, so that an outage can close
-the listening socket (connections refused) and a recovery can reopen the same port."""
+"""``ServerThread``: an ASGI application served by uvicorn under ``ServerLimits`` in a background thread, on a
+socket it owns, so that an outage can close the listening socket (connections refused) and a restart can reopen
+the same port."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
+from typing import Any
 
 import uvicorn
-from starlette.types import ASGIApp
 
-START_TIMEOUT = 10.0
+from pydcap.serving.limits import ServerLimits
+from pydcap.serving.protocol import ServerConfig, tcp_socket
+
+START_TIMEOUT = 15.0
 
 
 class ServerThread:
-    """One uvicorn server on ``host:port`` (port 0 picks a free port, kept across restarts); over TLS when
-    ``tls`` gives (certificate file, key file)."""
+    """One uvicorn server on ``host:port`` (port 0 picks a free port, kept across restarts), over TLS when ``tls``
+    gives (certificate file, key file), enforcing ``limits``. ``options`` are more of uvicorn's (``lifespan``,
+    ``timeout_graceful_shutdown``, ...)."""
 
     def __init__(
-        self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, tls: tuple[str, str] | None = None
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: tuple[str, str] | None = None,
+        *,
+        limits: ServerLimits | None = None,
+        name: str = "pydcap-server",
+        **options: Any,
     ) -> None:
         self.app = app
         self.host = host
         self.port = port
         self.tls = tls
+        self.limits = limits
+        self.name = name
+        self.options = {
+            "lifespan": "off", "timeout_graceful_shutdown": 2, "loop": "asyncio", "log_level": "warning",
+            "access_log": False, **options,
+        }  # fmt: skip
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         # Held across a whole start or stop, so a restart waits until the old server released the port.
@@ -34,23 +52,23 @@ class ServerThread:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
+        """Serve; returns once the server accepts connections. ``RuntimeError`` if it did not start in time,
+        ``OSError`` if the address cannot be bound."""
         with self._lock:
             if self.running:
                 return
-            sock = self._listen()
-            config = uvicorn.Config(
+            sock = tcp_socket(self.host, self.port)
+            self.port = sock.getsockname()[1]
+            config = ServerConfig(
                 self.app,
-                http="h11",
-                lifespan="off",
-                log_level="warning",
-                access_log=False,
-                timeout_graceful_shutdown=2,
+                limits=self.limits,
                 ssl_certfile=self.tls[0] if self.tls else None,
                 ssl_keyfile=self.tls[1] if self.tls else None,
+                **self.options,
             )
             server = uvicorn.Server(config)
             thread = threading.Thread(
-                target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"pydcap-sim-pcs-{self.port}"
+                target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"{self.name}-{self.port}"
             )
             thread.start()
             deadline = time.monotonic() + START_TIMEOUT
@@ -59,22 +77,9 @@ class ServerThread:
                     server.should_exit = True
                     thread.join(timeout=START_TIMEOUT)
                     sock.close()
-                    raise RuntimeError(f"the simulated PCS did not start on {self.host}:{self.port}")
+                    raise RuntimeError(f"the server {self.name} did not start on {self.host}:{self.port}")
                 time.sleep(0.005)
             self._server, self._thread = server, thread
-
-    def _listen(self) -> socket.socket:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say they are TCP.
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.port))
-        except OSError:
-            sock.close()
-            raise
-        self.port = sock.getsockname()[1]
-        return sock
 
     def stop(self) -> None:
         """Stop serving and wait until the listening socket is closed. Not from the server's own thread."""
