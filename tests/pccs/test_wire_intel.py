@@ -48,6 +48,8 @@ def test_recorded_answer(intel_pccs: PccsServer, name: str) -> None:
     answer = httpx.get(intel_pccs.url + path, headers=recorded["request_headers"])
     assert answer.status_code == recorded["status"]
     for header, value in recorded["headers"].items():
+        if header == "Content-Type" and value == "text/html; charset=utf-8":
+            value = "text/plain; charset=utf-8"  # Intel's error sentences, as text that no browser runs
         if header not in NOT_COMPARED:
             assert answer.headers.get(header) == value, header
     body = (WIRE / recorded["body_file"]).read_bytes()

@@ -228,13 +228,11 @@ class PccsApp:
         call: Call | None = None
         try:
             if route is None:
-                raise _NotFound(f"Not found: this PCCS has no endpoint {path}")
+                raise _NotFound("Not found: this PCCS has no such endpoint (see /openapi.json)")
             handler = route.handlers.get(method)
             if handler is None:
                 allowed = ", ".join(sorted(route.handlers))
-                raise _MethodNotAllowed(
-                    f"{method} is not allowed on {path} (allowed: {allowed})", headers={"Allow": allowed}
-                )
+                raise _MethodNotAllowed(f"this endpoint allows {allowed}", headers={"Allow": allowed})
             self._authorize(route, method, scope)
             body = await self._body(scope, receive) if method in ("POST", "PUT") else b""
             call = Call(parse_query(scope["query_string"]), body, route.api, route.tee)
@@ -430,7 +428,7 @@ class PccsApp:
     async def refresh(self, call: Call) -> Reply:
         kind = call.query.get("type")
         if kind and kind != "certs":
-            raise InvalidRequest(f"type must be certs or absent, not {kind!r}")
+            raise InvalidRequest("type must be certs or absent")
         if self.service.mode is CachingMode.OFFLINE:
             raise ServiceUnavailable("An OFFLINE PCCS never contacts the upstream; import fresh collateral instead.")
         if kind == "certs":
