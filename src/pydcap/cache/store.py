@@ -52,19 +52,30 @@ class StoreSummary:
 
 
 @contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
+def write_transaction(engine: Engine, location: str | None = None) -> Iterator[Connection]:
     """A write transaction; on SQLite it takes the write lock at once (BEGIN IMMEDIATE), so two writers
-    never both read and then fail to upgrade."""
-    with engine.connect() as conn:
+    never both read and then fail to upgrade. A failure of the database raises ``StoreError`` naming
+    ``location`` (default: the engine's URL without its password)."""
+    with _named_failures(engine, location), engine.connect() as conn:
         conn.execution_options(pydcap_begin="IMMEDIATE")
         with conn.begin():
             yield conn
 
 
 @contextmanager
-def read_transaction(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as conn, conn.begin():
+def read_transaction(engine: Engine, location: str | None = None) -> Iterator[Connection]:
+    """A read transaction; a failure of the database raises ``StoreError``, as ``write_transaction``."""
+    with _named_failures(engine, location), engine.connect() as conn, conn.begin():
         yield conn
+
+
+@contextmanager
+def _named_failures(engine: Engine, location: str | None) -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        where = location or engine.url.render_as_string(hide_password=True)
+        raise StoreError(f"the cache store {where} failed: {_reason(exc)}") from exc
 
 
 class CollateralStore:
@@ -90,7 +101,7 @@ class CollateralStore:
 
     def _ensure_schema(self, pg_schema: str | None) -> None:
         try:
-            with write_transaction(self.engine) as conn:
+            with write_transaction(self.engine, self.location) as conn:
                 if self.dialect == "postgresql":
                     # Several processes may open a new database at once; DDL must not race.
                     conn.execute(select(func.pg_advisory_xact_lock(0x7079_6463_6170)))
@@ -108,8 +119,11 @@ class CollateralStore:
                     raise StoreError(
                         f"{self.location} was written by a newer pydcap (schema {row.value}); upgrade pydcap"
                     )
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the cache store {self.location}: {_reason(exc)}") from exc
+        except StoreError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, SQLAlchemyError):
+                raise
+            raise StoreError(f"cannot open the cache store {self.location}: {_reason(cause)}") from cause
 
     def close(self) -> None:
         self.engine.dispose()
@@ -123,18 +137,10 @@ class CollateralStore:
     # ---- transactions ---------------------------------------------------------------------------
 
     def _write(self) -> AbstractContextManager[Connection]:
-        return self._named_failures(write_transaction(self.engine))
+        return write_transaction(self.engine, self.location)
 
     def _read(self) -> AbstractContextManager[Connection]:
-        return self._named_failures(read_transaction(self.engine))
-
-    @contextmanager
-    def _named_failures(self, transaction: AbstractContextManager[Connection]) -> Iterator[Connection]:
-        try:
-            with transaction as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"the cache store {self.location} failed: {_reason(exc)}") from exc
+        return read_transaction(self.engine, self.location)
 
     def _insert(self) -> Any:
         return sqlite.insert if self.dialect == "sqlite" else postgresql.insert

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pydcap.cache.admission import Admission, admit, pck_ca_of
 from pydcap.cache.coalesce import coalesced
 from pydcap.cache.entry import Entry
-from pydcap.cache.errors import NotCachedError, UntrustedCollateralError, WaitTimeoutError
+from pydcap.cache.errors import NotCachedError, StoreError, UntrustedCollateralError, WaitTimeoutError
 from pydcap.cache.flight import SingleFlight
 from pydcap.cache.keys import EntryKey, EntryKind, trust_root_id
 from pydcap.cache.memory import MemoryTier
@@ -238,7 +238,11 @@ class CollateralCache:
         copied or tampered with), or, without a store, the one in memory."""
         if self.store is None:
             return self._memory.get(str(key))
-        entry = await asyncio.to_thread(self.store.get, self.root_id, key)
+        try:
+            entry = await asyncio.to_thread(self.store.get, self.root_id, key)
+        except StoreError as exc:  # serve on from memory and the upstream; the store may come back
+            log.warning("cannot read the %s from the store, using memory and the upstream: %s", key.description, exc)
+            return self._memory.get(str(key))
         if entry is None:
             return None
         try:
@@ -319,11 +323,15 @@ class CollateralCache:
                 f"{self.lease_ttl:.0f} s; retry later"
             )
 
-        return await coalesced(
-            self.store, name, self._owner, ttl=self.lease_ttl, patience=self.lease_ttl + 5.0,
-            work=lambda: self._fetch_and_store(key, source, platform, stored, name), reload=reload,
-            timed_out=timed_out, on_wait=lambda: self._bump("waited_for_peer"),
-        )  # fmt: skip
+        try:
+            return await coalesced(
+                self.store, name, self._owner, ttl=self.lease_ttl, patience=self.lease_ttl + 5.0,
+                work=lambda: self._fetch_and_store(key, source, platform, stored, name), reload=reload,
+                timed_out=timed_out, on_wait=lambda: self._bump("waited_for_peer"),
+            )  # fmt: skip
+        except StoreError as exc:  # the store cannot say who fetches: fetch alone (one flight in this process)
+            log.warning("the store cannot share the fetch of the %s, fetching it alone: %s", key.description, exc)
+            return await self._fetch_and_store(key, source, platform, stored, None)
 
     async def _fetch_and_store(
         self,
@@ -346,7 +354,7 @@ class CollateralCache:
                 self._remember(mkey, exc)
                 log.error("%s", exc)
                 if self.store is not None:
-                    await asyncio.to_thread(self.store.count, "refused")
+                    await self._stored("the count of refusals", self.store.count, "refused")
                 if stored is not None:
                     return self._serve_stale(stored, str(exc))
                 raise
@@ -358,8 +366,10 @@ class CollateralCache:
                 raise
             if self.store is not None:
                 release = (lease, self._owner) if lease is not None else None
-                await asyncio.to_thread(self.store.put, self.root_id, entry, release=release, count="upstream_fetches")
-                released = True
+                released = await self._stored(
+                    f"the verified {key.description}", self.store.put, self.root_id, entry, release=release,
+                    count="upstream_fetches",
+                )  # fmt: skip
             self._memory.put(mkey, replace(entry, origin="memory"))
             if self.is_fresh(entry):
                 with self._lock:
@@ -370,4 +380,15 @@ class CollateralCache:
             return replace(entry, stale=True)
         finally:
             if not released and self.store is not None and lease is not None:
-                await asyncio.to_thread(self.store.release, lease, self._owner)
+                await self._stored(f"the release of the lease on the {key.description}", self.store.release, lease,
+                                   self._owner)  # fmt: skip
+
+    async def _stored(self, what: str, write: Callable[..., object], *args: object, **kwargs: object) -> bool:
+        """``write(*args, **kwargs)`` in a thread; False, with a warning, when the store fails (full disk, read-only
+        file, lost database connection): what was fetched and verified is served from memory all the same."""
+        try:
+            await asyncio.to_thread(write, *args, **kwargs)
+        except StoreError as exc:
+            log.warning("%s could not be stored (it is served from memory): %s", what, exc)
+            return False
+        return True

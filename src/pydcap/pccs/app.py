@@ -28,6 +28,7 @@ from pydcap.pccs.errors import (
     ServiceUnavailable,
     Unauthorized,
     UpstreamFailed,
+    as_pccs_error,
 )
 from pydcap.pccs.metrics import Metrics, WorkerSnapshots
 from pydcap.pccs.openapi import openapi_document
@@ -237,16 +238,18 @@ class PccsApp:
             body = await self._body(scope, receive) if method in ("POST", "PUT") else b""
             call = Call(parse_query(scope["query_string"]), body, route.api, route.tee)
             answer = await handler(call)
-        except PccsError as exc:
+        except Exception as exc:
             call = None  # whatever a handler prepared, its answer is this error
-            answer = error_reply(exc)
-            level = logging.WARNING if exc.status >= 500 else logging.INFO
-            log.log(level, "%s %s -> %d: %s", method, path, exc.status, exc.message,
-                    extra={"request_id": rid.decode(), "status": exc.status, "endpoint": endpoint})  # fmt: skip
-        except Exception:
-            call = None
-            log.exception("%s %s failed unexpectedly", method, path, extra={"request_id": rid.decode()})
-            answer = text_reply(500, "Internal server error occurred.")
+            error = as_pccs_error(exc, self.service.mode)
+            if error is None:
+                log.exception("%s %s failed unexpectedly", method, path, extra={"request_id": rid.decode()})
+                answer = text_reply(500, "Internal server error occurred.")
+            else:
+                answer = error_reply(error)
+                level = logging.WARNING if error.status >= 500 else logging.INFO
+                said = error.message if error is exc else f"{error.message} ({exc})"  # the log says what failed
+                log.log(level, "%s %s -> %d: %s", method, path, error.status, said,
+                        extra={"request_id": rid.decode(), "status": error.status, "endpoint": endpoint})  # fmt: skip
         if route is not None and route.api == 3:
             answer = answer.with_headers({"Warning": V3_WARNING})
         if call is not None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from cryptography.x509 import InvalidVersion
 
-from pydcap.cache import EntryKey, UntrustedCollateralError, admit
+from pydcap.cache import EntryKey, StoreError, UntrustedCollateralError, admit
 from pydcap.cache.coalesce import coalesced
 from pydcap.cache.flight import SingleFlight
 from pydcap.cache.owners import LeaseHolder, new_owner
@@ -50,6 +50,16 @@ _TCBM = re.compile(r"^[0-9A-F]{36}$")
 
 class CertificatesNotIssued(NotCached):
     """404: Intel PCS answered for the platform, but every TCB level's certificate is "Not available"."""
+
+
+class PlatformNotStored(StoreError):
+    """A platform's certificates were fetched and verified, but the store failed to keep them: ``platform`` and
+    ``certificates`` are what it would have kept (a ``GET pckcert`` answers from them all the same)."""
+
+    def __init__(self, platform: PlatformRecord, certificates: Sequence[CertificateRecord], reason: str) -> None:
+        super().__init__(f"the PCK certificates of QE-ID {platform.qe_id} were verified but not stored: {reason}")
+        self.platform = platform
+        self.certificates = list(certificates)
 
 
 @dataclass(frozen=True)
@@ -142,7 +152,10 @@ class PlatformCertificates:
                     f"({self.service.mode.value} mode): {how}."
                 )
             registration = Registration(query.qe_id, query.pce_id, query.cpu_svn, query.pce_svn, query.enc_ppid or "")
-            platform = await self.fetch_platform(registration, raw)
+            try:
+                platform = await self.fetch_platform(registration, raw)
+            except PlatformNotStored as unstored:  # verified: answered from memory, stored another time
+                return _answer(unstored.platform, await self._select(unstored.platform, unstored.certificates, raw))
         record = await asyncio.to_thread(self.registry.selected, query.qe_id, query.pce_id, raw)
         if record is None:  # a raw TCB not seen before, or one whose selection failed: select now, or say why
             record = await self._select_and_record(platform, raw)
@@ -161,6 +174,17 @@ class PlatformCertificates:
 
     async def _select_and_record(self, platform: PlatformRecord, raw: RawTcb) -> CertificateRecord:
         records = await asyncio.to_thread(self.registry.certificates, platform.qe_id, platform.pce_id)
+        record = await self._select(platform, records, raw)
+        try:
+            await asyncio.to_thread(self.registry.record_selection, platform.qe_id, platform.pce_id, raw, record.tcbm)
+        except StoreError as exc:  # the answer stands; it is selected again next time
+            log.warning("the PCK selection for QE-ID %s was not stored: %s", platform.qe_id, exc)
+        return record
+
+    async def _select(
+        self, platform: PlatformRecord, records: Sequence[CertificateRecord], raw: RawTcb
+    ) -> CertificateRecord:
+        """The certificate Intel's selection picks for ``raw`` among ``records``, or NotCached saying why none."""
         if not records:
             raise NotCached(f"No cache data for this platform: no PCK certificate of QE-ID {platform.qe_id} is cached.")
         info = await self._selection_tcb_info(platform.fmspc)
@@ -169,14 +193,12 @@ class PlatformCertificates:
                 f"No cache data for the SGX TCB info of FMSPC {platform.fmspc}, which PCK certificate selection needs."
             )
         try:
-            record = select(raw, records, platform.pce_id, info)
+            return select(raw, records, platform.pce_id, info)
         except SelectionError as exc:
             raise NotCached(
                 f"No PCK certificate of QE-ID {platform.qe_id} fits the raw TCB CPUSVN {raw.cpu_svn} "
                 f"PCESVN {raw.pce_svn}: {exc}."
             ) from None
-        await asyncio.to_thread(self.registry.record_selection, platform.qe_id, platform.pce_id, raw, record.tcbm)
-        return record
 
     # ---- fetching a platform's certificates --------------------------------------------------------
 
@@ -207,7 +229,10 @@ class PlatformCertificates:
                 latest = await stored_meanwhile()
                 return latest if latest is not None else await self._fetch_platform(upstream, registration, raw)
             finally:
-                await asyncio.to_thread(store.release, name, owner)
+                try:
+                    await asyncio.to_thread(store.release, name, owner)
+                except StoreError as exc:  # it expires
+                    log.warning("the lease on the PCK certificates of QE-ID %s was not released: %s", qe_id, exc)
 
         def timed_out(holder: LeaseHolder) -> PlatformRecord:
             raise ServiceUnavailable(
@@ -215,9 +240,15 @@ class PlatformCertificates:
                 f"finished in {ttl:g} s; retry later."
             )
 
-        return await coalesced(
-            store, name, owner, ttl=ttl, patience=ttl, work=work, reload=stored_meanwhile, timed_out=timed_out
-        )
+        try:
+            return await coalesced(
+                store, name, owner, ttl=ttl, patience=ttl, work=work, reload=stored_meanwhile, timed_out=timed_out
+            )
+        except PlatformNotStored:
+            raise
+        except StoreError as exc:  # the store cannot say who fetches: fetch alone (one flight in this process)
+            log.warning("the store cannot share the fetch of QE-ID %s's certificates, fetching alone: %s", qe_id, exc)
+            return await self._fetch_platform(upstream, registration, raw)
 
     def _upstream_for(self, registration: Registration) -> MeteredUpstream:
         """The upstream to fetch the platform's certificates from, or why they cannot be fetched."""
@@ -278,7 +309,10 @@ class PlatformCertificates:
         platform = _fetched_platform(registration, fetched, records[0])
         records = await self.verified(platform, records)
         await self._prefetch_tcb_infos(platform.fmspc)
-        await self.replace(platform, records, [raw] if raw is not None else [])
+        try:
+            await self.replace(platform, records, [raw] if raw is not None else [])
+        except StoreError as exc:
+            raise PlatformNotStored(platform, records, str(exc)) from exc
         return platform
 
     async def _prefetch_tcb_infos(self, fmspc: str) -> None:
