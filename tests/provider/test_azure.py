@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pydcap.cache import CollateralStore
-from pydcap.pccs.tls import self_signed
+from pydcap.serving.tls import self_signed
 from pydcap.provider import (
     AzureConfig,
     AzureProvider,

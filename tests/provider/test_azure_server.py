@@ -13,7 +13,7 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from pydcap.pccs.tls import self_signed
+from pydcap.serving.tls import self_signed
 from pydcap.pki import PckCertificate
 from pydcap.pki.certs import Certificate
 from pydcap.pki.crl import RevocationList

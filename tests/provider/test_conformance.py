@@ -17,7 +17,7 @@ import pytest
 from pydcap import Verifier
 from pydcap.collateral import Collateral
 from pydcap.pccs import PccsConfig, PccsServer
-from pydcap.pccs.tls import self_signed
+from pydcap.serving.tls import self_signed
 from pydcap.pki import CertificateChain
 from pydcap.provider import AzureProvider, NativeProvider, QuoteProvider, UntrustedRootWarning, open_provider
 from pydcap.quote import TeeType
