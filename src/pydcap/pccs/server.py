@@ -19,9 +19,9 @@ import uvicorn
 from pydcap.cache import CollateralStore
 from pydcap.pccs.app import PccsApp
 from pydcap.pccs.config import CachingMode, PccsConfig
-from pydcap.pccs.logs import configure_logging
 from pydcap.pccs.service import Clock, PccsService
 from pydcap.serving import ThreadedServer, TlsFiles, ensure_tls_files, run_workers, uvicorn_options
+from pydcap.serving.logs import configure_logging
 from pydcap.serving.metrics import WorkerSnapshots
 
 CONFIG_ENV = "PYDCAP_PCCS_CONFIG_JSON"
