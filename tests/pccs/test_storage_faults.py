@@ -76,9 +76,7 @@ def test_a_store_that_cannot_write_still_serves_what_was_verified(
 
 
 @pytest.mark.postgres
-def test_postgresql_connections_killed_while_serving_never_give_500(
-    make_pccs: Factory, intel: SimulatedIntel
-) -> None:
+def test_postgresql_connections_killed_while_serving_never_give_500(make_pccs: Factory, intel: SimulatedIntel) -> None:
     with postgres_schema() as url:
         name = url.rsplit("%3D", 1)[1]  # the schema's name, also the connections' application_name
         pccs = make_pccs(CachingMode.REQ, database=f"{url}&application_name={name}")

@@ -1,13 +1,11 @@
-"""Running the PCCS: ``serve(config)`` in the foreground (uvicorn; httptools and uvloop when installed; several
-worker processes sharing the store, and their metrics through a temporary directory, with ``Workers``), and
-``PccsServer`` in a background thread for tests and embedding. HTTPS unless ``InsecureHttp``; a self-signed
-certificate is made on first start.
+"""Running the PCCS: ``serve(config)`` in the foreground (uvicorn, uvloop when installed; several worker processes
+sharing the store, and their metrics through a temporary directory, with ``Workers``), and ``PccsServer`` in a
+background thread for tests and embedding, both under the configuration's ``ServerLimits``. HTTPS unless
+``InsecureHttp``; a self-signed certificate is made on first start.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import os
 import shutil
 import sys
@@ -15,19 +13,14 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-import uvicorn
-from uvicorn.supervisors import Multiprocess
 
 from pydcap.cache import CollateralStore
 from pydcap.pccs.app import PccsApp
 from pydcap.pccs.config import CachingMode, PccsConfig
-from pydcap.pccs.logs import configure_logging
-from pydcap.pccs.metrics import WorkerSnapshots
 from pydcap.pccs.service import Clock, PccsService
-from pydcap.pccs.tls import TlsFiles, ensure_tls_files
-from pydcap.serving import ServerConfig, ServerThread
+from pydcap.serving import ServerThread, TlsFiles, ensure_tls_files, run, run_workers, uvicorn_options
+from pydcap.serving.logs import configure_logging
+from pydcap.serving.metrics import WorkerSnapshots
 
 CONFIG_ENV = "PYDCAP_PCCS_CONFIG_JSON"
 METRICS_DIR_ENV = "PYDCAP_PCCS_METRICS_DIR"
@@ -63,19 +56,6 @@ def tls_files(config: PccsConfig) -> TlsFiles | None:
     return ensure_tls_files(config.tls_cert, config.tls_key, directory, config.host)
 
 
-def _server_options(config: PccsConfig, tls: TlsFiles | None) -> dict[str, Any]:
-    """uvicorn's options (for ``ServerConfig``) besides the limits."""
-    options: dict[str, Any] = {
-        "lifespan": "on",
-        "access_log": False,
-        "log_config": None,
-        "timeout_graceful_shutdown": 5,
-    }
-    if tls is not None:
-        options.update(ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key))
-    return options
-
-
 def serve(config: PccsConfig) -> None:
     """Serve until interrupted. Prints where, how (mode, store, upstream) and the TLS fingerprint."""
     configure_logging(config.log_level)
@@ -94,29 +74,20 @@ def serve(config: PccsConfig) -> None:
         made = " (self-signed, made now)" if tls.generated else ""
         print(f"  TLS certificate {tls.cert}{made}", file=sys.stderr)
         print(f"  SHA-256 fingerprint {tls.fingerprint}", file=sys.stderr)
-    options = _server_options(config, tls)
-    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    options = uvicorn_options(tls)
     if config.workers > 1:
         os.environ[CONFIG_ENV] = config.to_json()
-        workers = ServerConfig(
-            "pydcap.pccs.server:app_from_environment", factory=True, host=config.host, port=config.port,
-            workers=config.workers, limits=config.limits, loop=loop, **options,
-        )  # fmt: skip
-        sock = workers.bind_socket()
         metrics_dir = tempfile.mkdtemp(prefix="pydcap-pccs-metrics-")  # private (0700), for this run only
         os.environ[METRICS_DIR_ENV] = metrics_dir
         try:
-            if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn before 0.30
-                Multiprocess(workers, target=uvicorn.Server(workers).run, sockets=[sock]).run()  # type: ignore[call-arg]
-            else:
-                Multiprocess(workers, sockets=[sock]).run()
+            run_workers(
+                "pydcap.pccs.server:app_from_environment", host=config.host, port=config.port,
+                workers=config.workers, options=options, limits=config.limits,
+            )  # fmt: skip
         finally:
             shutil.rmtree(metrics_dir, ignore_errors=True)
         return
-    app = build_app(config)
-    uvicorn.Server(
-        ServerConfig(app, host=config.host, port=config.port, limits=config.limits, loop=loop, **options)
-    ).run()
+    run(build_app(config), host=config.host, port=config.port, options=options, limits=config.limits)
 
 
 class PccsServer:
@@ -128,11 +99,11 @@ class PccsServer:
     def __init__(self, app: PccsApp, config: PccsConfig) -> None:
         self.app = app
         self.config = config
-        self.tls = tls_files(config)
-        tls = (str(self.tls.cert), str(self.tls.key)) if self.tls is not None else None
-        self._thread = ServerThread(
-            app, config.host, config.port, tls, limits=config.limits, name="pccs", **_server_options(config, None)
+        self.tls: TlsFiles | None = tls_files(config)
+        self._runner = ServerThread(
+            app, config.host, config.port, self.tls, limits=config.limits, name="pccs", lifespan="on"
         )
+        self.port = config.port
 
     @classmethod
     def create(
@@ -146,20 +117,17 @@ class PccsServer:
         return cls(build_app(config, clock=clock, store=store, refresh_tick=refresh_tick), config)
 
     @property
-    def port(self) -> int:
-        return self._thread.port
-
-    @property
     def url(self) -> str:
         return f"{self.config.scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> PccsServer:
-        self._thread.start()
+        self._runner.start()
+        self.port = self._runner.port
         self.config = replace(self.config, port=self.port)
         return self
 
     def stop(self) -> None:
-        self._thread.stop()
+        self._runner.stop()
 
     def __enter__(self) -> PccsServer:
         return self.start()

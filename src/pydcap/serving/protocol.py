@@ -144,6 +144,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_body(self, body: bytes) -> None:
         if self._refused:
             return
+        if self.cycle is not None and self.cycle.response_complete:
+            super().on_body(body)  # answered early (a 413 of its own): the rest is dropped, within the request timeout
+            return
         self._body_bytes += len(body)
         if self._body_bytes > self.limits.max_body_bytes:
             self._refuse(413, f"the request body is over {self.limits.max_body_bytes} bytes, the most this server "

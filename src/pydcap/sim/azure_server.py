@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pydcap.serving import ServerThread
+from pydcap.serving import ServerThread, TlsFiles
 from pydcap.sim.intel import SimulatedIntel
 from pydcap.sim.pki import pem_chain
 
@@ -264,7 +264,7 @@ class SimulatedAzure:
         self._requests: list[AzureRequest] = []
         self.api = AzureApi(intel, max_age, self._record)
         self.scheme = "https" if tls else "http"
-        files = (str(tls[0]), str(tls[1])) if tls else None
+        files = TlsFiles(Path(tls[0]), Path(tls[1]), generated=False) if tls else None
         self._server = ServerThread(Starlette(routes=self.api.routes()), host, port, files, name="pydcap-sim-azure")
 
     def _record(self, request: AzureRequest) -> None:
