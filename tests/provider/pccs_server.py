@@ -76,7 +76,11 @@ def _handler(data: PccsData) -> type[http.server.BaseHTTPRequestHandler]:
                 crl = data.serve(endpoint, source.pck_crl)
                 body = crl if query.get("encoding") == "der" else crl.hex().encode()
                 self._send(200, body, {"SGX-PCK-CRL-Issuer-Chain": quote(source.pck_crl_issuer_chain.decode())})
-            elif endpoint == "tcb" and query.get("fmspc", "").lower() == fmspc.lower() and query.get("update") in ("standard", "early"):
+            elif (
+                endpoint == "tcb"
+                and query.get("fmspc", "").lower() == fmspc.lower()
+                and query.get("update") in ("standard", "early")
+            ):
                 chain = quote(collateral.tcb_info_issuer_chain.decode())
                 self._send(200, data.serve(endpoint, collateral.tcb_info.to_bytes()), {"TCB-Info-Issuer-Chain": chain})
             elif endpoint in ("qe/identity", "qve/identity"):

@@ -217,11 +217,11 @@ _UNITS = {"b": 1, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "tb": 1 << 40}
 
 def _size(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"{value!r} is not a size (a number of bytes, or e.g. \"2MB\")")
+        raise ValueError(f'{value!r} is not a size (a number of bytes, or e.g. "2MB")')
     if isinstance(value, str):
         match = _SIZE.fullmatch(value.strip())
         if match is None:
-            raise ValueError(f"{value!r} is not a size: a number of bytes, or one with KB, MB or GB (e.g. \"2MB\")")
+            raise ValueError(f'{value!r} is not a size: a number of bytes, or one with KB, MB or GB (e.g. "2MB")')
         number = int(float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()])
     else:
         number = int(value)
