@@ -21,6 +21,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/verify.py
 	$(BIN)/python benchmarks/pccs.py
+	$(BIN)/python benchmarks/attest.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

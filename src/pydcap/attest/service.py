@@ -43,10 +43,15 @@ from pydcap.policy import UnsafeAcceptAnyStatus
 from pydcap.quote.structs import EnclaveReport, TdReport10
 from pydcap.sources import AzureClient, CollateralSource, HttpSettings, PccsClient, PcsClient, RetryPolicy
 from pydcap.sources.errors import CollateralNotFoundError, CollateralUnavailableError
+from pydcap.sources.models import CollateralRequest, PlatformRequestError
 from pydcap.verify import VerificationResult, Verifier
 
 Clock = Callable[[], float]
 _POLICY_RELOAD = 1.0  # seconds a replica trusts its copy of a policy before reading it again
+# A platform family's collateral (one FMSPC and CA) is taken from the cache again after a second at most (sooner
+# when it expires), not for every attestation: the cache's lookups and re-checks cost more than the verification.
+_COLLATERAL_REUSE = 1.0
+_RECENT_COLLATERAL = 256
 
 
 def make_source(config: AttestConfig) -> CollateralSource:
@@ -109,6 +114,7 @@ class AttestService:
         self.clock: Clock = clock if clock is not None else time.time
         self.collateral = AsyncCollateralService(source, CollateralCache(store, trust=self.trust, clock=self.clock))
         self.verifier = Verifier(trusted_root=self.trust, policy=UnsafeAcceptAnyStatus(), cache_size=1024)
+        self._recent: dict[CollateralRequest, tuple[float, FetchedCollateral]] = {}
         t.ensure_tables(store.engine)
         self.tenants: dict[str, Tenant] = {}
         for name in ("", *config.tenants):
@@ -143,11 +149,10 @@ class AttestService:
     async def appraise(self, tenant: Tenant, kind: AttestationType, body: bytes) -> Appraisal:
         """Read, verify and judge the evidence; raises ``AttestError`` for what is not a verdict."""
         request = read_request(kind, body)
-        policy = (
-            AttestationPolicy.parse(request.draft_policy)
-            if request.draft_policy is not None
-            else await asyncio.to_thread(self.policy, tenant, kind)
-        )
+        drafted = request.draft_policy
+        policy = AttestationPolicy.parse(drafted) if drafted is not None else self._fresh_policy(tenant, kind)
+        if policy is None:
+            policy = await asyncio.to_thread(self.policy, tenant, kind)
         fetched = await self._collateral(request)
         result = self.verifier.appraise(request.quote, fetched.collateral, at=int(self.clock()))
         _check_bindings(request)
@@ -156,13 +161,28 @@ class AttestService:
 
     async def _collateral(self, request: AttestRequest) -> FetchedCollateral:
         try:
-            return await self.collateral.fetch(request.quote)
+            wanted = CollateralRequest.from_quote(request.quote)
+            now = time.monotonic()
+            held = self._recent.get(wanted)
+            if held is not None and held[0] > now:
+                return held[1]
+            fetched = await self.collateral.collateral_for(wanted.tee, wanted.fmspc, wanted.ca)
+            if not fetched.stale_parts:
+                if len(self._recent) >= _RECENT_COLLATERAL:
+                    self._recent.clear()
+                until = min(
+                    now + _COLLATERAL_REUSE, now + min(e.valid_until for e in fetched.entries.values()) - self.clock()
+                )
+                self._recent[wanted] = (until, fetched)
+            return fetched
         except CollateralNotFoundError as exc:
             raise InvalidParameter(f"there is no collateral for this quote's platform: {exc}") from exc
         except CollateralUnavailableError as exc:
             raise ServiceUnavailable(f"the collateral for this quote cannot be had now: {exc}") from exc
         except StoreError as exc:
             raise ServiceUnavailable(str(exc)) from exc
+        except PlatformRequestError as exc:
+            raise InvalidParameter(f"quote: {exc}") from exc
         except ValueError as exc:  # the PCK certificate names no FMSPC or CA the sources understand
             raise InvalidParameter(f"quote: {exc}") from exc
 
@@ -219,11 +239,16 @@ class AttestService:
                 select(p.c.document).where(p.c.tenant == tenant.name, p.c.attestation_type == kind.value)
             ).scalar()
 
+    @staticmethod
+    def _fresh_policy(tenant: Tenant, kind: AttestationType) -> AttestationPolicy | None:
+        cached = tenant.policies.get(kind.value)
+        return cached[1] if cached is not None and time.monotonic() - cached[0] < _POLICY_RELOAD else None
+
     def policy(self, tenant: Tenant, kind: AttestationType) -> AttestationPolicy:
         """The tenant's policy for ``kind`` (the default one when none was set); re-read each second."""
-        cached = tenant.policies.get(kind.value)
-        if cached is not None and time.monotonic() - cached[0] < _POLICY_RELOAD:
-            return cached[1]
+        fresh = self._fresh_policy(tenant, kind)
+        if fresh is not None:
+            return fresh
         document = self._stored(tenant, kind)
         text = policy_text(document) if document is not None else DEFAULT_POLICY_TEXT
         policy = AttestationPolicy.parse(text)
