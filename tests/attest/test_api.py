@@ -207,5 +207,7 @@ def test_policy_administration_errors(server: AttestServer) -> None:
             http.put("/policies/SgxEnclave", params=API, content=b"plain text", headers=ADMIN), 400, "InvalidOperation"
         )
         assert error(http.get("/policies/SgxEnclave", params=API), 401, "Unauthorized")
-        assert http.get("/policies/SgxEnclave", params=API, headers=ADMIN).status_code == 200
+        stored = http.get("/policies/SgxEnclave", params=API, headers=ADMIN)  # nothing refused was stored
+        policy = jwt.decode(stored.json()["token"], options={"verify_signature": False})["x-ms-policy"]
+        assert jwt.decode(policy, options={"verify_signature": False}) == {"AttestationPolicy": b64url(b"{}")}
         assert error(http.delete("/certs"), 405, "MethodNotAllowed")

@@ -44,6 +44,7 @@ class AttestConfig:
     issuer: str = ""
     source: str = "pcs"
     upstream: str = INTEL_PCS_URL
+    upstream_ca: str = ""  # a PEM file trusted for the upstream's HTTPS (a PCCS's self-signed certificate)
     api_key: str = ""
     database: str = ""
     root_ca: str = ""
@@ -169,6 +170,7 @@ KEYS: Mapping[str, Callable[[Any], Any]] = {
     "issuer": _optional_url,
     "source": _choice(SOURCES),
     "upstream": _url,
+    "upstream_ca": _text,
     "api_key": _text,
     "database": _text,
     "root_ca": _text,
@@ -184,7 +186,7 @@ KEYS: Mapping[str, Callable[[Any], Any]] = {
     "upstream_timeout": _seconds,
     "log_level": _choice(("error", "warning", "info", "debug")),
 }
-_PATHS = ("database", "root_ca", "tls_cert", "tls_key")
+_PATHS = ("database", "root_ca", "tls_cert", "tls_key", "upstream_ca")
 
 
 def _apply(values: dict[str, Any], key: str, value: Any, origin: str, base: Path | None) -> None:

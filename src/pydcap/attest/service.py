@@ -60,6 +60,7 @@ def make_source(config: AttestConfig) -> CollateralSource:
     settings = HttpSettings(
         connect_timeout=min(budget, 3.0), read_timeout=budget,
         retry=RetryPolicy(attempts=3, backoff=0.2, max_delay=budget / 3, deadline=budget),
+        verify_tls=config.upstream_ca or True,
     )  # fmt: skip
     if config.source == "pccs":
         return PccsClient(config.upstream, settings=settings)

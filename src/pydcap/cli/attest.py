@@ -29,6 +29,7 @@ def register(sub: Any) -> None:
     upstream.add_argument("--upstream", metavar="URL", help="Intel PCS (or a service speaking its API) for collateral")
     upstream.add_argument("--pccs", metavar="URL", help="a PCCS for collateral")
     upstream.add_argument("--azure", metavar="URL", help="Azure's collateral cache")
+    s.add_argument("--upstream-ca", metavar="PEM", help="trust this certificate for the upstream's HTTPS (a PCCS's)")
     s.add_argument("--api-key", metavar="KEY", help="Intel PCS subscription key")
     s.add_argument("--issuer", metavar="URL", help="the tokens' iss (default: this server's URL)")
     s.add_argument("--tenant", metavar="NAME", action="append", help="serve a tenant at /tenants/NAME (repeatable)")
@@ -79,6 +80,7 @@ def _config(args: argparse.Namespace) -> Any:
         "upstream": upstream,
         "source": source if upstream else None,
         "api_key": getattr(args, "api_key", None),
+        "upstream_ca": getattr(args, "upstream_ca", None),
         "issuer": getattr(args, "issuer", None),
         "tenants": _tenants(getattr(args, "tenant", None)),
         "algorithm": getattr(args, "algorithm", None),
