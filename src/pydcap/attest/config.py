@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from pydcap.errors import PydcapError
+from pydcap.serving import values as read
 from pydcap.sources.pcs import INTEL_PCS_URL
 
 ENV_PREFIX = "PYDCAP_ATTEST_"
 DEFAULT_DB_NAME = "attest.sqlite3"
 ALGORITHMS = ("RS256", "ES256")
 SOURCES = ("pcs", "pccs", "azure")
-_HASH = re.compile(r"^[0-9a-fA-F]{128}$")
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
@@ -88,20 +88,12 @@ class AttestConfig:
         return cls(**values)
 
 
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"must be a string, not {type(value).__name__}")
-    return value.strip()
-
-
 def _integer(low: int, high: int) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise ValueError("must be a whole number")
-        text = str(value).strip()
-        if not text.isdigit() or not low <= int(text) <= high:
-            raise ValueError(f"{value!r} is not a whole number from {low} to {high}")
-        return int(text)
+        number = read.whole_number(value)
+        if not low <= number <= high:
+            raise ValueError(f"{number} is not a whole number from {low} to {high}")
+        return number
 
     return parse
 
@@ -116,18 +108,9 @@ def _seconds(value: Any) -> float:
     return number
 
 
-def _flag(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
-        raise ValueError(f"{value!r} is not true or false")
-    return text in ("1", "true", "yes", "on")
-
-
 def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
-        text = _text(value)
+        text = read.text(value)
         if text not in options:
             raise ValueError(f"{text!r} is not one of {', '.join(options)}")
         return text
@@ -136,21 +119,14 @@ def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
 
 
 def _url(value: Any) -> str:
-    text = _text(value)
+    text = read.text(value)
     if not text.startswith(("http://", "https://")):
         raise ValueError(f"{text!r} is not an http(s) URL")
     return text.rstrip("/")
 
 
 def _optional_url(value: Any) -> str:
-    return _url(value) if _text(value) else ""
-
-
-def _token_hash(value: Any) -> str:
-    text = _text(value)
-    if text and not _HASH.match(text):
-        raise ValueError("must be the SHA-512 of the token in hex (128 hex digits), or empty to refuse everyone")
-    return text.lower()
+    return _url(value) if read.text(value) else ""
 
 
 def _tenants(value: Any) -> tuple[str, ...]:
@@ -165,20 +141,20 @@ def _tenants(value: Any) -> tuple[str, ...]:
 
 
 KEYS: Mapping[str, Callable[[Any], Any]] = {
-    "host": _text,
+    "host": read.text,
     "port": _integer(0, 65535),
     "issuer": _optional_url,
     "source": _choice(SOURCES),
     "upstream": _url,
-    "upstream_ca": _text,
-    "api_key": _text,
-    "database": _text,
-    "root_ca": _text,
-    "tls_cert": _text,
-    "tls_key": _text,
-    "insecure_http": _flag,
+    "upstream_ca": read.text,
+    "api_key": read.text,
+    "database": read.text,
+    "root_ca": read.text,
+    "tls_cert": read.text,
+    "tls_key": read.text,
+    "insecure_http": read.flag,
     "workers": _integer(1, 64),
-    "admin_token_hash": _token_hash,
+    "admin_token_hash": read.token_hash,
     "algorithm": _choice(ALGORITHMS),
     "token_lifetime": _integer(60, 7 * 86400),
     "tenants": _tenants,

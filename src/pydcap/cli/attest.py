@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from pydcap.cli import EXIT_OK, EXIT_REJECTED, CliError
+from pydcap.cli.inputs import load_root
 from pydcap.cli.output import err, out, print_json, warn_untrusted_root
-from pydcap.errors import PydcapError
-from pydcap.pki import TrustRoot
 
 
 def register(sub: Any) -> None:
@@ -91,13 +90,9 @@ def _config(args: argparse.Namespace) -> Any:
         config = load_config(args.config, overrides=overrides)
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
-    if config.root_ca:
-        try:
-            root = TrustRoot.from_pem(Path(config.root_ca).read_bytes())
-        except (OSError, PydcapError) as exc:
-            raise CliError(f"root CA {config.root_ca}: {exc}") from exc
-        if not root.is_intel:
-            warn_untrusted_root(root.name)
+    root = load_root(config.root_ca or None)
+    if root is not None and not root.is_intel:
+        warn_untrusted_root(root.name)
     return config
 
 
