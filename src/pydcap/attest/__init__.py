@@ -13,10 +13,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pydcap.attest.client import IssuerError, TokenError, TokenVerifier, verify_token
-from pydcap.attest.config import AttestConfig, ConfigError, load_config
+from pydcap.attest.config import AttestConfig, load_config
 from pydcap.attest.errors import AttestError
 from pydcap.attest.evidence import AttestationType, open_enclave_report
 from pydcap.attest.policy import AttestationPolicy
+from pydcap.serving.values import ConfigError
 
 _LAZY = {
     "AttestApp": "pydcap.attest.app",

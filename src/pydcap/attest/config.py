@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from pydcap.errors import PydcapError
 from pydcap.serving import values as read
+from pydcap.serving.values import ConfigError
 from pydcap.sources.pcs import INTEL_PCS_URL
 
 ENV_PREFIX = "PYDCAP_ATTEST_"
@@ -22,10 +22,6 @@ DEFAULT_DB_NAME = "attest.sqlite3"
 ALGORITHMS = ("RS256", "ES256")
 SOURCES = ("pcs", "pccs", "azure")
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-
-
-class ConfigError(PydcapError):
-    """A configuration that cannot be used: names the key, where it came from and the reason."""
 
 
 def default_state_dir() -> Path:
@@ -188,15 +184,7 @@ def load_config(
     then ``overrides`` (from the command line; None values are ignored)."""
     values: dict[str, Any] = {}
     if path is not None:
-        file = Path(path).expanduser()
-        try:
-            document = json.loads(file.read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read the configuration {file}: {exc.strerror}") from None
-        except ValueError as exc:
-            raise ConfigError(f"{file} is not JSON: {exc}") from None
-        if not isinstance(document, dict):
-            raise ConfigError(f"{file}: the configuration must be a JSON object of keys")
+        file, document = read.read_json_file(path)
         values["state_dir"] = str(file.resolve().parent)
         for key, value in document.items():
             _apply(values, key, value, str(file), file.resolve().parent)

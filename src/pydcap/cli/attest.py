@@ -65,7 +65,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from pydcap.attest.config import ConfigError, load_config
+    from pydcap.attest.config import load_config
+    from pydcap.serving.values import ConfigError
 
     source, upstream = "pcs", getattr(args, "upstream", None)
     for name in ("pccs", "azure"):

@@ -16,18 +16,14 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from pydcap.errors import PydcapError
 from pydcap.pccs.schedule import RefreshSchedule, ScheduleError
 from pydcap.serving import values as read
+from pydcap.serving.values import ConfigError
 from pydcap.sources.intel_api import split_api_url
 from pydcap.sources.pcs import INTEL_PCS_URL
 
 ENV_PREFIX = "PYDCAP_PCCS_"
 DEFAULT_DB_NAME = "pckcache.sqlite3"
-
-
-class ConfigError(PydcapError):
-    """A configuration that cannot be used: names the key, where it came from and the reason."""
 
 
 class CachingMode(enum.StrEnum):
@@ -269,15 +265,7 @@ def load_config(
     values: dict[str, Any] = {}
     base: Path | None = None
     if path is not None:
-        file = Path(path).expanduser()
-        try:
-            document = json.loads(file.read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read the configuration {file}: {exc.strerror}") from None
-        except ValueError as exc:
-            raise ConfigError(f"{file} is not JSON: {exc}") from None
-        if not isinstance(document, dict):
-            raise ConfigError(f"{file}: the configuration must be a JSON object of keys")
+        file, document = read.read_json_file(path)
         base = file.resolve().parent
         values["state_dir"] = str(base)
         for key, value in document.items():

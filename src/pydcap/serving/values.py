@@ -1,13 +1,35 @@
-"""Reading one configuration value of a pydcap service (from a JSON file, an environment variable or a flag):
-each reader returns the value or raises ``ValueError`` saying what is wrong, for the caller to prefix with the key
-and where it came from."""
+"""Reading a pydcap service's configuration: the JSON file (``read_json_file``), and one value from it, an
+environment variable or a flag: each reader returns the value or raises ``ValueError`` saying what is wrong, for
+the caller to turn into a ``ConfigError`` naming the key and where it came from."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
+from pydcap.errors import PydcapError
+
 _SHA512_HEX = re.compile(r"^[0-9a-fA-F]{128}$")
+
+
+class ConfigError(PydcapError):
+    """A configuration that cannot be used: names the key, where it came from and the reason."""
+
+
+def read_json_file(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """(the file, its JSON object of keys); ``ConfigError`` when it cannot be read or is not such an object."""
+    file = Path(path).expanduser()
+    try:
+        document = json.loads(file.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read the configuration {file}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{file} is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{file}: the configuration must be a JSON object of keys")
+    return file, document
 
 
 def text(value: Any) -> str:
