@@ -84,12 +84,13 @@ class Tenant:
 
 @dataclass(frozen=True)
 class Appraisal:
-    """One attestation: the request, its collateral, Intel's verdict and the policy's failures."""
+    """One attestation: the request, Intel's verdict, the token's claims (when it verified) and the policy's
+    failures."""
 
     request: AttestRequest
-    fetched: FetchedCollateral
     result: VerificationResult
     policy: AttestationPolicy
+    claims: dict[str, Any]
     failures: list[str]
 
 
@@ -157,8 +158,11 @@ class AttestService:
         fetched = await self._collateral(request)
         result = self.verifier.appraise(request.quote, fetched.collateral, at=int(self.clock()))
         _check_bindings(request)
-        failures = policy.failures(result) if result.failure is None else []
-        return Appraisal(request, fetched, result, policy, failures)
+        if result.failure is not None:
+            return Appraisal(request, result, policy, {}, [])
+        claims = attestation_claims(request, result, fetched.entries, policy.hash)
+        failures = policy.failures(result, claims)
+        return Appraisal(request, result, policy, {**claims, **policy.issued(claims)}, failures)
 
     async def _collateral(self, request: AttestRequest) -> FetchedCollateral:
         try:
@@ -206,10 +210,9 @@ class AttestService:
             raise PolicyEvaluationError(
                 f"the policy refused the evidence ({len(a.failures)} rules failed): " + "; ".join(a.failures)
             )
-        claims = attestation_claims(a.request, a.result, a.fetched.entries, a.policy.hash)
         if a.request.draft_policy is not None:
-            return unsecured_jws(self._jwt_claims(tenant, claims))
-        return self.sign(tenant, claims)
+            return unsecured_jws(self._jwt_claims(tenant, a.claims))
+        return self.sign(tenant, a.claims)
 
     # ---- tokens -------------------------------------------------------------------------------------
 
