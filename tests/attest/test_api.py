@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 
 import httpx
 import jwt
@@ -211,3 +212,41 @@ def test_policy_administration_errors(server: AttestServer) -> None:
         policy = jwt.decode(stored.json()["token"], options={"verify_signature": False})["x-ms-policy"]
         assert jwt.decode(policy, options={"verify_signature": False}) == {"AttestationPolicy": b64url(b"{}")}
         assert error(http.delete("/certs"), 405, "MethodNotAllowed")
+
+
+def test_token_times_and_signature_are_checked(server: AttestServer) -> None:
+    key = server.app.service.tenant("").keys.current()
+    now = int(time.time())
+
+    def signed(**claims: object) -> str:
+        body = {"iss": server.issuer, "iat": now, "nbf": now, "exp": now + 600, **claims}
+        return jwt.encode(body, key.private_key, algorithm=key.algorithm, headers={"kid": key.kid})
+
+    with TokenVerifier(server.issuer, ca_cert=ca(server)) as verifier:
+        assert verifier.verify(signed())["iss"] == server.issuer
+        with pytest.raises(TokenError, match="expired"):
+            verifier.verify(signed(iat=now - 7200, nbf=now - 7200, exp=now - 3600))
+        with pytest.raises(TokenError, match="not yet valid"):
+            verifier.verify(signed(nbf=now + 3600))
+        with pytest.raises(TokenError, match=r"[Ii]ssuer"):
+            verifier.verify(signed(iss="https://someone.else"))
+        with pytest.raises(TokenError, match="none"):
+            verifier.verify(jwt.encode({"iss": server.issuer}, "", algorithm="none"))
+
+
+def test_retired_keys_leave_the_jwks_when_their_tokens_have_expired(server: AttestServer) -> None:
+    from pydcap.attest.keys import KeyRing
+
+    now = [1_000_000.0]
+    ring = KeyRing(
+        server.app.service.store.engine, "clock-test", algorithm="ES256", subject="https://clock.test",
+        token_lifetime=100, clock=lambda: now[0],
+    )  # fmt: skip
+    first = ring.current()
+    second = ring.rotate()
+    assert [k.kid for k in ring.published()] == [first.kid, second.kid]
+    now[0] += 99
+    assert len(ring.published()) == 2
+    now[0] += 2
+    assert [k.kid for k in ring.published()] == [second.kid]
+    assert ring.current().kid == second.kid
