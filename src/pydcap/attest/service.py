@@ -79,7 +79,7 @@ class Tenant:
     name: str
     issuer: str
     keys: KeyRing
-    policies: dict[str, tuple[float, AttestationPolicy, str]] = field(default_factory=dict)
+    policies: dict[str, tuple[float, AttestationPolicy]] = field(default_factory=dict)  # type -> (read at, policy)
 
 
 @dataclass(frozen=True)
@@ -186,21 +186,20 @@ class AttestService:
             raise ServiceUnavailable(f"the collateral for this quote cannot be had now: {exc}") from exc
         except StoreError as exc:
             raise ServiceUnavailable(str(exc)) from exc
-        except PlatformRequestError as exc:
-            raise InvalidParameter(f"quote: {exc}") from exc
-        except ValueError as exc:  # the PCK certificate names no FMSPC or CA the sources understand
+        except (PlatformRequestError, ValueError) as exc:  # no FMSPC or CA the sources understand in the PCK
             raise InvalidParameter(f"quote: {exc}") from exc
 
     async def attest(self, tenant_name: str, kind: AttestationType, body: bytes, *, ear: bool = False) -> str:
         """The token for the evidence in ``body``: MAA's (signed; unsecured with a draft policy) or an EAR."""
         tenant = self.tenant(tenant_name)
         a = await self.appraise(tenant, kind, body)
+        draft = a.request.draft_policy is not None  # MAA: a draft policy's token is unsecured, never signed
         if ear:
             claims = ear_claims(
                 a.result, a.failures, submodule=f"intel-{kind.tee.lower()}", policy_id=a.policy.hash,
                 nonce=a.request.nonce, developer=tenant.issuer,
             )  # fmt: skip
-            return self.sign(tenant, claims)
+            return unsecured_jws(self._jwt_claims(tenant, claims)) if draft else self.sign(tenant, claims)
         if a.result.failure is not None:
             raise InvalidParameter(
                 f"the quote did not verify: {a.result.failure.value} ({a.result.detail}); qv_result "
@@ -210,9 +209,7 @@ class AttestService:
             raise PolicyEvaluationError(
                 f"the policy refused the evidence ({len(a.failures)} rules failed): " + "; ".join(a.failures)
             )
-        if a.request.draft_policy is not None:
-            return unsecured_jws(self._jwt_claims(tenant, a.claims))
-        return self.sign(tenant, a.claims)
+        return unsecured_jws(self._jwt_claims(tenant, a.claims)) if draft else self.sign(tenant, a.claims)
 
     # ---- tokens -------------------------------------------------------------------------------------
 
@@ -256,7 +253,7 @@ class AttestService:
         document = self._stored(tenant, kind)
         text = policy_text(document) if document is not None else DEFAULT_POLICY_TEXT
         policy = AttestationPolicy.parse(text)
-        tenant.policies[kind.value] = (time.monotonic(), policy, document or "")
+        tenant.policies[kind.value] = (time.monotonic(), policy)
         return policy
 
     def policy_document(self, tenant_name: str, kind: AttestationType) -> str:
