@@ -20,6 +20,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/verify.py
+	$(BIN)/python benchmarks/fleet.py
 	$(BIN)/python benchmarks/pccs.py
 	$(BIN)/python benchmarks/attest.py
 

@@ -184,7 +184,8 @@ def load_config(
     then ``overrides`` (from the command line; None values are ignored)."""
     values: dict[str, Any] = {}
     if path is not None:
-        file, document = read.read_json_file(path)
+        file = Path(path).expanduser()
+        document = read.read_config_file(file)
         values["state_dir"] = str(file.resolve().parent)
         for key, value in document.items():
             _apply(values, key, value, str(file), file.resolve().parent)

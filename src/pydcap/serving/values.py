@@ -1,6 +1,7 @@
-"""Reading a pydcap service's configuration: the JSON file (``read_json_file``), and one value from it, an
-environment variable or a flag: each reader returns the value or raises ``ValueError`` saying what is wrong, for
-the caller to turn into a ``ConfigError`` naming the key and where it came from."""
+"""Reading a pydcap service's configuration: the file (``read_config_file``: JSON with comments and trailing
+commas, as Intel's PCCS reads its own), and one value from it, an environment variable or a flag: each value
+reader returns the value or raises ``ValueError`` saying what is wrong, for the caller to turn into a
+``ConfigError`` naming the key and where it came from."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pydcap.errors import PydcapError
+from pydcap.jsonc import CommentError, strip_comments, strip_trailing_commas
 
 _SHA512_HEX = re.compile(r"^[0-9a-fA-F]{128}$")
 
@@ -18,18 +20,26 @@ class ConfigError(PydcapError):
     """A configuration that cannot be used: names the key, where it came from and the reason."""
 
 
-def read_json_file(path: str | Path) -> tuple[Path, dict[str, Any]]:
-    """(the file, its JSON object of keys); ``ConfigError`` when it cannot be read or is not such an object."""
-    file = Path(path).expanduser()
+def read_config_file(file: Path) -> dict[str, Any]:
+    """The keys of a configuration file as Intel's PCCS reads it: JSON with ``//`` and ``/* */`` comments and
+    trailing commas allowed."""
     try:
-        document = json.loads(file.read_text())
+        text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read the configuration {file}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise ConfigError(f"{file} is not JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file} is not UTF-8 text (byte {exc.start})") from None
+    try:
+        document = json.loads(strip_trailing_commas(strip_comments(text)))
+    except CommentError as exc:
+        raise ConfigError(f"{file}:{exc.line}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{file}:{exc.lineno}: not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{file}: nested too deeply to be a configuration") from None
     if not isinstance(document, dict):
         raise ConfigError(f"{file}: the configuration must be a JSON object of keys")
-    return file, document
+    return document
 
 
 def text(value: Any) -> str:
