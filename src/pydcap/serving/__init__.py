@@ -14,7 +14,7 @@ from pydcap.serving.auth import token_hash, token_matches
 from pydcap.serving.limits import ServerLimits
 from pydcap.serving.metrics import Metrics, WorkerSnapshots
 from pydcap.serving.protocol import NOSNIFF, GuardedHttpProtocol, ServerConfig, tcp_socket
-from pydcap.serving.runner import ServerThread, run, run_workers, uvicorn_options
+from pydcap.serving.runner import ServerThread, run, run_workers, serve_workers, uvicorn_options
 from pydcap.serving.tls import TlsFiles, ensure_tls_files, self_signed
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "run",
     "run_workers",
     "self_signed",
+    "serve_workers",
     "tcp_socket",
     "token_hash",
     "token_matches",
