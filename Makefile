@@ -22,6 +22,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/verify.py
 	$(BIN)/python benchmarks/fleet.py
 	$(BIN)/python benchmarks/pccs.py
+	$(BIN)/python benchmarks/attest.py
 
 # Each fuzz target (fuzz/targets.py) for FUZZ_SECONDS, seeded from ../shared/testdata; crashes land in fuzz/crashes/.
 FUZZ_TARGETS ?= quote certificate crl tcb_info qe_identity collateral pccs_file verify admission
