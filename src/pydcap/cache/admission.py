@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from pydcap.cache.entry import Entry
 from pydcap.cache.errors import UntrustedCollateralError
 from pydcap.cache.keys import EntryKey, EntryKind
 from pydcap.collateral import EnclaveIdentity, TcbInfo
 from pydcap.errors import FormatError
 from pydcap.pki import Certificate, CertificateChain, PckCertificate, RevocationList, TrustRoot
-from pydcap.sources.models import PckCa, Tee
+from pydcap.sources.models import Fetched, PckCa, Tee
 from pydcap.verify.chains import (
     INTERMEDIATE_CN,
     PCK_CN,
@@ -41,6 +42,16 @@ class Admission:
 
     valid_until: int
     meta: dict[str, str]
+
+    def entry(self, key: EntryKey, fetched: Fetched, fetched_at: int) -> Entry:
+        """The cache entry of the admitted ``fetched`` document (its meta and these facts, its Request-ID)."""
+        meta = {**fetched.meta, **self.meta}
+        if fetched.request_id:
+            meta["request_id"] = fetched.request_id
+        return Entry(
+            key=key, data=fetched.data, issuer_chain=fetched.issuer_chain, fetched_at=fetched_at,
+            valid_until=self.valid_until, source=fetched.url, meta=meta, origin="upstream",
+        )  # fmt: skip
 
 
 def _iso(ts: int) -> str:

@@ -204,6 +204,23 @@ class CollateralStore:
     def _write(self) -> AbstractContextManager[Connection]:
         return write_transaction(self.engine, self.location)
 
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One write transaction for changes that must be made all together or not at all (an import): ``put``,
+        ``count`` and the PCCS registry's writes join it with ``conn=``. ``StoreError`` if the store is read-only
+        or fails (then nothing of it was made)."""
+        if self.read_only is not None:
+            raise StoreError(f"{self.location} cannot be written ({self.read_only})")
+        return self._write()
+
+    @contextmanager
+    def _joined(self, conn: Connection | None) -> Iterator[Connection]:
+        """``conn`` (a caller's ``transaction()``), or a write transaction of its own."""
+        if conn is not None:
+            yield conn
+        else:
+            with self._write() as own:
+                yield own
+
     def _read(self) -> AbstractContextManager[Connection]:
         return read_transaction(self.engine, self.location)
 
@@ -212,20 +229,31 @@ class CollateralStore:
 
     # ---- entries --------------------------------------------------------------------------------
 
-    def get(self, root_id: str, key: EntryKey | str) -> Entry | None:
-        """The stored entry, or None. The caller re-verifies it before serving it."""
+    def get(self, root_id: str, key: EntryKey | str, *, conn: Connection | None = None) -> Entry | None:
+        """The stored entry, or None (as ``conn``, a ``transaction()``, sees it). The caller re-verifies it
+        before serving it."""
         t = schema.entries
-        with self._read() as conn:
-            row = conn.execute(select(t).where(t.c.root_id == root_id, t.c.key == str(key))).first()
+        query = select(t).where(t.c.root_id == root_id, t.c.key == str(key))
+        if conn is not None:
+            row = conn.execute(query).first()
+        else:
+            with self._read() as own:
+                row = own.execute(query).first()
         return _entry(row) if row is not None else None
 
     def put(
-        self, root_id: str, entry: Entry, *, release: tuple[str, str] | None = None, count: str | None = None
+        self,
+        root_id: str,
+        entry: Entry,
+        *,
+        release: tuple[str, str] | None = None,
+        count: str | None = None,
+        conn: Connection | None = None,
     ) -> None:
-        """Insert or replace ``entry`` (already verified!), in one transaction with releasing the lease
-        ``release`` = (name, owner) and adding one to the counter ``count``. Over ``max_bytes``, the entries
-        written longest ago (other than this one) are deleted in the same transaction. A read-only store keeps
-        nothing."""
+        """Insert or replace ``entry`` (already verified!), in one transaction (``conn``, a ``transaction()``,
+        or one of its own) with releasing the lease ``release`` = (name, owner) and adding one to the counter
+        ``count``. Over ``max_bytes``, the entries written longest ago (other than this one) are deleted in the
+        same transaction. A read-only store keeps nothing."""
         if self.read_only is not None:
             return
         t = schema.entries
@@ -246,14 +274,14 @@ class CollateralStore:
             index_elements=[t.c.root_id, t.c.key],
             set_={k: stmt.excluded[k] for k in values if k not in ("root_id", "key")},
         )
-        with self._write() as conn:
-            conn.execute(stmt)
+        with self._joined(conn) as writing:
+            writing.execute(stmt)
             if self.max_bytes is not None:
-                self._evict(conn, self.max_bytes, keep=(root_id, str(entry.key)))
+                self._evict(writing, self.max_bytes, keep=(root_id, str(entry.key)))
             if release is not None:
-                self._release(conn, *release)
+                self._release(writing, *release)
             if count is not None:
-                self._count(conn, count, 1)
+                self._count(writing, count, 1)
 
     def _evict(self, conn: Connection, limit: int, *, keep: tuple[str, str]) -> None:
         """Delete the entries written longest ago until the rest fit in ``limit`` bytes (``keep`` stays)."""
@@ -361,11 +389,11 @@ class CollateralStore:
 
     # ---- counters and summaries -----------------------------------------------------------------
 
-    def count(self, name: str, n: int = 1) -> None:
+    def count(self, name: str, n: int = 1, *, conn: Connection | None = None) -> None:
         if self.read_only is not None:
             return
-        with self._write() as conn:
-            self._count(conn, name, n)
+        with self._joined(conn) as writing:
+            self._count(writing, name, n)
 
     def _count(self, conn: Connection, name: str, n: int) -> None:
         t = schema.counters

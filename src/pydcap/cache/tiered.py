@@ -305,19 +305,7 @@ class CollateralCache:
 
     async def _admitted_entry(self, key: EntryKey, fetched: Fetched, source: CollateralSource | None) -> Entry:
         admission = await self._admit(key, fetched.data, fetched.issuer_chain, dict(fetched.meta), source, fetched.url)
-        meta = {**fetched.meta, **admission.meta}
-        if fetched.request_id:
-            meta["request_id"] = fetched.request_id
-        return Entry(
-            key=key,
-            data=fetched.data,
-            issuer_chain=fetched.issuer_chain,
-            fetched_at=self.now(),
-            valid_until=admission.valid_until,
-            source=fetched.url,
-            meta=meta,
-            origin="upstream",
-        )
+        return admission.entry(key, fetched, self.now())
 
     async def _fetch_once(
         self, key: EntryKey, source: CollateralSource, platform: PlatformId | None, stored: Entry | None

@@ -347,21 +347,28 @@ class PlatformCertificates:
     async def replace(
         self, platform: PlatformRecord, records: Sequence[CertificateRecord], new_raw: Sequence[RawTcb]
     ) -> None:
-        """Store the platform and its certificates, re-running selection for every raw TCB already seen (the
-        certificates changed) and for ``new_raw``."""
-        known = await asyncio.to_thread(self.registry.raw_tcbs, platform.qe_id, platform.pce_id)
-        selections = await self._selections(platform, records, list(dict.fromkeys([*known, *new_raw])))
+        """Store the platform and its certificates, with ``selections`` for them."""
+        selections = await self.selections(platform, records, new_raw)
         await asyncio.to_thread(self.registry.replace_platform, platform, records, selections)
         await self.service.changed()
 
-    async def _selections(
-        self, platform: PlatformRecord, records: Sequence[CertificateRecord], raws: Sequence[RawTcb]
+    async def selections(
+        self,
+        platform: PlatformRecord,
+        records: Sequence[CertificateRecord],
+        new_raw: Sequence[RawTcb],
+        info: TcbInfo | None = None,
     ) -> list[tuple[RawTcb, str]]:
-        """The TCBm each raw TCB selects. A raw TCB that fits no certificate is left out, and so is every one
-        when no TCB info of the platform's FMSPC is cached: each is selected (or refused) when asked for."""
+        """The TCBm that each raw TCB selects among ``records``: every raw TCB of the platform already seen (its
+        certificates change) and ``new_raw``, by ``info`` (default: the SGX TCB info selection uses, from the
+        cache). A raw TCB that fits no certificate is left out, and so is every one when there is no TCB info:
+        each is selected (or refused) when asked for."""
+        known = await asyncio.to_thread(self.registry.raw_tcbs, platform.qe_id, platform.pce_id)
+        raws = list(dict.fromkeys([*known, *new_raw]))
         if not raws:
             return []
-        info = await self._selection_tcb_info(platform.fmspc)
+        if info is None:
+            info = await self._selection_tcb_info(platform.fmspc)
         if info is None:
             log.info(
                 "PCK selection for QE-ID %s waits: no SGX TCB info of %s is cached", platform.qe_id, platform.fmspc
