@@ -1,4 +1,6 @@
-"""Names of cache entries: one ``EntryKey`` per document, printable as a short path and parsed back.
+"""Which document is meant: one ``EntryKey`` per collateral document Intel publishes, printable as a short path and
+parsed back (the name the cache, the PCCS, the QCNL provider and the simulated Intel use), and the parameters
+Intel's APIs select documents by (``Tee``, ``PckCa``, ``Update``).
 
 ``root_ca_crl``, ``pck_crl/processor``, ``tcb_info/sgx/00a067110000/standard``, ``qe_identity/tdx/standard``,
 ``qve_identity/standard``, ``pck_certificate/<qeid>/<cpusvn>/<pcesvn>/<pceid>`` (lower-case hex).
@@ -10,18 +12,35 @@ import enum
 import re
 from dataclasses import dataclass
 
-from pydcap.pki import TrustRoot
-from pydcap.sources.models import PckCa, PlatformId, Tee, Update
+from pydcap.intel.platform import PlatformId
 
 _HEX = re.compile(r"^[0-9a-f]+$")
 
 
-def trust_root_id(trust: TrustRoot) -> str:
-    """The id a cache keeps one trust root's entries under (store rows, lease names): its key id, in hex."""
-    return trust.key_id.hex()[:32]
+class Tee(enum.StrEnum):
+    """The TEE a document is for; its value is the path segment Intel's APIs use."""
+
+    SGX = "sgx"
+    TDX = "tdx"
+
+
+class PckCa(enum.StrEnum):
+    """The CA that issued a PCK certificate, as the ``ca`` parameter of ``pckcrl`` spells it."""
+
+    PROCESSOR = "processor"
+    PLATFORM = "platform"
+
+
+class Update(enum.StrEnum):
+    """Which TCB evaluation a TCB info or identity reflects (Intel's ``update`` parameter)."""
+
+    STANDARD = "standard"
+    EARLY = "early"
 
 
 class EntryKind(enum.StrEnum):
+    """The kinds of documents, as the first part of an ``EntryKey``'s name."""
+
     ROOT_CA_CRL = "root_ca_crl"
     PCK_CRL = "pck_crl"
     TCB_INFO = "tcb_info"
@@ -31,7 +50,7 @@ class EntryKind(enum.StrEnum):
 
 
 class InvalidKeyError(ValueError):
-    """A string that is not the name of a cache entry."""
+    """A string that is not the name of a document."""
 
 
 @dataclass(frozen=True)
