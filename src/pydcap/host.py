@@ -20,13 +20,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from pydcap.collateral import Collateral
 from pydcap.errors import FormatError, PydcapError
+from pydcap.intel.time import TimeLike
 from pydcap.pki import CertificateChain, TrustRoot
 from pydcap.platform import QuoteSource, detect
 from pydcap.policy import AppraisalPolicy, EnclaveConstraint
 from pydcap.provider import QuoteProvider, open_provider
 from pydcap.quote import EnclaveReport, Quote
 from pydcap.verify import VerificationResult, verify_quote
-from pydcap.verify.verifier import TimeLike
 
 log = logging.getLogger("pydcap.host")
 

@@ -1,19 +1,17 @@
-"""What verification returns: Intel's result name, the TCB status, the named failure, and supplemental data."""
+"""What verification returns: Intel's result name, the TCB status, the named failure, and supplemental data.
+
+It sits below ``pydcap.policy`` (which judges a result) and ``pydcap.verify`` (which makes one), so imports run
+one way: results <- policy <- verify.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from pydcap.intel.outcomes import Failure, QvResult, TcbStatus
+from pydcap.intel.time import iso
 from pydcap.quote.parser import Body, Quote
-from pydcap.verify.names import Failure, QvResult, TcbStatus
-
-
-def iso(ts: int | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,15 @@ class TcbStatus(enum.StrEnum):
     TD_RELAUNCH_ADVISED = "TDRelaunchAdvised"
     TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED = "TDRelaunchAdvisedConfigurationNeeded"
 
+    @classmethod
+    def parse(cls, text: str) -> TcbStatus:
+        """The status named by ``text`` (Intel's spelling, any letter case); ``ValueError`` naming the statuses
+        there are for anything else, so that a misspelled status is refused where it is typed."""
+        for status in cls:
+            if status.value.lower() == text.strip().lower():
+                return status
+        raise ValueError(f"{text!r} is not a TCB status (one of: {', '.join(s.value for s in cls)})")
+
 
 QV_RESULT_OF_STATUS: dict[TcbStatus, QvResult] = {
     TcbStatus.UP_TO_DATE: QvResult.OK,

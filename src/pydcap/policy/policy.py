@@ -1,21 +1,16 @@
-"""Policies: whether to trust a verified quote. A policy returns every reason it rejects, never just the first.
-
-``Policy`` covers what most callers need (accepted TCB statuses, expiry, debug, expected measurements).
-Policies compose with ``AllOf`` and ``AnyOf``. ``UnsafeAcceptAnyStatus`` exists for tests and demos, and
-says so in its name.
-"""
+"""The common policy (``Policy``), its combinators (``AllOf``, ``AnyOf``) and the deliberately alarming
+``UnsafeAcceptAnyStatus``. Each returns every reason it rejects a result, never just the first."""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
+from pydcap.intel.outcomes import TcbStatus
 from pydcap.quote.structs import EnclaveReport, TdReport10
-
-if TYPE_CHECKING:
-    from pydcap.verify.result import VerificationResult
+from pydcap.results import VerificationResult
 
 
 class AppraisalPolicy(Protocol):
@@ -44,10 +39,12 @@ def _matches(actual: bytes, expected: bytes) -> bool:
 class Policy:
     """The common policy. Defaults accept only an UpToDate TCB, fresh collateral and production enclaves.
 
-    Measurements are bytes or hex strings; ``report_data`` may be a prefix of the 64-byte field.
+    Measurements are bytes or hex strings; ``report_data`` may be a prefix of the 64-byte field. Accepted statuses
+    are ``TcbStatus`` values or their names (Intel's spelling, any letter case); a name that is not a TCB status is
+    refused with ``ValueError`` when the policy is made.
     """
 
-    accepted_statuses: frozenset[str] = frozenset({"UpToDate"})
+    accepted_statuses: Set[str] = frozenset({TcbStatus.UP_TO_DATE})
     allow_expired_collateral: bool = False
     allow_debug: bool = False
     mr_enclave: bytes | str | None = None
@@ -61,6 +58,11 @@ class Policy:
 
     def __post_init__(self) -> None:
         """Reject malformed expected values now, with their name, rather than at the first verification."""
+        try:
+            statuses = frozenset(TcbStatus.parse(s) for s in self.accepted_statuses)
+        except ValueError as exc:
+            raise ValueError(f"accepted_statuses: {exc}") from None
+        object.__setattr__(self, "accepted_statuses", statuses)
         for name in ("mr_enclave", "mr_signer", "mr_td", "report_data"):
             _check_hex(name, getattr(self, name))
         if self.rtmrs is not None:
@@ -168,17 +170,3 @@ class UnsafeAcceptAnyStatus:
         if result.failure is not None:
             return [f"verification failed: {result.failure.value} ({result.detail})"]
         return []
-
-
-from pydcap.policy.constraint import EnclaveConstraint, SecurityLevel, security_level  # noqa: E402
-
-__all__ = [
-    "AllOf",
-    "AnyOf",
-    "AppraisalPolicy",
-    "EnclaveConstraint",
-    "Policy",
-    "SecurityLevel",
-    "UnsafeAcceptAnyStatus",
-    "security_level",
-]

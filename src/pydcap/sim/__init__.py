@@ -8,10 +8,11 @@ passed to the verifier explicitly::
     result = Verifier(trusted_root=intel.trust_root).verify(quote, intel.collateral_for(quote))
 """
 
+from pydcap.intel import PlatformId
 from pydcap.sim.catalog import Catalog, EnclaveIdentitySpec, FmspcEntry, FmspcTcb, IdentityLevelSpec, TcbLevelSpec
 from pydcap.sim.defects import CollateralDefect, QuoteDefect, Revocation
 from pydcap.sim.intel import REFERENCE_TIME, SimulatedIntel
-from pydcap.sim.platform import PlatformId, SimulatedPlatform, SimulatedSgxPlatform, SimulatedTdxPlatform
+from pydcap.sim.platform import SimulatedPlatform, SimulatedSgxPlatform, SimulatedTdxPlatform
 from pydcap.sim.scenarios import SCENARIOS, Expectation, Scenario
 from pydcap.sim.seed import DEFAULT_SEED, SEED_ENV, default_seed
 

@@ -8,7 +8,6 @@ of the current UTC day) and stay valid for 30 days; certificates are valid until
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from typing import Any, TypeVar
 
 from pydcap.collateral.bundle import Collateral
 from pydcap.errors import FormatError
+from pydcap.intel.time import TimeLike, to_unix
 from pydcap.pki.certs import Certificate, CertificateChain
 from pydcap.pki.pck import PckCertificate, SgxType
 from pydcap.pki.trust import TrustRoot
@@ -36,20 +36,12 @@ from pydcap.sim.revocation import RevocationLists
 REFERENCE_TIME = datetime(2025, 7, 1, tzinfo=UTC)
 """A fixed ``now`` for reproducible tests: ``SimulatedIntel(seed, now=REFERENCE_TIME)``."""
 
-TimeLike = datetime | int | float | None
 P = TypeVar("P", bound=SimulatedPlatform)
 
 
 def start_of_day(at: TimeLike) -> int:
     """``at`` (default: now) truncated to midnight UTC, as unix seconds."""
-    if at is None:
-        ts = int(time.time())
-    elif isinstance(at, datetime):
-        if at.tzinfo is None:
-            raise ValueError("a naive datetime is ambiguous: give a timezone (e.g. datetime.UTC)")
-        ts = int(at.timestamp())
-    else:
-        ts = int(at)
+    ts = to_unix(at)
     return ts - ts % DAY
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from pydcap.intel import PlatformId, Tcb
 from pydcap.pki.pck import SgxType
 from pydcap.quote.structs import INTEL_QE_VENDOR_ID, CertificationData
 from pydcap.sim import quote_writer as qw
@@ -61,7 +62,7 @@ class IssuedPck:
     @property
     def tcbm(self) -> str:
         """CPUSVN then PCESVN (little-endian), upper-case hex, as PCS's ``SGX-TCBm`` and ``tcbm`` say it."""
-        return (self.cpu_svn + struct.pack("<H", self.pce_svn)).hex().upper()
+        return Tcb.from_raw(self.cpu_svn, self.pce_svn).tcbm
 
     @property
     def tcb(self) -> dict[str, int]:
@@ -69,27 +70,6 @@ class IssuedPck:
         out = {f"sgxtcbcomp{i:02d}svn": svn for i, svn in enumerate(self.components, start=1)}
         out["pcesvn"] = self.pce_svn
         return out
-
-
-@dataclass(frozen=True)
-class PlatformId:
-    """What a quote provider sends to PCS to fetch this platform's PCK certificate."""
-
-    qe_id: bytes
-    cpu_svn: bytes
-    pce_svn: int
-    pce_id: bytes
-    encrypted_ppid: bytes
-    platform_manifest: bytes | None = None
-
-    def pckcert_params(self) -> dict[str, str]:
-        """Query parameters of PCS ``GET pckcert``: hex strings, PCESVN little-endian."""
-        return {
-            "encrypted_ppid": self.encrypted_ppid.hex(),
-            "cpusvn": self.cpu_svn.hex(),
-            "pcesvn": struct.pack("<H", self.pce_svn).hex(),
-            "pceid": self.pce_id.hex(),
-        }
 
 
 @dataclass(frozen=True, kw_only=True, eq=False, repr=False)
@@ -136,11 +116,12 @@ class SimulatedPlatform:
 
     @property
     def platform_id(self) -> PlatformId:
+        """What a quote provider sends to PCS to fetch this platform's PCK certificate."""
         return PlatformId(
             qe_id=self.qe_id,
             cpu_svn=self.cpu_svn,
             pce_svn=self.pce_svn,
-            pce_id=self.pce_id,
+            pce_id=int.from_bytes(self.pce_id, "little"),
             encrypted_ppid=self.encrypted_ppid,
             platform_manifest=self.platform_manifest,
         )
