@@ -9,7 +9,7 @@ This package imports nothing of pydcap's but ``errors`` and the formats (``quote
 """
 
 from pydcap.intel.documents import EntryKey, EntryKind, InvalidKeyError, PckCa, Tee, Update
-from pydcap.intel.outcomes import QV_RESULT_OF_STATUS, Failure, QvResult, TcbStatus, qv_result_of_failure
+from pydcap.intel.outcomes import QV_RESULT_OF_STATUS, Failure, QvResult, TcbStatus
 from pydcap.intel.platform import PlatformId, PlatformRequestError
 from pydcap.intel.tcb import Incomparable, Tcb, TcbFormatError
 from pydcap.intel.time import Clock, TimeLike, iso, to_unix
@@ -33,6 +33,5 @@ __all__ = [
     "TimeLike",
     "Update",
     "iso",
-    "qv_result_of_failure",
     "to_unix",
 ]

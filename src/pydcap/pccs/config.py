@@ -74,6 +74,12 @@ class PccsConfig:
     root_ca: str = ""
     insecure_http: bool = False
     upstream_timeout: float = 3.0
+    # Upstream requests of misses (new FMSPCs and platforms): a token bucket of this rate and burst; over it a
+    # miss answers 503 with Retry-After instead of asking Intel. A 404 from the upstream is the answer for
+    # not_found_ttl seconds.
+    upstream_rate: float = 10.0
+    upstream_burst: int = 100
+    not_found_ttl: float = 600.0
     refresh_before_next_update: float = 86_400.0
     max_request_body: int = 8 * 1024 * 1024
     workers: int = 1
@@ -147,6 +153,18 @@ def _seconds(value: Any) -> float:
         raise ValueError(f"{value!r} is not a number of seconds") from None
     if not 0 < number <= 86_400 * 365:
         raise ValueError(f"{number} seconds is out of range")
+    return number
+
+
+def _rate(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("must be a number of requests per second")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a number of requests per second") from None
+    if not 0 < number <= 1_000_000:
+        raise ValueError(f"{number} requests per second is out of range (more than 0)")
     return number
 
 
@@ -298,6 +316,9 @@ KEYS: Mapping[str, Setter] = {
     "RootCaFile": _path_setter("root_ca"),
     "InsecureHttp": _simple("insecure_http", _flag),
     "UpstreamTimeout": _simple("upstream_timeout", _seconds),
+    "UpstreamRateLimit": _simple("upstream_rate", _rate),
+    "UpstreamBurst": _simple("upstream_burst", _positive_int),
+    "NotFoundCacheSeconds": _simple("not_found_ttl", _seconds),
     "RefreshBeforeNextUpdate": _simple("refresh_before_next_update", _seconds),
     "Workers": _simple("workers", _positive_int),
     # Intel keys accepted for compatibility: the SQLite file name is used, the rest is checked.
