@@ -12,7 +12,7 @@ import enum
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from pydcap.verify.names import Failure
+from pydcap.intel.outcomes import Failure
 
 
 class Quote3Error(enum.StrEnum):
