@@ -23,8 +23,8 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("cache",),
     ("provider",),
     ("serving",),
-    ("pydcap",),  # the package's face
     ("attest", "host", "pccs", "sim"),  # services, the host API, the simulated Intel
+    ("pydcap",),  # the package's face (it never imports the simulator: see MAY_IMPORT_SIM)
     ("demo",),
     ("cli",),
     ("__main__",),
