@@ -125,9 +125,9 @@ class TcbStatus(enum.StrEnum):
     def parse(cls, text: str) -> TcbStatus:
         """The status named by ``text`` (Intel's spelling, any letter case); ``ValueError`` naming the statuses
         there are for anything else, so that a misspelled status is refused where it is typed."""
-        for status in cls:
-            if status.value.lower() == text.strip().lower():
-                return status
+        found = _TCB_STATUS_BY_NAME.get(text.strip().lower())
+        if found is not None:
+            return found
         raise ValueError(f"{text!r} is not a TCB status (one of: {', '.join(s.value for s in cls)})")
 
 
@@ -142,3 +142,5 @@ QV_RESULT_OF_STATUS: dict[TcbStatus, QvResult] = {
     TcbStatus.TD_RELAUNCH_ADVISED: QvResult.TD_RELAUNCH_ADVISED,
     TcbStatus.TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED: QvResult.TD_RELAUNCH_ADVISED_CONFIG_NEEDED,
 }
+
+_TCB_STATUS_BY_NAME = {status.value.lower(): status for status in TcbStatus}

@@ -58,11 +58,12 @@ class Policy:
 
     def __post_init__(self) -> None:
         """Reject malformed expected values now, with their name, rather than at the first verification."""
-        try:
-            statuses = frozenset(TcbStatus.parse(s) for s in self.accepted_statuses)
-        except ValueError as exc:
-            raise ValueError(f"accepted_statuses: {exc}") from None
-        object.__setattr__(self, "accepted_statuses", statuses)
+        if not all(type(s) is TcbStatus for s in self.accepted_statuses):
+            try:
+                statuses = frozenset(TcbStatus.parse(s) for s in self.accepted_statuses)
+            except ValueError as exc:
+                raise ValueError(f"accepted_statuses: {exc}") from None
+            object.__setattr__(self, "accepted_statuses", statuses)
         for name in ("mr_enclave", "mr_signer", "mr_td", "report_data"):
             _check_hex(name, getattr(self, name))
         if self.rtmrs is not None:
