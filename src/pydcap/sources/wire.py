@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
-from cryptography.x509 import InvalidVersion
 
 from pydcap.errors import CertificateFormatError
 from pydcap.intel import Tcb, TcbFormatError
@@ -60,7 +59,7 @@ def crl_body(response: httpx.Response, what: str) -> bytes:
     """The CRL in the body (DER, PEM or hex text, whichever the service chose) as DER."""
     try:
         return RevocationList.parse(response.content).der
-    except (CertificateFormatError, InvalidVersion) as exc:
+    except CertificateFormatError as exc:
         raise malformed(what, response, f"the body is not a CRL: {exc}") from exc
 
 

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509 import InvalidVersion
 
 from pydcap.collateral import EnclaveIdentity, TcbInfo
 from pydcap.errors import FormatError
@@ -108,8 +107,7 @@ def admit(
         return _pck_certificate(key, data, issuer_chain, trust, root_ca_crl, pck_crl, meta or {}, memo)
     except CheckFailed as exc:
         raise Refused(exc.failure, exc.detail) from exc
-    except (FormatError, InvalidVersion) as exc:
-        # InvalidVersion: cryptography's own error for a certificate or CRL of an unknown version.
+    except FormatError as exc:
         raise Refused(None, str(exc)) from exc
 
 
@@ -117,7 +115,7 @@ def pck_ca_of(data: bytes) -> PckCa:
     """The CA of a fetched PCK certificate (to know which PCK CRL admits it); ``Refused`` when it is unreadable."""
     try:
         return PckCa(PckCertificate.from_certificate(Certificate.from_pem(data)).ca_type)
-    except (FormatError, InvalidVersion) as exc:
+    except FormatError as exc:
         raise Refused(None, str(exc)) from exc
 
 
@@ -275,7 +273,7 @@ def pck_chain_leaf(pem_chain: bytes, trust: TrustRoot, memo: PkiMemo | None = No
         return PckCertificate.from_certificate(leaf)
     except CheckFailed as exc:
         raise Refused(exc.failure, exc.detail) from exc
-    except (FormatError, InvalidVersion) as exc:
+    except FormatError as exc:
         raise Refused(None, str(exc)) from exc
 
 
