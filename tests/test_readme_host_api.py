@@ -19,7 +19,7 @@ from pydcap.provider.bundled import BundledProvider
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.enclave import SimulatedQuoteSource
 from pydcap.sim.server import SimulatedPcs
-from tests.conftest import ROOT
+from tests.support.testdata import ROOT
 
 PYDCAP = [sys.executable, "-m", "pydcap"]
 

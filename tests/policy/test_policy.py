@@ -8,7 +8,7 @@ import pytest
 
 from pydcap import AllOf, AnyOf, Collateral, Policy, UnsafeAcceptAnyStatus, Verifier
 from pydcap.verify import TcbStatus, VerificationResult
-from tests.conftest import Bundle, real_bundle
+from tests.support.testdata import Bundle, real_bundle
 
 
 def _result(name: str) -> tuple[Bundle, VerificationResult]:
