@@ -65,7 +65,6 @@ KNOWN_VIOLATIONS: set[tuple[str, str]] = {
 }
 KNOWN_CYCLES: list[list[str]] = [
     ["pydcap.pccs.platforms", "pydcap.pccs.service"],
-    ["pydcap.sim.collateral", "pydcap.sim.intel", "pydcap.sim.pck_issuer", "pydcap.sim.platform"],
 ]
 
 

@@ -10,7 +10,7 @@ import hashlib
 import struct
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -20,10 +20,7 @@ from pydcap.quote.structs import INTEL_QE_VENDOR_ID, CertificationData
 from pydcap.sim import quote_writer as qw
 from pydcap.sim.defects import CollateralDefect, QuoteDefect
 from pydcap.sim.keys import raw_public_key, sign_raw
-from pydcap.sim.pki import Authority
-
-if TYPE_CHECKING:
-    from pydcap.sim.intel import SimulatedIntel
+from pydcap.sim.pki import Authority, Pki
 
 QE_ATTRIBUTES = bytes.fromhex("1500000000000000e700000000000000")
 ENCLAVE_XFRM = bytes.fromhex("e700000000000000")
@@ -72,11 +69,18 @@ class IssuedPck:
         return out
 
 
+class Certifier(Protocol):
+    """The simulated Intel that certified a platform (a ``SimulatedIntel``), as the platform's users see it."""
+
+    seed: int
+    pki: Pki
+
+
 @dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class SimulatedPlatform:
     """What SGX and TDX platforms share: identity, TCB, quoting enclave, PCK certificate and defects."""
 
-    intel: SimulatedIntel
+    intel: Certifier
     name: str
     fmspc: bytes
     ca: str
