@@ -125,6 +125,7 @@ def pydcap_claims(result: VerificationResult) -> dict[str, Any]:
     s = result.supplemental
     return {
         "x-pydcap-qv-result": result.qv_result.value,
+        "x-pydcap-quote3-error": result.quote3_error.value,
         "x-pydcap-tcb-status": result.tcb_status.value if result.tcb_status else None,
         "x-pydcap-advisory-ids": list(result.advisory_ids),
         "x-pydcap-collateral-expired": result.collateral_expired,

@@ -202,8 +202,8 @@ class AttestService:
             return unsecured_jws(self._jwt_claims(tenant, claims)) if draft else self.sign(tenant, claims)
         if a.result.failure is not None:
             raise InvalidParameter(
-                f"the quote did not verify: {a.result.failure.value} ({a.result.detail}); qv_result "
-                f"{a.result.qv_result.value}"
+                f"the quote did not verify: {a.result.failure.value} ({a.result.detail}); Intel's verification "
+                f"returns {a.result.quote3_error.value}, qv_result {a.result.qv_result.value}"
             )
         if a.failures:
             raise PolicyEvaluationError(
