@@ -218,6 +218,8 @@ def test_policy_administration_errors(server: AttestServer) -> None:
         policy = jwt.decode(stored.json()["token"], options={"verify_signature": False})["x-ms-policy"]
         assert jwt.decode(policy, options={"verify_signature": False}) == {"AttestationPolicy": b64url(b"{}")}
         assert error(http.delete("/certs"), 405, "MethodNotAllowed")
+        refused = http.post("/certificates:add", params=API, content=b'{"policyCertificateToAdd": "x"}', headers=ADMIN)
+        assert "Isolated mode" in error(refused, 400, "InvalidOperation")
 
 
 def test_token_times_and_signature_are_checked(server: AttestServer) -> None:

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 from pydcap.attest.ear import EAR_MEDIA_TYPE
 from pydcap.attest.errors import (
     AttestError,
+    InvalidOperation,
     InvalidParameter,
     MethodNotAllowed,
     NotFound,
@@ -151,6 +152,12 @@ class AttestApp:
         if path == "/.well-known/openid-configuration":
             _allow(method, ("GET",), path)
             return f"{prefix}openid-configuration", bind(self.openid)
+        if path == "/certificates":  # MAA's policy management certificates (Isolated mode): none here
+            _allow(method, ("GET",), path)
+            return f"{prefix}certificates", bind(self.policy_certificates)
+        if path in ("/certificates:add", "/certificates:remove"):
+            _allow(method, ("POST",), path)
+            return f"{prefix}certificates", bind(self.modify_policy_certificates)
         policy = _POLICY_PATH.match(path)
         if policy is not None:
             kind = attestation_type(policy.group(1))
@@ -228,6 +235,25 @@ class AttestApp:
         document = _jws_text(await self._body(scope, receive))
         result = await asyncio.to_thread(self.service.reset_policy, tenant, kind, document)
         return await self._policy_token(tenant, result)
+
+    async def policy_certificates(
+        self, tenant: str, scope: Scope, receive: Receive, query: dict[str, str]
+    ) -> tuple[int, Any]:
+        """The policy management certificates: always none, as the administrator's token authorizes changes."""
+        _api_version(query)
+        self._admin(scope)
+        return await self._policy_token(tenant, {"x-ms-policy-certificates": {"keys": []}})
+
+    async def modify_policy_certificates(
+        self, tenant: str, scope: Scope, receive: Receive, query: dict[str, str]
+    ) -> tuple[int, Any]:
+        _api_version(query)
+        self._admin(scope)
+        await self._body(scope, receive)
+        raise InvalidOperation(
+            "policy management certificates (MAA's Isolated mode) are not supported: this service authorizes "
+            "policy changes with its administrator token"
+        )
 
     # ---- service pages ------------------------------------------------------------------------------
 
