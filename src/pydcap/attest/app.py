@@ -46,6 +46,7 @@ _JSON = b"application/json; charset=utf-8"
 _EAR_QUERY = "ear"
 _EAR_ACCEPT = EAR_MEDIA_TYPE.encode()
 _PUBLISH_INTERVAL = 1.0
+_RETRY_AFTER = b"5"
 
 
 def _types() -> str:
@@ -113,8 +114,8 @@ class AttestApp:
             status, body = exc.status, exc.to_json()
             level = logging.WARNING if exc.status >= 500 else logging.INFO
             log.log(level, "%s %s -> %d %s: %s", method, path, exc.status, exc.code, exc.message)
-        except StoreError as exc:
-            error = ServiceUnavailable(str(exc))
+        except StoreError as exc:  # the store's own words go to the log only
+            error = ServiceUnavailable("the service's store is unavailable; retry in a while")
             status, body = error.status, error.to_json()
             log.warning("%s %s -> 503: %s", method, path, exc)
         except Exception:
@@ -354,5 +355,7 @@ async def _send(send: Send, status: int, body: Any, *, close: bool = False) -> N
     ]
     if close:
         headers.append((b"connection", b"close"))
+    if status == 503:
+        headers.append((b"retry-after", _RETRY_AFTER))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
