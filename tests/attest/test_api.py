@@ -57,6 +57,7 @@ def test_tdx_vm(server: AttestServer, intel: SimulatedIntel) -> None:
     assert claims["attester_tcb_status"] == claims["x-pydcap-tcb-status"] == "UpToDate"
     assert claims["tdx_td_attributes_debug"] is False and claims["dbgstat"] == "disabled-since-boot"
     assert claims["x-pydcap-fmspc"] and claims["x-pydcap-qv-result"] == "OK"
+    assert claims["x-pydcap-runtime-data"] == b64url(runtime)
 
 
 def test_nonce_and_python_verifier(server: AttestServer, intel: SimulatedIntel) -> None:

@@ -116,7 +116,7 @@ def _tdx_claims(report: TdReport10, runtime: TimeData | None) -> dict[str, Any]:
         "tdx_td_attributes_perfmon": bool(attributes >> 63 & 1),
     }
     if runtime is not None:
-        claims["x-ms-tdx-ehd"] = b64url(runtime.data)
+        claims["x-pydcap-runtime-data"] = b64url(runtime.data)  # MAA names no claim for binary TD runtime data
     return claims
 
 
