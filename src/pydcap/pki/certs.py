@@ -8,7 +8,7 @@ from functools import cached_property
 from types import MappingProxyType
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -99,7 +99,7 @@ class Certificate:
         try:
             cert = cls(x509.load_pem_x509_certificate(pem))
             _ = cert._names  # reject a certificate whose names cannot be read now, not later
-        except (ValueError, der.DerError) as exc:
+        except (ValueError, der.DerError, x509.InvalidVersion) as exc:
             raise CertificateFormatError(f"unparsable certificate: {exc}") from exc
         return cert
 
@@ -125,7 +125,10 @@ class Certificate:
 
     @cached_property
     def public_key(self) -> ec.EllipticCurvePublicKey:
-        key = self.x509.public_key()
+        try:
+            key = self.x509.public_key()
+        except (ValueError, UnsupportedAlgorithm) as exc:  # not a point on its curve; a curve cryptography lacks
+            raise CertificateFormatError(f"certificate {self.subject_cn!r} has an unusable public key: {exc}") from exc
         if not isinstance(key, ec.EllipticCurvePublicKey):
             raise CertificateFormatError(f"certificate {self.subject_cn!r} does not have an EC public key")
         return key
