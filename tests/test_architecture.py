@@ -11,7 +11,7 @@ from tests.support.imports import Import, area, cycles, imports
 
 # The floors, lowest first: a part imports only itself and the floors below it.
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("errors", "jsonc"),
+    ("errors", "jsonc", "lazy"),
     ("pki", "quote"),  # formats: certificates, CRLs, quotes
     ("intel",),  # Intel's words
     ("collateral",),  # signed documents
@@ -32,7 +32,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
 FLOOR = {part: number for number, parts in enumerate(FLOORS) for part in parts}
 MAY_IMPORT_SIM = {"sim", "demo", "cli"}
 FACE_ONLY = {"verify"}  # other parts use the package (``pydcap.verify``), never its modules
-SHARE_PRIVATE_NAMES = {"trust", "verify"}
+SHARE_PRIVATE_NAMES = {"trust", "verify"}  # the verification core may reach into the formats it checks
 
 # Imports that break the rule today, each (importer, imported module). The list only shrinks: an entry that no
 # longer occurs fails the test too, so that it is removed with the import it excused.
@@ -123,6 +123,6 @@ def test_no_private_name_from_another_package() -> None:
         and i.name.startswith("_")
         and not i.name.startswith("__")
         and area(i.importer) != area(i.imported)
-        and not {area(i.importer), area(i.imported)} <= SHARE_PRIVATE_NAMES
+        and area(i.importer) not in SHARE_PRIVATE_NAMES
     ]
     assert not private, "\n".join(private)
