@@ -11,12 +11,12 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from pydcap.collateral.signed import SignedDocument
 from pydcap.errors import CertificateFormatError, CollateralFormatError
+from pydcap.lazy import computed_once
 from pydcap.pki.crl import crl_der
 
 FORMAT_TAG = "pydcap-collateral/1"
@@ -193,7 +193,7 @@ class Collateral:
             value = getattr(self, name)
             (d / filename).write_bytes(value.to_bytes() if isinstance(value, SignedDocument) else value)
 
-    @cached_property
+    @computed_once
     def digest(self) -> bytes:
         """SHA-256 over every part: the content-hash key of this bundle."""
         h = hashlib.sha256()

@@ -45,19 +45,21 @@ def extension_failure(position: int, length: int) -> Failure:
     return Failure.SGX_PCK_INVALID_EXTENSIONS
 
 
-def read_chain(pem: bytes, what: str, memo: PkiMemo) -> CertificateChain:
+def read_chain(pem: bytes, what: str, memo: PkiMemo, *, remember: bool = True) -> CertificateChain:
     """A chain as Intel's ``CertificateChain::parse`` reads it: the first certificate, in the chain's order, that is
-    unreadable or lacks a required extension decides the failure."""
+    unreadable or lacks a required extension decides the failure. With ``remember``, ``memo`` keeps the chain."""
     try:
-        return memo.chain(pem)
+        return memo.chain(pem) if remember else memo.read_chain(pem)
     except CertificateExtensionError as exc:
         raise CheckFailed(extension_failure(exc.position, exc.length), f"{what}: {exc}") from exc
     except CertificateFormatError as exc:
         raise CheckFailed(Failure.UNSUPPORTED_CERT_FORMAT, f"{what}: {exc}") from exc
 
 
-def parse_chain(pem: bytes, expected_length: int, what: str, memo: PkiMemo) -> CertificateChain:
-    chain = read_chain(pem, what, memo)
+def parse_chain(
+    pem: bytes, expected_length: int, what: str, memo: PkiMemo, *, remember: bool = True
+) -> CertificateChain:
+    chain = read_chain(pem, what, memo, remember=remember)
     if len(chain) != expected_length:
         raise CheckFailed(
             Failure.UNSUPPORTED_CERT_FORMAT,
@@ -94,6 +96,25 @@ def check_crl(crl: RevocationList, issuer: Certificate, what: str, memo: PkiMemo
         raise CheckFailed(Failure.SGX_CRL_INVALID_SIGNATURE, f"{what} signature does not verify")
 
 
+@dataclass(frozen=True, slots=True)
+class PckCertificates:
+    """The certificates of a PCK chain whose names and signatures check out, up to a root with the trusted key:
+    everything about the chain that needs no collateral."""
+
+    chain: CertificateChain
+    root: Certificate
+    intermediate: Certificate
+    pck: PckCertificate
+
+
+@dataclass(frozen=True, slots=True)
+class PckRevocationLists:
+    """The root CA CRL and the PCK CRL, readable (each with its CRL number)."""
+
+    root_ca_crl: RevocationList
+    pck_crl: RevocationList
+
+
 @dataclass(frozen=True)
 class PckChain:
     """A PCK chain that passed every time-independent check, with what later steps need."""
@@ -106,12 +127,18 @@ class PckChain:
     pck_crl: RevocationList
 
 
-def check_pck_chain(pem: bytes, root_ca_crl: bytes, pck_crl: bytes, trust: TrustRoot, memo: PkiMemo) -> PckChain:
-    """The PCK certificate chain from the quote, against the root CA CRL and the PCK CRL."""
-    chain = parse_chain(pem, 3, "PCK certificate chain", memo)
-    root_crl = parse_crl(root_ca_crl, "root CA CRL", memo)
-    intermediate_crl = parse_crl(pck_crl, "PCK CRL", memo)
+def read_pck_chain(pem: bytes, memo: PkiMemo) -> CertificateChain:
+    """The quote's chain, parsed as Intel's parser reads it (three certificates). Its CA certificates are taken
+    from, and once checked kept in, ``memo``; the PCK certificate is parsed afresh (each platform has its own)."""
+    return parse_chain(pem, 3, "PCK certificate chain", memo, remember=False)
 
+
+def read_pck_crls(root_ca_crl: bytes, pck_crl: bytes, memo: PkiMemo) -> PckRevocationLists:
+    return PckRevocationLists(parse_crl(root_ca_crl, "root CA CRL", memo), parse_crl(pck_crl, "PCK CRL", memo))
+
+
+def check_pck_certificates(chain: CertificateChain, trust: TrustRoot, memo: PkiMemo) -> PckCertificates:
+    """Names, the SGX extension, signatures and the trust root of a parsed PCK chain."""
     root = chain.root
     if root is None or ROOT_CN not in root.subject_cn:
         raise CheckFailed(Failure.SGX_ROOT_CA_MISSING, "PCK chain has no Intel SGX Root CA certificate")
@@ -132,19 +159,34 @@ def check_pck_chain(pem: bytes, root_ca_crl: bytes, pck_crl: bytes, trust: Trust
             Failure.SGX_INTERMEDIATE_CA_INVALID_ISSUER,
             "intermediate CA certificate is not signed by the root",
         )
-    if pck.issuer_raw != intermediate.subject_raw or not memo.signed_by(pck, intermediate):
+    # The PCK certificate's own signature is not remembered: the verifier keeps what it learns per platform.
+    if pck.issuer_raw != intermediate.subject_raw or not pck.is_signed_by(intermediate):
         raise CheckFailed(Failure.SGX_PCK_INVALID_ISSUER, "PCK certificate is not signed by the intermediate CA")
     if root.public_key_bytes != trust.public_key:
         raise CheckFailed(
             Failure.SGX_PCK_CERT_CHAIN_UNTRUSTED, f"PCK chain does not end in the trusted root ({trust.name})"
         )
-    check_crl(root_crl, root, "root CA CRL", memo)
-    check_crl(intermediate_crl, intermediate, "PCK CRL", memo)
-    if root_crl.revokes(intermediate):
+    return PckCertificates(chain, root, intermediate, pck)
+
+
+def check_pck_crls(crls: PckRevocationLists, root: Certificate, intermediate: Certificate, memo: PkiMemo) -> None:
+    """The CRLs against the chain's root and intermediate CA, then whether the root CA CRL revokes the
+    intermediate (whether the PCK CRL revokes the PCK certificate is the caller's last check)."""
+    check_crl(crls.root_ca_crl, root, "root CA CRL", memo)
+    check_crl(crls.pck_crl, intermediate, "PCK CRL", memo)
+    if crls.root_ca_crl.revokes_serial(intermediate.serial_number):
         raise CheckFailed(Failure.SGX_INTERMEDIATE_CA_REVOKED, "the intermediate CA certificate is revoked")
-    if intermediate_crl.revokes(pck):
+
+
+def check_pck_chain(pem: bytes, root_ca_crl: bytes, pck_crl: bytes, trust: TrustRoot, memo: PkiMemo) -> PckChain:
+    """The PCK certificate chain from the quote, against the root CA CRL and the PCK CRL."""
+    chain = read_pck_chain(pem, memo)
+    crls = read_pck_crls(root_ca_crl, pck_crl, memo)
+    certs = check_pck_certificates(chain, trust, memo)
+    check_pck_crls(crls, certs.root, certs.intermediate, memo)
+    if crls.pck_crl.revokes_serial(certs.pck.serial_number):
         raise CheckFailed(Failure.SGX_PCK_REVOKED, "the PCK certificate is revoked")
-    return PckChain(chain, root, intermediate, pck, root_crl, intermediate_crl)
+    return PckChain(chain, certs.root, certs.intermediate, certs.pck, crls.root_ca_crl, crls.pck_crl)
 
 
 @dataclass(frozen=True)
@@ -171,7 +213,7 @@ def check_signing_chain(pem: bytes, root_ca_crl: bytes, trust: TrustRoot, what: 
             Failure.SGX_TCB_SIGNING_CERT_INVALID_ISSUER, "TCB Signing certificate is not signed by the root"
         )
     check_crl(root_crl, root, "root CA CRL", memo)
-    if root_crl.revokes(signer):
+    if root_crl.revokes_serial(signer.serial_number):
         raise CheckFailed(Failure.SGX_TCB_SIGNING_CERT_REVOKED, "the TCB Signing certificate is revoked")
     if root.public_key_bytes != trust.public_key:
         raise CheckFailed(
