@@ -23,6 +23,7 @@ from pydcap.policy import AllOf, AnyOf, Policy, UnsafeAcceptAnyStatus
 from pydcap.quote import Quote
 from pydcap.verify import (
     Failure,
+    Quote3Error,
     QvResult,
     Supplemental,
     TcbStatus,
@@ -83,6 +84,7 @@ __all__ = [
     "Policy",
     "PydcapError",
     "Quote",
+    "Quote3Error",
     "QuoteFormatError",
     "QvResult",
     "Supplemental",

@@ -15,6 +15,7 @@ from pydcap.pki.pck import PckCertificate
 from pydcap.pki.trust import TrustRoot
 from pydcap.verify.memo import PkiMemo
 from pydcap.verify.names import Failure
+from pydcap.verify.quote3 import PreflightStep
 
 ROOT_CN = "SGX Root CA"
 INTERMEDIATE_CN = "CA"
@@ -23,12 +24,14 @@ TCB_SIGNING_CN = "SGX TCB Signing"
 
 
 class CheckFailed(Exception):
-    """Internal control flow: a named failure plus a human explanation."""
+    """Internal control flow: a named failure plus a human explanation, and the step of Intel's API pre-flight
+    that met it (None: one of the QVL's four calls)."""
 
-    def __init__(self, failure: Failure, detail: str) -> None:
+    def __init__(self, failure: Failure, detail: str, step: PreflightStep | None = None) -> None:
         super().__init__(detail)
         self.failure = failure
         self.detail = detail
+        self.step = step
 
 
 def extension_failure(position: int, length: int) -> Failure:
@@ -47,7 +50,8 @@ def extension_failure(position: int, length: int) -> Failure:
 
 def read_chain(pem: bytes, what: str, memo: PkiMemo, *, remember: bool = True) -> CertificateChain:
     """A chain as Intel's ``CertificateChain::parse`` reads it: the first certificate, in the chain's order, that is
-    unreadable or lacks a required extension decides the failure. With ``remember``, ``memo`` keeps the chain."""
+    unreadable or lacks a required extension decides the failure. With ``remember``, ``memo`` keeps the chain (a
+    quote's chain is not kept: only its CA certificates are)."""
     try:
         return memo.chain(pem) if remember else memo.read_chain(pem)
     except CertificateExtensionError as exc:
@@ -96,25 +100,6 @@ def check_crl(crl: RevocationList, issuer: Certificate, what: str, memo: PkiMemo
         raise CheckFailed(Failure.SGX_CRL_INVALID_SIGNATURE, f"{what} signature does not verify")
 
 
-@dataclass(frozen=True, slots=True)
-class PckCertificates:
-    """The certificates of a PCK chain whose names and signatures check out, up to a root with the trusted key:
-    everything about the chain that needs no collateral."""
-
-    chain: CertificateChain
-    root: Certificate
-    intermediate: Certificate
-    pck: PckCertificate
-
-
-@dataclass(frozen=True, slots=True)
-class PckRevocationLists:
-    """The root CA CRL and the PCK CRL, readable (each with its CRL number)."""
-
-    root_ca_crl: RevocationList
-    pck_crl: RevocationList
-
-
 @dataclass(frozen=True)
 class PckChain:
     """A PCK chain that passed every time-independent check, with what later steps need."""
@@ -127,31 +112,41 @@ class PckChain:
     pck_crl: RevocationList
 
 
-def read_pck_chain(pem: bytes, memo: PkiMemo) -> CertificateChain:
-    """The quote's chain, parsed as Intel's parser reads it (three certificates). Its CA certificates are taken
-    from, and once checked kept in, ``memo``; the PCK certificate is parsed afresh (each platform has its own)."""
-    return parse_chain(pem, 3, "PCK certificate chain", memo, remember=False)
+def trusted_pck_chain(pem: bytes, trust: TrustRoot, memo: PkiMemo) -> tuple[CertificateChain, PckCertificate | None]:
+    """The PCK chain as Intel's API reads it before any other check of it: three readable certificates, each with
+    its required extensions, every one named as a PCK certificate a readable PCK certificate, a self-issued root,
+    and that root's key the trusted key. Returns the chain and its PCK certificate (the last so named, as
+    Intel's chain keeps it)."""
+    chain = parse_chain(pem, 3, "PCK certificate chain", memo, remember=False)
+    pck = None
+    for cert in chain.certificates:
+        if PCK_CN in cert.subject_cn:
+            try:
+                pck = PckCertificate.from_certificate(cert)
+            except CertificateFormatError as exc:
+                raise CheckFailed(Failure.SGX_PCK_INVALID_EXTENSIONS, str(exc)) from exc
+    if chain.root is None:
+        raise CheckFailed(Failure.SGX_ROOT_CA_MISSING, "PCK chain has no self-issued root certificate")
+    if chain.root.public_key_bytes != trust.public_key:
+        raise CheckFailed(
+            Failure.SGX_PCK_CERT_CHAIN_UNTRUSTED, f"PCK chain does not end in the trusted root ({trust.name})"
+        )
+    return chain, pck
 
 
-def read_pck_crls(root_ca_crl: bytes, pck_crl: bytes, memo: PkiMemo) -> PckRevocationLists:
-    return PckRevocationLists(parse_crl(root_ca_crl, "root CA CRL", memo), parse_crl(pck_crl, "PCK CRL", memo))
-
-
-def check_pck_certificates(chain: CertificateChain, trust: TrustRoot, memo: PkiMemo) -> PckCertificates:
-    """Names, the SGX extension, signatures and the trust root of a parsed PCK chain."""
+def check_pck_certificates(
+    chain: CertificateChain, pck: PckCertificate | None, memo: PkiMemo
+) -> tuple[Certificate, Certificate, PckCertificate]:
+    """The QVL's checks of a PCK chain that ``trusted_pck_chain`` read: names, then signatures. Returns the root,
+    the intermediate CA and the PCK certificate."""
     root = chain.root
     if root is None or ROOT_CN not in root.subject_cn:
         raise CheckFailed(Failure.SGX_ROOT_CA_MISSING, "PCK chain has no Intel SGX Root CA certificate")
     intermediate = chain.find(INTERMEDIATE_CN, self_issued=False)
     if intermediate is None:
         raise CheckFailed(Failure.SGX_INTERMEDIATE_CA_MISSING, "PCK chain has no intermediate CA certificate")
-    leaf = chain.find(PCK_CN)
-    if leaf is None:
+    if pck is None:
         raise CheckFailed(Failure.SGX_PCK_MISSING, "PCK chain has no PCK certificate")
-    try:
-        pck = PckCertificate.from_certificate(leaf)
-    except CertificateFormatError as exc:
-        raise CheckFailed(Failure.SGX_PCK_INVALID_EXTENSIONS, str(exc)) from exc
 
     check_root_certificate(root, memo)
     if intermediate.issuer_raw != root.subject_raw or not memo.signed_by(intermediate, root):
@@ -162,31 +157,30 @@ def check_pck_certificates(chain: CertificateChain, trust: TrustRoot, memo: PkiM
     # The PCK certificate's own signature is not remembered: the verifier keeps what it learns per platform.
     if pck.issuer_raw != intermediate.subject_raw or not pck.is_signed_by(intermediate):
         raise CheckFailed(Failure.SGX_PCK_INVALID_ISSUER, "PCK certificate is not signed by the intermediate CA")
-    if root.public_key_bytes != trust.public_key:
-        raise CheckFailed(
-            Failure.SGX_PCK_CERT_CHAIN_UNTRUSTED, f"PCK chain does not end in the trusted root ({trust.name})"
-        )
-    return PckCertificates(chain, root, intermediate, pck)
+    return root, intermediate, pck
 
 
-def check_pck_crls(crls: PckRevocationLists, root: Certificate, intermediate: Certificate, memo: PkiMemo) -> None:
+def check_pck_crls(
+    root_crl: RevocationList, pck_crl: RevocationList, root: Certificate, intermediate: Certificate, memo: PkiMemo
+) -> None:
     """The CRLs against the chain's root and intermediate CA, then whether the root CA CRL revokes the
-    intermediate (whether the PCK CRL revokes the PCK certificate is the caller's last check)."""
-    check_crl(crls.root_ca_crl, root, "root CA CRL", memo)
-    check_crl(crls.pck_crl, intermediate, "PCK CRL", memo)
-    if crls.root_ca_crl.revokes_serial(intermediate.serial_number):
+    intermediate (whether the PCK CRL revokes the PCK certificate is the last check, the caller's)."""
+    check_crl(root_crl, root, "root CA CRL", memo)
+    check_crl(pck_crl, intermediate, "PCK CRL", memo)
+    if root_crl.revokes(intermediate):
         raise CheckFailed(Failure.SGX_INTERMEDIATE_CA_REVOKED, "the intermediate CA certificate is revoked")
 
 
 def check_pck_chain(pem: bytes, root_ca_crl: bytes, pck_crl: bytes, trust: TrustRoot, memo: PkiMemo) -> PckChain:
     """The PCK certificate chain from the quote, against the root CA CRL and the PCK CRL."""
-    chain = read_pck_chain(pem, memo)
-    crls = read_pck_crls(root_ca_crl, pck_crl, memo)
-    certs = check_pck_certificates(chain, trust, memo)
-    check_pck_crls(crls, certs.root, certs.intermediate, memo)
-    if crls.pck_crl.revokes_serial(certs.pck.serial_number):
+    chain, pck = trusted_pck_chain(pem, trust, memo)
+    root_crl = parse_crl(root_ca_crl, "root CA CRL", memo)
+    intermediate_crl = parse_crl(pck_crl, "PCK CRL", memo)
+    root, intermediate, pck = check_pck_certificates(chain, pck, memo)
+    check_pck_crls(root_crl, intermediate_crl, root, intermediate, memo)
+    if intermediate_crl.revokes(pck):
         raise CheckFailed(Failure.SGX_PCK_REVOKED, "the PCK certificate is revoked")
-    return PckChain(chain, certs.root, certs.intermediate, certs.pck, crls.root_ca_crl, crls.pck_crl)
+    return PckChain(chain, root, intermediate, pck, root_crl, intermediate_crl)
 
 
 @dataclass(frozen=True)
@@ -213,7 +207,7 @@ def check_signing_chain(pem: bytes, root_ca_crl: bytes, trust: TrustRoot, what: 
             Failure.SGX_TCB_SIGNING_CERT_INVALID_ISSUER, "TCB Signing certificate is not signed by the root"
         )
     check_crl(root_crl, root, "root CA CRL", memo)
-    if root_crl.revokes_serial(signer.serial_number):
+    if root_crl.revokes(signer):
         raise CheckFailed(Failure.SGX_TCB_SIGNING_CERT_REVOKED, "the TCB Signing certificate is revoked")
     if root.public_key_bytes != trust.public_key:
         raise CheckFailed(

@@ -1,16 +1,19 @@
 """The quote verifier: Intel's QvE/QVL appraisal, step by step, with content-keyed caches for collateral.
 
-Order of checks (the first failure wins, as in Intel's library): quote format, PCK chain and CRLs, TCB info
-and its signing chain, QE identity and its signing chain, then the quote itself (TCB info match, TDX
-module, QE report signature and binding, QE identity, quote signature) and finally the TCB level.
-Collateral expiry is a flag beside the result, never a failure.
+Order of checks (the first failure wins, as in Intel's verification API, qve.cpp ``sgx_qve_verify_quote``):
+the quote's format; a pre-flight that reads the TCB info, the PCK chain (and pins its root key), the QE
+identity, the issuer chains and the CRLs; then the QVL's four calls: PCK chain and CRLs, TCB info and its
+signing chain, QE identity and its signing chain, the quote itself (TCB info match, TDX module, QE report
+signature and binding, QE identity, quote signature) and finally the TCB level. Collateral expiry is a flag
+beside the result, never a failure.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Generic, TypeVar, cast
@@ -26,6 +29,7 @@ from pydcap.errors import (
     UnsupportedVersionError,
 )
 from pydcap.pki.certs import Certificate, CertificateChain
+from pydcap.pki.crl import RevocationList
 from pydcap.pki.pck import SgxExtension, ca_type
 from pydcap.pki.trust import TrustRoot
 from pydcap.policy import AppraisalPolicy, Policy
@@ -34,17 +38,17 @@ from pydcap.quote.structs import TdReport10, TdReport15
 from pydcap.verify.cache import BoundedCache
 from pydcap.verify.chains import (
     CheckFailed,
-    PckRevocationLists,
     SigningChain,
     check_pck_certificates,
     check_pck_crls,
     check_signing_chain,
+    parse_crl,
     read_chain,
-    read_pck_chain,
-    read_pck_crls,
+    trusted_pck_chain,
 )
 from pydcap.verify.memo import PkiMemo
-from pydcap.verify.names import QV_RESULT_OF_STATUS, Failure, TcbStatus, qv_result_of_failure
+from pydcap.verify.names import QV_RESULT_OF_STATUS, Failure, QvResult, TcbStatus
+from pydcap.verify.quote3 import QUOTE3_ERROR_OF_FAILURE, PreflightStep, Quote3Error
 from pydcap.verify.result import Supplemental, VerificationResult
 from pydcap.verify.signatures import document_signature_ok, public_key_from_point, public_key_from_raw, verify_raw
 from pydcap.verify.tcb import TcbEvaluation, TcbNotSupported, evaluate, relaunch
@@ -174,8 +178,8 @@ class _Platform:
 
 
 class _UntrustedChain:
-    """A platform whose chain reads but fails on names, signatures or the trust root (reported after the CRLs
-    are read, as Intel's order has it)."""
+    """A platform whose chain passes Intel's pre-flight but fails the QVL's check of its names or signatures
+    (reported after the pre-flight's other steps, as Intel's order has it)."""
 
     __slots__ = ("failure",)
 
@@ -189,41 +193,67 @@ PLATFORM_BYTES = 768
 
 @dataclass(frozen=True, slots=True)
 class _CheckedCrls:
-    """The root CA CRL and PCK CRL of a bundle, readable, with the dates of both and of their issuer chain; that
-    chain (which, as in Intel's verification enclave, is read for its dates only), or why it cannot be read; and
-    how the CRLs fared against each pair of root and intermediate CA met (few: Intel has two intermediates)."""
+    """The root CA CRL and PCK CRL of a bundle, readable, with their dates and their issuer chain's; and how
+    they fared against each pair of root and intermediate CA met (few: Intel has two intermediates)."""
 
-    lists: PckRevocationLists
-    issuer_chain: CertificateChain | CheckFailed
+    root_ca_crl: RevocationList
+    pck_crl: RevocationList
     dates: _Dates
     issuers: dict[tuple[Certificate, Certificate], CheckFailed | None] = field(default_factory=dict)
 
 
 class _CheckedBundle:
-    """What checking a collateral bundle found, part by part: each part checked, or why not (raised when the
-    verification reaches that part, in Intel's order); and, when all were, their dates and numbers together."""
+    """What checking a collateral bundle found, step by step in Intel's order (the pre-flight's reading of each
+    part, then the QVL's checks of the documents): each outcome, or its failure, raised when a verification
+    reaches that step; and, when all were checked, their dates and numbers together."""
 
-    __slots__ = ("crls", "dates", "latest_crl_update", "nbytes", "numbers", "qe", "tcb")
+    __slots__ = (
+        "crls",
+        "dates",
+        "issuer_chains",
+        "latest_crl_update",
+        "nbytes",
+        "numbers",
+        "qe",
+        "qe_identity",
+        "tcb",
+        "tcb_info",
+    )
 
-    def __init__(
-        self,
-        crls: _CheckedCrls | CheckFailed,
-        tcb: _SignedCollateral[TcbInfo] | CheckFailed,
-        qe: _SignedCollateral[EnclaveIdentity] | CheckFailed,
-    ) -> None:
-        self.crls = crls
-        self.tcb = tcb
-        self.qe = qe
+    def __init__(self, verifier: Verifier, collateral: Collateral) -> None:
+        memo = verifier._memo
+        self.tcb_info = _outcome(lambda: _parse(_TCB_INFO, collateral.tcb_info), PreflightStep.TCB_INFO)
+        self.qe_identity = _outcome(lambda: _parse(_QE_IDENTITY, collateral.qe_identity), PreflightStep.QE_IDENTITY)
+        self.issuer_chains = _outcome(
+            lambda: (
+                read_chain(collateral.qe_identity_issuer_chain, "QE identity issuer chain", memo),
+                read_chain(collateral.tcb_info_issuer_chain, "TCB info issuer chain", memo),
+                read_chain(collateral.pck_crl_issuer_chain, "PCK CRL issuer chain", memo),
+            ),
+            PreflightStep.ISSUER_CHAINS,
+        )
+        self.crls = _outcome(lambda: _read_crls(collateral, memo, self.issuer_chains), PreflightStep.CRLS)
+        tcb_info, qe_identity = self.tcb_info, self.qe_identity
+        self.tcb: _SignedCollateral[TcbInfo] | CheckFailed = (
+            tcb_info
+            if isinstance(tcb_info, CheckFailed)
+            else _outcome(lambda: verifier._check_signed(_TCB_INFO, tcb_info, collateral.tcb_info, collateral))
+        )
+        self.qe: _SignedCollateral[EnclaveIdentity] | CheckFailed = (
+            qe_identity
+            if isinstance(qe_identity, CheckFailed)
+            else _outcome(lambda: verifier._check_signed(_QE_IDENTITY, qe_identity, collateral.qe_identity, collateral))
+        )
         self.dates: _Dates | None = None
         self.numbers: tuple[int, int | None, int | None] | None = None  # evaluation number, PCK and root CRL numbers
         self.latest_crl_update = 0
-        self.nbytes = 0  # what it costs in memory, estimated
+        self.nbytes = _collateral_bytes(collateral)  # what it costs in memory, estimated
+        crls, tcb, qe = self.crls, self.tcb, self.qe
         if isinstance(crls, _CheckedCrls) and isinstance(tcb, _SignedCollateral) and isinstance(qe, _SignedCollateral):
-            lists = crls.lists
             self.dates = crls.dates | tcb.dates | qe.dates
             evaluation = min(tcb.document.tcb_evaluation_data_number, qe.document.tcb_evaluation_data_number)
-            self.numbers = (evaluation, lists.pck_crl.crl_number, lists.root_ca_crl.crl_number)
-            self.latest_crl_update = max(lists.root_ca_crl.this_update, lists.pck_crl.this_update)
+            self.numbers = (evaluation, crls.pck_crl.crl_number, crls.root_ca_crl.crl_number)
+            self.latest_crl_update = max(crls.root_ca_crl.this_update, crls.pck_crl.this_update)
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,9 +330,11 @@ class Verifier:
             parsed = quote if isinstance(quote, Quote) else Quote.parse(quote)
             return self._appraise(parsed, collateral, at)
         except QuoteFormatError as exc:
-            return self._failed(Failure.UNSUPPORTED_QUOTE_FORMAT, str(exc), at, None)
+            raw = quote.raw if isinstance(quote, Quote) else quote
+            step = PreflightStep.QUOTE_SIZE if _refused_as_parameter(raw) else PreflightStep.QUOTE
+            return self._failed(Failure.UNSUPPORTED_QUOTE_FORMAT, str(exc), at, None, step)
         except CheckFailed as exc:
-            return self._failed(exc.failure, exc.detail, at, parsed)
+            return self._failed(exc.failure, exc.detail, at, parsed, exc.step)
 
     def clear_caches(self) -> None:
         self._cache.clear()
@@ -315,9 +347,14 @@ class Verifier:
 
     # ---- steps -----------------------------------------------------------------------------------
 
-    def _failed(self, failure: Failure, detail: str, at: int, quote: Quote | None) -> VerificationResult:
+    def _failed(
+        self, failure: Failure, detail: str, at: int, quote: Quote | None, step: PreflightStep | None = None
+    ) -> VerificationResult:
+        """A failure as Intel's API reports it: the code of the pre-flight ``step`` that met it, else the code of
+        its QVL status; the result UNSPECIFIED."""
         return VerificationResult(
-            qv_result=qv_result_of_failure(failure),
+            qv_result=QvResult.UNSPECIFIED,
+            quote3_error=step.quote3_error if step is not None else QUOTE3_ERROR_OF_FAILURE[failure],
             tcb_status=None,
             failure=failure,
             detail=detail,
@@ -331,13 +368,26 @@ class Verifier:
 
     def _appraise(self, quote: Quote, collateral: Collateral, at: int) -> VerificationResult:
         pem = quote.pck_chain_pem
+        if pem is None and quote.certification_data.encrypted_ppid is not None:
+            # The PCK certificate a service selected for the quote's encrypted PPID and raw TCB (pydcap's
+            # collateral fetch, dcap-qvl's): checked like an embedded chain; the QE report, which the PCK key
+            # signs, binds it to this platform.
+            pem = collateral.pck_chain
         if pem is None:
             raise CheckFailed(
                 Failure.UNSUPPORTED_QE_CERTIFICATION_DATA_TYPE,
                 f"certification data type {quote.certification_data.type} is not a PCK certificate chain (5)",
             )
         bundle = self._bundle(collateral)
-        platform = self._check_pck(quote, pem, bundle)
+        # Intel's API pre-flight (qve.cpp): each part read, in its order; the PCK chain's root must be trusted.
+        _checked(bundle.tcb_info)
+        platform = self._platform_record(quote, pem)
+        _checked(bundle.qe_identity)
+        _checked(bundle.issuer_chains)
+        crls = _checked(bundle.crls)
+        # The QVL's four calls: the PCK chain and its CRLs, the TCB info, the QE identity, then the quote.
+        self._check_pck(platform, crls)
+        assert isinstance(platform, _Platform)
         tcb = _checked(bundle.tcb)
         qe = _checked(bundle.qe)
 
@@ -350,6 +400,7 @@ class Verifier:
             return replace(result, supplemental=supplemental, collateral_expired=expired)
         return VerificationResult(
             qv_result=QV_RESULT_OF_STATUS[outcome.status],
+            quote3_error=Quote3Error.SGX_QL_SUCCESS,
             tcb_status=outcome.status,
             failure=None,
             detail=outcome.detail,
@@ -367,53 +418,45 @@ class Verifier:
         key = ("bundle", collateral.digest)
         bundle = self._cache.get(key)
         if not isinstance(bundle, _CheckedBundle):
-            tcb_doc, qe_doc = collateral.tcb_info, collateral.qe_identity
-            bundle = _CheckedBundle(
-                _outcome(lambda: self._check_crls(collateral)),
-                _outcome(lambda: self._check_signed(_TCB_INFO, tcb_doc, collateral.tcb_info_issuer_chain, collateral)),
-                _outcome(
-                    lambda: self._check_signed(_QE_IDENTITY, qe_doc, collateral.qe_identity_issuer_chain, collateral)
-                ),
-            )
-            bundle.nbytes = _collateral_bytes(collateral)
+            bundle = _CheckedBundle(self, collateral)
             self._cache.put(key, bundle)
         return bundle
 
-    def _check_pck(self, quote: Quote, pem: bytes, bundle: _CheckedBundle) -> _Platform:
-        """Intel's order: the chain read, the CRLs read, then the chain's names and signatures, the CRLs against
-        it and revocation; the PCK CRL issuer chain last. What needs no collateral is remembered per platform."""
+    def _platform_record(self, quote: Quote, pem: bytes) -> _Platform | _UntrustedChain:
+        """What this verifier knows of the quote's platform, found out now if need be; a failure of the
+        pre-flight's reading of the chain is raised."""
         key = _platform_digest(quote, pem)
         remembered = self._cache.get(key)
         if remembered is None:
             remembered = _outcome(lambda: self._platform(quote, pem))
             self._cache.put(key, remembered)
-        platform = _checked(remembered)
-        crls = _checked(bundle.crls)
+        return _checked(remembered)  # type: ignore[return-value]  # what _platform returned for this key
+
+    def _check_pck(self, platform: _Platform | _UntrustedChain, crls: _CheckedCrls) -> None:
+        """The QVL's PCK chain check: its names and signatures, the CRLs against it, revocation."""
         if isinstance(platform, _UntrustedChain):
             raise CheckFailed(platform.failure.failure, platform.failure.detail)
-        assert isinstance(platform, _Platform)
         issuers = (platform.root, platform.intermediate)
         checked = crls.issuers.get(issuers)
         if checked is None:
-            checked = _outcome(lambda: check_pck_crls(crls.lists, *issuers, self._memo))
+            checked = _outcome(lambda: check_pck_crls(crls.root_ca_crl, crls.pck_crl, *issuers, self._memo))
             if len(crls.issuers) >= _ISSUERS_PER_BUNDLE:
                 crls.issuers.clear()
             crls.issuers[issuers] = checked
         _checked(checked)
-        if crls.lists.pck_crl.revokes_serial(platform.serial):
+        if crls.pck_crl.revokes_serial(platform.serial):
             raise CheckFailed(Failure.SGX_PCK_REVOKED, "the PCK certificate is revoked")
-        _checked(crls.issuer_chain)
-        return platform
 
     def _platform(self, quote: Quote, pem: bytes) -> _Platform | _UntrustedChain:
-        """Every check of a quote's certification data that needs no collateral (a failure reading the chain is
-        raised; one in its names, signatures or trust root is kept, raised once the CRLs are read)."""
-        chain = read_pck_chain(pem, self._memo)
+        """Every check of a quote's certification data that needs no collateral: the pre-flight's reading of the
+        chain (a failure is raised), the QVL's check of its names and signatures (a failure is kept, raised in
+        its turn), the QE report's signature by the PCK key and its binding of the attestation key."""
+        with _during(PreflightStep.PCK_CHAIN):
+            chain, named_pck = trusted_pck_chain(pem, self.trust, self._memo)
         try:
-            certs = check_pck_certificates(chain, self.trust, self._memo)
+            root, intermediate, pck = check_pck_certificates(chain, named_pck, self._memo)
         except CheckFailed as exc:
             return _UntrustedChain(exc)
-        pck = certs.pck
         key = public_key_from_point(pck.public_key_bytes)
         qe_failure = None
         if key is not None:
@@ -430,8 +473,8 @@ class Verifier:
                 )
         dates = _Dates.of((chain,), [], [])
         return _Platform(
-            certs.root,
-            certs.intermediate,
+            root,
+            intermediate,
             self._shared_sgx(pck.sgx),
             pck.serial_number,
             self._share(dates.earliest_issue),  # mostly the root's
@@ -465,26 +508,12 @@ class Verifier:
             return value
         return cast(H, found)
 
-    def _check_crls(self, collateral: Collateral) -> _CheckedCrls:
-        lists = read_pck_crls(collateral.root_ca_crl, collateral.pck_crl, self._memo)
-        crls = [lists.root_ca_crl, lists.pck_crl]
-        dates = _Dates.of((), [c.this_update for c in crls], [c.next_update for c in crls])
-        issuer_chain = _outcome(lambda: read_chain(collateral.pck_crl_issuer_chain, "PCK CRL issuer chain", self._memo))
-        if isinstance(issuer_chain, CertificateChain):
-            dates = dates | _Dates.of((issuer_chain,), [], [])
-        return _CheckedCrls(lists, issuer_chain, dates)
-
     def _check_signed(
-        self, kind: _DocumentKind[D], signed: SignedDocument, chain_pem: bytes, collateral: Collateral
+        self, kind: _DocumentKind[D], document: D, signed: SignedDocument, collateral: Collateral
     ) -> _SignedCollateral[D]:
-        try:
-            document = kind.parse(signed)
-        except UnsupportedVersionError as exc:
-            raise CheckFailed(kind.unsupported_version, str(exc)) from exc
-        except InvalidCollateralError as exc:
-            raise CheckFailed(kind.invalid, str(exc)) from exc
-        except CollateralFormatError as exc:
-            raise CheckFailed(kind.unsupported_format, str(exc)) from exc
+        """The QVL's check of a parsed document (``document``, read from ``signed``): its signing chain, then
+        its signature."""
+        chain_pem = collateral.tcb_info_issuer_chain if kind is _TCB_INFO else collateral.qe_identity_issuer_chain
         chain = check_signing_chain(chain_pem, collateral.root_ca_crl, self.trust, kind.what, self._memo)
         key = self._memo.certificate_key(chain.signer)
         if key is None or not document_signature_ok(signed, key):
@@ -627,10 +656,11 @@ _ISSUERS_PER_BUNDLE = 16
 _SHARED_VALUES = 4096
 
 
-def _outcome(check: Callable[[], T]) -> T | CheckFailed:
-    """What ``check`` returns, or the failure it raises."""
+def _outcome(check: Callable[[], T], step: PreflightStep | None = None) -> T | CheckFailed:
+    """What ``check`` returns, or the failure it raises (as a failure of the pre-flight ``step``, if given)."""
     try:
-        return check()
+        with _during(step):
+            return check()
     except CheckFailed as exc:
         return exc
 
@@ -638,8 +668,51 @@ def _outcome(check: Callable[[], T]) -> T | CheckFailed:
 def _checked(outcome: T | CheckFailed) -> T:
     """The outcome of a check, or its failure raised (again)."""
     if isinstance(outcome, CheckFailed):
-        raise CheckFailed(outcome.failure, outcome.detail)
+        raise CheckFailed(outcome.failure, outcome.detail, outcome.step)
     return outcome
+
+
+@contextmanager
+def _during(step: PreflightStep | None) -> Iterator[None]:
+    """Failures met inside: reported as failures of Intel's pre-flight ``step`` (None: of the QVL's checks)."""
+    try:
+        yield
+    except CheckFailed as exc:
+        if step is not None:
+            exc.step = step
+        raise
+
+
+def _parse(kind: _DocumentKind[D], signed: SignedDocument) -> D:
+    try:
+        return kind.parse(signed)
+    except UnsupportedVersionError as exc:
+        raise CheckFailed(kind.unsupported_version, str(exc)) from exc
+    except InvalidCollateralError as exc:
+        raise CheckFailed(kind.invalid, str(exc)) from exc
+    except CollateralFormatError as exc:
+        raise CheckFailed(kind.unsupported_format, str(exc)) from exc
+
+
+def _read_crls(
+    collateral: Collateral, memo: PkiMemo, issuer_chains: tuple[CertificateChain, ...] | CheckFailed
+) -> _CheckedCrls:
+    """Both CRLs read, with their dates and those of the PCK CRL issuer chain (when it could be read)."""
+    root_ca_crl = parse_crl(collateral.root_ca_crl, "root CA CRL", memo)
+    pck_crl = parse_crl(collateral.pck_crl, "PCK CRL", memo)
+    crls = (root_ca_crl, pck_crl)
+    chains = () if isinstance(issuer_chains, CheckFailed) else issuer_chains[2:]
+    dates = _Dates.of(chains, [c.this_update for c in crls], [c.next_update for c in crls])
+    return _CheckedCrls(root_ca_crl, pck_crl, dates)
+
+
+_MIN_QUOTE_SIZE = 1020  # Intel's QUOTE_MIN_SIZE
+
+
+def _refused_as_parameter(raw: bytes) -> bool:
+    """Whether Intel's API refuses the quote bytes as a bad parameter before parsing them (tee_verify_evidence):
+    fewer than QUOTE_MIN_SIZE bytes, or a TEE type (bytes 4-8) neither SGX (0) nor TDX (0x81)."""
+    return len(raw) < _MIN_QUOTE_SIZE or int.from_bytes(raw[4:8], "little") not in (0x00, 0x81)
 
 
 def _cached_bytes(value: object) -> int:
