@@ -45,9 +45,12 @@ _LAZY = {
     "CollateralUnavailableError": "pydcap.sources",
     "PccsClient": "pydcap.sources",
     "PcsClient": "pydcap.sources",
+    "TokenVerifier": "pydcap.attest",
+    "verify_token": "pydcap.attest",
 }
 
 if TYPE_CHECKING:
+    from pydcap.attest import TokenVerifier, verify_token
     from pydcap.cache import AsyncCollateralService, CollateralCache, CollateralService, CollateralStore
     from pydcap.sources import AzureClient, CollateralUnavailableError, PccsClient, PcsClient
 
@@ -90,10 +93,12 @@ __all__ = [
     "Supplemental",
     "TcbInfo",
     "TcbStatus",
+    "TokenVerifier",
     "TrustRoot",
     "UnsafeAcceptAnyStatus",
     "VerificationResult",
     "Verifier",
     "__version__",
     "verify_quote",
+    "verify_token",
 ]
