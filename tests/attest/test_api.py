@@ -253,3 +253,18 @@ def test_retired_keys_leave_the_jwks_when_their_tokens_have_expired(server: Atte
     now[0] += 2
     assert [k.kid for k in ring.published()] == [second.kid]
     assert ring.current().kid == second.kid
+
+
+def test_init_time_data_is_bound_to_the_config_id(server: AttestServer, intel: SimulatedIntel) -> None:
+    init = b'{"volume": "sha256:abc"}'
+    quote = intel.sgx_platform().quote(b"", config_id=hashlib.sha256(init).digest() + bytes(32), config_svn=2)
+    body = {"quote": b64url(quote), "initTimeData": {"data": b64url(init), "dataType": "JSON"}}
+    response = attest(server, "/attest/SgxEnclave", body)
+    assert response.status_code == 200, response.text
+    claims = jwt.decode(response.json()["token"], options={"verify_signature": False})
+    assert claims["x-ms-inittime"] == {"volume": "sha256:abc"}
+    assert (
+        claims["x-ms-sgx-config-id"].startswith(hashlib.sha256(init).hexdigest()) and claims["x-ms-sgx-config-svn"] == 2
+    )
+    body["initTimeData"] = {"data": b64url(b"other"), "dataType": "Binary"}
+    assert "CONFIGID" in error(attest(server, "/attest/SgxEnclave", body), 400, "InvalidParameter")

@@ -46,8 +46,9 @@ def test_token_verify(
     assert "token valid" in capsys.readouterr().out
     assert main([*args, "--nonce", "other"]) == 1
     assert "nonce" in capsys.readouterr().err
-    assert main(["attest", "token", "verify", good, "--issuer", server.issuer]) == 2  # its certificate is not trusted
+    assert main(["attest", "token", "verify", good, "--issuer", server.issuer]) == 3  # its certificate is not trusted
     assert "--issuer" in capsys.readouterr().err
+    assert main(["attest", "token", "verify", good, "--issuer", "http://127.0.0.1:9"]) == 3  # nobody there
     assert (
         main(["attest", "token", "verify", good, "--issuer", server.issuer, "--ca-cert", str(tmp_path / "none.pem")])
         == 2

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs
 
+from pydcap.attest.ear import EAR_MEDIA_TYPE
 from pydcap.attest.errors import (
     AttestError,
     InvalidParameter,
@@ -42,6 +43,7 @@ _TENANT_PATH = re.compile(r"^/tenants/([a-z0-9][a-z0-9-]{0,62})(/.*)$")
 _POLICY_PATH = re.compile(r"^/policies/([A-Za-z]+)(:reset)?$")
 _JSON = b"application/json; charset=utf-8"
 _EAR_QUERY = "ear"
+_EAR_ACCEPT = EAR_MEDIA_TYPE.encode()
 _PUBLISH_INTERVAL = 1.0
 
 
@@ -167,7 +169,7 @@ class AttestApp:
     ) -> tuple[int, Any]:
         _api_version(query)
         body = await self._body(scope, receive)
-        ear = query.get("format") == _EAR_QUERY or b"eat+jwt" in _header(scope, b"accept")
+        ear = query.get("format") == _EAR_QUERY or _EAR_ACCEPT in _header(scope, b"accept")
         token = await self.service.attest(tenant, kind, body, ear=ear)
         return 200, {"token": token}
 

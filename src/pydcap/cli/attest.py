@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydcap.cli import EXIT_OK, EXIT_REJECTED, CliError
+from pydcap.cli import EXIT_COLLATERAL_UNAVAILABLE, EXIT_OK, EXIT_REJECTED, CliError
 from pydcap.cli.inputs import load_root
 from pydcap.cli.output import err, out, print_json, warn_untrusted_root
 
@@ -163,7 +163,7 @@ def _read_token(value: str) -> str:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from pydcap.attest.client import IssuerError, TokenError, verify_token
+    from pydcap.attest.client import IssuerError, IssuerUnreachableError, TokenError, verify_token
 
     token = _read_token(args.token)
     try:
@@ -173,6 +173,8 @@ def run_verify(args: argparse.Namespace) -> int:
             print_json({"valid": False, "error": str(exc)})
         err.print(f"token rejected: {exc}", markup=False)
         return EXIT_REJECTED
+    except IssuerUnreachableError as exc:
+        raise CliError(f"--issuer {args.issuer}: {exc}", EXIT_COLLATERAL_UNAVAILABLE) from exc
     except IssuerError as exc:
         raise CliError(f"--issuer {args.issuer}: {exc}") from exc
     if args.json:

@@ -104,7 +104,7 @@ class Certificate:
             else:
                 cert = cls(x509.load_der_x509_certificate(encoded), encoded)
             _ = cert.issuer_raw, cert.subject_raw  # reject a certificate whose names cannot be read now, not later
-        except (ValueError, der.DerError) as exc:
+        except (ValueError, der.DerError, x509.InvalidVersion) as exc:
             raise CertificateFormatError(f"unparsable certificate: {exc}") from exc
         return cert
 
@@ -133,10 +133,8 @@ class Certificate:
     def public_key(self) -> ec.EllipticCurvePublicKey:
         try:
             key = self.x509.public_key()
-        except (UnsupportedAlgorithm, ValueError) as exc:
-            raise CertificateFormatError(
-                f"certificate {self.subject_cn!r} has an unreadable public key: {exc}"
-            ) from exc
+        except (ValueError, UnsupportedAlgorithm) as exc:  # not a point on its curve; a curve cryptography lacks
+            raise CertificateFormatError(f"certificate {self.subject_cn!r} has an unusable public key: {exc}") from exc
         if not isinstance(key, ec.EllipticCurvePublicKey):
             raise CertificateFormatError(f"certificate {self.subject_cn!r} does not have an EC public key")
         return key

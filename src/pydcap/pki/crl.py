@@ -47,8 +47,10 @@ class RevocationList:
         try:
             crl = cls(x509.load_der_x509_crl(der_bytes), der_bytes)
             # Read the lazily parsed parts now, so that later access cannot fail.
-            _ = crl.issuer_raw, crl.this_update, crl.next_update, crl.crl_number
-        except (ValueError, x509.InvalidVersion) as exc:
+            _ = crl.issuer_raw, crl.this_update, crl.next_update, crl.crl_number, crl.has_authority_key_identifier
+        except (ValueError, x509.InvalidVersion, x509.DuplicateExtension, UnsupportedAlgorithm) as exc:
+            # cryptography's own errors for a CRL of an unknown version, with an extension twice, or with an
+            # algorithm it does not know
             raise CertificateFormatError(f"unparsable CRL: {exc}") from exc
         return crl
 
