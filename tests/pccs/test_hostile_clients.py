@@ -1,14 +1,18 @@
 """The PCCS against hostile clients on loopback (issue 12, findings 2, 3 and 10): slow request heads past the
 header timeout and past its file limit, a 64 MB header, 10,000 headers and encoded slashes; an ordinary client
-is answered all along. Intel's configuration keys set the limits."""
+is answered all along. Intel's configuration keys set the limits. And an admin refresh against a slow upstream
+is answered within its bound."""
 
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 
 from pydcap.sim import SimulatedIntel
-from tests.pccs.conftest import V4, Factory, serving
+from pydcap.sim.server import SimulatedPcs
+from tests.pccs.conftest import ADMIN, V4, Factory, client, serving
 from tests.serving.hostile import HEAD, Bystander, SlowClients, headers_of, send_and_read, status_of
 
 
@@ -61,3 +65,28 @@ def test_intel_keys_set_the_limits(tmp_path: Path) -> None:
     assert (limits.header_timeout, limits.request_timeout, limits.keep_alive_timeout) == (10, 15, 60)
     assert (limits.max_body_bytes, limits.max_connections, limits.max_connections_per_client) == (2097152, 500, 0)
     assert limits.max_header_bytes == 8192
+
+
+def test_an_admin_refresh_against_a_slow_upstream_answers_within_its_bound(
+    make_pccs: Factory, intel: SimulatedIntel, pcs: SimulatedPcs
+) -> None:
+    pccs = make_pccs()
+    pccs.app.refresh_answer_within = 1.0
+    with client(pccs) as c:
+        assert c.get(f"{V4}/tcb", params={"fmspc": intel.sgx_platform().fmspc.hex()}).status_code == 200
+        assert c.get(f"{V4}/refresh", headers=ADMIN).status_code == 200  # a quick one is answered as it ended
+        pcs.faults.latency(1.5)  # every upstream answer comes late: the refresh takes several seconds
+        answer = c.get(f"{V4}/refresh", headers=ADMIN, timeout=8)
+        assert answer.status_code == 202, answer.text
+        assert "continues in the background" in answer.text
+        joined = c.get(f"{V4}/refresh", headers=ADMIN, timeout=8)  # joins the one running: not a second refresh
+        assert joined.status_code == 202
+        pcs.faults.clear()
+        deadline = time.monotonic() + 30
+        while manual_refreshes(c.get("/metrics").text) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert manual_refreshes(c.get("/metrics").text) == 2, "the background refresh never ended (or ran twice)"
+
+
+def manual_refreshes(metrics: str) -> int:
+    return sum(int(n) for n in re.findall(r'refreshes_total\{outcome="manual_\w+"\} (\d+)', metrics))

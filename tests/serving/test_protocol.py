@@ -1,6 +1,6 @@
 """The limits every pydcap server enforces, against real hostile clients on loopback: slow heads and bodies,
 oversized heads (64 MB, 10,000 headers), too many connections, encoded path separators; meanwhile an ordinary
-client keeps being answered. The server here is a ``ServerThread`` around a small echoing application."""
+client keeps being answered. The server here is a ``ThreadedServer`` around a small echoing application."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pydcap.serving import ServerLimits, ServerThread
+from pydcap.serving import ServerLimits, ThreadedServer
 from tests.serving.hostile import (
     HEAD,
     Bystander,
@@ -43,15 +43,15 @@ async def echo(scope: Scope, receive: Callable[..., Any], send: Callable[..., An
     await send({"type": "http.response.body", "body": body})
 
 
-Serve = Callable[..., ServerThread]
+Serve = Callable[..., ThreadedServer]
 
 
 @pytest.fixture
 def serve() -> Iterator[Serve]:
-    servers: list[ServerThread] = []
+    servers: list[ThreadedServer] = []
 
-    def start(**limits: Any) -> ServerThread:
-        server = ServerThread(echo, limits=ServerLimits(**limits))
+    def start(**limits: Any) -> ThreadedServer:
+        server = ThreadedServer(echo, limits=ServerLimits(**limits))
         server.start()
         servers.append(server)
         return server
@@ -61,7 +61,7 @@ def serve() -> Iterator[Serve]:
         server.stop()
 
 
-def url(server: ServerThread, path: str = "/healthz") -> str:
+def url(server: ThreadedServer, path: str = "/healthz") -> str:
     return f"http://127.0.0.1:{server.port}{path}"
 
 

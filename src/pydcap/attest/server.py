@@ -17,7 +17,7 @@ from pydcap.attest.service import AttestService, Clock
 from pydcap.cache import CollateralStore
 from pydcap.serving import (
     ServerLimits,
-    ServerThread,
+    ThreadedServer,
     TlsFiles,
     WorkerSnapshots,
     ensure_tls_files,
@@ -103,7 +103,7 @@ class AttestServer:
         self.config = config
         self.tls = tls_files(config)
         self.app = build_app(config, issuer=config.issuer or "http://unbound", clock=clock)
-        self._runner = ServerThread(
+        self._runner = ThreadedServer(
             self.app, config.host, config.port, self.tls, limits=limits(config), name="attest", lifespan="on"
         )
 

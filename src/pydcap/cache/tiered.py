@@ -40,6 +40,7 @@ log = logging.getLogger("pydcap.cache")
 
 Clock = Callable[[], float]
 DEFAULT_PCK_MAX_AGE = 7 * 24 * 3600.0
+_STORE_FAILURE_REPEAT = 600.0  # seconds before the same store failure is said again at warning level
 # Documents named by an FMSPC or a platform: anyone can name new ones, so a miss of these spends the budget.
 # The others (CRLs, identities) are a handful of fixed names, which single flight and the failure memory bound.
 _OPEN_ENDED = frozenset({EntryKind.TCB_INFO, EntryKind.PCK_CERTIFICATE})
@@ -118,6 +119,7 @@ class CollateralCache:
         self._memo = PkiMemo()
         self._owner = new_owner()
         self._stats = CacheStats()
+        self._store_failures: dict[str, float] = {}  # why the store failed -> when that was last said
 
     @property
     def retry_interval(self) -> float:
@@ -262,7 +264,7 @@ class CollateralCache:
         try:
             entry = await asyncio.to_thread(self.store.get, self.root_id, key)
         except StoreError as exc:  # serve on from memory and the upstream; the store may come back
-            log.warning("cannot read the %s from the store, using memory and the upstream: %s", key.description, exc)
+            self._store_failed(f"cannot read the {key.description} from the store (using memory and the upstream)", exc)
             return self._memory.get(str(key))
         if entry is None:
             return None
@@ -305,7 +307,7 @@ class CollateralCache:
 
     async def _admitted_entry(self, key: EntryKey, fetched: Fetched, source: CollateralSource | None) -> Entry:
         admission = await self._admit(key, fetched.data, fetched.issuer_chain, dict(fetched.meta), source, fetched.url)
-        return admission.entry(key, fetched, self.now())
+        return Entry.admitted(key, fetched, admission, self.now())
 
     async def _fetch_once(
         self, key: EntryKey, source: CollateralSource, platform: PlatformId | None, stored: Entry | None
@@ -339,7 +341,7 @@ class CollateralCache:
                 timed_out=timed_out, on_wait=lambda: self._bump("waited_for_peer"),
             )  # fmt: skip
         except StoreError as exc:  # the store cannot say who fetches: fetch alone (one flight in this process)
-            log.warning("the store cannot share the fetch of the %s, fetching it alone: %s", key.description, exc)
+            self._store_failed(f"the store cannot share the fetch of the {key.description} (fetching it alone)", exc)
             return await self._fetch_and_store(key, source, platform, stored, None)
 
     async def _fetch_and_store(
@@ -397,6 +399,23 @@ class CollateralCache:
         try:
             await asyncio.to_thread(write, *args, **kwargs)
         except StoreError as exc:
-            log.warning("%s could not be stored (it is served from memory): %s", what, exc)
+            self._store_failed(f"{what} could not be stored (it is served from memory)", exc)
             return False
         return True
+
+    def _store_failed(self, what: str, exc: StoreError) -> None:
+        """Say that the store failed: a warning the first time it fails so (the same reason), then only at debug
+        level for ``_STORE_FAILURE_REPEAT`` seconds: a store that is down must not become a flood of lines."""
+        reason = str(exc)
+        now = time.monotonic()
+        with self._lock:
+            last = self._store_failures.get(reason)
+            if last is None or now - last >= _STORE_FAILURE_REPEAT:
+                if len(self._store_failures) >= 32:
+                    self._store_failures.clear()
+                self._store_failures[reason] = now
+                last = None
+        if last is None:
+            log.warning("%s: %s", what, reason)
+        else:
+            log.debug("%s: %s", what, reason)

@@ -370,7 +370,7 @@ def _preverify(service: PccsService, documents: list[_Document], platforms: list
             left_out.append(_kept(key, reason))
             in_effect[(doc.api, str(key))] = held.data
         else:
-            to_store.append((doc.api, admission.entry(key, fetched, now)))
+            to_store.append((doc.api, Entry.admitted(key, fetched, admission, now)))
             in_effect[(doc.api, str(key))] = fetched.data
     kept: list[list[CertificateRecord]] = []
     for platform in platforms:

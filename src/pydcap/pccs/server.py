@@ -16,7 +16,7 @@ from pydcap.cache import CollateralStore
 from pydcap.pccs.app import PccsApp
 from pydcap.pccs.config import CachingMode, PccsConfig
 from pydcap.pccs.service import Clock, PccsService
-from pydcap.serving import ServerThread, TlsFiles, ensure_tls_files, run, serve_workers, uvicorn_options
+from pydcap.serving import ThreadedServer, TlsFiles, ensure_tls_files, run, serve_workers, uvicorn_options
 from pydcap.serving.logs import configure_logging
 from pydcap.serving.metrics import WorkerSnapshots
 
@@ -93,7 +93,7 @@ class PccsServer:
         self.app = app
         self.config = config
         self.tls: TlsFiles | None = tls_files(config)
-        self._runner = ServerThread(
+        self._runner = ThreadedServer(
             app, config.host, config.port, self.tls, limits=config.limits, name="pccs", lifespan="on"
         )
         self.port = config.port

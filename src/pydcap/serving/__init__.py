@@ -3,7 +3,7 @@ simulated PCS and Azure of ``pydcap.sim``): uvicorn with ``ServerLimits`` enforc
 request (header and request timeouts, keep-alive, connection limits in all and per client, head and body sizes),
 encoded path separators refused before routing, ``text/plain`` refusals and ``X-Content-Type-Options: nosniff``
 on every answer; running in one process (``run``), several (``run_workers``) or a background thread
-(``ServerThread``); the TLS certificate (configured, or self-signed and kept), Prometheus metrics summed over
+(``ThreadedServer``); the TLS certificate (configured, or self-signed and kept), Prometheus metrics summed over
 worker processes, and administrator tokens kept as hashes.
 
 For exposure to the internet, put a reverse proxy (nginx, HAProxy, Envoy) in front as well: it also bounds TLS
@@ -14,7 +14,7 @@ from pydcap.serving.auth import token_hash, token_matches
 from pydcap.serving.limits import ServerLimits
 from pydcap.serving.metrics import Metrics, WorkerSnapshots
 from pydcap.serving.protocol import NOSNIFF, GuardedHttpProtocol, ServerConfig, tcp_socket
-from pydcap.serving.runner import ServerThread, run, run_workers, serve_workers, uvicorn_options
+from pydcap.serving.runner import ThreadedServer, run, run_workers, serve_workers, uvicorn_options
 from pydcap.serving.tls import TlsFiles, ensure_tls_files, self_signed
 
 __all__ = [
@@ -23,7 +23,7 @@ __all__ = [
     "Metrics",
     "ServerConfig",
     "ServerLimits",
-    "ServerThread",
+    "ThreadedServer",
     "TlsFiles",
     "WorkerSnapshots",
     "ensure_tls_files",

@@ -1,6 +1,6 @@
 """Running a pydcap ASGI service on uvicorn under ``ServerLimits``: the options every pydcap server uses (uvloop
 when installed, no access log, TLS files), one process (``run``), several worker processes behind one port
-(``run_workers``), and ``ServerThread``, a server in a background thread for tests and embedding. Each builds a
+(``run_workers``), and ``ThreadedServer``, a server in a background thread for tests and embedding. Each builds a
 ``ServerConfig``, so every server pydcap starts enforces its limits.
 """
 
@@ -87,11 +87,12 @@ def serve_workers(
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-class ServerThread:
+class ThreadedServer:
     """An ASGI application served by uvicorn in a daemon thread on ``host:port`` (port 0: a free one, kept across
     restarts), over TLS when ``tls`` is given, enforcing ``limits``. ``options`` are more of uvicorn's
-    (``lifespan="on"``, ...). ``start()`` returns once the server accepts connections; ``stop()`` waits until the
-    listening socket is closed, so that an outage refuses connections and a restart reopens the same port."""
+    (``lifespan="on"`` for an application that must start up; by default its lifespan is run when it has one).
+    ``start()`` returns once the server accepts connections; ``stop()`` waits until the listening socket is
+    closed, so that an outage refuses connections and a restart reopens the same port."""
 
     def __init__(
         self,
@@ -110,7 +111,7 @@ class ServerThread:
         self.tls = tls
         self.limits = limits
         self.name = name
-        self.options = {"lifespan": "off", "timeout_graceful_shutdown": 2, "log_level": "warning", **options}
+        self.options = {"lifespan": "auto", "timeout_graceful_shutdown": 2, "log_level": "warning", **options}
         self.options.update(loop="asyncio", access_log=False)
         if tls is not None:
             self.options.update(ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key))

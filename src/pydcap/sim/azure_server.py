@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pydcap.serving import ServerThread, TlsFiles
+from pydcap.serving import ThreadedServer, TlsFiles
 from pydcap.sim.intel import SimulatedIntel
 from pydcap.sim.pki import pem_chain
 
@@ -265,7 +265,7 @@ class SimulatedAzure:
         self.api = AzureApi(intel, max_age, self._record)
         self.scheme = "https" if tls else "http"
         files = TlsFiles(Path(tls[0]), Path(tls[1]), generated=False) if tls else None
-        self._server = ServerThread(Starlette(routes=self.api.routes()), host, port, files, name="pydcap-sim-azure")
+        self._server = ThreadedServer(Starlette(routes=self.api.routes()), host, port, files, name="pydcap-sim-azure")
 
     def _record(self, request: AzureRequest) -> None:
         with self._lock:

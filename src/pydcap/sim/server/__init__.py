@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from pydcap.serving import ServerThread
+from pydcap.serving import ThreadedServer
 from pydcap.sim.intel import SimulatedIntel
 from pydcap.sim.server.control import control_routes
 from pydcap.sim.server.faults import FaultInjector, FaultMiddleware
@@ -55,7 +55,7 @@ class SimulatedPcs:
         self.faults = FaultInjector(on_outage=self._set_outage)
         self._stats = RequestStats()
         app = build_app(intel, self.faults, self._stats, api_key)
-        self._server = ServerThread(app, host, port, name="pydcap-sim-pcs")
+        self._server = ThreadedServer(app, host, port, name="pydcap-sim-pcs")
         # Serialises starting, stopping and outages, so that nothing restarts the server after stop().
         self._lock = threading.Lock()
         self._serving = False
