@@ -23,6 +23,7 @@ from pydcap.policy import AllOf, AnyOf, Policy, UnsafeAcceptAnyStatus
 from pydcap.quote import Quote
 from pydcap.verify import (
     Failure,
+    Quote3Error,
     QvResult,
     Supplemental,
     TcbStatus,
@@ -44,9 +45,12 @@ _LAZY = {
     "CollateralUnavailableError": "pydcap.sources",
     "PccsClient": "pydcap.sources",
     "PcsClient": "pydcap.sources",
+    "TokenVerifier": "pydcap.attest",
+    "verify_token": "pydcap.attest",
 }
 
 if TYPE_CHECKING:
+    from pydcap.attest import TokenVerifier, verify_token
     from pydcap.cache import AsyncCollateralService, CollateralCache, CollateralService, CollateralStore
     from pydcap.sources import AzureClient, CollateralUnavailableError, PccsClient, PcsClient
 
@@ -83,15 +87,18 @@ __all__ = [
     "Policy",
     "PydcapError",
     "Quote",
+    "Quote3Error",
     "QuoteFormatError",
     "QvResult",
     "Supplemental",
     "TcbInfo",
     "TcbStatus",
+    "TokenVerifier",
     "TrustRoot",
     "UnsafeAcceptAnyStatus",
     "VerificationResult",
     "Verifier",
     "__version__",
     "verify_quote",
+    "verify_token",
 ]

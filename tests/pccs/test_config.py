@@ -187,3 +187,17 @@ def test_schedule_fields() -> None:
 def test_bad_schedules(text: str) -> None:
     with pytest.raises(ScheduleError):
         RefreshSchedule.parse(text)
+
+
+def test_the_upstream_request_budget_and_the_negative_ttl_are_configurable(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.json", {"UpstreamRateLimit": 2.5, "UpstreamBurst": 40, "NotFoundCacheSeconds": 60})
+    config = load_config(path, environ={env_name("UpstreamBurst"): "30"})
+    assert (config.upstream_rate, config.upstream_burst, config.not_found_ttl) == (2.5, 30, 60.0)
+    assert (PccsConfig().upstream_rate, PccsConfig().upstream_burst) == (10.0, 100)
+    for document, message in (
+        ({"UpstreamRateLimit": 0}, "UpstreamRateLimit: 0.0 requests per second is out of range"),
+        ({"UpstreamRateLimit": "fast"}, "UpstreamRateLimit: 'fast' is not a number of requests per second"),
+        ({"UpstreamBurst": 0}, "UpstreamBurst: must be at least 1"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            load_config(write(tmp_path / "bad.json", document), environ={})

@@ -21,13 +21,14 @@ from pydcap.cli.output import err, out, print_json, warn_untrusted_root
 from pydcap.errors import PydcapError
 from pydcap.pccs import tables
 from pydcap.pccs.collateral_file import export_collateral, import_collateral
-from pydcap.pccs.config import CachingMode, ConfigError, PccsConfig, load_config
+from pydcap.pccs.config import CachingMode, PccsConfig, load_config
 from pydcap.pccs.errors import PccsError
 from pydcap.pccs.queries import fmspc_list, registration_from_json
 from pydcap.pccs.registry import Registration
 from pydcap.pccs.server import serve
 from pydcap.pccs.service import PccsService
 from pydcap.pki import TrustRoot
+from pydcap.serving.values import ConfigError
 from pydcap.sources.models import Tee, Update
 
 

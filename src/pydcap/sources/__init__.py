@@ -4,11 +4,13 @@ Each client implements ``CollateralSource`` (async): ``root_ca_crl()``, ``pck_cr
 ``tcb_info(tee, fmspc, update)``, ``qe_identity(tee, update)``, ``qve_identity(update)`` and
 ``pck_certificate(platform)``, each returning a ``Fetched`` (bytes as served, unverified) or raising a named
 ``UpstreamError`` (URL, status, advice). ``fetch_collateral(source, quote)`` gets a quote's collateral
-concurrently; ``pydcap.cache`` puts a verifying, persistent cache in front of any source.
+concurrently; ``pydcap.cache`` puts a verifying, persistent cache in front of any source. A ``RequestBudget``
+(token bucket) bounds what lookups that miss may send an upstream; over it they raise ``ThrottledError``.
 """
 
 from pydcap.sources.azure import AZURE_GLOBAL_CACHE_URL, AzureClient
 from pydcap.sources.base import CollateralSource
+from pydcap.sources.budget import RequestBudget
 from pydcap.sources.errors import (
     CertificatesUnavailableError,
     CollateralNotFoundError,
@@ -16,6 +18,7 @@ from pydcap.sources.errors import (
     MalformedResponseError,
     PlatformUnknownError,
     RateLimitedError,
+    ThrottledError,
     UpstreamError,
     UpstreamRejectedError,
     UpstreamServerError,
@@ -58,8 +61,10 @@ __all__ = [
     "PlatformRequestError",
     "PlatformUnknownError",
     "RateLimitedError",
+    "RequestBudget",
     "RetryPolicy",
     "Tee",
+    "ThrottledError",
     "Update",
     "UpstreamError",
     "UpstreamRejectedError",
