@@ -117,7 +117,7 @@ class AttestService:
         self.trust = trust if trust is not None else TrustRoot.intel()
         self.clock: Clock = clock if clock is not None else time.time
         self.collateral = AsyncCollateralService(source, CollateralCache(store, trust=self.trust, clock=self.clock))
-        self.verifier = Verifier(trusted_root=self.trust, policy=UnsafeAcceptAnyStatus(), cache_size=1024)
+        self.verifier = Verifier(trusted_root=self.trust, policy=UnsafeAcceptAnyStatus())
         self._recent: dict[CollateralRequest, tuple[float, FetchedCollateral]] = {}
         t.ensure_tables(store.engine)
         self.tenants: dict[str, Tenant] = {}
