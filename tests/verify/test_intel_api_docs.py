@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from pydcap.sim import SCENARIOS
-from pydcap.sim.combined_scenarios import combined_scenarios
+from pydcap.sim.combined_scenarios import INTEL_STAGES, NOT_FAILING, combined_scenarios
 from pydcap.verify import Failure, TcbStatus
 from pydcap.verify.names import QV_RESULT_OF_STATUS
 from pydcap.verify.quote3 import NON_TERMINAL, QUOTE3_ERROR_OF_FAILURE, PreflightStep, Quote3Error
@@ -59,6 +59,12 @@ _SUCCESS = """
 
 Intel returns `SGX_QL_SUCCESS` (0x0000) and the result of the TCB status; pydcap's `failure` is null.
 
+`collateral_expired` departs from Intel's API deliberately: pydcap sets it when any part of the collateral has
+expired at the verification time (CRLs, certificates, TCB info, QE identity: the supplemental data's earliest
+expiration date, or a CRL not yet valid), and the default policy rejects such a quote. Intel's API
+(qve.cpp after `sgxAttestationVerifyQuoteEx`) overwrites its flag with the expiry of the TCB info and the QE
+identity alone, so an expired CRL or PCK certificate is not flagged there.
+
 | `tcb_status` | `quote3_error` | `qv_result` |
 |---|---|---|
 """
@@ -78,11 +84,20 @@ _COMBINED = """
 ## Several defects: which one Intel names
 
 Scenarios of the simulated Intel (`pydcap.sim`) with two defects each, and the answer read from Intel's code:
-the defect met first in the order above is named. `tests/sim/test_combined_scenarios.py` runs every one on SGX
-and TDX, and random pairs of single-defect scenarios in a property test.
+the defect met first in the order above is named. Each runs on SGX and TDX (`tests/sim/test_scenarios.py`).
 
 | scenario | defects | `failure` | `quote3_error` | why |
 |---|---|---|---|---|
+"""
+
+_STAGES = """
+Beyond these, any two single-defect scenarios combine (`pydcap.sim.combined_scenarios.pair`) unless they
+replace the same part of the quote or collateral or sit at the same stage of Intel's order; the answer is the
+defect of the earlier stage. `tests/sim/test_combined_scenarios.py` checks random pairs (all of them, about
+2,600 cases, with `PYDCAP_ALL_PAIRS=1`). The stages, in Intel's order:
+
+| stage | single-defect scenarios |
+|---|---|
 """
 
 
@@ -120,6 +135,10 @@ def render() -> str:
             f"| `{scenario.name}` | {defects} | `{expected.failure.value}` | `{expected.quote3_error.value}` "
             f"| {scenario.summary} |"
         )
+    lines.append(_STAGES.rstrip("\n"))
+    for number, names in enumerate(INTEL_STAGES, 1):
+        lines.append(f"| {number} | {', '.join(f'`{name}`' for name in names)} |")
+    lines.append(f"| no failure | {', '.join(f'`{name}`' for name in NOT_FAILING)} |")
     return "\n".join(lines) + "\n"
 
 

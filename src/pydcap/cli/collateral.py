@@ -17,6 +17,7 @@ from pydcap.cache import (
     CollateralStore,
     FetchedCollateral,
     StoreError,
+    default_store_limit,
 )
 from pydcap.cli import EXIT_COLLATERAL_UNAVAILABLE, EXIT_OK, CliError
 from pydcap.cli.inputs import load_root, parse_time, read_quote
@@ -116,7 +117,7 @@ def collateral_service(args: argparse.Namespace, root: TrustRoot | None, at: int
     store = None
     if not args.no_cache:
         try:
-            store = CollateralStore.open(args.cache)
+            store = CollateralStore.open(args.cache, max_bytes=default_store_limit())
         except StoreError as exc:
             raise CliError(str(exc)) from exc
     clock = (lambda: float(at)) if at is not None else None
