@@ -75,7 +75,7 @@ def test_quotes_with_made_up_fmspcs_do_not_become_requests_to_intel(
             pcs.reset_stats()
             before = rss_bytes(os.getpid())
             started = time.monotonic()
-            sent, outcomes = await run(3000)
+            sent, outcomes = await run(2000)
             elapsed = time.monotonic() - started
             after = rss_bytes(os.getpid())
             upstream = pcs.stats()["total"]
