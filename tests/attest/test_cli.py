@@ -114,3 +114,11 @@ def test_serve(tmp_path: Path, pcs: SimulatedPcs, root_file: Path, intel: Simula
 def test_serve_refuses_bad_settings(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["attest", "serve", "--upstream", "ftp://x"]) == 2
     assert "upstream" in capsys.readouterr().err
+
+
+def test_default_store_is_the_pccs_s(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from pydcap.attest import load_config
+    from pydcap.pccs import load_config as pccs_config
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert load_config(environ={}).database_target == pccs_config(environ={}).database_target

@@ -60,7 +60,9 @@ def register(sub: Any) -> None:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="configuration file (JSON)")
-    parser.add_argument("--db", metavar="PATH_OR_URL", help="SQLite file or postgresql+psycopg:// URL (database)")
+    parser.add_argument(
+        "--db", metavar="PATH_OR_URL", help="SQLite file or postgresql+psycopg:// URL (default: the PCCS's store)"
+    )
     parser.add_argument("--root-ca", metavar="PEM", help="trust this root instead of Intel's (tests, simulations)")
 
 

@@ -12,12 +12,12 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from pydcap.collateral.signed import SignedDocument
 from pydcap.errors import CertificateFormatError, CollateralFormatError
+from pydcap.lazy import computed_once
 from pydcap.pki.crl import crl_der
 
 FORMAT_TAG = "pydcap-collateral/1"
@@ -212,7 +212,7 @@ class Collateral:
         if self.pck_chain is not None:
             (d / PCK_CHAIN_FILE).write_bytes(self.pck_chain)
 
-    @cached_property
+    @computed_once
     def digest(self) -> bytes:
         """SHA-256 over every part (a missing PCK chain adds nothing): the content-hash key of this bundle."""
         h = hashlib.sha256()

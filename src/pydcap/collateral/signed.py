@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from pydcap.errors import CollateralFormatError
+from pydcap.lazy import computed_once
 
 _DECODER = json.JSONDecoder()
 _WS = " \t\r\n"
@@ -104,12 +104,12 @@ class SignedDocument:
             self.signature.hex().encode(),
         )
 
-    @cached_property
+    @computed_once
     def parsed_body(self) -> Any:
         """The body as JSON values (raises ``ValueError`` if it is not JSON)."""
         return json.loads(self.body)
 
-    @cached_property
+    @computed_once
     def compact_body(self) -> bytes:
         """The body re-serialised compactly in document order, as Intel's library re-serialises it before
         checking the signature. That is ``body`` itself for anything Intel serves."""
