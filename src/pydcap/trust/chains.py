@@ -1,7 +1,8 @@
 """Certificate-chain and CRL checks, in the order Intel's library makes them.
 
-Each check returns a ``Failure`` or None. Time is not an input: expiry is collected as dates and judged
-later, because Intel's verification enclave reports it as a flag rather than a failure.
+Each check returns, or raises ``Refused`` with Intel's name for what failed. Time is not an input: expiry is
+collected as dates and judged later, because Intel's verification enclave reports it as a flag rather than a
+failure.
 """
 
 from __future__ import annotations
@@ -9,29 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pydcap.errors import CertificateExtensionError, CertificateFormatError
+from pydcap.intel.outcomes import Failure
 from pydcap.pki.certs import Certificate, CertificateChain
 from pydcap.pki.crl import RevocationList
 from pydcap.pki.pck import PckCertificate
 from pydcap.pki.trust import TrustRoot
-from pydcap.verify.memo import PkiMemo
-from pydcap.verify.names import Failure
-from pydcap.verify.quote3 import PreflightStep
+from pydcap.trust.errors import Refused
+from pydcap.trust.memo import PkiMemo
+from pydcap.trust.roots import require_root_key
 
 ROOT_CN = "SGX Root CA"
 INTERMEDIATE_CN = "CA"
 PCK_CN = "SGX PCK Certificate"
 TCB_SIGNING_CN = "SGX TCB Signing"
-
-
-class CheckFailed(Exception):
-    """Internal control flow: a named failure plus a human explanation, and the step of Intel's API pre-flight
-    that met it (None: one of the QVL's four calls)."""
-
-    def __init__(self, failure: Failure, detail: str, step: PreflightStep | None = None) -> None:
-        super().__init__(detail)
-        self.failure = failure
-        self.detail = detail
-        self.step = step
 
 
 def extension_failure(position: int, length: int) -> Failure:
@@ -55,9 +46,9 @@ def read_chain(pem: bytes, what: str, memo: PkiMemo, *, remember: bool = True) -
     try:
         return memo.chain(pem) if remember else memo.read_chain(pem)
     except CertificateExtensionError as exc:
-        raise CheckFailed(extension_failure(exc.position, exc.length), f"{what}: {exc}") from exc
+        raise Refused(extension_failure(exc.position, exc.length), f"{what}: {exc}") from exc
     except CertificateFormatError as exc:
-        raise CheckFailed(Failure.UNSUPPORTED_CERT_FORMAT, f"{what}: {exc}") from exc
+        raise Refused(Failure.UNSUPPORTED_CERT_FORMAT, f"{what}: {exc}") from exc
 
 
 def parse_chain(
@@ -65,7 +56,7 @@ def parse_chain(
 ) -> CertificateChain:
     chain = read_chain(pem, what, memo, remember=remember)
     if len(chain) != expected_length:
-        raise CheckFailed(
+        raise Refused(
             Failure.UNSUPPORTED_CERT_FORMAT,
             f"{what} has {len(chain)} readable certificates, expected {expected_length}",
         )
@@ -76,28 +67,28 @@ def parse_crl(data: bytes, what: str, memo: PkiMemo) -> RevocationList:
     try:
         crl = memo.crl(data)
     except CertificateFormatError as exc:
-        raise CheckFailed(Failure.SGX_CRL_UNSUPPORTED_FORMAT, f"{what}: {exc}") from exc
+        raise Refused(Failure.SGX_CRL_UNSUPPORTED_FORMAT, f"{what}: {exc}") from exc
     if crl.crl_number is None:  # Intel's CRL parser reads the number with the rest: without it, unreadable
-        raise CheckFailed(Failure.SGX_CRL_UNSUPPORTED_FORMAT, f"{what} has no CRL number")
+        raise Refused(Failure.SGX_CRL_UNSUPPORTED_FORMAT, f"{what} has no CRL number")
     return crl
 
 
 def check_root_certificate(root: Certificate, memo: PkiMemo) -> None:
     if not memo.self_signed(root):
-        raise CheckFailed(Failure.SGX_ROOT_CA_INVALID_ISSUER, "root CA certificate is not validly self-signed")
+        raise Refused(Failure.SGX_ROOT_CA_INVALID_ISSUER, "root CA certificate is not validly self-signed")
 
 
 def check_crl(crl: RevocationList, issuer: Certificate, what: str, memo: PkiMemo) -> None:
     """Intel's CRL check: issuer name, AKI extension, signature (the CRL number was required when parsing)."""
     if crl.issuer_raw != issuer.subject_raw:
-        raise CheckFailed(
+        raise Refused(
             Failure.SGX_CRL_UNKNOWN_ISSUER,
             f"{what} is issued by {crl.issuer_cn!r}, not by {issuer.subject_cn!r}",
         )
     if not crl.has_authority_key_identifier:
-        raise CheckFailed(Failure.SGX_CRL_INVALID_EXTENSIONS, f"{what} lacks the authority key identifier extension")
+        raise Refused(Failure.SGX_CRL_INVALID_EXTENSIONS, f"{what} lacks the authority key identifier extension")
     if not memo.crl_signed_by(crl, issuer):
-        raise CheckFailed(Failure.SGX_CRL_INVALID_SIGNATURE, f"{what} signature does not verify")
+        raise Refused(Failure.SGX_CRL_INVALID_SIGNATURE, f"{what} signature does not verify")
 
 
 @dataclass(frozen=True)
@@ -124,13 +115,10 @@ def trusted_pck_chain(pem: bytes, trust: TrustRoot, memo: PkiMemo) -> tuple[Cert
             try:
                 pck = PckCertificate.from_certificate(cert)
             except CertificateFormatError as exc:
-                raise CheckFailed(Failure.SGX_PCK_INVALID_EXTENSIONS, str(exc)) from exc
+                raise Refused(Failure.SGX_PCK_INVALID_EXTENSIONS, str(exc)) from exc
     if chain.root is None:
-        raise CheckFailed(Failure.SGX_ROOT_CA_MISSING, "PCK chain has no self-issued root certificate")
-    if chain.root.public_key_bytes != trust.public_key:
-        raise CheckFailed(
-            Failure.SGX_PCK_CERT_CHAIN_UNTRUSTED, f"PCK chain does not end in the trusted root ({trust.name})"
-        )
+        raise Refused(Failure.SGX_ROOT_CA_MISSING, "PCK chain has no self-issued root certificate")
+    require_root_key(chain.root, trust, Failure.SGX_PCK_CERT_CHAIN_UNTRUSTED, "PCK chain")
     return chain, pck
 
 
@@ -141,22 +129,22 @@ def check_pck_certificates(
     the intermediate CA and the PCK certificate."""
     root = chain.root
     if root is None or ROOT_CN not in root.subject_cn:
-        raise CheckFailed(Failure.SGX_ROOT_CA_MISSING, "PCK chain has no Intel SGX Root CA certificate")
+        raise Refused(Failure.SGX_ROOT_CA_MISSING, "PCK chain has no Intel SGX Root CA certificate")
     intermediate = chain.find(INTERMEDIATE_CN, self_issued=False)
     if intermediate is None:
-        raise CheckFailed(Failure.SGX_INTERMEDIATE_CA_MISSING, "PCK chain has no intermediate CA certificate")
+        raise Refused(Failure.SGX_INTERMEDIATE_CA_MISSING, "PCK chain has no intermediate CA certificate")
     if pck is None:
-        raise CheckFailed(Failure.SGX_PCK_MISSING, "PCK chain has no PCK certificate")
+        raise Refused(Failure.SGX_PCK_MISSING, "PCK chain has no PCK certificate")
 
     check_root_certificate(root, memo)
     if intermediate.issuer_raw != root.subject_raw or not memo.signed_by(intermediate, root):
-        raise CheckFailed(
+        raise Refused(
             Failure.SGX_INTERMEDIATE_CA_INVALID_ISSUER,
             "intermediate CA certificate is not signed by the root",
         )
     # The PCK certificate's own signature is not remembered: the verifier keeps what it learns per platform.
     if pck.issuer_raw != intermediate.subject_raw or not pck.is_signed_by(intermediate):
-        raise CheckFailed(Failure.SGX_PCK_INVALID_ISSUER, "PCK certificate is not signed by the intermediate CA")
+        raise Refused(Failure.SGX_PCK_INVALID_ISSUER, "PCK certificate is not signed by the intermediate CA")
     return root, intermediate, pck
 
 
@@ -168,7 +156,7 @@ def check_pck_crls(
     check_crl(root_crl, root, "root CA CRL", memo)
     check_crl(pck_crl, intermediate, "PCK CRL", memo)
     if root_crl.revokes(intermediate):
-        raise CheckFailed(Failure.SGX_INTERMEDIATE_CA_REVOKED, "the intermediate CA certificate is revoked")
+        raise Refused(Failure.SGX_INTERMEDIATE_CA_REVOKED, "the intermediate CA certificate is revoked")
 
 
 def check_pck_chain(pem: bytes, root_ca_crl: bytes, pck_crl: bytes, trust: TrustRoot, memo: PkiMemo) -> PckChain:
@@ -179,7 +167,7 @@ def check_pck_chain(pem: bytes, root_ca_crl: bytes, pck_crl: bytes, trust: Trust
     root, intermediate, pck = check_pck_certificates(chain, pck, memo)
     check_pck_crls(root_crl, intermediate_crl, root, intermediate, memo)
     if intermediate_crl.revokes(pck):
-        raise CheckFailed(Failure.SGX_PCK_REVOKED, "the PCK certificate is revoked")
+        raise Refused(Failure.SGX_PCK_REVOKED, "the PCK certificate is revoked")
     return PckChain(chain, root, intermediate, pck, root_crl, intermediate_crl)
 
 
@@ -197,21 +185,15 @@ def check_signing_chain(pem: bytes, root_ca_crl: bytes, trust: TrustRoot, what: 
     root_crl = parse_crl(root_ca_crl, "root CA CRL", memo)
     root = chain.root
     if root is None or ROOT_CN not in root.subject_cn:
-        raise CheckFailed(Failure.SGX_ROOT_CA_MISSING, f"{what} issuer chain has no Intel SGX Root CA")
+        raise Refused(Failure.SGX_ROOT_CA_MISSING, f"{what} issuer chain has no Intel SGX Root CA")
     check_root_certificate(root, memo)
     signer = chain.topmost
     if signer is None or TCB_SIGNING_CN not in signer.subject_cn:
-        raise CheckFailed(Failure.SGX_TCB_SIGNING_CERT_MISSING, f"{what} issuer chain has no TCB Signing cert")
+        raise Refused(Failure.SGX_TCB_SIGNING_CERT_MISSING, f"{what} issuer chain has no TCB Signing cert")
     if signer.issuer_raw != root.subject_raw or not memo.signed_by(signer, root):
-        raise CheckFailed(
-            Failure.SGX_TCB_SIGNING_CERT_INVALID_ISSUER, "TCB Signing certificate is not signed by the root"
-        )
+        raise Refused(Failure.SGX_TCB_SIGNING_CERT_INVALID_ISSUER, "TCB Signing certificate is not signed by the root")
     check_crl(root_crl, root, "root CA CRL", memo)
     if root_crl.revokes(signer):
-        raise CheckFailed(Failure.SGX_TCB_SIGNING_CERT_REVOKED, "the TCB Signing certificate is revoked")
-    if root.public_key_bytes != trust.public_key:
-        raise CheckFailed(
-            Failure.SGX_TCB_SIGNING_CERT_CHAIN_UNTRUSTED,
-            f"{what} issuer chain does not end in the trusted root ({trust.name})",
-        )
+        raise Refused(Failure.SGX_TCB_SIGNING_CERT_REVOKED, "the TCB Signing certificate is revoked")
+    require_root_key(root, trust, Failure.SGX_TCB_SIGNING_CERT_CHAIN_UNTRUSTED, f"{what} issuer chain")
     return SigningChain(chain, root, signer, root_crl)

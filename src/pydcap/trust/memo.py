@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pydcap.pki.certs import Certificate, CertificateChain
 from pydcap.pki.crl import RevocationList
 from pydcap.pki.trust import INTEL_SGX_ROOT_CA_PUBLIC_KEY, INTEL_SIGNED_CERTIFICATES
-from pydcap.verify.cache import BoundedCache
-from pydcap.verify.signatures import public_key_from_point
+from pydcap.trust.lru import BoundedCache
+from pydcap.trust.signatures import public_key_from_point
 
 
 class PkiMemo:
