@@ -1,6 +1,8 @@
-"""A bounded, thread-safe LRU map used to remember the results of expensive, deterministic checks.
+"""The one bounded, thread-safe LRU map pydcap keeps things in: checks and parsed certificates (the memo, the
+verifier), verified collateral in memory (the cache's memory tier), remembered failures, the QCNL provider's items.
 
-It is bounded by entry count, or by bytes when given a way to size its values (a verifier's memory budget).
+It is bounded by entry count, by bytes (given a way to size its values), or both; the least recently used entry
+goes first, and a value larger than the whole byte bound is not kept.
 """
 
 from __future__ import annotations
@@ -11,22 +13,29 @@ from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
+DEFAULT_ENTRIES = 256
 
 
 class BoundedCache(Generic[V]):
-    """Least-recently-used cache of at most ``maxsize`` entries or, with ``max_bytes``, of at most ``max_bytes``
-    bytes of values as ``sizeof`` estimates them. Values must be immutable, or change only in ways every reader
-    accepts."""
+    """Least-recently-used map of at most ``maxsize`` entries and, with ``max_bytes``, of at most ``max_bytes`` bytes
+    of values as ``sizeof`` estimates them (without either bound: ``DEFAULT_ENTRIES`` entries). Values must be
+    immutable, or change only in ways every reader accepts. ``nbytes`` is what the held values weigh."""
 
     def __init__(
-        self, maxsize: int = 256, *, max_bytes: int | None = None, sizeof: Callable[[V], int] | None = None
+        self,
+        maxsize: int | None = None,
+        *,
+        max_bytes: int | None = None,
+        sizeof: Callable[[V], int] | None = None,
     ) -> None:
         if max_bytes is not None and sizeof is None:
             raise ValueError("a cache bounded by bytes needs sizeof")
-        self.maxsize = maxsize
+        if (maxsize is not None and maxsize < 1) or (max_bytes is not None and max_bytes < 1):
+            raise ValueError("a bounded cache needs room for at least one entry")
+        self.maxsize = maxsize if maxsize is not None or max_bytes is not None else DEFAULT_ENTRIES
         self.max_bytes = max_bytes
         self.nbytes = 0
-        self._sizeof = sizeof
+        self._sizeof = sizeof if max_bytes is not None else None
         self._data: OrderedDict[Hashable, V] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -39,18 +48,33 @@ class BoundedCache(Generic[V]):
             return value
 
     def put(self, key: Hashable, value: V) -> None:
-        """Store ``value`` under ``key``, evicting the least recently used entries beyond the bound."""
+        """Store ``value`` under ``key``, evicting the least recently used entries beyond the bounds."""
         data, sizeof = self._data, self._sizeof
         with self._lock:
             old = data.pop(key, None)
-            data[key] = value
-            if sizeof is None or self.max_bytes is None:
-                while len(data) > self.maxsize:
+            if sizeof is None:
+                data[key] = value
+                while self.maxsize is not None and len(data) > self.maxsize:
                     data.popitem(last=False)
                 return
-            self.nbytes += sizeof(value) - (0 if old is None else sizeof(old))
-            while self.nbytes > self.max_bytes and data:
+            assert self.max_bytes is not None
+            if old is not None:
+                self.nbytes -= sizeof(old)
+            size = sizeof(value)
+            if size > self.max_bytes:
+                return
+            data[key] = value
+            self.nbytes += size
+            while self.nbytes > self.max_bytes or (self.maxsize is not None and len(data) > self.maxsize):
                 self.nbytes -= sizeof(data.popitem(last=False)[1])
+
+    def pop(self, key: Hashable) -> V | None:
+        """Forget ``key``; its value, or None."""
+        with self._lock:
+            value = self._data.pop(key, None)
+            if value is not None and self._sizeof is not None:
+                self.nbytes -= self._sizeof(value)
+            return value
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], V]) -> V:
         """The value for ``key``, computed (outside the lock: concurrent misses may both compute) if absent."""
@@ -59,6 +83,11 @@ class BoundedCache(Generic[V]):
             value = compute()
             self.put(key, value)
         return value
+
+    def items(self) -> list[tuple[Hashable, V]]:
+        """What is held at this moment, least recently used first."""
+        with self._lock:
+            return list(self._data.items())
 
     def keys_now(self) -> list[Hashable]:
         """The keys held at this moment, least recently used first."""
