@@ -30,8 +30,8 @@ class BoundedCache(Generic[V]):
     ) -> None:
         if max_bytes is not None and sizeof is None:
             raise ValueError("a cache bounded by bytes needs sizeof")
-        if (maxsize is not None and maxsize < 1) or (max_bytes is not None and max_bytes < 1):
-            raise ValueError("a bounded cache needs room for at least one entry")
+        if (maxsize is not None and maxsize < 0) or (max_bytes is not None and max_bytes < 0):
+            raise ValueError("a bounded cache cannot hold fewer than nothing")
         self.maxsize = maxsize if maxsize is not None or max_bytes is not None else DEFAULT_ENTRIES
         self.max_bytes = max_bytes
         self.nbytes = 0
