@@ -11,11 +11,9 @@ beside the result, never a failure.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Generic, TypeVar, cast
 
 from pydcap.collateral.bundle import Collateral
@@ -30,6 +28,7 @@ from pydcap.errors import (
 )
 from pydcap.intel.outcomes import QV_RESULT_OF_STATUS, Failure, QvResult, TcbStatus
 from pydcap.intel.quote3 import QUOTE3_ERROR_OF_FAILURE, PreflightStep, Quote3Error
+from pydcap.intel.time import TimeLike, to_unix
 from pydcap.pki.certs import Certificate, CertificateChain
 from pydcap.pki.crl import RevocationList
 from pydcap.pki.pck import SgxExtension, ca_type
@@ -53,21 +52,9 @@ from pydcap.trust.memo import PkiMemo
 from pydcap.trust.signatures import document_signature_ok, public_key_from_point, public_key_from_raw, verify_raw
 from pydcap.verify.tcb import TcbEvaluation, TcbNotSupported, evaluate, relaunch
 
-TimeLike = datetime | int | float | None
 T = TypeVar("T")
 D = TypeVar("D", TcbInfo, EnclaveIdentity)
 H = TypeVar("H", bound=Hashable)
-
-
-def to_unix(at: TimeLike) -> int:
-    """A verification time as unix seconds; None means now."""
-    if at is None:
-        return int(time.time())
-    if isinstance(at, datetime):
-        if at.tzinfo is None:
-            raise ValueError("a naive datetime is ambiguous: give a timezone (e.g. datetime.UTC)")
-        return int(at.timestamp())
-    return int(at)
 
 
 @dataclass(frozen=True, slots=True)
