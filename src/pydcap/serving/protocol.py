@@ -2,7 +2,7 @@
 arrive, before the application sees a request, and ``ServerConfig``, the uvicorn configuration that uses it.
 
 A request head is fed to the parser in pieces no larger than the room left under ``max_header_bytes``, so an
-oversized head is refused (431) after that many bytes, however the client sends it; a timer per request refuses
+oversized head is refused (431) after that many bytes, however the client sends it; a deadline per request refuses
 a head or body that is slow to arrive (408); connections past the limits are answered 503 and closed; a path with
 an encoded ``/``, ``\\``, ``.`` or NUL is refused (400) before routing, so that it cannot slip past a proxy's path
 rules. Every refusal is ``text/plain`` and, like every answer, carries ``X-Content-Type-Options: nosniff``.
@@ -51,7 +51,7 @@ class _RefusalLog:
         if now - self._last.get(kind, -_LOG_EVERY) >= _LOG_EVERY:
             count, self._since[kind] = self._since[kind], 0
             self._last[kind] = now
-            log.warning("refused %d request(s) in %.0f s: %s (%s)", count, _LOG_EVERY, text, kind)
+            log.warning("refused: %s (%s; %d such refusals since this was last logged)", text, kind, count)
 
 
 _refusals = _RefusalLog()
