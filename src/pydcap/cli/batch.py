@@ -15,6 +15,7 @@ import binascii
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -253,15 +254,31 @@ def run_batch(
     job = _Job(root_pem, policy, tuple(bundles), tuple(collateral_key(b) for b in bundles), at, as_json)
     work: list[Task] = [(i, item, chosen[i]) for i, item in enumerate(inputs)]
     chunks = [work[i : i + CHUNK] for i in range(0, len(work), CHUNK)]
-    worst = EXIT_OK
+    counts = dict.fromkeys(_SEVERITY, 0)
+    processes = max(1, min(jobs, len(chunks)))
+    started = time.monotonic()
     with _progress(len(inputs)) as advance:
-        for results in _map(job, chunks, max(1, min(jobs, len(chunks)))):
+        for results in _map(job, chunks, processes):
             for _, status, line in results:
                 sys.stdout.write(line + "\n")
-                worst = _worse(worst, status)
+                counts[status] += 1
             sys.stdout.flush()
             advance(len(results))
-    return worst
+    _summary(counts, processes, time.monotonic() - started)
+    return max((s for s, n in counts.items() if n), key=_SEVERITY.__getitem__, default=EXIT_OK)
+
+
+def _summary(counts: dict[int, int], processes: int, seconds: float) -> None:
+    """One line on standard error: how many quotes, how each ended, how fast."""
+    from pydcap.cli.output import err
+
+    total = sum(counts.values())
+    rate = f", {total / seconds:,.0f} per second" if seconds > 0 else ""
+    err.print(
+        f"{total:,} quotes: {counts[EXIT_OK]:,} accepted, {counts[EXIT_REJECTED]:,} rejected, "
+        f"{counts[EXIT_USAGE]:,} unreadable, {counts[EXIT_COLLATERAL_UNAVAILABLE]:,} without collateral "
+        f"({processes} process{'es' if processes > 1 else ''}, {seconds:.1f} s{rate})"
+    )
 
 
 def _map(job: _Job, chunks: list[list[Task]], jobs: int) -> Iterator[list[tuple[int, int, str]]]:
@@ -279,11 +296,7 @@ def _map(job: _Job, chunks: list[list[Task]], jobs: int) -> Iterator[list[tuple[
         yield from pool.map(_verify_chunk, chunks)
 
 
-_SEVERITY = {EXIT_OK: 0, EXIT_REJECTED: 1, EXIT_USAGE: 2, EXIT_COLLATERAL_UNAVAILABLE: 3}
-
-
-def _worse(a: int, b: int) -> int:
-    return a if _SEVERITY.get(a, 4) >= _SEVERITY.get(b, 4) else b
+_SEVERITY = {EXIT_OK: 0, EXIT_REJECTED: 1, EXIT_USAGE: 2, EXIT_COLLATERAL_UNAVAILABLE: 3}  # the worst decides
 
 
 @contextmanager

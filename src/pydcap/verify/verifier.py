@@ -143,6 +143,7 @@ class _Platform:
     SGX extension's values."""
 
     __slots__ = (
+        "ca_type",
         "earliest_issue",
         "expiration",
         "intermediate",
@@ -159,6 +160,7 @@ class _Platform:
         root: Certificate,
         intermediate: Certificate,
         sgx: SgxExtension,
+        ca_type: str,
         serial: int,
         earliest_issue: int,
         latest_issue: int,
@@ -169,6 +171,7 @@ class _Platform:
         self.root = root  # shared with every platform under the same CA
         self.intermediate = intermediate
         self.sgx = sgx
+        self.ca_type = ca_type  # of the PCK certificate's issuer: "processor" or "platform"
         self.serial = serial  # of the PCK certificate, for the PCK CRL
         self.earliest_issue = earliest_issue  # the chain's dates
         self.latest_issue = latest_issue
@@ -471,15 +474,16 @@ class Verifier:
                     Failure.INVALID_QE_REPORT_DATA,
                     "the QE report does not bind the attestation key (REPORTDATA != SHA-256(key || auth data))",
                 )
-        dates = _Dates.of((chain,), [], [])
+        issued = [cert.not_before for cert in chain.certificates]
         return _Platform(
             root,
             intermediate,
             self._shared_sgx(pck.sgx),
+            self._share(ca_type(intermediate.subject_cn)),
             pck.serial_number,
-            self._share(dates.earliest_issue),  # mostly the root's
-            dates.latest_issue,
-            dates.expiration,
+            self._share(min(issued)),  # mostly the root's
+            max(issued),
+            min(cert.not_after for cert in chain.certificates),
             key is not None,
             qe_failure,
         )
@@ -602,7 +606,7 @@ class Verifier:
             tcb_pce_svn=sgx.tcb.pce_svn,
             tee_type=quote.tee,
             sgx_type=sgx.sgx_type.label,
-            ca_type=ca_type(platform.intermediate.subject_cn),
+            ca_type=platform.ca_type,
             platform_instance_id=sgx.platform_instance_id,
             dynamic_platform=sgx.dynamic_platform,
             cached_keys=sgx.cached_keys,
