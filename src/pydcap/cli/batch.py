@@ -309,6 +309,7 @@ def _progress(total: int) -> Iterator[Callable[[int], None]]:
 
     from pydcap.cli.output import err
 
-    with Progress(console=err, transient=True) as bar:
+    # Lines go to standard output as they are: above the bar when both are this terminal, else to their file.
+    with Progress(console=err, transient=True, redirect_stdout=sys.stdout.isatty(), redirect_stderr=False) as bar:
         task = bar.add_task("verifying", total=total)
         yield lambda n: bar.advance(task, n)

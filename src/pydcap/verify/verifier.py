@@ -24,19 +24,22 @@ from pydcap.collateral.signed import SignedDocument
 from pydcap.collateral.tcb_info import TcbInfo
 from pydcap.errors import (
     CollateralFormatError,
+    FormatError,
     InvalidCollateralError,
     QuoteFormatError,
     UnsupportedVersionError,
 )
 from pydcap.pki.certs import Certificate, CertificateChain
 from pydcap.pki.crl import RevocationList
-from pydcap.pki.pck import SgxExtension, ca_type
+from pydcap.pki.pck import PckCertificate, SgxExtension, ca_type
 from pydcap.pki.trust import TrustRoot
 from pydcap.policy import AppraisalPolicy, Policy
 from pydcap.quote.parser import Quote
 from pydcap.quote.structs import TdReport10, TdReport15
 from pydcap.verify.cache import BoundedCache
 from pydcap.verify.chains import (
+    INTERMEDIATE_CN,
+    PCK_CN,
     CheckFailed,
     SigningChain,
     check_pck_certificates,
@@ -307,6 +310,7 @@ class Verifier:
         self._cache: BoundedCache[object] = BoundedCache(max_bytes=cache_bytes, sizeof=_cached_bytes)
         self._memo = PkiMemo()
         self._shared: dict[Hashable, Hashable] = {}  # values platforms have in common (see _shared_sgx)
+        self._known_cas: dict[bytes, tuple[Certificate, Certificate]] = {}  # see _on_known_cas
         self._root_key_id = self.trust.key_id  # every checked chain ends in this key
 
     # ---- public API ------------------------------------------------------------------------------
@@ -343,6 +347,7 @@ class Verifier:
         self._cache.clear()
         self._memo.clear()
         self._shared.clear()
+        self._known_cas.clear()
 
     def cache_stats(self) -> CacheStats:
         platforms = sum(1 for key in self._cache.keys_now() if isinstance(key, bytes))
@@ -454,12 +459,23 @@ class Verifier:
         """Every check of a quote's certification data that needs no collateral: the pre-flight's reading of the
         chain (a failure is raised), the QVL's check of its names and signatures (a failure is kept, raised in
         its turn), the QE report's signature by the PCK key and its binding of the attestation key."""
-        with _during(PreflightStep.PCK_CHAIN):
-            chain, named_pck = trusted_pck_chain(pem, self.trust, self._memo)
-        try:
-            root, intermediate, pck = check_pck_certificates(chain, named_pck, self._memo)
-        except CheckFailed as exc:
-            return _UntrustedChain(exc)
+        found = self._on_known_cas(pem)
+        if found is None:
+            with _during(PreflightStep.PCK_CHAIN):
+                chain, named_pck = trusted_pck_chain(pem, self.trust, self._memo)
+            try:
+                root, intermediate, pck = check_pck_certificates(chain, named_pck, self._memo)
+            except CheckFailed as exc:
+                return _UntrustedChain(exc)
+            self._remember_cas(pem, chain, pck, intermediate)
+            certificates = chain.certificates
+        else:
+            root, intermediate, pck = found
+            if pck.issuer_raw != intermediate.subject_raw or not pck.is_signed_by(intermediate):
+                return _UntrustedChain(
+                    CheckFailed(Failure.SGX_PCK_INVALID_ISSUER, "PCK certificate is not signed by the intermediate CA")
+                )
+            certificates = (pck, intermediate, root)
         key = public_key_from_point(pck.public_key_bytes)
         qe_failure = None
         if key is not None:
@@ -474,7 +490,7 @@ class Verifier:
                     Failure.INVALID_QE_REPORT_DATA,
                     "the QE report does not bind the attestation key (REPORTDATA != SHA-256(key || auth data))",
                 )
-        issued = [cert.not_before for cert in chain.certificates]
+        issued = [cert.not_before for cert in certificates]
         return _Platform(
             root,
             intermediate,
@@ -483,10 +499,47 @@ class Verifier:
             pck.serial_number,
             self._share(min(issued)),  # mostly the root's
             max(issued),
-            min(cert.not_after for cert in chain.certificates),
+            min(cert.not_after for cert in certificates),
             key is not None,
             qe_failure,
         )
+
+    def _on_known_cas(self, pem: bytes) -> tuple[Certificate, Certificate, PckCertificate] | None:
+        """A chain whose CA certificates, exactly as encoded, this verifier has read and checked before (the bytes
+        after the PCK certificate's block): its root and intermediate CA, and the PCK certificate read and checked
+        as the full reading would; None (read it in full) when anything about it is unusual. What is left to check
+        is the PCK certificate's issuer and signature."""
+        split = pem.find(_PEM_END) + len(_PEM_END)
+        known = self._known_cas.get(pem[split:]) if split > len(_PEM_END) else None
+        if known is None or not pem.startswith(_PEM_BEGIN) or 0 < pem.find(_PEM_BEGIN, 1) < split:
+            return None
+        try:
+            leaf = Certificate.from_pem(pem[:split])
+            name = leaf.subject_cn
+            if leaf.missing_extensions or leaf.self_issued or PCK_CN not in name or INTERMEDIATE_CN in name:
+                return None
+            return known[0], known[1], PckCertificate.from_certificate(leaf)
+        except FormatError:
+            return None
+
+    def _remember_cas(
+        self, pem: bytes, chain: CertificateChain, pck: PckCertificate, intermediate: Certificate
+    ) -> None:
+        """After a full reading of a chain led by its PCK certificate: its CA certificates, for ``_on_known_cas``."""
+        first, *cas = chain.certificates
+        split = pem.find(_PEM_END) + len(_PEM_END)
+        root = chain.root
+        if (
+            root is not None
+            and first.der == pck.der
+            and root in cas
+            and intermediate in cas
+            and not any(PCK_CN in ca.subject_cn for ca in cas)
+            and split > len(_PEM_END)
+        ):
+            if len(self._known_cas) >= _KNOWN_CA_CHAINS:
+                self._known_cas.clear()
+            self._known_cas[pem[split:]] = (root, intermediate)
 
     def _shared_sgx(self, sgx: SgxExtension) -> SgxExtension:
         """``sgx`` with its TCB, FMSPC and PCE-ID objects shared with earlier platforms that have the same (a fleet
@@ -655,6 +708,9 @@ def _evaluate(
 
 _EVALUATIONS_PER_TCB_INFO = 4096
 _ISSUERS_PER_BUNDLE = 16
+_KNOWN_CA_CHAINS = 16
+_PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
+_PEM_END = b"-----END CERTIFICATE-----"
 
 
 _SHARED_VALUES = 4096
