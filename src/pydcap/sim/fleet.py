@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydcap.collateral.bundle import Collateral
+from pydcap.intel.time import TimeLike
 from pydcap.sim import catalog as cat
-from pydcap.sim.intel import REFERENCE_TIME, SimulatedIntel, TimeLike
+from pydcap.sim.intel import REFERENCE_TIME, SimulatedIntel
 from pydcap.sim.pki import DAY
 from pydcap.sim.scenario_model import Scenario, kebab
 from pydcap.sim.scenarios import SCENARIOS
