@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Generic, TypeVar, cast
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from pydcap.collateral.bundle import Collateral
 from pydcap.collateral.enclave_identity import EnclaveIdentity
 from pydcap.collateral.signed import SignedDocument
@@ -311,6 +313,7 @@ class Verifier:
         self._memo = PkiMemo()
         self._shared: dict[Hashable, Hashable] = {}  # values platforms have in common (see _shared_sgx)
         self._known_cas: dict[bytes, tuple[Certificate, Certificate]] = {}  # see _on_known_cas
+        self._keys: dict[bytes, ec.EllipticCurvePublicKey] = {}  # see _attestation_key
         self._root_key_id = self.trust.key_id  # every checked chain ends in this key
 
     # ---- public API ------------------------------------------------------------------------------
@@ -348,6 +351,7 @@ class Verifier:
         self._memo.clear()
         self._shared.clear()
         self._known_cas.clear()
+        self._keys.clear()
 
     def cache_stats(self) -> CacheStats:
         platforms = sum(1 for key in self._cache.keys_now() if isinstance(key, bytes))
@@ -504,6 +508,19 @@ class Verifier:
             qe_failure,
         )
 
+    def _attestation_key(self, raw: bytes) -> ec.EllipticCurvePublicKey | None:
+        """The quote's attestation key as a key object; the most recently used few are kept (a key object costs
+        about 2 KB outside Python, so the per-platform records keep none)."""
+        keys = self._keys
+        key = keys.get(raw)
+        if key is None:
+            key = public_key_from_raw(raw)
+            if key is not None:
+                if len(keys) >= _KEY_OBJECTS:
+                    keys.clear()
+                keys[raw] = key
+        return key
+
     def _on_known_cas(self, pem: bytes) -> tuple[Certificate, Certificate, PckCertificate] | None:
         """A chain whose CA certificates, exactly as encoded, this verifier has read and checked before (the bytes
         after the PCK certificate's block): its root and intermediate CA, and the PCK certificate read and checked
@@ -607,7 +624,7 @@ class Verifier:
         if platform.qe_failure is not None:  # the QE report's signature, then its REPORTDATA
             raise CheckFailed(platform.qe_failure.failure, platform.qe_failure.detail)
         _check_qe_identity(quote, qe_identity)
-        key = public_key_from_raw(quote.attestation_key)
+        key = self._attestation_key(quote.attestation_key)
         if key is None:
             raise CheckFailed(Failure.UNSUPPORTED_QUOTE_FORMAT, "the attestation key is not a P-256 point")
         if not verify_raw(key, quote.signature, quote.signed_data):
@@ -709,6 +726,7 @@ def _evaluate(
 _EVALUATIONS_PER_TCB_INFO = 4096
 _ISSUERS_PER_BUNDLE = 16
 _KNOWN_CA_CHAINS = 16
+_KEY_OBJECTS = 256
 _PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
 _PEM_END = b"-----END CERTIFICATE-----"
 
@@ -719,9 +737,10 @@ _SHARED_VALUES = 4096
 def _outcome(check: Callable[[], T], step: PreflightStep | None = None) -> T | CheckFailed:
     """What ``check`` returns, or the failure it raises (as a failure of the pre-flight ``step``, if given)."""
     try:
-        with _during(step):
-            return check()
+        return check()
     except CheckFailed as exc:
+        if step is not None:
+            exc.step = step
         return exc
 
 
