@@ -29,6 +29,7 @@ from pydcap.pki import RevocationList, TrustRoot
 from pydcap.pki.pck import ca_type
 from pydcap.policy import Policy
 from pydcap.sources.models import CollateralRequest, PckCa, Tee
+from pydcap.trust.memo import PkiMemo
 from pydcap.verify import Verifier
 
 CHUNK = 32  # quotes per task sent to a worker: enough to make the hand-over cheap, few enough to keep order moving
@@ -173,13 +174,14 @@ class _Job:
 class _Worker:
     job: _Job
     verifier: Verifier
+    memo: PkiMemo  # CA certificates, read once, for choosing each quote's bundle
 
 
 _WORKERS: list[_Worker] = []  # the one worker of this process, set up by _start
 
 
 def _start(job: _Job) -> None:
-    _WORKERS[:] = [_Worker(job, Verifier(trusted_root=job.root_pem, policy=job.policy))]
+    _WORKERS[:] = [_Worker(job, Verifier(trusted_root=job.root_pem, policy=job.policy), PkiMemo())]
 
 
 Task = tuple[int, QuoteInput, "int | str | None"]  # index, quote, its bundle (or why none; None: choose it)
@@ -195,7 +197,7 @@ def _verify_one(worker: _Worker, item: QuoteInput, chosen: int | str | None) -> 
     job = worker.job
     if item.data is None:
         return EXIT_USAGE, _error_line(job, item.source, item.error or "unreadable", EXIT_USAGE)
-    bundle = _choose(job, item.data) if chosen is None else chosen
+    bundle = _choose(worker, item.data) if chosen is None else chosen
     if isinstance(bundle, str):
         return EXIT_COLLATERAL_UNAVAILABLE, _error_line(job, item.source, bundle, EXIT_COLLATERAL_UNAVAILABLE)
     result = worker.verifier.verify(item.data, job.bundles[bundle], at=job.at)
@@ -209,12 +211,13 @@ def _verify_one(worker: _Worker, item: QuoteInput, chosen: int | str | None) -> 
     return status, f"{verdict}  {item.source}  {what}  {why}{reasons}"
 
 
-def _choose(job: _Job, quote: bytes) -> int | str:
+def _choose(worker: _Worker, quote: bytes) -> int | str:
     """The bundle for ``quote``: the only one, or the one for its TEE, FMSPC and CA (else why there is none)."""
+    job = worker.job
     if len(job.bundles) == 1:
         return 0
     try:
-        request = CollateralRequest.from_quote(quote)
+        request = CollateralRequest.from_quote(quote, load=worker.memo.certificate)
     except FormatError as exc:
         return f"cannot tell which collateral the quote needs: {exc}"
     wanted = (request.tee, request.fmspc, request.ca)
