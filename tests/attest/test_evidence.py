@@ -50,7 +50,7 @@ def test_time_data(intel: SimulatedIntel) -> None:
     )
     assert request.runtime is not None and request.runtime.value == {"a": 1} and request.nonce == "n"
     for fields, words in (
-        ({"runtimeData": {"data": "AAAA", "dataType": "JSON"}}, "not UTF-8 JSON"),
+        ({"runtimeData": {"data": "AAAA", "dataType": "JSON"}}, r"runtimeData.data \(dataType JSON\) is not JSON"),
         ({"runtimeData": {"data": "AAAA", "dataType": "Text"}}, "Binary or JSON"),
         ({"initTimeData": "AAAA"}, "initTimeData must be an object"),
         ({"nonce": 5}, "nonce must be a string"),

@@ -10,6 +10,7 @@ from pydcap.attest import AttestServer
 from pydcap.pccs import PccsConfig, PccsServer
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
+from pydcap.sources import RequestBudget
 from tests.attest.conftest import API, attest_config, client
 
 
@@ -47,3 +48,22 @@ def test_unreachable_upstream_is_503(tmp_path: Path, pcs: SimulatedPcs, root_fil
         assert response.status_code == 503, response.text
         assert response.json()["error"]["code"] == "ServiceUnavailable" and response.headers["retry-after"] == "5"
         assert http.get("/healthz").status_code == 200
+
+
+def test_a_throttled_upstream_is_503_with_the_budgets_wait(
+    tmp_path: Path, pcs: SimulatedPcs, root_file: Path, intel: SimulatedIntel
+) -> None:
+    """The upstream request budget spent: 503 with the Retry-After the budget says (as the PCCS answers it), not a
+    fixed wait; Intel is not asked for the TCB info."""
+    quote = base64.urlsafe_b64encode(intel.sgx_platform(name="throttled", fmspc="00A067110000").quote(b"")).decode()
+    with AttestServer(attest_config(tmp_path, pcs, root_file)) as server, client(server) as http:
+        budget = RequestBudget(rate=1 / 120, burst=1)
+        assert budget.try_spend() == 0.0  # the one request of the burst is gone; the next is 120 s away
+        server.app.service.collateral.cache.budget = budget
+        pcs.reset_stats()
+        response = http.post("/attest/SgxEnclave", params=API, json={"quote": quote})
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "ServiceUnavailable"
+        assert 118 <= int(response.headers["retry-after"]) <= 120, response.headers
+        assert "budget" in response.json()["error"]["message"]
+        assert "sgx/v4/tcb" not in pcs.stats()["by_endpoint"]

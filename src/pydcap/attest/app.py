@@ -30,7 +30,7 @@ from pydcap.attest.errors import (
 from pydcap.attest.evidence import AttestationType
 from pydcap.attest.service import AttestService
 from pydcap.cache import StoreError
-from pydcap.serving import Metrics, WorkerSnapshots, token_matches
+from pydcap.serving import Metrics, RequestBodyError, WorkerSnapshots, parse_json, read_body, token_matches
 
 log = logging.getLogger("pydcap.attest")
 
@@ -46,7 +46,6 @@ _JSON = b"application/json; charset=utf-8"
 _EAR_QUERY = "ear"
 _EAR_ACCEPT = EAR_MEDIA_TYPE.encode()
 _PUBLISH_INTERVAL = 1.0
-_RETRY_AFTER = b"5"
 
 
 def _types() -> str:
@@ -106,24 +105,23 @@ class AttestApp:
         path: str = scope["path"]
         endpoint = "other"
         tracked = _TrackedBody(receive, scope)
+        retry_after: int | None = None
         try:
             endpoint, handler = self._route(method, path)
             query = {k: v[-1] for k, v in parse_qs(scope["query_string"].decode("latin-1")).items()}
             status, body = await handler(scope, tracked.receive, query)
-        except AttestError as exc:
-            status, body = exc.status, exc.to_json()
-            level = logging.WARNING if exc.status >= 500 else logging.INFO
-            log.log(level, "%s %s -> %d %s: %s", method, path, exc.status, exc.code, exc.message)
-        except StoreError as exc:  # the store's own words go to the log only
-            error = ServiceUnavailable("the service's store is unavailable; retry in a while")
-            status, body = error.status, error.to_json()
-            log.warning("%s %s -> 503: %s", method, path, exc)
+        except (AttestError, RequestBodyError, StoreError) as exc:
+            error = _maa_error(exc)
+            status, body, retry_after = error.status, error.to_json(), error.retry_after
+            level = logging.WARNING if error.status >= 500 else logging.INFO
+            said = error.message if error is exc else str(exc)  # the store's own words go to the log only
+            log.log(level, "%s %s -> %d %s: %s", method, path, error.status, error.code, said)
         except Exception:
             log.exception("%s %s failed unexpectedly", method, path)
             status, body = 500, {"error": {"code": "InternalError", "message": "the service failed unexpectedly"}}
         self.metrics.request(endpoint, status)
         # A body left unread (a request refused before reading it) would stall the connection: close it.
-        await _send(send, status, body, close=not tracked.finished)
+        await _send(send, status, body, close=not tracked.finished, retry_after=retry_after)
 
     # ---- routing ------------------------------------------------------------------------------------
 
@@ -271,24 +269,17 @@ class AttestApp:
         return 200, {"status": "ok"}
 
     async def _body(self, scope: Scope, receive: Receive) -> bytes:
-        length = _header(scope, b"content-length")
-        if length and (not length.isdigit() or len(length) > 18):
-            raise InvalidParameter("Content-Length is not a number")
-        if length and int(length) > self.max_body:
-            raise PayloadTooLarge(f"the body is {int(length)} bytes; this service accepts at most {self.max_body}")
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise InvalidParameter("the client went away before sending the whole body")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                raise PayloadTooLarge(f"the body is over {self.max_body} bytes, the most this service accepts")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        return await read_body(scope, receive, self.max_body, server="this service")
+
+
+def _maa_error(exc: AttestError | RequestBodyError | StoreError) -> AttestError:
+    """The MAA error answering ``exc``: a body refused by the shared reader is 413 or InvalidParameter, the store
+    failing is ServiceUnavailable (what failed is logged, never sent)."""
+    if isinstance(exc, AttestError):
+        return exc
+    if isinstance(exc, RequestBodyError):
+        return PayloadTooLarge(exc.message) if exc.status == 413 else InvalidParameter(exc.message)
+    return ServiceUnavailable("the service's store is unavailable; retry in a while")
 
 
 def _allow(method: str, allowed: tuple[str, ...], path: str) -> None:
@@ -318,10 +309,7 @@ def _jws_text(body: bytes) -> str:
     except UnicodeDecodeError:
         raise InvalidParameter("the policy document is not ASCII (a JSON Web Signature)") from None
     if text.startswith('"'):
-        try:
-            decoded = json.loads(text)
-        except ValueError:
-            raise InvalidParameter("the policy document is a malformed JSON string") from None
+        decoded = parse_json(text, "the policy document (a JSON string)")
         text = decoded if isinstance(decoded, str) else ""
     if not text:
         raise InvalidParameter("the policy document is empty (a JSON Web Signature is expected)")
@@ -342,7 +330,7 @@ class _TrackedBody:
         return message
 
 
-async def _send(send: Send, status: int, body: Any, *, close: bool = False) -> None:
+async def _send(send: Send, status: int, body: Any, *, close: bool = False, retry_after: int | None = None) -> None:
     if isinstance(body, str):
         data, content_type = body.encode(), b"text/plain; version=0.0.4; charset=utf-8"
     else:
@@ -354,7 +342,7 @@ async def _send(send: Send, status: int, body: Any, *, close: bool = False) -> N
     ]
     if close:
         headers.append((b"connection", b"close"))
-    if status == 503:
-        headers.append((b"retry-after", _RETRY_AFTER))
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})

@@ -6,16 +6,21 @@
 from __future__ import annotations
 
 from pydcap.errors import PydcapError
+from pydcap.serving.retry import STORE_RETRY_AFTER
 
 
 class AttestError(PydcapError):
-    """A request answered with ``status`` and MAA's error object (``code``, ``message``)."""
+    """A request answered with ``status`` and MAA's error object (``code``, ``message``); with ``retry_after``
+    (seconds), a ``Retry-After`` header too."""
 
     status = 400
     code = "InvalidParameter"
+    retry_after: int | None = None
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
         self.message = message
+        if retry_after is not None:
+            self.retry_after = retry_after
         super().__init__(message)
 
     def to_json(self) -> dict[str, dict[str, str]]:
@@ -61,7 +66,9 @@ class PayloadTooLarge(AttestError):
 
 
 class ServiceUnavailable(AttestError):
-    """Collateral could not be had (upstream down, rate limited) or the store failed: retry later."""
+    """Collateral could not be had (upstream down, rate limited) or the store failed: retry later (by default in
+    the store's few seconds; a throttled or rate-limited upstream says how long)."""
 
     status = 503
     code = "ServiceUnavailable"
+    retry_after = STORE_RETRY_AFTER

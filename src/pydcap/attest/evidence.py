@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-import json
 import re
 import struct
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 from pydcap.attest.errors import InvalidParameter
 from pydcap.errors import QuoteFormatError
 from pydcap.quote import Quote
+from pydcap.serving.bodies import RequestBodyError, parse_json
 
 _B64 = re.compile(r"^[A-Za-z0-9+/_-]*={0,2}$")
 OE_REPORT_HEADER_VERSION = 1
@@ -85,10 +85,14 @@ def _time_data(value: Any, name: str) -> TimeData | None:
         raise InvalidParameter(f"{name}.dataType must be Binary or JSON, not {data_type!r}")
     if data_type == "Binary":
         return TimeData(data, False)
+    return TimeData(data, True, _json(data, f"{name}.data (dataType JSON)"))
+
+
+def _json(data: bytes, name: str) -> Any:
     try:
-        return TimeData(data, True, json.loads(data))
-    except (ValueError, RecursionError):
-        raise InvalidParameter(f"{name}.data has dataType JSON but is not UTF-8 JSON") from None
+        return parse_json(data, name)
+    except RequestBodyError as exc:
+        raise InvalidParameter(exc.message) from None
 
 
 def open_enclave_quote(report: bytes) -> bytes:
@@ -115,10 +119,7 @@ def open_enclave_report(quote: bytes) -> bytes:
 
 def read_request(kind: AttestationType, body: bytes) -> AttestRequest:
     """The request ``body`` of ``POST /attest/<kind>``; InvalidParameter names what is wrong."""
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidParameter(f"the request body is not JSON: {exc}") from None
+    document = _json(body, "the request body")
     if not isinstance(document, dict):
         raise InvalidParameter("the request body must be a JSON object")
     field = kind.evidence_field

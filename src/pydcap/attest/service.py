@@ -42,6 +42,7 @@ from pydcap.intel import Clock
 from pydcap.pki import TrustRoot
 from pydcap.policy import UnsafeAcceptAnyStatus
 from pydcap.quote.structs import EnclaveReport, TdReport10
+from pydcap.serving.retry import retry_after
 from pydcap.sources import AzureClient, CollateralSource, HttpSettings, PccsClient, PcsClient, RetryPolicy
 from pydcap.sources.errors import CollateralNotFoundError, CollateralUnavailableError
 from pydcap.sources.models import CollateralRequest, PlatformRequestError
@@ -186,7 +187,9 @@ class AttestService:
         except CollateralNotFoundError as exc:
             raise InvalidParameter(f"there is no collateral for this quote's platform: {exc}") from exc
         except CollateralUnavailableError as exc:
-            raise ServiceUnavailable(f"the collateral for this quote cannot be had now: {exc}") from exc
+            raise ServiceUnavailable(
+                f"the collateral for this quote cannot be had now: {exc}", retry_after=retry_after(exc)
+            ) from exc
         except StoreError as exc:
             log.warning("the store failed: %s", exc)
             raise ServiceUnavailable("the service's store is unavailable; retry in a while") from exc

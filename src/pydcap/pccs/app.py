@@ -21,7 +21,6 @@ from pydcap.pccs.collateral_file import import_collateral
 from pydcap.pccs.config import CachingMode, PccsConfig
 from pydcap.pccs.errors import (
     InvalidRequest,
-    PayloadTooLarge,
     PccsError,
     ServiceUnavailable,
     Unauthorized,
@@ -57,6 +56,7 @@ from pydcap.pccs.wire import (
     url_encoded,
 )
 from pydcap.serving.auth import token_matches
+from pydcap.serving.bodies import parse_json, read_body
 from pydcap.serving.metrics import Metrics, WorkerSnapshots
 from pydcap.sources.models import Tee, Update
 
@@ -238,7 +238,11 @@ class PccsApp:
                 allowed = ", ".join(sorted(route.handlers))
                 raise _MethodNotAllowed(f"this endpoint allows {allowed}", headers={"Allow": allowed})
             self._authorize(route, method, scope)
-            body = await self._body(scope, receive) if method in ("POST", "PUT") else b""
+            body = (
+                await read_body(scope, receive, self.config.max_request_body, server="this PCCS")
+                if method in ("POST", "PUT")
+                else b""
+            )
             call = Call(parse_query(scope["query_string"]), body, route.api, route.tee)
             answer = await handler(call)
         except Exception as exc:
@@ -278,28 +282,6 @@ class PccsApp:
                 "" if expected else f" (no {'AdminTokenHash' if role == 'admin' else 'UserTokenHash'} is configured)"
             )
             raise Unauthorized(f"The {header.decode()} header is {why}{configured}.")
-
-    async def _body(self, scope: Scope, receive: Receive) -> bytes:
-        limit = self.config.max_request_body
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                if not value.isdigit():
-                    raise InvalidRequest("Content-Length is not a number")
-                if len(value) > 18 or int(value) > limit:  # int() refuses very long digit strings
-                    raise PayloadTooLarge(f"The body is {value.decode()} bytes; this PCCS accepts at most {limit}.")
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise InvalidRequest("the client went away before sending the whole body")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"The body is over {limit} bytes, the most this PCCS accepts.")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
 
     # ---- routes -----------------------------------------------------------------------------------
 
@@ -393,16 +375,9 @@ class PccsApp:
 
     # ---- administration ---------------------------------------------------------------------------
 
-    @staticmethod
-    def _json(call: Call) -> Any:
-        try:
-            return json.loads(call.body)
-        except (ValueError, RecursionError) as exc:
-            raise InvalidRequest(f"the body is not JSON: {exc}") from None
-
     async def post_platforms(self, call: Call) -> Reply:
         update = update_value(call.query, allow_all=True)
-        registration = registration_from_json(self._json(call))
+        registration = registration_from_json(parse_json(call.body))
         await self.service.platforms.register(registration, update)
         return text_reply(200, OK_TEXT)
 
@@ -420,7 +395,7 @@ class PccsApp:
         return reply(200, body, JSON, {"platform-count": str(len(rows))})
 
     async def platformcollateral(self, call: Call) -> Reply:
-        summary = await import_collateral(self.service, self._json(call), call.api)
+        summary = await import_collateral(self.service, parse_json(call.body), call.api)
         self.drop_prepared()
         answer = text_reply(200, OK_TEXT)
         if summary.not_imported:  # Intel's body stays; what was left out, and why, is said beside it

@@ -7,12 +7,13 @@ upstream that failed as Intel's PCCS says it).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
-from pydcap.cache.errors import NotCachedError, StoreError, WaitTimeoutError
+from pydcap.cache.errors import NotCachedError, StoreError
 from pydcap.errors import FormatError, PydcapError
 from pydcap.pccs.config import CachingMode
+from pydcap.serving.bodies import RequestBodyError
+from pydcap.serving.retry import STORE_RETRY_AFTER, retry_after
 from pydcap.sources.errors import (
     CollateralNotFoundError,
     CollateralUnavailableError,
@@ -105,14 +106,13 @@ def unavailable(what: str, exc: CollateralUnavailableError, mode: CachingMode) -
         else:
             why = "it is not cached"
         return NotCached(f"No cache data for the {what}: {why}.")
+    wait = retry_after(exc)
     if isinstance(exc, RateLimitedError):
-        wait = max(1, round(exc.retry_after)) if exc.retry_after is not None else 60
         return ServiceUnavailable(
             f"Intel PCS is rate limiting this PCCS ({exc.url} answered 429); retry in {wait} s.",
             headers={"Retry-After": str(wait)},
         )
     if isinstance(exc, ThrottledError):
-        wait = max(1, round(exc.retry_after + 0.5))
         return ServiceUnavailable(
             f"This PCCS is not asking Intel PCS for more uncached documents now (its upstream request budget is "
             f"spent); retry in {wait} s.",
@@ -120,19 +120,10 @@ def unavailable(what: str, exc: CollateralUnavailableError, mode: CachingMode) -
         )
     if isinstance(exc, CollateralNotFoundError):
         return NotCached(f"No cache data for the {what}: the upstream PCS has none either ({exc.url} answered 404).")
-    if isinstance(exc, WaitTimeoutError):
-        return ServiceUnavailable(str(exc), headers={"Retry-After": str(STORE_RETRY_AFTER)})
-    retry_after = getattr(exc, "retry_after", None)  # any "unavailable now, retry later" of the error family
-    if isinstance(retry_after, int | float):
-        wait = max(1, math.ceil(retry_after))
+    if wait is not None:  # any other "unavailable now, retry later" of the error family (a lease waited for, ...)
         return ServiceUnavailable(f"{exc} (retry in {wait} s)", headers={"Retry-After": str(wait)})
     # Unreachable, failing, or serving what does not verify (UntrustedCollateralError): the upstream's fault.
     return UpstreamFailed(str(exc))
-
-
-# Seconds a client is told to wait when the store failed: a lost database connection is replaced at the next
-# request, a full disk or a database restart takes longer, and the client is not the one to hurry it.
-STORE_RETRY_AFTER = 5
 
 
 def as_pccs_error(exc: Exception, mode: CachingMode) -> PccsError | None:
@@ -148,6 +139,8 @@ def as_pccs_error(exc: Exception, mode: CachingMode) -> PccsError | None:
         )
     if isinstance(exc, CollateralUnavailableError):
         return unavailable("collateral", exc, mode)
+    if isinstance(exc, RequestBodyError) and exc.status == 413:
+        return PayloadTooLarge(exc.message)
     if isinstance(exc, FormatError):
         return InvalidRequest(str(exc))
     return None

@@ -4,29 +4,38 @@ request (header and request timeouts, keep-alive, connection limits in all and p
 encoded path separators refused before routing, ``text/plain`` refusals and ``X-Content-Type-Options: nosniff``
 on every answer; running in one process (``run``), several (``run_workers``) or a background thread
 (``ThreadedServer``); the TLS certificate (configured, or self-signed and kept), Prometheus metrics summed over
-worker processes, and administrator tokens kept as hashes.
+worker processes, administrator tokens kept as hashes, request bodies read within a limit (``read_body``,
+``parse_json``: 413 and 400 naming the field), and the ``Retry-After`` of an answer that may come later
+(``retry_after``).
 
 For exposure to the internet, put a reverse proxy (nginx, HAProxy, Envoy) in front as well: it also bounds TLS
 handshakes, which happen before these limits apply.
 """
 
 from pydcap.serving.auth import token_hash, token_matches
+from pydcap.serving.bodies import RequestBodyError, parse_json, read_body
 from pydcap.serving.limits import ServerLimits
 from pydcap.serving.metrics import Metrics, WorkerSnapshots
 from pydcap.serving.protocol import NOSNIFF, GuardedHttpProtocol, ServerConfig, tcp_socket
+from pydcap.serving.retry import STORE_RETRY_AFTER, retry_after
 from pydcap.serving.runner import ThreadedServer, run, run_workers, serve_workers, uvicorn_options
 from pydcap.serving.tls import TlsFiles, ensure_tls_files, self_signed
 
 __all__ = [
     "NOSNIFF",
+    "STORE_RETRY_AFTER",
     "GuardedHttpProtocol",
     "Metrics",
+    "RequestBodyError",
     "ServerConfig",
     "ServerLimits",
     "ThreadedServer",
     "TlsFiles",
     "WorkerSnapshots",
     "ensure_tls_files",
+    "parse_json",
+    "read_body",
+    "retry_after",
     "run",
     "run_workers",
     "self_signed",
