@@ -54,7 +54,10 @@ def test_read_body_within_the_limit_and_refused_past_it() -> None:
 @pytest.mark.parametrize(
     ("data", "words"),
     [
-        (b"{not json", "runtimeData is not JSON: Expecting property name enclosed in double quotes at line 1, column 2"),
+        (
+            b"{not json",
+            "runtimeData is not JSON: Expecting property name enclosed in double quotes at line 1, column 2",
+        ),
         (b'{\n  "a": 1,\n  "b": }', "runtimeData is not JSON: Expecting value at line 3, column 8"),
         (b'{"a": NaN}', "runtimeData is not JSON: NaN is not a JSON value"),
         (b'{"a": "\xff"}', "runtimeData is not JSON: it is not UTF-8 text"),

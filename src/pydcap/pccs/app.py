@@ -59,6 +59,7 @@ from pydcap.serving.auth import token_matches
 from pydcap.serving.bodies import parse_json, read_body
 from pydcap.serving.metrics import Metrics, WorkerSnapshots
 from pydcap.sources.models import Tee, Update
+from pydcap.trust import BoundedCache
 
 log = logging.getLogger("pydcap.pccs")
 
@@ -68,7 +69,8 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _REQUEST_ID = re.compile(rb"[0-9A-Za-z._-]{1,64}")
-_FAST_PATH_ENTRIES = 4096
+# What a prepared answer costs beyond its bytes (the objects holding them, the map's entry).
+_PREPARED_OVERHEAD = 512
 _STALE_RECHECK = 5.0
 _PCK_ANSWER_LIFETIME = 3600.0
 _PUBLISH_INTERVAL = 1.0  # how often a worker publishes its metrics for the others (only when they changed)
@@ -114,6 +116,12 @@ class Prepared:
     reply: Reply
     until: float
     endpoint: str
+    nbytes: int  # what it holds, its key (path and query) included
+
+
+def _prepared(key: tuple[str, bytes], answer: Reply, until: float, endpoint: str) -> Prepared:
+    size = len(answer.body) + sum(len(k) + len(v) for k, v in answer.headers) + len(key[0]) + len(key[1])
+    return Prepared(answer, until, endpoint, size + _PREPARED_OVERHEAD)
 
 
 class PccsApp:
@@ -138,7 +146,11 @@ class PccsApp:
         # coroutine waiting for a write is cancelled), and a scrape reads them after every earlier write.
         self._snapshot_io = ThreadPoolExecutor(1, "pccs-metrics") if snapshots is not None else None
         self._publisher: asyncio.Task[None] | None = None
-        self.fast: dict[tuple[str, bytes], Prepared] = {}
+        # Answers ready to send again, by raw path and query: at most ``config.prepared_answer_bytes`` of them (a
+        # client naming the same document with ever new queries only pushes out the least recently served ones).
+        self.fast: BoundedCache[Prepared] = BoundedCache(
+            max_bytes=config.prepared_answer_bytes, sizeof=lambda p: p.nbytes
+        )
         self._fast_epoch = 0  # bumped by drop_prepared: an answer begun before it is not prepared after it
         self.routes = self._routes()
         self.refresher = Refresher(
@@ -263,9 +275,8 @@ class PccsApp:
             if call.cache_result is not None:
                 self.metrics.cache_result(endpoint, call.cache_result)
             if call.cache_until is not None and method == "GET" and epoch == self._fast_epoch:
-                if len(self.fast) >= _FAST_PATH_ENTRIES:
-                    self.fast.clear()
-                self.fast[(path, scope["query_string"])] = Prepared(answer, call.cache_until, endpoint)
+                key = (path, scope["query_string"])
+                self.fast.put(key, _prepared(key, answer, call.cache_until, endpoint))
         self.metrics.request(endpoint, answer.status)
         await _send(send, answer, rid)
 

@@ -79,6 +79,9 @@ class PccsConfig:
     not_found_ttl: float = 600.0
     refresh_before_next_update: float = 86_400.0
     max_request_body: int = 8 * 1024 * 1024
+    # Complete answers kept ready to send again (the fast path), in bytes: a TCB info with its issuer chain is
+    # 10-100 KB, a PCK certificate's answer a few; 32 MiB holds those of thousands of platforms.
+    prepared_answer_bytes: int = 32 * 1024 * 1024
     # What one client may cost the server (pydcap.serving.ServerLimits; its defaults).
     headers_timeout: float = _LIMITS.header_timeout
     request_timeout: float = _LIMITS.request_timeout
@@ -302,6 +305,7 @@ KEYS: Mapping[str, Setter] = {
     "CachingFillMode": _simple("mode", _mode),
     "LogLevel": _simple("log_level", _log_level),
     "MaxRequestBodySize": _simple("max_request_body", _size),
+    "PreparedAnswerCacheSize": _simple("prepared_answer_bytes", _size),
     "DatabaseUrl": _path_setter("database"),
     "TlsCertFile": _path_setter("tls_cert"),
     "TlsKeyFile": _path_setter("tls_key"),
