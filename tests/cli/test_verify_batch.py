@@ -10,16 +10,10 @@ from pathlib import Path
 import pytest
 
 from pydcap.cli import main
+from pydcap.sim import catalog as cat
 from pydcap.sim.fleet import Fleet, make_fleet, write_fleet
 
-ALL_STATUSES = [
-    "UpToDate",
-    "SWHardeningNeeded",
-    "ConfigurationNeeded",
-    "ConfigurationAndSWHardeningNeeded",
-    "OutOfDate",
-    "OutOfDateConfigurationNeeded",
-]
+ALL_STATUSES = [s for s in cat.PLATFORM_STATUSES if s != cat.REVOKED]  # every status a fleet platform has
 
 
 @pytest.fixture(scope="module")
