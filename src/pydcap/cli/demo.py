@@ -19,7 +19,7 @@ from pydcap.cli.output import err, out, print_json
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("demo", help="run the demonstration (simulated Intel, PCCS, enclaves; no hardware)")
+    p = sub.add_parser("demo", description="Run the demonstration (simulated Intel, PCCS, enclaves; no hardware).")
     p.add_argument("--json", action="store_true", help="print a machine-readable account")
     p.add_argument("--real-quotes", action="store_true", help="verify the real quotes of the shared test data")
     p.add_argument("--testdata", metavar="DIR", help="shared test data (default: ../shared/testdata)")

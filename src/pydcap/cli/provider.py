@@ -18,7 +18,7 @@ from pydcap.provider.overview import ProviderOverview, ProviderSummary, survey
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("provider", help="list the quote providers and show the one that serves")
+    p = sub.add_parser("provider", description="List the quote providers and show the one that serves.")
     psub = p.add_subparsers(dest="provider_command", metavar="SUBCOMMAND", required=True)
     listing = psub.add_parser(
         "list",

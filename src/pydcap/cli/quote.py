@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pydcap.cli import EXIT_OK, EXIT_REJECTED
+from pydcap.cli import EXIT_OK, CliError
 from pydcap.cli.inputs import read_quote
-from pydcap.cli.output import err, out, print_json
+from pydcap.cli.output import out, print_json
 from pydcap.errors import FormatError, QuoteFormatError
 from pydcap.pki import CertificateChain, PckCertificate
 from pydcap.quote import Quote
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("quote", help="inspect quotes")
+    p = sub.add_parser("quote", description="Inspect quotes.")
     qsub = p.add_subparsers(dest="quote_command", metavar="SUBCOMMAND", required=True)
     show = qsub.add_parser("show", help="print every field of a quote")
     show.add_argument("quote", metavar="QUOTE", help="quote file ('-' for standard input)")
@@ -51,11 +51,7 @@ def run_show(args: argparse.Namespace) -> int:
     try:
         quote = Quote.parse(data)
     except QuoteFormatError as exc:
-        if args.json:
-            print_json({"error": str(exc), "offset": exc.offset, "reason": exc.reason})
-        else:
-            err.print(f"[red]{exc}[/]")
-        return EXIT_REJECTED
+        raise CliError(f"QUOTE {args.quote}: {exc}", fields={"offset": exc.offset, "reason": exc.reason}) from exc
     info = describe(quote)
     if args.json:
         print_json(info)

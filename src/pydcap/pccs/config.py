@@ -18,8 +18,8 @@ from typing import Any
 
 from pydcap.errors import PydcapError
 from pydcap.pccs.schedule import RefreshSchedule, ScheduleError
+from pydcap.sources.defaults import INTEL_PCS_URL
 from pydcap.sources.intel_api import split_api_url
-from pydcap.sources.pcs import INTEL_PCS_URL
 
 ENV_PREFIX = "PYDCAP_PCCS_"
 DEFAULT_DB_NAME = "pckcache.sqlite3"
@@ -67,6 +67,7 @@ class PccsConfig:
     tls_cert: str = ""
     tls_key: str = ""
     root_ca: str = ""
+    upstream_ca: str = ""
     insecure_http: bool = False
     upstream_timeout: float = 3.0
     refresh_before_next_update: float = 86_400.0
@@ -259,6 +260,7 @@ KEYS: Mapping[str, Setter] = {
     "TlsCertFile": _path_setter("tls_cert"),
     "TlsKeyFile": _path_setter("tls_key"),
     "RootCaFile": _path_setter("root_ca"),
+    "UpstreamCaFile": _path_setter("upstream_ca"),
     "InsecureHttp": _simple("insecure_http", _flag),
     "UpstreamTimeout": _simple("upstream_timeout", _seconds),
     "RefreshBeforeNextUpdate": _simple("refresh_before_next_update", _seconds),

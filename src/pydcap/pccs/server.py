@@ -29,7 +29,7 @@ from pydcap.pccs.config import CachingMode, PccsConfig
 from pydcap.pccs.logs import configure_logging
 from pydcap.pccs.metrics import WorkerSnapshots
 from pydcap.pccs.service import Clock, PccsService
-from pydcap.pccs.tls import TlsFiles, ensure_tls_files
+from pydcap.pccs.tls import CERT_NAME, TlsFiles, ensure_tls_files
 
 CONFIG_ENV = "PYDCAP_PCCS_CONFIG_JSON"
 METRICS_DIR_ENV = "PYDCAP_PCCS_METRICS_DIR"
@@ -61,9 +61,17 @@ def tls_files(config: PccsConfig) -> TlsFiles | None:
     """None for plain HTTP; else the configured files or the self-signed pair beside the database file."""
     if config.insecure_http:
         return None
+    return ensure_tls_files(config.tls_cert, config.tls_key, _tls_directory(config), config.host)
+
+
+def tls_certificate_path(config: PccsConfig) -> Path:
+    """Where the certificate ``serve`` presents is (or will be, once made on first start)."""
+    return Path(config.tls_cert) if config.tls_cert else _tls_directory(config) / CERT_NAME
+
+
+def _tls_directory(config: PccsConfig) -> Path:
     target = config.database_target
-    directory = Path(target).expanduser().resolve().parent if "://" not in target else Path(config.state_dir)
-    return ensure_tls_files(config.tls_cert, config.tls_key, directory, config.host)
+    return Path(target).expanduser().resolve().parent if "://" not in target else Path(config.state_dir)
 
 
 def _uvicorn_options(config: PccsConfig, tls: TlsFiles | None) -> dict[str, Any]:
@@ -100,6 +108,7 @@ def serve(config: PccsConfig) -> None:
         made = " (self-signed, made now)" if tls.generated else ""
         print(f"  TLS certificate {tls.cert}{made}", file=sys.stderr)
         print(f"  SHA-256 fingerprint {tls.fingerprint}", file=sys.stderr)
+        print(f"  clients trust it with: --ca-cert {tls.cert} (curl --cacert, SSL_CERT_FILE)", file=sys.stderr)
     options = _uvicorn_options(config, tls)
     if config.workers > 1:
         os.environ[CONFIG_ENV] = config.to_json()

@@ -7,8 +7,10 @@ Each client implements ``CollateralSource`` (async): ``root_ca_crl()``, ``pck_cr
 concurrently; ``pydcap.cache`` puts a verifying, persistent cache in front of any source.
 """
 
-from pydcap.sources.azure import AZURE_GLOBAL_CACHE_URL, AzureClient
+from typing import TYPE_CHECKING, Any
+
 from pydcap.sources.base import CollateralSource
+from pydcap.sources.defaults import AZURE_GLOBAL_CACHE_URL, INTEL_PCS_URL
 from pydcap.sources.errors import (
     CertificatesUnavailableError,
     CollateralNotFoundError,
@@ -16,13 +18,13 @@ from pydcap.sources.errors import (
     MalformedResponseError,
     PlatformUnknownError,
     RateLimitedError,
+    TlsVerificationError,
     UpstreamError,
     UpstreamRejectedError,
     UpstreamServerError,
     UpstreamUnreachableError,
 )
 from pydcap.sources.fetch import fetch_collateral, fetch_collateral_sync
-from pydcap.sources.http import HttpSettings, RetryPolicy
 from pydcap.sources.models import (
     CollateralRequest,
     Fetched,
@@ -34,8 +36,33 @@ from pydcap.sources.models import (
     Tee,
     Update,
 )
-from pydcap.sources.pccs import PccsClient
-from pydcap.sources.pcs import INTEL_PCS_URL, PcsClient
+
+# The clients pull in httpx: they load on first use (``pydcap verify --collateral`` never needs them).
+_LAZY = {
+    "AzureClient": "pydcap.sources.azure",
+    "HttpSettings": "pydcap.sources.http",
+    "PccsClient": "pydcap.sources.pccs",
+    "PcsClient": "pydcap.sources.pcs",
+    "RetryPolicy": "pydcap.sources.http",
+}
+
+if TYPE_CHECKING:
+    from pydcap.sources.azure import AzureClient
+    from pydcap.sources.http import HttpSettings, RetryPolicy
+    from pydcap.sources.pccs import PccsClient
+    from pydcap.sources.pcs import PcsClient
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pydcap.sources' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AZURE_GLOBAL_CACHE_URL",
@@ -60,6 +87,7 @@ __all__ = [
     "RateLimitedError",
     "RetryPolicy",
     "Tee",
+    "TlsVerificationError",
     "Update",
     "UpstreamError",
     "UpstreamRejectedError",
