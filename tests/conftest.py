@@ -55,6 +55,16 @@ def require_testdata() -> None:
         pytest.skip(f"shared test data not found at {TESTDATA}")
 
 
+def intel_file(name: str) -> Path:
+    """One of Intel's shipped configuration files, unchanged, from ``../shared/testdata/intel-files/``."""
+    path = TESTDATA / "intel-files" / name
+    if not path.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but Intel's file {path} is missing from the shared test data")
+        pytest.skip(f"Intel's file {name} not found at {path.parent}")
+    return path
+
+
 REAL = _bundles("real")
 NEGATIVE = _bundles("negative")
 

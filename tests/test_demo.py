@@ -8,11 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pydcap.sim import SimulatedIntel
+
 
 def _demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_DATA_HOME": str(tmp_path / "data")}
     for name in list(env):
-        if name.startswith(("PYDCAP_COLLATERAL_", "PYDCAP_CACHE", "PYDCAP_TRUSTED_ROOT", "PYDCAP_PROVIDER")):
+        if name.startswith(
+            ("PYDCAP_COLLATERAL_", "PYDCAP_CACHE", "PYDCAP_TRUSTED_ROOT", "PYDCAP_PROVIDER", "PYDCAP_SIM_SEED")
+        ):
             del env[name]
     return subprocess.run(
         [sys.executable, "-m", "pydcap", "demo", *args],
@@ -37,6 +41,10 @@ def test_demo_json_account(tmp_path: Path) -> None:
             assert verdict["accepted"] and verdict["failure"] is None and verdict["qv_result"] == "OK"
             assert not verdict["root_is_intel"]
     assert (tmp_path / "cache" / "pydcap" / "demo" / "pccs.sqlite3").is_file()
+    # the default seed, as 'pydcap sim serve' and the host API's simulated platform use
+    assert (
+        tmp_path / "cache" / "pydcap" / "demo" / "simulated-intel-root.pem"
+    ).read_bytes() == SimulatedIntel().root_pem
     assert (tmp_path / "cache" / "pydcap" / "demo" / "provider.sqlite3").is_file()
 
 

@@ -27,8 +27,7 @@ def main() -> int:
     parser.add_argument(
         "--simulated-intel-seed",
         type=int,
-        default=1,
-        help="trust the simulated Intel of this seed (the host simulates when there is no hardware)",
+        help="trust the simulated Intel of this seed (default: $PYDCAP_SIM_SEED, else 0, as the host simulates)",
     )
     parser.add_argument("--intel-root", action="store_true", help="trust only Intel's real root")
     args = parser.parse_args()
@@ -36,10 +35,11 @@ def main() -> int:
     info = EnclaveInstanceInfo.deserialize(httpx.get(args.url, timeout=10).raise_for_status().content)
     root = None
     if info.simulated and not args.intel_root:
-        from pydcap.sim import SimulatedIntel
+        from pydcap.sim import SimulatedIntel, default_seed
 
-        root = SimulatedIntel(seed=args.simulated_intel_seed).root_pem
-        print(f"note: the enclave is simulated; trusting the simulated Intel of seed {args.simulated_intel_seed}")
+        seed = default_seed() if args.simulated_intel_seed is None else args.simulated_intel_seed
+        root = SimulatedIntel(seed=seed).root_pem
+        print(f"note: the enclave is simulated; trusting the simulated Intel of seed {seed}")
     result = verify(info, args.constraint, trusted_root=root)
     print(f"enclave {info.tee} {info.measurement.hex()} ({info.platform}, collateral via {info.provider})")
     print(f"constraint: {args.constraint}")

@@ -25,17 +25,16 @@ from pydcap.host import AttestationParameters, EnclaveHost
 from pydcap.platform import detect
 
 ENCLAVE_NAME = "pydcap.examples.HelloWorld"
-SIM_SEED = 1
 
 
 def simulated_host(stack: ExitStack) -> EnclaveHost:
     """A simulated enclave, with a simulated Intel serving its collateral (nothing leaves this machine).
     The simulated Intel and the working directory last as long as ``stack``."""
-    from pydcap.sim import SimulatedIntel
+    from pydcap.sim import SimulatedIntel, default_seed
     from pydcap.sim.enclave import SimulatedEnclave, SimulatedQuoteSource
     from pydcap.sim.server import SimulatedPcs
 
-    intel = SimulatedIntel(seed=SIM_SEED)
+    intel = SimulatedIntel(seed=default_seed())  # $PYDCAP_SIM_SEED, else 0: the client trusts the same
     pcs = stack.enter_context(SimulatedPcs(intel))
     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pydcap-hello-")))
     (workdir / "sim-root.pem").write_bytes(intel.root_pem)

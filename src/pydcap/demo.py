@@ -24,13 +24,11 @@ from pydcap.pccs import PccsConfig, PccsServer
 from pydcap.provider import PlatformId, select_provider
 from pydcap.provider.bundled import BundledProvider
 from pydcap.provider.trust import UntrustedRootWarning
-from pydcap.sim import SimulatedIntel
+from pydcap.sim import SimulatedIntel, default_seed
 from pydcap.sim.enclave import SimulatedEnclave, SimulatedQuoteSource
 from pydcap.sim.platform import SimulatedPlatform
 from pydcap.sim.server import SimulatedPcs
 from pydcap.verify import Verifier
-
-SEED = 1
 
 
 def demo_dir() -> Path:
@@ -153,7 +151,7 @@ def run_demo(progress: Callable[[str], None] = lambda _: None, directory: Path |
     report = DemoReport(state)
     with ExitStack() as stack:
         progress("starting the simulated Intel PCS")
-        intel = SimulatedIntel(seed=SEED)
+        intel = SimulatedIntel(seed=default_seed())
         pcs = stack.enter_context(SimulatedPcs(intel))
         root = state / "simulated-intel-root.pem"
         root.write_bytes(intel.root_pem)

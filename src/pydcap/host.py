@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -137,7 +136,7 @@ class EnclaveHost:
 
     ``quote_source`` overrides platform detection (pass ``pydcap.sim.enclave.SimulatedQuoteSource`` to
     simulate a particular enclave); without one, ``start`` detects Gramine or a TDX guest, and otherwise
-    simulates an SGX enclave on a simulated platform of ``$PYDCAP_SIM_SEED`` (default 1).
+    simulates an SGX enclave on a simulated platform of ``$PYDCAP_SIM_SEED`` (default 0, as ``pydcap sim serve``).
     """
 
     def __init__(self, quote_source: QuoteSource | None = None) -> None:
@@ -159,15 +158,14 @@ class EnclaveHost:
         log.log(logging.WARNING if found.simulated else logging.INFO, found.message)
         if found.source is not None:
             return found.source, found.kind
-        from pydcap.sim import SimulatedIntel
+        from pydcap.sim import SimulatedIntel, default_seed
         from pydcap.sim.enclave import SimulatedQuoteSource
 
-        seed = os.environ.get("PYDCAP_SIM_SEED", "1")
         try:
-            number = int(seed)
+            seed = default_seed()
         except ValueError as exc:
-            raise HostError(f"PYDCAP_SIM_SEED={seed!r} is not a number") from exc
-        return SimulatedQuoteSource(SimulatedIntel(seed=number).sgx_platform()), "simulated"
+            raise HostError(str(exc)) from exc
+        return SimulatedQuoteSource(SimulatedIntel(seed=seed).sgx_platform()), "simulated"
 
     def start(self, attestation: AttestationParameters, *, report_data: bytes = b"") -> EnclaveInstanceInfo:
         """Get a quote binding ``report_data`` (up to 64 bytes, e.g. a key's hash) and its collateral."""

@@ -1,10 +1,8 @@
 """QCNL configuration: an example exercising every key in the shape of Intel's shipped file, Intel's own
-shipped files when the DCAP mirror is present, the legacy KEY=VALUE form, and broken files (line and key)."""
+shipped files (from the shared test data), the legacy KEY=VALUE form, and broken files (line and key)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from pydcap.provider.qcnl_config import (
     load_qcnl_config,
     parse_qcnl_config,
 )
+from tests.conftest import intel_file
 
 # Written for these tests in the shape of Intel's sgx_default_qcnl.conf: leading commas, // comments,
 # a /* block */ comment, and every key QCNL reads.
@@ -47,7 +46,6 @@ EVERY_KEY = """{
 }
 """
 
-DCAP_MIRROR = Path("/work/.mirror/intel+confidential-computing.tee.dcap/repo")
 INTEL_FILES = ["", "_azure", "_dev", "_intelpcs", "_without_pccs"]
 
 
@@ -105,21 +103,9 @@ def test_pccs_url_without_collateral_service_serves_both() -> None:
     assert parse_qcnl_config('{"pccs_url": "https://pccs.test/certification/"}').tdx_collateral_url is None
 
 
-@pytest.mark.parametrize("suffix", INTEL_FILES)
-def test_intels_shipped_files_when_the_mirror_is_present(suffix: str, tmp_path: Path) -> None:
-    git = shutil.which("git")
-    if git is None or not DCAP_MIRROR.is_dir():
-        pytest.skip("Intel's DCAP sources are not mirrored on this machine")
-    shown = subprocess.run(
-        [git, "-C", str(DCAP_MIRROR), "show", f"HEAD:QuoteGeneration/qcnl/linux/sgx_default_qcnl{suffix}.conf"],
-        capture_output=True,
-        check=False,
-    )
-    if shown.returncode != 0:
-        pytest.skip(f"sgx_default_qcnl{suffix}.conf is not in the mirror")
-    path = tmp_path / "sgx_default_qcnl.conf"
-    path.write_bytes(shown.stdout)
-    c = load_qcnl_config(path)
+@pytest.mark.parametrize("suffix", [s for s in INTEL_FILES if s != "_intelpcs"])
+def test_intels_shipped_files(suffix: str) -> None:
+    c = load_qcnl_config(intel_file(f"sgx_default_qcnl{suffix}.conf"))
     assert c.format == "json" and c.keys_set
     if suffix == "":
         assert (c.pccs_url, c.use_secure_cert, c.retry_times, c.retry_delay) == (DEFAULT_PCCS_URL, True, 6, 10)
@@ -129,6 +115,16 @@ def test_intels_shipped_files_when_the_mirror_is_present(suffix: str, tmp_path: 
             False,
         )
         assert c.collateral_service is None  # commented out in the shipped file
+    if suffix == "_azure":
+        assert c.pccs_url.startswith("https://global.acccache.azure.net/")
+
+
+def test_intels_shipped_intelpcs_sample_lacks_a_comma() -> None:
+    """Intel's library fails to parse this sample too, logs a JSON error and runs on its defaults (its legacy
+    parser finds no KEY=VALUE line); pydcap refuses it, naming the line, instead of silently ignoring it."""
+    path = intel_file("sgx_default_qcnl_intelpcs.conf")
+    with pytest.raises(ProviderConfigError, match=r"intelpcs\.conf:15: collateral_service: expected ','"):
+        load_qcnl_config(path)
 
 
 def test_legacy_format() -> None:

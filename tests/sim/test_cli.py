@@ -18,7 +18,8 @@ import pytest
 
 from pydcap.cli import EXIT_OK, EXIT_REJECTED, EXIT_USAGE, main
 from pydcap.quote import Quote
-from pydcap.sim import SCENARIOS, SimulatedIntel
+from pydcap.sim import DEFAULT_SEED, SCENARIOS, SimulatedIntel
+from pydcap.sim.platform import ENCRYPTED_PPID_CERTIFICATION
 
 SERVE = [sys.executable, "-c", "import sys; from pydcap.cli import main; sys.exit(main(sys.argv[1:]))"]
 
@@ -101,6 +102,24 @@ def test_scenarios_listing(capsys: pytest.CaptureFixture[str]) -> None:
     assert listed["module-revoked"]["expected"] == "TCB_REVOKED"
 
 
+def test_one_default_seed_unless_pydcap_sim_seed_says_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("PYDCAP_SIM_SEED", raising=False)
+    _, collateral = _pair(tmp_path / "default", "sgx")
+    assert (
+        (collateral / "root_ca.pem").read_bytes() == SimulatedIntel(DEFAULT_SEED).root_pem == SimulatedIntel().root_pem
+    )
+    monkeypatch.setenv("PYDCAP_SIM_SEED", "9")
+    quote, collateral = _pair(tmp_path / "nine", "tdx")
+    assert (collateral / "root_ca.pem").read_bytes() == SimulatedIntel(9).root_pem
+    assert _verify(quote, collateral) == EXIT_OK
+    assert "seed 9" in capsys.readouterr().err
+    monkeypatch.setenv("PYDCAP_SIM_SEED", "nine")
+    assert main(["sim", "quote", "-o", str(tmp_path / "q")]) == EXIT_USAGE
+    assert "PYDCAP_SIM_SEED='nine' is not a number" in capsys.readouterr().err
+
+
 @pytest.fixture
 def served() -> Iterator[tuple[subprocess.Popen[str], str]]:
     process = subprocess.Popen(
@@ -127,6 +146,30 @@ def test_serve_runs_until_stopped(served: tuple[subprocess.Popen[str], str]) -> 
         assert client.get("/_sim/stats").json() == {"total": 1, "by_endpoint": {"sgx/v4/tcb": 1}, "faulted": 0}
     process.terminate()
     assert process.wait(timeout=15) == 0
+
+
+def test_serve_issues_the_pck_certificates_of_quoted_platforms(
+    served: tuple[subprocess.Popen[str], str], tmp_path: Path
+) -> None:
+    """As Intel for registered platforms: a quote written by 'pydcap sim quote' with the same seed, here one with
+    an encrypted PPID instead of a certificate chain, has its PCK certificate at the server."""
+    _, url = served
+    quote_file = tmp_path / "q.bin"
+    command = ["sim", "quote", "--seed", "5", "--scenario", "encrypted-ppid-certification", "-o", str(quote_file)]
+    assert main(command) == EXIT_OK
+    certification = Quote.parse(quote_file.read_bytes()).certification_data
+    assert certification.type == ENCRYPTED_PPID_CERTIFICATION
+    ppid, cpu_svn, pce_svn, pce_id = (
+        certification.data[:384],
+        certification.data[384:400],
+        certification.data[400:402],
+        certification.data[402:404],
+    )
+    params = {"encrypted_ppid": ppid.hex(), "cpusvn": cpu_svn.hex(), "pcesvn": pce_svn.hex(), "pceid": pce_id.hex()}
+    answer = httpx.get(f"{url}/sgx/certification/v4/pckcert", params=params, timeout=10)
+    assert answer.status_code == 200
+    platform = SimulatedIntel(5).scenario_platform("encrypted-ppid-certification", "sgx")
+    assert answer.content == platform.pck.pem
 
 
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals need the main thread")

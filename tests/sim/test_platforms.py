@@ -51,8 +51,11 @@ def test_the_platform_uses_the_certificate_pcs_selects(intel: SimulatedIntel) ->
     recovered = intel.select_pck(ahead, bytes(components(9, 1)), 13)
     assert recovered is not None and (recovered.components, recovered.pce_svn) == RECOVERED_SGX_TCB
     below = intel.sgx_platform(name="below", cpu_svn=bytes(components(1, 0)))
-    assert intel.select_pck(below, below.cpu_svn, below.pce_svn) is None  # PCS: 404
-    assert below.pck.components == tuple(components(1, 0))  # the platform kept an older certificate
+    assert below.pck.components == tuple(components(1, 0))  # below every level: certified at its own TCB
+    # PCS holds the certificate the platform was given (its quotes carry it), so a quote provider finds it too
+    assert intel.select_pck(below, below.cpu_svn, below.pce_svn) is below.pck
+    assert below.pck.tcbm in [tcbm for _, tcbm, _ in intel.pck_certificates(below)]
+    assert intel.select_pck(below, bytes(components(0, 0)), below.pce_svn) is None  # lower still: PCS says 404
 
 
 def test_withheld_pck_certificates_are_not_available(intel: SimulatedIntel) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.table import Table
 
-from pydcap.cli import EXIT_OK, EXIT_REJECTED
+from pydcap.cli import EXIT_OK, EXIT_REJECTED, CliError
 from pydcap.cli.output import err, out, print_json
 
 
@@ -30,6 +30,12 @@ def run(args: argparse.Namespace) -> int:
     if args.real_quotes:
         return run_real_quotes(args)
     from pydcap.demo import run_demo
+    from pydcap.sim import default_seed
+
+    try:
+        default_seed()
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
 
     if args.json:
         report = run_demo()

@@ -16,7 +16,7 @@ from typing import Any
 from pydcap.cli import EXIT_OK, CliError
 from pydcap.cli.inputs import parse_time
 from pydcap.cli.output import err, out, print_json
-from pydcap.sim import SCENARIOS, SimulatedIntel
+from pydcap.sim import DEFAULT_SEED, SCENARIOS, SEED_ENV, SimulatedIntel, default_seed
 from pydcap.sim.platform import SimulatedSgxPlatform, SimulatedTdxPlatform
 from pydcap.sim.scenarios import DEFAULT_SCENARIO, Scenario, for_tee
 
@@ -57,7 +57,11 @@ def register(sub: Any) -> None:
 
 
 def _world_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=0, help="the simulated world (default 0)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        help=f"the simulated world (default: ${SEED_ENV}, else {DEFAULT_SEED}; the host API and demo use the same)",
+    )
     p.add_argument("--now", metavar="TIME", help="issue collateral at this time (default: today, 00:00 UTC)")
 
 
@@ -68,6 +72,11 @@ def _platform_options(p: argparse.ArgumentParser) -> None:
 
 
 def _intel(args: argparse.Namespace) -> SimulatedIntel:
+    if args.seed is None:
+        try:
+            args.seed = default_seed()
+        except ValueError as exc:
+            raise CliError(f"{exc} (give --seed N)") from exc
     return SimulatedIntel(args.seed, now=parse_time(args.now, "--now"))
 
 
@@ -81,9 +90,7 @@ def _scenario(args: argparse.Namespace) -> Scenario:
 
 
 def _platform(intel: SimulatedIntel, scenario: Scenario, tee: str) -> SimulatedSgxPlatform | SimulatedTdxPlatform:
-    if tee == "tdx":
-        return intel.tdx_platform(scenario=scenario.name)
-    return intel.sgx_platform(scenario=scenario.name)
+    return intel.scenario_platform(scenario.name, tee)
 
 
 def run_quote(args: argparse.Namespace) -> int:
@@ -140,6 +147,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from pydcap.sim.server import SimulatedPcs
 
     intel = _intel(args)
+    intel.register_scenario_platforms()  # PCS knows every platform 'pydcap sim quote' can quote from
     stop = threading.Event()
     try:
         pcs = SimulatedPcs(intel, host=args.host, port=args.port, api_key=args.api_key).start()

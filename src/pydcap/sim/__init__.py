@@ -3,7 +3,7 @@ profile, signed TCB info and identity documents, SGX and TDX platforms that sign
 and (in ``pydcap.sim.server``) a PCS-compatible HTTP server. Nothing it signs is trusted unless its root is
 passed to the verifier explicitly::
 
-    intel = SimulatedIntel(seed=1)
+    intel = SimulatedIntel(seed=1)  # or SimulatedIntel(default_seed()): the world `pydcap sim serve` simulates
     quote = intel.sgx_platform().quote(report_data=b"hello")
     result = Verifier(trusted_root=intel.trust_root).verify(quote, intel.collateral_for(quote))
 """
@@ -13,10 +13,13 @@ from pydcap.sim.defects import CollateralDefect, QuoteDefect, Revocation
 from pydcap.sim.intel import REFERENCE_TIME, SimulatedIntel
 from pydcap.sim.platform import PlatformId, SimulatedPlatform, SimulatedSgxPlatform, SimulatedTdxPlatform
 from pydcap.sim.scenarios import SCENARIOS, Expectation, Scenario
+from pydcap.sim.seed import DEFAULT_SEED, SEED_ENV, default_seed
 
 __all__ = [
+    "DEFAULT_SEED",
     "REFERENCE_TIME",
     "SCENARIOS",
+    "SEED_ENV",
     "Catalog",
     "CollateralDefect",
     "EnclaveIdentitySpec",
@@ -33,4 +36,5 @@ __all__ = [
     "SimulatedSgxPlatform",
     "SimulatedTdxPlatform",
     "TcbLevelSpec",
+    "default_seed",
 ]

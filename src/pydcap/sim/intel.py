@@ -105,6 +105,8 @@ class SimulatedIntel:
         # Platform label -> the TCB levels whose PCK certificates PCS does not serve yet (None: every level).
         self._withheld: dict[str, frozenset[PckTcb] | None] = {}
         self._impostor: SimulatedIntel | None = None
+        self._scenarios_registered = False
+        self._scenario_platforms: tuple[SimulatedPlatform, ...] = ()
 
     # ---- trust ---------------------------------------------------------------------------------
 
@@ -228,6 +230,28 @@ class SimulatedIntel:
         )
         return self._platform(SimulatedTdxPlatform, "tdx", scenario, name, given, quote_defects, collateral_defects)
 
+    def scenario_platform(self, scenario: str, tee: str = "sgx") -> SimulatedSgxPlatform | SimulatedTdxPlatform:
+        """The platform ``pydcap sim quote --scenario SCENARIO --tee TEE`` quotes from (``KeyError`` for an unknown
+        scenario, ``ValueError`` for a TEE it does not apply to)."""
+        if not sc.get(scenario).supports(tee):
+            raise ValueError(f"scenario {scenario!r} is not for {tee}")
+        return self.tdx_platform(scenario=scenario) if tee == "tdx" else self.sgx_platform(scenario=scenario)
+
+    def register_scenario_platforms(self) -> list[SimulatedPlatform]:
+        """Certify, once, every platform the command line can quote from with this seed: the default SGX and TDX
+        platforms and each scenario's, for each TEE it applies to. As Intel does for registered platforms, PCS
+        then serves their PCK certificates (by encrypted PPID, platform manifest or QE ID) and their CRLs list
+        what the scenarios revoke, so their quotes verify through a ``SimulatedPcs`` as their scenario says."""
+        with self._lock:
+            if self._scenarios_registered:
+                return list(self._scenario_platforms)
+            self._scenarios_registered = True
+        platforms: list[SimulatedPlatform] = [self.sgx_platform(), self.tdx_platform()]
+        platforms += [self.scenario_platform(s.name, tee) for s in sc.SCENARIOS.values() for tee in s.tees]
+        with self._lock:
+            self._scenario_platforms = tuple(platforms)
+        return platforms
+
     def _platform(
         self,
         cls: type[P],
@@ -345,19 +369,24 @@ class SimulatedIntel:
         """What PCS ``pckcerts`` serves: ``(tcb, tcbm, PEM)`` for every TCB level of the platform's FMSPC,
         highest first; the PEM is None where PCS says "Not available" (``withhold_pck_certificates``)."""
         owner = platform.intel
+        own = _own_tcb(platform)
+        levels = [_own_or(platform, pck) for pck in owner.pcks.all_levels(_platform_subject(platform))]
+        if all((pck.components, pck.pce_svn) != own for pck in levels):
+            levels = sorted([*levels, platform.pck], key=lambda pck: (pck.components, pck.pce_svn), reverse=True)
         return [
             (pck.tcb, pck.tcbm, None if owner._withholds(platform, (pck.components, pck.pce_svn)) else pck.pem)
-            for pck in owner.pcks.all_levels(_platform_subject(platform))
+            for pck in levels
         ]
 
     def select_pck(self, platform: SimulatedPlatform, cpu_svn: bytes, pce_svn: int) -> IssuedPck | None:
         """What PCS ``pckcert`` serves for a raw TCB: the best certificate at or below it, or None (404), also
-        when that certificate is withheld (PCS does not fall back to a lower level)."""
+        when that certificate is withheld (PCS does not fall back to a lower level). At the TCB of the platform's
+        own PCK certificate this is that certificate, the one its quotes carry, whatever its TCB level."""
         owner = platform.intel
-        tcb = owner.pcks.select(platform.fmspc, tuple(cpu_svn), pce_svn)
+        tcb = owner.pcks.select(platform.fmspc, tuple(cpu_svn), pce_svn, also=(_own_tcb(platform),))
         if tcb is None or owner._withholds(platform, tcb):
             return None
-        return owner.pcks.issue(_platform_subject(platform), tcb)
+        return _own_or(platform, owner.pcks.issue(_platform_subject(platform), tcb))
 
     def withhold_pck_certificates(
         self, platform: SimulatedPlatform, tcbs: Iterable[tuple[bytes | Sequence[int], int]] | None = None
@@ -527,6 +556,16 @@ def _platform_subject(platform: SimulatedPlatform) -> PckSubject:
             "platform_instance_id": platform.platform_instance_id,
         },
     )
+
+
+def _own_tcb(platform: SimulatedPlatform) -> PckTcb:
+    return platform.pck.components, platform.pck.pce_svn
+
+
+def _own_or(platform: SimulatedPlatform, pck: IssuedPck) -> IssuedPck:
+    """``pck``, or the platform's own certificate when that certifies the same TCB (an expired copy, one without
+    the SGX extension: PCS holds the certificate the platform was given)."""
+    return platform.pck if (pck.components, pck.pce_svn) == _own_tcb(platform) else pck
 
 
 def _pck_of(quote: Quote) -> PckCertificate:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -71,9 +71,10 @@ class PckIssuer:
         found = {level.sgx_key for tcb in entry.tcb.values() for level in (*tcb.sgx_levels, *tcb.tdx_levels)}
         return sorted(found, reverse=True)
 
-    def select(self, fmspc: bytes, components: tuple[int, ...], pce_svn: int) -> Tcb | None:
-        """PCS's choice for a raw TCB: the first certified TCB it reaches on every component and PCESVN."""
-        for candidate, candidate_pce in self.candidates(fmspc):
+    def select(self, fmspc: bytes, components: tuple[int, ...], pce_svn: int, also: Iterable[Tcb] = ()) -> Tcb | None:
+        """PCS's choice for a raw TCB: the first certified TCB (of the FMSPC's levels, and ``also``) it reaches
+        on every component and PCESVN."""
+        for candidate, candidate_pce in sorted({*self.candidates(fmspc), *also}, reverse=True):
             if candidate_pce <= pce_svn and all(c <= r for c, r in zip(candidate, components, strict=True)):
                 return candidate, candidate_pce
         return None
