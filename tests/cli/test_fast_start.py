@@ -27,7 +27,12 @@ print(json.dumps({"status": status, "loaded": loaded}), file=sys.stderr)
 
 def _loaded(*argv: str) -> dict[str, object]:
     proc = subprocess.run(
-        [sys.executable, "-c", _PROBE, *argv], input=json.dumps(HEAVY), capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", _PROBE, *argv],
+        input=json.dumps(HEAVY),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     result: dict[str, object] = json.loads(proc.stderr.strip().splitlines()[-1])
     return result
