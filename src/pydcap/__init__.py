@@ -10,7 +10,6 @@ Verify a quote::
 
 from typing import TYPE_CHECKING, Any
 
-from pydcap.collateral import Collateral, EnclaveIdentity, TcbInfo
 from pydcap.errors import (
     CertificateFormatError,
     CollateralFormatError,
@@ -18,24 +17,29 @@ from pydcap.errors import (
     PydcapError,
     QuoteFormatError,
 )
-from pydcap.pki import PckCertificate, TrustRoot
-from pydcap.policy import AllOf, AnyOf, Policy, UnsafeAcceptAnyStatus
-from pydcap.quote import Quote
-from pydcap.verify import (
-    Failure,
-    QvResult,
-    Supplemental,
-    TcbStatus,
-    VerificationResult,
-    Verifier,
-    verify_quote,
-)
 
 __version__ = "0.1.0"
 
-# The collateral clients and the cache pull in httpx and SQLAlchemy; they load on first use so that
-# verifying a quote (and the command line) starts quickly.
+# Everything else loads on first use: ``pydcap --help`` needs none of it, verifying a quote needs no HTTP client
+# or database (httpx, SQLAlchemy).
 _LAZY = {
+    "Collateral": "pydcap.collateral",
+    "EnclaveIdentity": "pydcap.collateral",
+    "TcbInfo": "pydcap.collateral",
+    "PckCertificate": "pydcap.pki",
+    "TrustRoot": "pydcap.pki",
+    "AllOf": "pydcap.policy",
+    "AnyOf": "pydcap.policy",
+    "Policy": "pydcap.policy",
+    "UnsafeAcceptAnyStatus": "pydcap.policy",
+    "Quote": "pydcap.quote",
+    "Failure": "pydcap.verify",
+    "QvResult": "pydcap.verify",
+    "Supplemental": "pydcap.verify",
+    "TcbStatus": "pydcap.verify",
+    "VerificationResult": "pydcap.verify",
+    "Verifier": "pydcap.verify",
+    "verify_quote": "pydcap.verify",
     "AsyncCollateralService": "pydcap.cache",
     "CollateralCache": "pydcap.cache",
     "CollateralService": "pydcap.cache",
@@ -48,7 +52,20 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from pydcap.cache import AsyncCollateralService, CollateralCache, CollateralService, CollateralStore
+    from pydcap.collateral import Collateral, EnclaveIdentity, TcbInfo
+    from pydcap.pki import PckCertificate, TrustRoot
+    from pydcap.policy import AllOf, AnyOf, Policy, UnsafeAcceptAnyStatus
+    from pydcap.quote import Quote
     from pydcap.sources import AzureClient, CollateralUnavailableError, PccsClient, PcsClient
+    from pydcap.verify import (
+        Failure,
+        QvResult,
+        Supplemental,
+        TcbStatus,
+        VerificationResult,
+        Verifier,
+        verify_quote,
+    )
 
 
 def __getattr__(name: str) -> Any:

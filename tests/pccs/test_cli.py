@@ -227,3 +227,33 @@ def test_export_names_its_store_refuses_a_missing_one_and_says_what_it_left_out(
     assert main(["pccs", "export", "--db", db, "-o", str(tmp_path / "empty.json"), "--allow-empty"]) == 0
     assert re.search(r"left out \d+ documents under another trust root", capsys.readouterr().err)
     assert json.loads((tmp_path / "empty.json").read_text())["collaterals"]["tcbinfos"] == []
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_every_request_is_logged_readable_or_as_json(
+    log_format: str, tmp_path: Path, pcs: SimulatedPcs, root_file: Path
+) -> None:
+    args = ["--upstream", pcs.url, "--root-ca", str(root_file), "--insecure-http", "--log-level", "info"]
+    with serving([*args, "--log-format", log_format], tmp_path) as (_, port, lines):
+        assert httpx.get(f"http://127.0.0.1:{port}{V4}/qe/identity").status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}{V4}/qe/identity").status_code == 200  # served from memory
+        assert httpx.get(f"http://127.0.0.1:{port}{V4}/nothing").status_code == 404
+        deadline = time.monotonic() + 5
+        while sum("/qe/identity" in line or "/nothing" in line for line in lines) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    if log_format == "text":
+        pattern = (
+            r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} info +GET /sgx/certification/v4/qe/identity 200 [\d.]+ ms  \["
+        )
+        assert len([line for line in lines if re.match(pattern, line)]) == 2, lines
+        assert any(re.match(r".* info +GET /sgx/certification/v4/nothing 404 [\d.]+ ms", line) for line in lines)
+        assert not any(line.startswith("{") for line in lines)
+    else:
+        records = [json.loads(line) for line in lines if line.startswith("{")]
+        requests = [r for r in records if r["logger"] == "pydcap.pccs.access"]
+        assert [(r["method"], r["path"], r["status"]) for r in requests] == [
+            ("GET", f"{V4}/qe/identity", 200),
+            ("GET", f"{V4}/qe/identity", 200),
+            ("GET", f"{V4}/nothing", 404),
+        ]
+        assert all(r["level"] == "info" and r["duration_ms"] >= 0 and r["request_id"] for r in requests)

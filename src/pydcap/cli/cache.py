@@ -22,7 +22,7 @@ from pydcap.cache.keys import trust_root_id
 from pydcap.cache.locations import STORE_ENV, default_store_path
 from pydcap.cli import EXIT_OK, EXIT_REJECTED, CliError
 from pydcap.cli.inputs import parse_time
-from pydcap.cli.output import out, print_json
+from pydcap.cli.output import out, print_json, print_table
 from pydcap.pki import TrustRoot
 from pydcap.verify.result import iso
 
@@ -103,7 +103,7 @@ def run_list(args: argparse.Namespace) -> int:
             str(entry.size),
             entry.source,
         )
-    out.print(table)
+    print_table(table)
     return EXIT_OK
 
 

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pydcap.cli import EXIT_OK, EXIT_REJECTED
-from pydcap.cli.output import out, print_json
+from pydcap.cli.output import out, print_json, print_table
 from pydcap.cli.services import tls_verification
 from pydcap.provider.diagnosis import DoctorReport, examine
 
@@ -68,7 +68,7 @@ def print_report(report: DoctorReport) -> None:
             if c.same_file_as:
                 status = escape(f"same file as {c.same_file_as}")
             table.add_row(str(c.position), escape(c.path), escape(c.label), status)
-        out.print(table)
+        print_table(table)
     if report.machine.in_container:
         missing = report.machine.missing_container_flags()
         if missing:

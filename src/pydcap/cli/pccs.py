@@ -18,12 +18,13 @@ from rich.table import Table
 from pydcap.cache import EntryKey, StoreError
 from pydcap.cli import EXIT_OK, EXIT_UNAVAILABLE, CliError
 from pydcap.cli.inputs import load_root
-from pydcap.cli.output import err, out, print_json, warn_untrusted_root
+from pydcap.cli.output import err, out, print_json, print_table, warn_untrusted_root
 from pydcap.cli.services import tls_verification, unavailable
 from pydcap.pccs import tables
 from pydcap.pccs.collateral_file import export_collateral, export_omissions, import_collateral
 from pydcap.pccs.config import CachingMode, ConfigError, PccsConfig, load_config
 from pydcap.pccs.errors import PccsError
+from pydcap.pccs.logs import LOG_FORMATS
 from pydcap.pccs.queries import fmspc_list, registration_from_json
 from pydcap.pccs.registry import Registration
 from pydcap.pccs.server import serve, tcp_socket, tls_certificate_path
@@ -54,6 +55,14 @@ def register(sub: Any) -> None:
         "--insecure-http", action="store_true", default=None, help="plain HTTP (tests, or behind a TLS proxy)"
     )
     s.add_argument("--workers", metavar="N", type=int, help="worker processes sharing the store (Workers; default 1)")
+    s.add_argument(
+        "--log-level", choices=("error", "warning", "info", "debug"), help="log level (LogLevel; default info)"
+    )
+    s.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="log lines readable (text) or as JSON (LogFormat; default auto: text on a terminal, else json)",
+    )
     s.set_defaults(handler=run_serve)
 
     e = psub.add_parser("export", help="write the cache as Intel's platformcollateral JSON")
@@ -127,6 +136,8 @@ def _config(args: argparse.Namespace, **extra: Any) -> PccsConfig:
         "ApiKey": getattr(args, "api_key", None),
         "InsecureHttp": getattr(args, "insecure_http", None),
         "Workers": getattr(args, "workers", None),
+        "LogLevel": getattr(args, "log_level", None),
+        "LogFormat": getattr(args, "log_format", None),
         **extra,
     }
     try:
@@ -333,5 +344,5 @@ def run_platforms(args: argparse.Namespace) -> int:
                 f"{ppid[:8]}...{ppid[-8:]}" if len(ppid) > 20 else ppid,
                 f"{len(row['platform_manifest']) // 2} bytes" if row["platform_manifest"] else "",
             )  # fmt: skip
-        out.print(table)
+        print_table(table)
     return EXIT_OK

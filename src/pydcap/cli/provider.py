@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pydcap.cli import EXIT_OK, EXIT_REJECTED, CliError
-from pydcap.cli.output import out, print_json
+from pydcap.cli.output import out, print_json, print_table
 from pydcap.provider.errors import ProviderSelectionError
 from pydcap.provider.overview import ProviderOverview, ProviderSummary, survey
 
@@ -58,7 +58,7 @@ def run_list(args: argparse.Namespace) -> int:
         table.add_row(
             "[bold green]✔[/]" if p.selected else "", escape(p.name), escape(p.serves_from), escape(p.problem or "")
         )
-    out.print(table)
+    print_table(table)
     _print_selection(overview)
     return EXIT_OK
 

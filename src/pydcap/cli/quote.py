@@ -7,7 +7,7 @@ from typing import Any
 
 from pydcap.cli import EXIT_OK, CliError
 from pydcap.cli.inputs import read_quote
-from pydcap.cli.output import out, print_json
+from pydcap.cli.output import number_list, out, print_json, readable
 from pydcap.errors import FormatError, QuoteFormatError
 from pydcap.pki import CertificateChain, PckCertificate
 from pydcap.quote import Quote
@@ -61,17 +61,18 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def _print_tree(obj: Any, indent: int = 0) -> None:
+    """Nested fields, one per line; numbers lists (TCB components) on one line, booleans as yes/no."""
     pad = "  " * indent
     if isinstance(obj, dict):
         for key, value in obj.items():
-            if isinstance(value, dict | list) and value:
+            if isinstance(value, dict | list) and value and not number_list(value):
                 out.print(f"{pad}[bold]{key}[/]:")
                 _print_tree(value, indent + 1)
             else:
-                out.print(f"{pad}[bold]{key}[/]: {value}")
+                out.print(f"{pad}[bold]{key}[/]: {readable(value)}")
     elif isinstance(obj, list):
         for item in obj:
             if isinstance(item, dict | list):
                 _print_tree(item, indent + 1)
             else:
-                out.print(f"{pad}- {item}")
+                out.print(f"{pad}- {readable(item)}")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pydcap.errors import PydcapError
+from pydcap.pccs.logs import LOG_FORMATS
 from pydcap.pccs.schedule import RefreshSchedule, ScheduleError
 from pydcap.sources.defaults import INTEL_PCS_URL
 from pydcap.sources.intel_api import split_api_url
@@ -63,6 +64,7 @@ class PccsConfig:
     admin_token_hash: str = ""
     mode: CachingMode = CachingMode.LAZY
     log_level: str = "info"
+    log_format: str = "auto"
     database: str = ""
     tls_cert: str = ""
     tls_key: str = ""
@@ -194,6 +196,13 @@ def _log_level(value: Any) -> str:
     return text
 
 
+def _log_format(value: Any) -> str:
+    text = _text(value).lower()
+    if text not in LOG_FORMATS:
+        raise ValueError(f"{value!r} is not {', '.join(LOG_FORMATS[:-1])} or {LOG_FORMATS[-1]}")
+    return text
+
+
 def _schedule(value: Any) -> str:
     text = _text(value)
     try:
@@ -255,6 +264,7 @@ KEYS: Mapping[str, Setter] = {
     "AdminTokenHash": _simple("admin_token_hash", _token_hash),
     "CachingFillMode": _simple("mode", _mode),
     "LogLevel": _simple("log_level", _log_level),
+    "LogFormat": _simple("log_format", _log_format),
     "MaxRequestBodySize": _simple("max_request_body", _positive_int),
     "DatabaseUrl": _path_setter("database"),
     "TlsCertFile": _path_setter("tls_cert"),

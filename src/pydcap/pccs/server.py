@@ -52,7 +52,7 @@ def app_from_environment() -> PccsApp:
     """The application factory of each worker process: the configuration comes in ``$PYDCAP_PCCS_CONFIG_JSON``,
     the directory where the workers share their metrics in ``$PYDCAP_PCCS_METRICS_DIR``."""
     config = PccsConfig.from_json(os.environ[CONFIG_ENV])
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, log_format=config.log_format)
     directory = os.environ.get(METRICS_DIR_ENV)
     return build_app(config, snapshots=WorkerSnapshots(Path(directory)) if directory else None)
 
@@ -92,7 +92,7 @@ def _uvicorn_options(config: PccsConfig, tls: TlsFiles | None) -> dict[str, Any]
 
 def serve(config: PccsConfig) -> None:
     """Serve until interrupted. Prints where, how (mode, store, upstream) and the TLS fingerprint."""
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, log_format=config.log_format)
     store = CollateralStore.open(config.database_target)  # fail early, with the store's message
     store.close()
     tls = tls_files(config)
