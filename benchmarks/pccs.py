@@ -111,7 +111,7 @@ def python_load(port: int, path: str, seconds: float, connections: int) -> float
 def start_intel_pccs(service: Path, run_dir: Path, port: int, upstream: str) -> subprocess.Popen[bytes]:
     """Intel's PCCS from its installed ``service`` folder, in ``run_dir`` (its working directory: it reads
     ``ssl_key/`` and writes its logs and database there; its own files are linked in)."""
-    from pydcap.pccs.tls import self_signed
+    from pydcap.serving.tls import self_signed
 
     (run_dir / "config").mkdir(parents=True)
     (run_dir / "ssl_key").mkdir()

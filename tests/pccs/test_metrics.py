@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pydcap.pccs.metrics import Metrics, WorkerSnapshots
+from pydcap.serving.metrics import Metrics, WorkerSnapshots
 from pydcap.sim.server import SimulatedPcs
 from tests.pccs.conftest import V4, serving
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pydcap.cache import EntryKey
-from pydcap.pccs.logs import configure_logging
+from pydcap.serving.logs import configure_logging
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
 from tests.pccs.conftest import V4, Factory, client

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from pydcap.cache import CollateralStore
-from pydcap.pccs.tls import self_signed
 from pydcap.provider import (
     AzureConfig,
     AzureProvider,
@@ -30,6 +29,7 @@ from pydcap.provider import (
 )
 from pydcap.provider.azure import LOG_FILE
 from pydcap.quote import TeeType
+from pydcap.serving.tls import self_signed
 from pydcap.sim import SimulatedIntel, SimulatedPlatform
 from pydcap.sim.azure_server import AzureRequest, SimulatedAzure
 from pydcap.sources import HttpSettings, RetryPolicy

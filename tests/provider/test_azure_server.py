@@ -13,10 +13,10 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from pydcap.pccs.tls import self_signed
 from pydcap.pki import PckCertificate
 from pydcap.pki.certs import Certificate
 from pydcap.pki.crl import RevocationList
+from pydcap.serving.tls import self_signed
 from pydcap.sim import SimulatedIntel, SimulatedPlatform
 from pydcap.sim.azure_server import LEGACY_CRL_API, SimulatedAzure
 from pydcap.sources.azure import API_VERSION_CRL, API_VERSION_PCK, CRL_URIS, crl_uri_param

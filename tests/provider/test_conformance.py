@@ -17,10 +17,10 @@ import pytest
 from pydcap import Verifier
 from pydcap.collateral import Collateral
 from pydcap.pccs import PccsConfig, PccsServer
-from pydcap.pccs.tls import self_signed
 from pydcap.pki import CertificateChain
 from pydcap.provider import AzureProvider, NativeProvider, QuoteProvider, UntrustedRootWarning, open_provider
 from pydcap.quote import TeeType
+from pydcap.serving.tls import self_signed
 from pydcap.sim import SimulatedIntel, SimulatedPlatform
 from pydcap.sim.azure_server import SimulatedAzure
 from pydcap.sim.server import SimulatedPcs

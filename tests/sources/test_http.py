@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pydcap.pccs.tls import self_signed
+from pydcap.serving.tls import self_signed
 from pydcap.sources import (
     AzureClient,
     CollateralNotFoundError,

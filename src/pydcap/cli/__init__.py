@@ -49,6 +49,7 @@ COMMANDS: dict[str, str] = {
     "collateral": "fetch verification collateral",
     "cache": "inspect or clear the collateral cache",
     "pccs": "run or administer the caching service (Intel PCCS compatible)",
+    "attest": "run the attestation service (Microsoft Azure Attestation's API) or verify its tokens",
     "provider": "list the quote providers and show the one that serves",
     "doctor": "diagnose this machine's attestation setup",
     "sim": "a simulated Intel: PCS server, quotes and collateral",

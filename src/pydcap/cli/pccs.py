@@ -24,11 +24,12 @@ from pydcap.pccs import tables
 from pydcap.pccs.collateral_file import export_collateral, export_omissions, import_collateral
 from pydcap.pccs.config import CachingMode, ConfigError, PccsConfig, load_config
 from pydcap.pccs.errors import PccsError
-from pydcap.pccs.logs import LOG_FORMATS
 from pydcap.pccs.queries import fmspc_list, registration_from_json
 from pydcap.pccs.registry import Registration
-from pydcap.pccs.server import serve, tcp_socket, tls_certificate_path
+from pydcap.pccs.server import serve, tls_certificate_path
 from pydcap.pccs.service import PccsService
+from pydcap.serving import tcp_socket
+from pydcap.serving.logs import LOG_FORMATS
 from pydcap.sources.errors import TlsVerificationError
 from pydcap.sources.models import Tee, Update
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
 import re
@@ -30,7 +28,6 @@ from pydcap.pccs.errors import (
     Unauthorized,
     UpstreamFailed,
 )
-from pydcap.pccs.metrics import Metrics, WorkerSnapshots
 from pydcap.pccs.openapi import openapi_document
 from pydcap.pccs.queries import (
     PckCertQuery,
@@ -59,6 +56,8 @@ from pydcap.pccs.wire import (
     text_reply,
     url_encoded,
 )
+from pydcap.serving.auth import token_matches
+from pydcap.serving.metrics import Metrics, WorkerSnapshots
 from pydcap.sources.http import display_url
 from pydcap.sources.models import Tee, Update
 
@@ -110,14 +109,6 @@ class Prepared:
     reply: Reply
     until: float
     endpoint: str
-
-
-def token_matches(token: bytes | None, expected_hash: str) -> bool:
-    """Intel's check (SHA-512 of the token, in hex, equals the configured hash), in constant time."""
-    if not token or not expected_hash:
-        return False
-    digest = hashlib.sha512(token).hexdigest().encode()
-    return hmac.compare_digest(digest, expected_hash.lower().encode())
 
 
 class PccsApp:

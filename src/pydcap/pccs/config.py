@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from pydcap.errors import PydcapError
-from pydcap.pccs.logs import LOG_FORMATS
 from pydcap.pccs.schedule import RefreshSchedule, ScheduleError
+from pydcap.serving.logs import LOG_FORMATS
 from pydcap.sources.defaults import INTEL_PCS_URL
 from pydcap.sources.intel_api import split_api_url
 

@@ -6,34 +6,27 @@ certificate is made on first start.
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import os
 import shutil
-import socket
 import sys
 import tempfile
-import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import uvicorn
-from uvicorn.supervisors import Multiprocess
 
 from pydcap.cache import CollateralStore
 from pydcap.pccs.app import PccsApp
 from pydcap.pccs.config import CachingMode, PccsConfig
-from pydcap.pccs.logs import configure_logging
-from pydcap.pccs.metrics import WorkerSnapshots
 from pydcap.pccs.service import Clock, PccsService
-from pydcap.pccs.tls import CERT_NAME, TlsFiles, ensure_tls_files
+from pydcap.serving import ThreadedServer, TlsFiles, ensure_tls_files, run_workers, uvicorn_options
+from pydcap.serving.logs import configure_logging
+from pydcap.serving.metrics import WorkerSnapshots
+from pydcap.serving.tls import self_signed_paths
 
 CONFIG_ENV = "PYDCAP_PCCS_CONFIG_JSON"
 METRICS_DIR_ENV = "PYDCAP_PCCS_METRICS_DIR"
-START_TIMEOUT = 15.0
 
 
 def build_app(
@@ -66,28 +59,12 @@ def tls_files(config: PccsConfig) -> TlsFiles | None:
 
 def tls_certificate_path(config: PccsConfig) -> Path:
     """Where the certificate ``serve`` presents is (or will be, once made on first start)."""
-    return Path(config.tls_cert) if config.tls_cert else _tls_directory(config) / CERT_NAME
+    return Path(config.tls_cert) if config.tls_cert else self_signed_paths(_tls_directory(config))[0]
 
 
 def _tls_directory(config: PccsConfig) -> Path:
     target = config.database_target
     return Path(target).expanduser().resolve().parent if "://" not in target else Path(config.state_dir)
-
-
-def _uvicorn_options(config: PccsConfig, tls: TlsFiles | None) -> dict[str, Any]:
-    options: dict[str, Any] = {
-        "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
-        "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        "lifespan": "on",
-        "server_header": False,
-        "access_log": False,
-        "log_config": None,
-        "timeout_keep_alive": 5,
-        "timeout_graceful_shutdown": 5,
-    }
-    if tls is not None:
-        options.update(ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key))
-    return options
 
 
 def serve(config: PccsConfig) -> None:
@@ -109,44 +86,20 @@ def serve(config: PccsConfig) -> None:
         print(f"  TLS certificate {tls.cert}{made}", file=sys.stderr)
         print(f"  SHA-256 fingerprint {tls.fingerprint}", file=sys.stderr)
         print(f"  clients trust it with: --ca-cert {tls.cert} (curl --cacert, SSL_CERT_FILE)", file=sys.stderr)
-    options = _uvicorn_options(config, tls)
+    options = uvicorn_options(tls)
     if config.workers > 1:
         os.environ[CONFIG_ENV] = config.to_json()
-        workers = _TcpConfig(
-            "pydcap.pccs.server:app_from_environment", factory=True, host=config.host, port=config.port,
-            workers=config.workers, **options,
-        )  # fmt: skip
-        sock = workers.bind_socket()
         metrics_dir = tempfile.mkdtemp(prefix="pydcap-pccs-metrics-")  # private (0700), for this run only
         os.environ[METRICS_DIR_ENV] = metrics_dir
         try:
-            if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn before 0.30
-                Multiprocess(workers, target=uvicorn.Server(workers).run, sockets=[sock]).run()  # type: ignore[call-arg]
-            else:
-                Multiprocess(workers, sockets=[sock]).run()
+            run_workers(
+                "pydcap.pccs.server:app_from_environment", host=config.host, port=config.port,
+                workers=config.workers, options=options,
+            )  # fmt: skip
         finally:
             shutil.rmtree(metrics_dir, ignore_errors=True)
         return
     uvicorn.run(build_app(config), host=config.host, port=config.port, **options)
-
-
-def tcp_socket(host: str, port: int) -> socket.socket:
-    """A bound socket that says it is TCP: asyncio sets TCP_NODELAY only on such sockets (uvicorn's own are
-    protocol 0), and without it the body of a keep-alive answer waits 40 ms for the client's delayed ACK."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    return sock
-
-
-class _TcpConfig(uvicorn.Config):
-    """uvicorn's configuration, binding the worker processes' shared socket with ``tcp_socket``."""
-
-    def bind_socket(self) -> socket.socket:
-        return tcp_socket(self.host, self.port)
 
 
 class PccsServer:
@@ -158,9 +111,8 @@ class PccsServer:
     def __init__(self, app: PccsApp, config: PccsConfig) -> None:
         self.app = app
         self.config = config
-        self.tls = tls_files(config)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self.tls: TlsFiles | None = tls_files(config)
+        self._runner = ThreadedServer(app, config.host, config.port, self.tls, name="pccs")
         self.port = config.port
 
     @classmethod
@@ -179,29 +131,13 @@ class PccsServer:
         return f"{self.config.scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> PccsServer:
-        sock = tcp_socket(self.config.host, self.port)
-        self.port = sock.getsockname()[1]
+        self._runner.start()
+        self.port = self._runner.port
         self.config = replace(self.config, port=self.port)
-        options = _uvicorn_options(self.config, self.tls)
-        options["loop"] = "asyncio"
-        server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", **options))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"pccs-{self.port}")
-        thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                sock.close()
-                raise RuntimeError(f"the PCCS did not start on port {self.port}")
-            time.sleep(0.005)
-        self._server, self._thread = server, thread
         return self
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None and thread is not None:
-            server.should_exit = True
-            thread.join(timeout=START_TIMEOUT)
+        self._runner.stop()
 
     def __enter__(self) -> PccsServer:
         return self.start()

@@ -13,11 +13,11 @@ from pathlib import Path
 from pydcap.cache import CollateralCache, CollateralStore, Entry, EntryKey
 from pydcap.pccs.config import CachingMode, PccsConfig
 from pydcap.pccs.errors import NotCached, unavailable
-from pydcap.pccs.metrics import Metrics
 from pydcap.pccs.platforms import PlatformCertificates
 from pydcap.pccs.registry import PlatformRegistry
 from pydcap.pccs.upstream import MeteredUpstream, make_upstreams
 from pydcap.pki import TrustRoot
+from pydcap.serving.metrics import Metrics
 from pydcap.sources.errors import CollateralUnavailableError
 from pydcap.verify.memo import PkiMemo
 

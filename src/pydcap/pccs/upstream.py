@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from pydcap.pccs.config import PccsConfig
-from pydcap.pccs.metrics import Metrics
+from pydcap.serving.metrics import Metrics
 from pydcap.sources import FetchedPckCertificates, HttpSettings, PcsClient, RetryPolicy
 from pydcap.sources.errors import CollateralNotFoundError, RateLimitedError, UpstreamError
 from pydcap.sources.models import Fetched, PckCa, PlatformId, Tee, Update

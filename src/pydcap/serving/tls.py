@@ -1,5 +1,6 @@
-"""The PCCS's TLS certificate: the configured one, or a self-signed one made on first start and kept (key
-readable by its owner only) so that clients can pin its SHA-256 fingerprint across restarts.
+"""A pydcap server's TLS certificate: the configured one, or a self-signed one made on first start and kept (key
+readable by its owner only) so that clients can pin its SHA-256 fingerprint across restarts. Shared by the PCCS
+and the attestation service, each with its own file names.
 """
 
 from __future__ import annotations
@@ -16,9 +17,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-CERT_NAME = "pccs-tls-cert.pem"
-KEY_NAME = "pccs-tls-key.pem"
-
 
 @dataclass(frozen=True)
 class TlsFiles:
@@ -33,8 +31,9 @@ class TlsFiles:
         return ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA256()))
 
 
-def self_signed(host: str) -> tuple[bytes, bytes]:
-    """(certificate PEM, private key PEM) for ``localhost``, this host's name, 127.0.0.1, ::1 and ``host``."""
+def self_signed(host: str, service: str = "PCCS") -> tuple[bytes, bytes]:
+    """(certificate PEM, private key PEM) for ``localhost``, this host's name, 127.0.0.1, ::1 and ``host``;
+    the subject names the ``service``."""
     key = ec.generate_private_key(ec.SECP256R1())
     hostname = socket.gethostname()
     names: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.DNSName(hostname)]
@@ -45,7 +44,7 @@ def self_signed(host: str) -> tuple[bytes, bytes]:
         if host not in ("localhost", hostname):
             names.append(x509.DNSName(host))
     names += [x509.IPAddress(ipaddress.ip_address(a)) for a in sorted(addresses) if a not in ("0.0.0.0", "::")]
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"pydcap PCCS on {hostname}")])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"pydcap {service} on {hostname}")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -65,15 +64,23 @@ def self_signed(host: str) -> tuple[bytes, bytes]:
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
-def ensure_tls_files(cert: str, key: str, directory: Path, host: str) -> TlsFiles:
-    """The configured files, else the self-signed pair in ``directory`` (made now if missing)."""
+def self_signed_paths(directory: Path, prefix: str = "pccs") -> tuple[Path, Path]:
+    """Where ``ensure_tls_files`` keeps a self-signed pair: (certificate, key)."""
+    return directory / f"{prefix}-tls-cert.pem", directory / f"{prefix}-tls-key.pem"
+
+
+def ensure_tls_files(
+    cert: str, key: str, directory: Path, host: str, *, prefix: str = "pccs", service: str = "PCCS"
+) -> TlsFiles:
+    """The configured files, else the self-signed pair ``<prefix>-tls-cert.pem`` / ``<prefix>-tls-key.pem`` in
+    ``directory`` (made now if missing, for ``service``)."""
     if cert and key:
         return TlsFiles(Path(cert), Path(key), generated=False)
-    cert_path, key_path = directory / CERT_NAME, directory / KEY_NAME
+    cert_path, key_path = self_signed_paths(directory, prefix)
     if cert_path.exists() and key_path.exists():
         return TlsFiles(cert_path, key_path, generated=False)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    cert_pem, key_pem = self_signed(host)
+    cert_pem, key_pem = self_signed(host, service)
     fd = os.open(key_path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(key_pem)

@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("pydcap.pccs")
+log = logging.getLogger("pydcap.serving")
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -51,10 +51,12 @@ def _escape(value: str) -> str:
 
 
 class Metrics:
-    """What the PCCS counts: requests by endpoint and status, cache hits and misses by endpoint, upstream
-    requests by endpoint and outcome with their latency, documents refused, refreshes."""
+    """What a pydcap service counts: requests by endpoint and status, cache hits and misses by endpoint, upstream
+    requests by endpoint and outcome with their latency, refreshes. Rendered under ``prefix`` (``pydcap_pccs``
+    for the PCCS, ``pydcap_attest`` for the attestation service)."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "pydcap_pccs") -> None:
+        self.prefix = prefix
         self.requests: dict[tuple[str, int], int] = defaultdict(int)
         self.cache: dict[tuple[str, str], int] = defaultdict(int)
         self.upstream: dict[tuple[str, str], int] = defaultdict(int)
@@ -78,7 +80,7 @@ class Metrics:
 
     def copy(self) -> Metrics:
         """The numbers as they are now (call it from the event loop, which alone updates most of them)."""
-        copied = Metrics()
+        copied = Metrics(self.prefix)
         copied.add(self)
         return copied
 
@@ -112,9 +114,9 @@ class Metrics:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Metrics:
+    def from_json(cls, data: dict[str, Any], prefix: str = "pydcap_pccs") -> Metrics:
         """What ``to_json`` wrote; ValueError, TypeError or KeyError if it is not that."""
-        metrics = cls()
+        metrics = cls(prefix)
         for endpoint, status, n in data["requests"]:
             metrics.requests[(str(endpoint), int(status))] += int(n)
         for endpoint, result, n in data["cache"]:
@@ -128,44 +130,45 @@ class Metrics:
         return metrics
 
     def render(self) -> str:
+        p = self.prefix
         lines = [
-            "# HELP pydcap_pccs_requests_total HTTP requests answered, by endpoint and status.",
-            "# TYPE pydcap_pccs_requests_total counter",
+            f"# HELP {p}_requests_total HTTP requests answered, by endpoint and status.",
+            f"# TYPE {p}_requests_total counter",
         ]
         for (endpoint, status), n in sorted(self.requests.items()):
-            lines.append(f"pydcap_pccs_requests_total{_labels(endpoint=endpoint, status=str(status))} {n}")
+            lines.append(f"{p}_requests_total{_labels(endpoint=endpoint, status=str(status))} {n}")
         lines += [
-            "# HELP pydcap_pccs_cache_total Collateral lookups: hit (memory or store) or miss (upstream or none).",
-            "# TYPE pydcap_pccs_cache_total counter",
+            f"# HELP {p}_cache_total Collateral lookups: hit (memory or store) or miss (upstream or none).",
+            f"# TYPE {p}_cache_total counter",
         ]
         for (endpoint, result), n in sorted(self.cache.items()):
-            lines.append(f"pydcap_pccs_cache_total{_labels(endpoint=endpoint, result=result)} {n}")
+            lines.append(f"{p}_cache_total{_labels(endpoint=endpoint, result=result)} {n}")
         with self._lock:
             upstream = sorted(self.upstream.items())
             latency = {k: (list(h.counts), h.total, h.n) for k, h in self.upstream_latency.items()}
         lines += [
-            "# HELP pydcap_pccs_upstream_requests_total Requests to the upstream PCS, by endpoint and outcome.",
-            "# TYPE pydcap_pccs_upstream_requests_total counter",
+            f"# HELP {p}_upstream_requests_total Requests to the upstream, by endpoint and outcome.",
+            f"# TYPE {p}_upstream_requests_total counter",
         ]
         for (endpoint, outcome), n in upstream:
-            lines.append(f"pydcap_pccs_upstream_requests_total{_labels(endpoint=endpoint, outcome=outcome)} {n}")
+            lines.append(f"{p}_upstream_requests_total{_labels(endpoint=endpoint, outcome=outcome)} {n}")
         lines += [
-            "# HELP pydcap_pccs_upstream_seconds Latency of upstream PCS requests (with retries).",
-            "# TYPE pydcap_pccs_upstream_seconds histogram",
+            f"# HELP {p}_upstream_seconds Latency of upstream PCS requests (with retries).",
+            f"# TYPE {p}_upstream_seconds histogram",
         ]
         for endpoint, (counts, total, n) in sorted(latency.items()):
             running = 0
             for bound, count in zip((*map(str, BUCKETS), "+Inf"), counts, strict=True):
                 running += count
-                lines.append(f"pydcap_pccs_upstream_seconds_bucket{_labels(endpoint=endpoint, le=bound)} {running}")
-            lines.append(f"pydcap_pccs_upstream_seconds_sum{_labels(endpoint=endpoint)} {total:.6f}")
-            lines.append(f"pydcap_pccs_upstream_seconds_count{_labels(endpoint=endpoint)} {n}")
+                lines.append(f"{p}_upstream_seconds_bucket{_labels(endpoint=endpoint, le=bound)} {running}")
+            lines.append(f"{p}_upstream_seconds_sum{_labels(endpoint=endpoint)} {total:.6f}")
+            lines.append(f"{p}_upstream_seconds_count{_labels(endpoint=endpoint)} {n}")
         lines += [
-            "# HELP pydcap_pccs_refreshes_total Cache refreshes run, by outcome.",
-            "# TYPE pydcap_pccs_refreshes_total counter",
+            f"# HELP {p}_refreshes_total Cache refreshes run, by outcome.",
+            f"# TYPE {p}_refreshes_total counter",
         ]
         for outcome, n in sorted(self.refreshes.items()):
-            lines.append(f"pydcap_pccs_refreshes_total{_labels(outcome=outcome)} {n}")
+            lines.append(f"{p}_refreshes_total{_labels(outcome=outcome)} {n}")
         return "\n".join(lines) + "\n"
 
 
@@ -210,7 +213,7 @@ class WorkerSnapshots:
             paths = []
         for path in paths:
             try:
-                own.add(Metrics.from_json(json.loads(path.read_text())))
+                own.add(Metrics.from_json(json.loads(path.read_text()), own.prefix))
             except FileNotFoundError:
                 continue
             except (OSError, ValueError, TypeError, KeyError) as exc:

@@ -1,4 +1,4 @@
-"""The PCCS's logs: one line per event and per request (``pydcap.pccs.access`` at info level, as Intel's PCCS
+"""The services' logs: one line per event and per request (``pydcap.pccs.access`` at info level, as Intel's PCCS
 logs every request), readable on a terminal, or one JSON object per line (time, level, logger, message and the
 request's fields) for log collectors. An expected miss is one line; only the unexpected carries a stack trace.
 """

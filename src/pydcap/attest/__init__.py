@@ -1,0 +1,35 @@
+"""pydcap's attestation service: quotes in, signed attestation tokens out, speaking Microsoft Azure Attestation's
+REST API so that MAA's SDKs work unchanged against it (``pydcap attest serve``).
+
+``AttestService`` is the service without HTTP (evidence, Intel's appraisal with collateral from the same store a
+PCCS uses, the tenant's policy, tokens); ``AttestApp`` the ASGI application; ``serve(config)`` runs it and
+``AttestServer`` runs it in a background thread. On the relying party's side, ``verify_token`` and
+``TokenVerifier`` check a token against its issuer's published keys and return the claims.
+"""
+
+from pydcap.attest.app import AttestApp
+from pydcap.attest.client import IssuerError, TokenError, TokenVerifier, verify_token
+from pydcap.attest.config import AttestConfig, ConfigError, load_config
+from pydcap.attest.errors import AttestError
+from pydcap.attest.evidence import AttestationType, open_enclave_report
+from pydcap.attest.policy import AttestationPolicy
+from pydcap.attest.server import AttestServer, serve
+from pydcap.attest.service import AttestService
+
+__all__ = [
+    "AttestApp",
+    "AttestConfig",
+    "AttestError",
+    "AttestServer",
+    "AttestService",
+    "AttestationPolicy",
+    "AttestationType",
+    "ConfigError",
+    "IssuerError",
+    "TokenError",
+    "TokenVerifier",
+    "load_config",
+    "open_enclave_report",
+    "serve",
+    "verify_token",
+]

@@ -1,0 +1,181 @@
+"""Attestation policies: a JSON document of rules, set per tenant and attestation type through MAA's policy API.
+
+The empty document ``{}`` is the default: every quote that verifies (Intel's appraisal) gets a token, which
+records the TCB status. Rules, all optional::
+
+    {"accepted_tcb_statuses": ["UpToDate", "SWHardeningNeeded"],
+     "allow_debug": false,
+     "mrenclave": ["<hex>", ...], "mrsigner": ["<hex>", ...], "product_id": 1, "min_svn": 2,
+     "mrtd": ["<hex>", ...],
+     "max_collateral_age": "P30D",                      (ISO 8601 period, or seconds)
+     "rejected_advisory_ids": ["INTEL-SA-00334"],
+     "conclave_constraint": "S:<mrsigner> PROD:1 SEC:STALE"}
+
+A document that does not parse is refused with its line and column; a rule of the wrong shape names the rule.
+Evaluation returns every failed rule, never just the first.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydcap.attest.errors import PolicyParsingError
+from pydcap.policy import AnyOf, AppraisalPolicy, EnclaveConstraint, Policy
+from pydcap.policy.constraint import parse_period
+from pydcap.verify.names import TcbStatus
+from pydcap.verify.result import VerificationResult
+
+DEFAULT_POLICY_TEXT = "{}"
+_STATUSES = frozenset(s.value for s in TcbStatus)
+_PERMISSIVE: dict[str, Any] = {"accepted_statuses": _STATUSES, "allow_expired_collateral": True, "allow_debug": True}
+
+
+def policy_hash(text: str) -> str:
+    """MAA's ``x-ms-policy-hash``: BASE64URL(SHA256(UTF8(BASE64URL(UTF8(policy text)))))."""
+    inner = base64.urlsafe_b64encode(text.encode()).rstrip(b"=")
+    return base64.urlsafe_b64encode(hashlib.sha256(inner).digest()).rstrip(b"=").decode()
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    check: AppraisalPolicy
+
+
+@dataclass(frozen=True)
+class MaxCollateralAge:
+    """The newest collateral issue date (as Conclave's ``EXPIRE``) at most ``seconds`` before verification."""
+
+    seconds: int
+
+    def reasons(self, result: VerificationResult) -> list[str]:
+        issued = result.supplemental.latest_issue_date if result.supplemental else None
+        if issued is None:
+            return ["the collateral issue date is unknown"]
+        age = result.verified_at - issued
+        return [] if age <= self.seconds else [f"the collateral is {age} s old; at most {self.seconds} s is accepted"]
+
+
+@dataclass(frozen=True)
+class AttestationPolicy:
+    """A parsed policy: its text (what ``x-ms-policy-hash`` covers) and its rules."""
+
+    text: str
+    rules: tuple[Rule, ...] = field(default=())
+
+    @property
+    def hash(self) -> str:
+        return policy_hash(self.text)
+
+    def failures(self, result: VerificationResult) -> list[str]:
+        """``rule: reason`` for every rule that refuses ``result`` (which verified)."""
+        return [f"{rule.name}: {reason}" for rule in self.rules for reason in rule.check.reasons(result)]
+
+    @classmethod
+    def parse(cls, text: str) -> AttestationPolicy:
+        """Raises ``PolicyParsingError`` with the line and column, or the rule, of what is wrong."""
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PolicyParsingError(
+                f"the policy is not JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            ) from None
+        except RecursionError:
+            raise PolicyParsingError("the policy is nested too deeply") from None
+        if not isinstance(document, dict):
+            raise PolicyParsingError("the policy must be a JSON object of rules (line 1, column 1)")
+        rules = []
+        for name, value in document.items():
+            build = _RULES.get(name)
+            if build is None:
+                raise PolicyParsingError(f"unknown rule {name!r}; rules: {', '.join(sorted(_RULES))}")
+            try:
+                rules.append(Rule(name, build(value)))
+            except (ValueError, TypeError) as exc:
+                raise PolicyParsingError(f"rule {name!r}: {exc}") from None
+        return cls(text, tuple(rules))
+
+
+def _permissive(**rule: Any) -> Policy:
+    """A ``Policy`` that checks ``rule`` only (every status, expired collateral and debug accepted otherwise)."""
+    return Policy(**{**_PERMISSIVE, **rule})
+
+
+def _strings(value: Any) -> list[str]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items):
+        raise ValueError("must be a string or a non-empty list of strings")
+    return items
+
+
+def _measurements(key: str, size: int) -> Callable[[Any], AppraisalPolicy]:
+    def build(value: Any) -> AppraisalPolicy:
+        values = _strings(value)
+        for v in values:
+            if len(v) != size * 2:
+                raise ValueError(f"{v!r} is not {size} bytes of hex")
+        return AnyOf(*(_permissive(**{key: v}) for v in values))
+
+    return build
+
+
+def _number(key: str) -> Callable[[Any], AppraisalPolicy]:
+    def build(value: Any) -> AppraisalPolicy:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0xFFFF:
+            raise ValueError("must be a whole number from 0 to 65535")
+        return _permissive(**{key: value})
+
+    return build
+
+
+def _statuses(value: Any) -> AppraisalPolicy:
+    statuses = _strings(value)
+    unknown = sorted(set(statuses) - _STATUSES)
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)} is not a TCB status ({', '.join(sorted(_STATUSES))})")
+    return _permissive(accepted_statuses=frozenset(statuses))
+
+
+def _debug(value: Any) -> AppraisalPolicy:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return _permissive(allow_debug=value)
+
+
+def _age(value: Any) -> AppraisalPolicy:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return MaxCollateralAge(value)
+    if isinstance(value, str):
+        return MaxCollateralAge(parse_period(value))
+    raise ValueError("must be an ISO 8601 period (P30D) or a number of seconds")
+
+
+def _advisories(value: Any) -> AppraisalPolicy:
+    return _permissive(rejected_advisory_ids=frozenset(_strings(value)))
+
+
+def _constraint(value: Any) -> AppraisalPolicy:
+    if not isinstance(value, str):
+        raise ValueError("must be a Conclave constraint string (S:<mrsigner> PROD:1 SEC:STALE)")
+    return EnclaveConstraint.parse(value)
+
+
+_RULES: dict[str, Callable[[Any], AppraisalPolicy]] = {
+    "accepted_tcb_statuses": _statuses,
+    "allow_debug": _debug,
+    "mrenclave": _measurements("mr_enclave", 32),
+    "mrsigner": _measurements("mr_signer", 32),
+    "mrtd": _measurements("mr_td", 48),
+    "product_id": _number("isv_prod_id"),
+    "min_svn": _number("min_isv_svn"),
+    "max_collateral_age": _age,
+    "rejected_advisory_ids": _advisories,
+    "conclave_constraint": _constraint,
+}
+
+DEFAULT_POLICY = AttestationPolicy(DEFAULT_POLICY_TEXT)

@@ -1,0 +1,114 @@
+"""``pydcap attest``: token verify (exit 0 valid, 1 rejected, 2 bad input), cert, rotate-key, and serve."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pydcap.attest import AttestServer
+from pydcap.cli import main
+from pydcap.sim import SimulatedIntel
+from pydcap.sim.server import SimulatedPcs
+from tests.attest.conftest import API, client, sgx_quote
+
+
+def token(server: AttestServer, intel: SimulatedIntel) -> str:
+    quote = base64.urlsafe_b64encode(sgx_quote(intel)).decode()
+    with client(server) as http:
+        return str(http.post("/attest/SgxEnclave", params=API, json={"quote": quote, "nonce": "cli"}).json()["token"])
+
+
+def test_token_verify(
+    server: AttestServer, intel: SimulatedIntel, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert server.tls is not None
+    good = token(server, intel)
+    args = ["attest", "token", "verify", good, "--issuer", server.issuer, "--ca-cert", str(server.tls.cert)]
+    assert main([*args, "--json", "--nonce", "cli"]) == 0
+    claims = json.loads(capsys.readouterr().out)["claims"]
+    assert claims["x-ms-sgx-mrsigner"] and claims["nonce"] == "cli"
+    file = tmp_path / "token.jwt"
+    file.write_text(good + "\n")
+    assert (
+        main(["attest", "token", "verify", str(file), "--issuer", server.issuer, "--ca-cert", str(server.tls.cert)])
+        == 0
+    )
+    assert "token valid" in capsys.readouterr().out
+    assert main([*args, "--nonce", "other"]) == 1
+    assert "nonce" in capsys.readouterr().err
+    assert main(["attest", "token", "verify", good, "--issuer", server.issuer]) == 2  # its certificate is not trusted
+    assert "--issuer" in capsys.readouterr().err
+    assert (
+        main(["attest", "token", "verify", good, "--issuer", server.issuer, "--ca-cert", str(tmp_path / "none.pem")])
+        == 2
+    )
+    assert "cannot use the CA certificate" in capsys.readouterr().err
+    assert main(["attest", "token", "verify", str(tmp_path / "missing"), "--issuer", server.issuer]) == 2
+
+
+def test_cert_and_rotate_key(tmp_path: Path, root_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "attest.sqlite3")
+    assert main(["attest", "cert", "--db", db]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("-----BEGIN CERTIFICATE-----")
+    assert main(["attest", "cert", "--db", db]) == 0
+    assert capsys.readouterr().out == first  # made once, kept
+    assert (tmp_path / "attest-tls-cert.pem").read_text() == first
+    assert main(["attest", "rotate-key", "--db", db, "--root-ca", str(root_file)]) == 0
+    assert main(["attest", "rotate-key", "--db", db, "--tenant", "acme"]) == 0
+    assert "signing with key" in capsys.readouterr().out
+    assert main(["attest", "rotate-key", "--db", db, "--tenant", "Not A Name"]) == 2
+    assert "tenant" in capsys.readouterr().err
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve(tmp_path: Path, pcs: SimulatedPcs, root_file: Path, intel: SimulatedIntel) -> None:
+    port = free_port()
+    command = [
+        sys.executable, "-m", "pydcap", "attest", "serve", "--port", str(port), "--db", str(tmp_path / "a.sqlite3"),
+        "--upstream", pcs.url, "--root-ca", str(root_file), "--insecure-http",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYDCAP_ATTEST_LOG_LEVEL": "warning"}
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "pydcap attest serve did not start"
+                time.sleep(0.05)
+        quote = base64.urlsafe_b64encode(sgx_quote(intel)).decode()
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/attest/SgxEnclave", params=API, json={"quote": quote}, timeout=30
+        )
+        assert response.status_code == 200, response.text
+        assert (
+            main(["attest", "token", "verify", response.json()["token"], "--issuer", f"http://127.0.0.1:{port}"]) == 0
+        )
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=15)
+    assert "WARNING" in stderr and "pydcap attestation service on http://127.0.0.1" in stderr
+
+
+def test_serve_refuses_bad_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["attest", "serve", "--upstream", "ftp://x"]) == 2
+    assert "upstream" in capsys.readouterr().err
