@@ -21,6 +21,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/verify.py
+	$(BIN)/python benchmarks/fleet.py
 	$(BIN)/python benchmarks/pccs.py
 
 lint: $(STAMP)

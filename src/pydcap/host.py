@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from pydcap.collateral import Collateral
 from pydcap.errors import FormatError, PydcapError
-from pydcap.pki import TrustRoot
+from pydcap.pki import CertificateChain, TrustRoot
 from pydcap.platform import QuoteSource, detect
 from pydcap.policy import AppraisalPolicy, EnclaveConstraint
 from pydcap.provider import QuoteProvider, open_provider
@@ -143,6 +145,7 @@ class EnclaveHost:
         self._source = quote_source
         self._info: EnclaveInstanceInfo | None = None
         self.platform_message = ""
+        self._simulated_seed: int | None = None  # set when start() falls back to a simulated platform
 
     @property
     def enclave_instance_info(self) -> EnclaveInstanceInfo:
@@ -165,15 +168,21 @@ class EnclaveHost:
             seed = default_seed()
         except ValueError as exc:
             raise HostError(str(exc)) from exc
+        self._simulated_seed = seed
         return SimulatedQuoteSource(SimulatedIntel(seed=seed).sgx_platform()), "simulated"
 
     def start(self, attestation: AttestationParameters, *, report_data: bytes = b"") -> EnclaveInstanceInfo:
-        """Get a quote binding ``report_data`` (up to 64 bytes, e.g. a key's hash) and its collateral."""
+        """Get a quote binding ``report_data`` (up to 64 bytes, e.g. a key's hash) and its collateral.
+
+        Raises ``HostError`` (one line: the step that failed and why), also when the quote's PCK certificate chain
+        does not end in the root the collateral is verified against: no client could accept it. That is checked
+        before collateral is asked for when the provider says its root, and again on the collateral."""
         if attestation.scheme != "DCAP":
             raise HostError(f"attestation scheme {attestation.scheme!r} is not supported (only DCAP)")
         source, kind = self._quote_source()
         try:
             quote = source.get_quote(report_data)
+            quote_root = _chain_root(Quote.parse(quote).pck_chain_pem)
         except PydcapError as exc:
             raise HostError(f"the {kind} platform gave no quote: {exc}") from exc
         given = attestation.provider
@@ -182,15 +191,48 @@ class EnclaveHost:
             provider = given if isinstance(given, QuoteProvider) else open_provider(given)
         except PydcapError as exc:
             raise HostError(f"no quote provider: {exc}") from exc
+        name = _provider_name(provider)
         try:
+            self._check_root(quote_root, provider.trust, name)
             collateral = provider.collateral_for_quote(quote)
+            self._check_root(quote_root, _chain_root(collateral.pck_crl_issuer_chain), name)
         except PydcapError as exc:
-            raise HostError(f"the {_provider_name(provider)} quote provider gave no collateral: {exc}") from exc
+            if isinstance(exc, HostError):
+                raise
+            raise HostError(f"the {name} quote provider gave no collateral: {exc}") from exc
         finally:
             if owned:
                 provider.close()
-        self._info = EnclaveInstanceInfo(quote, collateral, _provider_name(provider), kind)
+        self._info = EnclaveInstanceInfo(quote, collateral, name, kind)
         return self._info
+
+    def _check_root(self, quote_root: TrustRoot | None, collateral_root: TrustRoot | None, provider: str) -> None:
+        """Refuse a quote certified under another root than the collateral's (unknown roots are not judged)."""
+        if quote_root is None or collateral_root is None or quote_root.public_key == collateral_root.public_key:
+            return
+        if self._simulated_seed is not None:
+            raise HostError(
+                f"without SGX or TDX hardware the simulated platform (seed {self._simulated_seed}) needs a simulated "
+                f"Intel for its collateral, but the {provider} quote provider trusts {collateral_root.name}: run "
+                "'pydcap sim serve &' and 'eval \"$(pydcap sim env)\"' first (a simulated Intel on port 8082, and "
+                "the variables that point pydcap at it and trust its root)"
+            )
+        raise HostError(
+            f"the quote's PCK certificate chain ends in {quote_root.name}, but the {provider} quote provider's "
+            f"collateral is under {collateral_root.name}: no client would accept this quote; point the provider at "
+            "the service that certified this platform (and, for a simulated Intel, PYDCAP_TRUSTED_ROOT at its root)"
+        )
+
+
+def _chain_root(pem: bytes | None) -> TrustRoot | None:
+    """The root a PEM chain ends in (its self-issued certificate), or None when there is no chain or root."""
+    if not pem:
+        return None
+    try:
+        root = CertificateChain.parse(pem).root
+        return None if root is None else TrustRoot.from_pem(root.x509.public_bytes(Encoding.PEM))
+    except PydcapError:
+        return None  # an unreadable chain is the verifier's to name
 
 
 def verify(

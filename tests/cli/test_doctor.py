@@ -404,10 +404,48 @@ def test_bundled_defaults(root: Path) -> None:
     report = run(root, env={"XDG_CACHE_HOME": str(root / "cache")})
     (ok, ok_text), (info, info_text) = finding(report, "bundled")
     store = root / "cache/pydcap/collateral.sqlite3"
-    assert (ok, ok_text) == ("ok", f"bundled provider: collateral from Intel PCS at {INTEL}, kept in {store}")
-    assert info == "info" and info_text.startswith("no PYDCAP_PCS_API_KEY: Intel PCS serves collateral without one")
+    why = "the default: not recognised as an Azure VM (no DMI data under /sys/class/dmi/id)"
+    assert (ok, ok_text) == ("ok", f"bundled provider: collateral from Intel PCS at {INTEL} ({why}), kept in {store}")
+    assert info == "info"  # this machine makes no quotes, so it needs no PCK certificate
+    assert info_text.startswith("no PYDCAP_PCS_API_KEY: Intel PCS serves PCK certificates (needed to make quotes) only")
+    assert "or use a PCCS instead: PYDCAP_COLLATERAL_SERVICE=pccs PYDCAP_COLLATERAL_URL=https://" in info_text
     data = report.to_dict()["bundled"]
     assert (data["service"], data["url"], data["api_key"], data["store"]) == ("pcs", INTEL, None, str(store))
+    assert data["service_reason"] == why
+
+
+def test_a_quoting_machine_without_a_pcs_key_is_warned(root: Path) -> None:
+    touch(root, "/dev/sgx_enclave", "/dev/sgx_provision")
+    levels = {m: level for level, m in finding(run(root), "bundled")}
+    assert [level for m, level in levels.items() if m.startswith("no PYDCAP_PCS_API_KEY")] == ["warning"]
+
+
+def dmi(root: Path, **files: str) -> None:
+    for name, value in files.items():
+        path = root / "sys/class/dmi/id" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(value + "\n")
+
+
+def test_on_an_azure_vm_the_bundled_default_is_azures_cache(root: Path) -> None:
+    dmi(root, sys_vendor="Microsoft Corporation", chassis_asset_tag="7783-7084-3265-9085")
+    report = run(root, env={"XDG_CACHE_HOME": str(root / "cache")})
+    data = report.to_dict()["bundled"]
+    assert (data["service"], data["url"]) == ("azure", "https://global.acccache.azure.net/sgx/certification")
+    assert data["service_reason"] == (
+        "the default on an Azure VM (DMI chassis asset tag 7783-7084-3265-9085): it needs no set-up there"
+    )
+    messages = [m for _, m in finding(report, "bundled")]
+    assert messages[0].startswith("bundled provider: collateral from Azure's collateral cache at https://global.")
+    assert not any("PYDCAP_PCS_API_KEY" in m for m in messages)  # nothing to set up
+    explicit = run(root, env={"PYDCAP_COLLATERAL_SERVICE": "pcs"}).to_dict()["bundled"]
+    assert (explicit["service"], explicit["service_reason"]) == ("pcs", "PYDCAP_COLLATERAL_SERVICE=pcs")
+
+
+def test_elsewhere_the_default_stays_intel_pcs(root: Path) -> None:
+    dmi(root, sys_vendor="QEMU", chassis_asset_tag="")
+    data = run(root).to_dict()["bundled"]
+    assert (data["service"], data["service_reason"]) == ("pcs", "the default: not an Azure VM (DMI system vendor QEMU)")
 
 
 def test_bundled_settings_and_their_risks(root: Path, tmp_path: Path) -> None:
@@ -422,7 +460,8 @@ def test_bundled_settings_and_their_risks(root: Path, tmp_path: Path) -> None:
     }
     report = run(root, env=env)
     levels = {m: level for level, m in finding(report, "bundled")}
-    ok = "bundled provider: collateral from PCCS at https://pccs.example:8081/sgx/certification/v4/, kept in "
+    ok = "bundled provider: collateral from PCCS at https://pccs.example:8081/sgx/certification/v4/ "
+    ok += "(PYDCAP_COLLATERAL_SERVICE=pccs), kept in "
     assert levels[f"{ok}{tmp_path / 'store.sqlite3'}"] == "ok"
     assert any(level == "warning" and "not Intel's root" in m and str(pem) in m for m, level in levels.items())
     assert levels["PYDCAP_COLLATERAL_VERIFY_TLS=false: the collateral service's TLS certificate is not checked"]

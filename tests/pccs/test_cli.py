@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import ssl
 import threading
 import time
@@ -17,7 +18,9 @@ from pydcap.cli import main
 from pydcap.pccs import CachingMode
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
+from tests.conftest import intel_file
 from tests.pccs.conftest import ADMIN, USER, V4, Factory, client, pckcert_params, registration, serving
+from tests.pccs.test_config import NEWER_INTEL_KEYS
 
 
 def test_serve_https_by_default_with_a_kept_self_signed_certificate(
@@ -37,6 +40,22 @@ def test_serve_https_by_default_with_a_kept_self_signed_certificate(
     with serving(args, tmp_path) as (_, port, lines):
         pass
     assert fingerprint.group(1) in "".join(lines) and "made now" not in "".join(lines)
+
+
+def test_serve_with_intels_default_json_unchanged(
+    tmp_path: Path, pcs: SimulatedPcs, root_file: Path, intel: SimulatedIntel
+) -> None:
+    config = tmp_path / "default.json"
+    shutil.copyfile(intel_file("pccs-default.json"), config)
+    args = ["--config", str(config), "--upstream", pcs.url, "--root-ca", str(root_file)]
+    with serving(args, tmp_path) as (_, port, lines):
+        cert = tmp_path / "pccs-tls-cert.pem"  # beside the configuration, as Intel's PCCS keeps its ssl_key/
+        answer = httpx.get(f"https://localhost:{port}{V4}/qe/identity", verify=ssl.create_default_context(cafile=cert))
+        assert answer.status_code == 200 and answer.content == intel.enclave_identity("QE")
+    output = "".join(lines)
+    assert "error" not in output.lower()
+    warned = set(re.findall(r"unknown key '(\w+)' ignored", output))
+    assert warned <= NEWER_INTEL_KEYS
 
 
 def test_restart_in_the_middle_of_a_refresh_loses_nothing(

@@ -64,7 +64,7 @@ def _handler(data: PccsData) -> type[http.server.BaseHTTPRequestHandler]:
         def _route(self, tee: str, endpoint: str, query: dict[str, str]) -> None:
             fmspc, collateral = data.documents(tee)
             sgx = Collateral.load(data.sgx.path)
-            if endpoint == "pckcert" and tee == "sgx" and query.get("qeid") == data.qe_id:
+            if endpoint == "pckcert" and tee == "sgx" and query.get("qeid", "").lower() == data.qe_id.lower():
                 blocks = split_pem_chain(Quote.parse(data.sgx.quote).pck_chain_pem or b"")
                 pck = PckCertificate.from_certificate(Certificate.from_pem(blocks[0]))
                 tcbm = (pck.sgx.tcb.cpu_svn + pck.sgx.tcb.pce_svn.to_bytes(2, "little")).hex()
@@ -76,7 +76,11 @@ def _handler(data: PccsData) -> type[http.server.BaseHTTPRequestHandler]:
                 crl = data.serve(endpoint, source.pck_crl)
                 body = crl if query.get("encoding") == "der" else crl.hex().encode()
                 self._send(200, body, {"SGX-PCK-CRL-Issuer-Chain": quote(source.pck_crl_issuer_chain.decode())})
-            elif endpoint == "tcb" and query.get("fmspc") == fmspc and query.get("update") in ("standard", "early"):
+            elif (
+                endpoint == "tcb"
+                and query.get("fmspc", "").lower() == fmspc.lower()
+                and query.get("update") in ("standard", "early")
+            ):
                 chain = quote(collateral.tcb_info_issuer_chain.decode())
                 self._send(200, data.serve(endpoint, collateral.tcb_info.to_bytes()), {"TCB-Info-Issuer-Chain": chain})
             elif endpoint in ("qe/identity", "qve/identity"):

@@ -47,7 +47,7 @@ def test_sgx_collateral_with_api_3_0(pccs: Pccs) -> None:
     assert pccs.paths() == [
         "/sgx/certification/v4/pckcrl?ca=processor",
         "/sgx/certification/v4/rootcacrl",  # the PCK CRL is checked against it before anything else is asked
-        f"/sgx/certification/v4/tcb?fmspc={fmspc}&update=standard",
+        f"/sgx/certification/v4/tcb?fmspc={fmspc.upper()}&update=standard",
         "/sgx/certification/v4/qe/identity?update=standard",
     ]
     assert collateral.digest == pccs.data.documents("sgx")[1].digest  # hex CRLs arrive as the same DER
@@ -63,7 +63,7 @@ def test_tdx_collateral_with_api_3_1_and_early_update(pccs: Pccs) -> None:
     assert pccs.paths() == [
         "/sgx/certification/v4/pckcrl?ca=platform&encoding=der",
         "/sgx/certification/v4/crl?uri=https://certificates.trustedservices.intel.com/IntelSGXRootCA.der",
-        f"/tdx/certification/v4/tcb?fmspc={fmspc}&update=early",
+        f"/tdx/certification/v4/tcb?fmspc={fmspc.upper()}&update=early",
         "/tdx/certification/v4/qe/identity?update=early",
     ]
     result = verify_quote(b.quote, collateral, at=b.at)
@@ -79,8 +79,8 @@ def test_pck_certificate_request_and_custom_options(pccs: Pccs) -> None:
         p.verification_collateral(bytes.fromhex(pccs.data.documents("sgx")[0]), "processor")
     path, headers = pccs.data.requests[0]
     assert path == (
-        f"/sgx/certification/v4/pckcert?qeid={QE_ID.hex()}&encrypted_ppid={'00' * 384}"
-        f"&cpusvn={'00' * 16}&pcesvn=0d00&pceid=0000&api-version=x"
+        f"/sgx/certification/v4/pckcert?qeid={QE_ID.hex().upper()}&encrypted_ppid={'00' * 384}"
+        f"&cpusvn={'00' * 16}&pcesvn=0D00&pceid=0000&api-version=x"
     )
     assert headers["metadata"] == "true"
     assert all("metadata" not in h and "api-version" not in p for p, h in pccs.data.requests[1:])

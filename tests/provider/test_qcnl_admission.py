@@ -55,10 +55,10 @@ def urls(pccs: Pccs) -> dict[str, str]:
     """The URL each endpoint is asked at for SGX collateral and PLATFORM's certificate (API 3.0, its cache key)."""
     fmspc = pccs.data.documents("sgx")[0]
     return {
-        "pckcert": f"{pccs.url}pckcert?qeid={QE_ID.hex()}&cpusvn={'00' * 16}&pcesvn=0d00&pceid=0000",
+        "pckcert": f"{pccs.url}pckcert?qeid={QE_ID.hex().upper()}&cpusvn={'00' * 16}&pcesvn=0D00&pceid=0000",
         "pckcrl": f"{pccs.url}pckcrl?ca=processor",
         "rootcacrl": f"{pccs.url}rootcacrl",
-        "tcb": f"{pccs.url}tcb?fmspc={fmspc}&update=standard",
+        "tcb": f"{pccs.url}tcb?fmspc={fmspc.upper()}&update=standard",
         "qe/identity": f"{pccs.url}qe/identity?update=standard",
     }
 

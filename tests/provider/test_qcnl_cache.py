@@ -30,7 +30,7 @@ def caching_pck(pccs: Pccs, hours: float = 1) -> QcnlConfig:
 
 def pck_file(pccs: Pccs, directory: Path) -> Path:
     """Where the PCK answer for PLATFORM lives: sha256 of the URL without its encrypted PPID."""
-    url = f"{pccs.url}pckcert?qeid={QE_ID.hex()}&cpusvn={'00' * 16}&pcesvn=0d00&pceid=0000"
+    url = f"{pccs.url}pckcert?qeid={QE_ID.hex().upper()}&cpusvn={'00' * 16}&pcesvn=0D00&pceid=0000"
     return directory / hashlib.sha256(url.encode()).hexdigest()
 
 

@@ -172,6 +172,26 @@ def test_serve_issues_the_pck_certificates_of_quoted_platforms(
     assert answer.content == platform.pck.pem
 
 
+def test_env_points_pydcap_at_the_served_world(
+    served: tuple[subprocess.Popen[str], str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, url = served
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("PYDCAP_SIM_SEED", "5")
+    assert main(["sim", "env", "--url", url]) == EXIT_OK
+    printed = capsys.readouterr()
+    assert printed.err == ""
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in printed.out.splitlines())
+    assert exports["PYDCAP_COLLATERAL_SERVICE"] == "pcs" and exports["PYDCAP_COLLATERAL_URL"] == url
+    assert exports["PYDCAP_SIM_SEED"] == "5"
+    assert Path(exports["PYDCAP_TRUSTED_ROOT"]).read_bytes() == SimulatedIntel(5).root_pem
+    assert main(["sim", "env", "--url", url, "--seed", "6"]) == EXIT_USAGE  # another world than the server's
+    assert "is not the one of seed 6" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals need the main thread")
 def test_serve_in_process_stops_on_sigterm_and_restores_the_handler(capsys: pytest.CaptureFixture[str]) -> None:
     original = signal.getsignal(signal.SIGTERM)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from types import TracebackType
 from typing import Any, TypeVar
@@ -21,7 +21,7 @@ from pydcap.cache.tiered import CollateralCache
 from pydcap.collateral import Collateral
 from pydcap.quote import Quote
 from pydcap.sources.base import CollateralSource
-from pydcap.sources.fetch import collateral_from_parts, gather_or_fail
+from pydcap.sources.fetch import collateral_from_parts, gather_or_fail, pck_chain
 from pydcap.sources.models import CollateralRequest, Fetched, PckCa, PlatformId, Tee, Update
 
 T = TypeVar("T")
@@ -31,14 +31,17 @@ PARTS = ("root_ca_crl", "pck_crl", "tcb_info", "qe_identity")
 
 @dataclass(frozen=True)
 class FetchedCollateral:
-    """A quote's collateral and, per part, the cache entry it came from (origin, freshness, source)."""
+    """A quote's collateral and, per part, the cache entry it came from (origin, freshness, source); for a quote
+    that carries an encrypted PPID, also its PCK certificate (``pck_certificate``), the collateral's chain."""
 
     request: CollateralRequest
     entries: Mapping[str, Entry]
+    pck_certificate: MachineCertificate | None = None
 
     @cached_property
     def collateral(self) -> Collateral:
-        return collateral_from_parts(**{p: Fetched(e.data, e.issuer_chain, e.source) for p, e in self.entries.items()})
+        parts = collateral_from_parts(**{p: Fetched(e.data, e.issuer_chain, e.source) for p, e in self.entries.items()})
+        return parts if self.pck_certificate is None else replace(parts, pck_chain=self.pck_certificate.pem_chain)
 
     @property
     def stale_parts(self) -> tuple[str, ...]:
@@ -68,8 +71,7 @@ class MachineCertificate:
     @property
     def pem_chain(self) -> bytes:
         """Leaf, intermediate and root, PEM: what a quoting enclave embeds in its quotes."""
-        leaf = self.entry.data if self.entry.data.endswith(b"\n") else self.entry.data + b"\n"
-        return leaf + self.entry.issuer_chain
+        return pck_chain(self.entry.data, self.entry.issuer_chain)
 
     @property
     def tcbm(self) -> str:
@@ -113,8 +115,15 @@ class AsyncCollateralService:
 
     async def fetch(self, quote: bytes | Quote) -> FetchedCollateral:
         """The collateral for ``quote`` with its provenance; FMSPC and CA come from the quote's PCK
-        certificate, the TEE from its header."""
-        return await self._collateral(CollateralRequest.from_quote(quote))
+        certificate, the TEE from its header. A quote that carries an encrypted PPID (certification data type 2
+        or 3) has its PCK certificate fetched first, by QE-ID, encrypted PPID, raw TCB and PCE-ID as Intel's
+        QCNL asks for it, verified and cached like the rest."""
+        q = quote if isinstance(quote, Quote) else Quote.parse(quote)
+        if q.pck_chain_pem is not None or q.certification_data.encrypted_ppid is None:
+            return await self._collateral(CollateralRequest.from_quote(q))
+        pck = await self.pck_certificate(PlatformId.from_quote(q))
+        fetched = await self._collateral(CollateralRequest.from_quote(q, pck.pem_chain))
+        return replace(fetched, pck_certificate=pck)
 
     async def collateral_for(self, tee: Tee | str, fmspc: bytes, ca: PckCa | str) -> FetchedCollateral:
         """The collateral for platforms of one FMSPC and PCK CA (what a quote provider is asked for)."""

@@ -9,25 +9,29 @@ upstream fails or answers something untrustworthy, the last verified entry is se
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from pydcap.cache.admission import Admission, admit, pck_ca_of
 from pydcap.cache.coalesce import coalesced
 from pydcap.cache.entry import Entry
 from pydcap.cache.errors import NotCachedError, UntrustedCollateralError, WaitTimeoutError
+from pydcap.cache.failures import FailureMemory
 from pydcap.cache.flight import SingleFlight
 from pydcap.cache.keys import EntryKey, EntryKind, trust_root_id
-from pydcap.cache.memory import MemoryTier
+from pydcap.cache.memory import DEFAULT_BYTES, DEFAULT_ENTRIES, MemoryTier
 from pydcap.cache.owners import LeaseHolder, new_owner
 from pydcap.cache.store import CollateralStore
 from pydcap.cache.upstream import fetch_document, refuse_rollback
 from pydcap.pki import TrustRoot
 from pydcap.sources.base import CollateralSource
-from pydcap.sources.errors import CollateralUnavailableError
+from pydcap.sources.budget import RequestBudget
+from pydcap.sources.errors import CollateralUnavailableError, ThrottledError
 from pydcap.sources.models import Fetched, PckCa, PlatformId, Tee, Update
 from pydcap.verify.memo import PkiMemo
 from pydcap.verify.result import iso
@@ -36,6 +40,13 @@ log = logging.getLogger("pydcap.cache")
 
 Clock = Callable[[], float]
 DEFAULT_PCK_MAX_AGE = 7 * 24 * 3600.0
+# Documents named by an FMSPC or a platform: anyone can name new ones, so a miss of these spends the budget.
+# The others (CRLs, identities) are a handful of fixed names, which single flight and the failure memory bound.
+_OPEN_ENDED = frozenset({EntryKind.TCB_INFO, EntryKind.PCK_CERTIFICATE})
+
+
+class _Default(enum.Enum):
+    BUDGET = "a RequestBudget of its own, with the default rate and burst"
 
 
 @dataclass
@@ -51,12 +62,7 @@ class CacheStats:
     refused: int = 0
     upstream_errors: int = 0
     store_entries_rejected: int = 0
-
-
-@dataclass(frozen=True)
-class _Attempt:
-    until: float
-    error: CollateralUnavailableError | None
+    throttled: int = 0
 
 
 class CollateralCache:
@@ -68,7 +74,12 @@ class CollateralCache:
     ``max_age`` (seconds) bounds any entry's freshness, as does the ``max_age`` a source put in an entry's meta
     (how long its service said to keep it); ``pck_max_age`` bounds a PCK certificate's (7 days: a TCB
     recovery brings new certificates). After an upstream failure a key is not asked again for
-    ``retry_interval`` seconds: its stale entry (or the same error) is the answer meanwhile. ``lease_ttl``
+    ``retry_interval`` seconds, after a 404 (an FMSPC or platform the upstream does not know) for
+    ``not_found_ttl``: its stale entry (or the same error) is the answer meanwhile; at most ``failure_memory``
+    failures are remembered, as small values. ``memory_size`` entries and ``memory_bytes`` bytes bound the
+    memory tier. ``budget`` bounds the upstream requests of misses of TCB infos and PCK certificates (whose
+    names anyone can make up): over it a miss raises ``ThrottledError`` (or serves its stale entry) instead of
+    asking; share one ``RequestBudget`` between caches of one upstream; None: no bound. ``lease_ttl``
     bounds how long another process's fetch is waited for. ``namespace`` keeps a second set of documents
     under the same names apart in a shared store (the PCCS's API v3 documents).
     """
@@ -79,10 +90,14 @@ class CollateralCache:
         *,
         trust: TrustRoot | None = None,
         clock: Clock | None = None,
-        memory_size: int = 1024,
+        memory_size: int = DEFAULT_ENTRIES,
+        memory_bytes: int = DEFAULT_BYTES,
         max_age: float | None = None,
         pck_max_age: float | None = DEFAULT_PCK_MAX_AGE,
         retry_interval: float = 30.0,
+        not_found_ttl: float = 600.0,
+        failure_memory: int = 4096,
+        budget: RequestBudget | Literal[_Default.BUDGET] | None = _Default.BUDGET,
         lease_ttl: float = 60.0,
         namespace: str = "",
     ) -> None:
@@ -92,15 +107,25 @@ class CollateralCache:
         self.clock: Clock = clock if clock is not None else time.time
         self.max_age = max_age
         self.pck_max_age = pck_max_age
-        self.retry_interval = retry_interval
+        self.failures = FailureMemory(
+            retry_interval=retry_interval, not_found_ttl=not_found_ttl, maxsize=failure_memory
+        )
+        self.budget = RequestBudget() if budget is _Default.BUDGET else budget
         self.lease_ttl = lease_ttl
-        self._memory = MemoryTier(memory_size)
+        self._memory = MemoryTier(memory_size, memory_bytes)
         self._flights: SingleFlight[Entry] = SingleFlight()
-        self._attempts: dict[str, _Attempt] = {}
         self._lock = threading.Lock()
         self._memo = PkiMemo()
         self._owner = new_owner()
         self._stats = CacheStats()
+
+    @property
+    def retry_interval(self) -> float:
+        return self.failures.retry_interval
+
+    @retry_interval.setter
+    def retry_interval(self, seconds: float) -> None:
+        self.failures.retry_interval = seconds
 
     # ---- typed lookups ---------------------------------------------------------------------------
     # ``source=None`` asks the cache only: a stale entry is served, a missing one raises NotCachedError.
@@ -175,11 +200,12 @@ class CollateralCache:
         except CollateralUnavailableError:
             return None
 
-    def forget(self) -> None:
-        """Drop the memory tier and the memory of recent failures (the store is untouched)."""
+    def forget(self, *, failures: bool = True) -> None:
+        """Drop the memory tier and, unless ``failures`` is False, the memory of recent failures (the store is
+        untouched). What another process stored is found without forgetting failures: the store is read first."""
         self._memory.clear()
-        with self._lock:
-            self._attempts.clear()
+        if failures:
+            self.failures.clear()
 
     def stats(self) -> CacheStats:
         with self._lock:
@@ -190,18 +216,6 @@ class CollateralCache:
     def _bump(self, name: str) -> None:
         with self._lock:
             setattr(self._stats, name, getattr(self._stats, name) + 1)
-
-    def _remember(self, key: str, error: CollateralUnavailableError | None) -> None:
-        with self._lock:
-            self._attempts[key] = _Attempt(time.monotonic() + self.retry_interval, error)
-
-    def _recent_attempt(self, key: str) -> _Attempt | None:
-        with self._lock:
-            attempt = self._attempts.get(key)
-            if attempt is not None and time.monotonic() >= attempt.until:
-                del self._attempts[key]
-                return None
-            return attempt
 
     def _serve_stale(self, entry: Entry, why: str) -> Entry:
         self._bump("stale_served")
@@ -224,13 +238,20 @@ class CollateralCache:
             if stored is not None:
                 return self._serve_stale(stored, "no source was given to refresh it")
             raise NotCachedError(key)
-        attempt = None if force else self._recent_attempt(mkey)
-        if attempt is not None:
-            if stored is not None:
-                why = attempt.error or "it was fetched moments ago and was already past its freshness"
-                return self._serve_stale(stored, f"not asking again yet: {why}")
-            if attempt.error is not None:
-                raise attempt.error
+        if not force:
+            attempt = self.failures.recent(mkey)
+            if attempt is not None:
+                if stored is not None:
+                    return self._serve_stale(stored, f"not asking again yet: {attempt.description}")
+                self.failures.raise_if_recent(mkey)
+            if self.budget is not None and key.kind in _OPEN_ENDED:
+                try:
+                    self.budget.spend(f"the {key.description}")
+                except ThrottledError as exc:
+                    self._bump("throttled")
+                    if stored is not None:
+                        return self._serve_stale(stored, str(exc))
+                    raise
         return await self._fetch_once(key, source, platform, stored)
 
     async def _load(self, key: EntryKey, source: CollateralSource | None) -> Entry | None:
@@ -343,7 +364,7 @@ class CollateralCache:
                 refuse_rollback(stored, entry)
             except UntrustedCollateralError as exc:
                 self._bump("refused")
-                self._remember(mkey, exc)
+                self.failures.remember(mkey, exc)
                 log.error("%s", exc)
                 if self.store is not None:
                     await asyncio.to_thread(self.store.count, "refused")
@@ -352,7 +373,7 @@ class CollateralCache:
                 raise
             except CollateralUnavailableError as exc:
                 self._bump("upstream_errors")
-                self._remember(mkey, exc)
+                self.failures.remember(mkey, exc)
                 if stored is not None:
                     return self._serve_stale(stored, str(exc))
                 raise
@@ -362,11 +383,10 @@ class CollateralCache:
                 released = True
             self._memory.put(mkey, replace(entry, origin="memory"))
             if self.is_fresh(entry):
-                with self._lock:
-                    self._attempts.pop(mkey, None)
+                self.failures.forget(mkey)
                 return entry
             # Already past its freshness as served: keep it, but do not ask again at every lookup.
-            self._remember(mkey, None)
+            self.failures.remember(mkey, None)
             return replace(entry, stale=True)
         finally:
             if not released and self.store is not None and lease is not None:

@@ -156,6 +156,9 @@ def run_fetch(args: argparse.Namespace) -> int:
         fetched.collateral.write_directory(args.output)
     except OSError as exc:
         raise CliError(f"cannot write {args.output}: {exc.strerror}") from exc
+    entries = dict(fetched.entries)
+    if fetched.pck_certificate is not None:  # a quote with an encrypted PPID: its PCK chain is in pck_cert.pem
+        entries["pck_cert"] = fetched.pck_certificate.entry
     summary = {
         "output": args.output,
         "tee": fetched.request.tee.value,
@@ -168,7 +171,7 @@ def run_fetch(args: argparse.Namespace) -> int:
                 "fresh_until": iso(e.valid_until),
                 "source": e.source,
             }
-            for part, e in fetched.entries.items()
+            for part, e in entries.items()
         },
     }
     if args.json:

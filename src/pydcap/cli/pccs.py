@@ -142,7 +142,7 @@ def _config(args: argparse.Namespace, **extra: Any) -> PccsConfig:
         **extra,
     }
     try:
-        config = load_config(args.config, overrides=overrides)
+        config = load_config(args.config, overrides=overrides, warn=lambda m: err.print(f"[yellow]warning:[/] {m}"))
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
     if config.root_ca:

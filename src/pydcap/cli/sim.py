@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import signal
 import sys
 import threading
@@ -21,6 +23,7 @@ from pydcap.sim.platform import SimulatedSgxPlatform, SimulatedTdxPlatform
 from pydcap.sim.scenarios import DEFAULT_SCENARIO, Scenario, for_tee
 
 ROOT_CA_FILE = "root_ca.pem"
+DEFAULT_SIM_URL = "http://127.0.0.1:8082"  # where 'pydcap sim serve' listens by default
 
 
 def register(sub: Any) -> None:
@@ -32,7 +35,7 @@ def register(sub: Any) -> None:
 
     serve = ssub.add_parser("serve", help="run a PCS-compatible HTTP server until interrupted")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8082, help="0 picks a free port (default 8082)")
+    serve.add_argument("--port", type=int, default=8082, help="0 picks a free port (default 8082, as 'sim env')")
     serve.add_argument("--api-key", metavar="KEY", help="require Ocp-Apim-Subscription-Key on pckcert(s)")
     _world_options(serve)
     serve.set_defaults(handler=run_serve)
@@ -49,6 +52,19 @@ def register(sub: Any) -> None:
     collateral.add_argument("--update", choices=("standard", "early"), help="TCB info and identity update type")
     collateral.add_argument("-o", "--output", metavar="DIR", required=True, help="directory to write")
     collateral.set_defaults(handler=run_collateral)
+
+    env = ssub.add_parser(
+        "env",
+        help="print the variables that point pydcap's bundled provider at a simulated Intel",
+        description='Print export lines for sh (use: eval "$(pydcap sim env)"): the bundled provider then fetches '
+        "from the simulated Intel at --url and trusts its root (written to a file), and the host API simulates a "
+        "platform of the same seed.",
+    )
+    env.add_argument("--url", default=DEFAULT_SIM_URL, help=f"the simulated Intel (default {DEFAULT_SIM_URL})")
+    env.add_argument(
+        "--seed", type=int, help=f"its seed (default: ${SEED_ENV}, else {DEFAULT_SEED}), checked against the server"
+    )
+    env.set_defaults(handler=run_env, now=None)
 
     scenarios = ssub.add_parser("scenarios", help="list the scenarios and the verdict each implies")
     scenarios.add_argument("--tee", choices=("sgx", "tdx"), help="only scenarios for this TEE")
@@ -140,6 +156,35 @@ def run_scenarios(args: argparse.Namespace) -> int:
         return EXIT_OK
     for s in rows:
         out.print(f"{s.name:48} {'/'.join(s.tees):8} {s.expected.describe():40} {s.summary}")
+    return EXIT_OK
+
+
+def run_env(args: argparse.Namespace) -> int:
+    import httpx
+
+    intel = _intel(args)
+    url = args.url.rstrip("/")
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pydcap" / "sim" / f"root-{args.seed}.pem"
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        root.write_bytes(intel.root_pem)
+    except OSError as exc:
+        raise CliError(f"cannot write the simulated root to {root}: {exc.strerror}") from exc
+    try:
+        served = httpx.get(f"{url}/_sim/root-ca.pem", timeout=2).content
+    except httpx.HTTPError:
+        err.print(f"[yellow]warning:[/] nothing answers at {url} yet: start it with 'pydcap sim serve'")
+    else:
+        if served != intel.root_pem:
+            raise CliError(f"the simulated Intel at {url} is not the one of seed {args.seed} (give its --seed)")
+    exports = {
+        "PYDCAP_COLLATERAL_SERVICE": "pcs",
+        "PYDCAP_COLLATERAL_URL": url,
+        "PYDCAP_TRUSTED_ROOT": str(root),
+        SEED_ENV: str(args.seed),
+    }
+    for name, value in exports.items():
+        out.print(f"export {name}={shlex.quote(value)}", markup=False, highlight=False, soft_wrap=True)
     return EXIT_OK
 
 

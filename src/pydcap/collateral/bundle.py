@@ -2,7 +2,8 @@
 
 ``Collateral.load`` reads (a) a directory in the layout of the shared test data, (b) the JSON dcap-qvl's
 ``QuoteCollateralV3.to_json()`` writes, and (c) pydcap's own single-file JSON, which round-trips exactly.
-Nothing here is verified: the verifier does that, with a content-hash cache.
+Each may carry the PCK certificate chain of a quote that has an encrypted PPID instead (``pck_cert.pem``,
+dcap-qvl's ``pck_certificate_chain``). Nothing here is verified: the verifier does that, with a content-hash cache.
 """
 
 from __future__ import annotations
@@ -31,11 +32,14 @@ LAYOUT = {
     "qe_identity": "qe_identity.json",
     "qe_identity_issuer_chain": "qe_identity_issuer_chain.pem",
 }
+PCK_CHAIN_FILE = "pck_cert.pem"  # optional: the PCK certificate chain of a quote that does not embed it
 
 
 @dataclass(frozen=True)
 class Collateral:
-    """Everything a verifier needs beside the quote. CRLs are DER; chains are PEM; documents are signed."""
+    """Everything a verifier needs beside the quote. CRLs are DER; chains are PEM; documents are signed.
+    ``pck_chain`` (PCK certificate, its CA, the root) serves a quote whose certification data is an encrypted
+    PPID (type 2 or 3); a quote that embeds its chain (type 5) is verified with its own."""
 
     pck_crl: bytes
     pck_crl_issuer_chain: bytes
@@ -44,6 +48,7 @@ class Collateral:
     tcb_info_issuer_chain: bytes
     qe_identity: SignedDocument
     qe_identity_issuer_chain: bytes
+    pck_chain: bytes | None = None
 
     @classmethod
     def create(
@@ -56,6 +61,7 @@ class Collateral:
         tcb_info_issuer_chain: bytes | str,
         qe_identity: bytes | str | SignedDocument,
         qe_identity_issuer_chain: bytes | str,
+        pck_chain: bytes | str | None = None,
     ) -> Collateral:
         """Build from parts in any of Intel's encodings (CRLs DER/PEM/hex, documents as served)."""
         return cls(
@@ -70,6 +76,7 @@ class Collateral:
             if isinstance(qe_identity, SignedDocument)
             else SignedDocument.parse(qe_identity, "enclaveIdentity", "qe_identity"),
             qe_identity_issuer_chain=_pem(qe_identity_issuer_chain),
+            pck_chain=None if pck_chain is None else _pem(pck_chain),
         )
 
     # ---- loading -------------------------------------------------------------------------------
@@ -100,7 +107,14 @@ class Collateral:
                 raise CollateralFormatError("collateral", f"cannot read {f}: {exc.strerror}") from exc
         if missing:
             raise CollateralFormatError("collateral", f"{directory} lacks {', '.join(missing)}")
-        return cls.create(**parts)
+        chain = directory / PCK_CHAIN_FILE
+        try:
+            pck_chain = chain.read_bytes()
+        except FileNotFoundError:
+            pck_chain = None
+        except OSError as exc:
+            raise CollateralFormatError("collateral", f"cannot read {chain}: {exc.strerror}") from exc
+        return cls.create(**parts, pck_chain=pck_chain)
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Collateral:
@@ -131,6 +145,7 @@ class Collateral:
                 s("qe_identity"), s("qe_identity_signature"), "enclaveIdentity", "qe_identity"
             ),
             qe_identity_issuer_chain=s("qe_identity_issuer_chain"),
+            pck_chain=_optional_string(obj, "pck_certificate_chain", "dcap-qvl collateral"),
         )
 
     @classmethod
@@ -149,56 +164,62 @@ class Collateral:
             tcb_info_issuer_chain=s("tcb_info_issuer_chain").encode(),
             qe_identity=SignedDocument.parse(s("qe_identity"), "enclaveIdentity", "qe_identity"),
             qe_identity_issuer_chain=s("qe_identity_issuer_chain").encode(),
+            pck_chain=_encoded(_optional_string(obj, "pck_chain", "pydcap collateral")),
         )
 
     # ---- writing -------------------------------------------------------------------------------
 
     def to_json(self) -> str:
         """pydcap's single-file form: exact bytes, so ``from_json(to_json())`` gives an equal bundle."""
-        return json.dumps(
-            {
-                "format": FORMAT_TAG,
-                "pck_crl": self.pck_crl.hex(),
-                "pck_crl_issuer_chain": self.pck_crl_issuer_chain.decode(),
-                "root_ca_crl": self.root_ca_crl.hex(),
-                "tcb_info": self.tcb_info.to_bytes().decode(),
-                "tcb_info_issuer_chain": self.tcb_info_issuer_chain.decode(),
-                "qe_identity": self.qe_identity.to_bytes().decode(),
-                "qe_identity_issuer_chain": self.qe_identity_issuer_chain.decode(),
-            },
-            indent=1,
-        )
+        obj = {
+            "format": FORMAT_TAG,
+            "pck_crl": self.pck_crl.hex(),
+            "pck_crl_issuer_chain": self.pck_crl_issuer_chain.decode(),
+            "root_ca_crl": self.root_ca_crl.hex(),
+            "tcb_info": self.tcb_info.to_bytes().decode(),
+            "tcb_info_issuer_chain": self.tcb_info_issuer_chain.decode(),
+            "qe_identity": self.qe_identity.to_bytes().decode(),
+            "qe_identity_issuer_chain": self.qe_identity_issuer_chain.decode(),
+        }
+        if self.pck_chain is not None:
+            obj["pck_chain"] = self.pck_chain.decode()
+        return json.dumps(obj, indent=1)
 
     def to_dcap_qvl_json(self) -> str:
         """The JSON dcap-qvl reads (``QuoteCollateralV3``), for interoperability and benchmarks."""
-        return json.dumps(
-            {
-                "pck_crl_issuer_chain": self.pck_crl_issuer_chain.decode(),
-                "root_ca_crl": self.root_ca_crl.hex(),
-                "pck_crl": self.pck_crl.hex(),
-                "tcb_info_issuer_chain": self.tcb_info_issuer_chain.decode(),
-                "tcb_info": self.tcb_info.body.decode(),
-                "tcb_info_signature": self.tcb_info.signature.hex(),
-                "qe_identity_issuer_chain": self.qe_identity_issuer_chain.decode(),
-                "qe_identity": self.qe_identity.body.decode(),
-                "qe_identity_signature": self.qe_identity.signature.hex(),
-            }
-        )
+        obj = {
+            "pck_crl_issuer_chain": self.pck_crl_issuer_chain.decode(),
+            "root_ca_crl": self.root_ca_crl.hex(),
+            "pck_crl": self.pck_crl.hex(),
+            "tcb_info_issuer_chain": self.tcb_info_issuer_chain.decode(),
+            "tcb_info": self.tcb_info.body.decode(),
+            "tcb_info_signature": self.tcb_info.signature.hex(),
+            "qe_identity_issuer_chain": self.qe_identity_issuer_chain.decode(),
+            "qe_identity": self.qe_identity.body.decode(),
+            "qe_identity_signature": self.qe_identity.signature.hex(),
+        }
+        if self.pck_chain is not None:
+            obj["pck_certificate_chain"] = self.pck_chain.decode()
+        return json.dumps(obj)
 
     def write_directory(self, directory: str | Path) -> None:
-        """Write the shared test-data layout (one file per part)."""
+        """Write the shared test-data layout (one file per part, and ``pck_cert.pem`` when there is a chain)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         for name, filename in LAYOUT.items():
             value = getattr(self, name)
             (d / filename).write_bytes(value.to_bytes() if isinstance(value, SignedDocument) else value)
+        if self.pck_chain is not None:
+            (d / PCK_CHAIN_FILE).write_bytes(self.pck_chain)
 
     @cached_property
     def digest(self) -> bytes:
-        """SHA-256 over every part: the content-hash key of this bundle."""
+        """SHA-256 over every part (a missing PCK chain adds nothing): the content-hash key of this bundle."""
         h = hashlib.sha256()
         for f in fields(self):
             value = getattr(self, f.name)
+            if value is None:
+                continue
             raw = value.to_bytes() if isinstance(value, SignedDocument) else value
             h.update(len(raw).to_bytes(4, "big"))
             h.update(raw)
@@ -214,6 +235,17 @@ def _crl(part: str, value: bytes | str) -> bytes:
 
 def _pem(value: bytes | str) -> bytes:
     return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def _optional_string(obj: dict[str, Any], key: str, what: str) -> str | None:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, str):
+        raise CollateralFormatError("collateral", f"{what}: {key!r} is not a string")
+    return value
+
+
+def _encoded(value: str | None) -> bytes | None:
+    return None if value is None else value.encode()
 
 
 def _strings(obj: dict[str, Any], what: str) -> Callable[[str], str]:

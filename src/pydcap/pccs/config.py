@@ -1,6 +1,7 @@
 """The PCCS configuration: Intel's ``default.json`` keys where they mean the same, plus pydcap's own
 (database URL, TLS files, trust root, upstream timeout). Defaults < file < ``PYDCAP_PCCS_*`` environment
-< command-line flags; a bad value is refused with the key, where it came from and why.
+< command-line flags; a bad value is refused with the key, where it came from and why. The file is read as
+Intel writes it (comments, sizes such as ``"2MB"``); a key pydcap does not know is warned about and ignored.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import difflib
 import enum
 import json
+import logging
 import os
 import re
 import time
@@ -17,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from pydcap.errors import PydcapError
+from pydcap.jsonc import CommentError, strip_comments, strip_trailing_commas
 from pydcap.pccs.schedule import RefreshSchedule, ScheduleError
 from pydcap.serving.logs import LOG_FORMATS
 from pydcap.sources.defaults import INTEL_PCS_URL
 from pydcap.sources.intel_api import split_api_url
+
+log = logging.getLogger("pydcap.pccs")
 
 ENV_PREFIX = "PYDCAP_PCCS_"
 DEFAULT_DB_NAME = "pckcache.sqlite3"
@@ -72,6 +77,12 @@ class PccsConfig:
     upstream_ca: str = ""
     insecure_http: bool = False
     upstream_timeout: float = 3.0
+    # Upstream requests of misses (new FMSPCs and platforms): a token bucket of this rate and burst; over it a
+    # miss answers 503 with Retry-After instead of asking Intel. A 404 from the upstream is the answer for
+    # not_found_ttl seconds.
+    upstream_rate: float = 10.0
+    upstream_burst: int = 100
+    not_found_ttl: float = 600.0
     refresh_before_next_update: float = 86_400.0
     max_request_body: int = 8 * 1024 * 1024
     workers: int = 1
@@ -148,6 +159,18 @@ def _seconds(value: Any) -> float:
     return number
 
 
+def _rate(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("must be a number of requests per second")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a number of requests per second") from None
+    if not 0 < number <= 1_000_000:
+        raise ValueError(f"{number} requests per second is out of range (more than 0)")
+    return number
+
+
 def _flag(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -188,12 +211,44 @@ def _token_hash(value: Any) -> str:
     return text.lower()
 
 
+# Intel's PCCS takes npm's log levels; each maps to the nearest of Python's.
+_LOG_LEVELS = {
+    "error": "error",
+    "warn": "warning",
+    "warning": "warning",
+    "info": "info",
+    "http": "info",
+    "verbose": "debug",
+    "debug": "debug",
+    "silly": "debug",
+}
+
+
 def _log_level(value: Any) -> str:
     text = _text(value).lower()
-    text = "warning" if text == "warn" else text
-    if text not in ("error", "warning", "info", "debug"):
-        raise ValueError(f"{value!r} is not error, warn, info or debug")
-    return text
+    if text not in _LOG_LEVELS:
+        raise ValueError(f"{value!r} is not error, warn, info, http, verbose, debug or silly")
+    return _LOG_LEVELS[text]
+
+
+# Sizes as Intel's PCCS reads them (Node's ``bytes``: "2MB", "512kb", "1.5 GB"; units of 1024).
+_SIZE = re.compile(r"(\d+(?:\.\d+)?) *(b|kb|mb|gb|tb)?", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "tb": 1 << 40}
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f'{value!r} is not a size (a number of bytes, or e.g. "2MB")')
+    if isinstance(value, str):
+        match = _SIZE.fullmatch(value.strip())
+        if match is None:
+            raise ValueError(f'{value!r} is not a size: a number of bytes, or one with KB, MB or GB (e.g. "2MB")')
+        number = int(float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()])
+    else:
+        number = int(value)
+    if number < 1:
+        raise ValueError("must be at least 1 byte")
+    return number
 
 
 def _log_format(value: Any) -> str:
@@ -265,7 +320,7 @@ KEYS: Mapping[str, Setter] = {
     "CachingFillMode": _simple("mode", _mode),
     "LogLevel": _simple("log_level", _log_level),
     "LogFormat": _simple("log_format", _log_format),
-    "MaxRequestBodySize": _simple("max_request_body", _positive_int),
+    "MaxRequestBodySize": _simple("max_request_body", _size),
     "DatabaseUrl": _path_setter("database"),
     "TlsCertFile": _path_setter("tls_cert"),
     "TlsKeyFile": _path_setter("tls_key"),
@@ -273,6 +328,9 @@ KEYS: Mapping[str, Setter] = {
     "UpstreamCaFile": _path_setter("upstream_ca"),
     "InsecureHttp": _simple("insecure_http", _flag),
     "UpstreamTimeout": _simple("upstream_timeout", _seconds),
+    "UpstreamRateLimit": _simple("upstream_rate", _rate),
+    "UpstreamBurst": _simple("upstream_burst", _positive_int),
+    "NotFoundCacheSeconds": _simple("not_found_ttl", _seconds),
     "RefreshBeforeNextUpdate": _simple("refresh_before_next_update", _seconds),
     "Workers": _simple("workers", _positive_int),
     # Intel keys accepted for compatibility: the SQLite file name is used, the rest is checked.
@@ -289,16 +347,43 @@ def env_name(key: str) -> str:
     return ENV_PREFIX + snake.upper()
 
 
+def unknown_key(key: str, origin: str, outcome: str = "") -> str:
+    """What is said of a key pydcap does not know (with the nearest known key, as a typo is likely)."""
+    close = difflib.get_close_matches(key, list(KEYS), n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(sorted(KEYS))}"
+    return f"{origin}: unknown key {key!r}{outcome}{hint}"
+
+
 def _apply(values: dict[str, Any], key: str, value: Any, origin: str, base: Path | None) -> None:
     setter = KEYS.get(key)
     if setter is None:
-        close = difflib.get_close_matches(key, list(KEYS), n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(sorted(KEYS))}"
-        raise ConfigError(f"{origin}: unknown key {key!r}{hint}")
+        raise ConfigError(unknown_key(key, origin))
     try:
         values.update(setter(value, base))
     except ValueError as exc:
         raise ConfigError(f"{origin}: {key}: {exc}") from None
+
+
+def read_config_file(file: Path) -> dict[str, Any]:
+    """The keys of a configuration file as Intel's PCCS reads it: JSON with ``//`` and ``/* */`` comments and
+    trailing commas allowed."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the configuration {file}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file} is not UTF-8 text (byte {exc.start})") from None
+    try:
+        document = json.loads(strip_trailing_commas(strip_comments(text)))
+    except CommentError as exc:
+        raise ConfigError(f"{file}:{exc.line}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{file}:{exc.lineno}: not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{file}: nested too deeply to be a configuration") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{file}: the configuration must be a JSON object of keys")
+    return document
 
 
 def load_config(
@@ -306,24 +391,23 @@ def load_config(
     *,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> PccsConfig:
-    """The configuration from ``path`` (Intel-style JSON), then ``PYDCAP_PCCS_*`` variables, then
-    ``overrides`` (JSON key names, as the command line gives them)."""
+    """The configuration from ``path`` (Intel's ``default.json``, as Intel writes it), then ``PYDCAP_PCCS_*``
+    variables, then ``overrides`` (JSON key names, as the command line gives them). A key of the file that pydcap
+    does not know (one of a newer Intel PCCS, or a typo) is reported to ``warn`` (default: the log) and ignored,
+    as Intel's PCCS ignores keys it does not read; a bad value of a known key is a ``ConfigError``."""
     values: dict[str, Any] = {}
     base: Path | None = None
     if path is not None:
         file = Path(path).expanduser()
-        try:
-            document = json.loads(file.read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read the configuration {file}: {exc.strerror}") from None
-        except ValueError as exc:
-            raise ConfigError(f"{file} is not JSON: {exc}") from None
-        if not isinstance(document, dict):
-            raise ConfigError(f"{file}: the configuration must be a JSON object of keys")
+        document = read_config_file(file)
         base = file.resolve().parent
         values["state_dir"] = str(base)
         for key, value in document.items():
+            if key not in KEYS:
+                (warn or log.warning)(unknown_key(key, str(file), " ignored"))
+                continue
             _apply(values, key, value, str(file), base)
     env = os.environ if environ is None else environ
     for key in KEYS:

@@ -10,7 +10,12 @@ from collections.abc import Mapping
 from pydcap.cache.errors import NotCachedError, WaitTimeoutError
 from pydcap.errors import PydcapError
 from pydcap.pccs.config import CachingMode
-from pydcap.sources.errors import CollateralNotFoundError, CollateralUnavailableError, RateLimitedError
+from pydcap.sources.errors import (
+    CollateralNotFoundError,
+    CollateralUnavailableError,
+    RateLimitedError,
+    ThrottledError,
+)
 
 
 class PccsError(PydcapError):
@@ -101,6 +106,13 @@ def unavailable(what: str, exc: CollateralUnavailableError, mode: CachingMode) -
         wait = max(1, round(exc.retry_after)) if exc.retry_after is not None else 60
         return ServiceUnavailable(
             f"Intel PCS is rate limiting this PCCS ({exc.url} answered 429); retry in {wait} s.",
+            headers={"Retry-After": str(wait)},
+        )
+    if isinstance(exc, ThrottledError):
+        wait = max(1, round(exc.retry_after + 0.5))
+        return ServiceUnavailable(
+            f"This PCCS is not asking Intel PCS for more uncached documents now (its upstream request budget is "
+            f"spent); retry in {wait} s.",
             headers={"Retry-After": str(wait)},
         )
     if isinstance(exc, CollateralNotFoundError):

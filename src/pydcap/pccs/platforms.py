@@ -5,6 +5,7 @@ each raw TCB chosen by Intel's selection rule; registration (``POST platforms``)
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -16,6 +17,7 @@ from cryptography.x509 import InvalidVersion
 
 from pydcap.cache import EntryKey, UntrustedCollateralError, admit
 from pydcap.cache.coalesce import coalesced
+from pydcap.cache.failures import FailureMemory
 from pydcap.cache.flight import SingleFlight
 from pydcap.cache.owners import LeaseHolder, new_owner
 from pydcap.collateral import TcbInfo
@@ -124,6 +126,10 @@ class PlatformCertificates:
         self.service = service
         self.registry = service.registry
         self._flights: SingleFlight[PlatformRecord] = SingleFlight()
+        # Failed fetches of platforms not cached, by what identifies the request (QE-ID, PCE-ID, encrypted PPID
+        # or manifest): a 404 for a made-up PPID must not hide the platform from a request with the real one.
+        failures = service.cache.failures
+        self.failures = FailureMemory(retry_interval=failures.retry_interval, not_found_ttl=failures.not_found_ttl)
 
     # ---- GET pckcert --------------------------------------------------------------------------------
 
@@ -142,7 +148,7 @@ class PlatformCertificates:
                     f"({self.service.mode.value} mode): {how}."
                 )
             registration = Registration(query.qe_id, query.pce_id, query.cpu_svn, query.pce_svn, query.enc_ppid or "")
-            platform = await self.fetch_platform(registration, raw)
+            platform = await self._fetch_missing(registration, raw)
         record = await asyncio.to_thread(self.registry.selected, query.qe_id, query.pce_id, raw)
         if record is None:  # a raw TCB not seen before, or one whose selection failed: select now, or say why
             record = await self._select_and_record(platform, raw)
@@ -179,6 +185,20 @@ class PlatformCertificates:
         return record
 
     # ---- fetching a platform's certificates --------------------------------------------------------
+
+    async def _fetch_missing(self, registration: Registration, raw: RawTcb) -> PlatformRecord:
+        """A platform that ``GET pckcert`` asked for and that is not cached (LAZY): fetched, unless the upstream
+        failed for the same request moments ago (its answer is given again) or the upstream request budget is
+        spent (503 with Retry-After): a flood of made-up platforms cannot become a flood of requests to Intel."""
+        self._upstream_for(registration)  # a request that cannot be fetched is refused before it costs anything
+        what = f"PCK certificates of QE-ID {registration.qe_id}"
+        try:
+            self.failures.raise_if_recent(_failure_key(registration))
+            if self.service.budget is not None:
+                self.service.budget.spend(f"the {what}")
+        except CollateralUnavailableError as exc:
+            raise unavailable(what, exc, self.service.mode) from exc
+        return await self.fetch_platform(registration, raw)
 
     async def fetch_platform(self, registration: Registration, raw: RawTcb | None) -> PlatformRecord:
         """Every certificate of the platform from the upstream, verified and stored, with the selection for
@@ -247,7 +267,9 @@ class PlatformCertificates:
                 platform_manifest=bytes.fromhex(registration.platform_manifest) or None,
             )
         except CollateralUnavailableError as exc:
+            self.failures.remember(_failure_key(registration), exc)
             raise unavailable(f"PCK certificates of QE-ID {registration.qe_id}", exc, self.service.mode) from exc
+        self.failures.forget(_failure_key(registration))
         return await self._store_platform(registration, fetched, raw)
 
     async def _store_platform(
@@ -426,6 +448,12 @@ class PlatformCertificates:
                 platform_manifest=platform.platform_manifest.upper(),
             )  # fmt: skip
             await self.fetch_platform(registration, None)
+
+
+def _failure_key(registration: Registration) -> bytes:
+    """A short key for the failure memory, from everything the upstream request is made of."""
+    parts = (registration.qe_id, registration.pce_id, registration.enc_ppid, registration.platform_manifest)
+    return hashlib.sha256("/".join(p.upper() for p in parts).encode()).digest()
 
 
 def platform_lease(root_id: str, qe_id: str, pce_id: str) -> str:

@@ -89,8 +89,9 @@ class Refresher:
     async def check_generation(self) -> None:
         generation = await asyncio.to_thread(self.service.generation)
         if self._generation is not None and generation != self._generation:
-            self.service.cache.forget()
-            self.service.cache_v3.forget()
+            # Failures stay remembered: a 404 of Intel's is not undone by another platform's registration.
+            self.service.cache.forget(failures=False)
+            self.service.cache_v3.forget(failures=False)
             self.on_change()
         self._generation = generation
 

@@ -18,6 +18,7 @@ from pydcap.pccs.registry import PlatformRegistry
 from pydcap.pccs.upstream import MeteredUpstream, make_upstreams
 from pydcap.pki import TrustRoot
 from pydcap.serving.metrics import Metrics
+from pydcap.sources.budget import RequestBudget
 from pydcap.sources.errors import CollateralUnavailableError
 from pydcap.verify.memo import PkiMemo
 
@@ -35,7 +36,9 @@ class PccsService:
     Documents of API v3 live beside the v4 ones in the same store, under their own namespace. ``aclose``
     closes the upstreams, and the store too when ``owns_store`` (``from_config`` opened it). A fetch of a
     platform's certificates holds a lease in the store for ``lease_ttl`` seconds: other services sharing the
-    store wait that long at most for its result.
+    store wait that long at most for its result. ``budget`` bounds the upstream requests of misses (TCB infos
+    and PCK certificates of FMSPCs and platforms not cached yet), for both API versions together (None: no
+    bound); a 404 from the upstream is the answer for ``not_found_ttl`` seconds.
     """
 
     def __init__(
@@ -49,6 +52,8 @@ class PccsService:
         metrics: Metrics | None = None,
         clock: Clock | None = None,
         retry_interval: float = 30.0,
+        not_found_ttl: float = 600.0,
+        budget: RequestBudget | None = None,
         lease_ttl: float = 60.0,
         owns_store: bool = False,
     ) -> None:
@@ -61,15 +66,20 @@ class PccsService:
         self.clock: Clock = clock if clock is not None else time.time
         self.upstream = upstream
         self.upstream_v3 = upstream_v3
-        self.cache = CollateralCache(store, trust=self.trust, clock=self.clock, retry_interval=retry_interval)
+        self.budget = budget
+        self.cache = self._cache(retry_interval, not_found_ttl)
         # API v3 documents (TCB info v2, identities without advisories) are other documents under the same
         # names: a namespace keeps them apart in the shared store.
-        self.cache_v3 = CollateralCache(
-            store, trust=self.trust, clock=self.clock, retry_interval=retry_interval, namespace="v3"
-        )
+        self.cache_v3 = self._cache(retry_interval, not_found_ttl, namespace="v3")
         self.registry = PlatformRegistry(store.engine, self.cache.root_id)
         self.memo = PkiMemo()
         self.platforms = PlatformCertificates(self)
+
+    def _cache(self, retry_interval: float, not_found_ttl: float, namespace: str = "") -> CollateralCache:
+        return CollateralCache(
+            self.store, trust=self.trust, clock=self.clock, retry_interval=retry_interval,
+            not_found_ttl=not_found_ttl, budget=self.budget, namespace=namespace,
+        )  # fmt: skip
 
     @classmethod
     def from_config(
@@ -87,6 +97,7 @@ class PccsService:
         return cls(
             store, mode=config.mode, trust=trust, upstream=upstream, upstream_v3=upstream_v3, metrics=metrics,
             clock=clock, lease_ttl=PLATFORM_FETCH_REQUESTS * config.upstream_timeout, owns_store=owns_store,
+            not_found_ttl=config.not_found_ttl, budget=RequestBudget(config.upstream_rate, config.upstream_burst),
         )  # fmt: skip
 
     # ---- documents ----------------------------------------------------------------------------------

@@ -10,13 +10,16 @@ from collections.abc import Callable, Mapping
 from pydcap.cache import CollateralCache, CollateralService, CollateralStore, Entry
 from pydcap.cache.locations import STORE_ENV
 from pydcap.pki import TrustRoot
-from pydcap.provider.bundled_config import BundledConfig
+from pydcap.provider.bundled_config import MISSING_API_KEY, BundledConfig
+from pydcap.provider.errors import ProviderError, error_for
 from pydcap.provider.interface import LogLevel
 from pydcap.provider.messages import ProviderLog
 from pydcap.provider.service import CachingProvider, open_own_store
+from pydcap.provider.source_errors import ObtainFailure
 from pydcap.provider.trust import announce_root, load_trusted_root
 from pydcap.sources import PlatformId as SourcePlatformId
 from pydcap.sources.base import CollateralSource
+from pydcap.sources.errors import UpstreamRejectedError
 
 
 class BundledProvider(CachingProvider):
@@ -56,3 +59,10 @@ class BundledProvider(CachingProvider):
 
     def _pck_entry(self, platform: SourcePlatformId) -> Entry:
         return self.service.pck_certificate(platform).entry
+
+    def _error(self, exc: ObtainFailure, not_found: int) -> ProviderError:
+        error = super()._error(exc, not_found)
+        c = self.config
+        if isinstance(exc, UpstreamRejectedError) and exc.status == 401 and c.service == "pcs" and not c.api_key:
+            return error_for(error.code, f"{exc.what}: {exc.url} answered 401. {MISSING_API_KEY}")
+        return error

@@ -13,6 +13,8 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydcap.cache.locations import STORE_ENV, default_store_path
+from pydcap.provider.cloud import detect_azure
+from pydcap.provider.discovery import system_root
 from pydcap.provider.errors import ProviderConfigError
 from pydcap.provider.service_probe import identity_url, tls_verification
 from pydcap.provider.trust import TRUSTED_ROOT_ENV
@@ -29,6 +31,12 @@ _COLLATERAL_PREFIX = "PYDCAP_COLLATERAL_"
 _COLLATERAL_VARIABLES = (SERVICE_ENV, URL_ENV, UPDATE_ENV, VERIFY_TLS_ENV)
 VARIABLES = (*_COLLATERAL_VARIABLES, API_KEY_ENV, STORE_ENV, TRUSTED_ROOT_ENV)
 
+MISSING_API_KEY = (
+    f"Intel PCS serves PCK certificates (needed to make quotes) only with a subscription key: set {API_KEY_ENV} "
+    "(the key of your api.portal.trustedservices.intel.com subscription), or use a PCCS instead: "
+    f"{SERVICE_ENV}=pccs {URL_ENV}=https://<your PCCS>:8081/sgx/certification/v4/"
+)
+
 ServiceKind = Literal["pcs", "pccs", "azure"]
 DEFAULT_URLS: Mapping[ServiceKind, str] = {
     "pcs": INTEL_PCS_URL,
@@ -41,9 +49,10 @@ SERVICE_NAMES: Mapping[ServiceKind, str] = {"pcs": "Intel PCS", "pccs": "PCCS", 
 @dataclass(frozen=True)
 class BundledConfig:
     """Where the bundled provider gets collateral and keeps it. ``url`` None means the service's default;
-    ``store`` None means ``default_store_path()``; ``trusted_root`` None means Intel's root. ``from_env`` reads:
+    ``store`` None means ``default_store_path()``; ``trusted_root`` None means Intel's root; ``service_reason``
+    says why ``service`` is the one. ``from_env`` reads:
 
-    PYDCAP_COLLATERAL_SERVICE     pcs (default) | pccs | azure
+    PYDCAP_COLLATERAL_SERVICE     pcs | pccs | azure (default: azure on an Azure VM, else pcs; see provider.cloud)
     PYDCAP_COLLATERAL_URL         the service's URL (default: Intel PCS, https://localhost:8081/..., Azure)
     PYDCAP_COLLATERAL_UPDATE      standard (default) | early: which TCB evaluation to ask for
     PYDCAP_COLLATERAL_VERIFY_TLS  true (default) | false | path of a CA bundle for the service's certificate
@@ -53,6 +62,7 @@ class BundledConfig:
     """
 
     service: ServiceKind = "pcs"
+    service_reason: str = "the default"
     url: str | None = None
     api_key: str | None = None
     update: Update = Update.STANDARD
@@ -76,6 +86,11 @@ class BundledConfig:
             if service not in DEFAULT_URLS:
                 raise ProviderConfigError("environment", f"{service!r}: must be pcs, pccs or azure", key=SERVICE_ENV)
             values["service"] = service
+            values["service_reason"] = f"{SERVICE_ENV}={service}"
+        elif e.get(URL_ENV):
+            values["service_reason"] = f"{URL_ENV} is set without {SERVICE_ENV}: Intel PCS's API"
+        else:
+            values.update(_default_service(system_root(e)))
         if e.get(URL_ENV):
             values["url"] = _url(e[URL_ENV])
         if e.get(UPDATE_ENV):
@@ -127,6 +142,7 @@ class BundledConfig:
         return {
             "variables_set": list(self.variables_set),
             "service": self.service,
+            "service_reason": self.service_reason,
             "url": self.service_url,
             "update": self.update.value,
             "verify_tls": self.verify_tls,
@@ -134,6 +150,14 @@ class BundledConfig:
             "store": self.store_location,
             "trusted_root": self.trusted_root,
         }
+
+
+def _default_service(root: Path) -> dict[str, Any]:
+    """Azure's collateral cache on an Azure VM (it needs no set-up there), else Intel PCS."""
+    found = detect_azure(root)
+    if found.azure:
+        return {"service": "azure", "service_reason": f"the default on {found.evidence}: it needs no set-up there"}
+    return {"service": "pcs", "service_reason": f"the default: {found.evidence}"}
 
 
 def _url(value: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydcap.provider.azure_config import PREFIX as AZURE_PREFIX
 from pydcap.provider.azure_config import AzureConfig
-from pydcap.provider.bundled_config import VERIFY_TLS_ENV, BundledConfig
+from pydcap.provider.bundled_config import API_KEY_ENV, MISSING_API_KEY, VERIFY_TLS_ENV, BundledConfig
 from pydcap.provider.discovery import ProviderChoice, describe_plugin, select_provider, system_root
 from pydcap.provider.errors import ProviderConfigError, ProviderSelectionError
 from pydcap.provider.machine import AESM_SOCKET, MachineFacts, inspect_machine
@@ -275,7 +275,11 @@ def _judge_bundled(r: DoctorReport, env: Mapping[str, str], used: bool) -> None:
         if c.variables_set:
             r.add("info", "bundled", f"bundled provider settings given but not used: {', '.join(c.variables_set)}")
         return
-    r.add("ok", "bundled", f"bundled provider: collateral from {c.describe()}, kept in {c.store_location}")
+    r.add(
+        "ok",
+        "bundled",
+        f"bundled provider: collateral from {c.describe()} ({c.service_reason}), kept in {c.store_location}",
+    )
     if c.trusted_root is not None:
         try:
             root = load_trusted_root(c.trusted_root)
@@ -290,12 +294,8 @@ def _judge_bundled(r: DoctorReport, env: Mapping[str, str], used: bool) -> None:
                     "what it serves proves nothing about real Intel hardware",
                 )
     if c.service == "pcs" and not c.api_key:
-        r.add(
-            "info",
-            "bundled",
-            "no PYDCAP_PCS_API_KEY: Intel PCS serves collateral without one, but PCK certificates (needed to make "
-            "quotes) only with an API subscription key",
-        )
+        # Only a machine that makes quotes needs PCK certificates; verifying needs collateral alone.
+        r.add("warning" if r.can_quote else "info", "bundled", f"no {API_KEY_ENV}: {MISSING_API_KEY}")
     if c.verify_tls is False:
         r.add("warning", "bundled", f"{VERIFY_TLS_ENV}=false: the collateral service's TLS certificate is not checked")
 

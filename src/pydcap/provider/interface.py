@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Literal, Self
 
 from pydcap.collateral import Collateral, SignedDocument
-from pydcap.pki import CertificateChain, PckCertificate
+from pydcap.pki import CertificateChain, PckCertificate, TrustRoot
 from pydcap.provider import codes
 from pydcap.provider.errors import InvalidParameter, MalformedResponse
 from pydcap.quote import Quote, TeeType
@@ -155,6 +155,9 @@ class QuoteProvider(abc.ABC):
 
     #: Short name for messages: ``bundled``, ``intel-qcnl``, ``azure`` or ``native:<path>``.
     name: str
+    #: The root the provider verifies what it serves against (Intel's, or ``$PYDCAP_TRUSTED_ROOT``); None when it
+    #: cannot tell (a native plugin).
+    trust: TrustRoot | None = None
 
     @abc.abstractmethod
     def pck_cert_chain(self, platform: PlatformId) -> PckCertChain:

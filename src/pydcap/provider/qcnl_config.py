@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from pydcap.jsonc import CommentError, line_of, strip_comments
 from pydcap.provider.discovery import system_root, under_root
 from pydcap.provider.errors import ProviderConfigError
 
@@ -312,45 +313,12 @@ def _unknown(key: str, known: tuple[str, ...]) -> str:
 # ---- JSON ------------------------------------------------------------------------------------
 
 
-def _line(text: str, pos: int) -> int:
-    return text.count("\n", 0, pos) + 1
-
-
 def _strip_comments(text: str, source: str) -> str:
     """Replace ``//`` and ``/* */`` comments outside strings with spaces, keeping every newline."""
-    out: list[str] = []
-    i, n = 0, len(text)
-    in_string = False
-    while i < n:
-        c = text[i]
-        if in_string:
-            out.append(c)
-            if c == "\\" and i + 1 < n:
-                out.append(text[i + 1])
-                i += 2
-                continue
-            if c == '"':
-                in_string = False
-            i += 1
-        elif c == '"':
-            in_string = True
-            out.append(c)
-            i += 1
-        elif text.startswith("//", i):
-            end = text.find("\n", i)
-            end = n if end < 0 else end
-            out.append(" " * (end - i))
-            i = end
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            if end < 0:
-                raise ProviderConfigError(source, "comment opened with /* is never closed", line=_line(text, i))
-            out.append("".join(ch if ch == "\n" else " " for ch in text[i : end + 2]))
-            i = end + 2
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
+    try:
+        return strip_comments(text)
+    except CommentError as exc:
+        raise ProviderConfigError(source, str(exc), line=exc.line) from None
 
 
 _DECODER = json.JSONDecoder()
@@ -364,7 +332,7 @@ def _skip_ws(text: str, pos: int) -> int:
 
 def _from_json(text: str, source: str) -> QcnlConfig:
     def fail(pos: int, reason: str, key: str | None = None) -> ProviderConfigError:
-        return ProviderConfigError(source, reason, key=key, line=_line(text, pos))
+        return ProviderConfigError(source, reason, key=key, line=line_of(text, pos))
 
     config = QcnlConfig(source=source, format="json")
     notes: list[str] = []
@@ -384,7 +352,7 @@ def _from_json(text: str, source: str) -> QcnlConfig:
                 key, pos = _DECODER.raw_decode(text, pos)
             except json.JSONDecodeError as exc:
                 raise fail(exc.pos, f"invalid JSON: {exc.msg}") from exc
-            key_line = _line(text, pos)
+            key_line = line_of(text, pos)
             pos = _skip_ws(text, pos)
             if pos >= len(text) or text[pos] != ":":
                 raise fail(pos, "expected ':' after the key", key)

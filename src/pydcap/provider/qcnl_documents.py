@@ -1,5 +1,6 @@
 """The documents the QCNL provider asks for: what each must be (its ``pydcap.cache`` entry key), its URL and
-cache kind, and how an answer is read (Intel's headers, the issuer chain, the PCK certificate chain).
+cache kind, and how an answer is read (Intel's headers, the issuer chain, the PCK certificate chain). URLs are
+Intel's, byte for byte (upper-case hex parameters), as the sha256 of a URL names its ``.dcap-qcnl`` cache item.
 """
 
 from __future__ import annotations
@@ -110,6 +111,11 @@ class Admitted:
         return PckCertChain.from_tcbm(pem, self.answer.required_header("SGX-TCBm"))
 
 
+def _hex(value: bytes) -> str:
+    """Bytes in a URL as Intel's library writes them (upper-case hex): the URL names the shared cache item."""
+    return value.hex().upper()
+
+
 def shown(url: str) -> str:
     """A URL as logs and errors show it: without the encrypted PPID (long, and the platform's to keep)."""
     return _PPID.sub("&encrypted_ppid=...", url)
@@ -126,8 +132,8 @@ class QcnlDocuments:
         c = self.config
         ppid = platform.encrypted_ppid or bytes(384)  # QCNL sends zeros when there is none
         query = (
-            f"pckcert?qeid={platform.qe_id.hex()}&encrypted_ppid={ppid.hex()}&cpusvn={platform.cpu_svn.hex()}"
-            f"&pcesvn={platform.pce_svn_hex}&pceid={platform.pce_id_hex}"
+            f"pckcert?qeid={_hex(platform.qe_id)}&encrypted_ppid={_hex(ppid)}&cpusvn={_hex(platform.cpu_svn)}"
+            f"&pcesvn={platform.pce_svn_hex.upper()}&pceid={platform.pce_id_hex.upper()}"
         )
         query += "".join(f"&{k}={v}" for k, v in c.get_cert_params.items())
         key = EntryKey.pck_certificate(platform.source_platform)
@@ -142,7 +148,7 @@ class QcnlDocuments:
 
     def tcb_info(self, fmspc: bytes, tee: TeeType) -> Document:
         update = self.config.tcb_update_type
-        url = f"{self._base(tee)}tcb?fmspc={fmspc.hex()}&update={update}"
+        url = f"{self._base(tee)}tcb?fmspc={_hex(fmspc)}&update={update}"
         key = EntryKey.tcb_info(_TEES[tee], fmspc, update)
         return _collateral(key, url, codes.TCBINFO_NOT_FOUND, "TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain")
 

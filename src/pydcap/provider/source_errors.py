@@ -16,6 +16,7 @@ from pydcap.sources.errors import (
     MalformedResponseError,
     PlatformUnknownError,
     RateLimitedError,
+    ThrottledError,
     UpstreamRejectedError,
     UpstreamServerError,
     UpstreamUnreachableError,
@@ -73,7 +74,7 @@ def _code(exc: ObtainFailure, not_found: int) -> int:
         return codes.PLATFORM_UNKNOWN
     if isinstance(exc, CertificatesUnavailableError):
         return codes.CERTS_UNAVAILABLE
-    if isinstance(exc, RateLimitedError):
+    if isinstance(exc, RateLimitedError | ThrottledError):  # throttled by Intel, or by this process's budget
         return codes.ERROR_BUSY
     if isinstance(exc, UpstreamServerError):
         return codes.SERVICE_UNAVAILABLE

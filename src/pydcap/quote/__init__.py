@@ -4,6 +4,7 @@ from pydcap.quote.parser import Quote
 from pydcap.quote.structs import (
     CertificationData,
     EnclaveReport,
+    EncryptedPpid,
     QuoteHeader,
     TdReport10,
     TdReport15,
@@ -14,6 +15,7 @@ from pydcap.quote.structs import (
 __all__ = [
     "CertificationData",
     "EnclaveReport",
+    "EncryptedPpid",
     "Quote",
     "QuoteHeader",
     "TdReport10",

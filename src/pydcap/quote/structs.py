@@ -256,11 +256,35 @@ class TdReport15Ex(TdReport15):
 
 
 @dataclass(frozen=True, slots=True)
+class EncryptedPpid:
+    """What certification data of type 2 or 3 carries instead of a PCK certificate chain: the PPID encrypted
+    with Intel's RSA key (2048 or 3072 bits), the platform's raw TCB (CPUSVN, PCESVN) and its PCE-ID (a 16-bit
+    value, as in Intel's ABI). With the QE-ID they name the platform's PCK certificate to Intel PCS or a PCCS."""
+
+    encrypted_ppid: bytes
+    cpu_svn: bytes
+    pce_svn: int
+    pce_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class CertificationData:
-    """QE certification data: type 5 is a PEM PCK certificate chain."""
+    """QE certification data: type 5 is a PEM PCK certificate chain; types 2 and 3 an encrypted PPID."""
 
     type: int
     data: bytes
 
+    ENCRYPTED_PPID_2048 = 2
+    ENCRYPTED_PPID_3072 = 3
     PCK_CERT_CHAIN = 5
     QE_REPORT_CERTIFICATION_DATA = 6
+
+    @property
+    def encrypted_ppid(self) -> EncryptedPpid | None:
+        """The encrypted PPID, raw TCB and PCE-ID of type 2 or 3; None for other types or a size that is not the
+        encrypted PPID's (256 or 384 bytes) plus CPUSVN (16), PCESVN (2) and PCE-ID (2)."""
+        size = {self.ENCRYPTED_PPID_2048: 256, self.ENCRYPTED_PPID_3072: 384}.get(self.type)
+        if size is None or len(self.data) != size + 20:
+            return None
+        d = self.data
+        return EncryptedPpid(d[:size], d[size : size + 16], _u16(d, size + 16), _u16(d, size + 18))

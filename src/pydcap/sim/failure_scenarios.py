@@ -222,7 +222,8 @@ _QUOTE_CASES: tuple[_Case, ...] = (
     ),
     (
         "encrypted-ppid-certification",
-        "certification data type 3 (encrypted PPID) instead of a PCK chain",
+        "certification data type 3 (encrypted PPID) instead of a PCK chain: so with collateral alone; through "
+        "a PCCS, PCS or Azure (or with pck_cert.pem) it verifies",
         Failure.UNSUPPORTED_QE_CERTIFICATION_DATA_TYPE,
         _Q.ENCRYPTED_PPID_CERTIFICATION,
     ),

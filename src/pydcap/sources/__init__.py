@@ -4,12 +4,14 @@ Each client implements ``CollateralSource`` (async): ``root_ca_crl()``, ``pck_cr
 ``tcb_info(tee, fmspc, update)``, ``qe_identity(tee, update)``, ``qve_identity(update)`` and
 ``pck_certificate(platform)``, each returning a ``Fetched`` (bytes as served, unverified) or raising a named
 ``UpstreamError`` (URL, status, advice). ``fetch_collateral(source, quote)`` gets a quote's collateral
-concurrently; ``pydcap.cache`` puts a verifying, persistent cache in front of any source.
+concurrently; ``pydcap.cache`` puts a verifying, persistent cache in front of any source. A ``RequestBudget``
+(token bucket) bounds what lookups that miss may send an upstream; over it they raise ``ThrottledError``.
 """
 
 from typing import TYPE_CHECKING, Any
 
 from pydcap.sources.base import CollateralSource
+from pydcap.sources.budget import RequestBudget
 from pydcap.sources.defaults import AZURE_GLOBAL_CACHE_URL, INTEL_PCS_URL
 from pydcap.sources.errors import (
     CertificatesUnavailableError,
@@ -18,6 +20,7 @@ from pydcap.sources.errors import (
     MalformedResponseError,
     PlatformUnknownError,
     RateLimitedError,
+    ThrottledError,
     TlsVerificationError,
     UpstreamError,
     UpstreamRejectedError,
@@ -85,8 +88,10 @@ __all__ = [
     "PlatformRequestError",
     "PlatformUnknownError",
     "RateLimitedError",
+    "RequestBudget",
     "RetryPolicy",
     "Tee",
+    "ThrottledError",
     "TlsVerificationError",
     "Update",
     "UpstreamError",

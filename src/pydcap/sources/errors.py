@@ -14,6 +14,19 @@ class CollateralUnavailableError(PydcapError):
     is cached where only the cache may be asked."""
 
 
+class ThrottledError(CollateralUnavailableError):
+    """Not asked: the budget of upstream requests for lookups that miss (a token bucket, ``RequestBudget``) is
+    spent, so the upstream was not sent this one. ``retry_after`` is how many seconds until there is room."""
+
+    def __init__(self, what: str, *, retry_after: float, rate: float, burst: int) -> None:
+        self.what = what
+        self.retry_after = retry_after
+        super().__init__(
+            f"{what}: not fetched: the upstream is sent at most {burst} requests at once and {rate:g} per second "
+            f"for lookups that miss, and that budget is spent; retry in {max(1, round(retry_after + 0.5))} s"
+        )
+
+
 class UpstreamError(CollateralUnavailableError):
     """A collateral service did not deliver. ``url``, ``status`` and ``hint`` say where, how and what to do."""
 

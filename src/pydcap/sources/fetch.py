@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from dataclasses import replace
 from typing import Any
 
 from pydcap.collateral import Collateral
@@ -15,7 +16,7 @@ from pydcap.errors import FormatError
 from pydcap.quote import Quote
 from pydcap.sources.base import CollateralSource
 from pydcap.sources.errors import MalformedResponseError
-from pydcap.sources.models import CollateralRequest, Fetched, Update
+from pydcap.sources.models import CollateralRequest, Fetched, PlatformId, Update
 
 
 async def gather_or_fail(*awaitables: Awaitable[Any]) -> list[Any]:
@@ -68,18 +69,30 @@ def collateral_from_parts(
         ) from exc
 
 
+def pck_chain(leaf: bytes, issuer_chain: bytes) -> bytes:
+    """A PCK certificate and its issuer chain as the chain a quoting enclave embeds: leaf, its CA, root (PEM)."""
+    return (leaf if leaf.endswith(b"\n") else leaf + b"\n") + issuer_chain
+
+
 async def fetch_collateral(
     source: CollateralSource, quote: bytes | Quote, *, update: Update = Update.STANDARD
 ) -> Collateral:
-    """The root CA CRL, PCK CRL, TCB info and QE identity for ``quote``, fetched concurrently."""
-    request = CollateralRequest.from_quote(quote)
+    """The root CA CRL, PCK CRL, TCB info and QE identity for ``quote``, fetched concurrently; for a quote that
+    carries an encrypted PPID, first its PCK certificate (by QE-ID, encrypted PPID, raw TCB and PCE-ID, as Intel's
+    QCNL asks), returned as the collateral's ``pck_chain``."""
+    q = quote if isinstance(quote, Quote) else Quote.parse(quote)
+    chain = None
+    if q.pck_chain_pem is None and q.certification_data.encrypted_ppid is not None:
+        fetched = await source.pck_certificate(PlatformId.from_quote(q))
+        chain = pck_chain(fetched.data, fetched.issuer_chain)
+    request = CollateralRequest.from_quote(q, chain)
     root, pck, tcb, qe = await gather_or_fail(
         source.root_ca_crl(),
         source.pck_crl(request.ca),
         source.tcb_info(request.tee, request.fmspc, update),
         source.qe_identity(request.tee, update),
     )
-    return collateral_from_parts(root, pck, tcb, qe)
+    return replace(collateral_from_parts(root, pck, tcb, qe), pck_chain=chain)
 
 
 def fetch_collateral_sync(

@@ -61,6 +61,20 @@ class PlatformId:
             if not 0 <= value <= 0xFFFF:
                 raise PlatformRequestError(f"{name} {value} is not a 16-bit value")
 
+    @classmethod
+    def from_quote(cls, quote: bytes | Quote) -> PlatformId:
+        """The platform of a quote that carries an encrypted PPID (certification data type 2 or 3) instead of
+        its PCK certificate chain: its QE-ID (the first 16 bytes of the header's user data, where Intel's QE
+        puts it), raw TCB, PCE-ID and encrypted PPID: what Intel's QCNL sends to fetch the PCK certificate."""
+        q = quote if isinstance(quote, Quote) else Quote.parse(quote)
+        found = q.certification_data.encrypted_ppid
+        if found is None:
+            raise PlatformRequestError(
+                f"the quote's certification data (type {q.certification_data.type}, "
+                f"{len(q.certification_data.data)} bytes) is not an encrypted PPID (type 2 or 3)"
+            )
+        return cls(q.header.user_data[:16], found.cpu_svn, found.pce_svn, found.pce_id, found.encrypted_ppid)
+
     @property
     def pce_svn_hex(self) -> str:
         """PCESVN as the services want it: two bytes little-endian, in hex."""
@@ -86,9 +100,11 @@ class CollateralRequest:
     ca: PckCa
 
     @classmethod
-    def from_quote(cls, quote: bytes | Quote) -> CollateralRequest:
+    def from_quote(cls, quote: bytes | Quote, pck_chain: bytes | None = None) -> CollateralRequest:
+        """From the quote's PCK certificate chain, else from ``pck_chain`` (the PCK certificate fetched for a
+        quote that carries an encrypted PPID)."""
         q = quote if isinstance(quote, Quote) else Quote.parse(quote)
-        pem = q.pck_chain_pem
+        pem = q.pck_chain_pem or pck_chain
         if pem is None:
             raise PlatformRequestError(
                 f"the quote carries certification data type {q.certification_data.type}, not a PCK certificate "

@@ -204,6 +204,11 @@ class Verifier:
 
     def _appraise(self, quote: Quote, collateral: Collateral, at: int) -> VerificationResult:
         pem = quote.pck_chain_pem
+        if pem is None and quote.certification_data.encrypted_ppid is not None:
+            # The PCK certificate a service selected for the quote's encrypted PPID and raw TCB (pydcap's
+            # collateral fetch, dcap-qvl's): checked like an embedded chain; the QE report, which the PCK key
+            # signs, binds it to this platform.
+            pem = collateral.pck_chain
         if pem is None:
             raise CheckFailed(
                 Failure.UNSUPPORTED_QE_CERTIFICATION_DATA_TYPE,

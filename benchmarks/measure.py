@@ -1,0 +1,97 @@
+"""Measuring on a shared, noisy machine: CPU time, contenders alternated in short chunks, rounds reported as ranges.
+
+Used by ``verify.py`` and ``fleet.py``; also the count of ECDSA checks a call makes and the speed of one check.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import pstats
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+T = TypeVar("T")
+
+
+def alternated(contenders: Mapping[str, Callable[[T], object]], items: Sequence[T], chunk: int) -> dict[str, float]:
+    """CPU seconds each contender spends on all ``items``, run chunk by chunk in turn (who goes first alternates),
+    so that a change in the machine's load hits every contender alike."""
+    spent = dict.fromkeys(contenders, 0.0)
+    names = list(contenders)
+    for number, start in enumerate(range(0, len(items), chunk)):
+        part = items[start : start + chunk]
+        for name in names if number % 2 == 0 else reversed(names):
+            fn = contenders[name]
+            begin = time.process_time()
+            for item in part:
+                fn(item)
+            spent[name] += time.process_time() - begin
+    return spent
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Values of a figure over rounds: median and range."""
+
+    values: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    @property
+    def low(self) -> float:
+        return min(self.values)
+
+    @property
+    def high(self) -> float:
+        return max(self.values)
+
+    def rate(self) -> str:
+        return f"{self.median:,.0f} ({self.low:,.0f}-{self.high:,.0f})"
+
+    def ratio(self) -> str:
+        return f"{self.median:.2f}x ({self.low:.2f}-{self.high:.2f})"
+
+    def __truediv__(self, other: Spread) -> Spread:
+        """Round by round: ``self``'s value over ``other``'s."""
+        return Spread(tuple(a / b for a, b in zip(self.values, other.values, strict=True)))
+
+    def to_dict(self) -> dict[str, float | list[float]]:
+        return {"median": self.median, "low": self.low, "high": self.high, "values": list(self.values)}
+
+
+def signature_checks(fn: Callable[[], object]) -> int:
+    """How many ECDSA signature checks (certificates, CRLs, documents, QE report, quote) ``fn`` makes through
+    ``cryptography``."""
+    profile = cProfile.Profile()
+    profile.runcall(fn)
+    calls = pstats.Stats(profile).stats  # type: ignore[attr-defined]  # {(file, line, name): (cc, ncalls, ...)}
+    return sum(
+        row[1]
+        for (_, _, name), row in calls.items()
+        if ("'verify'" in name and "ECPublicKey" in name) or "is_signature_valid" in name
+    )
+
+
+def ecdsa_rate(pck_chain_pem: bytes, rounds: int = 5, per_round: int = 2000) -> float:
+    """ECDSA P-256 verifications per CPU second through ``cryptography``: a PCK certificate's signature, with its
+    issuer's key loaded once (the cheapest form a verifier can call); the best of ``rounds``."""
+    pck, issuer = x509.load_pem_x509_certificates(pck_chain_pem)[:2]
+    key = issuer.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    signature, tbs, algorithm = pck.signature, pck.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256())
+    best = 0.0
+    for _ in range(rounds):
+        begin = time.process_time()
+        for _ in range(per_round):
+            key.verify(signature, tbs, algorithm)
+        best = max(best, per_round / max(time.process_time() - begin, 1e-9))
+    return best
