@@ -23,6 +23,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/verify.py
 	$(BIN)/python benchmarks/fleet.py
 	$(BIN)/python benchmarks/pccs.py
+	$(BIN)/python benchmarks/attest.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

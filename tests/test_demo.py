@@ -46,6 +46,10 @@ def test_demo_json_account(tmp_path: Path) -> None:
         tmp_path / "cache" / "pydcap" / "demo" / "simulated-intel-root.pem"
     ).read_bytes() == SimulatedIntel().root_pem
     assert (tmp_path / "cache" / "pydcap" / "demo" / "provider.sqlite3").is_file()
+    # one attestation through the attestation service, its token verified, Intel not asked (counted in round 2)
+    attestation = report["attestation_service"]
+    assert attestation["claims"]["iss"] == attestation["issuer"]
+    assert attestation["claims"]["x-pydcap-tcb-status"] == "UpToDate"
 
 
 def test_demo_report_is_readable_and_repeatable(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ _LAZY = {
     "UnsafeAcceptAnyStatus": "pydcap.policy",
     "Quote": "pydcap.quote",
     "Failure": "pydcap.verify",
+    "Quote3Error": "pydcap.verify",
     "QvResult": "pydcap.verify",
     "Supplemental": "pydcap.verify",
     "TcbStatus": "pydcap.verify",
@@ -48,9 +49,12 @@ _LAZY = {
     "CollateralUnavailableError": "pydcap.sources",
     "PccsClient": "pydcap.sources",
     "PcsClient": "pydcap.sources",
+    "TokenVerifier": "pydcap.attest",
+    "verify_token": "pydcap.attest",
 }
 
 if TYPE_CHECKING:
+    from pydcap.attest import TokenVerifier, verify_token
     from pydcap.cache import AsyncCollateralService, CollateralCache, CollateralService, CollateralStore
     from pydcap.collateral import Collateral, EnclaveIdentity, TcbInfo
     from pydcap.pki import PckCertificate, TrustRoot
@@ -59,6 +63,7 @@ if TYPE_CHECKING:
     from pydcap.sources import AzureClient, CollateralUnavailableError, PccsClient, PcsClient
     from pydcap.verify import (
         Failure,
+        Quote3Error,
         QvResult,
         Supplemental,
         TcbStatus,
@@ -100,15 +105,18 @@ __all__ = [
     "Policy",
     "PydcapError",
     "Quote",
+    "Quote3Error",
     "QuoteFormatError",
     "QvResult",
     "Supplemental",
     "TcbInfo",
     "TcbStatus",
+    "TokenVerifier",
     "TrustRoot",
     "UnsafeAcceptAnyStatus",
     "VerificationResult",
     "Verifier",
     "__version__",
     "verify_quote",
+    "verify_token",
 ]

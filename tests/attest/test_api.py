@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 
 import httpx
 import jwt
@@ -87,7 +88,9 @@ def test_ear(server: AttestServer, intel: SimulatedIntel) -> None:
         server, "/attest/SgxEnclave",
         {"quote": b64url(sgx_quote(intel)), "draftPolicyForAttestation": '{"product_id": 99}'}, format="ear",
     )  # fmt: skip
-    [appraisal] = verify_token(refused.json()["token"], server.issuer, ca_cert=ca(server))["submods"].values()
+    draft_token = refused.json()["token"]
+    assert jwt.get_unverified_header(draft_token)["alg"] == "none"  # a draft policy's token is never signed
+    [appraisal] = jwt.decode(draft_token, options={"verify_signature": False})["submods"].values()
     assert appraisal["ear.status"] == "contraindicated"
 
 
@@ -207,5 +210,46 @@ def test_policy_administration_errors(server: AttestServer) -> None:
             http.put("/policies/SgxEnclave", params=API, content=b"plain text", headers=ADMIN), 400, "InvalidOperation"
         )
         assert error(http.get("/policies/SgxEnclave", params=API), 401, "Unauthorized")
-        assert http.get("/policies/SgxEnclave", params=API, headers=ADMIN).status_code == 200
+        stored = http.get("/policies/SgxEnclave", params=API, headers=ADMIN)  # nothing refused was stored
+        policy = jwt.decode(stored.json()["token"], options={"verify_signature": False})["x-ms-policy"]
+        assert jwt.decode(policy, options={"verify_signature": False}) == {"AttestationPolicy": b64url(b"{}")}
         assert error(http.delete("/certs"), 405, "MethodNotAllowed")
+
+
+def test_token_times_and_signature_are_checked(server: AttestServer) -> None:
+    key = server.app.service.tenant("").keys.current()
+    now = int(time.time())
+
+    def signed(**claims: object) -> str:
+        body = {"iss": server.issuer, "iat": now, "nbf": now, "exp": now + 600, **claims}
+        return jwt.encode(body, key.private_key, algorithm=key.algorithm, headers={"kid": key.kid})
+
+    with TokenVerifier(server.issuer, ca_cert=ca(server)) as verifier:
+        assert verifier.verify(signed())["iss"] == server.issuer
+        with pytest.raises(TokenError, match="expired"):
+            verifier.verify(signed(iat=now - 7200, nbf=now - 7200, exp=now - 3600))
+        with pytest.raises(TokenError, match="not yet valid"):
+            verifier.verify(signed(nbf=now + 3600))
+        with pytest.raises(TokenError, match=r"[Ii]ssuer"):
+            verifier.verify(signed(iss="https://someone.else"))
+        with pytest.raises(TokenError, match="none"):
+            verifier.verify(jwt.encode({"iss": server.issuer}, "", algorithm="none"))
+
+
+def test_retired_keys_leave_the_jwks_when_their_tokens_have_expired(server: AttestServer) -> None:
+    from pydcap.attest.keys import KeyRing
+
+    now = [1_000_000.0]
+    ring = KeyRing(
+        server.app.service.store.engine, "clock-test", algorithm="ES256", subject="https://clock.test",
+        token_lifetime=100, clock=lambda: now[0],
+    )  # fmt: skip
+    first = ring.current()
+    now[0] += 1
+    second = ring.rotate()  # first retired now: published until now + the token lifetime
+    assert [k.kid for k in ring.published()] == [first.kid, second.kid]
+    now[0] += 99
+    assert len(ring.published()) == 2
+    now[0] += 2
+    assert [k.kid for k in ring.published()] == [second.kid]
+    assert ring.current().kid == second.kid

@@ -78,10 +78,11 @@ def free_port() -> int:
 
 
 def test_serve(tmp_path: Path, pcs: SimulatedPcs, root_file: Path, intel: SimulatedIntel) -> None:
+    """Two worker processes behind one port: both attest with the same keys; /metrics counts both."""
     port = free_port()
     command = [
         sys.executable, "-m", "pydcap", "attest", "serve", "--port", str(port), "--db", str(tmp_path / "a.sqlite3"),
-        "--upstream", pcs.url, "--root-ca", str(root_file), "--insecure-http",
+        "--upstream", pcs.url, "--root-ca", str(root_file), "--insecure-http", "--workers", "2",
     ]  # fmt: skip
     process = subprocess.Popen(
         command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYDCAP_ATTEST_LOG_LEVEL": "warning"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,9 +22,22 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError  
 RUNTIME = b"a key the enclave made, bound by its report data"
 
 
+OPEN: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    """Close the SDK's connections after each test (the server's shutdown would wait for idle keep-alives)."""
+    yield
+    while OPEN:
+        OPEN.pop().close()
+
+
 def sdk(server: AttestServer, kind: Any, token: str = "unused") -> Any:
     assert server.tls is not None
-    return kind(server.url, StaticCredential(token), connection_verify=str(server.tls.cert))
+    client = kind(server.url, StaticCredential(token), connection_verify=str(server.tls.cert))
+    OPEN.append(client)
+    return client
 
 
 def test_attest_sgx_enclave_token_validated_by_the_sdk(server: AttestServer, intel: SimulatedIntel) -> None:

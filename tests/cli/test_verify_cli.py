@@ -30,6 +30,7 @@ def test_accepted_quote_exits_0_with_json(capsys: pytest.CaptureFixture[str]) ->
     assert code == 0
     for key in (
         "accepted",
+        "quote3_error",
         "qv_result",
         "tcb_status",
         "failure",
@@ -44,6 +45,7 @@ def test_accepted_quote_exits_0_with_json(capsys: pytest.CaptureFixture[str]) ->
     ):
         assert key in out
     assert out["accepted"] is True and out["tee"] == "TDX" and out["quote_version"] == 4
+    assert (out["quote3_error"], out["qv_result"]) == ("SGX_QL_SUCCESS", "OK")
     assert out["fmspc"] == b.expected["quote_facts"]["fmspc"]
     assert out["report"]["mr_td"] and out["supplemental"]["root_key_id"]
 
@@ -70,7 +72,12 @@ def test_failure_exits_1() -> None:
     b = real_bundle("go-tdx-guest-v4-SPR")
     proc = run("verify", str(b.path / "quote.bin"), "--collateral", str(b.path), "--at", str(b.at), "--json")
     assert proc.returncode == 1
-    assert json.loads(proc.stdout)["failure"] == "TCB_NOT_SUPPORTED"
+    out = json.loads(proc.stdout)
+    assert (out["failure"], out["quote3_error"], out["qv_result"]) == (
+        "TCB_NOT_SUPPORTED",
+        "SGX_QL_TCB_NOT_SUPPORTED",
+        "UNSPECIFIED",
+    )
 
 
 def test_usage_and_unreadable_input_exit_2(tmp_path: Path) -> None:

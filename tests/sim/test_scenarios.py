@@ -22,7 +22,7 @@ def test_scenario_gives_its_expected_result(intel: SimulatedIntel, verifier: Ver
     result = verifier.appraise(platform.quote(b"scenario"), intel.collateral_for(platform), at=AT)
     expected = scenario.expected
     assert (result.failure, result.tcb_status) == (expected.failure, expected.tcb_status), result.detail
-    assert result.qv_result == expected.qv_result
+    assert (result.quote3_error, result.qv_result) == (expected.quote3_error, expected.qv_result)
     if expected.failure is None or expected.failure == Failure.TCB_REVOKED:
         assert result.collateral_expired == expected.collateral_expired
 

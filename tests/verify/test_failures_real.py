@@ -19,11 +19,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from pydcap import Collateral, Failure, Quote, QvResult, TrustRoot, Verifier
+from pydcap import Collateral, Failure, Quote, Quote3Error, QvResult, TrustRoot, Verifier
 from pydcap.collateral import SignedDocument
 from pydcap.pki.certs import split_pem_chain
 from pydcap.verify import VerificationResult
 from tests.conftest import REAL, Bundle, real_bundle, require_testdata
+
+_E = Quote3Error
 
 SGX = "phala-sgx-v3"
 SGX_OTHER = "teepot-azure"
@@ -62,8 +64,10 @@ def test_baselines_verify() -> None:
         assert verify(real_bundle(name)).failure is None
 
 
-def _expect(result: VerificationResult, failure: Failure) -> None:
+def _expect(result: VerificationResult, failure: Failure, quote3_error: Quote3Error) -> None:
+    """The QVL status of the defect, and Intel's API answer for it (read from qve.cpp)."""
     assert result.failure == failure, result.detail
+    assert (result.quote3_error, result.qv_result) == (quote3_error, QvResult.UNSPECIFIED)
     assert result.tcb_status is None
     assert not result.accepted
 
@@ -71,20 +75,23 @@ def _expect(result: VerificationResult, failure: Failure) -> None:
 def test_INVALID_QUOTE_SIGNATURE() -> None:
     b = real_bundle(SGX)
     result = verify(b, flip(b.quote, 48 + 320))  # REPORTDATA
-    _expect(result, Failure.INVALID_QUOTE_SIGNATURE)
-    assert result.qv_result == QvResult.INVALID_SIGNATURE
+    _expect(result, Failure.INVALID_QUOTE_SIGNATURE, _E.SGX_QL_RESULT_INVALID_SIGNATURE)
 
 
 def test_INVALID_QE_REPORT_SIGNATURE() -> None:
     b = real_bundle(SGX)
     qe_report_sig = 48 + 384 + 4 + 64 + 64 + 384
-    _expect(verify(b, flip(b.quote, qe_report_sig + 5)), Failure.INVALID_QE_REPORT_SIGNATURE)
+    _expect(
+        verify(b, flip(b.quote, qe_report_sig + 5)),
+        Failure.INVALID_QE_REPORT_SIGNATURE,
+        _E.SGX_QL_QE_REPORT_INVALID_SIGNATURE,
+    )
 
 
 def test_INVALID_QE_REPORT_DATA() -> None:
     b = real_bundle(SGX)
     attestation_key = 48 + 384 + 4 + 64
-    _expect(verify(b, flip(b.quote, attestation_key + 3)), Failure.INVALID_QE_REPORT_DATA)
+    _expect(verify(b, flip(b.quote, attestation_key + 3)), Failure.INVALID_QE_REPORT_DATA, _E.SGX_QL_ERROR_UNEXPECTED)
 
 
 def test_UNSUPPORTED_QE_CERTIFICATION_DATA_TYPE() -> None:
@@ -92,39 +99,57 @@ def test_UNSUPPORTED_QE_CERTIFICATION_DATA_TYPE() -> None:
     q = Quote.parse(b.quote)
     at = 48 + 384 + 4 + 64 + 64 + 384 + 64 + 2 + len(q.qe_auth_data)
     quote = b.quote[:at] + struct.pack("<H", 3) + b.quote[at + 2 :]
-    _expect(verify(b, quote), Failure.UNSUPPORTED_QE_CERTIFICATION_DATA_TYPE)
+    _expect(
+        verify(b, quote), Failure.UNSUPPORTED_QE_CERTIFICATION_DATA_TYPE, _E.SGX_QL_QUOTE_CERTIFICATION_DATA_UNSUPPORTED
+    )
 
 
 def test_UNSUPPORTED_QUOTE_FORMAT() -> None:
     b = real_bundle(SGX)
-    _expect(verify(b, b.quote[:1000]), Failure.UNSUPPORTED_QUOTE_FORMAT)
+    _expect(verify(b, b.quote[:1000]), Failure.UNSUPPORTED_QUOTE_FORMAT, _E.SGX_QL_ERROR_INVALID_PARAMETER)
 
 
 def test_UNSUPPORTED_CERT_FORMAT() -> None:
     b = real_bundle(SGX)
     leaf, intermediate, _root = chain_blocks(b)
-    _expect(verify(b, with_chain(b.quote, leaf + b"\n" + intermediate)), Failure.UNSUPPORTED_CERT_FORMAT)
+    _expect(
+        verify(b, with_chain(b.quote, leaf + b"\n" + intermediate)),
+        Failure.UNSUPPORTED_CERT_FORMAT,
+        _E.SGX_QL_PCK_CERT_CHAIN_ERROR,
+    )
 
 
 def test_SGX_ROOT_CA_MISSING() -> None:
     b = real_bundle(SGX)
     leaf, intermediate, _root = chain_blocks(b)
     signer = split_pem_chain(Collateral.load(b.path).tcb_info_issuer_chain)[0]
-    _expect(verify(b, with_chain(b.quote, leaf + intermediate + signer)), Failure.SGX_ROOT_CA_MISSING)
+    _expect(
+        verify(b, with_chain(b.quote, leaf + intermediate + signer)),
+        Failure.SGX_ROOT_CA_MISSING,
+        _E.SGX_QL_PCK_CERT_CHAIN_ERROR,
+    )
 
 
 def test_SGX_INTERMEDIATE_CA_MISSING() -> None:
     b = real_bundle(SGX)
     leaf, _intermediate, root = chain_blocks(b)
     signer = split_pem_chain(Collateral.load(b.path).tcb_info_issuer_chain)[0]
-    _expect(verify(b, with_chain(b.quote, leaf + signer + root)), Failure.SGX_INTERMEDIATE_CA_MISSING)
+    _expect(
+        verify(b, with_chain(b.quote, leaf + signer + root)),
+        Failure.SGX_INTERMEDIATE_CA_MISSING,
+        _E.SGX_QL_ERROR_UNEXPECTED,
+    )
 
 
 def test_SGX_PCK_MISSING() -> None:
     b = real_bundle(SGX)
     _leaf, intermediate, root = chain_blocks(b)
     signer = split_pem_chain(Collateral.load(b.path).tcb_info_issuer_chain)[0]
-    _expect(verify(b, with_chain(b.quote, signer + intermediate + root)), Failure.SGX_PCK_MISSING)
+    _expect(
+        verify(b, with_chain(b.quote, signer + intermediate + root)),
+        Failure.SGX_PCK_MISSING,
+        _E.SGX_QL_ERROR_UNEXPECTED,
+    )
 
 
 def test_SGX_PCK_INVALID_ISSUER() -> None:
@@ -132,7 +157,7 @@ def test_SGX_PCK_INVALID_ISSUER() -> None:
     leaf, _intermediate, root = chain_blocks(b)
     platform_ca = chain_blocks(real_bundle(SGX_OTHER))[1]
     result = verify(b, with_chain(b.quote, leaf + platform_ca + root))
-    _expect(result, Failure.SGX_PCK_INVALID_ISSUER)
+    _expect(result, Failure.SGX_PCK_INVALID_ISSUER, _E.SGX_QL_ERROR_UNEXPECTED)
 
 
 def test_SGX_PCK_CERT_CHAIN_UNTRUSTED() -> None:
@@ -152,27 +177,39 @@ def test_SGX_PCK_CERT_CHAIN_UNTRUSTED() -> None:
     )
     root = TrustRoot.from_pem(cert.public_bytes(serialization.Encoding.PEM))
     result = verify(b, trusted_root=root)
-    _expect(result, Failure.SGX_PCK_CERT_CHAIN_UNTRUSTED)
+    _expect(result, Failure.SGX_PCK_CERT_CHAIN_UNTRUSTED, _E.SGX_QL_PCK_CERT_CHAIN_ERROR)
     assert not result.root_is_intel
 
 
 def test_SGX_CRL_UNKNOWN_ISSUER() -> None:
     b = real_bundle(SGX)
     c = Collateral.load(b.path)
-    _expect(verify(b, collateral=dataclasses.replace(c, pck_crl=c.root_ca_crl)), Failure.SGX_CRL_UNKNOWN_ISSUER)
+    _expect(
+        verify(b, collateral=dataclasses.replace(c, pck_crl=c.root_ca_crl)),
+        Failure.SGX_CRL_UNKNOWN_ISSUER,
+        _E.SGX_QL_ERROR_UNEXPECTED,
+    )
 
 
 def test_SGX_CRL_UNSUPPORTED_FORMAT() -> None:
     b = real_bundle(SGX)
     c = Collateral.load(b.path)
-    _expect(verify(b, collateral=dataclasses.replace(c, pck_crl=b"\x30\x03junk")), Failure.SGX_CRL_UNSUPPORTED_FORMAT)
+    _expect(
+        verify(b, collateral=dataclasses.replace(c, pck_crl=b"\x30\x03junk")),
+        Failure.SGX_CRL_UNSUPPORTED_FORMAT,
+        _E.SGX_QL_CRL_UNSUPPORTED_FORMAT,
+    )
 
 
 def test_SGX_CRL_INVALID_SIGNATURE() -> None:
     b = real_bundle(SGX)
     c = Collateral.load(b.path)
     broken = flip(c.pck_crl, len(c.pck_crl) - 3)  # inside the signature value
-    _expect(verify(b, collateral=dataclasses.replace(c, pck_crl=broken)), Failure.SGX_CRL_INVALID_SIGNATURE)
+    _expect(
+        verify(b, collateral=dataclasses.replace(c, pck_crl=broken)),
+        Failure.SGX_CRL_INVALID_SIGNATURE,
+        _E.SGX_QL_RESULT_INVALID_SIGNATURE,
+    )
 
 
 def _verify_edited(part: str, edit: Callable[[Any], object]) -> VerificationResult:
@@ -192,8 +229,7 @@ def test_TCB_INFO_INVALID_SIGNATURE() -> None:
     c = Collateral.load(b.path)
     tcb = dataclasses.replace(c.tcb_info, signature=flip(c.tcb_info.signature, 10))
     result = verify(b, collateral=dataclasses.replace(c, tcb_info=tcb))
-    _expect(result, Failure.TCB_INFO_INVALID_SIGNATURE)
-    assert result.qv_result == QvResult.INVALID_SIGNATURE
+    _expect(result, Failure.TCB_INFO_INVALID_SIGNATURE, _E.SGX_QL_TCBINFO_CHAIN_ERROR)
 
 
 def test_TCB_INFO_INVALID_SIGNATURE_when_a_status_is_edited() -> None:
@@ -201,7 +237,9 @@ def test_TCB_INFO_INVALID_SIGNATURE_when_a_status_is_edited() -> None:
         for level in body["tcbLevels"]:
             level["tcbStatus"] = "UpToDate"
 
-    _expect(_verify_edited("tcb_info", all_up_to_date), Failure.TCB_INFO_INVALID_SIGNATURE)
+    _expect(
+        _verify_edited("tcb_info", all_up_to_date), Failure.TCB_INFO_INVALID_SIGNATURE, _E.SGX_QL_TCBINFO_CHAIN_ERROR
+    )
 
 
 def test_SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE() -> None:
@@ -209,7 +247,9 @@ def test_SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE() -> None:
     c = Collateral.load(b.path)
     qe = dataclasses.replace(c.qe_identity, signature=flip(c.qe_identity.signature, 40))
     _expect(
-        verify(b, collateral=dataclasses.replace(c, qe_identity=qe)), Failure.SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE
+        verify(b, collateral=dataclasses.replace(c, qe_identity=qe)),
+        Failure.SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE,
+        _E.SGX_QL_QEIDENTITY_CHAIN_ERROR,
     )
 
 
@@ -239,13 +279,14 @@ def test_SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE() -> None:
     ],
 )
 def test_tcb_info_format_failures(edit: Callable[[Any], object], failure: Failure) -> None:
-    _expect(_verify_edited("tcb_info", edit), failure)
+    _expect(_verify_edited("tcb_info", edit), failure, _E.SGX_QL_TCBINFO_UNSUPPORTED_FORMAT)  # qve.cpp pre-flight
 
 
 def test_SGX_TCB_INFO_INVALID() -> None:
     _expect(
         _verify_edited("tcb_info", lambda body: body["tcbLevels"].append(body["tcbLevels"][-1])),
         Failure.SGX_TCB_INFO_INVALID,
+        _E.SGX_QL_TCBINFO_UNSUPPORTED_FORMAT,
     )
 
 
@@ -278,14 +319,14 @@ def test_SGX_TCB_INFO_INVALID() -> None:
     ],
 )
 def test_enclave_identity_format_failures(edit: Callable[[Any], object], failure: Failure) -> None:
-    _expect(_verify_edited("qe_identity", edit), failure)
+    _expect(_verify_edited("qe_identity", edit), failure, _E.SGX_QL_QEIDENTITY_UNSUPPORTED_FORMAT)  # pre-flight
 
 
 def test_SGX_TCB_SIGNING_CERT_MISSING() -> None:
     b = real_bundle(SGX)
     c = Collateral.load(b.path)
     result = verify(b, collateral=dataclasses.replace(c, tcb_info_issuer_chain=c.pck_crl_issuer_chain))
-    _expect(result, Failure.SGX_TCB_SIGNING_CERT_MISSING)
+    _expect(result, Failure.SGX_TCB_SIGNING_CERT_MISSING, _E.SGX_QL_ERROR_UNEXPECTED)
 
 
 @pytest.mark.parametrize(("other", "words"), [(SGX_OTHER, "FMSPC"), (TDX, "TDX")], ids=["fmspc", "tee_type"])
@@ -295,7 +336,7 @@ def test_TCB_INFO_MISMATCH(other: str, words: str) -> None:
     c = Collateral.load(b.path)
     mixed = dataclasses.replace(c, tcb_info=theirs.tcb_info, tcb_info_issuer_chain=theirs.tcb_info_issuer_chain)
     result = verify(b, collateral=mixed)
-    _expect(result, Failure.TCB_INFO_MISMATCH)
+    _expect(result, Failure.TCB_INFO_MISMATCH, _E.SGX_QL_TCBINFO_MISMATCH)
     assert words in result.detail
 
 
@@ -306,14 +347,13 @@ def test_QE_IDENTITY_MISMATCH() -> None:
     mixed = dataclasses.replace(
         c, qe_identity=other.qe_identity, qe_identity_issuer_chain=other.qe_identity_issuer_chain
     )
-    _expect(verify(b, collateral=mixed), Failure.QE_IDENTITY_MISMATCH)
+    _expect(verify(b, collateral=mixed), Failure.QE_IDENTITY_MISMATCH, _E.SGX_QL_QEIDENTITY_MISMATCH)
 
 
 def test_TCB_NOT_SUPPORTED() -> None:
     b = real_bundle("go-tdx-guest-v4-SPR")
     result = verify(b)
-    _expect(result, Failure.TCB_NOT_SUPPORTED)
-    assert result.qv_result == QvResult.UNSPECIFIED
+    _expect(result, Failure.TCB_NOT_SUPPORTED, _E.SGX_QL_TCB_NOT_SUPPORTED)
 
 
 def test_failures_never_raise_for_any_collateral_swap() -> None:

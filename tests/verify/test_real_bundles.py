@@ -26,6 +26,18 @@ def test_real_bundle_matches_intel(bundle: Bundle | None) -> None:
         assert result.collateral_expired == e["collateral_expired"]
 
 
+@pytest.mark.parametrize("bundle", bundle_params(REAL + NEGATIVE))
+def test_bundle_gives_intels_api_answer(bundle: Bundle | None) -> None:
+    """What Intel's tee_verify_quote returned for the bundle (expected.json ``intel_api``, measured with Intel's
+    own code path): its quote3_error_t, its result, and on success the expiry flag."""
+    b = _check(bundle)
+    intel = b.expected["intel_api"]
+    result = verify_quote(b.quote, Collateral.load(b.path), at=b.at)
+    assert (result.quote3_error.value, result.qv_result.value) == (intel["quote3_error"], intel["qv_result"])
+    if "collateral_expired" in intel:
+        assert result.collateral_expired == intel["collateral_expired"]
+
+
 @pytest.mark.parametrize("bundle", bundle_params(REAL))
 def test_dcap_qvl_json_gives_the_same_verdict(bundle: Bundle | None) -> None:
     b = _check(bundle)

@@ -101,10 +101,11 @@ class AttestApp:
         method: str = scope["method"]
         path: str = scope["path"]
         endpoint = "other"
+        tracked = _TrackedBody(receive, scope)
         try:
             endpoint, handler = self._route(method, path)
             query = {k: v[-1] for k, v in parse_qs(scope["query_string"].decode("latin-1")).items()}
-            status, body = await handler(scope, receive, query)
+            status, body = await handler(scope, tracked.receive, query)
         except AttestError as exc:
             status, body = exc.status, exc.to_json()
             level = logging.WARNING if exc.status >= 500 else logging.INFO
@@ -117,7 +118,8 @@ class AttestApp:
             log.exception("%s %s failed unexpectedly", method, path)
             status, body = 500, {"error": {"code": "InternalError", "message": "the service failed unexpectedly"}}
         self.metrics.request(endpoint, status)
-        await _send(send, status, body)
+        # A body left unread (a request refused before reading it) would stall the connection: close it.
+        await _send(send, status, body, close=not tracked.finished)
 
     # ---- routing ------------------------------------------------------------------------------------
 
@@ -297,7 +299,21 @@ def _jws_text(body: bytes) -> str:
     return text
 
 
-async def _send(send: Send, status: int, body: Any) -> None:
+class _TrackedBody:
+    """The request's ``receive``, remembering whether the whole body was read."""
+
+    def __init__(self, receive: Receive, scope: Scope) -> None:
+        self._receive = receive
+        self.finished = _header(scope, b"content-length") in (b"", b"0") and not _header(scope, b"transfer-encoding")
+
+    async def receive(self) -> dict[str, Any]:
+        message = await self._receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.finished = True
+        return message
+
+
+async def _send(send: Send, status: int, body: Any, *, close: bool = False) -> None:
     if isinstance(body, str):
         data, content_type = body.encode(), b"text/plain; version=0.0.4; charset=utf-8"
     else:
@@ -308,5 +324,7 @@ async def _send(send: Send, status: int, body: Any) -> None:
         (b"x-content-type-options", b"nosniff"),
         (b"cache-control", b"no-store"),
     ]
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})

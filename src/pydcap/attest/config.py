@@ -13,19 +13,15 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from pydcap.errors import PydcapError
+from pydcap.serving import values as read
+from pydcap.serving.values import ConfigError
 from pydcap.sources.defaults import INTEL_PCS_URL
 
 ENV_PREFIX = "PYDCAP_ATTEST_"
 DEFAULT_DB_NAME = "attest.sqlite3"
 ALGORITHMS = ("RS256", "ES256")
 SOURCES = ("pcs", "pccs", "azure")
-_HASH = re.compile(r"^[0-9a-fA-F]{128}$")
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-
-
-class ConfigError(PydcapError):
-    """A configuration that cannot be used: names the key, where it came from and the reason."""
 
 
 def default_state_dir() -> Path:
@@ -44,6 +40,7 @@ class AttestConfig:
     issuer: str = ""
     source: str = "pcs"
     upstream: str = INTEL_PCS_URL
+    upstream_ca: str = ""  # a PEM file trusted for the upstream's HTTPS (a PCCS's self-signed certificate)
     api_key: str = ""
     database: str = ""
     root_ca: str = ""
@@ -87,20 +84,12 @@ class AttestConfig:
         return cls(**values)
 
 
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"must be a string, not {type(value).__name__}")
-    return value.strip()
-
-
 def _integer(low: int, high: int) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise ValueError("must be a whole number")
-        text = str(value).strip()
-        if not text.isdigit() or not low <= int(text) <= high:
-            raise ValueError(f"{value!r} is not a whole number from {low} to {high}")
-        return int(text)
+        number = read.whole_number(value)
+        if not low <= number <= high:
+            raise ValueError(f"{number} is not a whole number from {low} to {high}")
+        return number
 
     return parse
 
@@ -115,18 +104,9 @@ def _seconds(value: Any) -> float:
     return number
 
 
-def _flag(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
-        raise ValueError(f"{value!r} is not true or false")
-    return text in ("1", "true", "yes", "on")
-
-
 def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
-        text = _text(value)
+        text = read.text(value)
         if text not in options:
             raise ValueError(f"{text!r} is not one of {', '.join(options)}")
         return text
@@ -135,21 +115,14 @@ def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
 
 
 def _url(value: Any) -> str:
-    text = _text(value)
+    text = read.text(value)
     if not text.startswith(("http://", "https://")):
         raise ValueError(f"{text!r} is not an http(s) URL")
     return text.rstrip("/")
 
 
 def _optional_url(value: Any) -> str:
-    return _url(value) if _text(value) else ""
-
-
-def _token_hash(value: Any) -> str:
-    text = _text(value)
-    if text and not _HASH.match(text):
-        raise ValueError("must be the SHA-512 of the token in hex (128 hex digits), or empty to refuse everyone")
-    return text.lower()
+    return _url(value) if read.text(value) else ""
 
 
 def _tenants(value: Any) -> tuple[str, ...]:
@@ -164,19 +137,20 @@ def _tenants(value: Any) -> tuple[str, ...]:
 
 
 KEYS: Mapping[str, Callable[[Any], Any]] = {
-    "host": _text,
+    "host": read.text,
     "port": _integer(0, 65535),
     "issuer": _optional_url,
     "source": _choice(SOURCES),
     "upstream": _url,
-    "api_key": _text,
-    "database": _text,
-    "root_ca": _text,
-    "tls_cert": _text,
-    "tls_key": _text,
-    "insecure_http": _flag,
+    "upstream_ca": read.text,
+    "api_key": read.text,
+    "database": read.text,
+    "root_ca": read.text,
+    "tls_cert": read.text,
+    "tls_key": read.text,
+    "insecure_http": read.flag,
     "workers": _integer(1, 64),
-    "admin_token_hash": _token_hash,
+    "admin_token_hash": read.token_hash,
     "algorithm": _choice(ALGORITHMS),
     "token_lifetime": _integer(60, 7 * 86400),
     "tenants": _tenants,
@@ -184,7 +158,7 @@ KEYS: Mapping[str, Callable[[Any], Any]] = {
     "upstream_timeout": _seconds,
     "log_level": _choice(("error", "warning", "info", "debug")),
 }
-_PATHS = ("database", "root_ca", "tls_cert", "tls_key")
+_PATHS = ("database", "root_ca", "tls_cert", "tls_key", "upstream_ca")
 
 
 def _apply(values: dict[str, Any], key: str, value: Any, origin: str, base: Path | None) -> None:
@@ -211,14 +185,7 @@ def load_config(
     values: dict[str, Any] = {}
     if path is not None:
         file = Path(path).expanduser()
-        try:
-            document = json.loads(file.read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read the configuration {file}: {exc.strerror}") from None
-        except ValueError as exc:
-            raise ConfigError(f"{file} is not JSON: {exc}") from None
-        if not isinstance(document, dict):
-            raise ConfigError(f"{file}: the configuration must be a JSON object of keys")
+        document = read.read_config_file(file)
         values["state_dir"] = str(file.resolve().parent)
         for key, value in document.items():
             _apply(values, key, value, str(file), file.resolve().parent)

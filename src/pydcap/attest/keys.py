@@ -106,10 +106,14 @@ class KeyRing:
         k = t.signing_keys
         with read_transaction(self.engine) as conn:
             rows = conn.execute(select(k).where(k.c.tenant == self.tenant).order_by(k.c.created_at, k.c.kid)).all()
+        known = {key.kid: key.private_key for key in self._keys}
         keys = []
         for row in rows:
-            private = serialization.load_pem_private_key(bytes(row.private_key), password=None)
-            assert isinstance(private, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
+            private = known.get(row.kid)  # parsing an RSA key costs tens of milliseconds: once per key
+            if private is None:
+                loaded = serialization.load_pem_private_key(bytes(row.private_key), password=None)
+                assert isinstance(loaded, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
+                private = loaded
             keys.append(
                 SigningKey(row.kid, row.algorithm, private, bytes(row.certificate), row.created_at, row.retired_at)
             )

@@ -1,4 +1,6 @@
-"""Attestation policies: a JSON document of rules, set per tenant and attestation type through MAA's policy API.
+"""Attestation policies, set per tenant and attestation type through MAA's policy API: a policy in Microsoft Azure
+Attestation's own language (``version= 1.0; authorizationrules { ... };``, see ``pydcap.attest.maa_policy``), or a
+JSON document of pydcap's rules.
 
 The empty document ``{}`` is the default: every quote that verifies (Intel's appraisal) gets a token, which
 records the TCB status. Rules, all optional::
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydcap.attest.errors import PolicyParsingError
+from pydcap.attest.maa_policy import MaaPolicy, is_maa_policy, parse_maa_policy
 from pydcap.policy import AnyOf, AppraisalPolicy, EnclaveConstraint, Policy
 from pydcap.policy.constraint import parse_period
 from pydcap.verify.names import TcbStatus
@@ -63,22 +66,31 @@ class MaxCollateralAge:
 
 @dataclass(frozen=True)
 class AttestationPolicy:
-    """A parsed policy: its text (what ``x-ms-policy-hash`` covers) and its rules."""
+    """A parsed policy: its text (what ``x-ms-policy-hash`` covers), and its JSON rules or MAA rules."""
 
     text: str
     rules: tuple[Rule, ...] = field(default=())
+    maa: MaaPolicy | None = None
 
     @property
     def hash(self) -> str:
         return policy_hash(self.text)
 
-    def failures(self, result: VerificationResult) -> list[str]:
-        """``rule: reason`` for every rule that refuses ``result`` (which verified)."""
+    def failures(self, result: VerificationResult, claims: dict[str, Any]) -> list[str]:
+        """Every rule that refuses ``result`` (which verified), whose token would carry ``claims``."""
+        if self.maa is not None:
+            return self.maa.failures(claims)
         return [f"{rule.name}: {reason}" for rule in self.rules for reason in rule.check.reasons(result)]
+
+    def issued(self, claims: dict[str, Any]) -> dict[str, Any]:
+        """The claims the policy's issuance rules add to the token (MAA's language only)."""
+        return self.maa.issue(claims) if self.maa is not None else {}
 
     @classmethod
     def parse(cls, text: str) -> AttestationPolicy:
         """Raises ``PolicyParsingError`` with the line and column, or the rule, of what is wrong."""
+        if is_maa_policy(text):
+            return cls(text, maa=parse_maa_policy(text))
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:

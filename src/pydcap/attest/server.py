@@ -7,9 +7,7 @@ beside the database (``attest-tls-cert.pem``), as the PCCS does.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from types import TracebackType
 
@@ -19,7 +17,7 @@ from pydcap.attest.app import AttestApp
 from pydcap.attest.config import AttestConfig
 from pydcap.attest.service import AttestService, Clock
 from pydcap.cache import CollateralStore
-from pydcap.serving import ThreadedServer, TlsFiles, WorkerSnapshots, ensure_tls_files, run_workers, uvicorn_options
+from pydcap.serving import ThreadedServer, TlsFiles, WorkerSnapshots, ensure_tls_files, serve_workers, uvicorn_options
 from pydcap.serving.logs import configure_logging
 
 CONFIG_ENV = "PYDCAP_ATTEST_CONFIG_JSON"
@@ -74,16 +72,11 @@ def serve(config: AttestConfig) -> None:
         print(f"  SHA-256 fingerprint {tls.fingerprint}", file=sys.stderr)
     options = uvicorn_options(tls)
     if config.workers > 1:
-        os.environ[CONFIG_ENV] = config.to_json()
-        metrics_dir = tempfile.mkdtemp(prefix="pydcap-attest-metrics-")
-        os.environ[METRICS_DIR_ENV] = metrics_dir
-        try:
-            run_workers(
-                "pydcap.attest.server:app_from_environment", host=config.host, port=config.port,
-                workers=config.workers, options=options,
-            )  # fmt: skip
-        finally:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+        serve_workers(
+            "pydcap.attest.server:app_from_environment", host=config.host, port=config.port, workers=config.workers,
+            options=options, environment={CONFIG_ENV: config.to_json()}, metrics_dir_env=METRICS_DIR_ENV,
+            metrics_prefix="pydcap-attest-metrics",
+        )  # fmt: skip
         return
     uvicorn.run(build_app(config), host=config.host, port=config.port, **options)
 

@@ -43,10 +43,15 @@ from pydcap.policy import UnsafeAcceptAnyStatus
 from pydcap.quote.structs import EnclaveReport, TdReport10
 from pydcap.sources import AzureClient, CollateralSource, HttpSettings, PccsClient, PcsClient, RetryPolicy
 from pydcap.sources.errors import CollateralNotFoundError, CollateralUnavailableError
+from pydcap.sources.models import CollateralRequest, PlatformRequestError
 from pydcap.verify import VerificationResult, Verifier
 
 Clock = Callable[[], float]
 _POLICY_RELOAD = 1.0  # seconds a replica trusts its copy of a policy before reading it again
+# A platform family's collateral (one FMSPC and CA) is taken from the cache again after a second at most (sooner
+# when it expires), not for every attestation: the cache's lookups and re-checks cost more than the verification.
+_COLLATERAL_REUSE = 1.0
+_RECENT_COLLATERAL = 256
 
 
 def make_source(config: AttestConfig) -> CollateralSource:
@@ -55,6 +60,7 @@ def make_source(config: AttestConfig) -> CollateralSource:
     settings = HttpSettings(
         connect_timeout=min(budget, 3.0), read_timeout=budget,
         retry=RetryPolicy(attempts=3, backoff=0.2, max_delay=budget / 3, deadline=budget),
+        verify_tls=config.upstream_ca or True,
     )  # fmt: skip
     if config.source == "pccs":
         return PccsClient(config.upstream, settings=settings)
@@ -73,17 +79,18 @@ class Tenant:
     name: str
     issuer: str
     keys: KeyRing
-    policies: dict[str, tuple[float, AttestationPolicy, str]] = field(default_factory=dict)
+    policies: dict[str, tuple[float, AttestationPolicy]] = field(default_factory=dict)  # type -> (read at, policy)
 
 
 @dataclass(frozen=True)
 class Appraisal:
-    """One attestation: the request, its collateral, Intel's verdict and the policy's failures."""
+    """One attestation: the request, Intel's verdict, the token's claims (when it verified) and the policy's
+    failures."""
 
     request: AttestRequest
-    fetched: FetchedCollateral
     result: VerificationResult
     policy: AttestationPolicy
+    claims: dict[str, Any]
     failures: list[str]
 
 
@@ -109,6 +116,7 @@ class AttestService:
         self.clock: Clock = clock if clock is not None else time.time
         self.collateral = AsyncCollateralService(source, CollateralCache(store, trust=self.trust, clock=self.clock))
         self.verifier = Verifier(trusted_root=self.trust, policy=UnsafeAcceptAnyStatus(), cache_size=1024)
+        self._recent: dict[CollateralRequest, tuple[float, FetchedCollateral]] = {}
         t.ensure_tables(store.engine)
         self.tenants: dict[str, Tenant] = {}
         for name in ("", *config.tenants):
@@ -143,39 +151,55 @@ class AttestService:
     async def appraise(self, tenant: Tenant, kind: AttestationType, body: bytes) -> Appraisal:
         """Read, verify and judge the evidence; raises ``AttestError`` for what is not a verdict."""
         request = read_request(kind, body)
-        policy = (
-            AttestationPolicy.parse(request.draft_policy)
-            if request.draft_policy is not None
-            else await asyncio.to_thread(self.policy, tenant, kind)
-        )
+        drafted = request.draft_policy
+        policy = AttestationPolicy.parse(drafted) if drafted is not None else self._fresh_policy(tenant, kind)
+        if policy is None:
+            policy = await asyncio.to_thread(self.policy, tenant, kind)
         fetched = await self._collateral(request)
         result = self.verifier.appraise(request.quote, fetched.collateral, at=int(self.clock()))
         _check_bindings(request)
-        failures = policy.failures(result) if result.failure is None else []
-        return Appraisal(request, fetched, result, policy, failures)
+        if result.failure is not None:
+            return Appraisal(request, result, policy, {}, [])
+        claims = attestation_claims(request, result, fetched.entries, policy.hash)
+        failures = policy.failures(result, claims)
+        return Appraisal(request, result, policy, {**claims, **policy.issued(claims)}, failures)
 
     async def _collateral(self, request: AttestRequest) -> FetchedCollateral:
         try:
-            return await self.collateral.fetch(request.quote)
+            wanted = CollateralRequest.from_quote(request.quote)
+            now = time.monotonic()
+            held = self._recent.get(wanted)
+            if held is not None and held[0] > now:
+                return held[1]
+            fetched = await self.collateral.collateral_for(wanted.tee, wanted.fmspc, wanted.ca)
+            if not fetched.stale_parts:
+                if len(self._recent) >= _RECENT_COLLATERAL:
+                    self._recent.clear()
+                until = min(
+                    now + _COLLATERAL_REUSE, now + min(e.valid_until for e in fetched.entries.values()) - self.clock()
+                )
+                self._recent[wanted] = (until, fetched)
+            return fetched
         except CollateralNotFoundError as exc:
             raise InvalidParameter(f"there is no collateral for this quote's platform: {exc}") from exc
         except CollateralUnavailableError as exc:
             raise ServiceUnavailable(f"the collateral for this quote cannot be had now: {exc}") from exc
         except StoreError as exc:
             raise ServiceUnavailable(str(exc)) from exc
-        except ValueError as exc:  # the PCK certificate names no FMSPC or CA the sources understand
+        except (PlatformRequestError, ValueError) as exc:  # no FMSPC or CA the sources understand in the PCK
             raise InvalidParameter(f"quote: {exc}") from exc
 
     async def attest(self, tenant_name: str, kind: AttestationType, body: bytes, *, ear: bool = False) -> str:
         """The token for the evidence in ``body``: MAA's (signed; unsecured with a draft policy) or an EAR."""
         tenant = self.tenant(tenant_name)
         a = await self.appraise(tenant, kind, body)
+        draft = a.request.draft_policy is not None  # MAA: a draft policy's token is unsecured, never signed
         if ear:
             claims = ear_claims(
                 a.result, a.failures, submodule=f"intel-{kind.tee.lower()}", policy_id=a.policy.hash,
                 nonce=a.request.nonce, developer=tenant.issuer,
             )  # fmt: skip
-            return self.sign(tenant, claims)
+            return unsecured_jws(self._jwt_claims(tenant, claims)) if draft else self.sign(tenant, claims)
         if a.result.failure is not None:
             raise InvalidParameter(
                 f"the quote did not verify: {a.result.failure.value} ({a.result.detail}); qv_result "
@@ -185,10 +209,7 @@ class AttestService:
             raise PolicyEvaluationError(
                 f"the policy refused the evidence ({len(a.failures)} rules failed): " + "; ".join(a.failures)
             )
-        claims = attestation_claims(a.request, a.result, a.fetched.entries, a.policy.hash)
-        if a.request.draft_policy is not None:
-            return unsecured_jws(self._jwt_claims(tenant, claims))
-        return self.sign(tenant, claims)
+        return unsecured_jws(self._jwt_claims(tenant, a.claims)) if draft else self.sign(tenant, a.claims)
 
     # ---- tokens -------------------------------------------------------------------------------------
 
@@ -219,15 +240,20 @@ class AttestService:
                 select(p.c.document).where(p.c.tenant == tenant.name, p.c.attestation_type == kind.value)
             ).scalar()
 
+    @staticmethod
+    def _fresh_policy(tenant: Tenant, kind: AttestationType) -> AttestationPolicy | None:
+        cached = tenant.policies.get(kind.value)
+        return cached[1] if cached is not None and time.monotonic() - cached[0] < _POLICY_RELOAD else None
+
     def policy(self, tenant: Tenant, kind: AttestationType) -> AttestationPolicy:
         """The tenant's policy for ``kind`` (the default one when none was set); re-read each second."""
-        cached = tenant.policies.get(kind.value)
-        if cached is not None and time.monotonic() - cached[0] < _POLICY_RELOAD:
-            return cached[1]
+        fresh = self._fresh_policy(tenant, kind)
+        if fresh is not None:
+            return fresh
         document = self._stored(tenant, kind)
         text = policy_text(document) if document is not None else DEFAULT_POLICY_TEXT
         policy = AttestationPolicy.parse(text)
-        tenant.policies[kind.value] = (time.monotonic(), policy, document or "")
+        tenant.policies[kind.value] = (time.monotonic(), policy)
         return policy
 
     def policy_document(self, tenant_name: str, kind: AttestationType) -> str:

@@ -3,10 +3,9 @@ signing keys of each tenant, and each tenant's policy for each attestation type.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Engine, Float, LargeBinary, MetaData, String, Table, Text, func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Column, Engine, Float, LargeBinary, MetaData, String, Table, Text
 
-from pydcap.cache.errors import StoreError
+from pydcap.cache.store import create_tables
 
 metadata = MetaData()
 
@@ -34,12 +33,4 @@ policies = Table(
 
 def ensure_tables(engine: Engine) -> None:
     """Create the tables that are missing (concurrent first starts of several replicas are serialised)."""
-    try:
-        with engine.connect() as conn:
-            conn.execution_options(pydcap_begin="IMMEDIATE")
-            with conn.begin():
-                if engine.dialect.name == "postgresql":
-                    conn.execute(select(func.pg_advisory_xact_lock(0x7079_6463_6174)))
-                metadata.create_all(conn, checkfirst=True)
-    except SQLAlchemyError as exc:
-        raise StoreError(f"cannot create the attestation service's tables: {exc}") from exc
+    create_tables(engine, metadata, lock=0x7079_6463_6174, what="the attestation service's tables")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, delete, func, select
+from sqlalchemy import Connection, Engine, MetaData, case, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -59,6 +59,19 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn.execution_options(pydcap_begin="IMMEDIATE")
         with conn.begin():
             yield conn
+
+
+def create_tables(engine: Engine, metadata: MetaData, *, lock: int, what: str) -> None:
+    """Create the tables of ``metadata`` that are missing, for a service keeping its own tables beside the store's.
+    On PostgreSQL the advisory lock ``lock`` serialises the first starts of several replicas; a failure raises
+    ``StoreError`` naming ``what``."""
+    try:
+        with write_transaction(engine) as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(select(func.pg_advisory_xact_lock(lock)))
+            metadata.create_all(conn, checkfirst=True)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot create {what}: {_reason(exc)}") from exc
 
 
 @contextmanager

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from pydcap.cli import EXIT_OK, EXIT_REJECTED, CliError
+from pydcap.cli.inputs import load_root
 from pydcap.cli.output import err, out, print_json, warn_untrusted_root
-from pydcap.errors import PydcapError
-from pydcap.pki import TrustRoot
 
 
 def register(sub: Any) -> None:
@@ -29,6 +28,7 @@ def register(sub: Any) -> None:
     upstream.add_argument("--upstream", metavar="URL", help="Intel PCS (or a service speaking its API) for collateral")
     upstream.add_argument("--pccs", metavar="URL", help="a PCCS for collateral")
     upstream.add_argument("--azure", metavar="URL", help="Azure's collateral cache")
+    s.add_argument("--upstream-ca", metavar="PEM", help="trust this certificate for the upstream's HTTPS (a PCCS's)")
     s.add_argument("--api-key", metavar="KEY", help="Intel PCS subscription key")
     s.add_argument("--issuer", metavar="URL", help="the tokens' iss (default: this server's URL)")
     s.add_argument("--tenant", metavar="NAME", action="append", help="serve a tenant at /tenants/NAME (repeatable)")
@@ -65,7 +65,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from pydcap.attest.config import ConfigError, load_config
+    from pydcap.attest.config import load_config
+    from pydcap.serving.values import ConfigError
 
     source, upstream = "pcs", getattr(args, "upstream", None)
     for name in ("pccs", "azure"):
@@ -79,6 +80,7 @@ def _config(args: argparse.Namespace) -> Any:
         "upstream": upstream,
         "source": source if upstream else None,
         "api_key": getattr(args, "api_key", None),
+        "upstream_ca": getattr(args, "upstream_ca", None),
         "issuer": getattr(args, "issuer", None),
         "tenants": _tenants(getattr(args, "tenant", None)),
         "algorithm": getattr(args, "algorithm", None),
@@ -89,13 +91,9 @@ def _config(args: argparse.Namespace) -> Any:
         config = load_config(args.config, overrides=overrides)
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
-    if config.root_ca:
-        try:
-            root = TrustRoot.from_pem(Path(config.root_ca).read_bytes())
-        except (OSError, PydcapError) as exc:
-            raise CliError(f"root CA {config.root_ca}: {exc}") from exc
-        if not root.is_intel:
-            warn_untrusted_root(root.name)
+    root = load_root(config.root_ca or None)
+    if root is not None and not root.is_intel:
+        warn_untrusted_root(root.name)
     return config
 
 

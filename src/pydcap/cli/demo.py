@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if report.ok:
         out.print("[bold green]OK[/]: forwarded to Intel once, persisted; the second round was served from the cache.")
+        issuer = report.attestation["issuer"]
+        out.print(f"attestation service (MAA API) at {issuer}: signed token issued and verified", markup=False)
     else:
         out.print("[bold red]FAILED[/]: see the table above")
     out.print(f"(state kept in {report.directory}; it is reset on the next run)")

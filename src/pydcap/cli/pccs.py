@@ -22,7 +22,7 @@ from pydcap.cli.output import err, out, print_json, print_table, warn_untrusted_
 from pydcap.cli.services import tls_verification, unavailable
 from pydcap.pccs import tables
 from pydcap.pccs.collateral_file import export_collateral, export_omissions, import_collateral
-from pydcap.pccs.config import CachingMode, ConfigError, PccsConfig, load_config
+from pydcap.pccs.config import CachingMode, PccsConfig, load_config
 from pydcap.pccs.errors import PccsError
 from pydcap.pccs.queries import fmspc_list, registration_from_json
 from pydcap.pccs.registry import Registration
@@ -30,6 +30,7 @@ from pydcap.pccs.server import serve, tls_certificate_path
 from pydcap.pccs.service import PccsService
 from pydcap.serving import tcp_socket
 from pydcap.serving.logs import LOG_FORMATS
+from pydcap.serving.values import ConfigError
 from pydcap.sources.errors import TlsVerificationError
 from pydcap.sources.models import Tee, Update
 

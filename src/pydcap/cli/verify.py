@@ -110,7 +110,7 @@ def print_verdict(result: VerificationResult) -> None:
     verdict = "[bold green]ACCEPTED[/]" if result.accepted else "[bold red]REJECTED[/]"
     tee = f"{result.tee} quote v{result.quote_version}" if result.quote else "quote"
     out.print(f"{verdict}  {tee}  at {iso(result.verified_at)}")
-    out.print(f"  Intel result : {result.qv_result.value}")
+    out.print(f"  Intel result : {result.quote3_error.value}, {result.qv_result.value}")
     if result.failure is not None:
         out.print(f"  failure      : {result.failure.value}: {result.detail}")
     else:

@@ -9,12 +9,13 @@ without HTTP; ``PccsApp`` the ASGI application; ``serve(config)`` runs it (``pyd
 
 from pydcap.pccs.app import PccsApp
 from pydcap.pccs.collateral_file import ImportSummary, export_collateral, import_collateral
-from pydcap.pccs.config import CachingMode, ConfigError, PccsConfig, load_config
+from pydcap.pccs.config import CachingMode, PccsConfig, load_config
 from pydcap.pccs.errors import PccsError
 from pydcap.pccs.schedule import RefreshSchedule
 from pydcap.pccs.selection import Tcb, intel_select, select_certificate
 from pydcap.pccs.server import PccsServer, build_app, serve
 from pydcap.pccs.service import PccsService
+from pydcap.serving.values import ConfigError
 
 __all__ = [
     "CachingMode",

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from pydcap.errors import PydcapError
-from pydcap.jsonc import CommentError, strip_comments, strip_trailing_commas
 from pydcap.pccs.schedule import RefreshSchedule, ScheduleError
+from pydcap.serving import values as read
 from pydcap.serving.logs import LOG_FORMATS
+from pydcap.serving.values import ConfigError, read_config_file
 from pydcap.sources.defaults import INTEL_PCS_URL
 from pydcap.sources.intel_api import split_api_url
 
@@ -29,11 +29,6 @@ log = logging.getLogger("pydcap.pccs")
 
 ENV_PREFIX = "PYDCAP_PCCS_"
 DEFAULT_DB_NAME = "pckcache.sqlite3"
-_HASH = re.compile(r"^[0-9a-fA-F]{128}$")
-
-
-class ConfigError(PydcapError):
-    """A configuration that cannot be used: names the key, where it came from and the reason."""
 
 
 class CachingMode(enum.StrEnum):
@@ -117,31 +112,15 @@ class PccsConfig:
 # ---- parsing one value ------------------------------------------------------------------------------
 
 
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"must be a string, not {type(value).__name__}")
-    return value.strip()
-
-
 def _port(value: Any) -> int:
-    number = _integer(value)
+    number = read.whole_number(value)
     if not 0 <= number <= 65535:
         raise ValueError(f"{number} is not a TCP port (0-65535)")
     return number
 
 
-def _integer(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError("must be a number, not true/false")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    raise ValueError(f"{value!r} is not a whole number")
-
-
 def _positive_int(value: Any) -> int:
-    number = _integer(value)
+    number = read.whole_number(value)
     if number < 1:
         raise ValueError("must be at least 1")
     return number
@@ -171,23 +150,15 @@ def _rate(value: Any) -> float:
     return number
 
 
-def _flag(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    raise ValueError(f"{value!r} is not true or false")
-
-
 def _hosts(value: Any) -> str:
-    text = _text(value)
+    text = read.text(value)
     if not text or any(c.isspace() for c in text):
         raise ValueError("must be one address or host name (e.g. 127.0.0.1, 0.0.0.0, ::)")
     return text
 
 
 def _upstream(value: Any) -> tuple[str, int]:
-    text = _text(value)
+    text = read.text(value)
     root, version = split_api_url(text)
     if not root.startswith(("http://", "https://")):
         raise ValueError(f"{text!r} is not an http(s) URL")
@@ -197,18 +168,11 @@ def _upstream(value: Any) -> tuple[str, int]:
 
 
 def _mode(value: Any) -> CachingMode:
-    text = _text(value).upper()
+    text = read.text(value).upper()
     try:
         return CachingMode(text)
     except ValueError:
         raise ValueError(f"{value!r} is not LAZY, REQ or OFFLINE") from None
-
-
-def _token_hash(value: Any) -> str:
-    text = _text(value)
-    if text and not _HASH.match(text):
-        raise ValueError("must be the SHA-512 of the token in hex (128 hex digits), or empty to refuse everyone")
-    return text.lower()
 
 
 # Intel's PCCS takes npm's log levels; each maps to the nearest of Python's.
@@ -225,7 +189,7 @@ _LOG_LEVELS = {
 
 
 def _log_level(value: Any) -> str:
-    text = _text(value).lower()
+    text = read.text(value).lower()
     if text not in _LOG_LEVELS:
         raise ValueError(f"{value!r} is not error, warn, info, http, verbose, debug or silly")
     return _LOG_LEVELS[text]
@@ -252,14 +216,14 @@ def _size(value: Any) -> int:
 
 
 def _log_format(value: Any) -> str:
-    text = _text(value).lower()
+    text = read.text(value).lower()
     if text not in LOG_FORMATS:
         raise ValueError(f"{value!r} is not {', '.join(LOG_FORMATS[:-1])} or {LOG_FORMATS[-1]}")
     return text
 
 
 def _schedule(value: Any) -> str:
-    text = _text(value)
+    text = read.text(value)
     try:
         RefreshSchedule.parse(text).next_after(time.time())  # "0 0 0 31 2 *" parses, but never fires
     except ScheduleError as exc:
@@ -268,13 +232,13 @@ def _schedule(value: Any) -> str:
 
 
 def _fips(value: Any, _base: Path | None) -> dict[str, Any]:
-    if _flag(value):
+    if read.flag(value):
         raise ValueError("FIPS mode is not supported by pydcap's PCCS; remove the key or set it to false")
     return {}
 
 
 def _db_config(value: Any, _base: Path | None) -> dict[str, Any]:
-    if _text(value).lower() != "sqlite":
+    if read.text(value).lower() != "sqlite":
         raise ValueError("only sqlite (DatabaseUrl for PostgreSQL) is supported; MySQL is not")
     return {}
 
@@ -284,7 +248,7 @@ Setter = Callable[[Any, Path | None], dict[str, Any]]
 
 def _path_setter(attr: str) -> Setter:
     def setter(value: Any, base: Path | None) -> dict[str, Any]:
-        text = _text(value)
+        text = read.text(value)
         if text and "://" not in text and base is not None and not Path(text).expanduser().is_absolute():
             text = str(base / text)
         return {attr: text}
@@ -312,11 +276,11 @@ KEYS: Mapping[str, Setter] = {
     "HTTPS_PORT": _simple("port", _port),
     "hosts": _simple("host", _hosts),
     "uri": _upstream_setter,
-    "ApiKey": _simple("api_key", _text),
-    "proxy": _simple("proxy", _text),
+    "ApiKey": _simple("api_key", read.text),
+    "proxy": _simple("proxy", read.text),
     "RefreshSchedule": _simple("refresh_schedule", _schedule),
-    "UserTokenHash": _simple("user_token_hash", _token_hash),
-    "AdminTokenHash": _simple("admin_token_hash", _token_hash),
+    "UserTokenHash": _simple("user_token_hash", read.token_hash),
+    "AdminTokenHash": _simple("admin_token_hash", read.token_hash),
     "CachingFillMode": _simple("mode", _mode),
     "LogLevel": _simple("log_level", _log_level),
     "LogFormat": _simple("log_format", _log_format),
@@ -326,7 +290,7 @@ KEYS: Mapping[str, Setter] = {
     "TlsKeyFile": _path_setter("tls_key"),
     "RootCaFile": _path_setter("root_ca"),
     "UpstreamCaFile": _path_setter("upstream_ca"),
-    "InsecureHttp": _simple("insecure_http", _flag),
+    "InsecureHttp": _simple("insecure_http", read.flag),
     "UpstreamTimeout": _simple("upstream_timeout", _seconds),
     "UpstreamRateLimit": _simple("upstream_rate", _rate),
     "UpstreamBurst": _simple("upstream_burst", _positive_int),
@@ -362,28 +326,6 @@ def _apply(values: dict[str, Any], key: str, value: Any, origin: str, base: Path
         values.update(setter(value, base))
     except ValueError as exc:
         raise ConfigError(f"{origin}: {key}: {exc}") from None
-
-
-def read_config_file(file: Path) -> dict[str, Any]:
-    """The keys of a configuration file as Intel's PCCS reads it: JSON with ``//`` and ``/* */`` comments and
-    trailing commas allowed."""
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read the configuration {file}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{file} is not UTF-8 text (byte {exc.start})") from None
-    try:
-        document = json.loads(strip_trailing_commas(strip_comments(text)))
-    except CommentError as exc:
-        raise ConfigError(f"{file}:{exc.line}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{file}:{exc.lineno}: not JSON: {exc.msg}") from None
-    except RecursionError:
-        raise ConfigError(f"{file}: nested too deeply to be a configuration") from None
-    if not isinstance(document, dict):
-        raise ConfigError(f"{file}: the configuration must be a JSON object of keys")
-    return document
 
 
 def load_config(

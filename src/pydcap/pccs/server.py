@@ -7,9 +7,7 @@ certificate is made on first start.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -20,7 +18,7 @@ from pydcap.cache import CollateralStore
 from pydcap.pccs.app import PccsApp
 from pydcap.pccs.config import CachingMode, PccsConfig
 from pydcap.pccs.service import Clock, PccsService
-from pydcap.serving import ThreadedServer, TlsFiles, ensure_tls_files, run_workers, uvicorn_options
+from pydcap.serving import ThreadedServer, TlsFiles, ensure_tls_files, serve_workers, uvicorn_options
 from pydcap.serving.logs import configure_logging
 from pydcap.serving.metrics import WorkerSnapshots
 from pydcap.serving.tls import self_signed_paths
@@ -88,16 +86,11 @@ def serve(config: PccsConfig) -> None:
         print(f"  clients trust it with: --ca-cert {tls.cert} (curl --cacert, SSL_CERT_FILE)", file=sys.stderr)
     options = uvicorn_options(tls)
     if config.workers > 1:
-        os.environ[CONFIG_ENV] = config.to_json()
-        metrics_dir = tempfile.mkdtemp(prefix="pydcap-pccs-metrics-")  # private (0700), for this run only
-        os.environ[METRICS_DIR_ENV] = metrics_dir
-        try:
-            run_workers(
-                "pydcap.pccs.server:app_from_environment", host=config.host, port=config.port,
-                workers=config.workers, options=options,
-            )  # fmt: skip
-        finally:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+        serve_workers(
+            "pydcap.pccs.server:app_from_environment", host=config.host, port=config.port, workers=config.workers,
+            options=options, environment={CONFIG_ENV: config.to_json()}, metrics_dir_env=METRICS_DIR_ENV,
+            metrics_prefix="pydcap-pccs-metrics",
+        )  # fmt: skip
         return
     uvicorn.run(build_app(config), host=config.host, port=config.port, **options)
 

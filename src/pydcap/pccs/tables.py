@@ -3,10 +3,9 @@ the certificate each raw TCB selects, and Intel's registration queue (``reg`` ne
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Engine, Float, Integer, LargeBinary, MetaData, String, Table, Text, func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Column, Engine, Float, Integer, LargeBinary, MetaData, String, Table, Text
 
-from pydcap.cache.errors import StoreError
+from pydcap.cache.store import create_tables
 
 metadata = MetaData()
 
@@ -69,12 +68,4 @@ QUEUE_STATES = {"reg": STATE_NEW, "reg_na": STATE_NOT_AVAILABLE}  # by the name 
 
 def ensure_tables(engine: Engine) -> None:
     """Create the tables that are missing (concurrent first starts of several replicas are serialised)."""
-    try:
-        with engine.connect() as conn:
-            conn.execution_options(pydcap_begin="IMMEDIATE")
-            with conn.begin():
-                if engine.dialect.name == "postgresql":
-                    conn.execute(select(func.pg_advisory_xact_lock(0x7079_6463_6373)))
-                metadata.create_all(conn, checkfirst=True)
-    except SQLAlchemyError as exc:
-        raise StoreError(f"cannot create the PCCS tables: {exc}") from exc
+    create_tables(engine, metadata, lock=0x7079_6463_6373, what="the PCCS tables")

@@ -6,7 +6,7 @@ the attestation service (``pydcap.attest``).
 
 from pydcap.serving.auth import token_hash, token_matches
 from pydcap.serving.metrics import Metrics, WorkerSnapshots
-from pydcap.serving.runner import ThreadedServer, run_workers, tcp_socket, uvicorn_options
+from pydcap.serving.runner import ThreadedServer, run_workers, serve_workers, tcp_socket, uvicorn_options
 from pydcap.serving.tls import TlsFiles, ensure_tls_files, self_signed
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "ensure_tls_files",
     "run_workers",
     "self_signed",
+    "serve_workers",
     "tcp_socket",
     "token_hash",
     "token_matches",

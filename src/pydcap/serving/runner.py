@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import uvicorn
@@ -65,6 +69,28 @@ def run_workers(factory: str, *, host: str, port: int, workers: int, options: di
         Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()  # type: ignore[call-arg]
     else:
         Multiprocess(config, sockets=[sock]).run()
+
+
+def serve_workers(
+    factory: str,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    options: dict[str, Any],
+    environment: Mapping[str, str],
+    metrics_dir_env: str,
+    metrics_prefix: str,
+) -> None:
+    """``run_workers`` with ``environment`` set for the workers (their configuration) and a private directory
+    (0700, removed afterwards) named in ``$metrics_dir_env``, where they share their metrics (``WorkerSnapshots``)."""
+    os.environ.update(environment)
+    metrics_dir = tempfile.mkdtemp(prefix=f"{metrics_prefix}-")
+    os.environ[metrics_dir_env] = metrics_dir
+    try:
+        run_workers(factory, host=host, port=port, workers=workers, options=options)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 class ThreadedServer:

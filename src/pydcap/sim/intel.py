@@ -32,6 +32,7 @@ from pydcap.sim.pki import CA_KINDS, DAY, Authority, Pki, pem_chain
 from pydcap.sim.platform import IssuedPck, SimulatedPlatform, SimulatedSgxPlatform, SimulatedTdxPlatform
 from pydcap.sim.publisher import DocumentPublisher
 from pydcap.sim.revocation import RevocationLists
+from pydcap.sim.scenario_model import Scenario
 
 REFERENCE_TIME = datetime(2025, 7, 1, tzinfo=UTC)
 """A fixed ``now`` for reproducible tests: ``SimulatedIntel(seed, now=REFERENCE_TIME)``."""
@@ -68,9 +69,7 @@ class CollateralTarget:
 
     @property
     def update(self) -> str:
-        if self.platform is None or self.platform.scenario is None:
-            return "standard"
-        return sc.get(self.platform.scenario).update
+        return "standard" if self.platform is None else self.platform.collateral_update
 
 
 class SimulatedIntel:
@@ -137,7 +136,7 @@ class SimulatedIntel:
     def sgx_platform(
         self,
         *,
-        scenario: str | None = None,
+        scenario: str | Scenario | None = None,
         name: str | None = None,
         fmspc: bytes | str | None = None,
         ca: str | None = None,
@@ -151,7 +150,8 @@ class SimulatedIntel:
         quote_defects: Iterable[QuoteDefect] = (),
         collateral_defects: Iterable[CollateralDefect] = (),
     ) -> SimulatedSgxPlatform:
-        """An SGX platform: fully up to date by default, or as ``scenario`` describes; explicit arguments win.
+        """An SGX platform: fully up to date by default, or as ``scenario`` (a name, or a ``Scenario`` of one's own)
+        describes; explicit arguments win.
 
         ``ca`` is ``processor`` (default) or ``platform`` (a multi-package platform with a platform manifest).
         ``pck_tcb`` (CPUSVN components, PCESVN) is the TCB its PCK certificate certifies; by default the one
@@ -175,7 +175,7 @@ class SimulatedIntel:
     def tdx_platform(
         self,
         *,
-        scenario: str | None = None,
+        scenario: str | Scenario | None = None,
         name: str | None = None,
         fmspc: bytes | str | None = None,
         ca: str | None = None,
@@ -256,13 +256,14 @@ class SimulatedIntel:
         self,
         cls: type[P],
         tee: str,
-        scenario_name: str | None,
+        named: str | Scenario | None,
         name: str | None,
         given: dict[str, Any],
         quote_defects: Iterable[QuoteDefect],
         collateral_defects: Iterable[CollateralDefect],
     ) -> P:
-        scenario = sc.get(scenario_name) if scenario_name is not None else None
+        scenario = sc.get(named) if isinstance(named, str) else named
+        scenario_name = scenario.name if scenario is not None else None
         settings = scenario.platform_settings(tee) if scenario is not None else {}
         settings.update(given)
         qd = frozenset(quote_defects) | (scenario.quote_defects if scenario else frozenset())
@@ -270,7 +271,8 @@ class SimulatedIntel:
         revocations = scenario.revocations if scenario else frozenset()
         owner = self.impostor() if scenario is not None and scenario.impostor else self
         label = name or scenario_name or "default"
-        platform = owner._build(cls, tee, label, settings, scenario_name, qd, cd, revocations)
+        update = scenario.update if scenario is not None else "standard"
+        platform = owner._build(cls, tee, label, settings, (scenario_name, update), qd, cd, revocations)
         if owner is not self:
             self._register(platform)
         return platform
@@ -281,7 +283,7 @@ class SimulatedIntel:
         tee: str,
         name: str,
         settings: dict[str, Any],
-        scenario: str | None,
+        scenario: tuple[str | None, str],
         quote_defects: frozenset[QuoteDefect],
         collateral_defects: frozenset[CollateralDefect],
         revocations: frozenset[Revocation],
@@ -300,7 +302,8 @@ class SimulatedIntel:
             intel=self,
             name=name,
             issuer=issuer,
-            scenario=scenario,
+            scenario=scenario[0],
+            collateral_update=scenario[1],
             quote_defects=quote_defects,
             collateral_defects=collateral_defects,
             default_quote_version=3,

@@ -119,6 +119,7 @@ class SimulatedPlatform:
     quote_defects: frozenset[QuoteDefect] = frozenset()
     collateral_defects: frozenset[CollateralDefect] = frozenset()
     scenario: str | None = None
+    collateral_update: str = "standard"  # the scenario's: collateral_for's default update
     default_quote_version: int
 
     tee: ClassVar[str] = "sgx"

@@ -12,6 +12,7 @@ from typing import Any
 from pydcap.sim import catalog as cat
 from pydcap.sim.defects import CollateralDefect, QuoteDefect, Revocation
 from pydcap.verify.names import QV_RESULT_OF_STATUS, Failure, QvResult, TcbStatus
+from pydcap.verify.quote3 import Quote3Error
 
 SGX = ("sgx",)
 TDX = ("tdx",)
@@ -20,24 +21,19 @@ BOTH = ("sgx", "tdx")
 
 @dataclass(frozen=True)
 class Expectation:
-    """Intel's verdict: a TCB status (verification succeeded) or a failure, and the expiry flag."""
+    """Intel's verdict: a TCB status (verification succeeded) or a failure (the QVL status of the defect Intel's
+    API meets first, and the ``quote3_error_t`` it returns for it), and the expiry flag."""
 
     tcb_status: TcbStatus | None = TcbStatus.UP_TO_DATE
     failure: Failure | None = None
     collateral_expired: bool = False
+    quote3_error: Quote3Error = Quote3Error.SGX_QL_SUCCESS
 
     @property
     def qv_result(self) -> QvResult:
-        """pydcap's convention: REVOKED for revocations, INVALID_SIGNATURE for signatures that do not verify
-        (including certificates not signed by their issuer), UNSPECIFIED for any other failure."""
+        """Intel's result: the TCB status's, or UNSPECIFIED on any failure."""
         if self.tcb_status is not None:
             return QV_RESULT_OF_STATUS[self.tcb_status]
-        if self.failure is None:
-            raise ValueError("an expectation needs a TCB status or a failure")
-        if self.failure.value.endswith("_REVOKED"):
-            return QvResult.REVOKED
-        if self.failure.value.endswith(("_SIGNATURE", "_INVALID_ISSUER")):
-            return QvResult.INVALID_SIGNATURE
         return QvResult.UNSPECIFIED
 
     def describe(self) -> str:
@@ -45,8 +41,8 @@ class Expectation:
         return f"{out} (collateral expired)" if self.collateral_expired else out
 
 
-def fails(failure: Failure) -> Expectation:
-    return Expectation(tcb_status=None, failure=failure)
+def fails(failure: Failure, quote3_error: Quote3Error) -> Expectation:
+    return Expectation(tcb_status=None, failure=failure, quote3_error=quote3_error)
 
 
 def status(value: str, *, expired: bool = False) -> Expectation:
@@ -78,6 +74,13 @@ class Scenario:
 
     def supports(self, tee: str) -> bool:
         return tee in self.tees
+
+    @property
+    def defect_names(self) -> tuple[str, ...]:
+        """What is wrong, by name: quote and collateral defects, revocations, a root of another key."""
+        names = sorted(d.value for d in (*self.quote_defects, *self.collateral_defects))
+        names += sorted(f"revoked-{r.value}" for r in self.revocations)
+        return (*names, *(("root-of-another-key",) if self.impostor else ()))
 
     def platform_settings(self, tee: str) -> dict[str, Any]:
         """Keyword arguments for ``sgx_platform`` / ``tdx_platform`` that realise this scenario."""

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 
 from pydcap.sim import catalog as cat
+from pydcap.sim.combined_scenarios import combined_scenarios
 from pydcap.sim.defects import CollateralDefect
 from pydcap.sim.failure_scenarios import document_scenarios, expiry_scenarios, pki_scenarios, quote_scenarios
 from pydcap.sim.scenario_model import (
@@ -25,12 +26,13 @@ from pydcap.sim.scenario_model import (
     status,
 )
 from pydcap.verify.names import Failure
+from pydcap.verify.quote3 import Quote3Error
 
 __all__ = ["DEFAULT_SCENARIO", "SCENARIOS", "Expectation", "Scenario", "for_tee", "get", "kebab", "merged_status"]
 
 
 def _verdict(merged: str) -> Expectation:
-    return fails(Failure.TCB_REVOKED) if merged == cat.REVOKED else status(merged)
+    return fails(Failure.TCB_REVOKED, Quote3Error.SGX_QL_TCB_REVOKED) if merged == cat.REVOKED else status(merged)
 
 
 def _merge_scenarios() -> Iterator[Scenario]:
@@ -65,12 +67,15 @@ def _base_scenarios() -> Iterator[Scenario]:
         if s not in (cat.UP_TO_DATE, cat.REVOKED):
             yield Scenario(kebab(s), f"the platform's TCB is at a {s} level", status(s), platform=s)
     yield Scenario(
-        "tcb-revoked", "the platform's TCB is at a Revoked level", fails(Failure.TCB_REVOKED), platform=cat.REVOKED
+        "tcb-revoked",
+        "the platform's TCB is at a Revoked level",
+        fails(Failure.TCB_REVOKED, Quote3Error.SGX_QL_TCB_REVOKED),
+        platform=cat.REVOKED,
     )
     yield Scenario(
         "tcb-not-supported",
         "the platform's TCB is below every TCB level",
-        fails(Failure.TCB_NOT_SUPPORTED),
+        fails(Failure.TCB_NOT_SUPPORTED, Quote3Error.SGX_QL_TCB_NOT_SUPPORTED),
         platform=_BELOW,
     )
     yield Scenario(
@@ -80,12 +85,15 @@ def _base_scenarios() -> Iterator[Scenario]:
         qe=cat.OUT_OF_DATE,
     )
     yield Scenario(
-        "qe-revoked", "the quoting enclave's ISVSVN is at a Revoked level", fails(Failure.TCB_REVOKED), qe=cat.REVOKED
+        "qe-revoked",
+        "the quoting enclave's ISVSVN is at a Revoked level",
+        fails(Failure.TCB_REVOKED, Quote3Error.SGX_QL_TCB_REVOKED),
+        qe=cat.REVOKED,
     )
     yield Scenario(
         "qe-not-supported",
         "the quoting enclave's ISVSVN is below every level",
-        fails(Failure.TCB_NOT_SUPPORTED),
+        fails(Failure.TCB_NOT_SUPPORTED, Quote3Error.SGX_QL_TCB_NOT_SUPPORTED),
         qe=_BELOW,
     )
     yield Scenario(
@@ -113,14 +121,14 @@ def _tdx_scenarios() -> Iterator[Scenario]:
     yield Scenario(
         "module-revoked",
         "the TDX module's SVN is at a Revoked level",
-        fails(Failure.TCB_REVOKED),
+        fails(Failure.TCB_REVOKED, Quote3Error.SGX_QL_TCB_REVOKED),
         tees=TDX,
         module=cat.REVOKED,
     )
     yield Scenario(
         "module-not-supported",
         "the TDX module's SVN is below every module level",
-        fails(Failure.TCB_NOT_SUPPORTED),
+        fails(Failure.TCB_NOT_SUPPORTED, Quote3Error.SGX_QL_TCB_NOT_SUPPORTED),
         tees=TDX,
         module=_BELOW,
     )
@@ -181,35 +189,35 @@ def _tdx_scenarios() -> Iterator[Scenario]:
     yield Scenario(
         "td-relaunch-current-not-supported",
         "a TD whose current module SVN matches no level",
-        fails(Failure.TCB_NOT_SUPPORTED),
+        fails(Failure.TCB_NOT_SUPPORTED, Quote3Error.SGX_QL_TCB_NOT_SUPPORTED),
         tees=TDX,
         current_module=_BELOW,
     )
     yield Scenario(
         "tdx-module-signer-mismatch",
         "MRSIGNERSEAM is not the TDX module signer",
-        fails(Failure.TDX_MODULE_MISMATCH),
+        fails(Failure.TDX_MODULE_MISMATCH, Quote3Error.SGX_QL_TDX_MODULE_MISMATCH),
         tees=TDX,
         settings={"mr_signer_seam": b"\x01" * 48},
     )
     yield Scenario(
         "tdx-seam-attributes-set",
         "SEAMATTRIBUTES is not zero",
-        fails(Failure.TDX_MODULE_MISMATCH),
+        fails(Failure.TDX_MODULE_MISMATCH, Quote3Error.SGX_QL_TDX_MODULE_MISMATCH),
         tees=TDX,
         settings={"seam_attributes": b"\x01" + bytes(7)},
     )
     yield Scenario(
         "tdx-module-identity-missing",
         "the TCB info has no TDX_02 module identity",
-        fails(Failure.TDX_MODULE_MISMATCH),
+        fails(Failure.TDX_MODULE_MISMATCH, Quote3Error.SGX_QL_TDX_MODULE_MISMATCH),
         tees=TDX,
         settings={"module_version": 2},
     )
     yield defective(
         "tdx-tcb-info-v2",
         "a version 2 TCB info (SGX only) given for a TDX quote",
-        fails(Failure.TCB_INFO_MISMATCH),
+        fails(Failure.TCB_INFO_MISMATCH, Quote3Error.SGX_QL_TCBINFO_MISMATCH),
         CollateralDefect.TCB_INFO_VERSION_2,
         tees=TDX,
     )
@@ -245,6 +253,7 @@ def _all() -> dict[str, Scenario]:
         document_scenarios,
         quote_scenarios,
         expiry_scenarios,
+        combined_scenarios,
         _merge_scenarios,
     ):
         for scenario in gen():

@@ -15,6 +15,7 @@ from pydcap.pki.pck import PckCertificate
 from pydcap.pki.trust import TrustRoot
 from pydcap.verify.memo import PkiMemo
 from pydcap.verify.names import Failure
+from pydcap.verify.quote3 import PreflightStep
 
 ROOT_CN = "SGX Root CA"
 INTERMEDIATE_CN = "CA"
@@ -23,12 +24,14 @@ TCB_SIGNING_CN = "SGX TCB Signing"
 
 
 class CheckFailed(Exception):
-    """Internal control flow: a named failure plus a human explanation."""
+    """Internal control flow: a named failure plus a human explanation, and the step of Intel's API pre-flight
+    that met it (None: one of the QVL's four calls)."""
 
-    def __init__(self, failure: Failure, detail: str) -> None:
+    def __init__(self, failure: Failure, detail: str, step: PreflightStep | None = None) -> None:
         super().__init__(detail)
         self.failure = failure
         self.detail = detail
+        self.step = step
 
 
 def extension_failure(position: int, length: int) -> Failure:
@@ -106,9 +109,31 @@ class PckChain:
     pck_crl: RevocationList
 
 
+def trusted_pck_chain(pem: bytes, trust: TrustRoot, memo: PkiMemo) -> tuple[CertificateChain, PckCertificate | None]:
+    """The PCK chain as Intel's API reads it before any other check of it: three readable certificates, each with
+    its required extensions, every one named as a PCK certificate a readable PCK certificate, a self-issued root,
+    and that root's key the trusted key. Returns the chain and its PCK certificate (the last so named, as
+    Intel's chain keeps it)."""
+    chain = parse_chain(pem, 3, "PCK certificate chain", memo)
+    pck = None
+    for cert in chain.certificates:
+        if PCK_CN in cert.subject_cn:
+            try:
+                pck = PckCertificate.from_certificate(cert)
+            except CertificateFormatError as exc:
+                raise CheckFailed(Failure.SGX_PCK_INVALID_EXTENSIONS, str(exc)) from exc
+    if chain.root is None:
+        raise CheckFailed(Failure.SGX_ROOT_CA_MISSING, "PCK chain has no self-issued root certificate")
+    if chain.root.public_key_bytes != trust.public_key:
+        raise CheckFailed(
+            Failure.SGX_PCK_CERT_CHAIN_UNTRUSTED, f"PCK chain does not end in the trusted root ({trust.name})"
+        )
+    return chain, pck
+
+
 def check_pck_chain(pem: bytes, root_ca_crl: bytes, pck_crl: bytes, trust: TrustRoot, memo: PkiMemo) -> PckChain:
     """The PCK certificate chain from the quote, against the root CA CRL and the PCK CRL."""
-    chain = parse_chain(pem, 3, "PCK certificate chain", memo)
+    chain, pck = trusted_pck_chain(pem, trust, memo)
     root_crl = parse_crl(root_ca_crl, "root CA CRL", memo)
     intermediate_crl = parse_crl(pck_crl, "PCK CRL", memo)
 
@@ -118,13 +143,8 @@ def check_pck_chain(pem: bytes, root_ca_crl: bytes, pck_crl: bytes, trust: Trust
     intermediate = chain.find(INTERMEDIATE_CN, self_issued=False)
     if intermediate is None:
         raise CheckFailed(Failure.SGX_INTERMEDIATE_CA_MISSING, "PCK chain has no intermediate CA certificate")
-    leaf = chain.find(PCK_CN)
-    if leaf is None:
+    if pck is None:
         raise CheckFailed(Failure.SGX_PCK_MISSING, "PCK chain has no PCK certificate")
-    try:
-        pck = PckCertificate.from_certificate(leaf)
-    except CertificateFormatError as exc:
-        raise CheckFailed(Failure.SGX_PCK_INVALID_EXTENSIONS, str(exc)) from exc
 
     check_root_certificate(root, memo)
     if intermediate.issuer_raw != root.subject_raw or not memo.signed_by(intermediate, root):
@@ -134,10 +154,6 @@ def check_pck_chain(pem: bytes, root_ca_crl: bytes, pck_crl: bytes, trust: Trust
         )
     if pck.issuer_raw != intermediate.subject_raw or not memo.signed_by(pck, intermediate):
         raise CheckFailed(Failure.SGX_PCK_INVALID_ISSUER, "PCK certificate is not signed by the intermediate CA")
-    if root.public_key_bytes != trust.public_key:
-        raise CheckFailed(
-            Failure.SGX_PCK_CERT_CHAIN_UNTRUSTED, f"PCK chain does not end in the trusted root ({trust.name})"
-        )
     check_crl(root_crl, root, "root CA CRL", memo)
     check_crl(intermediate_crl, intermediate, "PCK CRL", memo)
     if root_crl.revokes(intermediate):

@@ -133,35 +133,3 @@ QV_RESULT_OF_STATUS: dict[TcbStatus, QvResult] = {
     TcbStatus.TD_RELAUNCH_ADVISED: QvResult.TD_RELAUNCH_ADVISED,
     TcbStatus.TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED: QvResult.TD_RELAUNCH_ADVISED_CONFIG_NEEDED,
 }
-
-_REVOCATIONS = frozenset(
-    {
-        Failure.SGX_PCK_REVOKED,
-        Failure.PCK_REVOKED,
-        Failure.SGX_INTERMEDIATE_CA_REVOKED,
-        Failure.SGX_TCB_SIGNING_CERT_REVOKED,
-        Failure.TCB_REVOKED,
-    }
-)
-_BAD_SIGNATURES = frozenset(
-    {
-        Failure.INVALID_QUOTE_SIGNATURE,
-        Failure.INVALID_QE_REPORT_SIGNATURE,
-        Failure.TCB_INFO_INVALID_SIGNATURE,
-        Failure.SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE,
-        Failure.SGX_CRL_INVALID_SIGNATURE,
-        Failure.SGX_ROOT_CA_INVALID_ISSUER,
-        Failure.SGX_INTERMEDIATE_CA_INVALID_ISSUER,
-        Failure.SGX_PCK_INVALID_ISSUER,
-        Failure.SGX_TCB_SIGNING_CERT_INVALID_ISSUER,
-    }
-)
-
-
-def qv_result_of_failure(failure: Failure) -> QvResult:
-    """REVOKED for revocations, INVALID_SIGNATURE for signatures that do not verify, else UNSPECIFIED."""
-    if failure in _REVOCATIONS:
-        return QvResult.REVOKED
-    if failure in _BAD_SIGNATURES:
-        return QvResult.INVALID_SIGNATURE
-    return QvResult.UNSPECIFIED

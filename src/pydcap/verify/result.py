@@ -1,4 +1,5 @@
-"""What verification returns: Intel's result name, the TCB status, the named failure, and supplemental data."""
+"""What verification returns: Intel's API answer (code and result), the TCB status, the named failure, and
+supplemental data."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from pydcap.quote.parser import Body, Quote
 from pydcap.verify.names import Failure, QvResult, TcbStatus
+from pydcap.verify.quote3 import Quote3Error
 
 
 def iso(ts: int | None) -> str | None:
@@ -86,11 +88,14 @@ class Supplemental:
 class VerificationResult:
     """The appraisal of one quote, and the policy's decision on it.
 
-    ``failure`` is None when Intel's verifier would return success (with ``qv_result`` OK or one of the
-    non-terminal statuses); ``accepted`` is the policy's verdict, with every reason in ``reasons``.
+    ``quote3_error`` and ``qv_result`` are what Intel's ``tee_verify_quote`` returns for the same inputs: on
+    success ``SGX_QL_SUCCESS`` and the result (OK or one of the non-terminal statuses); on any failure Intel's
+    error code and UNSPECIFIED. ``failure`` is None on success, else the QVL status of the defect Intel's
+    verification meets first. ``accepted`` is the policy's verdict, with every reason in ``reasons``.
     """
 
     qv_result: QvResult
+    quote3_error: Quote3Error
     tcb_status: TcbStatus | None
     failure: Failure | None
     detail: str
@@ -129,6 +134,7 @@ class VerificationResult:
         """The ``pydcap verify --json`` object."""
         return {
             "accepted": self.accepted,
+            "quote3_error": self.quote3_error.value,
             "qv_result": self.qv_result.value,
             "tcb_status": self.tcb_status.value if self.tcb_status else None,
             "failure": self.failure.value if self.failure else None,

@@ -1,16 +1,19 @@
 """The quote verifier: Intel's QvE/QVL appraisal, step by step, with content-keyed caches for collateral.
 
-Order of checks (the first failure wins, as in Intel's library): quote format, PCK chain and CRLs, TCB info
-and its signing chain, QE identity and its signing chain, then the quote itself (TCB info match, TDX
-module, QE report signature and binding, QE identity, quote signature) and finally the TCB level.
-Collateral expiry is a flag beside the result, never a failure.
+Order of checks (the first failure wins, as in Intel's verification API, qve.cpp ``sgx_qve_verify_quote``):
+the quote's format; a pre-flight that reads the TCB info, the PCK chain (and pins its root key), the QE
+identity, the issuer chains and the CRLs; then the QVL's four calls: PCK chain and CRLs, TCB info and its
+signing chain, QE identity and its signing chain, the quote itself (TCB info match, TDX module, QE report
+signature and binding, QE identity, quote signature) and finally the TCB level. Collateral expiry is a flag
+beside the result, never a failure.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -39,10 +42,13 @@ from pydcap.verify.chains import (
     SigningChain,
     check_pck_chain,
     check_signing_chain,
+    parse_crl,
     read_chain,
+    trusted_pck_chain,
 )
 from pydcap.verify.memo import PkiMemo
-from pydcap.verify.names import QV_RESULT_OF_STATUS, Failure, TcbStatus, qv_result_of_failure
+from pydcap.verify.names import QV_RESULT_OF_STATUS, Failure, QvResult, TcbStatus
+from pydcap.verify.quote3 import QUOTE3_ERROR_OF_FAILURE, PreflightStep, Quote3Error
 from pydcap.verify.result import Supplemental, VerificationResult
 from pydcap.verify.signatures import document_signature_ok, verify_raw
 from pydcap.verify.tcb import TcbEvaluation, TcbNotSupported, evaluate, relaunch
@@ -120,6 +126,14 @@ _QE_IDENTITY = _DocumentKind(
 
 
 @dataclass(frozen=True)
+class _Parsed:
+    """The collateral documents as Intel's API pre-flight parsed them."""
+
+    tcb_info: TcbInfo
+    qe_identity: EnclaveIdentity
+
+
+@dataclass(frozen=True)
 class _PckOutcome:
     """A checked PCK chain with its CRLs; ``dates`` also cover the PCK CRL issuer chain (which, as in Intel's
     verification enclave, is read for its dates only)."""
@@ -146,6 +160,7 @@ class Verifier:
     ) -> None:
         self.trust = _trust_root(trusted_root)
         self.policy: AppraisalPolicy = policy if policy is not None else Policy()
+        self._parsed: BoundedCache[_Parsed | CheckFailed] = BoundedCache(cache_size)
         self._pck: BoundedCache[_PckOutcome | CheckFailed] = BoundedCache(cache_size)
         self._tcb: BoundedCache[_SignedCollateral[TcbInfo] | CheckFailed] = BoundedCache(cache_size)
         self._qe: BoundedCache[_SignedCollateral[EnclaveIdentity] | CheckFailed] = BoundedCache(cache_size)
@@ -177,20 +192,27 @@ class Verifier:
             parsed = quote if isinstance(quote, Quote) else Quote.parse(quote)
             return self._appraise(parsed, collateral, at)
         except QuoteFormatError as exc:
-            return self._failed(Failure.UNSUPPORTED_QUOTE_FORMAT, str(exc), at, None)
+            raw = quote.raw if isinstance(quote, Quote) else quote
+            step = PreflightStep.QUOTE_SIZE if _refused_as_parameter(raw) else PreflightStep.QUOTE
+            return self._failed(Failure.UNSUPPORTED_QUOTE_FORMAT, str(exc), at, None, step)
         except CheckFailed as exc:
-            return self._failed(exc.failure, exc.detail, at, parsed)
+            return self._failed(exc.failure, exc.detail, at, parsed, exc.step)
 
     def clear_caches(self) -> None:
-        for cache in (self._pck, self._tcb, self._qe):
+        for cache in (self._parsed, self._pck, self._tcb, self._qe):
             cache.clear()
         self._memo.clear()
 
     # ---- steps -----------------------------------------------------------------------------------
 
-    def _failed(self, failure: Failure, detail: str, at: int, quote: Quote | None) -> VerificationResult:
+    def _failed(
+        self, failure: Failure, detail: str, at: int, quote: Quote | None, step: PreflightStep | None = None
+    ) -> VerificationResult:
+        """A failure as Intel's API reports it: the code of the pre-flight ``step`` that met it, else the code of
+        its QVL status; the result UNSPECIFIED."""
         return VerificationResult(
-            qv_result=qv_result_of_failure(failure),
+            qv_result=QvResult.UNSPECIFIED,
+            quote3_error=step.quote3_error if step is not None else QUOTE3_ERROR_OF_FAILURE[failure],
             tcb_status=None,
             failure=failure,
             detail=detail,
@@ -214,21 +236,39 @@ class Verifier:
                 Failure.UNSUPPORTED_QE_CERTIFICATION_DATA_TYPE,
                 f"certification data type {quote.certification_data.type} is not a PCK certificate chain (5)",
             )
+        tcb_doc, qe_doc = collateral.tcb_info, collateral.qe_identity
+        documents = _lookup(
+            self._parsed,
+            (
+                pem,
+                tcb_doc.body,
+                qe_doc.body,
+                collateral.qe_identity_issuer_chain,
+                collateral.tcb_info_issuer_chain,
+                collateral.pck_crl_issuer_chain,
+                collateral.root_ca_crl,
+                collateral.pck_crl,
+            ),
+            lambda: self._preflight(pem, collateral),
+        )
         pck = _lookup(
             self._pck,
             (pem, collateral.root_ca_crl, collateral.pck_crl, collateral.pck_crl_issuer_chain),
             lambda: self._check_pck(pem, collateral),
         )
-        tcb_doc, qe_doc = collateral.tcb_info, collateral.qe_identity
         tcb = _lookup(
             self._tcb,
             (tcb_doc.body, tcb_doc.signature, collateral.tcb_info_issuer_chain, collateral.root_ca_crl),
-            lambda: self._check_signed(_TCB_INFO, tcb_doc, collateral.tcb_info_issuer_chain, collateral),
+            lambda: self._check_signed(
+                _TCB_INFO, documents.tcb_info, tcb_doc, collateral.tcb_info_issuer_chain, collateral
+            ),
         )
         qe = _lookup(
             self._qe,
             (qe_doc.body, qe_doc.signature, collateral.qe_identity_issuer_chain, collateral.root_ca_crl),
-            lambda: self._check_signed(_QE_IDENTITY, qe_doc, collateral.qe_identity_issuer_chain, collateral),
+            lambda: self._check_signed(
+                _QE_IDENTITY, documents.qe_identity, qe_doc, collateral.qe_identity_issuer_chain, collateral
+            ),
         )
         tcb_info = tcb.document
         qe_identity = qe.document
@@ -245,6 +285,7 @@ class Verifier:
             return replace(result, supplemental=supplemental, collateral_expired=expired)
         return VerificationResult(
             qv_result=QV_RESULT_OF_STATUS[status],
+            quote3_error=Quote3Error.SGX_QL_SUCCESS,
             tcb_status=status,
             failure=None,
             detail=_explain(status, launch),
@@ -256,6 +297,28 @@ class Verifier:
             quote=quote,
             supplemental=supplemental,
         )
+
+    def _preflight(self, pem: bytes, collateral: Collateral) -> _Parsed | CheckFailed:
+        """What Intel's API reads before the QVL's four calls, in its order (qve.cpp ``sgx_qve_verify_quote``);
+        a defect met here is reported with the step's own code."""
+        memo = self._memo
+        try:
+            with _during(PreflightStep.TCB_INFO):
+                tcb_info = _parse(_TCB_INFO, collateral.tcb_info)
+            with _during(PreflightStep.PCK_CHAIN):
+                trusted_pck_chain(pem, self.trust, memo)
+            with _during(PreflightStep.QE_IDENTITY):
+                qe_identity = _parse(_QE_IDENTITY, collateral.qe_identity)
+            with _during(PreflightStep.ISSUER_CHAINS):
+                read_chain(collateral.qe_identity_issuer_chain, "QE identity issuer chain", memo)
+                read_chain(collateral.tcb_info_issuer_chain, "TCB info issuer chain", memo)
+                read_chain(collateral.pck_crl_issuer_chain, "PCK CRL issuer chain", memo)
+            with _during(PreflightStep.CRLS):
+                parse_crl(collateral.root_ca_crl, "root CA CRL", memo)
+                parse_crl(collateral.pck_crl, "PCK CRL", memo)
+        except CheckFailed as exc:
+            return exc
+        return _Parsed(tcb_info, qe_identity)
 
     def _check_pck(self, pem: bytes, collateral: Collateral) -> _PckOutcome | CheckFailed:
         try:
@@ -270,17 +333,11 @@ class Verifier:
             return exc
 
     def _check_signed(
-        self, kind: _DocumentKind[D], signed: SignedDocument, chain_pem: bytes, collateral: Collateral
+        self, kind: _DocumentKind[D], document: D, signed: SignedDocument, chain_pem: bytes, collateral: Collateral
     ) -> _SignedCollateral[D] | CheckFailed:
+        """The QVL's check of a parsed document (``document``, read from ``signed``): its signing chain, then
+        its signature."""
         try:
-            try:
-                document = kind.parse(signed)
-            except UnsupportedVersionError as exc:
-                raise CheckFailed(kind.unsupported_version, str(exc)) from exc
-            except InvalidCollateralError as exc:
-                raise CheckFailed(kind.invalid, str(exc)) from exc
-            except CollateralFormatError as exc:
-                raise CheckFailed(kind.unsupported_format, str(exc)) from exc
             chain = check_signing_chain(chain_pem, collateral.root_ca_crl, self.trust, kind.what, self._memo)
             key = self._memo.certificate_key(chain.signer)
             if key is None or not document_signature_ok(signed, key):
@@ -410,8 +467,38 @@ def _lookup(cache: BoundedCache[T | CheckFailed], key: Hashable, compute: Callab
     """A cached check: its value, or the failure it recorded, raised again."""
     value = cache.get_or_compute(key, compute)
     if isinstance(value, CheckFailed):
-        raise CheckFailed(value.failure, value.detail)
+        raise CheckFailed(value.failure, value.detail, value.step)
     return value
+
+
+@contextmanager
+def _during(step: PreflightStep) -> Iterator[None]:
+    """Failures met inside: reported as failures of Intel's pre-flight ``step``."""
+    try:
+        yield
+    except CheckFailed as exc:
+        exc.step = step
+        raise
+
+
+def _parse(kind: _DocumentKind[D], signed: SignedDocument) -> D:
+    try:
+        return kind.parse(signed)
+    except UnsupportedVersionError as exc:
+        raise CheckFailed(kind.unsupported_version, str(exc)) from exc
+    except InvalidCollateralError as exc:
+        raise CheckFailed(kind.invalid, str(exc)) from exc
+    except CollateralFormatError as exc:
+        raise CheckFailed(kind.unsupported_format, str(exc)) from exc
+
+
+_MIN_QUOTE_SIZE = 1020  # Intel's QUOTE_MIN_SIZE
+
+
+def _refused_as_parameter(raw: bytes) -> bool:
+    """Whether Intel's API refuses the quote bytes as a bad parameter before parsing them (tee_verify_evidence):
+    fewer than QUOTE_MIN_SIZE bytes, or a TEE type (bytes 4-8) neither SGX (0) nor TDX (0x81)."""
+    return len(raw) < _MIN_QUOTE_SIZE or int.from_bytes(raw[4:8], "little") not in (0x00, 0x81)
 
 
 def _check_tdx_module(td: TdReport10, tcb_info: TcbInfo) -> None:

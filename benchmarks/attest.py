@@ -1,0 +1,214 @@
+"""``make bench``: attestations per second through ``pydcap attest serve`` (1 and 2 worker processes, HTTPS, MAA's
+API, RS256 tokens as MAA signs them, and ES256), beside the verifier's own rate on the same fleet, same run.
+
+The fleet: ``--platforms`` distinct simulated SGX platforms of one FMSPC (so they share collateral, fetched once
+from a simulated Intel PCS), each attesting in turn, more platforms than the verifiers' caches hold, so that every
+verification checks its platform's PCK chain afresh (the costly case, and a large fleet's steady state).
+
+verifier   ``Verifier.verify(quote bytes, collateral)`` in this process: CPU time per verification
+service    the server processes' CPU time (read from /proc) per attestation answered, and attestations per
+           second of wall time with ``2 x workers`` client threads on this same 2-core machine (the clients'
+           own work competes with the server's, so the rate understates a server with its own cores)
+overhead   service CPU per attestation / verifier CPU per verification - 1 (goal: at most 30%)
+
+Contenders alternate in short chunks, several rounds; figures are min-max ranges over the rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from pydcap.sim import SimulatedIntel
+from pydcap.sim.server import SimulatedPcs
+from pydcap.verify import Verifier
+
+API = {"api-version": "2022-08-01"}
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and its live children (uvicorn's worker processes)."""
+    total = 0.0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def service(
+    workers: int, algorithm: str, pcs: SimulatedPcs, root: Path, directory: Path
+) -> Iterator[tuple[int, str, Path]]:
+    """``pydcap attest serve`` on a free port; yields (pid, url, its TLS certificate)."""
+    port = free_port()
+    db = directory / f"attest-{workers}-{algorithm}.sqlite3"
+    command = [
+        sys.executable, "-m", "pydcap", "attest", "serve", "--port", str(port), "--db", str(db),
+        "--upstream", pcs.url, "--root-ca", str(root), "--workers", str(workers), "--algorithm", algorithm,
+    ]  # fmt: skip
+    env = {**os.environ, "PYDCAP_ATTEST_LOG_LEVEL": "error"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise SystemExit(f"pydcap attest serve --workers {workers} did not start") from None
+            time.sleep(0.1)
+    try:
+        yield process.pid, f"https://127.0.0.1:{port}", directory / "attest-tls-cert.pem"
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def send_all(url: str, cert: Path, bodies: list[bytes], threads: int) -> float:
+    """Post every body to /attest/SgxEnclave from ``threads`` keep-alive clients; wall seconds."""
+    context = ssl.create_default_context(cafile=cert)
+    errors: list[str] = []
+
+    def run(part: list[bytes]) -> None:
+        with httpx.Client(base_url=url, verify=context, timeout=60) as http:
+            for body in part:
+                response = http.post(
+                    "/attest/SgxEnclave", params=API, content=body, headers={"content-type": "application/json"}
+                )
+                if response.status_code != 200:
+                    errors.append(response.text)
+
+    parts = [bodies[i::threads] for i in range(threads)]
+    workers = [threading.Thread(target=run, args=(part,)) for part in parts]
+    start = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if errors:
+        raise SystemExit(f"the service refused an attestation: {errors[0]}")
+    return time.perf_counter() - start
+
+
+def span(values: list[float], fmt: str = "{:.0f}") -> str:
+    return f"{fmt.format(min(values))}-{fmt.format(max(values))}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--platforms", type=int, default=2500, help="distinct platforms in the fleet (default 2500)")
+    parser.add_argument("--chunk", type=int, default=600, help="attestations per contender per round (default 600)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, contenders alternating (default 3)")
+    args = parser.parse_args()
+    console = Console()
+    intel = SimulatedIntel(seed=1)
+    runtime = b"bench runtime data"
+    console.print(f"making {args.platforms} simulated platforms of one FMSPC...")
+    quotes = [
+        intel.sgx_platform(name=f"bench-{i}").quote(hashlib.sha256(runtime).digest()) for i in range(args.platforms)
+    ]
+    encoded = base64.urlsafe_b64encode(runtime).rstrip(b"=").decode()
+    bodies = [
+        b'{"quote":"' + base64.urlsafe_b64encode(q).rstrip(b"=") + b'","runtimeData":{"data":"'
+        + encoded.encode() + b'","dataType":"Binary"}}'
+        for q in quotes
+    ]  # fmt: skip
+    collateral = intel.collateral_for(quotes[0])
+    verifier = Verifier(trusted_root=intel.trust_root, cache_size=1024)
+    position = {"verifier": 0}
+
+    def chunk_of(name: str, items: list[bytes]) -> list[bytes]:
+        start = position.get(name, 0)
+        position[name] = (start + args.chunk) % len(items)
+        return [items[(start + i) % len(items)] for i in range(args.chunk)]
+
+    verifier_cpu: list[float] = []
+    results: dict[str, dict[str, list[float]]] = {}
+    contenders = [(1, "RS256"), (2, "RS256"), (1, "ES256"), (2, "ES256")]
+    with tempfile.TemporaryDirectory(prefix="pydcap-bench-attest-") as tmp, SimulatedPcs(intel) as pcs:
+        root = Path(tmp) / "root.pem"
+        root.write_bytes(intel.root_pem)
+        with ExitStack() as stack:
+            servers = {}
+            for workers, algorithm in contenders:
+                directory = Path(tmp) / f"{workers}-{algorithm}"
+                directory.mkdir()
+                servers[(workers, algorithm)] = stack.enter_context(service(workers, algorithm, pcs, root, directory))
+            for key, (_, url, cert) in servers.items():  # warm: collateral fetched, keys made, workers started
+                send_all(url, cert, bodies[: 4 * key[0]], 2 * key[0])
+            for round_number in range(args.rounds):
+                console.print(f"round {round_number + 1} of {args.rounds}")
+                batch = chunk_of("verifier", quotes)
+                started = time.process_time()
+                for quote in batch:
+                    verifier.verify(quote, collateral)
+                verifier_cpu.append((time.process_time() - started) / len(batch))
+                for (workers, algorithm), (pid, url, cert) in servers.items():
+                    name = f"service, {workers} worker{'s' if workers > 1 else ''}, {algorithm}"
+                    batch = chunk_of(name, bodies)
+                    cpu_before = process_cpu(pid)
+                    wall = send_all(url, cert, batch, 2 * workers)
+                    cpu = (process_cpu(pid) - cpu_before) / len(batch)
+                    entry = results.setdefault(name, {"rate": [], "cpu": []})
+                    entry["rate"].append(len(batch) / wall)
+                    entry["cpu"].append(cpu)
+    table = Table(title=f"pydcap attest: {args.platforms} platforms, one FMSPC, {args.rounds} rounds of {args.chunk}")
+    for column in ("contender", "per second", "CPU ms each", "overhead vs verifier"):
+        table.add_column(column)
+    base = min(verifier_cpu)
+    table.add_row(
+        "verifier (in process)",
+        span([1 / c for c in verifier_cpu]),
+        span([c * 1000 for c in verifier_cpu], "{:.2f}"),
+        "",
+    )
+    for name, entry in results.items():
+        overheads = [c / base - 1 for c in entry["cpu"]]
+        table.add_row(
+            name, span(entry["rate"]), span([c * 1000 for c in entry["cpu"]], "{:.2f}"),
+            f"{span([o * 100 for o in overheads])} %",
+        )  # fmt: skip
+    console.print(table)
+    console.print(
+        "CPU ms each: the server processes' CPU per attestation (HTTPS, JSON, verification, claims, signature); "
+        "the goal is an overhead of at most 30 %."
+    )
+
+
+if __name__ == "__main__":
+    main()
