@@ -21,11 +21,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 TAG = re.compile(r"#\s*\[(?P<tag>[^\]]*)\]")
 KNOWN = re.compile(r"needs .+|slow|background|exit \d+")
 PORT = re.compile(r"--port (\d+)\b")
+LIMIT = 150  # seconds for the whole page (it takes about 15)
 
 
 @dataclass(frozen=True)
@@ -187,7 +190,12 @@ def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
         start_new_session=True,
     )
     try:
-        output, _ = process.communicate(timeout=300)
+        output, _ = process.communicate(timeout=LIMIT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        running = re.findall(r"^README\.md:\d+", output, re.M)[-1:]
+        pytest.fail(f"{running} did not end within {LIMIT} s (a server? tag it [background]):\n{output[-3000:]}")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # anything the script left behind
