@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint format clean
+.PHONY: demo test bench fuzz lint format clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,14 +25,21 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/pccs.py
 	$(BIN)/python benchmarks/attest.py
 
+# Each fuzz target (fuzz/targets.py) for FUZZ_SECONDS, seeded from ../shared/testdata; crashes land in fuzz/crashes/.
+FUZZ_TARGETS ?= quote certificate crl tcb_info qe_identity collateral pccs_file verify admission
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	@for t in $(FUZZ_TARGETS); do echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  $(BIN)/python -m fuzz.run $$t -max_total_time=$(FUZZ_SECONDS) -timeout=20 -print_final_stats=1 || exit 1; done
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks fuzz
+	$(BIN)/ruff format --check src tests benchmarks fuzz
 	$(BIN)/mypy src
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix src tests benchmarks
-	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks fuzz
+	$(BIN)/ruff format src tests benchmarks fuzz
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

@@ -132,12 +132,13 @@ def cached_platforms(verifier: pydcap.Verifier) -> int:
 
 
 def memory_per_platform(bench: Bench, members: list[FleetMember]) -> tuple[float, int]:
-    """Bytes the verifier keeps per cached platform after first contact with ``members``, and how many it keeps."""
+    """Bytes the verifier keeps per platform it holds after first contact with ``members`` (tracemalloc), and how
+    many it holds."""
     gc.collect()
     tracemalloc.start()
     verifier = bench.verifier()
     gc.collect()
-    base = tracemalloc.get_traced_memory()[0]
+    base, held_before = tracemalloc.get_traced_memory()[0], cached_platforms(verifier)
     verify = bench.pydcap(verifier, "first")
     for member in members:
         verify(member)
@@ -145,7 +146,7 @@ def memory_per_platform(bench: Bench, members: list[FleetMember]) -> tuple[float
     grown = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
     held = cached_platforms(verifier)
-    return grown / max(held, 1), held
+    return grown / max(held - held_before, 1), held
 
 
 def checks_per_quote(bench: Bench, members: list[FleetMember]) -> dict[str, float]:

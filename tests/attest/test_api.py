@@ -57,6 +57,7 @@ def test_tdx_vm(server: AttestServer, intel: SimulatedIntel) -> None:
     assert claims["attester_tcb_status"] == claims["x-pydcap-tcb-status"] == "UpToDate"
     assert claims["tdx_td_attributes_debug"] is False and claims["dbgstat"] == "disabled-since-boot"
     assert claims["x-pydcap-fmspc"] and claims["x-pydcap-qv-result"] == "OK"
+    assert claims["x-pydcap-runtime-data"] == b64url(runtime)
 
 
 def test_nonce_and_python_verifier(server: AttestServer, intel: SimulatedIntel) -> None:
@@ -81,7 +82,7 @@ def test_ear(server: AttestServer, intel: SimulatedIntel) -> None:
     assert claims["eat_profile"] == "tag:github.com,2023:veraison/ear"
     assert claims["eat_nonce"] == "ear-nonce"
     [appraisal] = claims["submods"].values()
-    assert appraisal["ear.status"] == "affirming"
+    assert appraisal["ear.status"] == "affirming" and appraisal["x-pydcap-quote3-error"] == "SGX_QL_SUCCESS"
     assert appraisal["ear.trustworthiness-vector"]["hardware"] == 2
     # A draft policy the evidence fails: the EAR still comes, contraindicated.
     refused = attest(
@@ -182,7 +183,11 @@ def test_bad_evidence(server: AttestServer, intel: SimulatedIntel) -> None:
     assert "runtimeData does not match the quote" in message
     bad = intel.sgx_platform(name="forger", quote_defects=[QuoteDefect.QUOTE_SIGNED_BY_WRONG_KEY]).quote(b"")
     message = error(attest(server, "/attest/SgxEnclave", {"quote": b64url(bad)}), 400, "InvalidParameter")
-    assert "INVALID_QUOTE_SIGNATURE" in message
+    assert "INVALID_QUOTE_SIGNATURE" in message and "SGX_QL_" in message and "qv_result UNSPECIFIED" in message
+    ear = attest(server, "/attest/SgxEnclave", {"quote": b64url(bad)}, format="ear")  # the EAR says so, signed
+    [appraisal] = verify_token(ear.json()["token"], server.issuer, ca_cert=ca(server))["submods"].values()
+    assert appraisal["ear.status"] == "contraindicated" and appraisal["x-pydcap-qv-result"] == "UNSPECIFIED"
+    assert appraisal["x-pydcap-failure"].startswith("INVALID_QUOTE_SIGNATURE")
     local = open_enclave_report(quote)
     local = local[:4] + (1).to_bytes(4, "little") + local[8:]
     assert "local SGX report" in error(
@@ -214,6 +219,8 @@ def test_policy_administration_errors(server: AttestServer) -> None:
         policy = jwt.decode(stored.json()["token"], options={"verify_signature": False})["x-ms-policy"]
         assert jwt.decode(policy, options={"verify_signature": False}) == {"AttestationPolicy": b64url(b"{}")}
         assert error(http.delete("/certs"), 405, "MethodNotAllowed")
+        refused = http.post("/certificates:add", params=API, content=b'{"policyCertificateToAdd": "x"}', headers=ADMIN)
+        assert "Isolated mode" in error(refused, 400, "InvalidOperation")
 
 
 def test_token_times_and_signature_are_checked(server: AttestServer) -> None:
@@ -253,3 +260,18 @@ def test_retired_keys_leave_the_jwks_when_their_tokens_have_expired(server: Atte
     now[0] += 2
     assert [k.kid for k in ring.published()] == [second.kid]
     assert ring.current().kid == second.kid
+
+
+def test_init_time_data_is_bound_to_the_config_id(server: AttestServer, intel: SimulatedIntel) -> None:
+    init = b'{"volume": "sha256:abc"}'
+    quote = intel.sgx_platform().quote(b"", config_id=hashlib.sha256(init).digest() + bytes(32), config_svn=2)
+    body = {"quote": b64url(quote), "initTimeData": {"data": b64url(init), "dataType": "JSON"}}
+    response = attest(server, "/attest/SgxEnclave", body)
+    assert response.status_code == 200, response.text
+    claims = jwt.decode(response.json()["token"], options={"verify_signature": False})
+    assert claims["x-ms-inittime"] == {"volume": "sha256:abc"}
+    assert (
+        claims["x-ms-sgx-config-id"].startswith(hashlib.sha256(init).hexdigest()) and claims["x-ms-sgx-config-svn"] == 2
+    )
+    body["initTimeData"] = {"data": b64url(b"other"), "dataType": "Binary"}
+    assert "CONFIGID" in error(attest(server, "/attest/SgxEnclave", body), 400, "InvalidParameter")

@@ -46,8 +46,9 @@ def test_token_verify(
     assert "token valid" in capsys.readouterr().out
     assert main([*args, "--nonce", "other"]) == 1
     assert "nonce" in capsys.readouterr().err
-    assert main(["attest", "token", "verify", good, "--issuer", server.issuer]) == 2  # its certificate is not trusted
+    assert main(["attest", "token", "verify", good, "--issuer", server.issuer]) == 3  # its certificate is not trusted
     assert "--issuer" in capsys.readouterr().err
+    assert main(["attest", "token", "verify", good, "--issuer", "http://127.0.0.1:9"]) == 3  # nobody there
     assert (
         main(["attest", "token", "verify", good, "--issuer", server.issuer, "--ca-cert", str(tmp_path / "none.pem")])
         == 2
@@ -113,3 +114,11 @@ def test_serve(tmp_path: Path, pcs: SimulatedPcs, root_file: Path, intel: Simula
 def test_serve_refuses_bad_settings(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["attest", "serve", "--upstream", "ftp://x"]) == 2
     assert "upstream" in capsys.readouterr().err
+
+
+def test_default_store_is_the_pccs_s(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from pydcap.attest import load_config
+    from pydcap.pccs import load_config as pccs_config
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert load_config(environ={}).database_target == pccs_config(environ={}).database_target

@@ -115,6 +115,12 @@ def test_policy_set_through_the_administration_client_is_enforced(server: Attest
     )
 
 
+def test_policy_management_certificates(server: AttestServer) -> None:
+    admin = sdk(server, attestation.AttestationAdministrationClient, ADMIN_TOKEN)
+    certificates, _ = admin.get_policy_management_certificates()
+    assert certificates == []  # not an Isolated-mode instance: the administrator's token authorizes changes
+
+
 def test_administration_needs_the_admin_token(server: AttestServer) -> None:
     admin = sdk(server, attestation.AttestationAdministrationClient, "not the admin token")
     with pytest.raises(ClientAuthenticationError) as refused:

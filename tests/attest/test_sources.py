@@ -45,5 +45,5 @@ def test_unreachable_upstream_is_503(tmp_path: Path, pcs: SimulatedPcs, root_fil
     with AttestServer(config) as server, client(server) as http:
         response = http.post("/attest/SgxEnclave", params=API, json={"quote": quote})
         assert response.status_code == 503, response.text
-        assert response.json()["error"]["code"] == "ServiceUnavailable"
+        assert response.json()["error"]["code"] == "ServiceUnavailable" and response.headers["retry-after"] == "5"
         assert http.get("/healthz").status_code == 200

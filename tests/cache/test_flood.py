@@ -1,12 +1,12 @@
 """A service fetching collateral for untrusted quotes (the FMSPC read from a certificate nobody checked yet):
 thousands of quotes naming made-up FMSPCs are not thousands of requests to Intel, and the service's memory
-stays flat. The cache's memory of failures holds small values, a bounded number of them, and a 404 is the
+stays flat (the FMSPC of the quote's PCK certificate is changed: nothing checks its signature before the
+collateral is fetched). The cache's memory of failures holds small values, a bounded number of them, and a 404 is the
 answer for its TTL. ``PYDCAP_FLOOD_SECONDS`` makes the flood last that long and prints its numbers."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import gc
 import os
 import random
@@ -26,6 +26,7 @@ from pydcap.sources import CollateralNotFoundError, CollateralUnavailableError, 
 from pydcap.sources.budget import RequestBudget
 from pydcap.sources.errors import ThrottledError
 from tests.flood import flood_seconds, rss_bytes
+from tests.pem_patch import patch_certificate
 
 RATE, BURST = 5.0, 20
 
@@ -39,21 +40,6 @@ def intel() -> SimulatedIntel:
 def pcs(intel: SimulatedIntel) -> SimulatedPcs:
     with SimulatedPcs(intel) as server:
         yield server  # type: ignore[misc]
-
-
-def with_fmspc(quote: bytes, fmspc: bytes, new: bytes) -> bytes:
-    """``quote`` with the FMSPC of its PCK certificate replaced (the certificate's signature no longer holds:
-    nothing checks it before the collateral is fetched)."""
-    begin, end = b"-----BEGIN CERTIFICATE-----\n", b"\n-----END CERTIFICATE-----"
-    start = quote.index(begin) + len(begin)
-    stop = quote.index(end, start)
-    der = base64.b64decode(b"".join(quote[start:stop].split()))
-    at = der.index(b"\x04\x06" + fmspc) + 2
-    der = der[:at] + new + der[at + 6 :]
-    text = base64.b64encode(der)
-    body = b"\n".join(text[i : i + 64] for i in range(0, len(text), 64))
-    assert len(body) == stop - start
-    return quote[:start] + body + quote[stop:]
 
 
 def test_quotes_with_made_up_fmspcs_do_not_become_requests_to_intel(
@@ -72,7 +58,7 @@ def test_quotes_with_made_up_fmspcs_do_not_become_requests_to_intel(
             deadline = time.monotonic() + seconds if seconds is not None else None
             sent = 0
             while (sent < count) if deadline is None else (time.monotonic() < deadline):
-                forged = with_fmspc(quote, platform.fmspc, rng.randbytes(6))
+                forged = patch_certificate(quote, 0, b"\x04\x06" + platform.fmspc, b"\x04\x06" + rng.randbytes(6))
                 sent += 1
                 try:
                     await service.fetch(forged)

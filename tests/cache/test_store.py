@@ -14,9 +14,10 @@ import psycopg
 import pytest
 from sqlalchemy import update
 
-from pydcap.cache import CollateralStore, Entry, EntryKey, StoreError, default_store_path
+from pydcap.cache import CollateralStore, Entry, EntryKey, StoreError, default_store_limit, default_store_path
 from pydcap.cache import schema as tables
 from pydcap.cache.owners import new_owner, owner_is_dead
+from pydcap.provider.service import open_own_store
 from tests.cache.databases import PG_URL, schema_name
 from tests.conftest import run_together
 
@@ -255,3 +256,24 @@ def test_default_location_follows_xdg_and_pydcap_cache(tmp_path: Path, monkeypat
     with CollateralStore.open() as store:
         assert store.location == str(tmp_path / "explicit.db")
     assert os.path.exists(tmp_path / "explicit.db")
+
+
+def test_a_bounded_store_deletes_what_was_written_longest_ago(tmp_path: Path) -> None:
+    with CollateralStore.open(tmp_path / "bounded.sqlite3", max_bytes=50_000) as store:
+        for i in range(20):
+            key = EntryKey.tcb_info("sgx", i.to_bytes(6, "big"))
+            store.put("root", Entry(key, b"x" * 4_000, b"c" * 1_000, 0, 1))
+        kept = sorted(int(e.key.fmspc or "0", 16) for _, e in store.entries())
+        assert kept == list(range(11, 20))  # nine entries of ~5 KB fit in 50 KB: the newest nine
+        assert store.counters()["evicted"] == 11
+        assert sum(k.bytes for k in store.summary(0).kinds) <= 50_000
+
+
+def test_a_clients_store_is_bounded_by_default_and_the_bound_is_a_setting(tmp_path: Path) -> None:
+    assert default_store_limit({}) == 64 * 1024 * 1024
+    assert default_store_limit({"PYDCAP_CACHE_MAX_BYTES": "1000000"}) == 1_000_000
+    assert default_store_limit({"PYDCAP_CACHE_MAX_BYTES": "0"}) is None
+    with pytest.raises(StoreError, match="PYDCAP_CACHE_MAX_BYTES"):
+        default_store_limit({"PYDCAP_CACHE_MAX_BYTES": "lots"})
+    with open_own_store(tmp_path / "own.sqlite3", "PYDCAP_CACHE") as store:
+        assert store.max_bytes == 64 * 1024 * 1024

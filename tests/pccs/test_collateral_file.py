@@ -23,6 +23,7 @@ from pydcap.sim.catalog import EARLY_EVALUATION, STANDARD_EVALUATION
 from pydcap.sim.pki import ROOT_CRL_URL
 from pydcap.sim.server import SimulatedPcs
 from tests.pccs.conftest import ADMIN, V4, Factory, client, pckcert_params, registration
+from tests.pem_patch import patch_certificate
 
 V3 = "/sgx/certification/v3"
 TCB_CHAIN = {3: "SGX-TCB-Info-Issuer-Chain", 4: "TCB-Info-Issuer-Chain"}
@@ -358,3 +359,53 @@ def test_the_import_command_says_which_newer_cached_documents_it_kept(
     said = capsys.readouterr().out
     assert "not imported" in said and f"SGX TCB info for FMSPC {platform.fmspc.hex().upper()}" in said, said
     assert "older than the one already cached" in said
+
+
+# ---- hostile files: a 400 or 460 naming what is wrong, never a 500 ----------------------------------
+
+
+def _surrogate_in_tcb_info(collaterals: dict[str, Any]) -> None:
+    collaterals["tcbinfos"][0]["sgx_tcbinfo"]["tcbInfo"]["id"] = "SGX\ud800"
+
+
+def _surrogate_in_identity(collaterals: dict[str, Any]) -> None:
+    collaterals["qeidentity"] = collaterals["qeidentity"][:-1] + "\ud800}"
+
+
+def _surrogate_in_chain(collaterals: dict[str, Any]) -> None:
+    collaterals["certificates"]["TCB-Info-Issuer-Chain"] += "\ud800"
+
+
+def _bad_version_certificate(collaterals: dict[str, Any]) -> None:
+    cert = collaterals["pck_certs"][0]["certs"][0]
+    patched = patch_certificate(unquote(cert["cert"]).encode(), 0, b"\xa0\x03\x02\x01\x02", b"\xa0\x03\x02\x01\x07")
+    cert["cert"] = url_encoded(patched)
+
+
+def _unknown_curve_in_the_signing_chain(collaterals: dict[str, Any]) -> None:
+    chain = unquote(collaterals["certificates"]["TCB-Info-Issuer-Chain"]).encode()
+    p256, other = bytes.fromhex("06082a8648ce3d030107"), bytes.fromhex("06082a8648ce3d030108")
+    collaterals["certificates"]["TCB-Info-Issuer-Chain"] = url_encoded(patch_certificate(chain, 1, p256, other))
+
+
+@pytest.mark.parametrize(
+    ("hostile", "status", "says"),
+    [
+        (_surrogate_in_tcb_info, 400, "sgx_tcbinfo: not UTF-8 text"),
+        (_surrogate_in_identity, 400, "qeidentity: not UTF-8 text"),
+        (_surrogate_in_chain, 400, "TCB-Info-Issuer-Chain: not UTF-8 text"),
+        (_bad_version_certificate, 400, "X509 version"),
+        (_unknown_curve_in_the_signing_chain, 460, "nothing was imported"),
+    ],
+)
+def test_a_hostile_file_is_refused_with_what_is_wrong_never_a_500(
+    make_pccs: Factory, intel: SimulatedIntel, hostile: Any, status: int, says: str
+) -> None:
+    platform = intel.sgx_platform(name="hostile-import")
+    document = admin_tool_file(intel, [platform], api=4)
+    hostile(document["collaterals"])
+    with client(make_pccs(CachingMode.OFFLINE, name="hostile")) as c:
+        body = json.dumps(document).encode()  # ASCII: a lone surrogate is sent escaped, as "\ud800"
+        refused = c.put(f"{V4}/platformcollateral", content=body, headers={**ADMIN, "Content-Type": "application/json"})
+        assert refused.status_code == status and says in refused.text, refused.text
+        assert c.get(f"{V4}/rootcacrl").status_code == 404  # nothing of it was stored

@@ -8,6 +8,7 @@ import asyncio
 import json
 import socket
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +26,7 @@ from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
 from pydcap.sim.server.runner import ServerThread
 from tests.pccs.conftest import ADMIN, USER, USER_TOKEN, V4, Factory, client, pckcert_params
+from tests.sources.huge_answers import huge_answers
 
 
 class Clock:
@@ -248,3 +250,17 @@ def test_headers_a_lenient_asgi_server_might_pass_on(pccs: PccsServer) -> None:
     asyncio.run(pccs.app(scope, receive, send))
     assert sent[0]["status"] == 413
     assert (b"Request-ID", b"abc\n") not in sent[0]["headers"]
+
+
+def test_an_oversized_upstream_answer_is_refused_not_held(make_pccs: Factory) -> None:
+    with huge_answers(size=64 * 1024 * 1024) as (url, _):
+        pccs = make_pccs(upstream=url)
+        with client(pccs) as c:
+            tracemalloc.start()
+            try:
+                answer = c.get(f"{V4}/tcb", params={"fmspc": "00906ED50000"})
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+    assert answer.status_code == 502 and "larger than 4194304 bytes" in answer.text
+    assert peak < 16 * 2**20, f"{peak / 2**20:.0f} MiB held for a 64 MiB upstream answer"

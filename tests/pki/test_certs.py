@@ -105,3 +105,16 @@ def test_in_a_chain_the_first_wrong_certificate_decides(intel: SimulatedIntel) -
     with pytest.raises(CertificateFormatError) as caught:
         CertificateChain.parse(UNREADABLE + no_aki, require_extensions=True)
     assert not isinstance(caught.value, CertificateExtensionError)
+
+
+def test_an_unknown_key_algorithm_is_a_format_error_not_a_crash(intel: SimulatedIntel) -> None:
+    """A certificate whose key algorithm OID is unknown: its key is unreadable (CertificateFormatError), so a
+    signature check with it fails instead of raising cryptography's UnsupportedAlgorithm."""
+    pem = intel.pki.root.pem
+    body = Certificate.from_pem(pem).der
+    ec_oid = bytes.fromhex("06072a8648ce3d0201")  # id-ecPublicKey
+    changed = body.replace(ec_oid, bytes.fromhex("06072a8648ce3d0209"), 1)
+    cert = Certificate(x509.load_der_x509_certificate(changed), changed)
+    with pytest.raises(CertificateFormatError, match="unusable public key"):
+        _ = cert.public_key
+    assert not cert.signed(b"\x30\x06\x02\x01\x01\x02\x01\x01", b"data")

@@ -91,3 +91,10 @@ def test_a_changed_revocation_list_no_longer_verifies(key: ec.EllipticCurvePriva
 def test_a_malformed_outer_sequence_is_a_der_error(data: bytes) -> None:
     with pytest.raises(der.DerError):
         der.signed_part(data)
+
+
+def test_revocation_is_answered_alike_by_search_and_by_set(key: ec.EllipticCurvePrivateKey) -> None:
+    """The first question searches the list; later ones use a set of every revoked serial: the same answers."""
+    crl = RevocationList.parse(_crl(key, hashes.SHA256(), revoked=20))
+    asked = [99, 100, 110, 119, 120, 100, 5, 119]
+    assert [crl.revokes_serial(s) for s in asked] == [False, True, True, True, False, True, False, True]

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pydcap import CertificateFormatError, Quote
 from pydcap.pki import CertificateChain, PckCertificate, SgxType
 from pydcap.pki.certs import split_pem_chain
-from pydcap.pki.pck import parse_sgx_extension
+from pydcap.pki.pck import SgxExtension, parse_sgx_extension, read_sgx_extension, read_standard_layout
 from pydcap.pki.trust import INTEL_SGX_ROOT_CA_PUBLIC_KEY, TrustRoot
+from pydcap.sim.der_writer import SgxExtensionFields, octet_string, pair, sequence, sgx_extension, tlv
 from tests.conftest import REAL, Bundle, bundle_params, require_testdata
 
 
@@ -88,3 +93,91 @@ def test_oid_round_trip(oid: str) -> None:
     from pydcap.pki import der
 
     assert der.decode_oid(der.encode_oid(oid)) == oid
+
+
+# ---- the one-pass decoder of Intel's layout against the generic decoder -------------------------------------
+
+_FIELDS = st.builds(
+    SgxExtensionFields,
+    ppid=st.binary(min_size=16, max_size=16),
+    components=st.tuples(*[st.integers(0, 255)] * 16),
+    pce_svn=st.integers(0, 0xFFFF),
+    cpu_svn=st.binary(min_size=16, max_size=16),
+    pce_id=st.binary(min_size=2, max_size=2),
+    fmspc=st.binary(min_size=6, max_size=6),
+    sgx_type=st.integers(0, 2),
+)
+
+
+def _generic(raw: bytes) -> SgxExtension | Exception:
+    try:
+        return read_sgx_extension(raw)
+    except ValueError as exc:
+        return exc
+
+
+@given(
+    _FIELDS,
+    st.one_of(st.none(), st.tuples(st.binary(min_size=16, max_size=16), st.booleans(), st.booleans(), st.booleans())),
+)
+@settings(max_examples=300, deadline=None)
+def test_intels_layout_is_read_in_one_pass_to_the_same_values(
+    fields: SgxExtensionFields, platform: tuple[bytes, bool, bool, bool] | None
+) -> None:
+    if platform is not None:
+        fields = replace(
+            fields,
+            platform_instance_id=platform[0],
+            dynamic_platform=platform[1],
+            cached_keys=platform[2],
+            smt_enabled=platform[3],
+        )
+    raw = sgx_extension(fields)
+    fast = read_standard_layout(raw)
+    assert fast is not None and fast == _generic(raw)
+    assert fast.tcb.components == fields.components and fast.tcb.pce_svn == fields.pce_svn
+
+
+@given(_FIELDS, st.data())
+@settings(max_examples=500, deadline=None)
+def test_whatever_the_one_pass_decoder_reads_the_generic_one_reads_alike(
+    fields: SgxExtensionFields, data: st.DataObject
+) -> None:
+    """Mutations (bytes changed, inserted or removed): the one-pass decoder either declines, or gives exactly what
+    the generic decoder gives (which never fails on such input)."""
+    raw = bytearray(sgx_extension(replace(fields, platform_instance_id=bytes(16), dynamic_platform=True)))
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(raw) - 1))
+        kind = data.draw(st.sampled_from(["set", "insert", "delete"]))
+        if kind == "set":
+            raw[at] = data.draw(st.integers(0, 255))
+        elif kind == "insert":
+            raw.insert(at, data.draw(st.integers(0, 255)))
+        else:
+            del raw[at]
+    fast = read_standard_layout(bytes(raw))
+    if fast is not None:
+        assert fast == _generic(bytes(raw))
+
+
+def test_other_layouts_take_the_generic_decoder() -> None:
+    """Entries out of order, a longer integer encoding, a flag spelled 0x01: all valid, none Intel's layout."""
+    fields = SgxExtensionFields(bytes(16), tuple(range(16)), 13, bytes(16), b"\x00\x00", bytes(6), 0)
+    standard = sgx_extension(fields)
+    p = "1.2.840.113741.1.13.1"
+    reordered = standard.replace(
+        pair(f"{p}.3", octet_string(b"\x00\x00")) + pair(f"{p}.4", octet_string(bytes(6))),
+        pair(f"{p}.4", octet_string(bytes(6))) + pair(f"{p}.3", octet_string(b"\x00\x00")),
+    )
+    padded = sequence([*der_items(standard)[:-1], pair(f"{p}.5", b"\x0a\x02\x00\x00")])
+    for raw in (reordered, padded):
+        assert raw != standard
+        assert read_standard_layout(raw) is None
+        assert read_sgx_extension(raw) == read_sgx_extension(standard)
+
+
+def der_items(raw: bytes) -> list[bytes]:
+    """The encoded elements of the SEQUENCE ``raw``."""
+    from pydcap.pki import der
+
+    return [tlv(t.tag, t.value) for t in der.read_all(der.read_one(raw, 0x30).value)]

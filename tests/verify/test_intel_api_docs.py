@@ -59,6 +59,12 @@ _SUCCESS = """
 
 Intel returns `SGX_QL_SUCCESS` (0x0000) and the result of the TCB status; pydcap's `failure` is null.
 
+`collateral_expired` departs from Intel's API deliberately: pydcap sets it when any part of the collateral has
+expired at the verification time (CRLs, certificates, TCB info, QE identity: the supplemental data's earliest
+expiration date, or a CRL not yet valid), and the default policy rejects such a quote. Intel's API
+(qve.cpp after `sgxAttestationVerifyQuoteEx`) overwrites its flag with the expiry of the TCB info and the QE
+identity alone, so an expired CRL or PCK certificate is not flagged there.
+
 | `tcb_status` | `quote3_error` | `qv_result` |
 |---|---|---|
 """

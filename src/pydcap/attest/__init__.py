@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydcap.attest.client import IssuerError, TokenError, TokenVerifier, verify_token
+from pydcap.attest.client import IssuerError, IssuerUnreachableError, TokenError, TokenVerifier, verify_token
 from pydcap.attest.config import AttestConfig, load_config
 from pydcap.attest.errors import AttestError
 from pydcap.attest.evidence import AttestationType, open_enclave_report
@@ -53,6 +53,7 @@ __all__ = [
     "AttestationType",
     "ConfigError",
     "IssuerError",
+    "IssuerUnreachableError",
     "TokenError",
     "TokenVerifier",
     "load_config",

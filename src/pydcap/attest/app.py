@@ -16,8 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs
 
+from pydcap.attest.ear import EAR_MEDIA_TYPE
 from pydcap.attest.errors import (
     AttestError,
+    InvalidOperation,
     InvalidParameter,
     MethodNotAllowed,
     NotFound,
@@ -42,7 +44,9 @@ _TENANT_PATH = re.compile(r"^/tenants/([a-z0-9][a-z0-9-]{0,62})(/.*)$")
 _POLICY_PATH = re.compile(r"^/policies/([A-Za-z]+)(:reset)?$")
 _JSON = b"application/json; charset=utf-8"
 _EAR_QUERY = "ear"
+_EAR_ACCEPT = EAR_MEDIA_TYPE.encode()
 _PUBLISH_INTERVAL = 1.0
+_RETRY_AFTER = b"5"
 
 
 def _types() -> str:
@@ -110,8 +114,8 @@ class AttestApp:
             status, body = exc.status, exc.to_json()
             level = logging.WARNING if exc.status >= 500 else logging.INFO
             log.log(level, "%s %s -> %d %s: %s", method, path, exc.status, exc.code, exc.message)
-        except StoreError as exc:
-            error = ServiceUnavailable(str(exc))
+        except StoreError as exc:  # the store's own words go to the log only
+            error = ServiceUnavailable("the service's store is unavailable; retry in a while")
             status, body = error.status, error.to_json()
             log.warning("%s %s -> 503: %s", method, path, exc)
         except Exception:
@@ -149,6 +153,12 @@ class AttestApp:
         if path == "/.well-known/openid-configuration":
             _allow(method, ("GET",), path)
             return f"{prefix}openid-configuration", bind(self.openid)
+        if path == "/certificates":  # MAA's policy management certificates (Isolated mode): none here
+            _allow(method, ("GET",), path)
+            return f"{prefix}certificates", bind(self.policy_certificates)
+        if path in ("/certificates:add", "/certificates:remove"):
+            _allow(method, ("POST",), path)
+            return f"{prefix}certificates", bind(self.modify_policy_certificates)
         policy = _POLICY_PATH.match(path)
         if policy is not None:
             kind = attestation_type(policy.group(1))
@@ -167,7 +177,7 @@ class AttestApp:
     ) -> tuple[int, Any]:
         _api_version(query)
         body = await self._body(scope, receive)
-        ear = query.get("format") == _EAR_QUERY or b"eat+jwt" in _header(scope, b"accept")
+        ear = query.get("format") == _EAR_QUERY or _EAR_ACCEPT in _header(scope, b"accept")
         token = await self.service.attest(tenant, kind, body, ear=ear)
         return 200, {"token": token}
 
@@ -226,6 +236,25 @@ class AttestApp:
         document = _jws_text(await self._body(scope, receive))
         result = await asyncio.to_thread(self.service.reset_policy, tenant, kind, document)
         return await self._policy_token(tenant, result)
+
+    async def policy_certificates(
+        self, tenant: str, scope: Scope, receive: Receive, query: dict[str, str]
+    ) -> tuple[int, Any]:
+        """The policy management certificates: always none, as the administrator's token authorizes changes."""
+        _api_version(query)
+        self._admin(scope)
+        return await self._policy_token(tenant, {"x-ms-policy-certificates": {"keys": []}})
+
+    async def modify_policy_certificates(
+        self, tenant: str, scope: Scope, receive: Receive, query: dict[str, str]
+    ) -> tuple[int, Any]:
+        _api_version(query)
+        self._admin(scope)
+        await self._body(scope, receive)
+        raise InvalidOperation(
+            "policy management certificates (MAA's Isolated mode) are not supported: this service authorizes "
+            "policy changes with its administrator token"
+        )
 
     # ---- service pages ------------------------------------------------------------------------------
 
@@ -326,5 +355,7 @@ async def _send(send: Send, status: int, body: Any, *, close: bool = False) -> N
     ]
     if close:
         headers.append((b"connection", b"close"))
+    if status == 503:
+        headers.append((b"retry-after", _RETRY_AFTER))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})

@@ -116,7 +116,7 @@ def _tdx_claims(report: TdReport10, runtime: TimeData | None) -> dict[str, Any]:
         "tdx_td_attributes_perfmon": bool(attributes >> 63 & 1),
     }
     if runtime is not None:
-        claims["x-ms-tdx-ehd"] = b64url(runtime.data)
+        claims["x-pydcap-runtime-data"] = b64url(runtime.data)  # MAA names no claim for binary TD runtime data
     return claims
 
 
@@ -125,6 +125,7 @@ def pydcap_claims(result: VerificationResult) -> dict[str, Any]:
     s = result.supplemental
     return {
         "x-pydcap-qv-result": result.qv_result.value,
+        "x-pydcap-quote3-error": result.quote3_error.value,
         "x-pydcap-tcb-status": result.tcb_status.value if result.tcb_status else None,
         "x-pydcap-advisory-ids": list(result.advisory_ids),
         "x-pydcap-collateral-expired": result.collateral_expired,

@@ -25,7 +25,11 @@ class TokenError(PydcapError):
 
 
 class IssuerError(PydcapError):
-    """The issuer's keys could not be had (unreachable, not JSON, no such key)."""
+    """The issuer's keys could not be had (its answers are not an issuer's, or the CA certificate is unusable)."""
+
+
+class IssuerUnreachableError(IssuerError):
+    """The issuer did not answer (connection refused, TLS failure, timeout, an error status)."""
 
 
 class TokenVerifier:
@@ -64,9 +68,9 @@ class TokenVerifier:
         try:
             response = self._http.get(url)
         except httpx.HTTPError as exc:
-            raise IssuerError(f"cannot reach {url}: {exc}") from exc
+            raise IssuerUnreachableError(f"cannot reach {url}: {exc}") from exc
         if response.status_code != 200:
-            raise IssuerError(f"{url} answered {response.status_code}")
+            raise IssuerUnreachableError(f"{url} answered {response.status_code}")
         try:
             return response.json()
         except ValueError:

@@ -18,7 +18,9 @@ from pydcap.serving.values import ConfigError
 from pydcap.sources.defaults import INTEL_PCS_URL
 
 ENV_PREFIX = "PYDCAP_ATTEST_"
-DEFAULT_DB_NAME = "attest.sqlite3"
+# Without a database, the service uses the PCCS's default store (``pydcap pccs serve``'s), so that on one machine
+# the two share their verified collateral; the test suite checks that the two defaults stay the same.
+DEFAULT_DB_NAME = "pckcache.sqlite3"
 ALGORITHMS = ("RS256", "ES256")
 SOURCES = ("pcs", "pccs", "azure")
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -26,7 +28,7 @@ _TENANT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 def default_state_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "pydcap" / "attest"
+    return Path(base) / "pydcap" / "pccs"
 
 
 @dataclass(frozen=True)

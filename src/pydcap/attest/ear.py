@@ -62,7 +62,13 @@ def ear_claims(
         "ear.status": _tier(max(vector.values())),
         "ear.trustworthiness-vector": vector,
         "ear.appraisal-policy-id": policy_id,
+        # What Intel's verification itself returned, and why the policy refused (extensions, as EAR allows).
+        "x-pydcap-quote3-error": result.quote3_error.value,
+        "x-pydcap-qv-result": result.qv_result.value,
+        "x-pydcap-policy-failures": policy_failures,
     }
+    if result.failure is not None:
+        appraisal["x-pydcap-failure"] = f"{result.failure.value}: {result.detail}"
     claims: dict[str, Any] = {
         "eat_profile": EAR_PROFILE,
         "ear.verifier-id": {"developer": developer, "build": "pydcap"},

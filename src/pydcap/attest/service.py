@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -46,6 +47,7 @@ from pydcap.sources.errors import CollateralNotFoundError, CollateralUnavailable
 from pydcap.sources.models import CollateralRequest, PlatformRequestError
 from pydcap.verify import VerificationResult, Verifier
 
+log = logging.getLogger("pydcap.attest")
 Clock = Callable[[], float]
 _POLICY_RELOAD = 1.0  # seconds a replica trusts its copy of a policy before reading it again
 # A platform family's collateral (one FMSPC and CA) is taken from the cache again after a second at most (sooner
@@ -115,7 +117,7 @@ class AttestService:
         self.trust = trust if trust is not None else TrustRoot.intel()
         self.clock: Clock = clock if clock is not None else time.time
         self.collateral = AsyncCollateralService(source, CollateralCache(store, trust=self.trust, clock=self.clock))
-        self.verifier = Verifier(trusted_root=self.trust, policy=UnsafeAcceptAnyStatus(), cache_size=1024)
+        self.verifier = Verifier(trusted_root=self.trust, policy=UnsafeAcceptAnyStatus())
         self._recent: dict[CollateralRequest, tuple[float, FetchedCollateral]] = {}
         t.ensure_tables(store.engine)
         self.tenants: dict[str, Tenant] = {}
@@ -185,7 +187,8 @@ class AttestService:
         except CollateralUnavailableError as exc:
             raise ServiceUnavailable(f"the collateral for this quote cannot be had now: {exc}") from exc
         except StoreError as exc:
-            raise ServiceUnavailable(str(exc)) from exc
+            log.warning("the store failed: %s", exc)
+            raise ServiceUnavailable("the service's store is unavailable; retry in a while") from exc
         except (PlatformRequestError, ValueError) as exc:  # no FMSPC or CA the sources understand in the PCK
             raise InvalidParameter(f"quote: {exc}") from exc
 
@@ -202,8 +205,8 @@ class AttestService:
             return unsecured_jws(self._jwt_claims(tenant, claims)) if draft else self.sign(tenant, claims)
         if a.result.failure is not None:
             raise InvalidParameter(
-                f"the quote did not verify: {a.result.failure.value} ({a.result.detail}); qv_result "
-                f"{a.result.qv_result.value}"
+                f"the quote did not verify: {a.result.failure.value} ({a.result.detail}); Intel's verification "
+                f"returns {a.result.quote3_error.value}, qv_result {a.result.qv_result.value}"
             )
         if a.failures:
             raise PolicyEvaluationError(

@@ -22,8 +22,10 @@ unreachable upstream yields the stale entry, flagged.
 ``CollateralStore.open(path_or_url, schema=None)``: ``get(root_id, key)``,
 ``put(root_id, entry, release=, count=)``, ``delete``, ``entries(root_id=, kind=)``, ``clear(kind=)``,
 ``try_lease(name, owner, ttl)`` / ``lease(name)`` / ``release(name, owner)``, ``count`` / ``counters``,
-``summary(now)``, ``integrity_check()``. Rows are keyed by the trust root's id (``cache.root_id``) and
-``str(EntryKey)``; the store never verifies, so only admitted entries may be put.
+``summary(now)``, ``integrity_check()``. ``max_bytes`` bounds a client's store (``default_store_limit()``:
+``$PYDCAP_CACHE_MAX_BYTES``, else 64 MiB; the oldest written go first); a SQLite file that cannot be written
+is opened read-only (``read_only`` says why), with a warning. Rows are keyed by the trust root's id
+(``cache.root_id``) and ``str(EntryKey)``; the store never verifies, so only admitted entries may be put.
 """
 
 from pydcap.cache.admission import Admission, admit
@@ -36,6 +38,7 @@ from pydcap.cache.errors import (
     WaitTimeoutError,
 )
 from pydcap.cache.keys import EntryKey, EntryKind, InvalidKeyError
+from pydcap.cache.locations import default_store_limit
 from pydcap.cache.service import AsyncCollateralService, CollateralService, FetchedCollateral, MachineCertificate
 from pydcap.cache.store import CollateralStore, StoreSummary, default_store_path
 from pydcap.cache.tiered import CacheStats, CollateralCache
@@ -60,5 +63,6 @@ __all__ = [
     "UntrustedCollateralError",
     "WaitTimeoutError",
     "admit",
+    "default_store_limit",
     "default_store_path",
 ]

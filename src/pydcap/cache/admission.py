@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509 import InvalidVersion
 
 from pydcap.cache.errors import UntrustedCollateralError
 from pydcap.cache.keys import EntryKey, EntryKind
@@ -90,8 +89,7 @@ def admit(
         if pck_crl is None:
             raise ValueError(f"admitting the {key.description} needs the PCK CRL of its CA")
         return _pck_certificate(key, data, issuer_chain, trust, root_ca_crl, pck_crl, dict(meta or {}), memo)
-    except (CheckFailed, FormatError, InvalidVersion) as exc:
-        # InvalidVersion: cryptography's own error for a certificate or CRL of an unknown version.
+    except (CheckFailed, FormatError) as exc:
         raise _refuse(key, source, exc) from exc
 
 
@@ -99,7 +97,7 @@ def pck_ca_of(key: EntryKey, data: bytes, source: str = "") -> PckCa:
     """The CA of a fetched PCK certificate (to know which PCK CRL admits it)."""
     try:
         return PckCa(PckCertificate.from_certificate(Certificate.from_pem(data)).ca_type)
-    except (FormatError, InvalidVersion) as exc:
+    except FormatError as exc:
         raise _refuse(key, source, exc) from exc
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -22,6 +23,8 @@ from sqlalchemy.exc import ArgumentError
 from pydcap.cache.errors import StoreError
 
 STORE_ENV = "PYDCAP_CACHE"
+LIMIT_ENV = "PYDCAP_CACHE_MAX_BYTES"
+DEFAULT_LIMIT = 64 * 1024 * 1024
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -32,11 +35,27 @@ def default_store_path(env: Mapping[str, str] | None = None) -> Path:
     return Path(base) / "pydcap" / "collateral.sqlite3"
 
 
+def default_store_limit(env: Mapping[str, str] | None = None) -> int | None:
+    """How many bytes of documents a client's store keeps (the oldest written go first): ``$PYDCAP_CACHE_MAX_BYTES``
+    (0: no bound), else 64 MiB. A PCCS's store has no bound: it is the cache others are served from."""
+    text = (os.environ if env is None else env).get(LIMIT_ENV, "").strip()
+    if not text:
+        return DEFAULT_LIMIT
+    if not text.isdigit():
+        raise StoreError(f"{LIMIT_ENV}={text!r} is not a number of bytes (0 for no bound)")
+    return int(text) or None
+
+
 @dataclass(frozen=True)
 class StoreEngine:
+    """An engine and where it points. ``sqlite_path``: the file, for a SQLite store; ``read_only``: why the
+    store is opened for reading only (None: it is writable)."""
+
     engine: Engine
     location: str
     pg_schema: str | None = None
+    sqlite_path: Path | None = None
+    read_only: str | None = None
 
 
 def engine_for(target: str | Path | None, *, schema: str | None = None) -> StoreEngine:
@@ -55,10 +74,24 @@ def _sqlite(path: Path) -> StoreEngine:
         if not path.exists():
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     except OSError as exc:
+        if path.is_file():
+            return read_only_sqlite(path, f"cannot write it: {exc.strerror}")
         raise StoreError(f"cannot create the cache file {path}: {exc.strerror}") from exc
     engine = create_engine(f"sqlite+pysqlite:///{path}", connect_args={"timeout": 30, "check_same_thread": False})
     _configure_sqlite(engine)
-    return StoreEngine(engine, str(path))
+    return StoreEngine(engine, str(path), sqlite_path=path)
+
+
+def read_only_sqlite(path: Path, why: str) -> StoreEngine:
+    """The SQLite file ``path`` for reading only, as it is (SQLite's ``immutable``: no lock, journal or WAL index
+    is made beside it, which a directory that cannot be written, or a full disk, would refuse)."""
+    uri = f"file:{quote(str(path.resolve()))}?immutable=1"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+    engine = create_engine("sqlite+pysqlite://", creator=connect)
+    return StoreEngine(engine, str(path), sqlite_path=path, read_only=why)
 
 
 def _from_url(url: str, *, schema: str | None) -> StoreEngine:

@@ -3,13 +3,17 @@
 Every write is one short transaction (``BEGIN IMMEDIATE`` on SQLite), so a process killed at any moment
 leaves the entries it had committed. Leases are rows with an owner and an expiry: a fetch in progress in
 one process is seen by the others, and a lease whose owner died on this host is taken over at once.
-A database that fails (server gone, file unwritable) raises ``StoreError`` naming the store.
+A database that fails (server gone, file unwritable) raises ``StoreError`` naming the store. A SQLite store
+that cannot be written (a read-only directory or file, a full disk) but can be read is opened read-only, with
+a one-line warning: it serves what it holds and stores nothing (``read_only`` says why). ``max_bytes`` bounds
+what a store keeps: past it, the entries written longest ago are deleted (a client's store; never a PCCS's).
 The store trusts its callers: only admitted (verified) entries may be ``put``; ``CollateralCache`` does so.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -25,10 +29,12 @@ from pydcap.cache import schema
 from pydcap.cache.entry import Entry
 from pydcap.cache.errors import StoreError
 from pydcap.cache.keys import EntryKey, InvalidKeyError
-from pydcap.cache.locations import default_store_path, engine_for
+from pydcap.cache.locations import default_store_path, engine_for, read_only_sqlite
 from pydcap.cache.owners import LeaseHolder, owner_is_dead
 
 __all__ = ["CollateralStore", "KindSummary", "StoreSummary", "default_store_path"]
+
+log = logging.getLogger("pydcap.cache")
 
 
 @dataclass(frozen=True)
@@ -83,23 +89,69 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
 class CollateralStore:
     """Verified entries by (trust root id, key), leases and counters, in one SQL database."""
 
-    def __init__(self, engine: Engine, *, location: str, pg_schema: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        location: str,
+        pg_schema: str | None = None,
+        read_only: str | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
         self.engine = engine
         self.location = location
+        self.read_only = read_only
+        self.max_bytes = max_bytes
         self.dialect = engine.dialect.name
         if self.dialect not in ("sqlite", "postgresql"):
             raise StoreError(f"{location}: unsupported database {self.dialect!r} (SQLite or PostgreSQL)")
-        self._ensure_schema(pg_schema)
+        if read_only is None:
+            self._ensure_schema(pg_schema)
+        else:
+            self._check_schema()
 
     # ---- opening --------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, target: str | Path | None = None, *, schema: str | None = None) -> CollateralStore:
+    def open(
+        cls, target: str | Path | None = None, *, schema: str | None = None, max_bytes: int | None = None
+    ) -> CollateralStore:
         """A store at ``target``: a file path (SQLite), a database URL (``postgresql+psycopg://...``,
         ``sqlite:///...``) or None for ``$PYDCAP_CACHE``, else the default path. ``schema`` selects a
-        PostgreSQL schema (created if missing)."""
+        PostgreSQL schema (created if missing). A SQLite file that cannot be written but can be read is
+        opened read-only, with a warning. ``max_bytes``: see the class."""
         found = engine_for(target, schema=schema)
-        return cls(found.engine, location=found.location, pg_schema=found.pg_schema)
+        try:
+            store = cls(
+                found.engine, location=found.location, pg_schema=found.pg_schema, read_only=found.read_only,
+                max_bytes=max_bytes,
+            )  # fmt: skip
+        except StoreError as exc:
+            path = found.sqlite_path
+            if path is None or found.read_only is not None or not path.is_file() or "locked" in str(exc):
+                raise
+            found.engine.dispose()
+            why = str(exc).rpartition(": ")[2]
+            found = read_only_sqlite(path, f"cannot write it: {why}")
+            store = cls(found.engine, location=found.location, read_only=found.read_only)
+        if store.read_only is not None:
+            log.warning(
+                "the cache store %s is read-only (%s): using what it holds, storing nothing", store.location,
+                store.read_only,
+            )  # fmt: skip
+        return store
+
+    def _check_schema(self) -> None:
+        """A read-only store must already be one: its tables there, of a schema this pydcap reads."""
+        try:
+            with self._read() as conn:
+                row = conn.execute(
+                    select(schema.settings.c.value).where(schema.settings.c.name == "schema_version")
+                ).first()
+        except StoreError as exc:
+            raise StoreError(f"{self.location} cannot be written ({self.read_only}) and holds no cache: {exc}") from exc
+        if row is None or int(row.value) > schema.SCHEMA_VERSION:
+            raise StoreError(f"{self.location} cannot be written ({self.read_only}) and holds no cache it can read")
 
     def _ensure_schema(self, pg_schema: str | None) -> None:
         try:
@@ -165,7 +217,11 @@ class CollateralStore:
         self, root_id: str, entry: Entry, *, release: tuple[str, str] | None = None, count: str | None = None
     ) -> None:
         """Insert or replace ``entry`` (already verified!), in one transaction with releasing the lease
-        ``release`` = (name, owner) and adding one to the counter ``count``."""
+        ``release`` = (name, owner) and adding one to the counter ``count``. Over ``max_bytes``, the entries
+        written longest ago (other than this one) are deleted in the same transaction. A read-only store keeps
+        nothing."""
+        if self.read_only is not None:
+            return
         t = schema.entries
         values = {
             "root_id": root_id,
@@ -186,12 +242,36 @@ class CollateralStore:
         )
         with self._write() as conn:
             conn.execute(stmt)
+            if self.max_bytes is not None:
+                self._evict(conn, self.max_bytes, keep=(root_id, str(entry.key)))
             if release is not None:
                 self._release(conn, *release)
             if count is not None:
                 self._count(conn, count, 1)
 
+    def _evict(self, conn: Connection, limit: int, *, keep: tuple[str, str]) -> None:
+        """Delete the entries written longest ago until the rest fit in ``limit`` bytes (``keep`` stays)."""
+        t = schema.entries
+        size = func.length(t.c.data) + func.length(t.c.issuer_chain) + func.length(t.c.meta)
+        total = int(conn.execute(select(func.coalesce(func.sum(size), 0))).scalar_one())
+        if total <= limit:
+            return
+        rows = conn.execute(select(t.c.root_id, t.c.key, size.label("size")).order_by(t.c.stored_at)).all()
+        for row in rows:
+            if total <= limit:
+                break
+            if (row.root_id, row.key) == keep:
+                continue
+            conn.execute(delete(t).where(t.c.root_id == row.root_id, t.c.key == row.key))
+            total -= int(row.size)
+            self._count(conn, "evicted", 1)
+
+    def _writable(self) -> None:
+        if self.read_only is not None:
+            raise StoreError(f"the cache store {self.location} is read-only ({self.read_only})")
+
     def delete(self, root_id: str, key: EntryKey | str) -> bool:
+        self._writable()
         t = schema.entries
         with self._write() as conn:
             return bool(conn.execute(delete(t).where(t.c.root_id == root_id, t.c.key == str(key))).rowcount)
@@ -216,6 +296,7 @@ class CollateralStore:
 
     def clear(self, *, kind: str | None = None) -> int:
         """Remove every entry (or every entry of one kind); returns how many."""
+        self._writable()
         t = schema.entries
         stmt = delete(t) if kind is None else delete(t).where(t.c.kind == kind)
         with self._write() as conn:
@@ -237,7 +318,10 @@ class CollateralStore:
 
     def try_lease(self, name: str, owner: str, ttl: float) -> LeaseHolder | None:
         """Take the lease ``name`` for ``ttl`` seconds. None means it is now ``owner``'s; otherwise the
-        current holder. Atomic on both databases (an upsert that only overwrites a free lease)."""
+        current holder. Atomic on both databases (an upsert that only overwrites a free lease). A read-only
+        store shares nothing: every caller holds every lease."""
+        if self.read_only is not None:
+            return None
         t = schema.leases
         now = time.time()
         current = self.lease(name)
@@ -259,6 +343,8 @@ class CollateralStore:
         return LeaseHolder(row.owner, row.expires_at) if row is not None else LeaseHolder("unknown", now)
 
     def release(self, name: str, owner: str) -> None:
+        if self.read_only is not None:
+            return
         with self._write() as conn:
             self._release(conn, name, owner)
 
@@ -270,6 +356,8 @@ class CollateralStore:
     # ---- counters and summaries -----------------------------------------------------------------
 
     def count(self, name: str, n: int = 1) -> None:
+        if self.read_only is not None:
+            return
         with self._write() as conn:
             self._count(conn, name, n)
 

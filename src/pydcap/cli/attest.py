@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydcap.cli import EXIT_OK, EXIT_REJECTED, CliError
+from pydcap.cli import EXIT_COLLATERAL_UNAVAILABLE, EXIT_OK, EXIT_REJECTED, CliError
 from pydcap.cli.inputs import load_root
 from pydcap.cli.output import err, out, print_json, warn_untrusted_root
 
@@ -60,7 +60,9 @@ def register(sub: Any) -> None:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="configuration file (JSON)")
-    parser.add_argument("--db", metavar="PATH_OR_URL", help="SQLite file or postgresql+psycopg:// URL (database)")
+    parser.add_argument(
+        "--db", metavar="PATH_OR_URL", help="SQLite file or postgresql+psycopg:// URL (default: the PCCS's store)"
+    )
     parser.add_argument("--root-ca", metavar="PEM", help="trust this root instead of Intel's (tests, simulations)")
 
 
@@ -163,7 +165,7 @@ def _read_token(value: str) -> str:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from pydcap.attest.client import IssuerError, TokenError, verify_token
+    from pydcap.attest.client import IssuerError, IssuerUnreachableError, TokenError, verify_token
 
     token = _read_token(args.token)
     try:
@@ -173,6 +175,8 @@ def run_verify(args: argparse.Namespace) -> int:
             print_json({"valid": False, "error": str(exc)})
         err.print(f"token rejected: {exc}", markup=False)
         return EXIT_REJECTED
+    except IssuerUnreachableError as exc:
+        raise CliError(f"--issuer {args.issuer}: {exc}", EXIT_COLLATERAL_UNAVAILABLE) from exc
     except IssuerError as exc:
         raise CliError(f"--issuer {args.issuer}: {exc}") from exc
     if args.json:

@@ -98,14 +98,14 @@ def make_source(args: argparse.Namespace) -> CollateralSource:
 @contextmanager
 def collateral_service(args: argparse.Namespace, root: TrustRoot | None, at: int | None) -> Iterator[CollateralService]:
     """The service the options describe; the store is closed on the way out."""
-    from pydcap.cache import CollateralCache, CollateralService, CollateralStore, StoreError
+    from pydcap.cache import CollateralCache, CollateralService, CollateralStore, StoreError, default_store_limit
     from pydcap.sources import Update
 
     source = make_source(args)  # a bad URL is refused before any store is opened (or created)
     store = None
     if not args.no_cache:
         try:
-            store = CollateralStore.open(args.cache)
+            store = CollateralStore.open(args.cache, max_bytes=default_store_limit())
         except StoreError as exc:
             raise CliError(str(exc)) from exc
     clock = (lambda: float(at)) if at is not None else None

@@ -12,12 +12,12 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from pydcap.collateral.signed import SignedDocument
 from pydcap.errors import CertificateFormatError, CollateralFormatError
+from pydcap.lazy import computed_once
 from pydcap.pki.crl import crl_der
 
 FORMAT_TAG = "pydcap-collateral/1"
@@ -212,7 +212,7 @@ class Collateral:
         if self.pck_chain is not None:
             (d / PCK_CHAIN_FILE).write_bytes(self.pck_chain)
 
-    @cached_property
+    @computed_once
     def digest(self) -> bytes:
         """SHA-256 over every part (a missing PCK chain adds nothing): the content-hash key of this bundle."""
         h = hashlib.sha256()
@@ -241,6 +241,15 @@ def _optional_string(obj: dict[str, Any], key: str, what: str) -> str | None:
     value = obj.get(key)
     if value is not None and not isinstance(value, str):
         raise CollateralFormatError("collateral", f"{what}: {key!r} is not a string")
+    return None if value is None else _utf8_text(value, key, what)
+
+
+def _utf8_text(value: str, key: str, what: str) -> str:
+    """``value``, refused when it has no UTF-8 form (a lone surrogate, which JSON's ``\\ud800`` escape gives)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CollateralFormatError("collateral", f"{what}: {key!r} is not UTF-8 text ({exc.reason})") from exc
     return value
 
 
@@ -255,6 +264,6 @@ def _strings(obj: dict[str, Any], what: str) -> Callable[[str], str]:
         value = obj.get(key)
         if not isinstance(value, str):
             raise CollateralFormatError("collateral", f"{what}: {key!r} is missing or not a string")
-        return value
+        return _utf8_text(value, key, what)
 
     return get

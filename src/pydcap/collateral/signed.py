@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from pydcap.errors import CollateralFormatError
+from pydcap.lazy import computed_once
 
 _DECODER = json.JSONDecoder()
 _WS = " \t\r\n"
@@ -23,6 +23,27 @@ def _skip_ws(text: str, pos: int) -> int:
     return pos
 
 
+def _member(text: str, pos: int, part: str, spans: dict[str, tuple[int, int]]) -> int:
+    """Read the member at ``pos`` (name, colon, value) into ``spans``; where reading goes on."""
+    if pos >= len(text) or text[pos] != '"':
+        raise CollateralFormatError(part, f"expected a member name at character {pos}")
+    try:
+        key, pos = _DECODER.raw_decode(text, pos)
+        pos = _skip_ws(text, pos)
+        if pos >= len(text) or text[pos] != ":":
+            raise CollateralFormatError(part, f"expected ':' at character {pos}")
+        start = _skip_ws(text, pos + 1)
+        _, end = _DECODER.raw_decode(text, start)
+    except json.JSONDecodeError as exc:
+        raise CollateralFormatError(part, f"invalid JSON: {exc.msg} at character {exc.pos}") from exc
+    except RecursionError as exc:
+        raise CollateralFormatError(part, "JSON nested too deeply") from exc
+    if key in spans:
+        raise CollateralFormatError(part, f"duplicate member {key!r}")
+    spans[key] = (start, end)
+    return _skip_ws(text, end)
+
+
 def top_level_spans(text: str, part: str) -> dict[str, tuple[int, int]]:
     """Character spans of each top-level member value of a JSON object (duplicate keys are refused)."""
     spans: dict[str, tuple[int, int]] = {}
@@ -30,32 +51,15 @@ def top_level_spans(text: str, part: str) -> dict[str, tuple[int, int]]:
     if pos >= len(text) or text[pos] != "{":
         raise CollateralFormatError(part, "document is not a JSON object")
     pos = _skip_ws(text, pos + 1)
-    if pos < len(text) and text[pos] == "}":
-        return spans
-    while True:
-        if pos >= len(text) or text[pos] != '"':
-            raise CollateralFormatError(part, f"expected a member name at character {pos}")
-        try:
-            key, pos = _DECODER.raw_decode(text, pos)
-            pos = _skip_ws(text, pos)
-            if pos >= len(text) or text[pos] != ":":
-                raise CollateralFormatError(part, f"expected ':' at character {pos}")
-            start = _skip_ws(text, pos + 1)
-            _, end = _DECODER.raw_decode(text, start)
-        except json.JSONDecodeError as exc:
-            raise CollateralFormatError(part, f"invalid JSON: {exc.msg} at character {exc.pos}") from exc
-        except RecursionError as exc:
-            raise CollateralFormatError(part, "JSON nested too deeply") from exc
-        if key in spans:
-            raise CollateralFormatError(part, f"duplicate member {key!r}")
-        spans[key] = (start, end)
-        pos = _skip_ws(text, end)
-        if pos < len(text) and text[pos] == ",":
-            pos = _skip_ws(text, pos + 1)
-            continue
-        if pos < len(text) and text[pos] == "}":
+    if pos >= len(text) or text[pos] != "}":  # not the empty object: members, then "}"
+        while True:
+            pos = _member(text, pos, part, spans)
+            if pos < len(text) and text[pos] == ",":
+                pos = _skip_ws(text, pos + 1)
+                continue
+            if pos >= len(text) or text[pos] != "}":
+                raise CollateralFormatError(part, f"expected ',' or '}}' at character {pos}")
             break
-        raise CollateralFormatError(part, f"expected ',' or '}}' at character {pos}")
     if _skip_ws(text, pos + 1) != len(text):
         raise CollateralFormatError(part, "trailing data after the JSON object")
     return spans
@@ -85,9 +89,12 @@ class SignedDocument:
 
     @classmethod
     def from_parts(cls, body: bytes | str, signature_hex: str, body_key: str, part: str) -> SignedDocument:
-        """Build from a separately stored body and hex signature (dcap-qvl's serialisation)."""
-        raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
-        return cls(body_key, raw, _signature(signature_hex, part))
+        """Build from a separately stored body and hex signature (dcap-qvl's serialisation). The body must be a
+        JSON object, as in a served document (whitespace around it is dropped), so that ``to_bytes`` gives a
+        document ``parse`` reads back to the same body."""
+        text = _text(body, part).strip(_WS)
+        top_level_spans(text, part)
+        return cls(body_key, text.encode("utf-8"), _signature(signature_hex, part))
 
     def to_bytes(self) -> bytes:
         """The document as Intel serves it."""
@@ -97,12 +104,12 @@ class SignedDocument:
             self.signature.hex().encode(),
         )
 
-    @cached_property
+    @computed_once
     def parsed_body(self) -> Any:
         """The body as JSON values (raises ``ValueError`` if it is not JSON)."""
         return json.loads(self.body)
 
-    @cached_property
+    @computed_once
     def compact_body(self) -> bytes:
         """The body re-serialised compactly in document order, as Intel's library re-serialises it before
         checking the signature. That is ``body`` itself for anything Intel serves."""
@@ -129,6 +136,10 @@ def _already_compact(body: bytes) -> bool:
 
 def _text(data: bytes | str, part: str) -> str:
     if isinstance(data, str):
+        try:
+            data.encode("utf-8")  # a lone surrogate (JSON's "\ud800") has no UTF-8: the document cannot be signed text
+        except UnicodeEncodeError as exc:
+            raise CollateralFormatError(part, f"not UTF-8 text: {exc.reason} at character {exc.start}") from exc
         return data
     try:
         return bytes(data).decode("utf-8").rstrip("\x00")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from functools import cached_property
 
 from pydcap.collateral.fields import Fields, mistyped_is_invalid, signed_body
 from pydcap.collateral.signed import SignedDocument
 from pydcap.errors import CollateralFormatError, InvalidCollateralError, UnsupportedVersionError
+from pydcap.lazy import computed_once
 
 PART = "tcb_info"
 
@@ -97,7 +97,7 @@ class TcbInfo:
         """The ``TDX_%02X`` module identity for TEE_TCB_SVN[1], compared case-insensitively as Intel does."""
         return self._module_identities.get(f"TDX_{module_version:02X}")
 
-    @cached_property
+    @computed_once
     def _module_identities(self) -> dict[str, TdxModuleIdentity]:
         by_id: dict[str, TdxModuleIdentity] = {}
         for identity in self.tdx_module_identities or ():

@@ -103,16 +103,22 @@ def _crl(value: Any, where: str) -> bytes:
 
 def _chain(value: Any, where: str) -> bytes:
     _need(isinstance(value, str) and "BEGIN" in unquote(value), where, "must be a URL-encoded PEM issuer chain")
-    return unquote(str(value)).encode()
+    return _utf8(unquote(str(value)), where)
 
 
 def _json_body(value: Any, where: str) -> bytes:
     """A signed document as Intel's PCCS stores it: a JSON object is re-serialised compactly (what Intel
     signs); a string is taken as it is."""
-    if isinstance(value, str):
-        return value.encode()
-    _need(isinstance(value, dict), where, "must be a signed JSON document (object or string)")
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    _need(isinstance(value, str | dict), where, "must be a signed JSON document (object or string)")
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _utf8(text, where)
+
+
+def _utf8(text: str, where: str) -> bytes:
+    try:
+        return text.encode()
+    except UnicodeEncodeError as exc:  # a lone surrogate ("\ud800" in the file's JSON) has no UTF-8 form
+        raise InvalidRequest(f"{where}: not UTF-8 text ({exc.reason} at character {exc.start})") from None
 
 
 def _documents(collaterals: Mapping[str, Any], api: int) -> list[_Document]:
@@ -184,7 +190,7 @@ def _platform_imports(body: Mapping[str, Any], collaterals: Mapping[str, Any]) -
             if cert["cert"] == "Not available":
                 continue
             tcbm = _hex(cert.get("tcbm"), f"{w}.tcbm", 36)
-            pem = unquote(cert["cert"]).encode()
+            pem = _utf8(unquote(cert["cert"]), f"{w}.cert")
             records.append(CertificateRecord(tcbm, json.dumps(cert.get("tcb") or {}, separators=(",", ":")), pem))
         _need(bool(records), f"{where}.certs", "has no certificate ('Not available' everywhere)")
         try:

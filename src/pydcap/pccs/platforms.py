@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cryptography.x509 import InvalidVersion
-
 from pydcap.cache import EntryKey, UntrustedCollateralError, admit
 from pydcap.cache.coalesce import coalesced
 from pydcap.cache.failures import FailureMemory
@@ -475,7 +473,7 @@ def _fetched_platform(
     certificate is then admitted only if it agrees: the headers are not signed)."""
     try:
         pck = PckCertificate.from_certificate(Certificate.from_pem(first.cert))
-    except (FormatError, InvalidVersion) as exc:
+    except FormatError as exc:
         raise UpstreamFailed(f"refused the PCK certificates of QE-ID {registration.qe_id}: {exc}") from None
     return PlatformRecord(
         registration.qe_id, registration.pce_id, (fetched.fmspc or pck.fmspc.hex()).upper(),

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import binascii
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from types import MappingProxyType
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from pydcap.errors import CertificateExtensionError, CertificateFormatError
+from pydcap.lazy import computed_once
 from pydcap.pki import der
 
 _BEGIN = b"-----BEGIN CERTIFICATE-----"
@@ -34,19 +36,21 @@ _REQUIRED_OIDS = frozenset(REQUIRED_EXTENSIONS)
 
 
 class Certificate:
-    """An X.509 certificate with the values verification needs, computed once."""
+    """An X.509 certificate with the values verification needs, computed once. ``der`` is the encoding it was read
+    from (``cryptography`` would re-encode it)."""
 
-    __slots__ = ("__dict__", "x509")
+    __slots__ = ("__dict__", "der", "x509")
 
-    def __init__(self, cert: x509.Certificate) -> None:
+    def __init__(self, cert: x509.Certificate, der: bytes | None = None) -> None:
         self.x509 = cert
+        self.der = cert.public_bytes(Encoding.DER) if der is None else der
 
-    @cached_property
+    @computed_once
     def _signed_part(self) -> bytes:
         """The TBS certificate's exact bytes, sliced from the DER (``tbs_certificate_bytes`` re-encodes it)."""
         return der.signed_part(self.der)
 
-    @cached_property
+    @computed_once
     def _tbs(self) -> list[der.Tlv]:
         """The fields of the TBS certificate, read directly (cheaper than building ``cryptography`` objects):
         serial, signature algorithm, issuer, validity, subject, public key info, then the optional ones."""
@@ -60,12 +64,7 @@ class Certificate:
             raise CertificateFormatError("malformed certificate: TBS too short")
         return fields
 
-    @property
-    def _names(self) -> tuple[bytes, bytes]:
-        """Raw DER contents of (issuer, subject)."""
-        return self._tbs[2].value, self._tbs[4].value
-
-    @cached_property
+    @computed_once
     def _extensions(self) -> dict[bytes, bytes]:
         """Each extension's DER content (OID, critical flag, value) by its encoded OID; of duplicates, the first."""
         for item in self._tbs[6:]:
@@ -96,41 +95,51 @@ class Certificate:
 
     @classmethod
     def from_pem(cls, pem: bytes) -> Certificate:
+        """One PEM certificate. A single BEGIN/END block is decoded here, without ``cryptography``'s PEM reader
+        (which would cost more than parsing the DER); anything else is left to that reader."""
+        encoded = _pem_der(pem)
         try:
-            cert = cls(x509.load_pem_x509_certificate(pem))
-            _ = cert._names  # reject a certificate whose names cannot be read now, not later
-        except (ValueError, der.DerError) as exc:
+            if encoded is None:
+                cert = cls(x509.load_pem_x509_certificate(pem))
+            else:
+                cert = cls(x509.load_der_x509_certificate(encoded), encoded)
+            _ = cert.issuer_raw, cert.subject_raw  # reject a certificate whose names cannot be read now, not later
+        except (ValueError, der.DerError, x509.InvalidVersion) as exc:
             raise CertificateFormatError(f"unparsable certificate: {exc}") from exc
         return cert
 
-    @property
+    @computed_once
     def subject_raw(self) -> bytes:
-        return self._names[1]
+        """The raw DER content of the subject Name."""
+        return self._tbs[4].value
 
-    @property
+    @computed_once
     def issuer_raw(self) -> bytes:
-        return self._names[0]
+        return self._tbs[2].value
 
-    @cached_property
+    @computed_once
     def subject_cn(self) -> str:
-        return der.name_common_name(self._names[1])
+        return der.name_common_name(self.subject_raw)
 
-    @cached_property
+    @computed_once
     def issuer_cn(self) -> str:
-        return der.name_common_name(self._names[0])
+        return der.name_common_name(self.issuer_raw)
 
-    @property
+    @computed_once
     def self_issued(self) -> bool:
         return self.subject_raw == self.issuer_raw
 
-    @cached_property
+    @computed_once
     def public_key(self) -> ec.EllipticCurvePublicKey:
-        key = self.x509.public_key()
+        try:
+            key = self.x509.public_key()
+        except (ValueError, UnsupportedAlgorithm) as exc:  # not a point on its curve; a curve cryptography lacks
+            raise CertificateFormatError(f"certificate {self.subject_cn!r} has an unusable public key: {exc}") from exc
         if not isinstance(key, ec.EllipticCurvePublicKey):
             raise CertificateFormatError(f"certificate {self.subject_cn!r} does not have an EC public key")
         return key
 
-    @cached_property
+    @computed_once
     def public_key_bytes(self) -> bytes:
         """The subject public key as encoded in the certificate (an uncompressed point for EC keys)."""
         spki = der.read_all(self._tbs[5].value)
@@ -138,21 +147,22 @@ class Certificate:
             raise CertificateFormatError("malformed subject public key info")
         return spki[1].value[1:]
 
-    @cached_property
+    @computed_once
     def not_before(self) -> int:
         return int(self.x509.not_valid_before_utc.timestamp())
 
-    @cached_property
+    @computed_once
     def not_after(self) -> int:
         return int(self.x509.not_valid_after_utc.timestamp())
 
-    @cached_property
+    @computed_once
     def serial_number(self) -> int:
         return self.x509.serial_number
 
-    @cached_property
-    def der(self) -> bytes:
-        return self.x509.public_bytes(Encoding.DER)
+    @computed_once
+    def digest(self) -> bytes:
+        """SHA-256 of the DER: what pinned certificates are known by."""
+        return hashlib.sha256(self.der).digest()
 
     def signed(self, signature: bytes, data: bytes) -> bool:
         """The DER ECDSA-SHA256 ``signature`` over ``data`` verifies with this certificate's key."""
@@ -172,6 +182,20 @@ class Certificate:
 
     def __repr__(self) -> str:
         return f"Certificate({self.subject_cn!r})"
+
+
+_PEM_WHITESPACE = b" \t\r\n"
+
+
+def _pem_der(pem: bytes) -> bytes | None:
+    """The DER inside ``pem`` when it is exactly one BEGIN/END CERTIFICATE block of strict base64 (line breaks
+    and spaces aside); None otherwise."""
+    if not (pem.startswith(_BEGIN) and pem.endswith(_END)):
+        return None
+    try:
+        return binascii.a2b_base64(pem[len(_BEGIN) : -len(_END)].translate(None, _PEM_WHITESPACE), strict_mode=True)
+    except binascii.Error:
+        return None
 
 
 def split_pem_chain(pem: bytes) -> list[bytes]:

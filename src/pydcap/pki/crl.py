@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import binascii
-from functools import cached_property
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -11,6 +10,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID, SignatureAlgorithmOID
 
 from pydcap.errors import CertificateFormatError
+from pydcap.lazy import computed_once
 from pydcap.pki import der
 from pydcap.pki.certs import Certificate
 
@@ -47,12 +47,14 @@ class RevocationList:
         try:
             crl = cls(x509.load_der_x509_crl(der_bytes), der_bytes)
             # Read the lazily parsed parts now, so that later access cannot fail.
-            _ = crl.issuer_raw, crl.this_update, crl.next_update, crl.crl_number
-        except (ValueError, x509.InvalidVersion) as exc:
+            _ = crl.issuer_raw, crl.this_update, crl.next_update, crl.crl_number, crl.has_authority_key_identifier
+        except (ValueError, x509.InvalidVersion, x509.DuplicateExtension, UnsupportedAlgorithm) as exc:
+            # cryptography's own errors for a CRL of an unknown version, with an extension twice, or with an
+            # algorithm it does not know
             raise CertificateFormatError(f"unparsable CRL: {exc}") from exc
         return crl
 
-    @cached_property
+    @computed_once
     def _tbs(self) -> bytes:
         """The signed part, sliced from the DER (``cryptography`` re-encodes it, at a cost that grows with the
         number of revoked certificates)."""
@@ -61,7 +63,7 @@ class RevocationList:
         except der.DerError as exc:
             raise CertificateFormatError(f"malformed CRL: {exc}") from exc
 
-    @cached_property
+    @computed_once
     def issuer_raw(self) -> bytes:
         """Raw DER content of the issuer Name, read from the TBS of the CRL."""
         fields = der.read_prefix(der.read_one(self._tbs, der.TAG_SEQUENCE).value, 3)
@@ -71,20 +73,20 @@ class RevocationList:
             raise CertificateFormatError("malformed CRL: TBS too short")
         return fields[1].value
 
-    @cached_property
+    @computed_once
     def issuer_cn(self) -> str:
         return der.name_common_name(self.issuer_raw)
 
-    @cached_property
+    @computed_once
     def this_update(self) -> int:
         return int(self.x509.last_update_utc.timestamp())
 
-    @cached_property
+    @computed_once
     def next_update(self) -> int:
         nu = self.x509.next_update_utc
         return int(nu.timestamp()) if nu is not None else 0
 
-    @cached_property
+    @computed_once
     def crl_number(self) -> int | None:
         try:
             ext = self.x509.extensions.get_extension_for_class(x509.CRLNumber)
@@ -92,7 +94,7 @@ class RevocationList:
             return None
         return int(ext.value.crl_number)
 
-    @cached_property
+    @computed_once
     def has_authority_key_identifier(self) -> bool:
         try:
             self.x509.extensions.get_extension_for_oid(ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
@@ -101,7 +103,18 @@ class RevocationList:
         return True
 
     def revokes(self, cert: Certificate) -> bool:
-        return self.x509.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+        return self.revokes_serial(cert.serial_number)
+
+    def revokes_serial(self, serial: int) -> bool:
+        """Whether ``serial`` is on this list. The first question is answered by a search; from the second on
+        (a verifier asks one list about every platform it sees) by a set of every revoked serial, built once."""
+        serials: frozenset[int] | None = self.__dict__.get("_revoked")
+        if serials is None:
+            if not self.__dict__.setdefault("_asked", False):
+                self.__dict__["_asked"] = True
+                return self.x509.get_revoked_certificate_by_serial_number(serial) is not None
+            serials = self.__dict__["_revoked"] = frozenset(entry.serial_number for entry in self.x509)
+        return serial in serials
 
     def is_signed_by(self, issuer: Certificate) -> bool:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -78,21 +79,22 @@ class PckCertificate(Certificate):
 
     __slots__ = ("sgx",)
 
-    def __init__(self, cert: x509.Certificate, known: Mapping[str, object] | None = None) -> None:
+    def __init__(
+        self, cert: x509.Certificate, known: Mapping[str, object] | None = None, der: bytes | None = None
+    ) -> None:
         """``known``: values already read from this same certificate (a ``Certificate``'s cache), reused."""
-        super().__init__(cert)
+        super().__init__(cert, der)
         if known:
             self.__dict__.update(known)
         self.sgx = parse_sgx_extension(self)
 
     @classmethod
     def from_certificate(cls, cert: Certificate) -> PckCertificate:
-        return cls(cert.x509, cert.__dict__)
+        return cls(cert.x509, cert.__dict__, cert.der)
 
     @property
     def ca_type(self) -> str:
-        """``"processor"`` or ``"platform"``, from the issuing CA's name, as Intel's tools decide it."""
-        return "processor" if "Processor" in self.issuer_cn else "platform"
+        return ca_type(self.issuer_cn)
 
     @property
     def fmspc(self) -> bytes:
@@ -101,6 +103,11 @@ class PckCertificate(Certificate):
     @property
     def pce_id(self) -> bytes:
         return self.sgx.pce_id
+
+
+def ca_type(issuer_cn: str) -> str:
+    """``"processor"`` or ``"platform"``, from the issuing CA's name, as Intel's tools decide it."""
+    return "processor" if "Processor" in issuer_cn else "platform"
 
 
 def parse_sgx_extension(cert: Certificate) -> SgxExtension:
@@ -112,7 +119,7 @@ def parse_sgx_extension(cert: Certificate) -> SgxExtension:
     if value is None:
         raise CertificateFormatError("PCK certificate has no SGX extension")
     try:
-        return _decode(value)
+        return read_standard_layout(value) or read_sgx_extension(value)
     except ValueError as exc:  # DerError, or an SGX type out of the enum
         raise CertificateFormatError(f"malformed SGX extension: {exc}") from exc
 
@@ -166,7 +173,9 @@ def _int(tlv: der.Tlv, name: str, *, tag: int = der.TAG_INTEGER, maximum: int = 
     return value
 
 
-def _decode(raw: bytes) -> SgxExtension:
+def read_sgx_extension(raw: bytes) -> SgxExtension:
+    """The SGX extension's DER value, entry by entry in any order (unknown entries ignored); raises ``DerError``
+    or ``ValueError``."""
     top = _pairs(der.read_one(raw, der.TAG_SEQUENCE).value)
     tcb_tlv = top.need(_TCB)
     if tcb_tlv.tag != der.TAG_SEQUENCE:
@@ -201,4 +210,96 @@ def _decode(raw: bytes) -> SgxExtension:
         dynamic_platform=flags.get(_DYNAMIC),
         cached_keys=flags.get(_CACHED_KEYS),
         smt_enabled=flags.get(_SMT),
+    )
+
+
+# The layout Intel's PCK certificates use, as one pattern: every entry in order, each integer in its shortest form,
+# each flag 0x00 or 0xff. What it matches, the generic decoder reads to the same values (a test checks both on
+# every certificate and on mutations); anything else (other orders, extra entries, longer encodings) takes the
+# generic decoder, which also names what is wrong.
+def _entry(suffix: str, tag: int, size: int, value: bytes = b"(.{%d})") -> bytes:
+    """``SEQUENCE { OID, <tag> of size bytes }`` with the value captured (or matched by ``value``)."""
+    oid = _oid(suffix)
+    head = bytes([der.TAG_OID, len(oid)]) + oid + bytes([tag, size])
+    return re.escape(bytes([der.TAG_SEQUENCE, len(head) + size]) + head) + (value % size if b"%d" in value else value)
+
+
+def _small_int(suffix: str) -> bytes:
+    """An INTEGER 0..255: one byte below 0x80, else 0x00 then the byte (two alternatives, one captured)."""
+    return b"(?:%s|%s)" % (
+        _entry(suffix, der.TAG_INTEGER, 1, b"([\x00-\x7f])"),
+        _entry(suffix, der.TAG_INTEGER, 2, b"\x00([\x80-\xff])"),
+    )
+
+
+def _word_int(suffix: str) -> bytes:
+    """An INTEGER 0..65535 in its shortest form (three alternatives, one captured)."""
+    return b"(?:%s|%s|%s)" % (
+        _entry(suffix, der.TAG_INTEGER, 1, b"([\x00-\x7f])"),
+        _entry(suffix, der.TAG_INTEGER, 2, b"([\x01-\x7f].|\x00[\x80-\xff])"),
+        _entry(suffix, der.TAG_INTEGER, 3, b"(\x00[\x80-\xff].)"),
+    )
+
+
+def _container(suffix: str) -> bytes:
+    """The head of ``SEQUENCE { OID, SEQUENCE {...} }`` whose lengths take two bytes (checked after matching)."""
+    oid = _oid(suffix)
+    return b"\x30\x82(..)" + re.escape(bytes([der.TAG_OID, len(oid)]) + oid) + b"\x30\x82(..)"
+
+
+def _flag(suffix: str) -> bytes:
+    return _entry(suffix, der.TAG_BOOLEAN, 1, b"([\x00\xff])")
+
+
+_STANDARD_LAYOUT = re.compile(
+    b"\\x30\\x82(?P<outer>..)"
+    + _entry("1", der.TAG_OCTET_STRING, 16)  # PPID
+    + _container("2")  # TCB: the entry's length, then its SEQUENCE's
+    + b"(?P<tcb>"
+    + b"".join(_small_int(f"2.{i}") for i in range(1, 17))
+    + _word_int("2.17")
+    + _entry("2.18", der.TAG_OCTET_STRING, 16)  # CPUSVN
+    + b")"
+    + _entry("3", der.TAG_OCTET_STRING, 2)  # PCE-ID
+    + _entry("4", der.TAG_OCTET_STRING, 6)  # FMSPC
+    + _entry("5", der.TAG_ENUMERATED, 1, b"([\\x00-\\x02])")  # SGX type
+    + b"(?:"
+    + _entry("6", der.TAG_OCTET_STRING, 16)  # platform instance ID
+    + re.escape(bytes([der.TAG_SEQUENCE, 0x44, der.TAG_OID, 10]) + _oid("7") + bytes([der.TAG_SEQUENCE, 0x36]))
+    + _flag("7.1")
+    + _flag("7.2")
+    + _flag("7.3")
+    + b")?",
+    re.DOTALL,
+)
+
+
+def read_standard_layout(raw: bytes) -> SgxExtension | None:
+    """The extension in Intel's own layout, read in one match; None when it is laid out otherwise."""
+    m = _STANDARD_LAYOUT.fullmatch(raw)
+    if m is None:
+        return None
+    g = m.groups()
+    # g: outer length, PPID, TCB entry and SEQUENCE lengths, TCB span, 16 x 2 component alternatives, 3 PCESVN
+    # alternatives, CPUSVN, PCE-ID, FMSPC, SGX type, instance ID, 3 flags.
+    tcb_start, tcb_end = m.span("tcb")
+    if (
+        int.from_bytes(g[0], "big") != len(raw) - 4
+        or int.from_bytes(g[3], "big") != tcb_end - tcb_start
+        or int.from_bytes(g[2], "big") != tcb_end - tcb_start + 4 + 2 + len(_TCB)
+    ):
+        return None
+    components = tuple(b"".join(filter(None, g[5:37])))
+    pce_svn = int.from_bytes(b"".join(filter(None, g[37:40])), "big")
+    instance, dynamic, cached, smt = g[44:48]
+    return SgxExtension(
+        ppid=g[1],
+        tcb=PckTcb(components, pce_svn, g[40]),
+        pce_id=g[41],
+        fmspc=g[42],
+        sgx_type=SgxType(g[43][0]),
+        platform_instance_id=instance,
+        dynamic_platform=None if dynamic is None else dynamic == b"\xff",
+        cached_keys=None if cached is None else cached == b"\xff",
+        smt_enabled=None if smt is None else smt == b"\xff",
     )

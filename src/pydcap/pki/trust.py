@@ -20,10 +20,19 @@ INTEL_SGX_ROOT_CA_PUBLIC_KEY = bytes.fromhex(
 )
 
 
-# SHA-256 of the DER of Intel SGX Root CA certificates known to be validly self-signed (checked once,
-# here): a chain root with exactly these bytes needs no self-signature check. Any other bytes get one.
-KNOWN_GOOD_ROOT_CERTIFICATES = frozenset(
-    {bytes.fromhex("44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3")}  # valid to 2049
+# SHA-256 of the DER of certificates known to carry a valid signature by the Intel SGX Root CA key (each checked
+# once, by a test over the real bundles): the root itself (valid to 2049), the PCK Platform and Processor CAs, and
+# the TCB Signing certificates of 2018 and 2025. In a chain whose issuer holds that key, these exact bytes need no
+# signature check (any other bytes get one); names, extensions and revocation are checked as for any certificate.
+INTEL_SIGNED_CERTIFICATES = frozenset(
+    bytes.fromhex(h)
+    for h in (
+        "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3",  # Intel SGX Root CA, to 2049
+        "22eb770dca215b607b5ccfc21a672b1da5cc660b1ad0365020567979edcaa0e1",  # Intel SGX PCK Platform CA
+        "13b2dccef8fc4ec977ee5249743b0f758ebd1e28d768b2e1e12bc348adaa09fb",  # Intel SGX PCK Processor CA
+        "ec37d98107bfb7dab6ff8de4d4dda6fde30a6f50b0d7b03eefb5652f1e652969",  # Intel SGX TCB Signing, 2018-2025
+        "c0575e76d0303b61d09cde8cbdb70db34a74f38318300d7c0e6ba8cf4bf45aea",  # Intel SGX TCB Signing, 2025-2032
+    )
 )
 
 

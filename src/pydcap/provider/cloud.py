@@ -15,11 +15,13 @@ from pathlib import Path
 
 from pydcap.provider.discovery import under_root
 from pydcap.sources.azure import API_VERSION_INSTANCE_METADATA, AZURE_INSTANCE_METADATA_URL
+from pydcap.sources.http import read_limited
 
 DMI = "/sys/class/dmi/id"
 AZURE_ASSET_TAG = "7783-7084-3265-9085"
 HYPER_V_VENDOR = "Microsoft Corporation"
 METADATA_TIMEOUT = 0.5  # seconds: the service is link-local, it answers at once or not at all
+METADATA_MAX_BYTES = 1024 * 1024  # the instance metadata is a few KB
 
 
 @dataclass(frozen=True)
@@ -43,14 +45,16 @@ def azure_metadata_answers(url: str = AZURE_INSTANCE_METADATA_URL, timeout: floa
     import httpx
 
     try:
-        answer = httpx.get(
+        with httpx.stream(
+            "GET",
             url,
             params={"api-version": API_VERSION_INSTANCE_METADATA},
             headers={"metadata": "true"},
             timeout=timeout,
             trust_env=False,  # link-local: never through a proxy
-        )
-        compute = answer.json().get("compute") if answer.status_code == 200 else None
+        ) as streamed:
+            answer = read_limited(streamed, METADATA_MAX_BYTES)
+        compute = answer.json().get("compute") if answer is not None and answer.status_code == 200 else None
     except (httpx.HTTPError, ValueError, AttributeError):
         return False
     return isinstance(compute, dict)

@@ -42,6 +42,7 @@ from pydcap.provider.service_probe import certificate_problem
 from pydcap.provider.source_errors import provider_error
 from pydcap.provider.trust import announce_root, trusted_root_from_env
 from pydcap.quote import TeeType
+from pydcap.sources.http import MAX_RESPONSE_BYTES, read_limited
 
 _MAX_AGE = re.compile(r"max-age=(\d+)")
 _STATUS_CODES = {461: codes.PLATFORM_UNKNOWN, 462: codes.CERTS_UNAVAILABLE, 503: codes.SERVICE_UNAVAILABLE}
@@ -277,13 +278,19 @@ class QcnlProvider(QuoteProvider):
         """One GET: the response, or the code of a transient failure (retried like a 503)."""
         self._say(LogLevel.INFO, f"[QCNL] GET {shown}")
         try:
-            return self._http.get(url, headers=dict(headers))
+            with self._http.stream("GET", url, headers=dict(headers)) as streamed:
+                response = read_limited(streamed, MAX_RESPONSE_BYTES)
         except httpx.TimeoutException:
             return codes.NETWORK_ERROR
         except httpx.TransportError as exc:
             if certificate_problem(exc):
                 raise error_for(codes.ROOT_CA_UNTRUSTED, f"{shown}: {exc}") from exc
             return codes.NETWORK_ERROR
+        if response is None:
+            raise error_for(
+                codes.ERROR_MESSAGE_PARSING_ERROR, f"{shown}: the answer is larger than {MAX_RESPONSE_BYTES} bytes"
+            )
+        return response
 
     def _say(self, level: LogLevel, message: str) -> None:
         self._log.say(level, message)

@@ -6,7 +6,6 @@ of the PCK certificate picked from a local file is checked up to that root.
 from __future__ import annotations
 
 from cryptography import x509
-from cryptography.x509 import InvalidVersion
 
 from pydcap.cache.admission import admit, pck_ca_of
 from pydcap.cache.errors import UntrustedCollateralError
@@ -88,7 +87,7 @@ class QcnlAdmission:
             leaf = self._trusted_pck_chain(pem_chain)
             pck = PckCertificate.from_certificate(leaf)
             _check_platform(key, pck, tcbm.strip().lower())
-        except (CheckFailed, FormatError, InvalidVersion) as exc:
+        except (CheckFailed, FormatError) as exc:
             failure = exc.failure if isinstance(exc, CheckFailed) else None
             reason = exc.detail if isinstance(exc, CheckFailed) else str(exc)
             raise UntrustedCollateralError(key, reason, source=source, failure=failure) from exc

@@ -16,6 +16,7 @@ from pydcap.cache import (
     FetchedCollateral,
     MachineCertificate,
     StoreError,
+    default_store_limit,
 )
 from pydcap.collateral import Collateral, SignedDocument
 from pydcap.provider import codes
@@ -41,10 +42,11 @@ _TEES = {TeeType.SGX: "sgx", TeeType.TDX: "tdx"}
 
 
 def open_own_store(location: str | Path, variable: str) -> CollateralStore:
-    """The persistent store a provider opens for itself at ``location``; one that cannot be opened is
-    reported against the environment variable that chose it."""
+    """The persistent store a provider opens for itself at ``location``, bounded as a client's store is
+    (``$PYDCAP_CACHE_MAX_BYTES``); one that cannot be opened is reported against the environment variable that
+    chose it."""
     try:
-        return CollateralStore.open(location)
+        return CollateralStore.open(location, max_bytes=default_store_limit())
     except StoreError as exc:
         raise ProviderConfigError("environment", str(exc), key=variable) from exc
 

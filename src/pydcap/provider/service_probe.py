@@ -81,8 +81,11 @@ def probe_service(
     except (OSError, ssl.SSLError) as exc:
         return done("unreachable", f"cannot use the CA bundle {verify}: {exc}")
     try:
-        with httpx.Client(verify=context, timeout=timeout, transport=transport, follow_redirects=False) as client:
-            response = client.get(url, headers=headers)
+        with (
+            httpx.Client(verify=context, timeout=timeout, transport=transport, follow_redirects=False) as client,
+            client.stream("GET", url, headers=headers) as response,
+        ):
+            pass  # the status is the answer: the body is never read
     except httpx.TimeoutException:
         return done("timeout", f"no answer within {timeout:g} s")
     except httpx.TransportError as exc:

@@ -92,3 +92,8 @@ class UpstreamRejectedError(UpstreamError):
 
 class MalformedResponseError(UpstreamError):
     """A 200 answer that is not what the protocol says (missing header, unreadable body)."""
+
+
+class ResponseTooLargeError(MalformedResponseError):
+    """An answer larger than the client accepts (``HttpSettings.max_response_bytes``): refused while it was
+    being read, never held whole. Collateral documents are kilobytes; megabytes mean a broken or hostile service."""

@@ -1,8 +1,10 @@
-"""The HTTP layer under every source: explicit timeouts, bounded retries with backoff, Retry-After.
+"""The HTTP layer under every source: explicit timeouts, bounded retries with backoff, Retry-After, size caps.
 
 A request is retried on connection failures, timeouts, 429 and 5xx, at most ``RetryPolicy.attempts`` times
 and never past ``RetryPolicy.deadline`` seconds in all; a Retry-After longer than the policy allows fails at
-once with ``RateLimitedError`` rather than blocking. Non-retryable statuses raise their named error.
+once with ``RateLimitedError`` rather than blocking. Non-retryable statuses raise their named error. Bodies
+are read streamed: past ``HttpSettings.max_response_bytes`` an answer is refused (``ResponseTooLargeError``),
+and of an error answer only the first ``ERROR_BODY_BYTES`` are kept (``read_limited`` does both, for any client).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pydcap.sources.errors import (
     CollateralNotFoundError,
     PlatformUnknownError,
     RateLimitedError,
+    ResponseTooLargeError,
     TlsVerificationError,
     UpstreamError,
     UpstreamRejectedError,
@@ -36,6 +39,10 @@ from pydcap.sources.errors import (
 log = logging.getLogger("pydcap.sources")
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# A TCB info is 10-100 KB and a platform's pckcerts a few hundred; an answer past this is refused.
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+# Of an error answer only this much is read: a few hundred characters of it are quoted in the error.
+ERROR_BODY_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,7 @@ class HttpSettings:
     verify_tls: bool | str = True
     proxy: str | None = None
     max_connections: int = 32
+    max_response_bytes: int = MAX_RESPONSE_BYTES
 
     def timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self.read_timeout, connect=self.connect_timeout, pool=self.read_timeout)
@@ -149,6 +157,62 @@ def _detail(response: httpx.Response) -> str:
     return ", ".join(parts)
 
 
+class _CappedBody:
+    """The body of one streamed response as it is read: at most ``limit`` bytes of a success (more refuses it),
+    the first ``ERROR_BODY_BYTES`` of an error (the rest is left unread)."""
+
+    def __init__(self, response: httpx.Response, limit: int) -> None:
+        self.response = response
+        self.error = response.status_code >= 400
+        self.cap = ERROR_BODY_BYTES if self.error else limit
+        length = response.headers.get("Content-Length", "")
+        self.refused = not self.error and length.isdigit() and len(length) < 20 and int(length) > limit
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def add(self, chunk: bytes) -> bool:
+        """Keep ``chunk``; False when reading should stop."""
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+        if self.size > self.cap:
+            self.refused = not self.error
+            return False
+        return True
+
+    def result(self) -> httpx.Response | None:
+        """The response with its body in place of the stream (decoded already), or None when refused."""
+        if self.refused:
+            return None
+        r = self.response
+        dropped = (b"content-encoding", b"content-length", b"transfer-encoding")
+        headers = [(k, v) for k, v in r.headers.raw if k.lower() not in dropped]
+        extensions = {k: v for k, v in r.extensions.items() if k in ("http_version", "reason_phrase")}
+        body = b"".join(self.chunks)[: self.cap]
+        return httpx.Response(r.status_code, headers=headers, content=body, request=r.request, extensions=extensions)
+
+
+async def aread_limited(response: httpx.Response, limit: int) -> httpx.Response | None:
+    """``response`` (sent with ``stream=True``) read whole, or None when its body is over ``limit`` bytes
+    (decoded: a compressed answer counts as it unpacks); of an error answer (4xx, 5xx) only the first
+    ``ERROR_BODY_BYTES`` are kept, and the rest is never read. The caller closes the stream."""
+    body = _CappedBody(response, limit)
+    if not body.refused:
+        async for chunk in response.aiter_bytes():
+            if not body.add(chunk):
+                break
+    return body.result()
+
+
+def read_limited(response: httpx.Response, limit: int) -> httpx.Response | None:
+    """``aread_limited`` for a synchronous client's streamed response."""
+    body = _CappedBody(response, limit)
+    if not body.refused:
+        for chunk in response.iter_bytes():
+            if not body.add(chunk):
+                break
+    return body.result()
+
+
 class HttpTransport:
     """Issues requests for one service with its retry policy and turns failures into named errors.
 
@@ -232,13 +296,19 @@ class HttpTransport:
             remaining = deadline - time.monotonic()
             try:
                 async with asyncio.timeout(max(remaining, 0.001)):
-                    response = await self.client().request(method, url, params=params, headers=hdrs, json=json)
+                    response = await self._send(method, url, params, hdrs, json)
             except (httpx.RequestError, TimeoutError) as exc:
                 # RequestError: no usable answer (transport failure, redirect loop, undecodable body).
                 untrusted = certificate_failure(exc)
                 if untrusted is not None:  # not transient: asking again gets the same certificate
                     raise self.untrusted(what, full_url, untrusted) from exc
                 failure = exc
+            if response is None and failure is None:
+                limit = self.settings.max_response_bytes
+                raise ResponseTooLargeError(
+                    what, full_url, 200, f"the answer is larger than {limit} bytes (not read past that)",
+                    "the service sent far more than a collateral document; check which service the URL names",
+                )  # fmt: skip
             if response is not None:
                 log.debug("%s %s -> %d", method, full_url, response.status_code)
                 if response.status_code < 400:
@@ -266,6 +336,18 @@ class HttpTransport:
                 delay,
             )
             await asyncio.sleep(delay)
+
+    async def _send(
+        self, method: str, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str], json: Any
+    ) -> httpx.Response | None:
+        """One request, its body read streamed within the size cap (None: over it)."""
+        client = self.client()
+        request = client.build_request(method, url, params=params, headers=headers, json=json)
+        response = await client.send(request, stream=True)
+        try:
+            return await aread_limited(response, self.settings.max_response_bytes)
+        finally:
+            await response.aclose()
 
     def unreachable(
         self, what: str, url: str, failure: BaseException | None, attempts: int, elapsed: float

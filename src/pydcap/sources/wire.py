@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import unquote
 
 import httpx
-from cryptography.x509 import InvalidVersion
 
 from pydcap.errors import CertificateFormatError
 from pydcap.pki.crl import RevocationList
@@ -59,7 +58,7 @@ def crl_body(response: httpx.Response, what: str) -> bytes:
     """The CRL in the body (DER, PEM or hex text, whichever the service chose) as DER."""
     try:
         return RevocationList.parse(response.content).der
-    except (CertificateFormatError, InvalidVersion) as exc:
+    except CertificateFormatError as exc:
         raise malformed(what, response, f"the body is not a CRL: {exc}") from exc
 
 

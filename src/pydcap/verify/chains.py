@@ -48,19 +48,22 @@ def extension_failure(position: int, length: int) -> Failure:
     return Failure.SGX_PCK_INVALID_EXTENSIONS
 
 
-def read_chain(pem: bytes, what: str, memo: PkiMemo) -> CertificateChain:
+def read_chain(pem: bytes, what: str, memo: PkiMemo, *, remember: bool = True) -> CertificateChain:
     """A chain as Intel's ``CertificateChain::parse`` reads it: the first certificate, in the chain's order, that is
-    unreadable or lacks a required extension decides the failure."""
+    unreadable or lacks a required extension decides the failure. With ``remember``, ``memo`` keeps the chain (a
+    quote's chain is not kept: only its CA certificates are)."""
     try:
-        return memo.chain(pem)
+        return memo.chain(pem) if remember else memo.read_chain(pem)
     except CertificateExtensionError as exc:
         raise CheckFailed(extension_failure(exc.position, exc.length), f"{what}: {exc}") from exc
     except CertificateFormatError as exc:
         raise CheckFailed(Failure.UNSUPPORTED_CERT_FORMAT, f"{what}: {exc}") from exc
 
 
-def parse_chain(pem: bytes, expected_length: int, what: str, memo: PkiMemo) -> CertificateChain:
-    chain = read_chain(pem, what, memo)
+def parse_chain(
+    pem: bytes, expected_length: int, what: str, memo: PkiMemo, *, remember: bool = True
+) -> CertificateChain:
+    chain = read_chain(pem, what, memo, remember=remember)
     if len(chain) != expected_length:
         raise CheckFailed(
             Failure.UNSUPPORTED_CERT_FORMAT,
@@ -114,7 +117,7 @@ def trusted_pck_chain(pem: bytes, trust: TrustRoot, memo: PkiMemo) -> tuple[Cert
     its required extensions, every one named as a PCK certificate a readable PCK certificate, a self-issued root,
     and that root's key the trusted key. Returns the chain and its PCK certificate (the last so named, as
     Intel's chain keeps it)."""
-    chain = parse_chain(pem, 3, "PCK certificate chain", memo)
+    chain = parse_chain(pem, 3, "PCK certificate chain", memo, remember=False)
     pck = None
     for cert in chain.certificates:
         if PCK_CN in cert.subject_cn:
@@ -131,12 +134,11 @@ def trusted_pck_chain(pem: bytes, trust: TrustRoot, memo: PkiMemo) -> tuple[Cert
     return chain, pck
 
 
-def check_pck_chain(pem: bytes, root_ca_crl: bytes, pck_crl: bytes, trust: TrustRoot, memo: PkiMemo) -> PckChain:
-    """The PCK certificate chain from the quote, against the root CA CRL and the PCK CRL."""
-    chain, pck = trusted_pck_chain(pem, trust, memo)
-    root_crl = parse_crl(root_ca_crl, "root CA CRL", memo)
-    intermediate_crl = parse_crl(pck_crl, "PCK CRL", memo)
-
+def check_pck_certificates(
+    chain: CertificateChain, pck: PckCertificate | None, memo: PkiMemo
+) -> tuple[Certificate, Certificate, PckCertificate]:
+    """The QVL's checks of a PCK chain that ``trusted_pck_chain`` read: names, then signatures. Returns the root,
+    the intermediate CA and the PCK certificate."""
     root = chain.root
     if root is None or ROOT_CN not in root.subject_cn:
         raise CheckFailed(Failure.SGX_ROOT_CA_MISSING, "PCK chain has no Intel SGX Root CA certificate")
@@ -152,12 +154,30 @@ def check_pck_chain(pem: bytes, root_ca_crl: bytes, pck_crl: bytes, trust: Trust
             Failure.SGX_INTERMEDIATE_CA_INVALID_ISSUER,
             "intermediate CA certificate is not signed by the root",
         )
-    if pck.issuer_raw != intermediate.subject_raw or not memo.signed_by(pck, intermediate):
+    # The PCK certificate's own signature is not remembered: the verifier keeps what it learns per platform.
+    if pck.issuer_raw != intermediate.subject_raw or not pck.is_signed_by(intermediate):
         raise CheckFailed(Failure.SGX_PCK_INVALID_ISSUER, "PCK certificate is not signed by the intermediate CA")
+    return root, intermediate, pck
+
+
+def check_pck_crls(
+    root_crl: RevocationList, pck_crl: RevocationList, root: Certificate, intermediate: Certificate, memo: PkiMemo
+) -> None:
+    """The CRLs against the chain's root and intermediate CA, then whether the root CA CRL revokes the
+    intermediate (whether the PCK CRL revokes the PCK certificate is the last check, the caller's)."""
     check_crl(root_crl, root, "root CA CRL", memo)
-    check_crl(intermediate_crl, intermediate, "PCK CRL", memo)
+    check_crl(pck_crl, intermediate, "PCK CRL", memo)
     if root_crl.revokes(intermediate):
         raise CheckFailed(Failure.SGX_INTERMEDIATE_CA_REVOKED, "the intermediate CA certificate is revoked")
+
+
+def check_pck_chain(pem: bytes, root_ca_crl: bytes, pck_crl: bytes, trust: TrustRoot, memo: PkiMemo) -> PckChain:
+    """The PCK certificate chain from the quote, against the root CA CRL and the PCK CRL."""
+    chain, pck = trusted_pck_chain(pem, trust, memo)
+    root_crl = parse_crl(root_ca_crl, "root CA CRL", memo)
+    intermediate_crl = parse_crl(pck_crl, "PCK CRL", memo)
+    root, intermediate, pck = check_pck_certificates(chain, pck, memo)
+    check_pck_crls(root_crl, intermediate_crl, root, intermediate, memo)
     if intermediate_crl.revokes(pck):
         raise CheckFailed(Failure.SGX_PCK_REVOKED, "the PCK certificate is revoked")
     return PckChain(chain, root, intermediate, pck, root_crl, intermediate_crl)

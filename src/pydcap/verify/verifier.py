@@ -14,11 +14,9 @@ import hashlib
 import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Generic, TypeVar
-
-from cryptography.hazmat.primitives.asymmetric import ec
+from typing import Generic, TypeVar, cast
 
 from pydcap.collateral.bundle import Collateral
 from pydcap.collateral.enclave_identity import EnclaveIdentity
@@ -30,7 +28,9 @@ from pydcap.errors import (
     QuoteFormatError,
     UnsupportedVersionError,
 )
-from pydcap.pki.certs import CertificateChain
+from pydcap.pki.certs import Certificate, CertificateChain
+from pydcap.pki.crl import RevocationList
+from pydcap.pki.pck import SgxExtension, ca_type
 from pydcap.pki.trust import TrustRoot
 from pydcap.policy import AppraisalPolicy, Policy
 from pydcap.quote.parser import Quote
@@ -38,9 +38,9 @@ from pydcap.quote.structs import TdReport10, TdReport15
 from pydcap.verify.cache import BoundedCache
 from pydcap.verify.chains import (
     CheckFailed,
-    PckChain,
     SigningChain,
-    check_pck_chain,
+    check_pck_certificates,
+    check_pck_crls,
     check_signing_chain,
     parse_crl,
     read_chain,
@@ -50,12 +50,13 @@ from pydcap.verify.memo import PkiMemo
 from pydcap.verify.names import QV_RESULT_OF_STATUS, Failure, QvResult, TcbStatus
 from pydcap.verify.quote3 import QUOTE3_ERROR_OF_FAILURE, PreflightStep, Quote3Error
 from pydcap.verify.result import Supplemental, VerificationResult
-from pydcap.verify.signatures import document_signature_ok, verify_raw
+from pydcap.verify.signatures import document_signature_ok, public_key_from_point, public_key_from_raw, verify_raw
 from pydcap.verify.tcb import TcbEvaluation, TcbNotSupported, evaluate, relaunch
 
 TimeLike = datetime | int | float | None
 T = TypeVar("T")
 D = TypeVar("D", TcbInfo, EnclaveIdentity)
+H = TypeVar("H", bound=Hashable)
 
 
 def to_unix(at: TimeLike) -> int:
@@ -85,14 +86,24 @@ class _Dates:
             expiration=min([c.earliest_not_after for c in chains] + expires),
         )
 
+    def __or__(self, other: _Dates) -> _Dates:
+        """The dates of both groups together."""
+        return _Dates(
+            min(self.earliest_issue, other.earliest_issue),
+            max(self.latest_issue, other.latest_issue),
+            min(self.expiration, other.expiration),
+        )
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, eq=False)
 class _SignedCollateral(Generic[D]):
-    """A TCB info or enclave identity whose signing chain and signature verified."""
+    """A TCB info or enclave identity whose signing chain and signature verified. A TCB info also remembers the
+    TCB evaluations made with it (few distinct TCBs meet one TCB info), bounded in number."""
 
     document: D
     chain: SigningChain
     dates: _Dates
+    evaluations: dict[Hashable, _TcbOutcome | CheckFailed] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -125,30 +136,158 @@ _QE_IDENTITY = _DocumentKind(
 )
 
 
-@dataclass(frozen=True)
-class _Parsed:
-    """The collateral documents as Intel's API pre-flight parsed them."""
+class _Platform:
+    """What a verifier keeps of one platform, keyed by the digest of its quotes' certification data (attestation
+    key, QE report and signature, QE authentication data, PCK chain): the outcome of every check of that data
+    that needs no collateral. It stays well under a kilobyte: no certificate, key object or raw bytes beyond the
+    SGX extension's values."""
 
-    tcb_info: TcbInfo
-    qe_identity: EnclaveIdentity
+    __slots__ = (
+        "earliest_issue",
+        "expiration",
+        "intermediate",
+        "latest_issue",
+        "pck_key_ok",
+        "qe_failure",
+        "root",
+        "serial",
+        "sgx",
+    )
+
+    def __init__(
+        self,
+        root: Certificate,
+        intermediate: Certificate,
+        sgx: SgxExtension,
+        serial: int,
+        earliest_issue: int,
+        latest_issue: int,
+        expiration: int,
+        pck_key_ok: bool,
+        qe_failure: CheckFailed | None,
+    ) -> None:
+        self.root = root  # shared with every platform under the same CA
+        self.intermediate = intermediate
+        self.sgx = sgx
+        self.serial = serial  # of the PCK certificate, for the PCK CRL
+        self.earliest_issue = earliest_issue  # the chain's dates
+        self.latest_issue = latest_issue
+        self.expiration = expiration
+        self.pck_key_ok = pck_key_ok  # the PCK key is a P-256 point
+        self.qe_failure = qe_failure  # of the QE report's signature by the PCK key, then of its REPORTDATA
 
 
-@dataclass(frozen=True)
-class _PckOutcome:
-    """A checked PCK chain with its CRLs; ``dates`` also cover the PCK CRL issuer chain (which, as in Intel's
-    verification enclave, is read for its dates only)."""
+class _UntrustedChain:
+    """A platform whose chain passes Intel's pre-flight but fails the QVL's check of its names or signatures
+    (reported after the pre-flight's other steps, as Intel's order has it)."""
 
-    chain: PckChain
+    __slots__ = ("failure",)
+
+    def __init__(self, failure: CheckFailed) -> None:
+        self.failure = failure
+
+
+# What ``_Platform`` costs in memory with its cache slot (an estimate the tests hold to tracemalloc's measure).
+PLATFORM_BYTES = 768
+
+
+@dataclass(frozen=True, slots=True)
+class _CheckedCrls:
+    """The root CA CRL and PCK CRL of a bundle, readable, with their dates and their issuer chain's; and how
+    they fared against each pair of root and intermediate CA met (few: Intel has two intermediates)."""
+
+    root_ca_crl: RevocationList
+    pck_crl: RevocationList
     dates: _Dates
-    pck_key: ec.EllipticCurvePublicKey | None  # None: not a P-256 point, which the quote check reports
+    issuers: dict[tuple[Certificate, Certificate], CheckFailed | None] = field(default_factory=dict)
+
+
+class _CheckedBundle:
+    """What checking a collateral bundle found, step by step in Intel's order (the pre-flight's reading of each
+    part, then the QVL's checks of the documents): each outcome, or its failure, raised when a verification
+    reaches that step; and, when all were checked, their dates and numbers together."""
+
+    __slots__ = (
+        "crls",
+        "dates",
+        "issuer_chains",
+        "latest_crl_update",
+        "nbytes",
+        "numbers",
+        "qe",
+        "qe_identity",
+        "tcb",
+        "tcb_info",
+    )
+
+    def __init__(self, verifier: Verifier, collateral: Collateral) -> None:
+        memo = verifier._memo
+        self.tcb_info = _outcome(lambda: _parse(_TCB_INFO, collateral.tcb_info), PreflightStep.TCB_INFO)
+        self.qe_identity = _outcome(lambda: _parse(_QE_IDENTITY, collateral.qe_identity), PreflightStep.QE_IDENTITY)
+        self.issuer_chains = _outcome(
+            lambda: (
+                read_chain(collateral.qe_identity_issuer_chain, "QE identity issuer chain", memo),
+                read_chain(collateral.tcb_info_issuer_chain, "TCB info issuer chain", memo),
+                read_chain(collateral.pck_crl_issuer_chain, "PCK CRL issuer chain", memo),
+            ),
+            PreflightStep.ISSUER_CHAINS,
+        )
+        self.crls = _outcome(lambda: _read_crls(collateral, memo, self.issuer_chains), PreflightStep.CRLS)
+        tcb_info, qe_identity = self.tcb_info, self.qe_identity
+        self.tcb: _SignedCollateral[TcbInfo] | CheckFailed = (
+            tcb_info
+            if isinstance(tcb_info, CheckFailed)
+            else _outcome(lambda: verifier._check_signed(_TCB_INFO, tcb_info, collateral.tcb_info, collateral))
+        )
+        self.qe: _SignedCollateral[EnclaveIdentity] | CheckFailed = (
+            qe_identity
+            if isinstance(qe_identity, CheckFailed)
+            else _outcome(lambda: verifier._check_signed(_QE_IDENTITY, qe_identity, collateral.qe_identity, collateral))
+        )
+        self.dates: _Dates | None = None
+        self.numbers: tuple[int, int | None, int | None] | None = None  # evaluation number, PCK and root CRL numbers
+        self.latest_crl_update = 0
+        self.nbytes = _collateral_bytes(collateral)  # what it costs in memory, estimated
+        crls, tcb, qe = self.crls, self.tcb, self.qe
+        if isinstance(crls, _CheckedCrls) and isinstance(tcb, _SignedCollateral) and isinstance(qe, _SignedCollateral):
+            self.dates = crls.dates | tcb.dates | qe.dates
+            evaluation = min(tcb.document.tcb_evaluation_data_number, qe.document.tcb_evaluation_data_number)
+            self.numbers = (evaluation, crls.pck_crl.crl_number, crls.root_ca_crl.crl_number)
+            self.latest_crl_update = max(crls.root_ca_crl.this_update, crls.pck_crl.this_update)
+
+
+@dataclass(frozen=True, slots=True)
+class _TcbOutcome:
+    """A TCB evaluation (launch, and current for TD 1.5) and what the result says of it."""
+
+    launch: TcbEvaluation
+    current: TcbEvaluation | None
+    status: TcbStatus
+    detail: str
+    advisory_ids: tuple[str, ...]
+    current_advisory_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    """What a verifier's caches hold: platforms, collateral checks, and their estimated size against the budget."""
+
+    platforms: int
+    entries: int
+    nbytes: int
+    max_bytes: int
+
+
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 
 
 class Verifier:
     """Verifies quotes against collateral under one trust root and one policy, reusing verified collateral.
 
-    A ``Verifier`` is safe to share between threads. Its caches are keyed by the exact bytes of each input
-    and bounded in size, so a second quote from the same platform costs little more than its own signature
-    check.
+    A ``Verifier`` is safe to share between threads. It remembers, by the digest of the exact bytes, every
+    collateral bundle it checked and every platform it met (what checking that platform's PCK chain and QE
+    report taught it, in well under a kilobyte), least recently used first out beyond ``cache_bytes`` (default
+    64 MiB: some 90,000 platforms). A quote from a platform it knows costs little more than its own signature.
     """
 
     def __init__(
@@ -156,15 +295,15 @@ class Verifier:
         *,
         trusted_root: TrustRoot | bytes | str | None = None,
         policy: AppraisalPolicy | None = None,
-        cache_size: int = 256,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
+        if cache_bytes < 0:
+            raise ValueError(f"cache_bytes must not be negative, not {cache_bytes}")
         self.trust = _trust_root(trusted_root)
         self.policy: AppraisalPolicy = policy if policy is not None else Policy()
-        self._parsed: BoundedCache[_Parsed | CheckFailed] = BoundedCache(cache_size)
-        self._pck: BoundedCache[_PckOutcome | CheckFailed] = BoundedCache(cache_size)
-        self._tcb: BoundedCache[_SignedCollateral[TcbInfo] | CheckFailed] = BoundedCache(cache_size)
-        self._qe: BoundedCache[_SignedCollateral[EnclaveIdentity] | CheckFailed] = BoundedCache(cache_size)
-        self._memo = PkiMemo(cache_size * 2)
+        self._cache: BoundedCache[object] = BoundedCache(max_bytes=cache_bytes, sizeof=_cached_bytes)
+        self._memo = PkiMemo()
+        self._shared: dict[Hashable, Hashable] = {}  # values platforms have in common (see _shared_sgx)
         self._root_key_id = self.trust.key_id  # every checked chain ends in this key
 
     # ---- public API ------------------------------------------------------------------------------
@@ -180,8 +319,7 @@ class Verifier:
         """Appraise ``quote`` with ``collateral`` at time ``at`` (default: now), then apply the policy
         (this verifier's, unless ``policy`` is given for this call)."""
         result = self.appraise(quote, collateral, at=to_unix(at))
-        reasons = tuple((policy or self.policy).reasons(result))
-        return replace(result, accepted=not reasons, reasons=reasons)
+        return _decided(result, tuple((policy or self.policy).reasons(result)))
 
     def appraise(self, quote: bytes | Quote, collateral: Collateral, *, at: int) -> VerificationResult:
         """Intel's appraisal only (no policy): ``accepted`` is left False."""
@@ -199,9 +337,13 @@ class Verifier:
             return self._failed(exc.failure, exc.detail, at, parsed, exc.step)
 
     def clear_caches(self) -> None:
-        for cache in (self._parsed, self._pck, self._tcb, self._qe):
-            cache.clear()
+        self._cache.clear()
         self._memo.clear()
+        self._shared.clear()
+
+    def cache_stats(self) -> CacheStats:
+        platforms = sum(1 for key in self._cache.keys_now() if isinstance(key, bytes))
+        return CacheStats(platforms, len(self._cache), self._cache.nbytes, self._cache.max_bytes or 0)
 
     # ---- steps -----------------------------------------------------------------------------------
 
@@ -236,60 +378,33 @@ class Verifier:
                 Failure.UNSUPPORTED_QE_CERTIFICATION_DATA_TYPE,
                 f"certification data type {quote.certification_data.type} is not a PCK certificate chain (5)",
             )
-        tcb_doc, qe_doc = collateral.tcb_info, collateral.qe_identity
-        documents = _lookup(
-            self._parsed,
-            (
-                pem,
-                tcb_doc.body,
-                qe_doc.body,
-                collateral.qe_identity_issuer_chain,
-                collateral.tcb_info_issuer_chain,
-                collateral.pck_crl_issuer_chain,
-                collateral.root_ca_crl,
-                collateral.pck_crl,
-            ),
-            lambda: self._preflight(pem, collateral),
-        )
-        pck = _lookup(
-            self._pck,
-            (pem, collateral.root_ca_crl, collateral.pck_crl, collateral.pck_crl_issuer_chain),
-            lambda: self._check_pck(pem, collateral),
-        )
-        tcb = _lookup(
-            self._tcb,
-            (tcb_doc.body, tcb_doc.signature, collateral.tcb_info_issuer_chain, collateral.root_ca_crl),
-            lambda: self._check_signed(
-                _TCB_INFO, documents.tcb_info, tcb_doc, collateral.tcb_info_issuer_chain, collateral
-            ),
-        )
-        qe = _lookup(
-            self._qe,
-            (qe_doc.body, qe_doc.signature, collateral.qe_identity_issuer_chain, collateral.root_ca_crl),
-            lambda: self._check_signed(
-                _QE_IDENTITY, documents.qe_identity, qe_doc, collateral.qe_identity_issuer_chain, collateral
-            ),
-        )
-        tcb_info = tcb.document
-        qe_identity = qe.document
+        bundle = self._bundle(collateral)
+        # Intel's API pre-flight (qve.cpp): each part read, in its order; the PCK chain's root must be trusted.
+        _checked(bundle.tcb_info)
+        platform = self._platform_record(quote, pem)
+        _checked(bundle.qe_identity)
+        _checked(bundle.issuer_chains)
+        crls = _checked(bundle.crls)
+        # The QVL's four calls: the PCK chain and its CRLs, the TCB info, the QE identity, then the quote.
+        self._check_pck(platform, crls)
+        assert isinstance(platform, _Platform)
+        tcb = _checked(bundle.tcb)
+        qe = _checked(bundle.qe)
 
-        self._check_quote(quote, pck, tcb_info, qe_identity)
-        launch, current = self._evaluate_tcb(quote, pck.chain, tcb_info, qe_identity)
-        status = launch.status if current is None else relaunch(launch.status, current.status)
-        supplemental = self._supplemental(quote, pck, tcb, qe, launch, current)
-        expired = supplemental.earliest_expiration_date <= at or any(
-            crl.this_update > at for crl in (pck.chain.root_ca_crl, pck.chain.pck_crl)
-        )
-        if status == TcbStatus.REVOKED:
+        self._check_quote(quote, platform, tcb.document, qe.document)
+        outcome = self._evaluate_tcb(quote, platform.sgx, tcb, qe)
+        supplemental = self._supplemental(quote, platform, bundle, outcome)
+        expired = supplemental.earliest_expiration_date <= at or bundle.latest_crl_update > at
+        if outcome.status == TcbStatus.REVOKED:
             result = self._failed(Failure.TCB_REVOKED, "a matched TCB level is Revoked", at, quote)
             return replace(result, supplemental=supplemental, collateral_expired=expired)
         return VerificationResult(
-            qv_result=QV_RESULT_OF_STATUS[status],
+            qv_result=QV_RESULT_OF_STATUS[outcome.status],
             quote3_error=Quote3Error.SGX_QL_SUCCESS,
-            tcb_status=status,
+            tcb_status=outcome.status,
             failure=None,
-            detail=_explain(status, launch),
-            advisory_ids=tuple(sorted(set(launch.advisory_ids))),
+            detail=outcome.detail,
+            advisory_ids=outcome.advisory_ids,
             collateral_expired=expired,
             verified_at=at,
             trusted_root=self.trust.name,
@@ -298,60 +413,117 @@ class Verifier:
             supplemental=supplemental,
         )
 
-    def _preflight(self, pem: bytes, collateral: Collateral) -> _Parsed | CheckFailed:
-        """What Intel's API reads before the QVL's four calls, in its order (qve.cpp ``sgx_qve_verify_quote``);
-        a defect met here is reported with the step's own code."""
-        memo = self._memo
-        try:
-            with _during(PreflightStep.TCB_INFO):
-                tcb_info = _parse(_TCB_INFO, collateral.tcb_info)
-            with _during(PreflightStep.PCK_CHAIN):
-                trusted_pck_chain(pem, self.trust, memo)
-            with _during(PreflightStep.QE_IDENTITY):
-                qe_identity = _parse(_QE_IDENTITY, collateral.qe_identity)
-            with _during(PreflightStep.ISSUER_CHAINS):
-                read_chain(collateral.qe_identity_issuer_chain, "QE identity issuer chain", memo)
-                read_chain(collateral.tcb_info_issuer_chain, "TCB info issuer chain", memo)
-                read_chain(collateral.pck_crl_issuer_chain, "PCK CRL issuer chain", memo)
-            with _during(PreflightStep.CRLS):
-                parse_crl(collateral.root_ca_crl, "root CA CRL", memo)
-                parse_crl(collateral.pck_crl, "PCK CRL", memo)
-        except CheckFailed as exc:
-            return exc
-        return _Parsed(tcb_info, qe_identity)
+    def _bundle(self, collateral: Collateral) -> _CheckedBundle:
+        """Every check of a collateral bundle that needs no quote, made once per bundle (by content)."""
+        key = ("bundle", collateral.digest)
+        bundle = self._cache.get(key)
+        if not isinstance(bundle, _CheckedBundle):
+            bundle = _CheckedBundle(self, collateral)
+            self._cache.put(key, bundle)
+        return bundle
 
-    def _check_pck(self, pem: bytes, collateral: Collateral) -> _PckOutcome | CheckFailed:
+    def _platform_record(self, quote: Quote, pem: bytes) -> _Platform | _UntrustedChain:
+        """What this verifier knows of the quote's platform, found out now if need be; a failure of the
+        pre-flight's reading of the chain is raised."""
+        key = _platform_digest(quote, pem)
+        remembered = self._cache.get(key)
+        if remembered is None:
+            remembered = _outcome(lambda: self._platform(quote, pem))
+            self._cache.put(key, remembered)
+        return _checked(remembered)  # type: ignore[return-value]  # what _platform returned for this key
+
+    def _check_pck(self, platform: _Platform | _UntrustedChain, crls: _CheckedCrls) -> None:
+        """The QVL's PCK chain check: its names and signatures, the CRLs against it, revocation."""
+        if isinstance(platform, _UntrustedChain):
+            raise CheckFailed(platform.failure.failure, platform.failure.detail)
+        issuers = (platform.root, platform.intermediate)
+        checked = crls.issuers.get(issuers)
+        if checked is None:
+            checked = _outcome(lambda: check_pck_crls(crls.root_ca_crl, crls.pck_crl, *issuers, self._memo))
+            if len(crls.issuers) >= _ISSUERS_PER_BUNDLE:
+                crls.issuers.clear()
+            crls.issuers[issuers] = checked
+        _checked(checked)
+        if crls.pck_crl.revokes_serial(platform.serial):
+            raise CheckFailed(Failure.SGX_PCK_REVOKED, "the PCK certificate is revoked")
+
+    def _platform(self, quote: Quote, pem: bytes) -> _Platform | _UntrustedChain:
+        """Every check of a quote's certification data that needs no collateral: the pre-flight's reading of the
+        chain (a failure is raised), the QVL's check of its names and signatures (a failure is kept, raised in
+        its turn), the QE report's signature by the PCK key and its binding of the attestation key."""
+        with _during(PreflightStep.PCK_CHAIN):
+            chain, named_pck = trusted_pck_chain(pem, self.trust, self._memo)
         try:
-            chain = check_pck_chain(pem, collateral.root_ca_crl, collateral.pck_crl, self.trust, self._memo)
-            crl_chain = read_chain(collateral.pck_crl_issuer_chain, "PCK CRL issuer chain", self._memo)
-            crls = [chain.root_ca_crl.this_update, chain.pck_crl.this_update]
-            dates = _Dates.of(
-                (crl_chain, chain.chain), crls, [chain.root_ca_crl.next_update, chain.pck_crl.next_update]
-            )
-            return _PckOutcome(chain, dates, self._memo.certificate_key(chain.pck))
+            root, intermediate, pck = check_pck_certificates(chain, named_pck, self._memo)
         except CheckFailed as exc:
-            return exc
+            return _UntrustedChain(exc)
+        key = public_key_from_point(pck.public_key_bytes)
+        qe_failure = None
+        if key is not None:
+            if not verify_raw(key, quote.qe_report_signature, quote.qe_report.raw):
+                qe_failure = CheckFailed(
+                    Failure.INVALID_QE_REPORT_SIGNATURE, "the QE report is not signed by the PCK certificate's key"
+                )
+            elif (
+                quote.qe_report.report_data[:32] != hashlib.sha256(quote.attestation_key + quote.qe_auth_data).digest()
+            ):
+                qe_failure = CheckFailed(
+                    Failure.INVALID_QE_REPORT_DATA,
+                    "the QE report does not bind the attestation key (REPORTDATA != SHA-256(key || auth data))",
+                )
+        dates = _Dates.of((chain,), [], [])
+        return _Platform(
+            root,
+            intermediate,
+            self._shared_sgx(pck.sgx),
+            pck.serial_number,
+            self._share(dates.earliest_issue),  # mostly the root's
+            dates.latest_issue,
+            dates.expiration,
+            key is not None,
+            qe_failure,
+        )
+
+    def _shared_sgx(self, sgx: SgxExtension) -> SgxExtension:
+        """``sgx`` with its TCB, FMSPC and PCE-ID objects shared with earlier platforms that have the same (a fleet
+        has few): a few hundred bytes less per platform in the cache."""
+        return SgxExtension(
+            sgx.ppid,
+            self._share(sgx.tcb),
+            self._share(sgx.pce_id),
+            self._share(sgx.fmspc),
+            sgx.sgx_type,
+            sgx.platform_instance_id,
+            sgx.dynamic_platform,
+            sgx.cached_keys,
+            sgx.smt_enabled,
+        )
+
+    def _share(self, value: H) -> H:
+        """The object equal to ``value`` that earlier platforms use, if any (at most a few thousand are kept)."""
+        found = self._shared.get(value)
+        if found is None:
+            if len(self._shared) < _SHARED_VALUES:
+                self._shared[value] = value
+            return value
+        return cast(H, found)
 
     def _check_signed(
-        self, kind: _DocumentKind[D], document: D, signed: SignedDocument, chain_pem: bytes, collateral: Collateral
-    ) -> _SignedCollateral[D] | CheckFailed:
+        self, kind: _DocumentKind[D], document: D, signed: SignedDocument, collateral: Collateral
+    ) -> _SignedCollateral[D]:
         """The QVL's check of a parsed document (``document``, read from ``signed``): its signing chain, then
         its signature."""
-        try:
-            chain = check_signing_chain(chain_pem, collateral.root_ca_crl, self.trust, kind.what, self._memo)
-            key = self._memo.certificate_key(chain.signer)
-            if key is None or not document_signature_ok(signed, key):
-                raise CheckFailed(
-                    kind.invalid_signature, f"{kind.what} signature does not verify with the TCB Signing key"
-                )
-            dates = _Dates.of((chain.chain,), [document.issue_date], [document.next_update])
-            return _SignedCollateral(document, chain, dates)
-        except CheckFailed as exc:
-            return exc
+        chain_pem = collateral.tcb_info_issuer_chain if kind is _TCB_INFO else collateral.qe_identity_issuer_chain
+        chain = check_signing_chain(chain_pem, collateral.root_ca_crl, self.trust, kind.what, self._memo)
+        key = self._memo.certificate_key(chain.signer)
+        if key is None or not document_signature_ok(signed, key):
+            raise CheckFailed(kind.invalid_signature, f"{kind.what} signature does not verify with the TCB Signing key")
+        dates = _Dates.of((chain.chain,), [document.issue_date], [document.next_update])
+        return _SignedCollateral(document, chain, dates)
 
-    def _check_quote(self, quote: Quote, checked: _PckOutcome, tcb_info: TcbInfo, qe_identity: EnclaveIdentity) -> None:
+    def _check_quote(self, quote: Quote, platform: _Platform, tcb_info: TcbInfo, qe_identity: EnclaveIdentity) -> None:
         """Intel's QuoteVerifier::verify, after the collateral checks."""
-        pck = checked.chain
+        sgx = platform.sgx
         tdx = quote.is_tdx
         if tcb_info.version >= 3:
             if tcb_info.is_tdx != tdx:
@@ -360,37 +532,25 @@ class Verifier:
                 )
         elif tdx:
             raise CheckFailed(Failure.TCB_INFO_MISMATCH, "a version 2 TCB info cannot describe a TDX platform")
-        if pck.pck.fmspc != tcb_info.fmspc:
+        if sgx.fmspc != tcb_info.fmspc:
             raise CheckFailed(
                 Failure.TCB_INFO_MISMATCH,
-                f"TCB info is for FMSPC {tcb_info.fmspc.hex()}, the PCK certificate says {pck.pck.fmspc.hex()}",
+                f"TCB info is for FMSPC {tcb_info.fmspc.hex()}, the PCK certificate says {sgx.fmspc.hex()}",
             )
-        if pck.pck.pce_id != tcb_info.pce_id:
+        if sgx.pce_id != tcb_info.pce_id:
             raise CheckFailed(
                 Failure.TCB_INFO_MISMATCH,
-                f"TCB info is for PCE-ID {tcb_info.pce_id.hex()}, the PCK certificate says {pck.pck.pce_id.hex()}",
+                f"TCB info is for PCE-ID {tcb_info.pce_id.hex()}, the PCK certificate says {sgx.pce_id.hex()}",
             )
-        pck_key = checked.pck_key
-        if pck_key is None:
+        if not platform.pck_key_ok:
             raise CheckFailed(Failure.INVALID_PCK_CERT, "the PCK certificate's public key is not a P-256 point")
         td = quote.td_report
         if td is not None:
             _check_tdx_module(td, tcb_info)
-        if not self._memo.raw_signature_ok(
-            pck.pck.public_key_bytes, pck_key, quote.qe_report_signature, quote.qe_report.raw
-        ):
-            raise CheckFailed(
-                Failure.INVALID_QE_REPORT_SIGNATURE,
-                "the QE report is not signed by the PCK certificate's key",
-            )
-        binding = hashlib.sha256(quote.attestation_key + quote.qe_auth_data).digest()
-        if quote.qe_report.report_data[:32] != binding:
-            raise CheckFailed(
-                Failure.INVALID_QE_REPORT_DATA,
-                "the QE report does not bind the attestation key (REPORTDATA != SHA-256(key || auth data))",
-            )
+        if platform.qe_failure is not None:  # the QE report's signature, then its REPORTDATA
+            raise CheckFailed(platform.qe_failure.failure, platform.qe_failure.detail)
         _check_qe_identity(quote, qe_identity)
-        key = self._memo.attestation_key(quote.attestation_key)
+        key = public_key_from_raw(quote.attestation_key)
         if key is None:
             raise CheckFailed(Failure.UNSUPPORTED_QUOTE_FORMAT, "the attestation key is not a P-256 point")
         if not verify_raw(key, quote.signature, quote.signed_data):
@@ -401,43 +561,39 @@ class Verifier:
 
     @staticmethod
     def _evaluate_tcb(
-        quote: Quote, pck: PckChain, tcb_info: TcbInfo, qe_identity: EnclaveIdentity
-    ) -> tuple[TcbEvaluation, TcbEvaluation | None]:
-        """The launch TCB and, for a TD 1.5 body, the current TCB (TEE_TCB_SVN2)."""
-        tcb = pck.pck.sgx.tcb
+        quote: Quote, sgx: SgxExtension, tcb: _SignedCollateral[TcbInfo], qe: _SignedCollateral[EnclaveIdentity]
+    ) -> _TcbOutcome:
+        """The launch TCB and, for a TD 1.5 body, the current TCB (TEE_TCB_SVN2), merged by the relaunch rule;
+        remembered with the TCB info (a fleet has few distinct TCBs)."""
         td = quote.td_report
-
-        def evaluated(tee_tcb_svn: bytes | None) -> TcbEvaluation:
-            return evaluate(tcb_info, qe_identity, tcb.components, tcb.pce_svn, quote.qe_report.isv_svn, tee_tcb_svn)
-
-        try:
-            launch = evaluated(td.tee_tcb_svn if td is not None else None)
-            current = evaluated(td.tee_tcb_svn2) if isinstance(td, TdReport15) else None
-        except TcbNotSupported as exc:
-            raise CheckFailed(exc.failure, exc.detail) from exc
-        return launch, current
+        launch_svn = td.tee_tcb_svn if td is not None else None
+        current_svn = td.tee_tcb_svn2 if isinstance(td, TdReport15) else None
+        isv_svn = quote.qe_report.isv_svn
+        key = (qe, sgx.tcb, isv_svn, launch_svn, current_svn)
+        memo = tcb.evaluations
+        found = memo.get(key)
+        if found is None:
+            found = _outcome(lambda: _evaluate(tcb.document, qe.document, sgx, isv_svn, launch_svn, current_svn))
+            if len(memo) >= _EVALUATIONS_PER_TCB_INFO:
+                memo.clear()
+            memo[key] = found
+        return _checked(found)
 
     def _supplemental(
-        self,
-        quote: Quote,
-        pck: _PckOutcome,
-        tcb: _SignedCollateral[TcbInfo],
-        qe: _SignedCollateral[EnclaveIdentity],
-        launch: TcbEvaluation,
-        current: TcbEvaluation | None,
+        self, quote: Quote, platform: _Platform, bundle: _CheckedBundle, outcome: _TcbOutcome
     ) -> Supplemental:
-        chain = pck.chain
-        tcb_info = tcb.document
-        qe_identity = qe.document
-        sgx = chain.pck.sgx
-        now = current or launch
+        sgx = platform.sgx
+        launch = outcome.launch
+        now = outcome.current or launch
+        dates = bundle.dates
+        assert dates is not None and bundle.numbers is not None  # every part of the bundle checked
         return Supplemental(
-            earliest_issue_date=min(pck.dates.earliest_issue, tcb.dates.earliest_issue, qe.dates.earliest_issue),
-            latest_issue_date=max(pck.dates.latest_issue, tcb.dates.latest_issue, qe.dates.latest_issue),
-            earliest_expiration_date=min(pck.dates.expiration, tcb.dates.expiration, qe.dates.expiration),
-            tcb_evaluation_data_number=min(tcb_info.tcb_evaluation_data_number, qe_identity.tcb_evaluation_data_number),
-            pck_crl_number=chain.pck_crl.crl_number,
-            root_ca_crl_number=chain.root_ca_crl.crl_number,
+            earliest_issue_date=min(platform.earliest_issue, dates.earliest_issue),
+            latest_issue_date=max(platform.latest_issue, dates.latest_issue),
+            earliest_expiration_date=min(platform.expiration, dates.expiration),
+            tcb_evaluation_data_number=bundle.numbers[0],
+            pck_crl_number=bundle.numbers[1],
+            root_ca_crl_number=bundle.numbers[2],
             root_key_id=self._root_key_id,
             ppid=sgx.ppid,
             fmspc=sgx.fmspc,
@@ -446,7 +602,7 @@ class Verifier:
             tcb_pce_svn=sgx.tcb.pce_svn,
             tee_type=quote.tee,
             sgx_type=sgx.sgx_type.label,
-            ca_type=chain.pck.ca_type,
+            ca_type=ca_type(platform.intermediate.subject_cn),
             platform_instance_id=sgx.platform_instance_id,
             dynamic_platform=sgx.dynamic_platform,
             cached_keys=sgx.cached_keys,
@@ -459,25 +615,71 @@ class Verifier:
             module_status=launch.module_level.status if launch.module_level else None,
             current_tcb_status=now.status.value,
             current_tcb_date=now.tcb_date,
-            current_advisory_ids=tuple(sorted(set(now.advisory_ids))),
+            current_advisory_ids=outcome.current_advisory_ids,
         )
 
 
-def _lookup(cache: BoundedCache[T | CheckFailed], key: Hashable, compute: Callable[[], T | CheckFailed]) -> T:
-    """A cached check: its value, or the failure it recorded, raised again."""
-    value = cache.get_or_compute(key, compute)
-    if isinstance(value, CheckFailed):
-        raise CheckFailed(value.failure, value.detail, value.step)
-    return value
+def _evaluate(
+    tcb_info: TcbInfo,
+    qe_identity: EnclaveIdentity,
+    sgx: SgxExtension,
+    isv_svn: int,
+    launch_svn: bytes | None,
+    current_svn: bytes | None,
+) -> _TcbOutcome:
+    components, pce_svn = sgx.tcb.components, sgx.tcb.pce_svn
+    try:
+        launch = evaluate(tcb_info, qe_identity, components, pce_svn, isv_svn, launch_svn)
+        current = (
+            evaluate(tcb_info, qe_identity, components, pce_svn, isv_svn, current_svn)
+            if current_svn is not None
+            else None
+        )
+    except TcbNotSupported as exc:
+        raise CheckFailed(exc.failure, exc.detail) from exc
+    status = launch.status if current is None else relaunch(launch.status, current.status)
+    now = current or launch
+    return _TcbOutcome(
+        launch,
+        current,
+        status,
+        _explain(status, launch),
+        tuple(sorted(set(launch.advisory_ids))),
+        tuple(sorted(set(now.advisory_ids))),
+    )
+
+
+_EVALUATIONS_PER_TCB_INFO = 4096
+_ISSUERS_PER_BUNDLE = 16
+
+
+_SHARED_VALUES = 4096
+
+
+def _outcome(check: Callable[[], T], step: PreflightStep | None = None) -> T | CheckFailed:
+    """What ``check`` returns, or the failure it raises (as a failure of the pre-flight ``step``, if given)."""
+    try:
+        with _during(step):
+            return check()
+    except CheckFailed as exc:
+        return exc
+
+
+def _checked(outcome: T | CheckFailed) -> T:
+    """The outcome of a check, or its failure raised (again)."""
+    if isinstance(outcome, CheckFailed):
+        raise CheckFailed(outcome.failure, outcome.detail, outcome.step)
+    return outcome
 
 
 @contextmanager
-def _during(step: PreflightStep) -> Iterator[None]:
-    """Failures met inside: reported as failures of Intel's pre-flight ``step``."""
+def _during(step: PreflightStep | None) -> Iterator[None]:
+    """Failures met inside: reported as failures of Intel's pre-flight ``step`` (None: of the QVL's checks)."""
     try:
         yield
     except CheckFailed as exc:
-        exc.step = step
+        if step is not None:
+            exc.step = step
         raise
 
 
@@ -492,6 +694,18 @@ def _parse(kind: _DocumentKind[D], signed: SignedDocument) -> D:
         raise CheckFailed(kind.unsupported_format, str(exc)) from exc
 
 
+def _read_crls(
+    collateral: Collateral, memo: PkiMemo, issuer_chains: tuple[CertificateChain, ...] | CheckFailed
+) -> _CheckedCrls:
+    """Both CRLs read, with their dates and those of the PCK CRL issuer chain (when it could be read)."""
+    root_ca_crl = parse_crl(collateral.root_ca_crl, "root CA CRL", memo)
+    pck_crl = parse_crl(collateral.pck_crl, "PCK CRL", memo)
+    crls = (root_ca_crl, pck_crl)
+    chains = () if isinstance(issuer_chains, CheckFailed) else issuer_chains[2:]
+    dates = _Dates.of(chains, [c.this_update for c in crls], [c.next_update for c in crls])
+    return _CheckedCrls(root_ca_crl, pck_crl, dates)
+
+
 _MIN_QUOTE_SIZE = 1020  # Intel's QUOTE_MIN_SIZE
 
 
@@ -499,6 +713,39 @@ def _refused_as_parameter(raw: bytes) -> bool:
     """Whether Intel's API refuses the quote bytes as a bad parameter before parsing them (tee_verify_evidence):
     fewer than QUOTE_MIN_SIZE bytes, or a TEE type (bytes 4-8) neither SGX (0) nor TDX (0x81)."""
     return len(raw) < _MIN_QUOTE_SIZE or int.from_bytes(raw[4:8], "little") not in (0x00, 0x81)
+
+
+def _cached_bytes(value: object) -> int:
+    """What a value of the verifier's cache costs in memory: a bundle's estimate, else a platform's."""
+    return value.nbytes if isinstance(value, _CheckedBundle) else PLATFORM_BYTES
+
+
+def _collateral_bytes(collateral: Collateral) -> int:
+    """An estimate of what a checked bundle costs in memory once parsed: a few times its size."""
+    parts = (collateral.pck_crl, collateral.root_ca_crl, collateral.tcb_info.body, collateral.qe_identity.body)
+    return 16384 + 8 * sum(len(p) for p in parts)
+
+
+def _binding(quote: Quote) -> bytes:
+    """What the QE report's REPORTDATA must begin with: SHA-256(attestation key || QE authentication data)."""
+    return hashlib.sha256(quote.attestation_key + quote.qe_auth_data).digest()
+
+
+def _platform_digest(quote: Quote, pem: bytes) -> bytes:
+    """SHA-256 over everything in a quote that belongs to its platform rather than to this one quote: the
+    attestation key, the QE report, its signature, the QE authentication data and the PCK chain (lengths
+    included, so that no two different sets of fields give the same bytes)."""
+    auth = quote.qe_auth_data
+    parts = (quote.attestation_key, quote.qe_report.raw, quote.qe_report_signature, len(auth).to_bytes(2), auth, pem)
+    return hashlib.sha256(b"".join(parts)).digest()
+
+
+def _decided(result: VerificationResult, reasons: tuple[str, ...]) -> VerificationResult:
+    """``result`` with the policy's verdict (a copy made without ``dataclasses.replace``, which costs several
+    times more than the copy itself)."""
+    decided = object.__new__(VerificationResult)
+    decided.__dict__.update(result.__dict__, accepted=not reasons, reasons=reasons)
+    return decided
 
 
 def _check_tdx_module(td: TdReport10, tcb_info: TcbInfo) -> None:

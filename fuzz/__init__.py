@@ -1,0 +1,1 @@
+"""Fuzzing pydcap's parsers, ``verify_quote``, admission and the PCCS's import (atheris): ``make fuzz``."""

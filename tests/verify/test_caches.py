@@ -1,0 +1,119 @@
+"""A verifier's memory: bounded by bytes, a compact record per platform, and never a different answer.
+
+What a verifier remembers of a platform (its chain and QE report checked) and of a bundle (its parts checked) must
+give, in any order of quotes and bundles, exactly what a new verifier gives."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+import pytest
+
+from pydcap import Quote, Verifier
+from pydcap.pki.certs import split_pem_chain
+from pydcap.sim import SCENARIOS, SimulatedIntel
+from pydcap.sim.fleet import Fleet, make_fleet
+from pydcap.verify.cache import BoundedCache
+from pydcap.verify.memo import PkiMemo
+from pydcap.verify.verifier import DEFAULT_CACHE_BYTES, PLATFORM_BYTES
+from tests.sim.conftest import AT
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Fleet:
+    return make_fleet(40)
+
+
+def test_a_cache_bounded_by_bytes_drops_the_least_recently_used() -> None:
+    cache: BoundedCache[str] = BoundedCache(max_bytes=100, sizeof=lambda v: 10 * len(v))
+    for key in "abcd":
+        cache.put(key, key.upper() * 3)
+    assert cache.keys_now() == ["b", "c", "d"] and cache.nbytes == 90  # "a" made room for "d"
+    assert cache.get("b") == "BBB"  # now the most recently used
+    cache.put("e", "EEE")
+    assert cache.keys_now() == ["d", "b", "e"]
+    cache.put("d", "D")  # replacing an entry counts its new size only
+    assert cache.nbytes == 70 and cache.get("d") == "D"
+    cache.put("big", "X" * 50)  # larger than the whole budget: nothing of it stays
+    assert cache.nbytes == 0 and len(cache) == 0
+    with pytest.raises(ValueError, match="sizeof"):
+        BoundedCache(max_bytes=10)
+    counted: BoundedCache[int] = BoundedCache(2)
+    for i in range(5):
+        counted.put(i, i)
+    assert counted.keys_now() == [3, 4]
+
+
+def test_a_small_budget_holds_few_platforms_and_changes_no_verdict(fleet: Fleet) -> None:
+    budget = 8 * PLATFORM_BYTES + 200_000  # the five bundles and about eight platforms
+    small = Verifier(trusted_root=fleet.root_pem, cache_bytes=budget)
+    large = Verifier(trusted_root=fleet.root_pem)
+    for attr in ("first", "again", "first"):
+        for member in fleet.members:
+            quote = getattr(member, attr)
+            assert (
+                small.verify(quote, fleet.collateral_of(member), at=fleet.at).to_dict()
+                == large.verify(quote, fleet.collateral_of(member), at=fleet.at).to_dict()
+            )
+            assert small.cache_stats().nbytes <= budget
+    assert 0 < small.cache_stats().platforms < 15
+    stats = large.cache_stats()
+    assert (stats.platforms, stats.max_bytes) == (len(fleet), DEFAULT_CACHE_BYTES)
+    nothing = Verifier(trusted_root=fleet.root_pem, cache_bytes=0)
+    member = fleet.members[0]
+    assert nothing.verify(member.first, fleet.collateral_of(member), at=fleet.at).accepted
+    assert nothing.cache_stats().nbytes == 0
+    with pytest.raises(ValueError, match="cache_bytes"):
+        Verifier(cache_bytes=-1)
+
+
+def test_a_platform_costs_well_under_a_kilobyte() -> None:
+    """Measured with tracemalloc once the bundles and the fleet's TCBs are known: what each new platform adds to
+    the verifier, within the estimate the byte budget counts."""
+    fleet = make_fleet(240)
+    verifier = Verifier(trusted_root=fleet.root_pem)
+    warm, rest = fleet.members[:120], fleet.members[120:]
+    for member in warm:
+        verifier.verify(member.first, fleet.collateral_of(member), at=fleet.at)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for member in rest:
+            verifier.verify(member.first, fleet.collateral_of(member), at=fleet.at)
+        gc.collect()
+        per_platform = (tracemalloc.get_traced_memory()[0] - base) / len(rest)
+    finally:
+        tracemalloc.stop()
+    assert per_platform < PLATFORM_BYTES < 1024
+
+
+def test_remembered_platforms_keep_intels_order_of_failures() -> None:
+    """A platform met with good collateral, then with each scenario's collateral (and the reverse): the shared
+    verifier names the failure a new verifier names, for every scenario whose quote or collateral is defective."""
+    intel = SimulatedIntel(seed=23)
+    shared = Verifier(trusted_root=intel.trust_root)
+    good = intel.sgx_platform(name="healthy")
+    for name, scenario in SCENARIOS.items():
+        if "sgx" not in scenario.tees or scenario.expected.failure is None:
+            continue
+        platform = intel.sgx_platform(scenario=name)
+        quote = platform.quote(b"order")
+        pairs = [(quote, intel.collateral_for(good)), (quote, intel.collateral_for(platform))]
+        pairs.append((good.quote(b"order"), intel.collateral_for(platform)))
+        for q, collateral in pairs:
+            fresh = Verifier(trusted_root=intel.trust_root).appraise(q, collateral, at=AT)
+            assert shared.appraise(q, collateral, at=AT).failure == fresh.failure, name
+
+
+def test_the_memo_keeps_ca_certificates_not_pck_certificates(fleet: Fleet) -> None:
+    """A quote's chain read once: its CA certificates are remembered (the next chain finds the same objects), its
+    PCK certificate is not (each platform has its own; the verifier keeps a compact record instead)."""
+    memo = PkiMemo()
+    pem = Quote.parse(fleet.members[0].first).pck_chain_pem
+    assert pem is not None
+    chain = memo.read_chain(pem)
+    leaf, *cas = split_pem_chain(pem)
+    assert [memo.certificate(block) for block in cas] == [c for c in chain.certificates if c is not chain.topmost]
+    assert memo.certificate(leaf) is not chain.topmost
