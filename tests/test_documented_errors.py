@@ -17,8 +17,8 @@ from pydcap.errors import CertificateFormatError, CollateralFormatError
 from pydcap.pki import RevocationList, TrustRoot
 from pydcap.sources.models import CollateralRequest
 from pydcap.verify.names import Failure
-from tests.conftest import Bundle, real_bundle
 from tests.pem_patch import patch_certificate
+from tests.support.testdata import Bundle, real_bundle
 
 P256 = bytes.fromhex("06082a8648ce3d030107")  # the OID of prime256v1, as DER
 UNKNOWN_CURVE = bytes.fromhex("06082a8648ce3d030108")  # 1.2.840.10045.3.1.8: no curve cryptography knows

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, require_testdata
+from tests.support.testdata import ROOT, require_testdata
 
 REGRESSIONS = ROOT / "fuzz" / "regressions"
 SHORT_RUN_SECONDS = 6

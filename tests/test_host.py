@@ -10,7 +10,7 @@ import pytest
 from pydcap.errors import FormatError
 from pydcap.host import AttestationParameters, EnclaveHost, EnclaveInstanceInfo, HostError, verify
 from pydcap.sim import SimulatedIntel
-from pydcap.sim.enclave import SimulatedEnclave, SimulatedQuoteSource
+from pydcap.sim.enclave import SimulatedEnclave, SimulatedQuoteSource, simulated_fallback
 from pydcap.sim.server import SimulatedPcs
 from tests.platform.fakes import FakeGramine
 
@@ -79,8 +79,8 @@ def test_a_td_through_the_same_api(intel: SimulatedIntel, bundled_env: Path) -> 
     assert result.accepted, result.reasons
 
 
-def test_no_hardware_means_a_simulated_platform_announced(bundled_env: Path, intel: SimulatedIntel) -> None:
-    host = EnclaveHost()
+def test_no_hardware_means_the_fallback_announced(bundled_env: Path, intel: SimulatedIntel) -> None:
+    host = EnclaveHost(fallback=simulated_fallback)
     info = host.start(AttestationParameters.DCAP())
     assert info.platform == "simulated"
     assert "SIMULATED" in host.platform_message
@@ -123,4 +123,11 @@ def test_unknown_provider_is_a_host_error(intel: SimulatedIntel, bundled_env: Pa
 def test_bad_simulation_seed_is_a_host_error(bundled_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYDCAP_SIM_SEED", "one")
     with pytest.raises(HostError, match="PYDCAP_SIM_SEED='one' is not a number"):
-        EnclaveHost().start(AttestationParameters.DCAP())
+        EnclaveHost(fallback=simulated_fallback).start(AttestationParameters.DCAP())
+
+
+def test_no_hardware_and_no_fallback_is_a_host_error_saying_what_to_pass(bundled_env: Path) -> None:
+    host = EnclaveHost()
+    with pytest.raises(HostError, match=r"no SGX or TDX quote interface .* pass EnclaveHost\(fallback=\.\.\.\)"):
+        host.start(AttestationParameters.DCAP())
+    assert host.platform_message == ""  # nothing was announced as simulated

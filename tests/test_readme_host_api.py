@@ -1,6 +1,6 @@
 """The README's host API snippet, run as written on a machine without SGX or TDX: after ``pydcap sim serve`` and
 ``eval "$(pydcap sim env)"`` it ends in ``accepted``; without them it stops with one line saying what to run, never
-a traceback; and ``EnclaveHost().start()`` refuses a quote certified under another root than its collateral's."""
+a traceback; and ``EnclaveHost.start()`` refuses a quote certified under another root than its collateral's."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pydcap.provider.bundled import BundledProvider
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.enclave import SimulatedQuoteSource
 from pydcap.sim.server import SimulatedPcs
-from tests.conftest import ROOT
+from tests.support.testdata import ROOT
 
 PYDCAP = [sys.executable, "-m", "pydcap"]
 
@@ -54,7 +54,7 @@ def sim_serve(tmp_path: Path) -> Iterator[str]:
 
 def run_snippet(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "host_api.py"
-    script.write_text(readme_block("python", "EnclaveHost()"))
+    script.write_text(readme_block("python", "EnclaveHost("))
     return subprocess.run(
         [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120, check=False
     )

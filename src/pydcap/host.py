@@ -1,7 +1,7 @@
 """The host API, after Conclave's: start an enclave with ``AttestationParameters.DCAP()``, get its instance info.
 
-The host gets a quote from the platform (Gramine, a TDX guest's configfs-tsm, or a simulated platform when
-no hardware is found, announced as such), fetches its collateral through the quote provider that discovery
+The host gets a quote from the platform (Gramine, a TDX guest's configfs-tsm, or, when no hardware is found, the
+``fallback`` it was handed, announced as simulated), fetches its collateral through the quote provider that discovery
 selects, and packages both as an ``EnclaveInstanceInfo`` to send to clients. A client calls ``verify(info,
 constraint)`` with a Conclave constraint (``S:<mrsigner> PROD:1 SEC:STALE``) or any pydcap policy.
 """
@@ -12,6 +12,7 @@ import base64
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -20,13 +21,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from pydcap.collateral import Collateral
 from pydcap.errors import FormatError, PydcapError
+from pydcap.intel.time import TimeLike
 from pydcap.pki import CertificateChain, TrustRoot
 from pydcap.platform import QuoteSource, detect
 from pydcap.policy import AppraisalPolicy, EnclaveConstraint
 from pydcap.provider import QuoteProvider, open_provider
 from pydcap.quote import EnclaveReport, Quote
 from pydcap.verify import VerificationResult, verify_quote
-from pydcap.verify.verifier import TimeLike
 
 log = logging.getLogger("pydcap.host")
 
@@ -137,15 +138,20 @@ class EnclaveHost:
     """Starts an enclave (on hardware, or simulated) and attests it with DCAP.
 
     ``quote_source`` overrides platform detection (pass ``pydcap.sim.enclave.SimulatedQuoteSource`` to
-    simulate a particular enclave); without one, ``start`` detects Gramine or a TDX guest, and otherwise
-    simulates an SGX enclave on a simulated platform of ``$PYDCAP_SIM_SEED`` (default 0, as ``pydcap sim serve``).
+    simulate a particular enclave); without one, ``start`` detects Gramine or a TDX guest, and otherwise asks
+    ``fallback`` for a quote source (``pydcap.sim.enclave.simulated_fallback`` simulates an SGX enclave on a
+    platform of the simulated Intel of ``$PYDCAP_SIM_SEED``, as ``pydcap sim serve`` does). Without a fallback,
+    no hardware is a ``HostError``.
     """
 
-    def __init__(self, quote_source: QuoteSource | None = None) -> None:
+    def __init__(
+        self, quote_source: QuoteSource | None = None, *, fallback: Callable[[], QuoteSource] | None = None
+    ) -> None:
         self._source = quote_source
+        self._fallback = fallback
         self._info: EnclaveInstanceInfo | None = None
         self.platform_message = ""
-        self._simulated_seed: int | None = None  # set when start() falls back to a simulated platform
+        self._simulated: str | None = None  # what start() fell back to, for messages
 
     @property
     def enclave_instance_info(self) -> EnclaveInstanceInfo:
@@ -157,19 +163,24 @@ class EnclaveHost:
         if self._source is not None:
             return self._source, str(getattr(self._source, "name", "custom"))
         found = detect()
-        self.platform_message = found.message
-        log.log(logging.WARNING if found.simulated else logging.INFO, found.message)
         if found.source is not None:
+            self.platform_message = found.message
+            log.info("%s", found.message)
             return found.source, found.kind
-        from pydcap.sim import SimulatedIntel, default_seed
-        from pydcap.sim.enclave import SimulatedQuoteSource
-
+        if self._fallback is None:
+            raise HostError(
+                "no SGX or TDX quote interface was found (no /dev/attestation, no configfs-tsm) and no fallback was "
+                "given: run on SGX or TDX hardware, or pass EnclaveHost(fallback=...) "
+                "(pydcap.sim.enclave.simulated_fallback simulates a platform)"
+            )
         try:
-            seed = default_seed()
-        except ValueError as exc:
+            source = self._fallback()
+        except (ValueError, PydcapError) as exc:
             raise HostError(str(exc)) from exc
-        self._simulated_seed = seed
-        return SimulatedQuoteSource(SimulatedIntel(seed=seed).sgx_platform()), "simulated"
+        self._simulated = str(getattr(source, "description", "simulated platform"))
+        self.platform_message = found.message
+        log.warning("%s", found.message)
+        return source, "simulated"
 
     def start(self, attestation: AttestationParameters, *, report_data: bytes = b"") -> EnclaveInstanceInfo:
         """Get a quote binding ``report_data`` (up to 64 bytes, e.g. a key's hash) and its collateral.
@@ -210,9 +221,9 @@ class EnclaveHost:
         """Refuse a quote certified under another root than the collateral's (unknown roots are not judged)."""
         if quote_root is None or collateral_root is None or quote_root.public_key == collateral_root.public_key:
             return
-        if self._simulated_seed is not None:
+        if self._simulated is not None:
             raise HostError(
-                f"without SGX or TDX hardware the simulated platform (seed {self._simulated_seed}) needs a simulated "
+                f"without SGX or TDX hardware the {self._simulated} needs a simulated "
                 f"Intel for its collateral, but the {provider} quote provider trusts {collateral_root.name}: run "
                 "'pydcap sim serve &' and 'eval \"$(pydcap sim env)\"' first (a simulated Intel on port 8082, and "
                 "the variables that point pydcap at it and trust its root)"

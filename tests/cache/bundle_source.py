@@ -20,7 +20,7 @@ from pydcap.sources import (
     Update,
     UpstreamUnreachableError,
 )
-from tests.conftest import Bundle
+from tests.support.testdata import Bundle
 
 
 class BundleSource:

@@ -16,8 +16,8 @@ from pydcap.pki.trust import public_key_point
 from pydcap.sources import CollateralRequest, Tee
 from pydcap.verify.names import Failure
 from tests.cache.bundle_source import leaf_and_chain, platform_of
-from tests.conftest import NEGATIVE, REAL, Bundle, bundle_params, require_testdata
 from tests.sources.pccs_replay import flip_signature_byte
+from tests.support.testdata import NEGATIVE, REAL, Bundle, bundle_params, require_testdata
 
 INTEL = TrustRoot.intel()
 

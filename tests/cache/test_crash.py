@@ -13,7 +13,7 @@ import time
 from pydcap import verify_quote
 from pydcap.cache import AsyncCollateralService, CollateralCache, CollateralStore
 from tests.cache.bundle_source import BundleSource
-from tests.conftest import REAL, require_testdata
+from tests.support.testdata import REAL, require_testdata
 
 WRITER = textwrap.dedent(
     """

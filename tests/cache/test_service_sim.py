@@ -17,7 +17,7 @@ import pytest
 
 from pydcap import Verifier
 from pydcap.cache import AsyncCollateralService, CollateralCache, CollateralStore, UntrustedCollateralError
-from pydcap.sources import HttpSettings, PcsClient, PlatformId, RetryPolicy, UpstreamUnreachableError
+from pydcap.sources import HttpSettings, PcsClient, RetryPolicy, UpstreamUnreachableError
 
 server = pytest.importorskip("pydcap.sim.server", reason="the simulated Intel PCS (pydcap.sim.server) is not available")
 from pydcap.sim import SimulatedIntel  # noqa: E402
@@ -195,8 +195,7 @@ def test_the_machine_certificate_is_fetched_once_and_survives_an_outage(
     pcs: Any, store: CollateralStore, intel: SimulatedIntel
 ) -> None:
     platform = intel.sgx_platform(name="machine")
-    pid = platform.platform_id
-    ours = PlatformId(pid.qe_id, pid.cpu_svn, pid.pce_svn, int.from_bytes(pid.pce_id, "little"), pid.encrypted_ppid)
+    ours = platform.platform_id
     cert = asyncio.run(_service(pcs, store, intel).pck_certificate(ours))
     assert cert.certificate.strip() == platform.pck_certificate_pem.strip()
     assert (cert.cpu_svn, cert.pce_svn, cert.fmspc) == (platform.cpu_svn, platform.pce_svn, platform.fmspc)

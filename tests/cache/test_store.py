@@ -19,7 +19,7 @@ from pydcap.cache import schema as tables
 from pydcap.cache.owners import new_owner, owner_is_dead
 from pydcap.provider.service import open_own_store
 from tests.cache.databases import PG_URL, schema_name
-from tests.conftest import run_together
+from tests.support.threads import run_together
 
 ROOT = "r" * 32
 

@@ -18,8 +18,8 @@ import pytest
 from pydcap.cache import CollateralStore, Entry, EntryKey, StoreError
 from pydcap.cli import main
 from tests.cli.test_verify_fetch import SGX, _run, _verify_args
-from tests.conftest import real_bundle
 from tests.sources.pccs_replay import ReplayPccs
+from tests.support.testdata import real_bundle
 
 
 @contextmanager

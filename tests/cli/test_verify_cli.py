@@ -175,3 +175,12 @@ def test_time_out_of_the_range_of_dates_is_a_usage_error(at: str, why: str, caps
     b = real_bundle("phala-tdx-v4")
     assert main(["verify", str(b.path / "quote.bin"), "--collateral", str(b.path), "--at", at]) == 2
     assert f"--at {at!r} is {why}" in capsys.readouterr().err
+
+
+def test_a_misspelled_accepted_status_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--accept UpToDat`` used to be accepted silently (and so never matched any status)."""
+    b = real_bundle("phala-sgx-v3")
+    code = main(["verify", str(b.path / "quote.bin"), "--collateral", str(b.path), "--accept", "UpToDat"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "'UpToDat' is not a TCB status" in err and "UpToDate" in err and len(err.strip().splitlines()) == 1

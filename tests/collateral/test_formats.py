@@ -15,7 +15,7 @@ from pydcap import Collateral, CollateralFormatError, EnclaveIdentity, FormatErr
 from pydcap.collateral import SignedDocument
 from pydcap.errors import InvalidCollateralError, UnsupportedVersionError
 from pydcap.pki.crl import RevocationList, crl_der
-from tests.conftest import REAL, Bundle, bundle_params, real_bundle, require_testdata
+from tests.support.testdata import REAL, Bundle, bundle_params, real_bundle, require_testdata
 
 
 @pytest.mark.parametrize("bundle", bundle_params(REAL))

@@ -11,7 +11,7 @@ import pytest
 from pydcap.pccs import CachingMode, ConfigError, RefreshSchedule, load_config
 from pydcap.pccs.config import PccsConfig, env_name
 from pydcap.pccs.schedule import ScheduleError
-from tests.conftest import intel_file
+from tests.support.testdata import intel_file
 
 # Keys of Intel's current default.json that pydcap may not read (yet): warned about, never refused.
 NEWER_INTEL_KEYS = {"HeadersTimeoutSeconds", "RequestTimeoutSeconds", "KeepAliveTimeoutSeconds"}

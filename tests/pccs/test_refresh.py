@@ -111,3 +111,20 @@ def test_logs_are_json_lines() -> None:
             logging.getLogger(name).setLevel(logging.NOTSET)
     record = json.loads(stream.getvalue())
     assert record["message"] == "GET /x -> 404" and record["request_id"] == "r1" and record["level"] == "info"
+
+
+def test_the_schedule_and_the_registry_follow_the_services_clock(make_pccs: Factory, pcs: SimulatedPcs) -> None:
+    """The refresher used to read the wall clock for its schedule beside the service's clock for freshness."""
+    clock = Clock()
+    pccs = make_pccs(clock=clock)  # the default schedule: daily at 01:00
+    with client(pccs) as c:
+        assert c.get(f"{V4}/qve/identity").status_code == 200
+        clock.offset = 2 * 86_400.0  # two days on: the daily refresh is due by the service's clock
+
+        def refreshed() -> bool:
+            fetched = pcs.stats()["by_endpoint"]["sgx/v4/qve/identity"] >= 2
+            return fetched and 'outcome="scheduled_ok"' in c.get("/metrics").text
+
+        assert wait_until(refreshed, 4.0)
+    registry = pccs.app.service.registry
+    assert registry.clock is clock

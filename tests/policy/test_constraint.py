@@ -11,7 +11,7 @@ from pydcap.policy import EnclaveConstraint, SecurityLevel, security_level
 from pydcap.policy.constraint import parse_period
 from pydcap.quote import EnclaveReport
 from pydcap.verify import VerificationResult
-from tests.conftest import REAL, real_bundle, require_testdata
+from tests.support.testdata import REAL, real_bundle, require_testdata
 
 
 def _result(name: str) -> VerificationResult:

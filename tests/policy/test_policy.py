@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from pydcap import AllOf, AnyOf, Collateral, Policy, UnsafeAcceptAnyStatus, Verifier
-from pydcap.verify import VerificationResult
-from tests.conftest import Bundle, real_bundle
+from pydcap.verify import TcbStatus, VerificationResult
+from tests.support.testdata import Bundle, real_bundle
 
 
 def _result(name: str) -> tuple[Bundle, VerificationResult]:
@@ -99,3 +99,11 @@ def test_empty_combinations_are_refused() -> None:
     for combine in (AllOf, AnyOf):
         with pytest.raises(ValueError, match="at least one policy"):
             combine()
+
+
+def test_accepted_statuses_are_tcb_statuses_and_a_misspelled_one_is_refused() -> None:
+    assert Policy(accepted_statuses=frozenset({"swhardeningneeded"})).accepted_statuses == {
+        TcbStatus.SW_HARDENING_NEEDED
+    }
+    with pytest.raises(ValueError, match="accepted_statuses: 'UpToDat' is not a TCB status"):
+        Policy(accepted_statuses=frozenset({"UpToDat"}))

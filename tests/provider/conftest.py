@@ -22,8 +22,8 @@ from pydcap.provider.qcnl_config import QcnlConfig, parse_qcnl_config
 from pydcap.provider.trust import UntrustedRootWarning
 from pydcap.quote import Quote
 from pydcap.sim import SimulatedPlatform
-from tests.conftest import REAL, Bundle, require_testdata
 from tests.provider.pccs_server import PccsData, running_pccs
+from tests.support.testdata import REAL, Bundle, require_testdata
 
 SOURCE = Path(__file__).with_name("fake_quoteprov.c")
 VARIANTS = {

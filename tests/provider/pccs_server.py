@@ -17,7 +17,7 @@ from pydcap.pki import Certificate, PckCertificate
 from pydcap.pki.certs import split_pem_chain
 from pydcap.provider.interface import fmspc_and_ca
 from pydcap.quote import Quote
-from tests.conftest import Bundle
+from tests.support.testdata import Bundle
 
 
 @dataclass

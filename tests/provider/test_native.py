@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pydcap import verify_quote
+from pydcap.intel import PlatformRequestError
 from pydcap.provider import abi, codes
 from pydcap.provider.errors import (
     CollateralNotFound,
@@ -169,7 +170,7 @@ def test_bad_requests_never_reach_the_plugin(intel: NativeProvider) -> None:
         intel.verification_collateral(bytes(5), "processor")
     with pytest.raises(InvalidParameter, match="CA must be"):
         intel.verification_collateral(bytes(6), "Processor")  # type: ignore[arg-type]
-    with pytest.raises(InvalidParameter, match="CPUSVN"):
+    with pytest.raises(PlatformRequestError, match="CPUSVN"):  # refused where the platform id is made
         PlatformId(qe_id=b"\x01" * 16, cpu_svn=bytes(15), pce_svn=1, pce_id=0)
     assert _total(intel) == 0
 

@@ -7,12 +7,14 @@ from urllib.parse import unquote
 
 import pytest
 
-from pydcap.provider.pck_selection import PckSelectionError, Tcb, best_index, select_pck
+from pydcap.intel import Tcb
+from pydcap.provider.pck_selection import PckSelectionError, best_index, select_pck
 from tests.provider.local_pck_files import PlatformCertificates, platform_certificates
 
 
 def tcb(*values: int, pce: int = 0) -> Tcb:
-    return (values, pce)
+    """A TCB whose first components are ``values`` (the rest zero)."""
+    return Tcb((*values, *[0] * (16 - len(values))), pce)
 
 
 def test_highest_certificate_of_a_bucket_first_whatever_the_listing_order() -> None:

@@ -15,7 +15,7 @@ from pydcap.provider.qcnl_config import (
     load_qcnl_config,
     parse_qcnl_config,
 )
-from tests.conftest import intel_file
+from tests.support.testdata import intel_file
 
 # Written for these tests in the shape of Intel's sgx_default_qcnl.conf: leading commas, // comments,
 # a /* block */ comment, and every key QCNL reads.

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from pydcap import Quote, QuoteFormatError
 from pydcap.quote import EnclaveReport, TdReport10, TdReport15, TdReport15Ex
-from tests.conftest import NEGATIVE, REAL, Bundle, bundle_params, require_testdata
+from tests.support.quotes import with_slack
+from tests.support.testdata import NEGATIVE, REAL, Bundle, bundle_params, require_testdata
 
 
 @pytest.mark.parametrize("bundle", bundle_params(REAL))
@@ -127,21 +128,6 @@ def test_trailing_bytes_are_tolerated() -> None:
     data = _a_quote(3)
     quote = Quote.parse(data + b"\x00" * 1000)
     assert quote.trailing_bytes == 1000 + Quote.parse(data).trailing_bytes
-
-
-def with_slack(data: bytes, slack: bytes, *, inside_certification_data: bool = False) -> bytes:
-    """``data`` with ``slack`` appended to its signature data (optionally inside its outer certification
-    data too), every length that covers it enlarged."""
-    quote = Quote.parse(data)
-    at = len(quote.signed_data)
-    (auth_size,) = struct.unpack_from("<I", data, at)
-    out = bytearray(data[: at + 4 + auth_size] + slack + data[at + 4 + auth_size :])
-    struct.pack_into("<I", out, at, auth_size + len(slack))
-    if inside_certification_data:
-        outer_size_at = at + 4 + 64 + 64 + 2
-        (outer_size,) = struct.unpack_from("<I", out, outer_size_at)
-        struct.pack_into("<I", out, outer_size_at, outer_size + len(slack))
-    return bytes(out)
 
 
 @pytest.mark.parametrize("version", [3, 4, 5])

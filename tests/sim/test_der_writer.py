@@ -13,7 +13,7 @@ from pydcap.sim import der_writer as der
 from pydcap.sim.der_writer import SgxExtensionFields, sgx_extension
 from pydcap.sim.keys import derive_key
 from pydcap.sim.pki import NOT_AFTER, PCK_NOT_BEFORE, CertificateProfile, build_certificate, intel_name
-from tests.conftest import REAL, Bundle, bundle_params, require_testdata
+from tests.support.testdata import REAL, Bundle, bundle_params, require_testdata
 
 
 def _real_pck(bundle: Bundle) -> PckCertificate:

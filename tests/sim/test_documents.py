@@ -13,7 +13,7 @@ from pydcap.collateral import SignedDocument
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.catalog import SGX_FMSPC, TDX_FMSPC
 from pydcap.verify.signatures import verify_raw
-from tests.conftest import TESTDATA, require_testdata
+from tests.support.testdata import TESTDATA, require_testdata
 
 
 def _layout(value: Any) -> Any:

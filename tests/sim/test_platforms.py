@@ -8,6 +8,7 @@ import struct
 import pytest
 
 from pydcap import Verifier
+from pydcap.intel.protocol import pckcert_params
 from pydcap.pki import Certificate, PckCertificate, RevocationList, SgxType
 from pydcap.sim import REFERENCE_TIME, SimulatedIntel
 from pydcap.sim.catalog import RECOVERED_SGX_TCB, SGX_TCB_FOR_STATUS, TDX_FMSPC, UP_TO_DATE, components
@@ -136,7 +137,7 @@ def test_tdx_settings(intel: SimulatedIntel) -> None:
 
 def test_platform_id_is_what_pcs_is_asked(intel: SimulatedIntel) -> None:
     platform = intel.sgx_platform(pce_svn=13)
-    params = platform.platform_id.pckcert_params()
+    params = pckcert_params(platform.platform_id, with_qe_id=False)
     assert params["pcesvn"] == "0d00" and len(params["encrypted_ppid"]) == 768
     assert params["cpusvn"] == platform.cpu_svn.hex() and params["pceid"] == "0000"
 

@@ -12,8 +12,8 @@ from pydcap.quote.structs import EnclaveReport
 from pydcap.sim import SimulatedIntel
 from pydcap.verify import TcbStatus
 from pydcap.verify.signatures import public_key_from_raw, verify_raw
-from tests.conftest import TESTDATA, require_testdata
 from tests.sim.conftest import AT
+from tests.support.testdata import TESTDATA, require_testdata
 
 
 def _real(bundle: str) -> Quote:

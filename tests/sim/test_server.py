@@ -15,6 +15,7 @@ import pytest
 from cryptography import x509
 
 from pydcap import Collateral, Verifier
+from pydcap.intel.protocol import pckcert_params
 from pydcap.pki import Certificate, CertificateChain, PckCertificate
 from pydcap.sim import SimulatedIntel, SimulatedSgxPlatform, SimulatedTdxPlatform
 from pydcap.sim.catalog import SGX_FMSPC, TDX_FMSPC
@@ -61,7 +62,7 @@ def _chain(response: httpx.Response, header: str) -> list[str]:
 def test_pckcert_serves_the_platforms_certificate(client: httpx.Client, platforms: dict[str, object]) -> None:
     platform = platforms["sgx"]
     assert isinstance(platform, SimulatedSgxPlatform)
-    r = client.get(f"{V4}/pckcert", params=platform.platform_id.pckcert_params())
+    r = client.get(f"{V4}/pckcert", params=pckcert_params(platform.platform_id, with_qe_id=False))
     assert r.status_code == 200 and r.headers["Content-Type"] == "application/x-pem-file"
     _request_id(r)
     assert r.content == platform.pck_certificate_pem
@@ -75,7 +76,7 @@ def test_pckcert_serves_the_platforms_certificate(client: httpx.Client, platform
 def test_pckcert_selects_by_raw_tcb_and_answers_404(client: httpx.Client, platforms: dict[str, object]) -> None:
     platform = platforms["sgx"]
     assert isinstance(platform, SimulatedSgxPlatform)
-    params = platform.platform_id.pckcert_params()
+    params = pckcert_params(platform.platform_id, with_qe_id=False)
     ahead = client.get(f"{V4}/pckcert", params={**params, "cpusvn": "09" * 16, "pcesvn": "ff00"})
     assert ahead.status_code == 200
     assert PckCertificate.from_certificate(Certificate.from_pem(ahead.content)).sgx.tcb.components[0] == 7
@@ -95,7 +96,7 @@ def test_pckcert_bad_parameters_are_400_with_error_headers(
 ) -> None:
     platform = platforms["sgx"]
     assert isinstance(platform, SimulatedSgxPlatform)
-    r = client.get(f"{V4}/pckcert", params={**platform.platform_id.pckcert_params(), **change})
+    r = client.get(f"{V4}/pckcert", params={**pckcert_params(platform.platform_id, with_qe_id=False), **change})
     assert r.status_code == 400 and r.headers["Error-Code"] == "InvalidRequestSyntax"
     assert message in r.headers["Error-Message"]
 
@@ -103,7 +104,7 @@ def test_pckcert_bad_parameters_are_400_with_error_headers(
 def test_pckcert_post_with_platform_manifest(client: httpx.Client, platforms: dict[str, object]) -> None:
     platform = platforms["multi"]
     assert isinstance(platform, SimulatedSgxPlatform) and platform.platform_manifest is not None
-    params = platform.platform_id.pckcert_params()
+    params = pckcert_params(platform.platform_id, with_qe_id=False)
     body = {
         "platformManifest": platform.platform_manifest.hex(),
         "cpusvn": params["cpusvn"],
@@ -149,7 +150,7 @@ def test_withheld_certificates_are_not_available_in_pckcerts_and_404_in_pckcert(
     assert withheld == {"tcb": platform.pck.tcb, "tcbm": platform.pck.tcbm, "cert": "Not available"}
     served = [unquote(item["cert"]) for item in items if item is not withheld]
     assert len(served) > 1 and all(pem.startswith("-----BEGIN CERTIFICATE-----") for pem in served)
-    assert client.get(f"{V4}/pckcert", params=platform.platform_id.pckcert_params()).status_code == 404
+    assert client.get(f"{V4}/pckcert", params=pckcert_params(platform.platform_id, with_qe_id=False)).status_code == 404
     intel.withhold_pck_certificates(platform)
     every = client.get(f"{V4}/pckcerts", params={"encrypted_ppid": platform.encrypted_ppid.hex(), "pceid": "0000"})
     assert every.status_code == 200 and {item["cert"] for item in every.json()} == {"Not available"}
@@ -160,7 +161,7 @@ def test_subscription_key_is_checked_on_pck_endpoints_when_configured(
 ) -> None:
     platform = platforms["sgx"]
     assert isinstance(platform, SimulatedSgxPlatform)
-    params = platform.platform_id.pckcert_params()
+    params = pckcert_params(platform.platform_id, with_qe_id=False)
     with SimulatedPcs(intel, api_key="s3cret") as pcs, httpx.Client(base_url=pcs.url) as client:
         assert client.get(f"{V4}/pckcert", params=params).status_code == 401
         wrong = {"Ocp-Apim-Subscription-Key": "guess"}
@@ -174,7 +175,7 @@ def test_pck_issuer_chain_is_the_one_that_certified_the_platform(client: httpx.C
     platform = intel.sgx_platform(scenario="wrong-root")  # certified by another root, yet known to this PCS
     assert platform.intel is not intel
     chain = pem_chain(platform.issuer, platform.intel.pki.root)
-    r = client.get(f"{V4}/pckcert", params=platform.platform_id.pckcert_params())
+    r = client.get(f"{V4}/pckcert", params=pckcert_params(platform.platform_id, with_qe_id=False))
     assert r.status_code == 200 and r.content == platform.pck_certificate_pem
     assert unquote(r.headers["SGX-PCK-Certificate-Issuer-Chain"]).encode() == chain
     certs = client.get(f"{V4}/pckcerts", params={"encrypted_ppid": platform.encrypted_ppid.hex(), "pceid": "0000"})

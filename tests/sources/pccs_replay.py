@@ -21,7 +21,7 @@ import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tests.conftest import TESTDATA
+from tests.support.testdata import TESTDATA
 
 WIRE = TESTDATA / "pccs-wire"
 MISS_BODY = b"No cache data for this platform."

@@ -23,8 +23,8 @@ from pydcap.sources import (
     Tee,
 )
 from pydcap.sources.azure import CRL_URIS, crl_uri_param
-from tests.conftest import TESTDATA
 from tests.sources.pccs_replay import Answer, ReplayPccs
+from tests.support.testdata import TESTDATA
 
 SGX = TESTDATA / "real" / "phala-sgx-v3" / "collateral"
 TDX = TESTDATA / "real" / "phala-tdx-v4" / "collateral"

@@ -21,8 +21,8 @@ from pydcap.sources import (
     fetch_collateral_sync,
 )
 from pydcap.sources.fetch import collateral_from_parts
-from tests.conftest import REAL, TESTDATA, require_testdata
 from tests.sources.pccs_replay import ReplayPccs
+from tests.support.testdata import REAL, TESTDATA, require_testdata
 
 
 @pytest.mark.parametrize("name", ["phala-sgx-v3", "phala-tdx-v4"])

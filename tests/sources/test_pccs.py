@@ -22,8 +22,8 @@ from pydcap.sources import (
     Tee,
     UpstreamServerError,
 )
-from tests.conftest import TESTDATA
 from tests.sources.pccs_replay import Answer, ReplayPccs
+from tests.support.testdata import TESTDATA
 
 SGX = TESTDATA / "real" / "phala-sgx-v3" / "collateral"
 TDX = TESTDATA / "real" / "phala-tdx-v4" / "collateral"

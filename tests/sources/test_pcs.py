@@ -15,8 +15,8 @@ from pydcap.sim.catalog import RECOVERED_SGX_TCB
 from pydcap.sim.server import SimulatedPcs
 from pydcap.sources import MalformedResponseError, PckCa, PcsClient, PlatformId, Tee, UpstreamRejectedError
 from pydcap.sources.pcs import INTEL_ROOT_CA_CRL_URL
-from tests.conftest import TESTDATA
 from tests.sources.pccs_replay import Answer, ReplayPccs
+from tests.support.testdata import TESTDATA
 
 SGX = TESTDATA / "real" / "phala-sgx-v3" / "collateral"
 

@@ -9,7 +9,7 @@ from pydcap import Collateral, Quote3Error, QvResult, Verifier
 from pydcap.sim import SCENARIOS
 from pydcap.verify import Failure, VerificationResult
 from pydcap.verify.quote3 import NON_TERMINAL, QUOTE3_ERROR_OF_FAILURE, PreflightStep
-from tests.conftest import real_bundle
+from tests.support.testdata import real_bundle
 
 _E = Quote3Error
 SGX = "phala-sgx-v3"

@@ -11,8 +11,8 @@ from pydcap.quote import TdReport15Ex
 from pydcap.sim import REFERENCE_TIME, SimulatedIntel
 from pydcap.sim.keys import sign_raw
 from pydcap.verify import QvResult, TcbStatus
-from tests.conftest import REAL, Bundle, bundle_params, require_testdata
-from tests.quote.test_parser import with_slack
+from tests.support.quotes import with_slack
+from tests.support.testdata import REAL, Bundle, bundle_params, require_testdata
 
 AT = int(REFERENCE_TIME.timestamp()) + 3600
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pydcap import Collateral, Verifier, verify_quote
-from tests.conftest import NEGATIVE, REAL, Bundle, bundle_params, require_testdata
+from tests.support.testdata import NEGATIVE, REAL, Bundle, bundle_params, require_testdata
 
 
 def _check(bundle: Bundle | None) -> Bundle:

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pydcap import Collateral, Verifier
-from tests.conftest import REAL
+from tests.support.testdata import REAL
 
 _CASES = [(b.quote, Collateral.load(b.path), b.at) for b in REAL]
 _VERIFIER = Verifier()

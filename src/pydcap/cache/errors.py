@@ -3,10 +3,9 @@ and a store that cannot be opened or used."""
 
 from __future__ import annotations
 
-from pydcap.cache.keys import EntryKey
 from pydcap.errors import PydcapError
+from pydcap.intel import EntryKey, Failure
 from pydcap.sources.errors import CollateralUnavailableError
-from pydcap.verify.names import Failure
 
 
 class UntrustedCollateralError(CollateralUnavailableError):

@@ -19,10 +19,11 @@ from typing import Any, TypeVar
 from pydcap.cache.entry import Entry
 from pydcap.cache.tiered import CollateralCache
 from pydcap.collateral import Collateral
+from pydcap.intel import PckCa, PlatformId, Tcb, Tee, Update
 from pydcap.quote import Quote
 from pydcap.sources.base import CollateralSource
 from pydcap.sources.fetch import collateral_from_parts, gather_or_fail, pck_chain
-from pydcap.sources.models import CollateralRequest, Fetched, PckCa, PlatformId, Tee, Update
+from pydcap.sources.models import CollateralRequest, Fetched
 
 T = TypeVar("T")
 
@@ -78,12 +79,17 @@ class MachineCertificate:
         return self.entry.meta["tcbm"]
 
     @property
+    def tcb(self) -> Tcb:
+        """The TCB the certificate certifies (admission read it from the certificate itself)."""
+        return Tcb.from_tcbm(self.tcbm)
+
+    @property
     def cpu_svn(self) -> bytes:
-        return bytes.fromhex(self.tcbm[:32])
+        return self.tcb.cpu_svn
 
     @property
     def pce_svn(self) -> int:
-        return int.from_bytes(bytes.fromhex(self.tcbm[32:36]), "little")
+        return self.tcb.pce_svn
 
     @property
     def fmspc(self) -> bytes:

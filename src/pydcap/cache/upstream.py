@@ -10,9 +10,9 @@ from collections.abc import Mapping
 
 from pydcap.cache.entry import Entry
 from pydcap.cache.errors import OutdatedCollateralError
-from pydcap.cache.keys import EntryKey, EntryKind
+from pydcap.intel import EntryKey, EntryKind, PlatformId
 from pydcap.sources.base import CollateralSource
-from pydcap.sources.models import Fetched, PlatformId
+from pydcap.sources.models import Fetched
 
 
 async def fetch_document(key: EntryKey, source: CollateralSource, platform: PlatformId | None) -> Fetched:

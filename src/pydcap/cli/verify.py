@@ -96,7 +96,10 @@ def run(args: argparse.Namespace) -> int:
     if root is not None and not root.is_intel:
         warn_untrusted_root(root.name)
     at = parse_time(args.at)
-    policy = policy_from_args(args)
+    try:
+        policy = policy_from_args(args)
+    except ValueError as exc:  # measurements are checked by argparse: this is an --accept that is no TCB status
+        raise CliError(f"--accept: {exc}") from exc
     collateral = resolve_collateral(args, quote, root, at)
     result = Verifier(trusted_root=root, policy=policy).verify(quote, collateral, at=at)
     if args.json:

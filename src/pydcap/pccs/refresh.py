@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -45,15 +44,17 @@ class Refresher:
         margin: float = 86_400.0,
         on_change: Callable[[], None] = lambda: None,
         tick: float = 1.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.service = service
         self.schedule = schedule
         self.margin = margin
         self.on_change = on_change
         self.tick = tick
+        self._sleep = sleep
         self._generation: int | None = None
         self._attempted: dict[str, float] = {}
-        self._next_full = schedule.next_after(time.time())
+        self._next_full = schedule.next_after(service.clock())
         self._next_scan = 0.0
         self._owner = new_owner()
 
@@ -68,13 +69,13 @@ class Refresher:
                 raise
             except Exception:  # the loop must survive anything; say what happened
                 log.exception("the refresh loop failed; retrying")
-            await asyncio.sleep(self.tick)
+            await self._sleep(self.tick)
 
     async def step(self) -> None:
         await self.check_generation()
         if not self.service.mode.refreshable:
             return
-        now = time.time()
+        now = self.service.clock()
         if now >= self._next_full:
             self._next_full = self.schedule.next_after(now)
             report = await self.refresh_all()
@@ -107,6 +108,8 @@ class Refresher:
         if source is None:
             return
         name = f"v{api}/{key}"
+        # Whatever asked (the schedule or a nextUpdate close by), this document is not asked again before long.
+        self._attempted[f"{cache.root_id}/{key}"] = self.service.clock()
         try:
             entry = await cache.refresh(key, source)
         except CollateralUnavailableError as exc:
@@ -147,12 +150,12 @@ class Refresher:
     async def refresh_due(self) -> RefreshReport:
         """The documents whose ``nextUpdate`` is less than ``margin`` away (each tried at most every
         ``margin / 4``, so an upstream serving the same issue again is not hammered)."""
-        now = time.time()
+        now = self.service.clock()
         wait = max(60.0, self.margin / 4)
         due = [
             (cache, api, entry)
             for cache, api, entry in await self._entries()
-            if entry.valid_until - self.service.clock() <= self.margin
+            if entry.valid_until - now <= self.margin
             and now - self._attempted.get(f"{cache.root_id}/{entry.key}", -wait) >= wait
         ]
         if not due:
@@ -160,7 +163,6 @@ class Refresher:
 
         async def work(report: RefreshReport) -> None:
             for cache, api, entry in due:
-                self._attempted[f"{cache.root_id}/{entry.key}"] = now
                 await self._refresh(cache, api, entry.key, report)
 
         report = await self._leased(work)

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, and_, delete, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pydcap.cache.store import read_transaction, write_transaction
+from pydcap.intel.time import Clock
 from pydcap.pccs import tables as t
 
 _BATCH = 500
@@ -67,11 +68,12 @@ class Registration:
 
 
 class PlatformRegistry:
-    """The PCCS tables of one trust root (``root_id``) in the database behind ``engine``."""
+    """The PCCS tables of one trust root (``root_id``) in the database behind ``engine``; ``clock`` dates changes."""
 
-    def __init__(self, engine: Engine, root_id: str) -> None:
+    def __init__(self, engine: Engine, root_id: str, *, clock: Clock = time.time) -> None:
         self.engine = engine
         self.root_id = root_id
+        self.clock = clock  # what ``updated_at`` says: the service's clock
         t.ensure_tables(engine)
 
     def _write(self) -> AbstractContextManager[Connection]:
@@ -148,7 +150,7 @@ class PlatformRegistry:
     def record_selection(self, qe_id: str, pce_id: str, raw: RawTcb, tcbm: str) -> None:
         values = {
             "root_id": self.root_id, "qe_id": qe_id, "pce_id": pce_id, "cpu_svn": raw.cpu_svn,
-            "pce_svn": raw.pce_svn, "tcbm": tcbm, "updated_at": time.time(),
+            "pce_svn": raw.pce_svn, "tcbm": tcbm, "updated_at": self.clock(),
         }  # fmt: skip
         with self._write() as conn:
             conn.execute(self._upsert(t.platform_tcbs, values, ("root_id", "qe_id", "pce_id", "cpu_svn", "pce_svn")))
@@ -160,7 +162,7 @@ class PlatformRegistry:
         selections: Sequence[tuple[RawTcb, str]],
     ) -> None:
         """The platform, all its certificates and the selection of every raw TCB, in one transaction."""
-        now = time.time()
+        now = self.clock()
         key = {"root_id": self.root_id, "qe_id": record.qe_id, "pce_id": record.pce_id}
         values = {
             **key, "fmspc": record.fmspc, "ca": record.ca, "enc_ppid": record.enc_ppid,
@@ -214,7 +216,7 @@ class PlatformRegistry:
         values = {
             "qe_id": registration.qe_id, "pce_id": registration.pce_id, "cpu_svn": registration.cpu_svn,
             "pce_svn": registration.pce_svn, "enc_ppid": registration.enc_ppid,
-            "platform_manifest": registration.platform_manifest, "state": state, "updated_at": time.time(),
+            "platform_manifest": registration.platform_manifest, "state": state, "updated_at": self.clock(),
         }  # fmt: skip
         with self._write() as conn:
             conn.execute(self._upsert(t.registrations, values, ("qe_id", "pce_id", "cpu_svn", "pce_svn")))
@@ -228,7 +230,7 @@ class PlatformRegistry:
             r.c.pce_svn == registration.pce_svn, r.c.state == t.STATE_NEW,
         )  # fmt: skip
         with self._write() as conn:
-            conn.execute(update(r).where(key).values(state=t.STATE_DELETED, updated_at=time.time()))
+            conn.execute(update(r).where(key).values(state=t.STATE_DELETED, updated_at=self.clock()))
 
     def registrations(self, state: int, *, take: bool = False) -> list[Registration]:
         """The queue rows in ``state``; with ``take`` they are marked deleted in the same transaction (as
@@ -245,7 +247,7 @@ class PlatformRegistry:
                     conn.execute(
                         update(r)
                         .where(r.c.state == state, key.in_(read[i : i + _BATCH]))
-                        .values(state=t.STATE_DELETED, updated_at=time.time())
+                        .values(state=t.STATE_DELETED, updated_at=self.clock())
                     )
         return [
             Registration(row.qe_id, row.pce_id, row.cpu_svn, row.pce_svn, row.enc_ppid, row.platform_manifest)

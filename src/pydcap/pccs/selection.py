@@ -9,57 +9,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from pydcap.intel.tcb import Incomparable, Tcb
+
+# Tcb and Incomparable are Intel's vocabulary (pydcap.intel); re-exported for code written before they moved.
+__all__ = ["Incomparable", "SelectionError", "Tcb", "intel_select", "select_certificate", "v8_sort"]
+
 T = TypeVar("T")
 log = logging.getLogger("pydcap.pccs")
 
 
-class Incomparable(ValueError):
-    """Two TCBs each higher than the other in some component."""
-
-
 class SelectionError(ValueError):
     """No certificate can be selected; the message says why."""
-
-
-@dataclass(frozen=True)
-class Tcb:
-    """16 CPUSVN components and the PCESVN, compared component by component."""
-
-    components: tuple[int, ...]
-    pce_svn: int
-
-    @classmethod
-    def from_raw(cls, cpu_svn: bytes, pce_svn: int) -> Tcb:
-        return cls(tuple(cpu_svn), pce_svn)
-
-    @classmethod
-    def from_tcbm(cls, tcbm: str) -> Tcb:
-        raw = bytes.fromhex(tcbm)
-        return cls(tuple(raw[:16]), int.from_bytes(raw[16:18], "little"))
-
-    @property
-    def values(self) -> tuple[int, ...]:
-        return (*self.components, self.pce_svn)
-
-    @property
-    def tcbm(self) -> str:
-        return (bytes(self.components) + self.pce_svn.to_bytes(2, "little")).hex().upper()
-
-    def compare(self, other: Tcb) -> int:
-        """-1, 0 or 1; ``Incomparable`` when each is higher somewhere (Intel's ``Tcb.compare``)."""
-        lower = higher = False
-        for a, b in zip(self.values, other.values, strict=True):
-            if a < b:
-                lower = True
-            elif a > b:
-                higher = True
-        if lower and higher:
-            raise Incomparable(f"TCBs {self.tcbm} and {other.tcbm} are not comparable")
-        return -1 if lower else 1 if higher else 0
-
-    def at_or_below(self, other: Tcb) -> bool:
-        """No component higher than ``other``'s (Intel's ``isLeftTcbEquivalent``)."""
-        return all(a <= b for a, b in zip(self.values, other.values, strict=True))
 
 
 def _count_and_make_run(items: list[T], low: int, high: int, compare: Callable[[T, T], int]) -> int:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from pydcap.cache import CollateralCache, CollateralStore, Entry, EntryKey
+from pydcap.intel.time import Clock
 from pydcap.pccs.config import CachingMode, PccsConfig
 from pydcap.pccs.errors import NotCached, unavailable
 from pydcap.pccs.platforms import PlatformCertificates
@@ -22,7 +22,8 @@ from pydcap.sources.budget import RequestBudget
 from pydcap.sources.errors import CollateralUnavailableError
 from pydcap.verify.memo import PkiMemo
 
-Clock = Callable[[], float]
+__all__ = ["GENERATION_COUNTER", "PLATFORM_FETCH_REQUESTS", "Clock", "PccsService"]  # Clock: pydcap.intel's
+
 GENERATION_COUNTER = "pccs_generation"
 # A platform's fetch is at most seven upstream requests (pckcerts, two CRLs, four TCB infos), each within the
 # upstream timeout, and then one write: a replica that holds it longer than eight timeouts died or hangs.
@@ -71,7 +72,7 @@ class PccsService:
         # API v3 documents (TCB info v2, identities without advisories) are other documents under the same
         # names: a namespace keeps them apart in the shared store.
         self.cache_v3 = self._cache(retry_interval, not_found_ttl, namespace="v3")
-        self.registry = PlatformRegistry(store.engine, self.cache.root_id)
+        self.registry = PlatformRegistry(store.engine, self.cache.root_id, clock=self.clock)
         self.memo = PkiMemo()
         self.platforms = PlatformCertificates(self)
 

@@ -12,12 +12,10 @@ import enum
 import hmac
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from pydcap.intel.outcomes import TcbStatus
 from pydcap.quote.structs import EnclaveReport
-
-if TYPE_CHECKING:
-    from pydcap.verify.result import VerificationResult
+from pydcap.results import VerificationResult
 
 
 class SecurityLevel(enum.IntEnum):
@@ -28,13 +26,13 @@ class SecurityLevel(enum.IntEnum):
 
 _STALE_STATUSES = frozenset(
     {
-        "SWHardeningNeeded",
-        "ConfigurationNeeded",
-        "ConfigurationAndSWHardeningNeeded",
-        "OutOfDate",
-        "OutOfDateConfigurationNeeded",
-        "TDRelaunchAdvised",
-        "TDRelaunchAdvisedConfigurationNeeded",
+        TcbStatus.SW_HARDENING_NEEDED,
+        TcbStatus.CONFIGURATION_NEEDED,
+        TcbStatus.CONFIGURATION_AND_SW_HARDENING_NEEDED,
+        TcbStatus.OUT_OF_DATE,
+        TcbStatus.OUT_OF_DATE_CONFIGURATION_NEEDED,
+        TcbStatus.TD_RELAUNCH_ADVISED,
+        TcbStatus.TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED,
     }
 )
 
@@ -63,12 +61,12 @@ def security_level(result: VerificationResult) -> tuple[SecurityLevel, str]:
     report = result.report
     if report is not None and report.debug:
         return SecurityLevel.INSECURE, "the enclave is in debug mode"
-    status = result.tcb_status.value if result.tcb_status else ""
-    if status == "UpToDate":
+    status = result.tcb_status
+    if status is TcbStatus.UP_TO_DATE:
         return SecurityLevel.SECURE, "TCB is up to date"
     if status in _STALE_STATUSES:
-        return SecurityLevel.STALE, f"TCB status {status}"
-    return SecurityLevel.INSECURE, f"TCB status {status or 'unknown'}"
+        return SecurityLevel.STALE, f"TCB status {status.value}"
+    return SecurityLevel.INSECURE, f"TCB status {status.value if status else 'unknown'}"
 
 
 def _hex_value(key: str, value: str) -> bytes:

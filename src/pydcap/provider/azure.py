@@ -25,6 +25,7 @@ from pydcap.cache import (
     EntryKey,
     FetchedCollateral,
 )
+from pydcap.intel import PckCa, PlatformId, Tee, Update
 from pydcap.pki import TrustRoot
 from pydcap.provider import codes
 from pydcap.provider.azure_config import SKIP_PRIMARY_AFTER_FAILURE_SECONDS, AzureConfig
@@ -36,7 +37,6 @@ from pydcap.provider.service_probe import tls_verification
 from pydcap.provider.source_errors import ObtainFailure
 from pydcap.provider.trust import announce_root, trusted_root_from_env
 from pydcap.sources import AzureClient, HttpSettings, RetryPolicy
-from pydcap.sources import PlatformId as SourcePlatformId
 from pydcap.sources.azure import instance_location
 from pydcap.sources.errors import (
     CollateralUnavailableError,
@@ -45,7 +45,7 @@ from pydcap.sources.errors import (
     UpstreamUnreachableError,
 )
 from pydcap.sources.http import HttpTransport
-from pydcap.sources.models import Fetched, PckCa, Tee, Update
+from pydcap.sources.models import Fetched
 
 STORE_FILE = "pydcap-collateral.sqlite3"
 LOG_FILE = Path("/tmp/dcapLog.txt")  # where Azure's library writes every message when AZDCAP_WRITE_LOGS_TO_FILE=TRUE
@@ -119,7 +119,7 @@ class AzureCollateralSource:
     async def qve_identity(self, update: Update = Update.STANDARD) -> Fetched:
         return await self.collateral.qve_identity(update)
 
-    async def pck_certificate(self, platform: SourcePlatformId) -> Fetched:
+    async def pck_certificate(self, platform: PlatformId) -> Fetched:
         return await self.secondary.pck_certificate(platform)
 
     async def aclose(self) -> None:
@@ -234,12 +234,12 @@ class AzureProvider(CachingProvider):
         code = microsoft_code(exc, pck=not_found == codes.NO_PLATFORM_CERT_DATA)
         return super()._error(exc, not_found) if code is None else error_for(code, str(exc))
 
-    def _pck_entry(self, platform: SourcePlatformId) -> Entry:
+    def _pck_entry(self, platform: PlatformId) -> Entry:
         if self.config.disable_ondemand:
             platform = replace(platform, encrypted_ppid=None)  # AZDCAP_DISABLE_ONDEMAND=1: no PPID sent
         return self.service.run(self._pck_certificate(platform))
 
-    async def _pck_certificate(self, platform: SourcePlatformId) -> Entry:
+    async def _pck_certificate(self, platform: PlatformId) -> Entry:
         """Azure's order: the primary (THIM), then the local cache, then the secondary URL."""
         key = EntryKey.pck_certificate(platform)
         cache, source = self.service.cache, self.service.inner.source

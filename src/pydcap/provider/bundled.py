@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 
 from pydcap.cache import CollateralCache, CollateralService, CollateralStore, Entry
 from pydcap.cache.locations import STORE_ENV
+from pydcap.intel import PlatformId
 from pydcap.pki import TrustRoot
 from pydcap.provider.bundled_config import MISSING_API_KEY, BundledConfig
 from pydcap.provider.errors import ProviderError, error_for
@@ -17,7 +18,6 @@ from pydcap.provider.messages import ProviderLog
 from pydcap.provider.service import CachingProvider, open_own_store
 from pydcap.provider.source_errors import ObtainFailure
 from pydcap.provider.trust import announce_root, load_trusted_root
-from pydcap.sources import PlatformId as SourcePlatformId
 from pydcap.sources.base import CollateralSource
 from pydcap.sources.errors import UpstreamRejectedError
 
@@ -57,7 +57,7 @@ class BundledProvider(CachingProvider):
     def source(self) -> CollateralSource:
         return self.service.inner.source
 
-    def _pck_entry(self, platform: SourcePlatformId) -> Entry:
+    def _pck_entry(self, platform: PlatformId) -> Entry:
         return self.service.pck_certificate(platform).entry
 
     def _error(self, exc: ObtainFailure, not_found: int) -> ProviderError:

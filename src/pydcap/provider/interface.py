@@ -9,18 +9,32 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from types import TracebackType
 from typing import Literal, Self
 
 from pydcap.collateral import Collateral, SignedDocument
+from pydcap.intel import PckCa, PlatformId, PlatformRequestError, Tcb, TcbFormatError, Tee
 from pydcap.pki import CertificateChain, PckCertificate, TrustRoot
 from pydcap.provider import codes
 from pydcap.provider.errors import InvalidParameter, MalformedResponse
 from pydcap.quote import Quote, TeeType
-from pydcap.sources.models import CollateralRequest, PckCa, PlatformRequestError, Tee
-from pydcap.sources.models import PlatformId as SourcePlatformId
+from pydcap.sources.models import CollateralRequest
+
+__all__ = [
+    "CA_TYPES",
+    "CaType",
+    "CacheKind",
+    "LogCallback",
+    "LogLevel",
+    "PckCertChain",
+    "PlatformId",
+    "QuoteProvider",
+    "QveIdentity",
+    "check_request",
+    "fmspc_and_ca",
+]
 
 CaType = Literal["processor", "platform"]
 CA_TYPES: tuple[CaType, ...] = ("processor", "platform")
@@ -49,44 +63,6 @@ class CacheKind(enum.IntFlag):
 
 
 @dataclass(frozen=True)
-class PlatformId:
-    """What identifies a platform to a PCK certificate service (``sgx_ql_pck_cert_id_t``).
-
-    ``cpu_svn`` and ``pce_svn`` are the platform's raw TCB; ``pce_id`` is a 16-bit value as in the ABI.
-    The fields are checked as ``pydcap.sources.PlatformId`` checks them (``source_platform`` is that spelling).
-    """
-
-    qe_id: bytes
-    cpu_svn: bytes
-    pce_svn: int
-    pce_id: int
-    encrypted_ppid: bytes | None = None
-    crypto_suite: int = 1
-    source_platform: SourcePlatformId = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        try:
-            source = SourcePlatformId(self.qe_id, self.cpu_svn, self.pce_svn, self.pce_id, self.encrypted_ppid)
-        except PlatformRequestError as exc:
-            raise InvalidParameter(codes.ERROR_INVALID_PARAMETER, str(exc)) from exc
-        if self.encrypted_ppid is not None and not self.encrypted_ppid:
-            raise InvalidParameter(codes.ERROR_INVALID_PARAMETER, "an encrypted PPID, when given, must not be empty")
-        if not 0 <= self.crypto_suite <= 0xFF:
-            raise InvalidParameter(codes.ERROR_INVALID_PARAMETER, f"crypto suite {self.crypto_suite} is not a byte")
-        object.__setattr__(self, "source_platform", source)
-
-    @property
-    def pce_svn_hex(self) -> str:
-        """PCESVN as PCCS wants it: the two bytes little-endian, in hex."""
-        return self.source_platform.pce_svn_hex
-
-    @property
-    def pce_id_hex(self) -> str:
-        """PCE-ID as PCCS wants it: the two bytes little-endian, in hex."""
-        return self.source_platform.pce_id_hex
-
-
-@dataclass(frozen=True)
 class PckCertChain:
     """A platform's PCK certificate chain (leaf, intermediate CA, root; PEM) and the TCB it certifies."""
 
@@ -98,16 +74,14 @@ class PckCertChain:
     def from_tcbm(cls, pem: bytes, tcbm: str) -> PckCertChain:
         """From the ``SGX-TCBm`` value Intel's services send: CPUSVN (16 bytes) then PCESVN (little-endian)."""
         try:
-            raw = bytes.fromhex(tcbm.strip())
-        except ValueError as exc:
-            raise MalformedResponse(codes.MESSAGE_ERROR, f"TCBm {tcbm!r} is not hex") from exc
-        if len(raw) != 18:
-            raise MalformedResponse(codes.MESSAGE_ERROR, f"TCBm must be 18 bytes, not {len(raw)}")
-        return cls(pem, raw[:16], int.from_bytes(raw[16:], "little"))
+            tcb = Tcb.from_tcbm(tcbm)
+        except TcbFormatError as exc:
+            raise MalformedResponse(codes.MESSAGE_ERROR, str(exc)) from exc
+        return cls(pem, tcb.cpu_svn, tcb.pce_svn)
 
     @property
     def tcbm(self) -> str:
-        return (self.cert_cpu_svn + self.cert_pce_svn.to_bytes(2, "little")).hex()
+        return Tcb.from_raw(self.cert_cpu_svn, self.cert_pce_svn).tcbm.lower()
 
     @cached_property
     def chain(self) -> CertificateChain:

@@ -12,9 +12,8 @@ from cryptography import x509
 
 from pydcap.collateral import TcbInfo
 from pydcap.errors import FormatError
+from pydcap.intel import Tcb
 from pydcap.pki import Certificate, PckCertificate
-
-Tcb = tuple[tuple[int, ...], int]  # 16 SGX TCB components, PCESVN
 
 
 class PckSelectionError(Exception):
@@ -26,22 +25,17 @@ class PckSelectionError(Exception):
         super().__init__(f"{result}: {detail}")
 
 
-def reaches(tcb: Tcb, other: Tcb) -> bool:
-    """``tcb`` is at or above ``other`` on every component and on PCESVN (the library's EQUAL_OR_GREATER)."""
-    return tcb[1] >= other[1] and all(a >= b for a, b in zip(tcb[0], other[0], strict=True))
-
-
 def best_index(platform: Tcb, levels: Sequence[Tcb], certificates: Sequence[Tcb]) -> int:
     """The library's choice among ``certificates`` (their index) for a platform TCB, given TCB levels sorted
     highest first. Unlike Intel's PCCS, it searches past the platform's own level into lower buckets."""
     buckets: list[list[int]] = [[] for _ in range(len(levels) + 1)]  # the last: below every level
     for index, tcb in enumerate(certificates):
-        bucket = buckets[next((i for i, level in enumerate(levels) if reaches(tcb, level)), len(levels))]
-        place = next((i for i, other in enumerate(bucket) if reaches(tcb, certificates[other])), len(bucket))
+        bucket = buckets[next((i for i, level in enumerate(levels) if tcb.reaches(level)), len(levels))]
+        place = next((i for i, other in enumerate(bucket) if tcb.reaches(certificates[other])), len(bucket))
         bucket.insert(place, index)
     for bucket in buckets:
         for index in bucket:
-            if reaches(platform, certificates[index]):
+            if platform.reaches(certificates[index]):
                 return index
     raise PckSelectionError("PCK_CERT_SELECT_PCK_NOT_FOUND", "the platform's TCB is below every PCK certificate")
 
@@ -86,6 +80,6 @@ def select_pck(components: bytes, pce_svn: int, pce_id: int, tcb_info: bytes, pe
     """The index in ``pems`` of the certificate to use for a platform with these TCB components (not a raw
     CPUSVN: this is the library's component flavour), PCESVN and PCE-ID; ``PckSelectionError`` otherwise."""
     parsed = _parse(pce_id, tcb_info, pems)
-    levels = [(level.sgx_components, level.pce_svn) for level in parsed.tcb_info.tcb_levels]
-    tcbs = [(p.sgx.tcb.components, p.sgx.tcb.pce_svn) for p in parsed.certificates]
-    return best_index((tuple(components), pce_svn), levels, tcbs)
+    levels = [Tcb(level.sgx_components, level.pce_svn) for level in parsed.tcb_info.tcb_levels]
+    tcbs = [Tcb(p.sgx.tcb.components, p.sgx.tcb.pce_svn) for p in parsed.certificates]
+    return best_index(Tcb.from_raw(components, pce_svn), levels, tcbs)

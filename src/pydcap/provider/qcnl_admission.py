@@ -1,4 +1,4 @@
-"""What a QCNL answer must pass before the provider caches or returns it: ``pydcap.cache.admission.admit``
+"""What a QCNL answer must pass before the provider caches or returns it: ``pydcap.trust.admit``
 against the provider's trust root, for the document that was asked for. Under ``local_cache_only``, the chain
 of the PCK certificate picked from a local file is checked up to that root.
 """
@@ -9,23 +9,13 @@ from cryptography import x509
 
 from pydcap.cache.admission import admit, pck_ca_of
 from pydcap.cache.errors import UntrustedCollateralError
-from pydcap.cache.keys import EntryKey, EntryKind
 from pydcap.errors import FormatError
+from pydcap.intel import EntryKey, EntryKind, Failure, PckCa, Tcb
 from pydcap.pki import Certificate, PckCertificate, TrustRoot
 from pydcap.provider import codes
 from pydcap.provider.errors import MalformedResponse
 from pydcap.provider.qcnl_documents import Answer, Document
-from pydcap.sources.models import PckCa
-from pydcap.verify.chains import (
-    INTERMEDIATE_CN,
-    PCK_CN,
-    ROOT_CN,
-    CheckFailed,
-    check_root_certificate,
-    parse_chain,
-)
-from pydcap.verify.memo import PkiMemo
-from pydcap.verify.names import Failure
+from pydcap.trust import PkiMemo, Refused, pck_chain_leaf, require_root_key
 
 
 class QcnlAdmission:
@@ -44,9 +34,12 @@ class QcnlAdmission:
             raise MalformedResponse(codes.ERROR_MESSAGE_PARSING_ERROR, f"unreadable issuer chain: {exc}") from exc
         if root is None:
             raise MalformedResponse(codes.ERROR_MESSAGE_PARSING_ERROR, "the issuer chain has no root certificate")
-        if root.public_key_bytes != self.trust.public_key or not self._memo.self_signed(root):
-            reason = f"its issuer chain does not end in the trusted root ({self.trust.name})"
-            raise UntrustedCollateralError(key, reason, source=source, failure=Failure.SGX_ROOT_CA_UNTRUSTED)
+        try:
+            require_root_key(root, self.trust, Failure.SGX_ROOT_CA_UNTRUSTED, "its issuer chain")
+            if not self._memo.self_signed(root):
+                raise Refused(Failure.SGX_ROOT_CA_UNTRUSTED, "its issuer chain's root is not validly self-signed")
+        except Refused as exc:
+            raise UntrustedCollateralError(key, exc.detail, source=source, failure=exc.failure) from exc
         return _distribution_point(root)
 
     def pck_ca(self, key: EntryKey, answer: Answer, source: str) -> PckCa:
@@ -84,35 +77,9 @@ class QcnlAdmission:
         root; the PCE-ID asked for; the TCB the file says it certifies. Revocation is left to the verifier: the
         file holds no CRL, and this mode asks no service for anything to get a PCK certificate."""
         try:
-            leaf = self._trusted_pck_chain(pem_chain)
-            pck = PckCertificate.from_certificate(leaf)
-            _check_platform(key, pck, tcbm.strip().lower())
-        except (CheckFailed, FormatError) as exc:
-            failure = exc.failure if isinstance(exc, CheckFailed) else None
-            reason = exc.detail if isinstance(exc, CheckFailed) else str(exc)
-            raise UntrustedCollateralError(key, reason, source=source, failure=failure) from exc
-
-    def _trusted_pck_chain(self, pem_chain: bytes) -> Certificate:
-        """The leaf of a PCK chain whose signatures verify up to the trusted root."""
-        chain = parse_chain(pem_chain, 3, "PCK certificate chain", self._memo)
-        root, intermediate, leaf = chain.root, chain.find(INTERMEDIATE_CN, self_issued=False), chain.find(PCK_CN)
-        if root is None or ROOT_CN not in root.subject_cn:
-            raise CheckFailed(Failure.SGX_ROOT_CA_MISSING, "the PCK chain has no Intel SGX Root CA certificate")
-        if intermediate is None or leaf is None:
-            raise CheckFailed(Failure.SGX_INTERMEDIATE_CA_MISSING, "the PCK chain lacks its PCK CA or PCK certificate")
-        check_root_certificate(root, self._memo)
-        if root.public_key_bytes != self.trust.public_key:
-            untrusted = f"the PCK chain does not end in the trusted root ({self.trust.name})"
-            raise CheckFailed(Failure.SGX_PCK_CERT_CHAIN_UNTRUSTED, untrusted)
-        if intermediate.issuer_raw != root.subject_raw or not self._memo.signed_by(intermediate, root):
-            raise CheckFailed(
-                Failure.SGX_INTERMEDIATE_CA_INVALID_ISSUER, f"{intermediate.subject_cn} is not signed by the root"
-            )
-        if leaf.issuer_raw != intermediate.subject_raw or not self._memo.signed_by(leaf, intermediate):
-            raise CheckFailed(
-                Failure.SGX_PCK_INVALID_ISSUER, f"the PCK certificate is not signed by {intermediate.subject_cn}"
-            )
-        return leaf
+            _check_platform(key, pck_chain_leaf(pem_chain, self.trust, self._memo), tcbm)
+        except Refused as exc:
+            raise UntrustedCollateralError(key, exc.detail, source=source, failure=exc.failure) from exc
 
 
 def _leaf(answer: Answer) -> bytes:
@@ -120,13 +87,17 @@ def _leaf(answer: Answer) -> bytes:
 
 
 def _check_platform(key: EntryKey, pck: PckCertificate, tcbm: str) -> None:
-    tcb = pck.sgx.tcb
-    certified = (tcb.cpu_svn + tcb.pce_svn.to_bytes(2, "little")).hex()
+    certified = Tcb.from_raw(pck.sgx.tcb.cpu_svn, pck.sgx.tcb.pce_svn)
     asked = key.platform_id().pce_id_hex
     if pck.pce_id.hex() != asked:
-        raise CheckFailed(Failure.PCK_CERT_MISMATCH, f"asked for PCE-ID {asked}, got {pck.pce_id.hex()}")
-    if tcbm != certified:
-        raise CheckFailed(Failure.PCK_CERT_MISMATCH, f"the file's TCBm {tcbm} is not the certificate's {certified}")
+        raise Refused(Failure.PCK_CERT_MISMATCH, f"asked for PCE-ID {asked}, got {pck.pce_id.hex()}")
+    try:
+        said = Tcb.from_tcbm(tcbm)
+    except FormatError:
+        said = None
+    if said != certified:
+        shown, own = tcbm.strip().lower(), certified.tcbm.lower()
+        raise Refused(Failure.PCK_CERT_MISMATCH, f"the file's TCBm {shown} is not the certificate's {own}")
 
 
 def _distribution_point(root: Certificate) -> str:

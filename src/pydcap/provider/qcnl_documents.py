@@ -8,21 +8,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import unquote
 
-from pydcap.cache.keys import EntryKey, EntryKind
+from pydcap.intel import EntryKey, EntryKind, Tee
+from pydcap.intel import protocol as api
 from pydcap.provider import codes
 from pydcap.provider.errors import MalformedResponse, error_for
 from pydcap.provider.interface import CacheKind, PckCertChain, PlatformId
 from pydcap.provider.qcnl_cache_item import cache_key
 from pydcap.provider.qcnl_config import QcnlConfig
 from pydcap.quote import TeeType
-from pydcap.sources.models import Tee
 
 _PPID = re.compile(r"&encrypted_ppid=[0-9a-fA-F]*")
 _TEES = {TeeType.SGX: Tee.SGX, TeeType.TDX: Tee.TDX}
-PCK_CHAIN_HEADER = "SGX-PCK-Certificate-Issuer-Chain"
-IDENTITY_CHAIN_HEADER = "SGX-Enclave-Identity-Issuer-Chain"
 
 
 @dataclass(frozen=True)
@@ -68,7 +65,7 @@ class Document:
         for name in self.chain_headers:
             value = answer.header(name)
             if value is not None:
-                chain = unquote(value).encode()
+                chain = api.url_decoded(value)
                 if not chain.strip() and self.key.kind is EntryKind.PCK_CERTIFICATE:
                     raise MalformedResponse(
                         codes.ERROR_MESSAGE_PARSING_ERROR, "the PCK certificate issuer chain is empty"
@@ -81,8 +78,8 @@ class Document:
 
     def pck_meta(self, answer: Answer) -> dict[str, str]:
         """What a PCK answer says about its certificate (``SGX-TCBm``, ``SGX-FMSPC``), for admission to check."""
-        meta = {"tcbm": answer.required_header("SGX-TCBm").strip().lower()}
-        fmspc = answer.header("SGX-FMSPC")
+        meta = {"tcbm": answer.required_header(api.TCBM).strip().lower()}
+        fmspc = answer.header(api.FMSPC)
         if fmspc is not None:
             meta["fmspc"] = fmspc.strip().lower()
         return meta
@@ -108,7 +105,7 @@ class Admitted:
     def pck_chain(self) -> PckCertChain:
         """Leaf (the body), then the issuer chain; the TCB it certifies from ``SGX-TCBm``."""
         pem = self.body.strip() + b"\n" + self.issuer_chain
-        return PckCertChain.from_tcbm(pem, self.answer.required_header("SGX-TCBm"))
+        return PckCertChain.from_tcbm(pem, self.answer.required_header(api.TCBM))
 
 
 def _hex(value: bytes) -> str:
@@ -136,33 +133,38 @@ class QcnlDocuments:
             f"&pcesvn={platform.pce_svn_hex.upper()}&pceid={platform.pce_id_hex.upper()}"
         )
         query += "".join(f"&{k}={v}" for k, v in c.get_cert_params.items())
-        key = EntryKey.pck_certificate(platform.source_platform)
+        key = EntryKey.pck_certificate(platform)
         return Document(
-            key, service + query, kind, codes.NO_PLATFORM_CERT_DATA, (PCK_CHAIN_HEADER,), dict(c.get_cert_headers)
+            key,
+            service + query,
+            kind,
+            codes.NO_PLATFORM_CERT_DATA,
+            api.PCK_CERTIFICATE_CHAIN_HEADERS,
+            dict(c.get_cert_headers),
         )
 
     def pck_crl(self, ca: str) -> Document:
         c = self.config
         url = f"{c.collateral_url}pckcrl?ca={ca}" + ("&encoding=der" if c.crls_as_der else "")
-        return _collateral(EntryKey.pck_crl(ca), url, codes.NO_QUOTE_COLLATERAL_DATA, "SGX-PCK-CRL-Issuer-Chain")
+        return _collateral(EntryKey.pck_crl(ca), url, codes.NO_QUOTE_COLLATERAL_DATA, *api.PCK_CRL_CHAIN_HEADERS)
 
     def tcb_info(self, fmspc: bytes, tee: TeeType) -> Document:
         update = self.config.tcb_update_type
         url = f"{self._base(tee)}tcb?fmspc={_hex(fmspc)}&update={update}"
         key = EntryKey.tcb_info(_TEES[tee], fmspc, update)
-        return _collateral(key, url, codes.TCBINFO_NOT_FOUND, "TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain")
+        return _collateral(key, url, codes.TCBINFO_NOT_FOUND, *api.TCB_INFO_CHAIN_HEADERS_V4)
 
     def qe_identity(self, tee: TeeType) -> Document:
         update = self.config.tcb_update_type
         url = f"{self._base(tee)}qe/identity?update={update}"
         key = EntryKey.qe_identity(_TEES[tee], update)
-        return _collateral(key, url, codes.QEIDENTITY_NOT_FOUND, IDENTITY_CHAIN_HEADER)
+        return _collateral(key, url, codes.QEIDENTITY_NOT_FOUND, api.ENCLAVE_IDENTITY_ISSUER_CHAIN)
 
     def qve_identity(self) -> Document:
         c = self.config
         url = f"{c.collateral_url}qve/identity?update={c.tcb_update_type}"
         key = EntryKey.qve_identity(c.tcb_update_type)
-        return _collateral(key, url, codes.NO_QVE_IDENTITY_DATA, IDENTITY_CHAIN_HEADER)
+        return _collateral(key, url, codes.NO_QVE_IDENTITY_DATA, api.ENCLAVE_IDENTITY_ISSUER_CHAIN)
 
     def root_ca_crl(self, distribution_point: Callable[[], str]) -> Document:
         """By Intel's route: the root certificate's CRL distribution point (PCS), ``crl?uri=`` (API 3.1) or

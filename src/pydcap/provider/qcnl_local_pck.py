@@ -99,7 +99,7 @@ def local_pck_cert_chain(
         detail = f"local_cache_only: no local PCK cache file {local_file_name(platform)} or {DEFAULT_FILE} in {where}"
         raise error_for(codes.ERROR_UNEXPECTED, detail)
     chain = _selected(cache, name, value, platform, now, say)
-    key = EntryKey.pck_certificate(platform.source_platform)
+    key = EntryKey.pck_certificate(platform)
     try:
         admission.check_local_pck(key, chain.pem, chain.tcbm, f"local cache file {name}")
     except UntrustedCollateralError as exc:

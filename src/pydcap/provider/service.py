@@ -19,6 +19,7 @@ from pydcap.cache import (
     default_store_limit,
 )
 from pydcap.collateral import Collateral, SignedDocument
+from pydcap.intel import PckCa, Tee
 from pydcap.provider import codes
 from pydcap.provider.errors import ProviderConfigError, ProviderError
 from pydcap.provider.interface import (
@@ -35,8 +36,6 @@ from pydcap.provider.interface import (
 from pydcap.provider.messages import ProviderLog
 from pydcap.provider.source_errors import OBTAIN_FAILURES, ObtainFailure, provider_error
 from pydcap.quote import TeeType
-from pydcap.sources import PckCa, Tee
-from pydcap.sources import PlatformId as SourcePlatformId
 
 _TEES = {TeeType.SGX: "sgx", TeeType.TDX: "tdx"}
 
@@ -62,7 +61,7 @@ class CachingProvider(QuoteProvider):
         self._own_store = own_store
 
     @abc.abstractmethod
-    def _pck_entry(self, platform: SourcePlatformId) -> Entry:
+    def _pck_entry(self, platform: PlatformId) -> Entry:
         """The verified cache entry of the platform's PCK certificate."""
 
     def _collateral(self, tee: Tee, fmspc: bytes, ca: PckCa) -> FetchedCollateral:
@@ -79,7 +78,7 @@ class CachingProvider(QuoteProvider):
 
     def pck_cert_chain(self, platform: PlatformId) -> PckCertChain:
         try:
-            machine = MachineCertificate(self._pck_entry(platform.source_platform))
+            machine = MachineCertificate(self._pck_entry(platform))
         except OBTAIN_FAILURES as exc:
             raise self._failed(exc, "PCK certificate", codes.NO_PLATFORM_CERT_DATA) from exc
         origin = f"stale, {machine.entry.origin}" if machine.stale else machine.entry.origin

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from pydcap.verify.names import TcbStatus
+from pydcap.intel import TcbStatus
 
 # The statuses documents spell, named once (by the verifier) so that the simulator cannot misspell one.
 UP_TO_DATE: str = TcbStatus.UP_TO_DATE

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from cryptography.x509.oid import ExtensionOID
 
 from pydcap.collateral.bundle import Collateral
+from pydcap.sim.catalog import Catalog
+from pydcap.sim.defects import CollateralDefect
 from pydcap.sim.defects import CollateralDefect as D
 from pydcap.sim.pki import (
     DAY,
     Authority,
+    Pki,
     certificate_pem,
     expired_validity,
     pck_ca_kind,
@@ -21,11 +24,46 @@ from pydcap.sim.pki import (
     reissue,
     without_extension,
 )
-from pydcap.sim.publisher import DOCUMENT_LIFETIME
+from pydcap.sim.platform import SimulatedPlatform
+from pydcap.sim.publisher import DOCUMENT_LIFETIME, DocumentPublisher
 from pydcap.sim.revocation import PCK_CRL_LIFETIME, ROOT_CRL_LIFETIME
 
-if TYPE_CHECKING:
-    from pydcap.sim.intel import CollateralTarget, SimulatedIntel
+
+class Publisher(Protocol):
+    """What assembling collateral reads of the simulated Intel (a ``SimulatedIntel``)."""
+
+    now: int
+    pki: Pki
+    documents: DocumentPublisher
+
+    @property
+    def catalog(self) -> Catalog: ...
+    @property
+    def signing_chain(self) -> bytes: ...
+    def impostor(self) -> Publisher: ...
+    def crl(self, issuer: Authority, **kwargs: Any) -> bytes: ...
+    def root_ca_crl(self) -> bytes: ...
+    def tcb_info(self, fmspc: bytes | str, tee: str = "sgx", *, evaluation: int | None = None) -> bytes: ...
+    def enclave_identity(self, enclave_id: str = "QE", *, evaluation: int | None = None) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class CollateralTarget:
+    """What collateral is assembled for: a platform this Intel certified, or what a foreign quote says."""
+
+    tee: str
+    fmspc: bytes
+    issuer: Authority
+    platform: SimulatedPlatform | None = None
+
+    @property
+    def defects(self) -> frozenset[CollateralDefect]:
+        return self.platform.collateral_defects if self.platform is not None else frozenset()
+
+    @property
+    def update(self) -> str:
+        return "standard" if self.platform is None else self.platform.collateral_update
+
 
 UNREADABLE_CRL = bytes.fromhex("3003020101")  # DER, but a SEQUENCE holding one INTEGER is no CRL
 
@@ -45,7 +83,7 @@ class Parts:
 
 @dataclass(frozen=True)
 class _Context:
-    intel: SimulatedIntel
+    intel: Publisher
     target: CollateralTarget
     number: int
 
@@ -68,7 +106,7 @@ class _Context:
         return {"issue_date": issued, "next_update": expired}
 
 
-def assemble(intel: SimulatedIntel, target: CollateralTarget, number: int) -> Collateral:
+def assemble(intel: Publisher, target: CollateralTarget, number: int) -> Collateral:
     """The collateral for ``target`` at evaluation ``number``, defects applied in a fixed order."""
     ctx = _Context(intel, target, number)
     parts = Parts(

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from pydcap.intel import Failure, Quote3Error
 from pydcap.sim import catalog as cat
 from pydcap.sim.defects import CollateralDefect, QuoteDefect, Revocation
 from pydcap.sim.scenario_model import Expectation, Scenario, fails
-from pydcap.verify.names import Failure
-from pydcap.verify.quote3 import Quote3Error
 
 _Q = QuoteDefect
 _C = CollateralDefect

@@ -5,11 +5,11 @@ signed by the TCB Signing key over the exact body bytes, served as ``{"tcbInfo":
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from pydcap.intel.time import iso
 from pydcap.sim.catalog import (
     EnclaveIdentitySpec,
     EvaluationEvent,
@@ -39,11 +39,6 @@ _TDX_ANNOTATIONS: dict[int, tuple[str, str | None]] = {
     1: ("OS/VMM", "TDX Module"),
     2: ("OS/VMM", "TDX Late Microcode Update"),
 }
-
-
-def iso(ts: int) -> str:
-    """Unix seconds as Intel writes dates: ``2025-06-19T10:56:11Z``."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def compact(obj: Any) -> bytes:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from pydcap.sim.intel import SimulatedIntel
 from pydcap.sim.platform import SimulatedSgxPlatform, SimulatedTdxPlatform
+from pydcap.sim.seed import default_seed
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,11 @@ class SimulatedQuoteSource:
     def tee(self) -> str:
         return "TDX" if isinstance(self.platform, SimulatedTdxPlatform) else "SGX"
 
+    @property
+    def description(self) -> str:
+        """For messages: ``simulated platform (seed 0)``."""
+        return f"simulated platform (seed {self.platform.intel.seed})"
+
     def get_quote(self, report_data: bytes) -> bytes:
         e = self.enclave
         if isinstance(self.platform, SimulatedTdxPlatform):
@@ -59,3 +66,10 @@ class SimulatedQuoteSource:
             isv_svn=e.svn,
             debug=e.debug,
         )
+
+
+def simulated_fallback() -> SimulatedQuoteSource:
+    """What the host API is handed to use when no SGX or TDX hardware is found (``EnclaveHost(fallback=...)``): an
+    SGX enclave on a platform of the simulated Intel of ``$PYDCAP_SIM_SEED`` (default 0, as ``pydcap sim serve``).
+    ``ValueError`` when that variable is not a number."""
+    return SimulatedQuoteSource(SimulatedIntel(seed=default_seed()).sgx_platform())

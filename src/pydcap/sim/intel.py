@@ -8,15 +8,14 @@ of the current UTC day) and stay valid for 30 days; certificates are valid until
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, TypeVar
 
 from pydcap.collateral.bundle import Collateral
 from pydcap.errors import FormatError
+from pydcap.intel.time import TimeLike, to_unix
 from pydcap.pki.certs import Certificate, CertificateChain
 from pydcap.pki.pck import PckCertificate, SgxType
 from pydcap.pki.trust import TrustRoot
@@ -24,7 +23,7 @@ from pydcap.quote.parser import Quote
 from pydcap.sim import catalog as cat
 from pydcap.sim import platform_factory as factory
 from pydcap.sim import scenarios as sc
-from pydcap.sim.collateral import assemble
+from pydcap.sim.collateral import CollateralTarget, assemble
 from pydcap.sim.defects import CollateralDefect, QuoteDefect, Revocation
 from pydcap.sim.pck_issuer import PckIssuer, PckSubject
 from pydcap.sim.pck_issuer import Tcb as PckTcb
@@ -37,39 +36,13 @@ from pydcap.sim.scenario_model import Scenario
 REFERENCE_TIME = datetime(2025, 7, 1, tzinfo=UTC)
 """A fixed ``now`` for reproducible tests: ``SimulatedIntel(seed, now=REFERENCE_TIME)``."""
 
-TimeLike = datetime | int | float | None
 P = TypeVar("P", bound=SimulatedPlatform)
 
 
 def start_of_day(at: TimeLike) -> int:
     """``at`` (default: now) truncated to midnight UTC, as unix seconds."""
-    if at is None:
-        ts = int(time.time())
-    elif isinstance(at, datetime):
-        if at.tzinfo is None:
-            raise ValueError("a naive datetime is ambiguous: give a timezone (e.g. datetime.UTC)")
-        ts = int(at.timestamp())
-    else:
-        ts = int(at)
+    ts = to_unix(at)
     return ts - ts % DAY
-
-
-@dataclass(frozen=True)
-class CollateralTarget:
-    """What collateral is assembled for: a platform this Intel certified, or what a foreign quote says."""
-
-    tee: str
-    fmspc: bytes
-    issuer: Authority
-    platform: SimulatedPlatform | None = None
-
-    @property
-    def defects(self) -> frozenset[CollateralDefect]:
-        return self.platform.collateral_defects if self.platform is not None else frozenset()
-
-    @property
-    def update(self) -> str:
-        return "standard" if self.platform is None else self.platform.collateral_update
 
 
 class SimulatedIntel:
@@ -371,7 +344,7 @@ class SimulatedIntel:
     def pck_certificates(self, platform: SimulatedPlatform) -> list[tuple[dict[str, int], str, bytes | None]]:
         """What PCS ``pckcerts`` serves: ``(tcb, tcbm, PEM)`` for every TCB level of the platform's FMSPC,
         highest first; the PEM is None where PCS says "Not available" (``withhold_pck_certificates``)."""
-        owner = platform.intel
+        owner = _issuer(platform)
         own = _own_tcb(platform)
         levels = [_own_or(platform, pck) for pck in owner.pcks.all_levels(_platform_subject(platform))]
         if all((pck.components, pck.pce_svn) != own for pck in levels):
@@ -385,7 +358,7 @@ class SimulatedIntel:
         """What PCS ``pckcert`` serves for a raw TCB: the best certificate at or below it, or None (404), also
         when that certificate is withheld (PCS does not fall back to a lower level). At the TCB of the platform's
         own PCK certificate this is that certificate, the one its quotes carry, whatever its TCB level."""
-        owner = platform.intel
+        owner = _issuer(platform)
         tcb = owner.pcks.select(platform.fmspc, tuple(cpu_svn), pce_svn, also=(_own_tcb(platform),))
         if tcb is None or owner._withholds(platform, tcb):
             return None
@@ -399,13 +372,13 @@ class SimulatedIntel:
         just registered; the newest levels after a TCB recovery). This replaces what was withheld before;
         ``release_pck_certificates`` serves them all again. The platform's own quotes are not affected."""
         levels = None if tcbs is None else frozenset(_pck_tcb(components, pce_svn) for components, pce_svn in tcbs)
-        owner = platform.intel
+        owner = _issuer(platform)
         with owner._lock:
             owner._withheld[_platform_label(owner.pki, platform.tee, platform.name)] = levels
 
     def release_pck_certificates(self, platform: SimulatedPlatform) -> None:
         """Intel has generated every PCK certificate of ``platform``: PCS serves them all again."""
-        owner = platform.intel
+        owner = _issuer(platform)
         with owner._lock:
             owner._withheld.pop(_platform_label(owner.pki, platform.tee, platform.name), None)
 
@@ -419,7 +392,7 @@ class SimulatedIntel:
 
     def revoke(self, platform: SimulatedPlatform) -> None:
         """Put every PCK certificate of ``platform`` (all TCB levels, and its own) on its CA's CRL."""
-        owner = platform.intel
+        owner = _issuer(platform)
         serials = {platform.pck.serial, *(p.serial for p in owner.pcks.all_levels(_platform_subject(platform)))}
         for serial in serials:
             owner.revocations.revoke(platform.issuer, serial)
@@ -498,7 +471,7 @@ class SimulatedIntel:
         scenario's (``standard`` otherwise)."""
         target = self.target(subject)
         if target.platform is not None and target.platform.intel is not self:
-            return target.platform.intel.collateral_for(
+            return _issuer(target.platform).collateral_for(
                 target.platform, update=update, tcb_evaluation_data_number=tcb_evaluation_data_number
             )
         number = self._catalog.evaluation_number(update or target.update, tcb_evaluation_data_number)
@@ -582,3 +555,11 @@ def _pck_of(quote: Quote) -> PckCertificate:
         return PckCertificate.from_certificate(leaf)
     except FormatError as exc:
         raise ValueError(f"cannot read the quote's PCK certificate: {exc}") from exc
+
+
+def _issuer(platform: SimulatedPlatform) -> SimulatedIntel:
+    """The simulated Intel that certified ``platform`` (platforms know it only as a ``Certifier``)."""
+    owner = platform.intel
+    if not isinstance(owner, SimulatedIntel):
+        raise TypeError(f"platform {platform.name!r} was certified by {owner!r}, not by a SimulatedIntel")
+    return owner

@@ -10,19 +10,17 @@ import hashlib
 import struct
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from pydcap.intel import PlatformId, Tcb
 from pydcap.pki.pck import SgxType
 from pydcap.quote.structs import INTEL_QE_VENDOR_ID, CertificationData
 from pydcap.sim import quote_writer as qw
 from pydcap.sim.defects import CollateralDefect, QuoteDefect
 from pydcap.sim.keys import raw_public_key, sign_raw
-from pydcap.sim.pki import Authority
-
-if TYPE_CHECKING:
-    from pydcap.sim.intel import SimulatedIntel
+from pydcap.sim.pki import Authority, Pki
 
 QE_ATTRIBUTES = bytes.fromhex("1500000000000000e700000000000000")
 ENCLAVE_XFRM = bytes.fromhex("e700000000000000")
@@ -61,7 +59,7 @@ class IssuedPck:
     @property
     def tcbm(self) -> str:
         """CPUSVN then PCESVN (little-endian), upper-case hex, as PCS's ``SGX-TCBm`` and ``tcbm`` say it."""
-        return (self.cpu_svn + struct.pack("<H", self.pce_svn)).hex().upper()
+        return Tcb.from_raw(self.cpu_svn, self.pce_svn).tcbm
 
     @property
     def tcb(self) -> dict[str, int]:
@@ -71,32 +69,18 @@ class IssuedPck:
         return out
 
 
-@dataclass(frozen=True)
-class PlatformId:
-    """What a quote provider sends to PCS to fetch this platform's PCK certificate."""
+class Certifier(Protocol):
+    """The simulated Intel that certified a platform (a ``SimulatedIntel``), as the platform's users see it."""
 
-    qe_id: bytes
-    cpu_svn: bytes
-    pce_svn: int
-    pce_id: bytes
-    encrypted_ppid: bytes
-    platform_manifest: bytes | None = None
-
-    def pckcert_params(self) -> dict[str, str]:
-        """Query parameters of PCS ``GET pckcert``: hex strings, PCESVN little-endian."""
-        return {
-            "encrypted_ppid": self.encrypted_ppid.hex(),
-            "cpusvn": self.cpu_svn.hex(),
-            "pcesvn": struct.pack("<H", self.pce_svn).hex(),
-            "pceid": self.pce_id.hex(),
-        }
+    seed: int
+    pki: Pki
 
 
 @dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class SimulatedPlatform:
     """What SGX and TDX platforms share: identity, TCB, quoting enclave, PCK certificate and defects."""
 
-    intel: SimulatedIntel
+    intel: Certifier
     name: str
     fmspc: bytes
     ca: str
@@ -137,11 +121,12 @@ class SimulatedPlatform:
 
     @property
     def platform_id(self) -> PlatformId:
+        """What a quote provider sends to PCS to fetch this platform's PCK certificate."""
         return PlatformId(
             qe_id=self.qe_id,
             cpu_svn=self.cpu_svn,
             pce_svn=self.pce_svn,
-            pce_id=self.pce_id,
+            pce_id=int.from_bytes(self.pce_id, "little"),
             encrypted_ppid=self.encrypted_ppid,
             platform_manifest=self.platform_manifest,
         )

@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from pydcap.intel import QV_RESULT_OF_STATUS, Failure, Quote3Error, QvResult, TcbStatus
 from pydcap.sim import catalog as cat
 from pydcap.sim.defects import CollateralDefect, QuoteDefect, Revocation
-from pydcap.verify.names import QV_RESULT_OF_STATUS, Failure, QvResult, TcbStatus
-from pydcap.verify.quote3 import Quote3Error
 
 SGX = ("sgx",)
 TDX = ("tdx",)

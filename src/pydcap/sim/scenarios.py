@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 
+from pydcap.intel import Failure, Quote3Error
 from pydcap.sim import catalog as cat
 from pydcap.sim.combined_scenarios import combined_scenarios
 from pydcap.sim.defects import CollateralDefect
@@ -25,8 +26,6 @@ from pydcap.sim.scenario_model import (
     merged_status,
     status,
 )
-from pydcap.verify.names import Failure
-from pydcap.verify.quote3 import Quote3Error
 
 __all__ = ["DEFAULT_SCENARIO", "SCENARIOS", "Expectation", "Scenario", "for_tee", "get", "kebab", "merged_status"]
 

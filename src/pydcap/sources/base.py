@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from pydcap.sources.models import Fetched, PckCa, PlatformId, Tee, Update
+from pydcap.intel import PckCa, PlatformId, Tee, Update
+from pydcap.sources.models import Fetched
 
 
 @runtime_checkable

@@ -13,10 +13,11 @@ from typing import Any
 
 from pydcap.collateral import Collateral
 from pydcap.errors import FormatError
+from pydcap.intel import PlatformId, Update
 from pydcap.quote import Quote
 from pydcap.sources.base import CollateralSource
 from pydcap.sources.errors import MalformedResponseError
-from pydcap.sources.models import CollateralRequest, Fetched, PlatformId, Update
+from pydcap.sources.models import CollateralRequest, Fetched
 
 
 async def gather_or_fail(*awaitables: Awaitable[Any]) -> list[Any]:

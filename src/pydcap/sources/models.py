@@ -1,4 +1,5 @@
-"""What the sources are asked for and what they answer: platform ids, collateral requests, fetched bytes.
+"""What the sources are asked for and what they answer: collateral requests and fetched bytes. The words they are
+asked in (``PlatformId``, ``Tee``, ``PckCa``, ``Update``) are Intel's, from ``pydcap.intel``.
 
 ``Fetched`` is one answer exactly as received (after the transport encoding is undone: hex or PEM CRLs
 become DER, URL-encoded issuer chains become PEM). Nothing in it has been verified yet.
@@ -6,88 +7,25 @@ become DER, URL-encoded issuer chains become PEM). Nothing in it has been verifi
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pydcap.errors import FormatError
+from pydcap.intel import PckCa, PlatformId, PlatformRequestError, Tee, Update
 from pydcap.pki import CertificateChain, PckCertificate
 from pydcap.quote import Quote
 
-
-class Tee(enum.StrEnum):
-    """The TEE a document is for; its value is the path segment Intel's APIs use."""
-
-    SGX = "sgx"
-    TDX = "tdx"
-
-
-class PckCa(enum.StrEnum):
-    """The CA that issued a PCK certificate, as the ``ca`` parameter of ``pckcrl`` spells it."""
-
-    PROCESSOR = "processor"
-    PLATFORM = "platform"
-
-
-class Update(enum.StrEnum):
-    """Which TCB evaluation a TCB info or identity reflects (Intel's ``update`` parameter)."""
-
-    STANDARD = "standard"
-    EARLY = "early"
-
-
-class PlatformRequestError(FormatError):
-    """A quote or platform id that does not say which collateral it needs."""
-
-
-@dataclass(frozen=True)
-class PlatformId:
-    """A platform as a PCK certificate service knows it: QE-ID, raw CPUSVN and PCESVN, PCE-ID (a 16-bit
-    value, as in Intel's ABI) and, for Intel PCS, the encrypted PPID. Same fields as
-    ``pydcap.provider.PlatformId``."""
-
-    qe_id: bytes
-    cpu_svn: bytes
-    pce_svn: int
-    pce_id: int
-    encrypted_ppid: bytes | None = None
-
-    def __post_init__(self) -> None:
-        if not 1 <= len(self.qe_id) <= 130:
-            raise PlatformRequestError(f"QE-ID must be 1 to 130 bytes, not {len(self.qe_id)}")
-        if len(self.cpu_svn) != 16:
-            raise PlatformRequestError(f"CPUSVN must be 16 bytes, not {len(self.cpu_svn)}")
-        for name, value in (("PCESVN", self.pce_svn), ("PCE-ID", self.pce_id)):
-            if not 0 <= value <= 0xFFFF:
-                raise PlatformRequestError(f"{name} {value} is not a 16-bit value")
-
-    @classmethod
-    def from_quote(cls, quote: bytes | Quote) -> PlatformId:
-        """The platform of a quote that carries an encrypted PPID (certification data type 2 or 3) instead of
-        its PCK certificate chain: its QE-ID (the first 16 bytes of the header's user data, where Intel's QE
-        puts it), raw TCB, PCE-ID and encrypted PPID: what Intel's QCNL sends to fetch the PCK certificate."""
-        q = quote if isinstance(quote, Quote) else Quote.parse(quote)
-        found = q.certification_data.encrypted_ppid
-        if found is None:
-            raise PlatformRequestError(
-                f"the quote's certification data (type {q.certification_data.type}, "
-                f"{len(q.certification_data.data)} bytes) is not an encrypted PPID (type 2 or 3)"
-            )
-        return cls(q.header.user_data[:16], found.cpu_svn, found.pce_svn, found.pce_id, found.encrypted_ppid)
-
-    @property
-    def pce_svn_hex(self) -> str:
-        """PCESVN as the services want it: two bytes little-endian, in hex."""
-        return self.pce_svn.to_bytes(2, "little").hex()
-
-    @property
-    def pce_id_hex(self) -> str:
-        return self.pce_id.to_bytes(2, "little").hex()
-
-    @property
-    def key(self) -> str:
-        """``qeid/cpusvn/pcesvn/pceid`` in lower-case hex: the cache key of this platform's certificate."""
-        return f"{self.qe_id.hex()}/{self.cpu_svn.hex()}/{self.pce_svn_hex}/{self.pce_id_hex}"
+__all__ = [
+    "CollateralRequest",
+    "Fetched",
+    "FetchedPckCertificates",
+    "PckCa",
+    "PckCertificateOption",
+    "PlatformId",
+    "PlatformRequestError",
+    "Tee",
+    "Update",
+]
 
 
 @dataclass(frozen=True)

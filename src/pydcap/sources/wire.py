@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote
 
 import httpx
 
 from pydcap.errors import CertificateFormatError
+from pydcap.intel import Tcb, TcbFormatError
+from pydcap.intel.protocol import REQUEST_ID, url_decoded
 from pydcap.pki.crl import RevocationList
 from pydcap.sources.errors import MalformedResponseError
 from pydcap.sources.http import display_url
@@ -23,7 +24,7 @@ PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
 
 def fetched(response: httpx.Response, data: bytes, chain: bytes, meta: Mapping[str, str] | None = None) -> Fetched:
     """The ``Fetched`` of one answer: its decoded body and chain, where it came from, the service's Request-ID."""
-    return Fetched(data, chain, str(response.request.url), response.headers.get("Request-ID"), dict(meta or {}))
+    return Fetched(data, chain, str(response.request.url), response.headers.get(REQUEST_ID), dict(meta or {}))
 
 
 def malformed(what: str, response: httpx.Response, detail: str) -> MalformedResponseError:
@@ -33,13 +34,13 @@ def malformed(what: str, response: httpx.Response, detail: str) -> MalformedResp
         response.status_code,
         detail,
         "the service does not speak the expected protocol: check the URL and the API version",
-        request_id=response.headers.get("Request-ID"),
+        request_id=response.headers.get(REQUEST_ID),
     )
 
 
 def issuer_chain_pem(value: str, what: str, response: httpx.Response) -> bytes:
     """An issuer chain as services send it (URL-encoded PEM, leaf-most first) decoded to PEM bytes."""
-    pem = unquote(value).encode()
+    pem = url_decoded(value)
     if PEM_BEGIN not in pem:
         raise malformed(what, response, "the issuer chain is not PEM certificates")
     return pem
@@ -86,11 +87,7 @@ def signed_document_body(response: httpx.Response, key: str, what: str) -> bytes
 
 def tcbm(value: str, what: str, response: httpx.Response) -> str:
     """``SGX-TCBm``: CPUSVN (16 bytes) then PCESVN (2 bytes, little-endian), as lower-case hex."""
-    text = value.strip().lower()
     try:
-        raw = bytes.fromhex(text)
-    except ValueError as exc:
-        raise malformed(what, response, f"TCBm {value!r} is not hex") from exc
-    if len(raw) != 18:
-        raise malformed(what, response, f"TCBm must be 18 bytes, not {len(raw)}")
-    return text
+        return Tcb.from_tcbm(value).tcbm.lower()
+    except TcbFormatError as exc:
+        raise malformed(what, response, str(exc)) from exc

@@ -1,8 +1,10 @@
-"""Quote verification as Intel's verifier does it: chains, CRLs, signed collateral, QE, TCB levels."""
+"""Quote verification as Intel's verifier does it: chains, CRLs, signed collateral, QE, TCB levels.
 
-from pydcap.verify.names import Failure, QvResult, TcbStatus
-from pydcap.verify.quote3 import Quote3Error
-from pydcap.verify.result import Supplemental, VerificationResult
+``Verifier`` and ``verify_quote`` live here; the names of what they return are re-exported from where they live
+(``pydcap.intel``: Intel's outcome names; ``pydcap.results``: the result)."""
+
+from pydcap.intel import Failure, Quote3Error, QvResult, TcbStatus
+from pydcap.results import Supplemental, VerificationResult
 from pydcap.verify.verifier import Verifier, verify_quote
 
 __all__ = [

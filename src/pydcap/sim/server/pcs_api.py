@@ -16,7 +16,6 @@ import struct
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import quote
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -24,6 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from pydcap.intel import protocol as api
+from pydcap.intel.protocol import url_encoded
 from pydcap.sim.intel import SimulatedIntel
 from pydcap.sim.pki import pem_chain
 from pydcap.sim.platform import IssuedPck, SimulatedPlatform
@@ -47,16 +48,11 @@ class BadRequest(Exception):
         self.message = message
 
 
-def url_encoded(pem: bytes) -> str:
-    """A PEM chain as PCS puts it in a header: percent-encoded, ``-`` and alphanumerics left alone."""
-    return quote(pem.decode(), safe="")
-
-
 def respond(
     body: bytes | str = b"", status: int = 200, media_type: str | None = None, headers: Mapping[str, str] | None = None
 ) -> Response:
     """A response with PCS's ``Request-ID`` header."""
-    all_headers = {"Request-ID": uuid.uuid4().hex, **(headers or {})}
+    all_headers = {api.REQUEST_ID: uuid.uuid4().hex, **(headers or {})}
     return Response(body, status_code=status, media_type=media_type, headers=all_headers)
 
 
@@ -81,7 +77,7 @@ class PcsApi:
     def _authorized(self, request: Request) -> bool:
         if self.api_key is None:
             return True
-        given = request.headers.get("Ocp-Apim-Subscription-Key", "")
+        given = request.headers.get(api.SUBSCRIPTION_KEY, "")
         return hmac.compare_digest(given.encode(), self.api_key.encode())
 
     def _evaluation(self, request: Request) -> tuple[str | None, int | None]:
@@ -105,15 +101,15 @@ class PcsApi:
     def _pck_headers(self, platform: SimulatedPlatform) -> dict[str, str]:
         """The headers of both PCK certificate endpoints; the chain is the one that certified ``platform``."""
         return {
-            "SGX-PCK-Certificate-Issuer-Chain": url_encoded(pem_chain(platform.issuer, platform.intel.pki.root)),
-            "SGX-FMSPC": platform.fmspc.hex().upper(),
-            "SGX-PCK-Certificate-CA-Type": platform.ca,
+            api.PCK_CERTIFICATE_ISSUER_CHAIN: url_encoded(pem_chain(platform.issuer, platform.intel.pki.root)),
+            api.FMSPC: platform.fmspc.hex().upper(),
+            api.PCK_CERTIFICATE_CA_TYPE: platform.ca,
         }
 
     def _pck_response(self, platform: SimulatedPlatform, pck: IssuedPck | None) -> Response:
         if pck is None:
             return respond(status=404)
-        return respond(pck.pem, media_type=PEM, headers={"SGX-TCBm": pck.tcbm, **self._pck_headers(platform)})
+        return respond(pck.pem, media_type=PEM, headers={api.TCBM: pck.tcbm, **self._pck_headers(platform)})
 
     def _pckcerts_response(self, platform: SimulatedPlatform) -> Response:
         body = [
@@ -178,24 +174,26 @@ class PcsApi:
         if encoding not in ("pem", "der"):
             raise BadRequest("encoding must be pem or der")
         der = self.intel.pck_crl(ca)
-        headers = {"SGX-PCK-CRL-Issuer-Chain": url_encoded(self.intel.pck_crl_issuer_chain(ca))}
+        headers = {api.PCK_CRL_ISSUER_CHAIN: url_encoded(self.intel.pck_crl_issuer_chain(ca))}
         if encoding == "der":
             return respond(der, media_type=CRL, headers=headers)
         pem = x509.load_der_x509_crl(der).public_bytes(Encoding.PEM)
         return respond(pem, media_type=PEM, headers=headers)
 
     async def tcb(self, request: Request) -> Response:
-        tee, api = request.path_params["tee"], request.path_params["api"]
+        tee, version = request.path_params["tee"], request.path_params["api"]
         fmspc = _hex_param(request.query_params.get("fmspc"), "fmspc", 6)
         update, number = self._evaluation(request)
         missing = self._missing_evaluation(number)
         if missing is not None:
             return missing
         try:
-            body = self.intel.tcb_info(fmspc, tee, update=update, evaluation=number, version=3 if api == "v4" else 2)
+            body = self.intel.tcb_info(
+                fmspc, tee, update=update, evaluation=number, version=3 if version == "v4" else 2
+            )
         except LookupError:
             return respond(status=404)
-        header = "TCB-Info-Issuer-Chain" if api == "v4" else "SGX-TCB-Info-Issuer-Chain"
+        header = api.TCB_INFO_ISSUER_CHAIN if version == "v4" else api.SGX_TCB_INFO_ISSUER_CHAIN
         return respond(body, media_type=JSON, headers={header: url_encoded(self.intel.signing_chain)})
 
     def _identity(self, request: Request, enclave_id: str) -> Response:
@@ -210,7 +208,7 @@ class PcsApi:
         except LookupError:
             return respond(status=404)
         return respond(
-            body, media_type=JSON, headers={"SGX-Enclave-Identity-Issuer-Chain": url_encoded(self.intel.signing_chain)}
+            body, media_type=JSON, headers={api.ENCLAVE_IDENTITY_ISSUER_CHAIN: url_encoded(self.intel.signing_chain)}
         )
 
     async def qe_identity(self, request: Request) -> Response:
@@ -242,7 +240,7 @@ class PcsApi:
         return respond(
             body,
             media_type=JSON,
-            headers={"TCB-Evaluation-Data-Numbers-Issuer-Chain": url_encoded(self.intel.signing_chain)},
+            headers={api.TCB_EVALUATION_DATA_NUMBERS_ISSUER_CHAIN: url_encoded(self.intel.signing_chain)},
         )
 
     # ---- routing -------------------------------------------------------------------------------
@@ -266,16 +264,20 @@ class PcsApi:
         routes = []
         for path, tees, apis, handler, methods in table:
             for tee in tees:
-                for api in apis:
+                for version in apis:
                     routes.append(
-                        Route(f"/{tee}/certification/{api}/{path}", _endpoint(handler, tee, api), methods=list(methods))
+                        Route(
+                            f"/{tee}/certification/{version}/{path}",
+                            _endpoint(handler, tee, version),
+                            methods=list(methods),
+                        )
                     )
         return routes
 
 
-def _endpoint(handler: Handler, tee: str, api: str) -> Handler:
+def _endpoint(handler: Handler, tee: str, version: str) -> Handler:
     async def endpoint(request: Request) -> Response:
-        request.path_params.update({"tee": tee, "api": api})
+        request.path_params.update({"tee": tee, "api": version})
         try:
             return await handler(request)
         except BadRequest as exc:
