@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -60,8 +61,9 @@ def test_token_verify(
 def test_cert_and_rotate_key(tmp_path: Path, root_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = str(tmp_path / "attest.sqlite3")
     assert main(["attest", "cert", "--db", db]) == 0
-    first = capsys.readouterr().out
+    first, said = capsys.readouterr()
     assert first.startswith("-----BEGIN CERTIFICATE-----")
+    assert re.fullmatch(r"SHA-256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}\n", said)  # as printed, no emoji for "AB:"
     assert main(["attest", "cert", "--db", db]) == 0
     assert capsys.readouterr().out == first  # made once, kept
     assert (tmp_path / "attest-tls-cert.pem").read_text() == first

@@ -130,7 +130,7 @@ def run_cert(args: argparse.Namespace) -> int:
         sys.stdout.write(tls.cert.read_text())
     except OSError as exc:
         raise CliError(f"cannot read or make the TLS certificate: {exc}") from exc
-    err.print(f"SHA-256 fingerprint {tls.fingerprint}")
+    err.print(f"SHA-256 fingerprint {tls.fingerprint}", markup=False, emoji=False)  # "AB:" is no emoji code
     return EXIT_OK
 
 
