@@ -120,7 +120,7 @@ def test_failures_are_remembered_as_small_values_a_bounded_number_of_them() -> N
     finally:
         tracemalloc.stop()
     assert len(calls) == 300 and len(cache.failures) == 50
-    records = list(cache.failures._failures.values())
+    records = [record for _, record in cache.failures._failures.items()]
     assert all(isinstance(r, RememberedFailure) for r in records)
     assert all(not isinstance(v, BaseException) for r in records for _, v in r.fields)
     assert max(len(r.message) for r in records) <= 1000

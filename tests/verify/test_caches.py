@@ -35,8 +35,8 @@ def test_a_cache_bounded_by_bytes_drops_the_least_recently_used() -> None:
     assert cache.keys_now() == ["d", "b", "e"]
     cache.put("d", "D")  # replacing an entry counts its new size only
     assert cache.nbytes == 70 and cache.get("d") == "D"
-    cache.put("big", "X" * 50)  # larger than the whole budget: nothing of it stays
-    assert cache.nbytes == 0 and len(cache) == 0
+    cache.put("big", "X" * 50)  # larger than the whole budget: not kept, and nothing is evicted for it
+    assert cache.get("big") is None and cache.nbytes == 70 and len(cache) == 3
     with pytest.raises(ValueError, match="sizeof"):
         BoundedCache(max_bytes=10)
     counted: BoundedCache[int] = BoundedCache(2)

@@ -10,14 +10,13 @@ rebuilt as a fresh exception of the same type when it is the answer again.
 from __future__ import annotations
 
 import enum
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from pydcap.cache.keys import EntryKey
 from pydcap.sources.errors import CollateralNotFoundError, CollateralUnavailableError, RateLimitedError
+from pydcap.trust.lru import BoundedCache
 
 # Longer messages are cut: an upstream's error body is quoted in them, and a failure must stay small.
 MAX_MESSAGE = 1000
@@ -84,8 +83,7 @@ class FailureMemory:
         self.not_found_ttl = not_found_ttl
         self.maxsize = maxsize
         self._clock = clock
-        self._failures: OrderedDict[Hashable, RememberedFailure] = OrderedDict()
-        self._lock = threading.Lock()
+        self._failures: BoundedCache[RememberedFailure] = BoundedCache(maxsize)
 
     def ttl(self, error: CollateralUnavailableError | None) -> float:
         """How long ``error`` stays the answer."""
@@ -96,21 +94,15 @@ class FailureMemory:
         return self.retry_interval
 
     def remember(self, key: Hashable, error: CollateralUnavailableError | None) -> None:
-        record = RememberedFailure.of(error, self._clock() + self.ttl(error))
-        with self._lock:
-            self._failures[key] = record
-            self._failures.move_to_end(key)
-            while len(self._failures) > self.maxsize:
-                self._failures.popitem(last=False)
+        self._failures.put(key, RememberedFailure.of(error, self._clock() + self.ttl(error)))
 
     def recent(self, key: Hashable) -> RememberedFailure | None:
         """The failure remembered for ``key``, if its time is not up."""
-        with self._lock:
-            record = self._failures.get(key)
-            if record is not None and self._clock() >= record.until:
-                del self._failures[key]
-                return None
-            return record
+        record = self._failures.get(key)
+        if record is not None and self._clock() >= record.until:
+            self._failures.pop(key)
+            return None
+        return record
 
     def raise_if_recent(self, key: Hashable) -> None:
         """Raise (a copy of) the failure remembered for ``key``, if any and its time is not up."""
@@ -120,12 +112,10 @@ class FailureMemory:
             raise error
 
     def forget(self, key: Hashable) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
+        self._failures.pop(key)
 
     def clear(self) -> None:
-        with self._lock:
-            self._failures.clear()
+        self._failures.clear()
 
     def __len__(self) -> int:
         return len(self._failures)

@@ -20,7 +20,7 @@ from pydcap.pki import TrustRoot
 from pydcap.serving.metrics import Metrics
 from pydcap.sources.budget import RequestBudget
 from pydcap.sources.errors import CollateralUnavailableError
-from pydcap.verify.memo import PkiMemo
+from pydcap.trust import PkiMemo
 
 __all__ = ["GENERATION_COUNTER", "PLATFORM_FETCH_REQUESTS", "Clock", "PccsService"]  # Clock: pydcap.intel's
 

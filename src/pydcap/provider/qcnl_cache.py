@@ -9,13 +9,13 @@ import os
 import tempfile
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydcap.provider.interface import CacheKind, LogCallback, LogLevel
 from pydcap.provider.qcnl_cache_item import HEADER_SIZE, CachedResponse, CorruptCacheItem, ItemHeader
+from pydcap.trust import BoundedCache
 
 CACHE_ENTRIES = 20  # Intel's in-memory LRU size
 DIRECTORY_NAME = ".dcap-qcnl"
@@ -60,8 +60,7 @@ class QcnlCache:
         self.candidates = tuple(candidates)
         self._clock = clock
         self._log = log
-        self._entries = entries
-        self._memory: OrderedDict[str, bytes] = OrderedDict()
+        self._memory: BoundedCache[bytes] = BoundedCache(entries)
         self._lock = threading.RLock()
         self._directory: Path | None = None
         self._creation_failed = False
@@ -135,7 +134,6 @@ class QcnlCache:
         with self._lock:
             value = self._memory.get(name)
             if value is not None:
-                self._memory.move_to_end(name)
                 self._say(LogLevel.DEBUG, "[QCNL] answered from the memory cache")
                 return value, False
             directory = self.directory
@@ -154,13 +152,13 @@ class QcnlCache:
     def remember(self, name: str, value: bytes) -> None:
         """Keep the item in memory only (one read from its file and checked since)."""
         with self._lock:
-            self._remember(name.lower(), value)
+            self._memory.put(name.lower(), value)
 
     def store(self, name: str, value: bytes) -> None:
         """Keep the item in memory and, atomically and owner-only, in its file."""
         name = name.lower()
         with self._lock:
-            self._remember(name, value)
+            self._memory.put(name, value)
             directory = self._directory_for_writing()
             if directory is None:
                 return
@@ -174,7 +172,7 @@ class QcnlCache:
         callers only remove what they will not serve, so it is never served either)."""
         name = name.lower()
         with self._lock:
-            self._memory.pop(name, None)
+            self._memory.pop(name)
             directory = self.directory
             if directory is None:
                 return
@@ -187,9 +185,9 @@ class QcnlCache:
         """Forget every item whose cache type is among ``kinds``, in memory and on disk (``sgx_qpl_clear_cache``;
         Intel's library leaves its memory tier alone, which serves cleared items until they are evicted)."""
         with self._lock:
-            for name, value in list(self._memory.items()):
+            for name, value in self._memory.items():
                 if _kind_of(value) & kinds:
-                    del self._memory[name]
+                    self._memory.pop(name)
             directory = self.directory
             if directory is None:
                 return
@@ -232,12 +230,6 @@ class QcnlCache:
     def discard(self, name: str, why: str) -> None:
         self._say(LogLevel.INFO, f"[QCNL] dropping cache item {name}: {why}")
         self.remove(name)
-
-    def _remember(self, name: str, value: bytes) -> None:
-        self._memory[name] = value
-        self._memory.move_to_end(name)
-        while len(self._memory) > self._entries:
-            self._memory.popitem(last=False)
 
     def _say(self, level: LogLevel, message: str) -> None:
         if self._log is not None:

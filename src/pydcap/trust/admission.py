@@ -9,25 +9,23 @@ and its ``order`` (issue number, then issue date: both only grow) for the rollba
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pydcap.collateral import EnclaveIdentity, TcbInfo
-from pydcap.errors import FormatError
+from pydcap.errors import FormatError, InvalidCollateralError, UnsupportedVersionError
 from pydcap.intel.documents import EntryKey, EntryKind, PckCa, Tee
 from pydcap.intel.outcomes import Failure
 from pydcap.intel.tcb import Tcb
 from pydcap.intel.time import iso
 from pydcap.pki import Certificate, CertificateChain, PckCertificate, RevocationList, TrustRoot
-from pydcap.trust.errors import Refused
-from pydcap.trust.roots import require_root_key
-from pydcap.verify.chains import (
+from pydcap.trust.chains import (
     INTERMEDIATE_CN,
     PCK_CN,
     ROOT_CN,
-    CheckFailed,
     check_crl,
     check_pck_chain,
     check_root_certificate,
@@ -35,8 +33,12 @@ from pydcap.verify.chains import (
     parse_chain,
     parse_crl,
 )
-from pydcap.verify.memo import PkiMemo
-from pydcap.verify.signatures import document_signature_ok
+from pydcap.trust.errors import Refused
+from pydcap.trust.memo import PkiMemo
+from pydcap.trust.roots import require_root_key
+from pydcap.trust.signatures import document_signature_ok
+
+D = TypeVar("D", TcbInfo, EnclaveIdentity)
 
 
 @dataclass(frozen=True, order=True)
@@ -105,18 +107,50 @@ def admit(
         if pck_crl is None:
             raise ValueError(f"admitting the {key.description} needs the PCK CRL of its CA")
         return _pck_certificate(key, data, issuer_chain, trust, root_ca_crl, pck_crl, meta or {}, memo)
-    except CheckFailed as exc:
-        raise Refused(exc.failure, exc.detail) from exc
-    except FormatError as exc:
-        raise Refused(None, str(exc)) from exc
+    except FormatError as exc:  # what the steps do not name themselves: a certificate or key that cannot be read
+        raise Refused(Failure.UNSUPPORTED_CERT_FORMAT, str(exc)) from exc
 
 
 def pck_ca_of(data: bytes) -> PckCa:
     """The CA of a fetched PCK certificate (to know which PCK CRL admits it); ``Refused`` when it is unreadable."""
+    return PckCa(_pck_certificate_of(data).ca_type)
+
+
+def _pck_certificate_of(pem: bytes) -> PckCertificate:
     try:
-        return PckCa(PckCertificate.from_certificate(Certificate.from_pem(data)).ca_type)
+        certificate = Certificate.from_pem(pem)
     except FormatError as exc:
-        raise Refused(None, str(exc)) from exc
+        raise Refused(Failure.UNSUPPORTED_CERT_FORMAT, f"PCK certificate: {exc}") from exc
+    try:
+        return PckCertificate.from_certificate(certificate)
+    except FormatError as exc:
+        raise Refused(Failure.SGX_PCK_INVALID_EXTENSIONS, f"PCK certificate: {exc}") from exc
+
+
+def _document(parse: Callable[[bytes], D], data: bytes, what: str, names: tuple[Failure, Failure, Failure]) -> D:
+    """A signed document parsed, or ``Refused`` with Intel's name for what is wrong with it: its format, its
+    version or its content (the names the verifier gives the same defects)."""
+    unsupported_format, unsupported_version, invalid = names
+    try:
+        return parse(data)
+    except UnsupportedVersionError as exc:
+        raise Refused(unsupported_version, f"{what}: {exc}") from exc
+    except InvalidCollateralError as exc:
+        raise Refused(invalid, f"{what}: {exc}") from exc
+    except FormatError as exc:
+        raise Refused(unsupported_format, f"{what}: {exc}") from exc
+
+
+_TCB_INFO_FAILURES = (
+    Failure.SGX_TCB_INFO_UNSUPPORTED_FORMAT,
+    Failure.SGX_TCB_INFO_INVALID,
+    Failure.SGX_TCB_INFO_INVALID,
+)
+_IDENTITY_FAILURES = (
+    Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_FORMAT,
+    Failure.SGX_ENCLAVE_IDENTITY_UNSUPPORTED_VERSION,
+    Failure.SGX_ENCLAVE_IDENTITY_INVALID,
+)
 
 
 def _root_public_key(trust: TrustRoot) -> ec.EllipticCurvePublicKey:
@@ -180,7 +214,7 @@ def _pck_crl(
 def _tcb_info(
     data: bytes, issuer_chain: bytes, tee: Tee, fmspc: str, trust: TrustRoot, root_ca_crl: bytes, memo: PkiMemo
 ) -> Admission:
-    info = TcbInfo.parse(data)
+    info = _document(TcbInfo.parse, data, "TCB info", _TCB_INFO_FAILURES)
     signing = check_signing_chain(issuer_chain, root_ca_crl, trust, "TCB info", memo)
     if not document_signature_ok(info.signed, signing.signer.public_key):
         raise Refused(Failure.TCB_INFO_INVALID_SIGNATURE, "the TCB info signature does not verify")
@@ -201,7 +235,7 @@ def _tcb_info(
 def _identity(
     data: bytes, issuer_chain: bytes, expected: str, trust: TrustRoot, root_ca_crl: bytes, memo: PkiMemo
 ) -> Admission:
-    identity = EnclaveIdentity.parse(data)
+    identity = _document(EnclaveIdentity.parse, data, "enclave identity", _IDENTITY_FAILURES)
     signing = check_signing_chain(issuer_chain, root_ca_crl, trust, "enclave identity", memo)
     if not document_signature_ok(identity.signed, signing.signer.public_key):
         raise Refused(Failure.SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE, "the identity signature does not verify")
@@ -271,10 +305,8 @@ def pck_chain_leaf(pem_chain: bytes, trust: TrustRoot, memo: PkiMemo | None = No
                 Failure.SGX_PCK_INVALID_ISSUER, f"the PCK certificate is not signed by {intermediate.subject_cn}"
             )
         return PckCertificate.from_certificate(leaf)
-    except CheckFailed as exc:
-        raise Refused(exc.failure, exc.detail) from exc
     except FormatError as exc:
-        raise Refused(None, str(exc)) from exc
+        raise Refused(Failure.SGX_PCK_INVALID_EXTENSIONS, str(exc)) from exc
 
 
 def _tcb_of(tcbm: str) -> Tcb | None:

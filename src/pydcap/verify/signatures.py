@@ -1,52 +1,6 @@
-"""ECDSA P-256 / SHA-256 checks over the raw (r || s) signatures used inside quotes and collateral."""
+"""Moved: this lives in ``pydcap.trust.signatures`` (edit it there). This module re-exports it for code written
+before the move, and goes away once nothing imports it."""
 
-from __future__ import annotations
+from pydcap.trust.signatures import document_signature_ok, public_key_from_point, public_key_from_raw, verify_raw
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-
-from pydcap.collateral.signed import SignedDocument
-
-_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
-
-
-def public_key_from_raw(raw: bytes) -> ec.EllipticCurvePublicKey | None:
-    """A P-256 key from its 64-byte x || y encoding, or None if it is not a point on the curve."""
-    if len(raw) != 64:
-        return None
-    try:
-        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + raw)
-    except ValueError:
-        return None
-
-
-def public_key_from_point(point: bytes) -> ec.EllipticCurvePublicKey | None:
-    """A P-256 key from a certificate's public key bytes, read as Intel's library reads them: only an
-    uncompressed point (0x04 || x || y) on the curve qualifies, whatever algorithm the certificate names."""
-    if len(point) != 65 or point[0] != 0x04:
-        return None
-    return public_key_from_raw(point[1:])
-
-
-def verify_raw(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) -> bool:
-    """True when ``signature`` (64 bytes, r || s) is a valid ECDSA-SHA256 signature of ``data``."""
-    if len(signature) != 64:
-        return False
-    r = int.from_bytes(signature[:32], "big")
-    s = int.from_bytes(signature[32:], "big")
-    if r == 0 or s == 0:
-        return False
-    try:
-        key.verify(encode_dss_signature(r, s), data, _ECDSA_SHA256)
-    except InvalidSignature:
-        return False
-    return True
-
-
-def document_signature_ok(signed: SignedDocument, key: ec.EllipticCurvePublicKey) -> bool:
-    """A signed collateral document's signature, checked as Intel's library checks it: over the compact
-    re-serialisation of the parsed body. That is the served body itself for the compact JSON Intel serves;
-    a pretty-printed copy still verifies, and a body signed in any other form does not."""
-    return verify_raw(key, signed.signature, signed.compact_body)
+__all__ = ["document_signature_ok", "public_key_from_point", "public_key_from_raw", "verify_raw"]

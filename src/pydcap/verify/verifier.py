@@ -11,11 +11,9 @@ beside the result, never a failure.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Generic, TypeVar, cast
 
 from pydcap.collateral.bundle import Collateral
@@ -28,6 +26,9 @@ from pydcap.errors import (
     QuoteFormatError,
     UnsupportedVersionError,
 )
+from pydcap.intel.outcomes import QV_RESULT_OF_STATUS, Failure, QvResult, TcbStatus
+from pydcap.intel.quote3 import QUOTE3_ERROR_OF_FAILURE, PreflightStep, Quote3Error
+from pydcap.intel.time import TimeLike, to_unix
 from pydcap.pki.certs import Certificate, CertificateChain
 from pydcap.pki.crl import RevocationList
 from pydcap.pki.pck import SgxExtension, ca_type
@@ -35,9 +36,8 @@ from pydcap.pki.trust import TrustRoot
 from pydcap.policy import AppraisalPolicy, Policy
 from pydcap.quote.parser import Quote
 from pydcap.quote.structs import TdReport10, TdReport15
-from pydcap.verify.cache import BoundedCache
-from pydcap.verify.chains import (
-    CheckFailed,
+from pydcap.results import Supplemental, VerificationResult
+from pydcap.trust.chains import (
     SigningChain,
     check_pck_certificates,
     check_pck_crls,
@@ -46,28 +46,15 @@ from pydcap.verify.chains import (
     read_chain,
     trusted_pck_chain,
 )
-from pydcap.verify.memo import PkiMemo
-from pydcap.verify.names import QV_RESULT_OF_STATUS, Failure, QvResult, TcbStatus
-from pydcap.verify.quote3 import QUOTE3_ERROR_OF_FAILURE, PreflightStep, Quote3Error
-from pydcap.verify.result import Supplemental, VerificationResult
-from pydcap.verify.signatures import document_signature_ok, public_key_from_point, public_key_from_raw, verify_raw
+from pydcap.trust.errors import Refused
+from pydcap.trust.lru import BoundedCache
+from pydcap.trust.memo import PkiMemo
+from pydcap.trust.signatures import document_signature_ok, public_key_from_point, public_key_from_raw, verify_raw
 from pydcap.verify.tcb import TcbEvaluation, TcbNotSupported, evaluate, relaunch
 
-TimeLike = datetime | int | float | None
 T = TypeVar("T")
 D = TypeVar("D", TcbInfo, EnclaveIdentity)
 H = TypeVar("H", bound=Hashable)
-
-
-def to_unix(at: TimeLike) -> int:
-    """A verification time as unix seconds; None means now."""
-    if at is None:
-        return int(time.time())
-    if isinstance(at, datetime):
-        if at.tzinfo is None:
-            raise ValueError("a naive datetime is ambiguous: give a timezone (e.g. datetime.UTC)")
-        return int(at.timestamp())
-    return int(at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +90,7 @@ class _SignedCollateral(Generic[D]):
     document: D
     chain: SigningChain
     dates: _Dates
-    evaluations: dict[Hashable, _TcbOutcome | CheckFailed] = field(default_factory=dict)
+    evaluations: dict[Hashable, _TcbOutcome | Refused] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -164,7 +151,7 @@ class _Platform:
         latest_issue: int,
         expiration: int,
         pck_key_ok: bool,
-        qe_failure: CheckFailed | None,
+        qe_failure: Refused | None,
     ) -> None:
         self.root = root  # shared with every platform under the same CA
         self.intermediate = intermediate
@@ -183,7 +170,7 @@ class _UntrustedChain:
 
     __slots__ = ("failure",)
 
-    def __init__(self, failure: CheckFailed) -> None:
+    def __init__(self, failure: Refused) -> None:
         self.failure = failure
 
 
@@ -199,7 +186,7 @@ class _CheckedCrls:
     root_ca_crl: RevocationList
     pck_crl: RevocationList
     dates: _Dates
-    issuers: dict[tuple[Certificate, Certificate], CheckFailed | None] = field(default_factory=dict)
+    issuers: dict[tuple[Certificate, Certificate], Refused | None] = field(default_factory=dict)
 
 
 class _CheckedBundle:
@@ -234,14 +221,14 @@ class _CheckedBundle:
         )
         self.crls = _outcome(lambda: _read_crls(collateral, memo, self.issuer_chains), PreflightStep.CRLS)
         tcb_info, qe_identity = self.tcb_info, self.qe_identity
-        self.tcb: _SignedCollateral[TcbInfo] | CheckFailed = (
+        self.tcb: _SignedCollateral[TcbInfo] | Refused = (
             tcb_info
-            if isinstance(tcb_info, CheckFailed)
+            if isinstance(tcb_info, Refused)
             else _outcome(lambda: verifier._check_signed(_TCB_INFO, tcb_info, collateral.tcb_info, collateral))
         )
-        self.qe: _SignedCollateral[EnclaveIdentity] | CheckFailed = (
+        self.qe: _SignedCollateral[EnclaveIdentity] | Refused = (
             qe_identity
-            if isinstance(qe_identity, CheckFailed)
+            if isinstance(qe_identity, Refused)
             else _outcome(lambda: verifier._check_signed(_QE_IDENTITY, qe_identity, collateral.qe_identity, collateral))
         )
         self.dates: _Dates | None = None
@@ -333,7 +320,7 @@ class Verifier:
             raw = quote.raw if isinstance(quote, Quote) else quote
             step = PreflightStep.QUOTE_SIZE if _refused_as_parameter(raw) else PreflightStep.QUOTE
             return self._failed(Failure.UNSUPPORTED_QUOTE_FORMAT, str(exc), at, None, step)
-        except CheckFailed as exc:
+        except Refused as exc:
             return self._failed(exc.failure, exc.detail, at, parsed, exc.step)
 
     def clear_caches(self) -> None:
@@ -374,7 +361,7 @@ class Verifier:
             # signs, binds it to this platform.
             pem = collateral.pck_chain
         if pem is None:
-            raise CheckFailed(
+            raise Refused(
                 Failure.UNSUPPORTED_QE_CERTIFICATION_DATA_TYPE,
                 f"certification data type {quote.certification_data.type} is not a PCK certificate chain (5)",
             )
@@ -435,7 +422,7 @@ class Verifier:
     def _check_pck(self, platform: _Platform | _UntrustedChain, crls: _CheckedCrls) -> None:
         """The QVL's PCK chain check: its names and signatures, the CRLs against it, revocation."""
         if isinstance(platform, _UntrustedChain):
-            raise CheckFailed(platform.failure.failure, platform.failure.detail)
+            raise Refused(platform.failure.failure, platform.failure.detail)
         issuers = (platform.root, platform.intermediate)
         checked = crls.issuers.get(issuers)
         if checked is None:
@@ -445,7 +432,7 @@ class Verifier:
             crls.issuers[issuers] = checked
         _checked(checked)
         if crls.pck_crl.revokes_serial(platform.serial):
-            raise CheckFailed(Failure.SGX_PCK_REVOKED, "the PCK certificate is revoked")
+            raise Refused(Failure.SGX_PCK_REVOKED, "the PCK certificate is revoked")
 
     def _platform(self, quote: Quote, pem: bytes) -> _Platform | _UntrustedChain:
         """Every check of a quote's certification data that needs no collateral: the pre-flight's reading of the
@@ -455,19 +442,19 @@ class Verifier:
             chain, named_pck = trusted_pck_chain(pem, self.trust, self._memo)
         try:
             root, intermediate, pck = check_pck_certificates(chain, named_pck, self._memo)
-        except CheckFailed as exc:
+        except Refused as exc:
             return _UntrustedChain(exc)
         key = public_key_from_point(pck.public_key_bytes)
         qe_failure = None
         if key is not None:
             if not verify_raw(key, quote.qe_report_signature, quote.qe_report.raw):
-                qe_failure = CheckFailed(
+                qe_failure = Refused(
                     Failure.INVALID_QE_REPORT_SIGNATURE, "the QE report is not signed by the PCK certificate's key"
                 )
             elif (
                 quote.qe_report.report_data[:32] != hashlib.sha256(quote.attestation_key + quote.qe_auth_data).digest()
             ):
-                qe_failure = CheckFailed(
+                qe_failure = Refused(
                     Failure.INVALID_QE_REPORT_DATA,
                     "the QE report does not bind the attestation key (REPORTDATA != SHA-256(key || auth data))",
                 )
@@ -517,7 +504,7 @@ class Verifier:
         chain = check_signing_chain(chain_pem, collateral.root_ca_crl, self.trust, kind.what, self._memo)
         key = self._memo.certificate_key(chain.signer)
         if key is None or not document_signature_ok(signed, key):
-            raise CheckFailed(kind.invalid_signature, f"{kind.what} signature does not verify with the TCB Signing key")
+            raise Refused(kind.invalid_signature, f"{kind.what} signature does not verify with the TCB Signing key")
         dates = _Dates.of((chain.chain,), [document.issue_date], [document.next_update])
         return _SignedCollateral(document, chain, dates)
 
@@ -527,34 +514,32 @@ class Verifier:
         tdx = quote.is_tdx
         if tcb_info.version >= 3:
             if tcb_info.is_tdx != tdx:
-                raise CheckFailed(
-                    Failure.TCB_INFO_MISMATCH, f"TCB info is for {tcb_info.id} but the quote is {quote.tee}"
-                )
+                raise Refused(Failure.TCB_INFO_MISMATCH, f"TCB info is for {tcb_info.id} but the quote is {quote.tee}")
         elif tdx:
-            raise CheckFailed(Failure.TCB_INFO_MISMATCH, "a version 2 TCB info cannot describe a TDX platform")
+            raise Refused(Failure.TCB_INFO_MISMATCH, "a version 2 TCB info cannot describe a TDX platform")
         if sgx.fmspc != tcb_info.fmspc:
-            raise CheckFailed(
+            raise Refused(
                 Failure.TCB_INFO_MISMATCH,
                 f"TCB info is for FMSPC {tcb_info.fmspc.hex()}, the PCK certificate says {sgx.fmspc.hex()}",
             )
         if sgx.pce_id != tcb_info.pce_id:
-            raise CheckFailed(
+            raise Refused(
                 Failure.TCB_INFO_MISMATCH,
                 f"TCB info is for PCE-ID {tcb_info.pce_id.hex()}, the PCK certificate says {sgx.pce_id.hex()}",
             )
         if not platform.pck_key_ok:
-            raise CheckFailed(Failure.INVALID_PCK_CERT, "the PCK certificate's public key is not a P-256 point")
+            raise Refused(Failure.INVALID_PCK_CERT, "the PCK certificate's public key is not a P-256 point")
         td = quote.td_report
         if td is not None:
             _check_tdx_module(td, tcb_info)
         if platform.qe_failure is not None:  # the QE report's signature, then its REPORTDATA
-            raise CheckFailed(platform.qe_failure.failure, platform.qe_failure.detail)
+            raise Refused(platform.qe_failure.failure, platform.qe_failure.detail)
         _check_qe_identity(quote, qe_identity)
         key = public_key_from_raw(quote.attestation_key)
         if key is None:
-            raise CheckFailed(Failure.UNSUPPORTED_QUOTE_FORMAT, "the attestation key is not a P-256 point")
+            raise Refused(Failure.UNSUPPORTED_QUOTE_FORMAT, "the attestation key is not a P-256 point")
         if not verify_raw(key, quote.signature, quote.signed_data):
-            raise CheckFailed(
+            raise Refused(
                 Failure.INVALID_QUOTE_SIGNATURE,
                 "the quote signature does not verify with the attestation key",
             )
@@ -636,7 +621,7 @@ def _evaluate(
             else None
         )
     except TcbNotSupported as exc:
-        raise CheckFailed(exc.failure, exc.detail) from exc
+        raise Refused(exc.failure, exc.detail) from exc
     status = launch.status if current is None else relaunch(launch.status, current.status)
     now = current or launch
     return _TcbOutcome(
@@ -656,19 +641,19 @@ _ISSUERS_PER_BUNDLE = 16
 _SHARED_VALUES = 4096
 
 
-def _outcome(check: Callable[[], T], step: PreflightStep | None = None) -> T | CheckFailed:
+def _outcome(check: Callable[[], T], step: PreflightStep | None = None) -> T | Refused:
     """What ``check`` returns, or the failure it raises (as a failure of the pre-flight ``step``, if given)."""
     try:
         with _during(step):
             return check()
-    except CheckFailed as exc:
+    except Refused as exc:
         return exc
 
 
-def _checked(outcome: T | CheckFailed) -> T:
+def _checked(outcome: T | Refused) -> T:
     """The outcome of a check, or its failure raised (again)."""
-    if isinstance(outcome, CheckFailed):
-        raise CheckFailed(outcome.failure, outcome.detail, outcome.step)
+    if isinstance(outcome, Refused):
+        raise Refused(outcome.failure, outcome.detail, outcome.step)
     return outcome
 
 
@@ -677,7 +662,7 @@ def _during(step: PreflightStep | None) -> Iterator[None]:
     """Failures met inside: reported as failures of Intel's pre-flight ``step`` (None: of the QVL's checks)."""
     try:
         yield
-    except CheckFailed as exc:
+    except Refused as exc:
         if step is not None:
             exc.step = step
         raise
@@ -687,21 +672,21 @@ def _parse(kind: _DocumentKind[D], signed: SignedDocument) -> D:
     try:
         return kind.parse(signed)
     except UnsupportedVersionError as exc:
-        raise CheckFailed(kind.unsupported_version, str(exc)) from exc
+        raise Refused(kind.unsupported_version, str(exc)) from exc
     except InvalidCollateralError as exc:
-        raise CheckFailed(kind.invalid, str(exc)) from exc
+        raise Refused(kind.invalid, str(exc)) from exc
     except CollateralFormatError as exc:
-        raise CheckFailed(kind.unsupported_format, str(exc)) from exc
+        raise Refused(kind.unsupported_format, str(exc)) from exc
 
 
 def _read_crls(
-    collateral: Collateral, memo: PkiMemo, issuer_chains: tuple[CertificateChain, ...] | CheckFailed
+    collateral: Collateral, memo: PkiMemo, issuer_chains: tuple[CertificateChain, ...] | Refused
 ) -> _CheckedCrls:
     """Both CRLs read, with their dates and those of the PCK CRL issuer chain (when it could be read)."""
     root_ca_crl = parse_crl(collateral.root_ca_crl, "root CA CRL", memo)
     pck_crl = parse_crl(collateral.pck_crl, "PCK CRL", memo)
     crls = (root_ca_crl, pck_crl)
-    chains = () if isinstance(issuer_chains, CheckFailed) else issuer_chains[2:]
+    chains = () if isinstance(issuer_chains, Refused) else issuer_chains[2:]
     dates = _Dates.of(chains, [c.this_update for c in crls], [c.next_update for c in crls])
     return _CheckedCrls(root_ca_crl, pck_crl, dates)
 
@@ -759,37 +744,37 @@ def _check_tdx_module(td: TdReport10, tcb_info: TcbInfo) -> None:
     if td.tee_tcb_svn[1] > 0:
         identity = tcb_info.module_identity(td.tee_tcb_svn[1])
         if identity is None:
-            raise CheckFailed(
+            raise Refused(
                 Failure.TDX_MODULE_MISMATCH,
                 f"the TCB info has no TDX module identity TDX_{td.tee_tcb_svn[1]:02X}",
             )
         expected_signer = identity.mr_signer
         expected_attributes = identity.attributes
     if td.mr_signer_seam != expected_signer:
-        raise CheckFailed(
+        raise Refused(
             Failure.TDX_MODULE_MISMATCH,
             f"MRSIGNERSEAM {td.mr_signer_seam.hex()} is not the TDX module signer {expected_signer.hex()}",
         )
     # Intel ignores the attributes mask: both must be all zero.
     if any(td.seam_attributes) or any(expected_attributes):
-        raise CheckFailed(Failure.TDX_MODULE_MISMATCH, "SEAMATTRIBUTES must be zero, as must the module's")
+        raise Refused(Failure.TDX_MODULE_MISMATCH, "SEAMATTRIBUTES must be zero, as must the module's")
 
 
 def _check_qe_identity(quote: Quote, identity: EnclaveIdentity) -> None:
     if quote.is_tdx and identity.id != "TD_QE":
-        raise CheckFailed(Failure.QE_IDENTITY_MISMATCH, f"a TDX quote needs the TD_QE identity, not {identity.id}")
+        raise Refused(Failure.QE_IDENTITY_MISMATCH, f"a TDX quote needs the TD_QE identity, not {identity.id}")
     if not quote.is_tdx and identity.id != "QE":
-        raise CheckFailed(Failure.QE_IDENTITY_MISMATCH, f"an SGX quote needs the QE identity, not {identity.id}")
+        raise Refused(Failure.QE_IDENTITY_MISMATCH, f"an SGX quote needs the QE identity, not {identity.id}")
     report = quote.qe_report
     if report.misc_select & identity.miscselect_mask != identity.miscselect:
-        raise CheckFailed(Failure.QE_IDENTITY_MISMATCH, "the QE's MISCSELECT does not match its identity")
+        raise Refused(Failure.QE_IDENTITY_MISMATCH, "the QE's MISCSELECT does not match its identity")
     masked = int.from_bytes(report.attributes, "big") & int.from_bytes(identity.attributes_mask, "big")
     if masked != int.from_bytes(identity.attributes, "big"):
-        raise CheckFailed(Failure.QE_IDENTITY_MISMATCH, "the QE's ATTRIBUTES do not match its identity")
+        raise Refused(Failure.QE_IDENTITY_MISMATCH, "the QE's ATTRIBUTES do not match its identity")
     if report.mr_signer != identity.mr_signer:
-        raise CheckFailed(Failure.QE_IDENTITY_MISMATCH, "the QE's MRSIGNER is not Intel's")
+        raise Refused(Failure.QE_IDENTITY_MISMATCH, "the QE's MRSIGNER is not Intel's")
     if report.isv_prod_id != identity.isv_prod_id:
-        raise CheckFailed(
+        raise Refused(
             Failure.QE_IDENTITY_MISMATCH,
             f"the QE's ISVPRODID {report.isv_prod_id} is not {identity.isv_prod_id}",
         )

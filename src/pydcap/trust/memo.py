@@ -1,0 +1,85 @@
+"""Per-verifier memory of parsed CA certificates, chains and CRLs and of signature checks, keyed by exact bytes.
+
+The same root, CA and TCB Signing certificates and CRLs appear in every chain and bundle; each is parsed and
+checked once. Keys are the exact encoded bytes plus the issuer's key, so a cached answer can only ever be
+reused for identical input. What belongs to one platform (its PCK certificate) is not kept here: the verifier
+keeps a compact record per platform instead.
+"""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from pydcap.pki.certs import Certificate, CertificateChain
+from pydcap.pki.crl import RevocationList
+from pydcap.pki.trust import INTEL_SGX_ROOT_CA_PUBLIC_KEY, INTEL_SIGNED_CERTIFICATES
+from pydcap.trust.lru import BoundedCache
+from pydcap.trust.signatures import public_key_from_point
+
+
+class PkiMemo:
+    def __init__(self, maxsize: int = 512) -> None:
+        self._certs: BoundedCache[Certificate] = BoundedCache(maxsize)
+        self._chains: BoundedCache[CertificateChain] = BoundedCache(maxsize)
+        self._crls: BoundedCache[RevocationList] = BoundedCache(maxsize)
+        self._signatures: BoundedCache[bool] = BoundedCache(maxsize * 2)
+        self._keys: BoundedCache[ec.EllipticCurvePublicKey] = BoundedCache(maxsize)
+
+    def certificate(self, pem_block: bytes) -> Certificate:
+        return self._certs.get_or_compute(pem_block, lambda: Certificate.from_pem(pem_block))
+
+    def chain(self, pem: bytes) -> CertificateChain:
+        """A chain as Intel's library parses it (every certificate must carry the required X.509 extensions),
+        remembered whole."""
+        return self._chains.get_or_compute(
+            pem, lambda: CertificateChain.parse(pem, self.certificate, require_extensions=True)
+        )
+
+    def read_chain(self, pem: bytes) -> CertificateChain:
+        """Like ``chain``, for a chain seen once (a quote's): only its CA certificates, the ones that issue another
+        certificate of the chain, are remembered."""
+        fresh: dict[bytes, Certificate] = {}
+
+        def load(block: bytes) -> Certificate:
+            cert = self._certs.get(block)
+            if cert is None:
+                cert = fresh[block] = Certificate.from_pem(block)
+            return cert
+
+        chain = CertificateChain.parse(pem, load, require_extensions=True)
+        for block, cert in fresh.items():
+            if cert is not chain.topmost:
+                self._certs.put(block, cert)
+        return chain
+
+    def crl(self, der: bytes) -> RevocationList:
+        return self._crls.get_or_compute(der, lambda: RevocationList.parse(der))
+
+    def signed_by(self, cert: Certificate, issuer: Certificate) -> bool:
+        """``cert``'s signature verifies with ``issuer``'s key (known without a check for Intel's own CAs)."""
+        issuer_key = issuer.public_key_bytes
+        if issuer_key == INTEL_SGX_ROOT_CA_PUBLIC_KEY and cert.digest in INTEL_SIGNED_CERTIFICATES:
+            return True
+        return self._signatures.get_or_compute(("cert", cert.der, issuer_key), lambda: cert.is_signed_by(issuer))
+
+    def self_signed(self, root: Certificate) -> bool:
+        return root.self_issued and self.signed_by(root, root)
+
+    def crl_signed_by(self, crl: RevocationList, issuer: Certificate) -> bool:
+        key = ("crl", crl.der, issuer.public_key_bytes)
+        return self._signatures.get_or_compute(key, lambda: crl.is_signed_by(issuer))
+
+    def certificate_key(self, cert: Certificate) -> ec.EllipticCurvePublicKey | None:
+        """The key of a certificate that signs collateral, as Intel reads it for raw signatures: a P-256 point, or
+        None when it is not one."""
+        point = cert.public_key_bytes
+        key = self._keys.get(point)
+        if key is None:
+            key = public_key_from_point(point)
+            if key is not None:
+                self._keys.put(point, key)
+        return key
+
+    def clear(self) -> None:
+        for cache in (self._certs, self._chains, self._crls, self._signatures, self._keys):
+            cache.clear()
