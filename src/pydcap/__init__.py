@@ -8,7 +8,7 @@ Verify a quote::
     print(result.accepted, result.tcb_status, result.reasons)
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydcap.errors import (
     CertificateFormatError,
@@ -17,6 +17,7 @@ from pydcap.errors import (
     PydcapError,
     QuoteFormatError,
 )
+from pydcap.exports import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -73,15 +74,7 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pydcap' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

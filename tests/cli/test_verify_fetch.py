@@ -241,7 +241,7 @@ def test_looking_into_a_cache_that_does_not_exist_creates_none(
 ) -> None:
     missing = tmp_path / "typo" / "c.db"
     assert main(["cache", command, "--cache", str(missing)]) == 2
-    assert f"no collateral cache at {missing}" in capsys.readouterr().err
+    assert f"--cache: no collateral cache at {missing}" in capsys.readouterr().err
     assert not (tmp_path / "typo").exists()
 
 

@@ -35,6 +35,7 @@ def test_serve_https_by_default_with_a_kept_self_signed_certificate(
             httpx.get(f"https://localhost:{port}{V4}/qe/identity")  # not trusted by default, as it should be
     output = "".join(lines)
     assert "self-signed, made now" in output and "WARNING" in output  # and the non-Intel root is announced
+    assert f"clients trust it with: --ca-cert {cert}" in output
     fingerprint = re.search(r"SHA-256 fingerprint ([0-9A-F:]{95})", output)
     assert fingerprint is not None
     with serving(args, tmp_path) as (_, port, lines):
@@ -223,7 +224,7 @@ def test_export_names_its_store_refuses_a_missing_one_and_says_what_it_left_out(
 ) -> None:
     missing = tmp_path / "typo" / "pckcache.sqlite3"
     assert main(["pccs", "export", "--db", str(missing), "--root-ca", str(root_file)]) == 2
-    assert f"no PCCS store at {missing}" in capsys.readouterr().err
+    assert f"--db: no PCCS store at {missing}" in capsys.readouterr().err
     assert not missing.parent.exists()
 
     server = make_pccs(name="export")

@@ -52,7 +52,8 @@ def _open(args: argparse.Namespace) -> Iterator[CollateralStore]:
     a cache never creates one: a SQLite file that does not exist is reported as such."""
     target = args.cache or os.environ.get(STORE_ENV) or str(default_store_path())
     if "://" not in target and not Path(target).expanduser().exists():
-        raise CliError(f"no collateral cache at {target} (nothing has been cached there)")
+        given = "--cache" if args.cache else STORE_ENV if os.environ.get(STORE_ENV) else "the default cache"
+        raise CliError(f"{given}: no collateral cache at {target} (nothing has been cached there)")
     try:
         with CollateralStore.open(args.cache) as store:
             yield store

@@ -155,7 +155,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     try:
         fetched.collateral.write_directory(args.output)
     except OSError as exc:
-        raise CliError(f"cannot write {args.output}: {exc.strerror}") from exc
+        raise CliError(f"-o {args.output}: cannot write it: {exc.strerror}") from exc
     entries = dict(fetched.entries)
     if fetched.pck_certificate is not None:  # a quote with an encrypted PPID: its PCK chain is in pck_cert.pem
         entries["pck_cert"] = fetched.pck_certificate.entry

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from pydcap.cli import EXIT_OK, EXIT_REJECTED
 from pydcap.cli.output import out, print_json, print_table
-from pydcap.cli.services import tls_verification
+from pydcap.cli.services import add_tls_arguments, tls_verification
 from pydcap.provider.diagnosis import DoctorReport, examine
 
 _MARKS = {"ok": "[green]✔[/]", "info": "[dim]·[/]", "warning": "[yellow]⚠[/]", "error": "[red]✘[/]"}
@@ -28,9 +28,7 @@ def register(sub: Any) -> None:
     p.add_argument("--provider", metavar="NAME|PATH", help="bundled, intel, azure, native or a library path")
     p.add_argument("--service", metavar="URL", help="check this collateral service URL instead of the configured one")
     p.add_argument("--offline", action="store_true", help="do not contact the collateral service")
-    p.add_argument(
-        "--ca-cert", metavar="PEM", help="trust the service's TLS certificate if this PEM file vouches for it"
-    )
+    add_tls_arguments(p, "the collateral service", insecure=False)
     p.add_argument("--timeout", metavar="SECONDS", type=float, default=3.0, help="service check timeout (default 3)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run)

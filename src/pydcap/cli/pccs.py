@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,10 @@ from pydcap.cache import EntryKey, StoreError
 from pydcap.cli import EXIT_OK, EXIT_UNAVAILABLE, CliError
 from pydcap.cli.inputs import load_root
 from pydcap.cli.output import err, out, print_json, print_table, warn_untrusted_root
-from pydcap.cli.services import tls_verification, unavailable
+from pydcap.cli.services import add_tls_arguments, tls_verification, unavailable
 from pydcap.pccs import tables
 from pydcap.pccs.collateral_file import export_collateral, export_omissions, import_collateral
-from pydcap.pccs.config import CachingMode, PccsConfig, load_config
+from pydcap.pccs.config import CachingMode, PccsConfig, env_name, load_config
 from pydcap.pccs.errors import PccsError
 from pydcap.pccs.queries import fmspc_list, registration_from_json
 from pydcap.pccs.registry import Registration
@@ -52,7 +53,7 @@ def register(sub: Any) -> None:
         "--mode", choices=[m.value for m in CachingMode], help="caching mode (CachingFillMode; default LAZY)"
     )
     s.add_argument("--api-key", metavar="KEY", help="Intel PCS subscription key (ApiKey)")
-    _upstream_ca(s)
+    add_tls_arguments(s, "the upstream", insecure=False, setting="UpstreamCaFile")
     s.add_argument(
         "--insecure-http", action="store_true", default=None, help="plain HTTP (tests, or behind a TLS proxy)"
     )
@@ -75,7 +76,7 @@ def register(sub: Any) -> None:
     )
     e.add_argument("--upstream", metavar="URL", help="Intel PCS to fetch --platforms from")
     e.add_argument("--api-key", metavar="KEY", help="Intel PCS subscription key")
-    _upstream_ca(e)
+    add_tls_arguments(e, "the upstream", insecure=False, setting="UpstreamCaFile")
     e.add_argument(
         "--api", type=int, choices=(3, 4), default=4, help="write the documents of this PCCS API version (default 4)"
     )
@@ -116,14 +117,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="configuration file (Intel's default.json keys)")
     parser.add_argument("--db", metavar="PATH_OR_URL", help="SQLite file or postgresql+psycopg:// URL (DatabaseUrl)")
     parser.add_argument("--root-ca", metavar="PEM", help="trust this root instead of Intel's (RootCaFile)")
-
-
-def _upstream_ca(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--ca-cert",
-        metavar="PEM",
-        help="trust the upstream's TLS certificate if this PEM file vouches for it (UpstreamCaFile)",
-    )
 
 
 def _config(args: argparse.Namespace, **extra: Any) -> PccsConfig:
@@ -205,7 +198,8 @@ def run_export(args: argparse.Namespace) -> int:
     target = config.database_target
     if not registrations and "://" not in target and not Path(target).expanduser().is_file():
         raise CliError(
-            f"no PCCS store at {target}: nothing to export (name the PCCS's store with --db or --config; "
+            f"{_store_flag(args)}: no PCCS store at {target}: nothing to export (name the PCCS's store with --db "
+            "or --config; "
             "--platforms LIST fetches platforms into a new one)"
         )
     service = _service(config)
@@ -245,6 +239,15 @@ def run_export(args: argparse.Namespace) -> int:
     for reason in reasons:
         err.print(reason, markup=False)
     return EXIT_OK
+
+
+def _store_flag(args: argparse.Namespace) -> str:
+    """How the user named the store: what a message about it should say."""
+    if args.db:
+        return "--db"
+    if os.environ.get(env_name("DatabaseUrl")):
+        return env_name("DatabaseUrl")
+    return "--config (DatabaseUrl)" if args.config else "the default PCCS store"
 
 
 def exported_documents(document: dict[str, Any]) -> int:

@@ -13,14 +13,17 @@ from pydcap.cli.errors import EXIT_UNAVAILABLE, CliError
 from pydcap.cli.output import err
 
 
-def add_tls_arguments(parser: Any, what: str = "the service") -> None:
-    """``--ca-cert PEM`` and ``--insecure`` on ``parser`` (a parser or an argument group) for ``what``."""
+def add_tls_arguments(parser: Any, what: str = "the service", *, insecure: bool = True, setting: str = "") -> None:
+    """``--ca-cert PEM`` (and ``--insecure`` unless ``insecure`` is False) on ``parser`` (a parser or an argument
+    group) for ``what``; ``setting`` names the configuration key the flag sets, if any."""
     parser.add_argument(
         "--ca-cert",
         metavar="PEM",
         help=f"trust {what}'s TLS certificate if this PEM file (its CA, or the certificate itself) vouches for it, "
-        "as curl's --cacert",
+        f"as curl's --cacert{f' ({setting})' if setting else ''}",
     )
+    if not insecure:
+        return
     parser.add_argument(
         "--insecure",
         action="store_true",

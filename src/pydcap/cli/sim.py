@@ -99,7 +99,7 @@ def _intel(args: argparse.Namespace) -> SimulatedIntel:
 def _scenario(args: argparse.Namespace) -> Scenario:
     scenario = SCENARIOS.get(args.scenario)
     if scenario is None:
-        raise CliError(f"unknown scenario {args.scenario!r} (see 'pydcap sim scenarios')")
+        raise CliError(f"--scenario {args.scenario}: no such scenario (see 'pydcap sim scenarios')")
     if not scenario.supports(args.tee):
         raise CliError(f"scenario {scenario.name!r} is for {'/'.join(scenario.tees)}, not {args.tee}")
     return scenario

@@ -8,8 +8,9 @@ concurrently; ``pydcap.cache`` puts a verifying, persistent cache in front of an
 (token bucket) bounds what lookups that miss may send an upstream; over it they raise ``ThrottledError``.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from pydcap.exports import lazy_exports
 from pydcap.sources.base import CollateralSource
 from pydcap.sources.budget import RequestBudget
 from pydcap.sources.defaults import AZURE_GLOBAL_CACHE_URL, INTEL_PCS_URL
@@ -56,15 +57,7 @@ if TYPE_CHECKING:
     from pydcap.sources.pcs import PcsClient
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pydcap.sources' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [
