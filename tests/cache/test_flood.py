@@ -53,9 +53,9 @@ def test_quotes_with_made_up_fmspcs_do_not_become_requests_to_intel(
         cache = CollateralCache(store, trust=intel.trust_root, budget=RequestBudget(RATE, BURST))
         service = AsyncCollateralService(PcsClient(pcs.url), cache)
 
-        async def run(count: int) -> tuple[int, dict[str, int]]:
+        async def run(count: int, *, timed: bool = True) -> tuple[int, dict[str, int]]:
             outcomes: dict[str, int] = {}
-            deadline = time.monotonic() + seconds if seconds is not None else None
+            deadline = time.monotonic() + seconds if seconds is not None and timed else None
             sent = 0
             while (sent < count) if deadline is None else (time.monotonic() < deadline):
                 forged = patch_certificate(quote, 0, b"\x04\x06" + platform.fmspc, b"\x04\x06" + rng.randbytes(6))
@@ -70,12 +70,12 @@ def test_quotes_with_made_up_fmspcs_do_not_become_requests_to_intel(
 
         async def scenario() -> None:
             assert (await service.fetch(quote)).entries["tcb_info"].origin == "upstream"
-            await run(300)  # warm up and spend the burst
+            await run(300, timed=False)  # warm up and spend the burst
             await asyncio.sleep(0.5)
             pcs.reset_stats()
             before = rss_bytes(os.getpid())
             started = time.monotonic()
-            sent, outcomes = await run(3000)
+            sent, outcomes = await run(2000)
             elapsed = time.monotonic() - started
             after = rss_bytes(os.getpid())
             upstream = pcs.stats()["total"]
