@@ -62,7 +62,8 @@ def run_snippet(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProc
 
 def test_the_snippet_ends_in_accepted_with_a_simulated_intel(sim_serve: str, tmp_path: Path) -> None:
     env = clean_env(tmp_path)
-    assert re.search(r'eval "\$\(pydcap sim env --url http://127\.0\.0\.1:\d+\)"', readme_block("sh", "pydcap sim env"))
+    setup = readme_block("sh", "pydcap sim env")  # what the README has the user run first (here on a free port)
+    assert "pydcap sim serve --port" in setup and 'eval "$(pydcap sim env --url http://127.0.0.1:' in setup
     exported = subprocess.run(
         [*PYDCAP, "sim", "env", "--url", sim_serve], env=env, capture_output=True, text=True, timeout=60, check=True
     )

@@ -207,9 +207,9 @@ class EnclaveHost:
             self._check_root(quote_root, provider.trust, name)
             collateral = provider.collateral_for_quote(quote)
             self._check_root(quote_root, _chain_root(collateral.pck_crl_issuer_chain), name)
+        except HostError:
+            raise
         except PydcapError as exc:
-            if isinstance(exc, HostError):
-                raise
             raise HostError(f"the {name} quote provider gave no collateral: {exc}") from exc
         finally:
             if owned:

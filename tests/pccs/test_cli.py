@@ -18,9 +18,9 @@ from pydcap.cli import main
 from pydcap.pccs import CachingMode
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
-from tests.conftest import intel_file
 from tests.pccs.conftest import ADMIN, USER, V4, Factory, client, pckcert_params, registration, serving
 from tests.pccs.test_config import NEWER_INTEL_KEYS
+from tests.support.testdata import intel_file
 
 
 def test_serve_https_by_default_with_a_kept_self_signed_certificate(

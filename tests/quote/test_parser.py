@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pydcap import Quote, QuoteFormatError
-from pydcap.quote import EnclaveReport, TdReport10, TdReport15, TdReport15Ex
+from pydcap.quote import CertificationData, EnclaveReport, EncryptedPpid, TdReport10, TdReport15, TdReport15Ex
 from tests.support.quotes import with_slack
 from tests.support.testdata import NEGATIVE, REAL, Bundle, bundle_params, require_testdata
 
@@ -209,3 +209,14 @@ def test_mutated_real_quotes_parse_or_raise_quote_format_error(
             data[pos] = value
     with contextlib.suppress(QuoteFormatError):
         Quote.parse(bytes(data[: max(cut, 48)] if cut % 3 == 0 else data))
+
+
+@pytest.mark.parametrize(("kind", "ppid_size"), [(2, 256), (3, 384)])
+def test_encrypted_ppid_certification_data(kind: int, ppid_size: int) -> None:
+    """Types 2 (RSA-2048) and 3 (RSA-3072): the encrypted PPID, then CPUSVN, PCESVN and PCE-ID (little-endian)."""
+    ppid, cpu_svn = bytes(range(256)) * 2, bytes(range(16, 32))
+    data = ppid[:ppid_size] + cpu_svn + struct.pack("<HH", 13, 0x0102)
+    found = CertificationData(kind, data).encrypted_ppid
+    assert found == EncryptedPpid(ppid[:ppid_size], cpu_svn, 13, 0x0102)
+    assert CertificationData(kind, data[:-1]).encrypted_ppid is None  # not the layout: nothing to ask a service
+    assert CertificationData(5, data).encrypted_ppid is None

@@ -79,22 +79,27 @@ def test_an_unregistered_platform_is_still_unknown(registered: SimulatedPcs) -> 
     )
 
 
-def test_a_pccs_registers_the_platform_of_a_quote(registered: SimulatedPcs, tmp_path: Path) -> None:
+def test_a_pccs_registers_the_platforms_of_quotes(registered: SimulatedPcs, tmp_path: Path) -> None:
+    """REQ mode: a registration (encrypted PPID, or platform manifest) has the PCCS fetch the platform's
+    certificates from PCS (``pckcerts``); the quote's certificate is then served without asking PCS again."""
     root = tmp_path / "root.pem"
     root.write_bytes(registered.intel.root_pem)
-    platform = SimulatedIntel(SEED).scenario_platform("platform-ca", "sgx")
     config = base_config(tmp_path, registered.url, root, mode=CachingMode.REQ)
+    cli = SimulatedIntel(SEED)
     with PccsServer.create(config) as pccs, httpx.Client(base_url=pccs.url + V4, timeout=30) as c:
-        body = {**registration(platform), "platform_manifest": platform.platform_manifest.hex()}  # type: ignore[union-attr]
-        assert c.post("/platforms", json=body, headers=USER).status_code in (200, 201)
-        params = {
-            "qeid": platform.qe_id.hex(),
-            "cpusvn": platform.cpu_svn.hex(),
-            "pcesvn": platform.pce_svn.to_bytes(2, "little").hex(),
-            "pceid": platform.pce_id.hex(),
-        }
-        answer = c.get("/pckcert", params=params)
-        assert answer.status_code == 200 and answer.content.strip() == platform.pck.pem.strip()
+        for platform in (cli.scenario_platform("up-to-date", "sgx"), cli.scenario_platform("platform-ca", "sgx")):
+            body = registration(platform)
+            if platform.platform_manifest is not None:
+                body["platform_manifest"] = platform.platform_manifest.hex()
+            assert c.post("/platforms", json=body, headers=USER).status_code in (200, 201), platform
+            params = {
+                "qeid": platform.qe_id.hex(),
+                "cpusvn": platform.cpu_svn.hex(),
+                "pcesvn": platform.pce_svn.to_bytes(2, "little").hex(),
+                "pceid": platform.pce_id.hex(),
+            }
+            answer = c.get("/pckcert", params=params)
+            assert answer.status_code == 200 and answer.content.strip() == platform.pck.pem.strip(), platform
 
 
 def test_qcnl_get_quote_config_for_quoted_platforms(registered: SimulatedPcs, tmp_path: Path) -> None:

@@ -77,7 +77,6 @@ class SimulatedIntel:
         # Platform label -> the TCB levels whose PCK certificates PCS does not serve yet (None: every level).
         self._withheld: dict[str, frozenset[PckTcb] | None] = {}
         self._impostor: SimulatedIntel | None = None
-        self._scenarios_registered = False
         self._scenario_platforms: tuple[SimulatedPlatform, ...] = ()
 
     # ---- trust ---------------------------------------------------------------------------------
@@ -215,15 +214,11 @@ class SimulatedIntel:
         platforms and each scenario's, for each TEE it applies to. As Intel does for registered platforms, PCS
         then serves their PCK certificates (by encrypted PPID, platform manifest or QE ID) and their CRLs list
         what the scenarios revoke, so their quotes verify through a ``SimulatedPcs`` as their scenario says."""
-        with self._lock:
-            if self._scenarios_registered:
-                return list(self._scenario_platforms)
-            self._scenarios_registered = True
-        platforms: list[SimulatedPlatform] = [self.sgx_platform(), self.tdx_platform()]
-        platforms += [self.scenario_platform(s.name, tee) for s in sc.SCENARIOS.values() for tee in s.tees]
-        with self._lock:
+        if not self._scenario_platforms:  # building them twice (two threads at once) gives the same platforms
+            platforms: list[SimulatedPlatform] = [self.sgx_platform(), self.tdx_platform()]
+            platforms += [self.scenario_platform(s.name, tee) for s in sc.SCENARIOS.values() for tee in s.tees]
             self._scenario_platforms = tuple(platforms)
-        return platforms
+        return list(self._scenario_platforms)
 
     def _platform(
         self,
