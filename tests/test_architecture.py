@@ -38,10 +38,6 @@ SHARE_PRIVATE_NAMES = {"trust", "verify"}  # the verification core may reach int
 # longer occurs fails the test too, so that it is removed with the import it excused.
 KNOWN_VIOLATIONS: set[tuple[str, str]] = {
     # Code not yet switched to the new homes (pydcap.intel, pydcap.results, pydcap.trust) of what verify/ held.
-    ("pydcap.attest.claims", "pydcap.verify.result"),
-    ("pydcap.attest.ear", "pydcap.verify.result"),
-    ("pydcap.attest.policy", "pydcap.verify.names"),
-    ("pydcap.attest.policy", "pydcap.verify.result"),
     ("pydcap.cache.tiered", "pydcap.verify.memo"),
     ("pydcap.cache.tiered", "pydcap.verify.result"),
     ("pydcap.cli.cache", "pydcap.verify.result"),

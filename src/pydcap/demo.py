@@ -26,12 +26,11 @@ import httpx
 from pydcap.attest import AttestConfig, AttestServer, verify_token
 from pydcap.host import AttestationParameters, EnclaveHost
 from pydcap.pccs import PccsConfig, PccsServer
-from pydcap.provider import PlatformId, select_provider
+from pydcap.provider import select_provider
 from pydcap.provider.bundled import BundledProvider
 from pydcap.provider.trust import UntrustedRootWarning
 from pydcap.sim import SimulatedIntel, default_seed
 from pydcap.sim.enclave import SimulatedEnclave, SimulatedQuoteSource
-from pydcap.sim.platform import SimulatedPlatform
 from pydcap.sim.server import SimulatedPcs
 from pydcap.verify import Verifier
 
@@ -100,30 +99,6 @@ class DemoReport:
         }
 
 
-def _platform_id(platform: SimulatedPlatform) -> PlatformId:
-    return PlatformId(
-        qe_id=platform.qe_id,
-        cpu_svn=platform.cpu_svn,
-        pce_svn=platform.pce_svn,
-        pce_id=int.from_bytes(platform.pce_id, "little"),
-        encrypted_ppid=platform.encrypted_ppid,
-    )
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 @contextmanager
 def _quiet(logger: str) -> Iterator[None]:
     log = logging.getLogger(logger)
@@ -175,18 +150,17 @@ def run_demo(progress: Callable[[str], None] = lambda _: None, directory: Path |
         pccs = stack.enter_context(PccsServer.create(config))
         report.pccs_url = pccs.url
         assert pccs.tls is not None  # HTTPS: the provider pins the PCCS's self-signed certificate
-        stack.enter_context(
-            _environment(
-                {
-                    "PYDCAP_COLLATERAL_SERVICE": "pccs",
-                    "PYDCAP_COLLATERAL_URL": f"{pccs.url}/sgx/certification/v4/",
-                    "PYDCAP_COLLATERAL_VERIFY_TLS": str(pccs.tls.cert),
-                    "PYDCAP_CACHE": str(state / "provider.sqlite3"),
-                    "PYDCAP_TRUSTED_ROOT": str(root),
-                }
-            )
-        )
-        report.provider_reason = select_provider().reason
+        # The bundled provider is configured as a user would, by its environment variables, handed to it here
+        # (the process's own environment is left alone).
+        env = {
+            **os.environ,
+            "PYDCAP_COLLATERAL_SERVICE": "pccs",
+            "PYDCAP_COLLATERAL_URL": f"{pccs.url}/sgx/certification/v4/",
+            "PYDCAP_COLLATERAL_VERIFY_TLS": str(pccs.tls.cert),
+            "PYDCAP_CACHE": str(state / "provider.sqlite3"),
+            "PYDCAP_TRUSTED_ROOT": str(root),
+        }
+        report.provider_reason = select_provider(env=env).reason
         sgx = SimulatedQuoteSource(intel.sgx_platform(), SimulatedEnclave(name="pydcap.demo.Enclave"))
         tdx = SimulatedQuoteSource(intel.tdx_platform(), SimulatedEnclave(name="pydcap.demo.TD"))
         verifier = Verifier(trusted_root=intel.trust_root)
@@ -199,11 +173,11 @@ def run_demo(progress: Callable[[str], None] = lambda _: None, directory: Path |
             # Its warning about the simulated root is expected here (the report says so once).
             with warnings.catch_warnings(), _quiet("pydcap"):
                 warnings.simplefilter("ignore", UntrustedRootWarning)
-                provider = BundledProvider()
+                provider = BundledProvider(env=env)
             with provider:
                 for label, source in (("SGX enclave", sgx), ("TDX guest  ", tdx)):
                     with _step(report, pcs, progress, number, f"{label} machine certificate") as step:
-                        provider.pck_cert_chain(_platform_id(source.platform))
+                        provider.pck_cert_chain(source.platform.platform_id)
                         step.what = "PCK certificate"
                     with _step(report, pcs, progress, number, f"{label} start (DCAP)") as step:
                         host = EnclaveHost(source)

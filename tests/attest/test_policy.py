@@ -76,7 +76,7 @@ def test_debug_age_advisories_and_conclave(intel: SimulatedIntel, good: Verifica
         ('{\n  "allow_debug": tru\n}', "line 2, column"),
         ("[]", "JSON object"),
         ('{"mrsigner": "zz"}', "rule 'mrsigner'"),
-        ('{"accepted_tcb_statuses": ["Fine"]}', "Fine is not a TCB status"),
+        ('{"accepted_tcb_statuses": ["Fine"]}', "'Fine' is not a TCB status"),
         ('{"product_id": true}', "rule 'product_id'"),
         ('{"max_collateral_age": "30 days"}', "rule 'max_collateral_age'"),
         ('{"conclave_constraint": "PROD:1"}', "rule 'conclave_constraint'"),

@@ -20,9 +20,9 @@ from pydcap.cache import AsyncCollateralService, CollateralCache, CollateralStor
 from pydcap.sources import HttpSettings, PcsClient, RetryPolicy, UpstreamUnreachableError
 
 server = pytest.importorskip("pydcap.sim.server", reason="the simulated Intel PCS (pydcap.sim.server) is not available")
+from pydcap.serving import ThreadedServer  # noqa: E402
 from pydcap.sim import SimulatedIntel  # noqa: E402
 from pydcap.sim.server.faults import FaultInjector  # noqa: E402
-from pydcap.sim.server.runner import ServerThread  # noqa: E402
 from pydcap.sim.server.stats import RequestStats  # noqa: E402
 
 SGX_PARTS = {"sgx/v4/rootcacrl": 1, "sgx/v4/pckcrl": 1, "sgx/v4/tcb": 1, "sgx/v4/qe/identity": 1}
@@ -163,7 +163,7 @@ def test_a_broken_signature_from_upstream_is_refused_and_never_stored(
 ) -> None:
     stats = RequestStats()
     tamper = _BreakTcbSignatures(server.build_app(intel, FaultInjector(), stats))
-    upstream = ServerThread(tamper, "127.0.0.1", 0)
+    upstream = ThreadedServer(tamper, "127.0.0.1", 0)
     upstream.start()
     try:
         url = f"http://127.0.0.1:{upstream.port}"

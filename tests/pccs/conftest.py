@@ -135,11 +135,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_WITH_FILE_LIMIT = (
+    "import resource, runpy, sys; "
+    "resource.setrlimit(resource.RLIMIT_NOFILE, (%d, resource.getrlimit(resource.RLIMIT_NOFILE)[1])); "
+    "runpy.run_module('pydcap', run_name='__main__', alter_sys=True)"
+)
+
+
 @contextmanager
 def serving(
-    args: list[str], directory: Path, env: dict[str, str] | None = None
+    args: list[str], directory: Path, env: dict[str, str] | None = None, *, open_files: int | None = None
 ) -> Iterator[tuple[subprocess.Popen[str], int, list[str]]]:
-    """``pydcap pccs serve ARGS`` in a subprocess on a free port, its store in ``directory``; stopped with SIGINT."""
+    """``pydcap pccs serve ARGS`` in a subprocess on a free port, its store in ``directory``; stopped with SIGINT.
+    ``open_files``: the process's limit of open files (RLIMIT_NOFILE)."""
     port = free_port()
     env = {
         **os.environ,
@@ -160,6 +168,8 @@ def serving(
         str(directory / "db.sqlite3"),
         *args,
     ]
+    if open_files is not None:  # the same command, run by a Python that lowered its limit first
+        command[1:3] = ["-c", _WITH_FILE_LIMIT % open_files]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     assert process.stderr is not None

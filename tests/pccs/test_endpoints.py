@@ -173,7 +173,7 @@ def test_post_platforms_needs_the_user_token_and_fetches_everything(
         assert c.post(f"{V4}/platforms", json=body, headers={"user-token": "wrong"}).status_code == 401
         answer = c.post(f"{V4}/platforms", json=body, headers=USER, params={"update": "all"})
         assert answer.status_code == 200 and answer.text == "Operation successful."
-        assert answer.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert answer.headers["Content-Type"] == "text/plain; charset=utf-8"
         fetched = pcs.stats()["by_endpoint"]
         for endpoint in ("sgx/v4/pckcerts", "sgx/v4/pckcrl", "sgx/v4/qe/identity", "sgx/v3/qe/identity",
                          "sgx/v4/qve/identity", "tdx/v4/qe/identity", "sgx/v4/rootcacrl", "sgx/v4/tcb"):  # fmt: skip

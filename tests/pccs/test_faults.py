@@ -22,9 +22,9 @@ from starlette.routing import Route
 
 from pydcap.cache import EntryKey
 from pydcap.pccs import PccsServer
+from pydcap.serving import ThreadedServer
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
-from pydcap.sim.server.runner import ServerThread
 from tests.pccs.conftest import ADMIN, USER, USER_TOKEN, V4, Factory, client, pckcert_params
 from tests.sources.huge_answers import huge_answers
 
@@ -86,7 +86,7 @@ Tamper = Callable[[str, bytes, dict[str, str]], tuple[bytes, dict[str, str]]]
 @pytest.fixture
 def make_proxy(pcs: SimulatedPcs) -> Iterator[Callable[[Tamper], str]]:
     """``make_proxy(tamper)``: the URL of a PCS in the middle whose answers are ``tamper(path, body, headers)``."""
-    servers: list[ServerThread] = []
+    servers: list[ThreadedServer] = []
 
     def make(tamper: Tamper) -> str:
         async def forward(request: Request) -> Response:
@@ -98,7 +98,7 @@ def make_proxy(pcs: SimulatedPcs) -> Iterator[Callable[[Tamper], str]]:
             body, headers = tamper(request.url.path, answer.content, headers)
             return Response(body, answer.status_code, headers)
 
-        server = ServerThread(Starlette(routes=[Route("/{path:path}", forward)]))
+        server = ThreadedServer(Starlette(routes=[Route("/{path:path}", forward)]))
         server.start()
         servers.append(server)
         return f"http://127.0.0.1:{server.port}"

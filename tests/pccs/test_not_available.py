@@ -17,7 +17,7 @@ from pydcap.sim.server import SimulatedPcs
 from tests.cache.databases import store_target
 from tests.pccs.conftest import ADMIN, USER, V4, Factory, client, pckcert_params, registration
 
-TEXT = "text/html; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
 ROW = ["qe_id", "pce_id", "cpu_svn", "pce_svn", "platform_manifest", "enc_ppid"]  # Intel's order
 
 
@@ -58,7 +58,7 @@ def recovered_platform(intel: SimulatedIntel, name: str) -> SimulatedSgxPlatform
 
 
 def assert_refused(answer: httpx.Response) -> None:
-    """Intel's PCCS answer when PCS has no certificate at all: 404, its sentence first, ``text/html``."""
+    """Intel's PCCS answer when PCS has no certificate at all: 404, its sentence first (as ``text/plain``, where Intel says ``text/html``)."""
     assert answer.status_code == 404, answer.text
     assert answer.headers["Content-Type"] == TEXT
     assert answer.text.startswith("No cache data for this platform")

@@ -48,8 +48,10 @@ def test_recorded_answer(intel_pccs: PccsServer, name: str) -> None:
     answer = httpx.get(intel_pccs.url + path, headers=recorded["request_headers"])
     assert answer.status_code == recorded["status"]
     for header, value in recorded["headers"].items():
+        # Intel's error sentences are sent as text that no browser runs.
+        expected = "text/plain; charset=utf-8" if value == "text/html; charset=utf-8" else value
         if header not in NOT_COMPARED:
-            assert answer.headers.get(header) == value, header
+            assert answer.headers.get(header) == expected, header
     body = (WIRE / recorded["body_file"]).read_bytes()
     if recorded["status"] == 200:
         assert answer.content == body

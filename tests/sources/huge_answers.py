@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from pydcap.sim.server.runner import ServerThread
+from pydcap.serving import ThreadedServer
 
 CHUNK = 64 * 1024
 
@@ -53,7 +53,7 @@ class HugeAnswers:
 @contextmanager
 def huge_answers(**settings: Any) -> Iterator[tuple[str, HugeAnswers]]:
     app = HugeAnswers(**settings)
-    server = ServerThread(app, "127.0.0.1", 0)
+    server = ThreadedServer(app, "127.0.0.1", 0)
     server.start()
     try:
         yield f"http://127.0.0.1:{server.port}", app

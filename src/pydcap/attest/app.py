@@ -350,8 +350,7 @@ async def _send(send: Send, status: int, body: Any, *, close: bool = False) -> N
     headers = [
         (b"content-type", content_type),
         (b"content-length", str(len(data)).encode()),
-        (b"x-content-type-options", b"nosniff"),
-        (b"cache-control", b"no-store"),
+        (b"cache-control", b"no-store"),  # and nosniff, which the server (pydcap.serving) puts on every answer
     ]
     if close:
         headers.append((b"connection", b"close"))

@@ -17,8 +17,9 @@ from typing import Any
 from pydcap.attest.evidence import AttestRequest, TimeData
 from pydcap.attest.keys import b64url
 from pydcap.cache import Entry
+from pydcap.intel import iso
 from pydcap.quote.structs import EnclaveReport, TdReport10
-from pydcap.verify.result import VerificationResult, iso
+from pydcap.results import VerificationResult
 
 MAA_TDX_PROFILE = "https://aka.ms/maa-eat-profile-tdxvm"
 

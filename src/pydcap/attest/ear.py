@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydcap.verify.result import VerificationResult
+from pydcap.intel import TcbStatus
+from pydcap.results import VerificationResult
 
 EAR_PROFILE = "tag:github.com,2023:veraison/ear"
 EAR_MEDIA_TYPE = "application/eat+jwt"
 # AR4SI trustworthiness claim values (draft-ietf-rats-ar4si): 2 affirming, 32 warning, 96 contraindicated.
 AFFIRMING, WARNING, CONTRAINDICATED = 2, 32, 96
-_WARNING_STATUSES = frozenset({"SWHardeningNeeded", "ConfigurationNeeded", "ConfigurationAndSWHardeningNeeded"})
+_WARNING_STATUSES = frozenset(
+    {TcbStatus.SW_HARDENING_NEEDED, TcbStatus.CONFIGURATION_NEEDED, TcbStatus.CONFIGURATION_AND_SW_HARDENING_NEEDED}
+)
 
 
 def _tier(value: int) -> str:
@@ -26,15 +29,15 @@ def _tier(value: int) -> str:
 def trustworthiness(result: VerificationResult, policy_failures: list[str]) -> dict[str, int]:
     """The AR4SI vector: hardware from the TCB status, executables from the policy, instance identity from the
     quote signature, configuration from debug mode."""
-    status = result.tcb_status.value if result.tcb_status else None
+    status = result.tcb_status
     if result.failure is not None:
         hardware = CONTRAINDICATED
-    elif status == "UpToDate":
+    elif status is TcbStatus.UP_TO_DATE:
         hardware = AFFIRMING
     elif status in _WARNING_STATUSES:
         hardware = WARNING
     else:  # OutOfDate, Revoked, ...: known vulnerable
-        hardware = CONTRAINDICATED if status == "Revoked" else WARNING
+        hardware = CONTRAINDICATED if status is TcbStatus.REVOKED else WARNING
     report = result.report
     vector = {
         "instance-identity": AFFIRMING if result.failure is None else CONTRAINDICATED,

@@ -11,7 +11,6 @@ import datetime
 import hashlib
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +22,9 @@ from sqlalchemy import Engine, select, update
 
 from pydcap.attest import tables as t
 from pydcap.cache.store import read_transaction, write_transaction
+from pydcap.intel import Clock
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-Clock = Callable[[], float]
 _RELOAD = 1.0  # seconds a replica trusts its copy of the keys before reading them again
 
 

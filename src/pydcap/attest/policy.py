@@ -28,14 +28,17 @@ from typing import Any
 
 from pydcap.attest.errors import PolicyParsingError
 from pydcap.attest.maa_policy import MaaPolicy, is_maa_policy, parse_maa_policy
+from pydcap.intel import TcbStatus
 from pydcap.policy import AnyOf, AppraisalPolicy, EnclaveConstraint, Policy
 from pydcap.policy.constraint import parse_period
-from pydcap.verify.names import TcbStatus
-from pydcap.verify.result import VerificationResult
+from pydcap.results import VerificationResult
 
 DEFAULT_POLICY_TEXT = "{}"
-_STATUSES = frozenset(s.value for s in TcbStatus)
-_PERMISSIVE: dict[str, Any] = {"accepted_statuses": _STATUSES, "allow_expired_collateral": True, "allow_debug": True}
+_PERMISSIVE: dict[str, Any] = {
+    "accepted_statuses": frozenset(TcbStatus),
+    "allow_expired_collateral": True,
+    "allow_debug": True,
+}
 
 
 def policy_hash(text: str) -> str:
@@ -146,11 +149,7 @@ def _number(key: str) -> Callable[[Any], AppraisalPolicy]:
 
 
 def _statuses(value: Any) -> AppraisalPolicy:
-    statuses = _strings(value)
-    unknown = sorted(set(statuses) - _STATUSES)
-    if unknown:
-        raise ValueError(f"{', '.join(unknown)} is not a TCB status ({', '.join(sorted(_STATUSES))})")
-    return _permissive(accepted_statuses=frozenset(statuses))
+    return _permissive(accepted_statuses=frozenset(TcbStatus.parse(s) for s in _strings(value)))
 
 
 def _debug(value: Any) -> AppraisalPolicy:

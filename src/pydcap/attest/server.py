@@ -11,13 +11,20 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
-import uvicorn
-
 from pydcap.attest.app import AttestApp
 from pydcap.attest.config import AttestConfig
 from pydcap.attest.service import AttestService, Clock
 from pydcap.cache import CollateralStore
-from pydcap.serving import ThreadedServer, TlsFiles, WorkerSnapshots, ensure_tls_files, serve_workers, uvicorn_options
+from pydcap.serving import (
+    ServerLimits,
+    ThreadedServer,
+    TlsFiles,
+    WorkerSnapshots,
+    ensure_tls_files,
+    run,
+    serve_workers,
+    uvicorn_options,
+)
 from pydcap.serving.logs import configure_logging
 
 CONFIG_ENV = "PYDCAP_ATTEST_CONFIG_JSON"
@@ -33,6 +40,11 @@ def tls_files(config: AttestConfig) -> TlsFiles | None:
     return ensure_tls_files(
         config.tls_cert, config.tls_key, directory, config.host, prefix="attest", service="attestation service"
     )
+
+
+def limits(config: AttestConfig) -> ServerLimits:
+    """What one client may cost the service: pydcap's defaults (pydcap.serving), bodies up to its own limit."""
+    return ServerLimits(max_body_bytes=config.max_request_body)
 
 
 def build_app(
@@ -75,10 +87,10 @@ def serve(config: AttestConfig) -> None:
         serve_workers(
             "pydcap.attest.server:app_from_environment", host=config.host, port=config.port, workers=config.workers,
             options=options, environment={CONFIG_ENV: config.to_json()}, metrics_dir_env=METRICS_DIR_ENV,
-            metrics_prefix="pydcap-attest-metrics",
+            metrics_prefix="pydcap-attest-metrics", limits=limits(config),
         )  # fmt: skip
         return
-    uvicorn.run(build_app(config), host=config.host, port=config.port, **options)
+    run(build_app(config), host=config.host, port=config.port, options=options, limits=limits(config))
 
 
 class AttestServer:
@@ -91,7 +103,9 @@ class AttestServer:
         self.config = config
         self.tls = tls_files(config)
         self.app = build_app(config, issuer=config.issuer or "http://unbound", clock=clock)
-        self._runner = ThreadedServer(self.app, config.host, config.port, self.tls, name="attest")
+        self._runner = ThreadedServer(
+            self.app, config.host, config.port, self.tls, limits=limits(config), name="attest", lifespan="on"
+        )
 
     @property
     def port(self) -> int:

@@ -14,7 +14,6 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from pydcap.attest.keys import KeyRing, SigningKey, b64url
 from pydcap.attest.policy import DEFAULT_POLICY_TEXT, AttestationPolicy
 from pydcap.cache import AsyncCollateralService, CollateralCache, CollateralStore, FetchedCollateral, StoreError
 from pydcap.cache.store import read_transaction, write_transaction
+from pydcap.intel import Clock
 from pydcap.pki import TrustRoot
 from pydcap.policy import UnsafeAcceptAnyStatus
 from pydcap.quote.structs import EnclaveReport, TdReport10
@@ -48,7 +48,8 @@ from pydcap.sources.models import CollateralRequest, PlatformRequestError
 from pydcap.verify import VerificationResult, Verifier
 
 log = logging.getLogger("pydcap.attest")
-Clock = Callable[[], float]
+__all__ = ["Appraisal", "AttestService", "Clock", "Tenant", "make_source", "policy_text", "unsecured_jws"]
+
 _POLICY_RELOAD = 1.0  # seconds a replica trusts its copy of a policy before reading it again
 # A platform family's collateral (one FMSPC and CA) is taken from the cache again after a second at most (sooner
 # when it expires), not for every attestation: the cache's lookups and re-checks cost more than the verification.

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pydcap.cache.keys import EntryKey
+from pydcap.sources.models import Fetched
+from pydcap.trust import Admission
 
 Origin = Literal["memory", "store", "upstream"]
 
@@ -41,3 +43,15 @@ class Entry:
     @property
     def size(self) -> int:
         return len(self.data) + len(self.issuer_chain)
+
+    @classmethod
+    def admitted(cls, key: EntryKey, fetched: Fetched, admission: Admission, fetched_at: int) -> Entry:
+        """The entry of ``fetched``, which passed verification with ``admission`` (its meta and the facts
+        verification learnt, its Request-ID)."""
+        meta = {**fetched.meta, **admission.meta}
+        if fetched.request_id:
+            meta["request_id"] = fetched.request_id
+        return cls(
+            key=key, data=fetched.data, issuer_chain=fetched.issuer_chain, fetched_at=fetched_at,
+            valid_until=admission.valid_until, source=fetched.url, meta=meta, origin="upstream",
+        )  # fmt: skip

@@ -58,10 +58,11 @@ class StoreSummary:
 
 
 @contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
+def write_transaction(engine: Engine, location: str | None = None) -> Iterator[Connection]:
     """A write transaction; on SQLite it takes the write lock at once (BEGIN IMMEDIATE), so two writers
-    never both read and then fail to upgrade."""
-    with engine.connect() as conn:
+    never both read and then fail to upgrade. A failure of the database raises ``StoreError`` naming
+    ``location`` (default: the engine's URL without its password)."""
+    with _named_failures(engine, location), engine.connect() as conn:
         conn.execution_options(pydcap_begin="IMMEDIATE")
         with conn.begin():
             yield conn
@@ -81,9 +82,19 @@ def create_tables(engine: Engine, metadata: MetaData, *, lock: int, what: str) -
 
 
 @contextmanager
-def read_transaction(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as conn, conn.begin():
+def read_transaction(engine: Engine, location: str | None = None) -> Iterator[Connection]:
+    """A read transaction; a failure of the database raises ``StoreError``, as ``write_transaction``."""
+    with _named_failures(engine, location), engine.connect() as conn, conn.begin():
         yield conn
+
+
+@contextmanager
+def _named_failures(engine: Engine, location: str | None) -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        where = location or engine.url.render_as_string(hide_password=True)
+        raise StoreError(f"the cache store {where} failed: {_reason(exc)}") from exc
 
 
 class CollateralStore:
@@ -155,7 +166,7 @@ class CollateralStore:
 
     def _ensure_schema(self, pg_schema: str | None) -> None:
         try:
-            with write_transaction(self.engine) as conn:
+            with write_transaction(self.engine, self.location) as conn:
                 if self.dialect == "postgresql":
                     # Several processes may open a new database at once; DDL must not race.
                     conn.execute(select(func.pg_advisory_xact_lock(0x7079_6463_6170)))
@@ -173,8 +184,11 @@ class CollateralStore:
                     raise StoreError(
                         f"{self.location} was written by a newer pydcap (schema {row.value}); upgrade pydcap"
                     )
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the cache store {self.location}: {_reason(exc)}") from exc
+        except StoreError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, SQLAlchemyError):
+                raise
+            raise StoreError(f"cannot open the cache store {self.location}: {_reason(cause)}") from cause
 
     def close(self) -> None:
         self.engine.dispose()
@@ -188,38 +202,58 @@ class CollateralStore:
     # ---- transactions ---------------------------------------------------------------------------
 
     def _write(self) -> AbstractContextManager[Connection]:
-        return self._named_failures(write_transaction(self.engine))
+        return write_transaction(self.engine, self.location)
 
-    def _read(self) -> AbstractContextManager[Connection]:
-        return self._named_failures(read_transaction(self.engine))
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One write transaction for changes that must be made all together or not at all (an import): ``put``,
+        ``count`` and the PCCS registry's writes join it with ``conn=``. ``StoreError`` if the store is read-only
+        or fails (then nothing of it was made)."""
+        if self.read_only is not None:
+            raise StoreError(f"{self.location} cannot be written ({self.read_only})")
+        return self._write()
 
     @contextmanager
-    def _named_failures(self, transaction: AbstractContextManager[Connection]) -> Iterator[Connection]:
-        try:
-            with transaction as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"the cache store {self.location} failed: {_reason(exc)}") from exc
+    def _joined(self, conn: Connection | None) -> Iterator[Connection]:
+        """``conn`` (a caller's ``transaction()``), or a write transaction of its own."""
+        if conn is not None:
+            yield conn
+        else:
+            with self._write() as own:
+                yield own
+
+    def _read(self) -> AbstractContextManager[Connection]:
+        return read_transaction(self.engine, self.location)
 
     def _insert(self) -> Any:
         return sqlite.insert if self.dialect == "sqlite" else postgresql.insert
 
     # ---- entries --------------------------------------------------------------------------------
 
-    def get(self, root_id: str, key: EntryKey | str) -> Entry | None:
-        """The stored entry, or None. The caller re-verifies it before serving it."""
+    def get(self, root_id: str, key: EntryKey | str, *, conn: Connection | None = None) -> Entry | None:
+        """The stored entry, or None (as ``conn``, a ``transaction()``, sees it). The caller re-verifies it
+        before serving it."""
         t = schema.entries
-        with self._read() as conn:
-            row = conn.execute(select(t).where(t.c.root_id == root_id, t.c.key == str(key))).first()
+        query = select(t).where(t.c.root_id == root_id, t.c.key == str(key))
+        if conn is not None:
+            row = conn.execute(query).first()
+        else:
+            with self._read() as own:
+                row = own.execute(query).first()
         return _entry(row) if row is not None else None
 
     def put(
-        self, root_id: str, entry: Entry, *, release: tuple[str, str] | None = None, count: str | None = None
+        self,
+        root_id: str,
+        entry: Entry,
+        *,
+        release: tuple[str, str] | None = None,
+        count: str | None = None,
+        conn: Connection | None = None,
     ) -> None:
-        """Insert or replace ``entry`` (already verified!), in one transaction with releasing the lease
-        ``release`` = (name, owner) and adding one to the counter ``count``. Over ``max_bytes``, the entries
-        written longest ago (other than this one) are deleted in the same transaction. A read-only store keeps
-        nothing."""
+        """Insert or replace ``entry`` (already verified!), in one transaction (``conn``, a ``transaction()``,
+        or one of its own) with releasing the lease ``release`` = (name, owner) and adding one to the counter
+        ``count``. Over ``max_bytes``, the entries written longest ago (other than this one) are deleted in the
+        same transaction. A read-only store keeps nothing."""
         if self.read_only is not None:
             return
         t = schema.entries
@@ -240,14 +274,14 @@ class CollateralStore:
             index_elements=[t.c.root_id, t.c.key],
             set_={k: stmt.excluded[k] for k in values if k not in ("root_id", "key")},
         )
-        with self._write() as conn:
-            conn.execute(stmt)
+        with self._joined(conn) as writing:
+            writing.execute(stmt)
             if self.max_bytes is not None:
-                self._evict(conn, self.max_bytes, keep=(root_id, str(entry.key)))
+                self._evict(writing, self.max_bytes, keep=(root_id, str(entry.key)))
             if release is not None:
-                self._release(conn, *release)
+                self._release(writing, *release)
             if count is not None:
-                self._count(conn, count, 1)
+                self._count(writing, count, 1)
 
     def _evict(self, conn: Connection, limit: int, *, keep: tuple[str, str]) -> None:
         """Delete the entries written longest ago until the rest fit in ``limit`` bytes (``keep`` stays)."""
@@ -355,11 +389,11 @@ class CollateralStore:
 
     # ---- counters and summaries -----------------------------------------------------------------
 
-    def count(self, name: str, n: int = 1) -> None:
+    def count(self, name: str, n: int = 1, *, conn: Connection | None = None) -> None:
         if self.read_only is not None:
             return
-        with self._write() as conn:
-            self._count(conn, name, n)
+        with self._joined(conn) as writing:
+            self._count(writing, name, n)
 
     def _count(self, conn: Connection, name: str, n: int) -> None:
         t = schema.counters

@@ -20,7 +20,7 @@ from typing import Literal
 from pydcap.cache.admission import Admission, admit, pck_ca_of
 from pydcap.cache.coalesce import coalesced
 from pydcap.cache.entry import Entry
-from pydcap.cache.errors import NotCachedError, UntrustedCollateralError, WaitTimeoutError
+from pydcap.cache.errors import NotCachedError, StoreError, UntrustedCollateralError, WaitTimeoutError
 from pydcap.cache.failures import FailureMemory
 from pydcap.cache.flight import SingleFlight
 from pydcap.cache.keys import EntryKey, EntryKind, trust_root_id
@@ -40,6 +40,7 @@ log = logging.getLogger("pydcap.cache")
 
 Clock = Callable[[], float]
 DEFAULT_PCK_MAX_AGE = 7 * 24 * 3600.0
+_STORE_FAILURE_REPEAT = 600.0  # seconds before the same store failure is said again at warning level
 # Documents named by an FMSPC or a platform: anyone can name new ones, so a miss of these spends the budget.
 # The others (CRLs, identities) are a handful of fixed names, which single flight and the failure memory bound.
 _OPEN_ENDED = frozenset({EntryKind.TCB_INFO, EntryKind.PCK_CERTIFICATE})
@@ -118,6 +119,7 @@ class CollateralCache:
         self._memo = PkiMemo()
         self._owner = new_owner()
         self._stats = CacheStats()
+        self._store_failures: dict[str, float] = {}  # why the store failed -> when that was last said
 
     @property
     def retry_interval(self) -> float:
@@ -259,7 +261,11 @@ class CollateralCache:
         copied or tampered with), or, without a store, the one in memory."""
         if self.store is None:
             return self._memory.get(str(key))
-        entry = await asyncio.to_thread(self.store.get, self.root_id, key)
+        try:
+            entry = await asyncio.to_thread(self.store.get, self.root_id, key)
+        except StoreError as exc:  # serve on from memory and the upstream; the store may come back
+            self._store_failed(f"cannot read the {key.description} from the store (using memory and the upstream)", exc)
+            return self._memory.get(str(key))
         if entry is None:
             return None
         try:
@@ -301,19 +307,7 @@ class CollateralCache:
 
     async def _admitted_entry(self, key: EntryKey, fetched: Fetched, source: CollateralSource | None) -> Entry:
         admission = await self._admit(key, fetched.data, fetched.issuer_chain, dict(fetched.meta), source, fetched.url)
-        meta = {**fetched.meta, **admission.meta}
-        if fetched.request_id:
-            meta["request_id"] = fetched.request_id
-        return Entry(
-            key=key,
-            data=fetched.data,
-            issuer_chain=fetched.issuer_chain,
-            fetched_at=self.now(),
-            valid_until=admission.valid_until,
-            source=fetched.url,
-            meta=meta,
-            origin="upstream",
-        )
+        return Entry.admitted(key, fetched, admission, self.now())
 
     async def _fetch_once(
         self, key: EntryKey, source: CollateralSource, platform: PlatformId | None, stored: Entry | None
@@ -340,11 +334,15 @@ class CollateralCache:
                 f"{self.lease_ttl:.0f} s; retry later"
             )
 
-        return await coalesced(
-            self.store, name, self._owner, ttl=self.lease_ttl, patience=self.lease_ttl + 5.0,
-            work=lambda: self._fetch_and_store(key, source, platform, stored, name), reload=reload,
-            timed_out=timed_out, on_wait=lambda: self._bump("waited_for_peer"),
-        )  # fmt: skip
+        try:
+            return await coalesced(
+                self.store, name, self._owner, ttl=self.lease_ttl, patience=self.lease_ttl + 5.0,
+                work=lambda: self._fetch_and_store(key, source, platform, stored, name), reload=reload,
+                timed_out=timed_out, on_wait=lambda: self._bump("waited_for_peer"),
+            )  # fmt: skip
+        except StoreError as exc:  # the store cannot say who fetches: fetch alone (one flight in this process)
+            self._store_failed(f"the store cannot share the fetch of the {key.description} (fetching it alone)", exc)
+            return await self._fetch_and_store(key, source, platform, stored, None)
 
     async def _fetch_and_store(
         self,
@@ -367,7 +365,7 @@ class CollateralCache:
                 self.failures.remember(mkey, exc)
                 log.error("%s", exc)
                 if self.store is not None:
-                    await asyncio.to_thread(self.store.count, "refused")
+                    await self._stored("the count of refusals", self.store.count, "refused")
                 if stored is not None:
                     return self._serve_stale(stored, str(exc))
                 raise
@@ -379,8 +377,10 @@ class CollateralCache:
                 raise
             if self.store is not None:
                 release = (lease, self._owner) if lease is not None else None
-                await asyncio.to_thread(self.store.put, self.root_id, entry, release=release, count="upstream_fetches")
-                released = True
+                released = await self._stored(
+                    f"the verified {key.description}", self.store.put, self.root_id, entry, release=release,
+                    count="upstream_fetches",
+                )  # fmt: skip
             self._memory.put(mkey, replace(entry, origin="memory"))
             if self.is_fresh(entry):
                 self.failures.forget(mkey)
@@ -390,4 +390,32 @@ class CollateralCache:
             return replace(entry, stale=True)
         finally:
             if not released and self.store is not None and lease is not None:
-                await asyncio.to_thread(self.store.release, lease, self._owner)
+                await self._stored(f"the release of the lease on the {key.description}", self.store.release, lease,
+                                   self._owner)  # fmt: skip
+
+    async def _stored(self, what: str, write: Callable[..., object], *args: object, **kwargs: object) -> bool:
+        """``write(*args, **kwargs)`` in a thread; False, with a warning, when the store fails (full disk, read-only
+        file, lost database connection): what was fetched and verified is served from memory all the same."""
+        try:
+            await asyncio.to_thread(write, *args, **kwargs)
+        except StoreError as exc:
+            self._store_failed(f"{what} could not be stored (it is served from memory)", exc)
+            return False
+        return True
+
+    def _store_failed(self, what: str, exc: StoreError) -> None:
+        """Say that the store failed: a warning the first time it fails so (the same reason), then only at debug
+        level for ``_STORE_FAILURE_REPEAT`` seconds: a store that is down must not become a flood of lines."""
+        reason = str(exc)
+        now = time.monotonic()
+        with self._lock:
+            last = self._store_failures.get(reason)
+            if last is None or now - last >= _STORE_FAILURE_REPEAT:
+                if len(self._store_failures) >= 32:
+                    self._store_failures.clear()
+                self._store_failures[reason] = now
+                last = None
+        if last is None:
+            log.warning("%s: %s", what, reason)
+        else:
+            log.debug("%s: %s", what, reason)

@@ -27,6 +27,7 @@ from pydcap.pccs.errors import (
     ServiceUnavailable,
     Unauthorized,
     UpstreamFailed,
+    as_pccs_error,
 )
 from pydcap.pccs.openapi import openapi_document
 from pydcap.pccs.queries import (
@@ -78,6 +79,13 @@ _PUBLISH_INTERVAL = 1.0  # how often a worker publishes its metrics for the othe
 # out a few for each FMSPC, and a header of hundreds is refused by proxies and by Python's http.client.
 _WARNING_NOTES = 10
 OK_TEXT = "Operation successful."
+# How long an admin refresh is waited for before it is answered 202 and left to finish in the background: a slow
+# upstream must not hold the administrator's request (nor a proxy's connection) for minutes.
+REFRESH_ANSWER_WITHIN = 20.0
+REFRESH_CONTINUES = (
+    "Refresh started; it continues in the background (the log and the pydcap_pccs_refreshes_total metric say how "
+    "it ended)."
+)
 
 
 @dataclass
@@ -142,6 +150,8 @@ class PccsApp:
         )  # fmt: skip
         self._task: asyncio.Task[None] | None = None
         self._openapi = json.dumps(openapi_document()).encode()
+        self.refresh_answer_within = REFRESH_ANSWER_WITHIN
+        self._manual: dict[str, asyncio.Task[Reply]] = {}  # admin refreshes running, by kind (one of each at a time)
 
     def drop_prepared(self) -> None:
         """Forget every prepared answer (cached answers changed), including those being prepared now."""
@@ -174,6 +184,9 @@ class PccsApp:
             self._publisher = asyncio.get_running_loop().create_task(self._publish_periodically())
 
     async def shutdown(self) -> None:
+        for refresh in self._manual.values():
+            refresh.cancel()
+        await asyncio.gather(*self._manual.values(), return_exceptions=True)
         for task in (self._task, self._publisher):
             if task is not None:
                 task.cancel()
@@ -227,27 +240,27 @@ class PccsApp:
         call: Call | None = None
         try:
             if route is None:
-                raise _NotFound(f"Not found: this PCCS has no endpoint {path}")
+                raise _NotFound("Not found: this PCCS has no such endpoint (see /openapi.json)")
             handler = route.handlers.get(method)
             if handler is None:
                 allowed = ", ".join(sorted(route.handlers))
-                raise _MethodNotAllowed(
-                    f"{method} is not allowed on {path} (allowed: {allowed})", headers={"Allow": allowed}
-                )
+                raise _MethodNotAllowed(f"this endpoint allows {allowed}", headers={"Allow": allowed})
             self._authorize(route, method, scope)
             body = await self._body(scope, receive) if method in ("POST", "PUT") else b""
             call = Call(parse_query(scope["query_string"]), body, route.api, route.tee)
             answer = await handler(call)
-        except PccsError as exc:
+        except Exception as exc:
             call = None  # whatever a handler prepared, its answer is this error
-            answer = error_reply(exc)
-            level = logging.WARNING if exc.status >= 500 else logging.INFO
-            log.log(level, "%s %s -> %d: %s", method, path, exc.status, exc.message,
-                    extra={"request_id": rid.decode(), "status": exc.status, "endpoint": endpoint})  # fmt: skip
-        except Exception:
-            call = None
-            log.exception("%s %s failed unexpectedly", method, path, extra={"request_id": rid.decode()})
-            answer = text_reply(500, "Internal server error occurred.")
+            error = as_pccs_error(exc, self.service.mode)
+            if error is None:
+                log.exception("%s %s failed unexpectedly", method, path, extra={"request_id": rid.decode()})
+                answer = text_reply(500, "Internal server error occurred.")
+            else:
+                answer = error_reply(error)
+                level = logging.WARNING if error.status >= 500 else logging.INFO
+                said = error.message if error is exc else f"{error.message} ({exc})"  # the log says what failed
+                log.log(level, "%s %s -> %d: %s", method, path, error.status, said,
+                        extra={"request_id": rid.decode(), "status": error.status, "endpoint": endpoint})  # fmt: skip
         if route is not None and route.api == 3:
             answer = answer.with_headers({"Warning": V3_WARNING})
         if call is not None:
@@ -428,15 +441,30 @@ class PccsApp:
         return answer
 
     async def refresh(self, call: Call) -> Reply:
-        kind = call.query.get("type")
-        if kind and kind != "certs":
-            raise InvalidRequest(f"type must be certs or absent, not {kind!r}")
+        """The refresh, answered as it ended; or 202 when it takes longer than ``refresh_answer_within`` seconds,
+        and it goes on. A refresh asked for while the same kind runs joins it."""
+        kind = call.query.get("type") or ""
+        if kind not in ("certs", ""):
+            raise InvalidRequest("type must be certs or absent")
+        fmspcs = fmspc_list(call.query.get("fmspc") or "")
         if self.service.mode is CachingMode.OFFLINE:
             raise ServiceUnavailable("An OFFLINE PCCS never contacts the upstream; import fresh collateral instead.")
-        if kind == "certs":
-            await self.service.platforms.refresh_certificates(fmspc_list(call.query.get("fmspc") or ""))
+        task = self._manual.get(kind)
+        if task is None or task.done():
+            work = self._refresh_certificates(fmspcs) if kind == "certs" else self._refresh_all()
+            task = self._manual[kind] = asyncio.get_running_loop().create_task(work)
+            task.add_done_callback(_log_failure)
+        done, _ = await asyncio.wait({task}, timeout=self.refresh_answer_within)
+        return task.result() if done else text_reply(202, REFRESH_CONTINUES)
+
+    async def _refresh_certificates(self, fmspcs: list[str]) -> Reply:
+        try:
+            await self.service.platforms.refresh_certificates(fmspcs)
+        finally:
             self.drop_prepared()
-            return text_reply(200, OK_TEXT)
+        return text_reply(200, OK_TEXT)
+
+    async def _refresh_all(self) -> Reply:
         report = await self.refresher.refresh_all()
         self.drop_prepared()
         if report.skipped:
@@ -487,6 +515,12 @@ def _log_request(scope: Scope, status: int, endpoint: str, rid: bytes, started: 
         extra={"request_id": rid.decode(), "method": scope["method"], "path": target, "status": status,
                "endpoint": endpoint, "duration_ms": elapsed, "client": client[0] if client else None},
     )  # fmt: skip
+
+
+def _log_failure(task: asyncio.Task[Reply]) -> None:
+    """An admin refresh that failed is said in the log, also when nobody waited for its answer any more."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("admin refresh: %s", task.exception())
 
 
 async def _send(send: Send, answer: Reply, request_id: bytes) -> None:

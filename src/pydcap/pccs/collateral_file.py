@@ -1,7 +1,8 @@
 """Intel's ``platformcollateral`` JSON of API v3 or v4 (what ``PUT platformcollateral`` and Intel's admin tool
 exchange): importing it (everything verified against the trust root first; nothing stored unless all of it
-verifies; a document older than the cached one is left out and the cached one kept) and exporting the cache
-in the same format for an air-gapped PCCS.
+verifies; a document older than the cached one is left out and the cached one kept; all of it stored in one
+transaction, so that a crash leaves the whole file or nothing of it) and exporting the cache in the same format
+for an air-gapped PCCS.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from pydcap.cache import Entry, EntryKey, EntryKind, OutdatedCollateralError, UntrustedCollateralError, admit
+from pydcap.cache import Admission, Entry, EntryKey, EntryKind, UntrustedCollateralError, admit
 from pydcap.cache.upstream import rollback_reason
+from pydcap.collateral import TcbInfo
 from pydcap.errors import FormatError
 from pydcap.pccs.errors import IntegrityError, InvalidRequest, UpstreamFailed
 from pydcap.pccs.platforms import pck_ca
@@ -71,12 +73,26 @@ class _PlatformImport:
 
 @dataclass(frozen=True)
 class _Plan:
-    """What an import stores once all of it verified: the documents not older than the cached ones, the
-    certificates of each platform that are kept (not revoked), and the documents left out, with why."""
+    """What an import stores once all of it verified: the entries (with their API) of the documents not older
+    than the cached ones, the certificates of each platform that are kept (not revoked), and the documents left
+    out, with why."""
 
-    documents: list[_Document]
+    entries: list[tuple[int, Entry]]
     certificates: list[list[CertificateRecord]]
     left_out: list[str]
+
+    def selection_tcb_info(self, fmspc: str) -> TcbInfo | None:
+        """The SGX TCB info of ``fmspc`` that PCK selection uses, if the file brings one: early before standard,
+        API v4 before v3 (as ``PlatformCertificates`` picks among cached ones)."""
+        infos = {
+            (api, entry.key.update): entry
+            for api, entry in self.entries
+            if entry.key.kind is EntryKind.TCB_INFO and entry.key.tee is Tee.SGX and entry.key.fmspc == fmspc.lower()
+        }
+        for choice in ((4, Update.EARLY), (4, Update.STANDARD), (3, Update.EARLY), (3, Update.STANDARD)):
+            if choice in infos:
+                return TcbInfo.parse(infos[choice].data)
+        return None
 
 
 def _need(condition: bool, where: str, what: str) -> None:
@@ -258,20 +274,43 @@ async def import_collateral(service: PccsService, body: Any, api: int | None = N
     documents = _documents(collaterals, api)
     platforms = _platform_imports(body, collaterals)
     plan = await asyncio.to_thread(_preverify, service, documents, platforms)
-    left_out = list(plan.left_out)
-    stored = 0
-    for doc in plan.documents:  # dependencies first: root CA CRL, PCK CRLs, then the rest (as _documents lists them)
-        try:
-            await service.cache_for(doc.api).put(doc.key, doc.fetched)
-            stored += 1
-        except OutdatedCollateralError as exc:  # a refresh stored a newer one since _preverify looked
-            left_out.append(_kept(doc.key, exc.reason))
-    for platform, kept in zip(platforms, plan.certificates, strict=True):
-        await service.platforms.replace(platform.record, kept, platform.raw_tcbs)
-    await service.changed()
+    selections = [
+        await service.platforms.selections(
+            platform.record, kept, platform.raw_tcbs, plan.selection_tcb_info(platform.record.fmspc)
+        )
+        for platform, kept in zip(platforms, plan.certificates, strict=True)
+    ]
+    stored, left_out = await asyncio.to_thread(_store, service, plan, platforms, selections)
+    for cache in (service.cache, service.cache_v3):  # what memory holds may be older than what is stored now
+        cache.forget()
     for note in left_out:
         log.warning("import: not imported %s", note)
     return ImportSummary(stored, len(platforms), sum(len(kept) for kept in plan.certificates), tuple(left_out))
+
+
+def _store(
+    service: PccsService,
+    plan: _Plan,
+    platforms: list[_PlatformImport],
+    selections: list[list[tuple[RawTcb, str]]],
+) -> tuple[int, list[str]]:
+    """Everything the plan keeps, in one transaction: a process killed at any moment leaves all of it stored
+    or none of it. Returns how many documents were stored and what was left out."""
+    store, left_out, stored = service.store, list(plan.left_out), 0
+    with store.transaction() as conn:
+        for api, entry in plan.entries:
+            root_id = service.cache_for(api).root_id
+            held = store.get(root_id, entry.key, conn=conn)
+            reason = rollback_reason(held.meta, entry.meta) if held is not None else None
+            if reason is not None:  # a refresh stored a newer one since _preverify looked
+                left_out.append(_kept(entry.key, reason))
+                continue
+            store.put(root_id, entry, count="imported", conn=conn)
+            stored += 1
+        for platform, kept, chosen in zip(platforms, plan.certificates, selections, strict=True):
+            service.registry.replace_platform(platform.record, kept, chosen, conn=conn)
+        service.count_change(conn)
+    return stored, left_out
 
 
 def _kept(key: EntryKey, reason: str) -> str:
@@ -284,8 +323,9 @@ def _preverify(service: PccsService, documents: list[_Document], platforms: list
     is checked against CRLs is checked against those in effect once the import is stored: the newer of the
     file's and the cache's."""
     in_effect: dict[tuple[int, str], bytes] = {}
-    to_store: list[_Document] = []
+    to_store: list[tuple[int, Entry]] = []
     left_out: list[str] = []
+    now = int(service.clock())
 
     def cached(key: EntryKey, api: int) -> Entry | None:
         return service.store.get(service.cache_for(api).root_id, key)
@@ -300,8 +340,8 @@ def _preverify(service: PccsService, documents: list[_Document], platforms: list
             data = entry.data
         return data
 
-    def verified(key: EntryKey, fetched: Fetched, root: bytes | None) -> dict[str, str]:
-        return admit(key, fetched.data, fetched.issuer_chain, service.trust, root_ca_crl=root, memo=service.memo).meta
+    def verified(key: EntryKey, fetched: Fetched, root: bytes | None) -> Admission:
+        return admit(key, fetched.data, fetched.issuer_chain, service.trust, root_ca_crl=root, memo=service.memo)
 
     def older(key: EntryKey, facts: dict[str, str], held: Entry | None, root: bytes | None) -> str | None:
         """Why the file's document (``facts``) is older than the cached one, or None: it is not, or nothing
@@ -309,7 +349,7 @@ def _preverify(service: PccsService, documents: list[_Document], platforms: list
         if held is None:
             return None
         try:
-            return rollback_reason(verified(key, Fetched(held.data, held.issuer_chain, ""), root), facts)
+            return rollback_reason(verified(key, Fetched(held.data, held.issuer_chain, ""), root).meta, facts)
         except UntrustedCollateralError:
             return None
 
@@ -323,15 +363,15 @@ def _preverify(service: PccsService, documents: list[_Document], platforms: list
                 continue
             fetched = replace(fetched, issuer_chain=held.issuer_chain)
         try:
-            facts = verified(key, fetched, root)
+            admission = verified(key, fetched, root)
         except UntrustedCollateralError as exc:
             raise IntegrityError(f"{exc.reason} ({key.description}); nothing was imported") from None
-        reason = older(key, facts, held, root)
+        reason = older(key, admission.meta, held, root)
         if reason is not None and held is not None:
             left_out.append(_kept(key, reason))
             in_effect[(doc.api, str(key))] = held.data
         else:
-            to_store.append(replace(doc, fetched=fetched))
+            to_store.append((doc.api, Entry.admitted(key, fetched, admission, now)))
             in_effect[(doc.api, str(key))] = fetched.data
     kept: list[list[CertificateRecord]] = []
     for platform in platforms:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pydcap.pccs.schedule import RefreshSchedule, ScheduleError
+from pydcap.serving import ServerLimits
 from pydcap.serving import values as read
 from pydcap.serving.logs import LOG_FORMATS
 from pydcap.serving.values import ConfigError, read_config_file
@@ -29,6 +30,7 @@ log = logging.getLogger("pydcap.pccs")
 
 ENV_PREFIX = "PYDCAP_PCCS_"
 DEFAULT_DB_NAME = "pckcache.sqlite3"
+_LIMITS = ServerLimits()
 
 
 class CachingMode(enum.StrEnum):
@@ -80,12 +82,31 @@ class PccsConfig:
     not_found_ttl: float = 600.0
     refresh_before_next_update: float = 86_400.0
     max_request_body: int = 8 * 1024 * 1024
+    # What one client may cost the server (pydcap.serving.ServerLimits; its defaults).
+    headers_timeout: float = _LIMITS.header_timeout
+    request_timeout: float = _LIMITS.request_timeout
+    keep_alive_timeout: float = _LIMITS.keep_alive_timeout
+    max_connections: int = _LIMITS.max_connections
+    max_connections_per_client: int = _LIMITS.max_connections_per_client
+    max_header_size: int = _LIMITS.max_header_bytes
     workers: int = 1
     state_dir: str = field(default_factory=lambda: str(default_state_dir()))
 
     @property
     def schedule(self) -> RefreshSchedule:
         return RefreshSchedule.parse(self.refresh_schedule)
+
+    @property
+    def limits(self) -> ServerLimits:
+        return ServerLimits(
+            header_timeout=self.headers_timeout,
+            request_timeout=self.request_timeout,
+            keep_alive_timeout=self.keep_alive_timeout,
+            max_connections=self.max_connections,
+            max_connections_per_client=self.max_connections_per_client,
+            max_header_bytes=self.max_header_size,
+            max_body_bytes=self.max_request_body,
+        )
 
     @property
     def database_target(self) -> str:
@@ -123,6 +144,13 @@ def _positive_int(value: Any) -> int:
     number = read.whole_number(value)
     if number < 1:
         raise ValueError("must be at least 1")
+    return number
+
+
+def _count(value: Any) -> int:
+    number = read.whole_number(value)
+    if number < 0:
+        raise ValueError("must be 0 (no limit of its own) or more")
     return number
 
 
@@ -297,6 +325,12 @@ KEYS: Mapping[str, Setter] = {
     "NotFoundCacheSeconds": _simple("not_found_ttl", _seconds),
     "RefreshBeforeNextUpdate": _simple("refresh_before_next_update", _seconds),
     "Workers": _simple("workers", _positive_int),
+    "HeadersTimeoutSeconds": _simple("headers_timeout", _seconds),
+    "RequestTimeoutSeconds": _simple("request_timeout", _seconds),
+    "KeepAliveTimeoutSeconds": _simple("keep_alive_timeout", _seconds),
+    "MaxConnections": _simple("max_connections", _positive_int),
+    "MaxConnectionsPerClient": _simple("max_connections_per_client", _count),
+    "MaxHeaderSize": _simple("max_header_size", _positive_int),
     # Intel keys accepted for compatibility: the SQLite file name is used, the rest is checked.
     "sqlite": _sqlite_section,
     "DB_CONFIG": _db_config,

@@ -1,14 +1,17 @@
 """The answers a PCCS gives when it cannot serve: one exception per status of Intel's PCCS, each with
 Intel's short text first (what clients match on) and then what is actually missing and what to do;
-``unavailable`` turns a failure of the cache or the upstream into one of them.
+``unavailable`` turns a failure of the cache or the upstream into one of them, ``as_pccs_error`` any documented
+pydcap error (bad input: 400; the store or the upstream in trouble: 503 with ``Retry-After``, or 502 for an
+upstream that failed as Intel's PCCS says it).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
-from pydcap.cache.errors import NotCachedError, WaitTimeoutError
-from pydcap.errors import PydcapError
+from pydcap.cache.errors import NotCachedError, StoreError, WaitTimeoutError
+from pydcap.errors import FormatError, PydcapError
 from pydcap.pccs.config import CachingMode
 from pydcap.sources.errors import (
     CollateralNotFoundError,
@@ -118,6 +121,33 @@ def unavailable(what: str, exc: CollateralUnavailableError, mode: CachingMode) -
     if isinstance(exc, CollateralNotFoundError):
         return NotCached(f"No cache data for the {what}: the upstream PCS has none either ({exc.url} answered 404).")
     if isinstance(exc, WaitTimeoutError):
-        return ServiceUnavailable(str(exc))
+        return ServiceUnavailable(str(exc), headers={"Retry-After": str(STORE_RETRY_AFTER)})
+    retry_after = getattr(exc, "retry_after", None)  # any "unavailable now, retry later" of the error family
+    if isinstance(retry_after, int | float):
+        wait = max(1, math.ceil(retry_after))
+        return ServiceUnavailable(f"{exc} (retry in {wait} s)", headers={"Retry-After": str(wait)})
     # Unreachable, failing, or serving what does not verify (UntrustedCollateralError): the upstream's fault.
     return UpstreamFailed(str(exc))
+
+
+# Seconds a client is told to wait when the store failed: a lost database connection is replaced at the next
+# request, a full disk or a database restart takes longer, and the client is not the one to hurry it.
+STORE_RETRY_AFTER = 5
+
+
+def as_pccs_error(exc: Exception, mode: CachingMode) -> PccsError | None:
+    """The answer for an error a handler did not turn into one itself, or None for an unexpected one (a bug:
+    500). The store failing is 503 with ``Retry-After`` (what failed is logged, never sent); collateral that could
+    not be had is what ``unavailable`` says; malformed input that reached a parser is 400."""
+    if isinstance(exc, PccsError):
+        return exc
+    if isinstance(exc, StoreError):
+        return ServiceUnavailable(
+            f"The PCCS cannot use its store now; retry in {STORE_RETRY_AFTER} s.",
+            headers={"Retry-After": str(STORE_RETRY_AFTER)},
+        )
+    if isinstance(exc, CollateralUnavailableError):
+        return unavailable("collateral", exc, mode)
+    if isinstance(exc, FormatError):
+        return InvalidRequest(str(exc))
+    return None

@@ -21,7 +21,7 @@ def _query(name: str, schema: dict[str, Any], required: bool = False, text: str 
 
 
 UPDATE = _query("update", {"type": "string", "enum": ["standard", "early"]}, text="TCB evaluation (default standard)")
-_TEXT = {"text/html": {"schema": {"type": "string"}}}
+_TEXT = {"text/plain": {"schema": {"type": "string"}}}
 _ERRORS: dict[str, Any] = {
     "400": {"description": "Invalid request parameters", "content": _TEXT},
     "404": {"description": "Nothing cached (and, in LAZY mode, nothing upstream)", "content": _TEXT},

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pydcap.cache import EntryKey, UntrustedCollateralError, admit
+from pydcap.cache import EntryKey, StoreError, UntrustedCollateralError, admit
 from pydcap.cache.coalesce import coalesced
 from pydcap.cache.failures import FailureMemory
 from pydcap.cache.flight import SingleFlight
@@ -50,6 +50,16 @@ _TCBM = re.compile(r"^[0-9A-F]{36}$")
 
 class CertificatesNotIssued(NotCached):
     """404: Intel PCS answered for the platform, but every TCB level's certificate is "Not available"."""
+
+
+class PlatformNotStored(StoreError):
+    """A platform's certificates were fetched and verified, but the store failed to keep them: ``platform`` and
+    ``certificates`` are what it would have kept (a ``GET pckcert`` answers from them all the same)."""
+
+    def __init__(self, platform: PlatformRecord, certificates: Sequence[CertificateRecord], reason: str) -> None:
+        super().__init__(f"the PCK certificates of QE-ID {platform.qe_id} were verified but not stored: {reason}")
+        self.platform = platform
+        self.certificates = list(certificates)
 
 
 @dataclass(frozen=True)
@@ -146,7 +156,10 @@ class PlatformCertificates:
                     f"({self.service.mode.value} mode): {how}."
                 )
             registration = Registration(query.qe_id, query.pce_id, query.cpu_svn, query.pce_svn, query.enc_ppid or "")
-            platform = await self._fetch_missing(registration, raw)
+            try:
+                platform = await self._fetch_missing(registration, raw)
+            except PlatformNotStored as unstored:  # verified: answered from memory, stored another time
+                return _answer(unstored.platform, await self._select(unstored.platform, unstored.certificates, raw))
         record = await asyncio.to_thread(self.registry.selected, query.qe_id, query.pce_id, raw)
         if record is None:  # a raw TCB not seen before, or one whose selection failed: select now, or say why
             record = await self._select_and_record(platform, raw)
@@ -165,6 +178,17 @@ class PlatformCertificates:
 
     async def _select_and_record(self, platform: PlatformRecord, raw: RawTcb) -> CertificateRecord:
         records = await asyncio.to_thread(self.registry.certificates, platform.qe_id, platform.pce_id)
+        record = await self._select(platform, records, raw)
+        try:
+            await asyncio.to_thread(self.registry.record_selection, platform.qe_id, platform.pce_id, raw, record.tcbm)
+        except StoreError as exc:  # the answer stands; it is selected again next time
+            log.warning("the PCK selection for QE-ID %s was not stored: %s", platform.qe_id, exc)
+        return record
+
+    async def _select(
+        self, platform: PlatformRecord, records: Sequence[CertificateRecord], raw: RawTcb
+    ) -> CertificateRecord:
+        """The certificate Intel's selection picks for ``raw`` among ``records``, or NotCached saying why none."""
         if not records:
             raise NotCached(f"No cache data for this platform: no PCK certificate of QE-ID {platform.qe_id} is cached.")
         info = await self._selection_tcb_info(platform.fmspc)
@@ -173,14 +197,12 @@ class PlatformCertificates:
                 f"No cache data for the SGX TCB info of FMSPC {platform.fmspc}, which PCK certificate selection needs."
             )
         try:
-            record = select(raw, records, platform.pce_id, info)
+            return select(raw, records, platform.pce_id, info)
         except SelectionError as exc:
             raise NotCached(
                 f"No PCK certificate of QE-ID {platform.qe_id} fits the raw TCB CPUSVN {raw.cpu_svn} "
                 f"PCESVN {raw.pce_svn}: {exc}."
             ) from None
-        await asyncio.to_thread(self.registry.record_selection, platform.qe_id, platform.pce_id, raw, record.tcbm)
-        return record
 
     # ---- fetching a platform's certificates --------------------------------------------------------
 
@@ -225,7 +247,10 @@ class PlatformCertificates:
                 latest = await stored_meanwhile()
                 return latest if latest is not None else await self._fetch_platform(upstream, registration, raw)
             finally:
-                await asyncio.to_thread(store.release, name, owner)
+                try:
+                    await asyncio.to_thread(store.release, name, owner)
+                except StoreError as exc:  # it expires
+                    log.warning("the lease on the PCK certificates of QE-ID %s was not released: %s", qe_id, exc)
 
         def timed_out(holder: LeaseHolder) -> PlatformRecord:
             raise ServiceUnavailable(
@@ -233,9 +258,15 @@ class PlatformCertificates:
                 f"finished in {ttl:g} s; retry later."
             )
 
-        return await coalesced(
-            store, name, owner, ttl=ttl, patience=ttl, work=work, reload=stored_meanwhile, timed_out=timed_out
-        )
+        try:
+            return await coalesced(
+                store, name, owner, ttl=ttl, patience=ttl, work=work, reload=stored_meanwhile, timed_out=timed_out
+            )
+        except PlatformNotStored:
+            raise
+        except StoreError as exc:  # the store cannot say who fetches: fetch alone (one flight in this process)
+            log.warning("the store cannot share the fetch of QE-ID %s's certificates, fetching alone: %s", qe_id, exc)
+            return await self._fetch_platform(upstream, registration, raw)
 
     def _upstream_for(self, registration: Registration) -> MeteredUpstream:
         """The upstream to fetch the platform's certificates from, or why they cannot be fetched."""
@@ -298,7 +329,10 @@ class PlatformCertificates:
         platform = _fetched_platform(registration, fetched, records[0])
         records = await self.verified(platform, records)
         await self._prefetch_tcb_infos(platform.fmspc)
-        await self.replace(platform, records, [raw] if raw is not None else [])
+        try:
+            await self.replace(platform, records, [raw] if raw is not None else [])
+        except StoreError as exc:
+            raise PlatformNotStored(platform, records, str(exc)) from exc
         return platform
 
     async def _prefetch_tcb_infos(self, fmspc: str) -> None:
@@ -313,21 +347,28 @@ class PlatformCertificates:
     async def replace(
         self, platform: PlatformRecord, records: Sequence[CertificateRecord], new_raw: Sequence[RawTcb]
     ) -> None:
-        """Store the platform and its certificates, re-running selection for every raw TCB already seen (the
-        certificates changed) and for ``new_raw``."""
-        known = await asyncio.to_thread(self.registry.raw_tcbs, platform.qe_id, platform.pce_id)
-        selections = await self._selections(platform, records, list(dict.fromkeys([*known, *new_raw])))
+        """Store the platform and its certificates, with ``selections`` for them."""
+        selections = await self.selections(platform, records, new_raw)
         await asyncio.to_thread(self.registry.replace_platform, platform, records, selections)
         await self.service.changed()
 
-    async def _selections(
-        self, platform: PlatformRecord, records: Sequence[CertificateRecord], raws: Sequence[RawTcb]
+    async def selections(
+        self,
+        platform: PlatformRecord,
+        records: Sequence[CertificateRecord],
+        new_raw: Sequence[RawTcb],
+        info: TcbInfo | None = None,
     ) -> list[tuple[RawTcb, str]]:
-        """The TCBm each raw TCB selects. A raw TCB that fits no certificate is left out, and so is every one
-        when no TCB info of the platform's FMSPC is cached: each is selected (or refused) when asked for."""
+        """The TCBm that each raw TCB selects among ``records``: every raw TCB of the platform already seen (its
+        certificates change) and ``new_raw``, by ``info`` (default: the SGX TCB info selection uses, from the
+        cache). A raw TCB that fits no certificate is left out, and so is every one when there is no TCB info:
+        each is selected (or refused) when asked for."""
+        known = await asyncio.to_thread(self.registry.raw_tcbs, platform.qe_id, platform.pce_id)
+        raws = list(dict.fromkeys([*known, *new_raw]))
         if not raws:
             return []
-        info = await self._selection_tcb_info(platform.fmspc)
+        if info is None:
+            info = await self._selection_tcb_info(platform.fmspc)
         if info is None:
             log.info(
                 "PCK selection for QE-ID %s waits: no SGX TCB info of %s is cached", platform.qe_id, platform.fmspc

@@ -63,7 +63,7 @@ def update_value(params: Mapping[str, str], *, allow_all: bool = False) -> str:
     lowered = value.lower()
     allowed = ("standard", "early", "all") if allow_all else ("standard", "early")
     if lowered not in allowed:
-        raise InvalidRequest(f"update must be {' or '.join(allowed)}, not {value!r}")
+        raise InvalidRequest(f"update must be {' or '.join(allowed)}")
     return lowered
 
 
@@ -123,9 +123,9 @@ def fmspc_list(text: str) -> list[str]:
     if inner.startswith("[") and inner.endswith("]"):
         inner = inner[1:-1]
     values = [v.strip().upper() for v in inner.split(",") if v.strip()]
-    for value in values:
+    for n, value in enumerate(values, 1):
         if len(value) != 12 or not _HEX.match(value):
-            raise InvalidRequest(f"{value!r} is not an FMSPC (12 hexadecimal digits)")
+            raise InvalidRequest(f"FMSPC {n} of the list is not 12 hexadecimal digits")
     return values
 
 

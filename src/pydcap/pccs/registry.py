@@ -160,8 +160,11 @@ class PlatformRegistry:
         record: PlatformRecord,
         certificates: Sequence[CertificateRecord],
         selections: Sequence[tuple[RawTcb, str]],
+        *,
+        conn: Connection | None = None,
     ) -> None:
-        """The platform, all its certificates and the selection of every raw TCB, in one transaction."""
+        """The platform, all its certificates and the selection of every raw TCB, in one transaction: ``conn``
+        (the store's ``transaction()``, of which this is a part), or one of its own."""
         now = self.clock()
         key = {"root_id": self.root_id, "qe_id": record.qe_id, "pce_id": record.pce_id}
         values = {
@@ -175,12 +178,19 @@ class PlatformRegistry:
             {**key, "cpu_svn": raw.cpu_svn, "pce_svn": raw.pce_svn, "tcbm": tcbm, "updated_at": now}
             for raw, tcbm in dict(selections).items()
         ]
-        with self._write() as conn:
-            conn.execute(self._upsert(t.platforms, values, ("root_id", "qe_id", "pce_id")))
+
+        def write(writing: Connection) -> None:
+            writing.execute(self._upsert(t.platforms, values, ("root_id", "qe_id", "pce_id")))
             for table, rows in ((t.pck_certs, certs), (t.platform_tcbs, tcbs)):
-                conn.execute(delete(table).where(self._platform_key(table, record.qe_id, record.pce_id)))
+                writing.execute(delete(table).where(self._platform_key(table, record.qe_id, record.pce_id)))
                 if rows:
-                    conn.execute(table.insert(), rows)
+                    writing.execute(table.insert(), rows)
+
+        if conn is not None:
+            write(conn)
+            return
+        with self._write() as own:
+            write(own)
 
     def cached_platform_rows(self, fmspcs: Sequence[str]) -> list[dict[str, str]]:
         """``GET platforms?source=[FMSPC,...]``: every cached platform and raw TCB (all when ``fmspcs`` is empty)."""

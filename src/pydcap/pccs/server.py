@@ -1,7 +1,7 @@
-"""Running the PCCS: ``serve(config)`` in the foreground (uvicorn; httptools and uvloop when installed; several
-worker processes sharing the store, and their metrics through a temporary directory, with ``Workers``), and
-``PccsServer`` in a background thread for tests and embedding. HTTPS unless ``InsecureHttp``; a self-signed
-certificate is made on first start.
+"""Running the PCCS: ``serve(config)`` in the foreground (uvicorn, uvloop when installed; several worker processes
+sharing the store, and their metrics through a temporary directory, with ``Workers``), and ``PccsServer`` in a
+background thread for tests and embedding, both under the configuration's ``ServerLimits``. HTTPS unless
+``InsecureHttp``; a self-signed certificate is made on first start.
 """
 
 from __future__ import annotations
@@ -12,13 +12,11 @@ from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
-import uvicorn
-
 from pydcap.cache import CollateralStore
 from pydcap.pccs.app import PccsApp
 from pydcap.pccs.config import CachingMode, PccsConfig
 from pydcap.pccs.service import Clock, PccsService
-from pydcap.serving import ThreadedServer, TlsFiles, ensure_tls_files, serve_workers, uvicorn_options
+from pydcap.serving import ThreadedServer, TlsFiles, ensure_tls_files, run, serve_workers, uvicorn_options
 from pydcap.serving.logs import configure_logging
 from pydcap.serving.metrics import WorkerSnapshots
 from pydcap.serving.tls import self_signed_paths
@@ -89,10 +87,10 @@ def serve(config: PccsConfig) -> None:
         serve_workers(
             "pydcap.pccs.server:app_from_environment", host=config.host, port=config.port, workers=config.workers,
             options=options, environment={CONFIG_ENV: config.to_json()}, metrics_dir_env=METRICS_DIR_ENV,
-            metrics_prefix="pydcap-pccs-metrics",
+            metrics_prefix="pydcap-pccs-metrics", limits=config.limits,
         )  # fmt: skip
         return
-    uvicorn.run(build_app(config), host=config.host, port=config.port, **options)
+    run(build_app(config), host=config.host, port=config.port, options=options, limits=config.limits)
 
 
 class PccsServer:
@@ -105,7 +103,9 @@ class PccsServer:
         self.app = app
         self.config = config
         self.tls: TlsFiles | None = tls_files(config)
-        self._runner = ThreadedServer(app, config.host, config.port, self.tls, name="pccs")
+        self._runner = ThreadedServer(
+            app, config.host, config.port, self.tls, limits=config.limits, name="pccs", lifespan="on"
+        )
         self.port = config.port
 
     @classmethod

@@ -9,6 +9,8 @@ import asyncio
 import time
 from pathlib import Path
 
+from sqlalchemy import Connection
+
 from pydcap.cache import CollateralCache, CollateralStore, Entry, EntryKey
 from pydcap.intel.time import Clock
 from pydcap.pccs.config import CachingMode, PccsConfig
@@ -134,7 +136,11 @@ class PccsService:
 
     async def changed(self) -> None:
         """Tell the other processes on this store that cached answers changed (imports, refreshes)."""
-        await asyncio.to_thread(self.store.count, GENERATION_COUNTER)
+        await asyncio.to_thread(self.count_change)
+
+    def count_change(self, conn: Connection | None = None) -> None:
+        """``changed``, in ``conn`` when given (the store's ``transaction()`` that made the change)."""
+        self.store.count(GENERATION_COUNTER, conn=conn)
 
     async def aclose(self) -> None:
         for upstream in (self.upstream, self.upstream_v3):

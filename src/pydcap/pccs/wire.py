@@ -1,5 +1,6 @@
 """What Intel's PCCS puts on the wire, encoded once per cached document: hex or DER CRLs, JSON as signed,
-URL-encoded PEM issuer chains, each API version's header names, and the ``text/html`` bodies of errors."""
+URL-encoded PEM issuer chains, each API version's header names, and the ``text/plain`` bodies of errors (Intel's
+PCCS sends its sentences as ``text/html``; plain text cannot run in a browser, whatever a client put in a request)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ JSON = "application/json; charset=utf-8"
 PEM_TEXT = "application/x-pem-file; charset=utf-8"
 CRL_DER = "application/pkix-crl"
 CRL_HEX = "application/pkix-crl; charset=utf-8"
-TEXT = "text/html; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
 PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
 
 STALE_WARNING = '110 - "Response is Stale"'

@@ -25,9 +25,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from pydcap.serving import ThreadedServer, TlsFiles
 from pydcap.sim.intel import SimulatedIntel
 from pydcap.sim.pki import pem_chain
-from pydcap.sim.server.runner import ServerThread
 
 THIM_PREFIX = "/metadata/THIM"
 INSTANCE_METADATA_PATH = "/metadata/instance"
@@ -264,8 +264,8 @@ class SimulatedAzure:
         self._requests: list[AzureRequest] = []
         self.api = AzureApi(intel, max_age, self._record)
         self.scheme = "https" if tls else "http"
-        files = (str(tls[0]), str(tls[1])) if tls else None
-        self._server = ServerThread(Starlette(routes=self.api.routes()), host, port, files)
+        files = TlsFiles(Path(tls[0]), Path(tls[1]), generated=False) if tls else None
+        self._server = ThreadedServer(Starlette(routes=self.api.routes()), host, port, files, name="pydcap-sim-azure")
 
     def _record(self, request: AzureRequest) -> None:
         with self._lock:

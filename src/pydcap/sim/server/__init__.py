@@ -18,11 +18,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
+from pydcap.serving import ThreadedServer
 from pydcap.sim.intel import SimulatedIntel
 from pydcap.sim.server.control import control_routes
 from pydcap.sim.server.faults import FaultInjector, FaultMiddleware
 from pydcap.sim.server.pcs_api import PcsApi, respond
-from pydcap.sim.server.runner import ServerThread
 from pydcap.sim.server.stats import RequestStats
 
 
@@ -54,7 +54,8 @@ class SimulatedPcs:
         self.intel = intel
         self.faults = FaultInjector(on_outage=self._set_outage)
         self._stats = RequestStats()
-        self._server = ServerThread(build_app(intel, self.faults, self._stats, api_key), host, port)
+        app = build_app(intel, self.faults, self._stats, api_key)
+        self._server = ThreadedServer(app, host, port, name="pydcap-sim-pcs")
         # Serialises starting, stopping and outages, so that nothing restarts the server after stop().
         self._lock = threading.Lock()
         self._serving = False
