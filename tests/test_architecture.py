@@ -38,16 +38,11 @@ SHARE_PRIVATE_NAMES = {"trust", "verify"}  # the verification core may reach int
 # longer occurs fails the test too, so that it is removed with the import it excused.
 KNOWN_VIOLATIONS: set[tuple[str, str]] = {
     # Code not yet switched to the new homes (pydcap.intel, pydcap.results, pydcap.trust) of what verify/ held.
-    ("pydcap.cache.tiered", "pydcap.verify.memo"),
-    ("pydcap.cache.tiered", "pydcap.verify.result"),
     ("pydcap.cli.cache", "pydcap.verify.result"),
     ("pydcap.cli.collateral", "pydcap.verify.result"),
     ("pydcap.cli.verify", "pydcap.verify.result"),
-    ("pydcap.pccs.platforms", "pydcap.verify.names"),
 }
-KNOWN_CYCLES: list[list[str]] = [
-    ["pydcap.pccs.platforms", "pydcap.pccs.service"],
-]
+KNOWN_CYCLES: list[list[str]] = []
 
 
 def _violation(i: Import) -> str | None:

@@ -23,22 +23,21 @@ from pydcap.cache.entry import Entry
 from pydcap.cache.errors import NotCachedError, StoreError, UntrustedCollateralError, WaitTimeoutError
 from pydcap.cache.failures import FailureMemory
 from pydcap.cache.flight import SingleFlight
-from pydcap.cache.keys import EntryKey, EntryKind, trust_root_id
+from pydcap.cache.keys import trust_root_id
 from pydcap.cache.memory import DEFAULT_BYTES, DEFAULT_ENTRIES, MemoryTier
 from pydcap.cache.owners import LeaseHolder, new_owner
 from pydcap.cache.store import CollateralStore
 from pydcap.cache.upstream import fetch_document, refuse_rollback
+from pydcap.intel import Clock, EntryKey, EntryKind, PckCa, PlatformId, Tee, Update, iso
 from pydcap.pki import TrustRoot
 from pydcap.sources.base import CollateralSource
 from pydcap.sources.budget import RequestBudget
 from pydcap.sources.errors import CollateralUnavailableError, ThrottledError
-from pydcap.sources.models import Fetched, PckCa, PlatformId, Tee, Update
-from pydcap.verify.memo import PkiMemo
-from pydcap.verify.result import iso
+from pydcap.sources.models import Fetched
+from pydcap.trust import PkiMemo
 
 log = logging.getLogger("pydcap.cache")
 
-Clock = Callable[[], float]
 DEFAULT_PCK_MAX_AGE = 7 * 24 * 3600.0
 _STORE_FAILURE_REPEAT = 600.0  # seconds before the same store failure is said again at warning level
 # Documents named by an FMSPC or a platform: anyone can name new ones, so a miss of these spends the budget.

@@ -11,15 +11,16 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from pydcap.cache import EntryKey, StoreError, UntrustedCollateralError, admit
+from pydcap.cache import CollateralCache, CollateralStore, Entry, EntryKey, StoreError, UntrustedCollateralError, admit
 from pydcap.cache.coalesce import coalesced
 from pydcap.cache.failures import FailureMemory
 from pydcap.cache.flight import SingleFlight
 from pydcap.cache.owners import LeaseHolder, new_owner
 from pydcap.collateral import TcbInfo
 from pydcap.errors import FormatError
+from pydcap.intel import Failure, PckCa, Tcb, Tee, Update
 from pydcap.pccs import tables
 from pydcap.pccs.config import CachingMode
 from pydcap.pccs.errors import (
@@ -32,18 +33,37 @@ from pydcap.pccs.errors import (
     unavailable,
 )
 from pydcap.pccs.queries import PckCertQuery
-from pydcap.pccs.registry import CertificateRecord, PlatformRecord, RawTcb, Registration
-from pydcap.pccs.selection import SelectionError, Tcb, select_certificate
-from pydcap.pki import Certificate, PckCertificate
+from pydcap.pccs.registry import CertificateRecord, PlatformRecord, PlatformRegistry, RawTcb, Registration
+from pydcap.pccs.selection import SelectionError, select_certificate
+from pydcap.pki import Certificate, PckCertificate, TrustRoot
+from pydcap.sources.budget import RequestBudget
 from pydcap.sources.errors import CollateralUnavailableError
-from pydcap.sources.models import FetchedPckCertificates, PckCa, Tee, Update
-from pydcap.verify.names import Failure
+from pydcap.sources.models import FetchedPckCertificates
+from pydcap.trust import PkiMemo
 
 if TYPE_CHECKING:
-    from pydcap.pccs.service import PccsService
     from pydcap.pccs.upstream import MeteredUpstream
 
 log = logging.getLogger("pydcap.pccs")
+
+
+class PccsService(Protocol):
+    """What platform certificates need of the PCCS they serve (``pydcap.pccs.service.PccsService``)."""
+
+    store: CollateralStore
+    registry: PlatformRegistry
+    cache: CollateralCache
+    mode: CachingMode
+    trust: TrustRoot
+    memo: PkiMemo
+    budget: RequestBudget | None
+    upstream: MeteredUpstream | None
+    lease_ttl: float
+
+    async def document(self, key: EntryKey, api: int = 4, *, fetch: bool | None = None) -> Entry: ...
+    async def optional_document(self, key: EntryKey, api: int = 4, *, fetch: bool | None = None) -> Entry | None: ...
+    async def changed(self) -> None: ...
+
 
 _TCBM = re.compile(r"^[0-9A-F]{36}$")
 
