@@ -95,6 +95,13 @@ class _Plan:
         return None
 
 
+def _given(mapping: Mapping[str, Any], name: str, default: Any) -> Any:
+    """``mapping[name]``, or ``default`` when it is absent, null or an empty string (as Intel's tool may write it);
+    any other value is checked by its reader."""
+    value = mapping.get(name)
+    return default if value is None or value == "" else value
+
+
 def _need(condition: bool, where: str, what: str) -> None:
     if not condition:
         raise InvalidRequest(f"{where}: {what}")
@@ -138,19 +145,19 @@ def _utf8(text: str, where: str) -> bytes:
 
 
 def _documents(collaterals: Mapping[str, Any], api: int) -> list[_Document]:
-    certificates = collaterals.get("certificates") or {}
+    certificates = _given(collaterals, "certificates", {})
     _need(isinstance(certificates, dict), "collaterals.certificates", "must be an object")
     docs: list[_Document] = []
     url = "import"
-    if collaterals.get("rootcacrl"):
+    if _given(collaterals, "rootcacrl", None) is not None:
         der = _crl(collaterals["rootcacrl"], "collaterals.rootcacrl")
         docs += [_Document(EntryKey.root_ca_crl(), a, Fetched(der, b"", url)) for a in (4, 3)]
-    pck_chains = certificates.get(PCK_CHAIN) or {}
+    pck_chains = _given(certificates, PCK_CHAIN, {})
     _need(isinstance(pck_chains, dict), f"collaterals.certificates.{PCK_CHAIN}", "must be an object by CA")
-    crls = collaterals.get("pckcacrl") or {}
+    crls = _given(collaterals, "pckcacrl", {})
     _need(isinstance(crls, dict), "collaterals.pckcacrl", "must be an object")
     for ca, name in ((PckCa.PROCESSOR, "processorCrl"), (PckCa.PLATFORM, "platformCrl")):
-        if crls.get(name):
+        if _given(crls, name, None) is not None:
             # Intel's admin tool writes the issuer chain of a CA only when a platform of that CA is in the file
             # (and none with ``fetch --crl``); without it, the chain cached for that CRL checks it (_preverify).
             where = f"collaterals.certificates.{PCK_CHAIN}.{ca.value.upper()}"
@@ -158,7 +165,7 @@ def _documents(collaterals: Mapping[str, Any], api: int) -> list[_Document]:
             chain = _chain(given, where) if given else b""
             der = _crl(crls[name], f"collaterals.pckcacrl.{name}")
             docs.append(_Document(EntryKey.pck_crl(ca), 4, Fetched(der, chain, url)))
-    tcb_infos = collaterals.get("tcbinfos") or []
+    tcb_infos = _given(collaterals, "tcbinfos", [])
     _need(isinstance(tcb_infos, list), "collaterals.tcbinfos", "must be an array")
     for i, item in enumerate(tcb_infos):
         where = f"collaterals.tcbinfos[{i}]"
@@ -176,7 +183,7 @@ def _documents(collaterals: Mapping[str, Any], api: int) -> list[_Document]:
                 docs.append(_Document(EntryKey.tcb_info(tee, fmspc, update), api, Fetched(body, chain, url)))
     for name, (tee, kind) in _IDENTITIES.items():
         for suffix, update in (("", Update.STANDARD), ("_early", Update.EARLY)):
-            if not collaterals.get(name + suffix):
+            if _given(collaterals, name + suffix, None) is None:
                 continue
             chain = _chain(certificates.get(IDENTITY_CHAIN), f"collaterals.certificates.{IDENTITY_CHAIN}")
             key = EntryKey.qve_identity(update) if kind == "qve" else EntryKey.qe_identity(tee, update)
@@ -186,10 +193,14 @@ def _documents(collaterals: Mapping[str, Any], api: int) -> list[_Document]:
 
 
 def _platform_imports(body: Mapping[str, Any], collaterals: Mapping[str, Any]) -> list[_PlatformImport]:
-    platforms = body.get("platforms") or []
-    _need(isinstance(platforms, list), "platforms", "must be an array")
-    chains = (collaterals.get("certificates") or {}).get(PCK_CHAIN) or {}
-    items = collaterals.get("pck_certs") or []
+    platforms = _given(body, "platforms", [])
+    _need(isinstance(platforms, list) and all(isinstance(p, dict) for p in platforms), "platforms",
+          "must be an array of objects")  # fmt: skip
+    certificates = _given(collaterals, "certificates", {})
+    _need(isinstance(certificates, dict), "collaterals.certificates", "must be an object")
+    chains = _given(certificates, PCK_CHAIN, {})
+    _need(isinstance(chains, dict), f"collaterals.certificates.{PCK_CHAIN}", "must be an object by CA")
+    items = _given(collaterals, "pck_certs", [])
     _need(isinstance(items, list), "collaterals.pck_certs", "must be an array")
     out: list[_PlatformImport] = []
     for i, item in enumerate(items):

@@ -24,7 +24,6 @@ from pydcap.intel import Failure, PckCa, Tcb, Tee, Update
 from pydcap.pccs import tables
 from pydcap.pccs.config import CachingMode
 from pydcap.pccs.errors import (
-    InvalidRequest,
     NotCached,
     PccsError,
     PlatformUnknown,
@@ -293,10 +292,10 @@ class PlatformCertificates:
         upstream = self.service.upstream
         if upstream is None:
             raise PlatformUnknown("this PCCS has no upstream (OFFLINE mode) to fetch the platform's certificates from.")
-        if not registration.enc_ppid and not registration.platform_manifest:
-            raise InvalidRequest(
-                f"encrypted_ppid is required: QE-ID {registration.qe_id} is not cached yet, and Intel PCS only "
-                "gives a platform's certificates for its encrypted PPID (or platform manifest)"
+        if not registration.enc_ppid and not registration.platform_manifest:  # Intel's PCCS: no cache data
+            raise NotCached(
+                f"No cache data for this platform: QE-ID {registration.qe_id} is not cached yet, and Intel PCS gives "
+                "a platform's certificates only for its encrypted PPID (send encrypted_ppid, or register it)."
             )
         if registration.enc_ppid and not registration.platform_manifest and set(registration.enc_ppid) == {"0"}:
             raise NotCached(

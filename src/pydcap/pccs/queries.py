@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from pydcap.cache import EntryKey
-from pydcap.pccs.errors import InvalidRequest
+from pydcap.pccs.errors import InvalidRequest, NotCached
 from pydcap.pccs.registry import Registration
 from pydcap.sources.models import PckCa, Update
 
@@ -112,17 +112,16 @@ def crl_uri_key(params: Mapping[str, str]) -> EntryKey:
         ca = (query.get("ca") or "").lower()
         if ca in ("processor", "platform"):
             return EntryKey.pck_crl(PckCa(ca))
-    raise InvalidRequest(
-        "uri must be a CRL distribution point of Intel's SGX PKI (the root CA CRL or a PCK CRL of Intel PCS)"
+    raise NotCached(
+        "No cache data for this CRL: this PCCS serves the CRLs of Intel's SGX PKI only (the root CA CRL and the PCK "
+        "CRLs of Intel PCS, by their distribution points)"
     )
 
 
 def fmspc_list(text: str) -> list[str]:
     """``[FMSPC1,FMSPC2]`` or ``FMSPC1,FMSPC2`` (``[]`` or empty: all), each 12 hex digits."""
-    inner = text.strip()
-    if inner.startswith("[") and inner.endswith("]"):
-        inner = inner[1:-1]
-    values = [v.strip().upper() for v in inner.split(",") if v.strip()]
+    inner = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    values = [v.upper() for v in inner.split(",")] if inner else []
     for n, value in enumerate(values, 1):
         if len(value) != 12 or not _HEX.match(value):
             raise InvalidRequest(f"FMSPC {n} of the list is not 12 hexadecimal digits")
