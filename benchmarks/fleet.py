@@ -24,6 +24,9 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
+import os
+import resource
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -195,12 +198,62 @@ def single_rounds(bench: Bench, members: list[FleetMember], rounds: int) -> dict
     return {"cold": summarise(cold_runs), "warm": summarise(warm_runs)}
 
 
+def processes(kept: Path, at: int, jobs: int) -> tuple[float, float, int]:
+    """``pydcap verify`` on every first-contact quote of the kept fleet with ``--jobs``: wall seconds, CPU
+    seconds (all processes), and how many quotes it printed."""
+    command = [
+        sys.executable,
+        "-m",
+        "pydcap",
+        "verify",
+        str(kept / "quotes"),
+        "--collateral",
+        str(kept / "collateral"),
+        "--root-ca",
+        str(kept / "root_ca.pem"),
+        "--at",
+        str(at),
+        "--json",
+        "--jobs",
+        str(jobs),
+    ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, check=False, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return wall, cpu, done.stdout.count(b"\n")
+
+
+def process_rows(kept: Path, at: int, rounds: int) -> list[dict[str, Any]]:
+    """1 and 2 processes, alternated, ``rounds`` times each: quotes per wall second and per CPU second."""
+    runs: dict[int, list[tuple[float, float, int]]] = {1: [], 2: []}
+    for _ in range(rounds):
+        for jobs in (1, 2):
+            runs[jobs].append(processes(kept, at, jobs))
+    rows = []
+    for jobs, results in runs.items():
+        rows.append(
+            {
+                "jobs": jobs,
+                "quotes": results[0][2],
+                "wall": Spread(tuple(n / wall for wall, _, n in results)),
+                "cpu": Spread(tuple(n / cpu for _, cpu, n in results)),
+            }
+        )
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,10000", help="fleet sizes (default 1000,10000)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per workload (default 3)")
     parser.add_argument("--chunk", type=int, default=25, help="quotes per turn when alternating (default 25)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--no-processes", dest="processes", action="store_false", help="skip pydcap verify --jobs 1 vs 2"
+    )
     args = parser.parse_args()
     console = Console(width=None if sys.stdout.isatty() else 160)
     if importlib.util.find_spec("dcap_qvl") is None:
@@ -232,10 +285,12 @@ def main() -> int:
         row["floor"] = one_check / row["checks"] if row["checks"] else float("inf")
         row["floor_ratio"] = row["floor"] / row["dcap-qvl"].median
     digest, pydcap_wrong, qvl_wrong = check_verdicts(bench, list(whole.members[: sizes[0]]))
+    cores = process_rows(CACHE / f"seed{whole.seed}", whole.at, args.rounds) if args.processes else []
 
     if args.json:
         out = [{k: v.to_dict() if isinstance(v, Spread) else v for k, v in row.items() if k != "kind"} for row in rows]
-        json.dump({"rows": out, "verdicts_digest": digest}, sys.stdout, indent=2)
+        procs = [{k: v.to_dict() if isinstance(v, Spread) else v for k, v in row.items()} for row in cores]
+        json.dump({"rows": out, "verdicts_digest": digest, "processes": procs}, sys.stdout, indent=2)
         print()
         return 0
     versions = f"pydcap {pydcap.__version__}, dcap-qvl {importlib.metadata.version('dcap-qvl')}"
@@ -267,6 +322,20 @@ def main() -> int:
             f"{memory:,.0f} ({row['platforms_cached']:,} cached)" if memory is not None else "",
         )
     console.print(table)
+    if cores:
+        single = cores[0]["wall"].median
+        procs_table = Table(title="pydcap verify QUOTES --jobs N (a process per core; one JSON line per quote)")
+        for col in ("processes", "quotes", "quotes per wall second", "speed-up", "quotes per CPU second"):
+            procs_table.add_column(col, justify="right")
+        for row in cores:
+            procs_table.add_row(
+                str(row["jobs"]),
+                f"{row['quotes']:,}",
+                row["wall"].rate(),
+                f"{row['wall'].median / single:.2f}x",
+                row["cpu"].rate(),
+            )
+        console.print(procs_table)
     console.print(
         f"verdicts of the first {sizes[0]:,} platforms: digest {digest}; TCB status differs from the fleet's "
         f"expected one for pydcap {pydcap_wrong}, dcap-qvl {qvl_wrong}"

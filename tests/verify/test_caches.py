@@ -5,15 +5,19 @@ give, in any order of quotes and bundles, exactly what a new verifier gives."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import tracemalloc
 
 import pytest
+from cryptography.x509.oid import ExtensionOID
 
 from pydcap import Quote, Verifier
 from pydcap.pki.certs import split_pem_chain
 from pydcap.sim import SCENARIOS, SimulatedIntel
 from pydcap.sim.fleet import Fleet, make_fleet
+from pydcap.sim.pki import certificate_pem, reissue, without_extension
+from pydcap.verify import Failure
 from pydcap.verify.cache import BoundedCache
 from pydcap.verify.memo import PkiMemo
 from pydcap.verify.verifier import DEFAULT_CACHE_BYTES, PLATFORM_BYTES
@@ -71,7 +75,7 @@ def test_a_small_budget_holds_few_platforms_and_changes_no_verdict(fleet: Fleet)
 def test_a_platform_costs_well_under_a_kilobyte() -> None:
     """Measured with tracemalloc once the bundles and the fleet's TCBs are known: what each new platform adds to
     the verifier, within the estimate the byte budget counts."""
-    fleet = make_fleet(240)
+    fleet = make_fleet(640)  # more platforms than the verifier keeps attestation key objects of (256)
     verifier = Verifier(trusted_root=fleet.root_pem)
     warm, rest = fleet.members[:120], fleet.members[120:]
     for member in warm:
@@ -117,3 +121,36 @@ def test_the_memo_keeps_ca_certificates_not_pck_certificates(fleet: Fleet) -> No
     leaf, *cas = split_pem_chain(pem)
     assert [memo.certificate(block) for block in cas] == [c for c in chain.certificates if c is not chain.topmost]
     assert memo.certificate(leaf) is not chain.topmost
+
+
+def test_a_chain_on_known_ca_certificates_is_checked_as_a_new_one() -> None:
+    """Once a verifier has checked a chain, a chain with the same CA certificates is read from its PCK certificate
+    only: whatever that certificate is (another platform's, one from the other CA, one lacking an extension, one
+    signed by another key), the verdict is a new verifier's."""
+    intel = SimulatedIntel(seed=29)
+    shared = Verifier(trusted_root=intel.trust_root)
+    first = intel.sgx_platform(name="first")
+    assert shared.appraise(first.quote(), intel.collateral_for(first), at=AT).failure is None
+    cas = first.pck_chain_pem[first.pck_chain_pem.index(b"-----END CERTIFICATE-----") + 25 :]
+    second = intel.sgx_platform(name="second")
+    other_ca = intel.sgx_platform(name="multi", ca="platform")
+    lacking = intel.sgx_platform(name="lacking")
+    forged = certificate_pem(reissue(lacking.pck.authority.certificate, intel.impostor().pki.processor_ca.key))
+    invalid_issuer, no_extension = Failure.SGX_PCK_INVALID_ISSUER, Failure.SGX_ROOT_CA_INVALID_EXTENSIONS
+    cases = {  # what: (platform whose quote it is, its PCK certificate, the failure)
+        "another platform's": (second, second.pck.pem, None),
+        "the other CA's": (other_ca, other_ca.pck.pem, invalid_issuer),  # names
+        "signed by another key": (lacking, forged, invalid_issuer),  # signature
+        "without basic constraints": (
+            lacking,
+            without_extension(lacking.pck.authority, lacking.issuer, ExtensionOID.BASIC_CONSTRAINTS),
+            no_extension,
+        ),
+    }
+    for what, (source, leaf, failure) in cases.items():
+        platform = dataclasses.replace(source, pck_chain_pem=leaf.rstrip(b"\n") + cas)
+        quote = platform.quote(b"known CAs")
+        collateral = intel.collateral_for(first)
+        fresh = Verifier(trusted_root=intel.trust_root).appraise(quote, collateral, at=AT)
+        assert fresh.failure == failure, what
+        assert shared.appraise(quote, collateral, at=AT).to_dict() == fresh.to_dict(), what

@@ -15,6 +15,7 @@ import binascii
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from pydcap.pki import RevocationList, TrustRoot
 from pydcap.pki.pck import ca_type
 from pydcap.policy import Policy
 from pydcap.sources.models import CollateralRequest, PckCa, Tee
+from pydcap.trust.memo import PkiMemo
 from pydcap.verify import Verifier
 
 CHUNK = 32  # quotes per task sent to a worker: enough to make the hand-over cheap, few enough to keep order moving
@@ -172,13 +174,14 @@ class _Job:
 class _Worker:
     job: _Job
     verifier: Verifier
+    memo: PkiMemo  # CA certificates, read once, for choosing each quote's bundle
 
 
 _WORKERS: list[_Worker] = []  # the one worker of this process, set up by _start
 
 
 def _start(job: _Job) -> None:
-    _WORKERS[:] = [_Worker(job, Verifier(trusted_root=job.root_pem, policy=job.policy))]
+    _WORKERS[:] = [_Worker(job, Verifier(trusted_root=job.root_pem, policy=job.policy), PkiMemo())]
 
 
 Task = tuple[int, QuoteInput, "int | str | None"]  # index, quote, its bundle (or why none; None: choose it)
@@ -194,7 +197,7 @@ def _verify_one(worker: _Worker, item: QuoteInput, chosen: int | str | None) -> 
     job = worker.job
     if item.data is None:
         return EXIT_USAGE, _error_line(job, item.source, item.error or "unreadable", EXIT_USAGE)
-    bundle = _choose(job, item.data) if chosen is None else chosen
+    bundle = _choose(worker, item.data) if chosen is None else chosen
     if isinstance(bundle, str):
         return EXIT_COLLATERAL_UNAVAILABLE, _error_line(job, item.source, bundle, EXIT_COLLATERAL_UNAVAILABLE)
     result = worker.verifier.verify(item.data, job.bundles[bundle], at=job.at)
@@ -208,12 +211,13 @@ def _verify_one(worker: _Worker, item: QuoteInput, chosen: int | str | None) -> 
     return status, f"{verdict}  {item.source}  {what}  {why}{reasons}"
 
 
-def _choose(job: _Job, quote: bytes) -> int | str:
+def _choose(worker: _Worker, quote: bytes) -> int | str:
     """The bundle for ``quote``: the only one, or the one for its TEE, FMSPC and CA (else why there is none)."""
+    job = worker.job
     if len(job.bundles) == 1:
         return 0
     try:
-        request = CollateralRequest.from_quote(quote)
+        request = CollateralRequest.from_quote(quote, load=worker.memo.certificate)
     except FormatError as exc:
         return f"cannot tell which collateral the quote needs: {exc}"
     wanted = (request.tee, request.fmspc, request.ca)
@@ -253,15 +257,31 @@ def run_batch(
     job = _Job(root_pem, policy, tuple(bundles), tuple(collateral_key(b) for b in bundles), at, as_json)
     work: list[Task] = [(i, item, chosen[i]) for i, item in enumerate(inputs)]
     chunks = [work[i : i + CHUNK] for i in range(0, len(work), CHUNK)]
-    worst = EXIT_OK
+    counts = dict.fromkeys(_SEVERITY, 0)
+    processes = max(1, min(jobs, len(chunks)))
+    started = time.monotonic()
     with _progress(len(inputs)) as advance:
-        for results in _map(job, chunks, max(1, min(jobs, len(chunks)))):
+        for results in _map(job, chunks, processes):
             for _, status, line in results:
                 sys.stdout.write(line + "\n")
-                worst = _worse(worst, status)
+                counts[status] += 1
             sys.stdout.flush()
             advance(len(results))
-    return worst
+    _summary(counts, processes, time.monotonic() - started)
+    return max((s for s, n in counts.items() if n), key=_SEVERITY.__getitem__, default=EXIT_OK)
+
+
+def _summary(counts: dict[int, int], processes: int, seconds: float) -> None:
+    """One line on standard error: how many quotes, how each ended, how fast."""
+    from pydcap.cli.output import err
+
+    total = sum(counts.values())
+    rate = f", {total / seconds:,.0f} per second" if seconds > 0 else ""
+    err.print(
+        f"{total:,} quotes: {counts[EXIT_OK]:,} accepted, {counts[EXIT_REJECTED]:,} rejected, "
+        f"{counts[EXIT_USAGE]:,} unreadable, {counts[EXIT_COLLATERAL_UNAVAILABLE]:,} without collateral "
+        f"({processes} process{'es' if processes > 1 else ''}, {seconds:.1f} s{rate})"
+    )
 
 
 def _map(job: _Job, chunks: list[list[Task]], jobs: int) -> Iterator[list[tuple[int, int, str]]]:
@@ -279,11 +299,7 @@ def _map(job: _Job, chunks: list[list[Task]], jobs: int) -> Iterator[list[tuple[
         yield from pool.map(_verify_chunk, chunks)
 
 
-_SEVERITY = {EXIT_OK: 0, EXIT_REJECTED: 1, EXIT_USAGE: 2, EXIT_COLLATERAL_UNAVAILABLE: 3}
-
-
-def _worse(a: int, b: int) -> int:
-    return a if _SEVERITY.get(a, 4) >= _SEVERITY.get(b, 4) else b
+_SEVERITY = {EXIT_OK: 0, EXIT_REJECTED: 1, EXIT_USAGE: 2, EXIT_COLLATERAL_UNAVAILABLE: 3}  # the worst decides
 
 
 @contextmanager
@@ -296,6 +312,7 @@ def _progress(total: int) -> Iterator[Callable[[int], None]]:
 
     from pydcap.cli.output import err
 
-    with Progress(console=err, transient=True) as bar:
+    # Lines go to standard output as they are: above the bar when both are this terminal, else to their file.
+    with Progress(console=err, transient=True, redirect_stdout=sys.stdout.isatty(), redirect_stderr=False) as bar:
         task = bar.add_task("verifying", total=total)
         yield lambda n: bar.advance(task, n)

@@ -66,6 +66,14 @@ def register(sub: Any) -> None:
     )
     env.set_defaults(handler=run_env, now=None)
 
+    fleet = ssub.add_parser(
+        "fleet", help="write the quotes of many simulated platforms (5 FMSPCs) and their collateral, for batches"
+    )
+    fleet.add_argument("--count", type=int, default=100, help="platforms (default 100)")
+    fleet.add_argument("-o", "--output", metavar="DIR", required=True, help="directory to write")
+    _world_options(fleet)
+    fleet.set_defaults(handler=run_fleet)
+
     scenarios = ssub.add_parser("scenarios", help="list the scenarios and the verdict each implies")
     scenarios.add_argument("--tee", choices=("sgx", "tdx"), help="only scenarios for this TEE")
     scenarios.add_argument("--json", action="store_true", help="print one JSON object")
@@ -88,12 +96,17 @@ def _platform_options(p: argparse.ArgumentParser) -> None:
 
 
 def _intel(args: argparse.Namespace) -> SimulatedIntel:
+    return SimulatedIntel(_intel_seed(args), now=parse_time(args.now, "--now"))
+
+
+def _intel_seed(args: argparse.Namespace) -> int:
+    """``--seed``, else the world's default seed (set into ``args.seed`` for the messages)."""
     if args.seed is None:
         try:
             args.seed = default_seed()
         except ValueError as exc:
             raise CliError(f"{exc} (give --seed N)") from exc
-    return SimulatedIntel(args.seed, now=parse_time(args.now, "--now"))
+    return int(args.seed)
 
 
 def _scenario(args: argparse.Namespace) -> Scenario:
@@ -143,6 +156,26 @@ def run_collateral(args: argparse.Namespace) -> int:
     err.print(
         f"wrote the {args.tee.upper()} collateral (scenario {args.scenario!r}, seed {args.seed}) and the simulated "
         f"root {ROOT_CA_FILE} to {directory}"
+    )
+    return EXIT_OK
+
+
+def run_fleet(args: argparse.Namespace) -> int:
+    """Each platform's first quote in DIR/quotes (a second one, re-attesting, in DIR/again), one collateral bundle
+    per FMSPC in DIR/collateral, the root in DIR/root_ca.pem (see ``pydcap.sim.fleet``)."""
+    from pydcap.sim.fleet import GROUPS, make_fleet, write_fleet
+
+    if args.count < len(GROUPS):
+        raise CliError(f"--count must be at least {len(GROUPS)}: one platform per FMSPC")
+    seed = _intel_seed(args)
+    directory = Path(args.output)
+    try:
+        write_fleet(make_fleet(args.count, seed=seed, now=parse_time(args.now)), directory)
+    except OSError as exc:
+        raise CliError(f"cannot write {directory}: {exc.strerror}") from exc
+    err.print(
+        f"wrote {args.count} simulated platforms over {len(GROUPS)} FMSPCs (seed {seed}) to {directory}; verify with\n"
+        f"  pydcap verify {directory}/quotes --collateral {directory}/collateral --root-ca {directory}/{ROOT_CA_FILE}"
     )
     return EXIT_OK
 

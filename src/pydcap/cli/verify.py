@@ -1,16 +1,17 @@
-"""``pydcap verify``: appraise a quote with collateral and print the verdict."""
+"""``pydcap verify``: appraise quotes with collateral and print the verdicts (many quotes: ``cli/batch.py``)."""
 
 from __future__ import annotations
 
 import argparse
+import time
+from pathlib import Path
 from typing import Any
 
 from pydcap.cli import EXIT_OK, EXIT_REJECTED, CliError
+from pydcap.cli.batch import default_jobs, fetch_bundles, load_bundles, read_inputs, run_batch
 from pydcap.cli.collateral import add_service_arguments, fetch_for_quote, wants_service
-from pydcap.cli.inputs import load_collateral, load_root, parse_time, read_quote
+from pydcap.cli.inputs import load_root, parse_time, read_quote
 from pydcap.cli.output import out, print_json, warn_untrusted_root
-from pydcap.collateral import Collateral
-from pydcap.pki import TrustRoot
 from pydcap.policy import Policy
 from pydcap.verify import VerificationResult, Verifier
 from pydcap.verify.result import iso
@@ -36,13 +37,25 @@ def hex_value(text: str) -> str:
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "verify",
-        description="Verify an SGX or TDX quote as Intel's verifier does, then apply a policy.",
+        description="Verify SGX and TDX quotes as Intel's verifier does, then apply a policy.",
         epilog=EXIT_STATUSES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("quote", metavar="QUOTE", help="quote file ('-' for standard input)")
+    p.add_argument(
+        "quote",
+        metavar="QUOTE",
+        nargs="+",
+        help="quote file ('-' for standard input), directory of quote files, or JSON-lines batch "
+        '({"quote": "<base64>", "id": "..."} per line)',
+    )
     src = p.add_argument_group("collateral")
-    src.add_argument("--collateral", metavar="PATH", help="collateral directory or JSON file")
+    src.add_argument(
+        "--collateral",
+        metavar="PATH",
+        action="append",
+        help="collateral directory or JSON file, or a directory of them (repeatable: each quote takes the one for "
+        "its TEE, FMSPC and CA)",
+    )
     add_service_arguments(p)
     p.add_argument("--at", metavar="TIME", help="verify at this time (unix seconds or ISO 8601; default now)")
     p.add_argument("--root-ca", metavar="PEM", help="trust this root instead of Intel's (prints a warning)")
@@ -61,19 +74,14 @@ def register(sub: Any) -> None:
     pol.add_argument("--min-isvsvn", metavar="N", type=int, help="lowest accepted ISVSVN (SGX)")
     pol.add_argument("--mrtd", metavar="HEX", type=hex_value, help="expected MRTD (TDX)")
     pol.add_argument("--report-data", metavar="HEX", type=hex_value, help="expected REPORTDATA (or a prefix of it)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true", help="print one JSON object (one per line for many quotes)")
+    p.add_argument(
+        "--jobs",
+        metavar="N",
+        type=_positive,
+        help=f"processes to verify many quotes with (default: the number of cores, {default_jobs()} here)",
+    )
     p.set_defaults(handler=run)
-
-
-def resolve_collateral(args: argparse.Namespace, quote: bytes, root: TrustRoot | None, at: int | None) -> Collateral:
-    """From ``--collateral``, or fetched through the cache from ``--pcs``, ``--pccs`` or ``--azure``."""
-    if args.collateral:
-        if wants_service(args):
-            raise CliError("give either --collateral PATH or a collateral service (--pcs, --pccs, --azure), not both")
-        return load_collateral(args.collateral)
-    if not wants_service(args):
-        raise CliError("give --collateral PATH, or a collateral service: --pcs [URL], --pccs [URL] or --azure [URL]")
-    return fetch_for_quote(args, quote, root, at).collateral
 
 
 def policy_from_args(args: argparse.Namespace) -> Policy:
@@ -91,7 +99,8 @@ def policy_from_args(args: argparse.Namespace) -> Policy:
 
 
 def run(args: argparse.Namespace) -> int:
-    quote = read_quote(args.quote)
+    one = len(args.quote) == 1 and args.jobs is None and not Path(args.quote[0]).is_dir()
+    first = read_quote(args.quote[0]) if one else None
     root = load_root(args.root_ca)
     if root is not None and not root.is_intel:
         warn_untrusted_root(root.name)
@@ -100,13 +109,45 @@ def run(args: argparse.Namespace) -> int:
         policy = policy_from_args(args)
     except ValueError as exc:  # measurements are checked by argparse: this is an --accept that is no TCB status
         raise CliError(f"--accept: {exc}") from exc
-    collateral = resolve_collateral(args, quote, root, at)
-    result = Verifier(trusted_root=root, policy=policy).verify(quote, collateral, at=at)
-    if args.json:
-        print_json(result.to_dict())
+    if args.collateral and wants_service(args):
+        raise CliError("give either --collateral PATH or a collateral service (--pcs, --pccs, --azure), not both")
+    if not args.collateral and not wants_service(args):
+        raise CliError("give --collateral PATH, or a collateral service: --pcs [URL], --pccs [URL] or --azure [URL]")
+    bundles = load_bundles(args.collateral) if args.collateral else []
+    if first is not None and first[:1] != b"{" and len(bundles) <= 1:
+        collateral = bundles[0] if bundles else fetch_for_quote(args, first, root, at).collateral
+        result = Verifier(trusted_root=root, policy=policy).verify(first, collateral, at=at)
+        if args.json:
+            print_json(result.to_dict())
+        else:
+            print_verdict(result)
+        return EXIT_OK if result.accepted else EXIT_REJECTED
+    inputs = read_inputs(args.quote, stdin=first)
+    at = int(time.time()) if at is None else at  # one time for the whole batch
+    if bundles:
+        chosen: list[int | str | None] = [None] * len(inputs)
     else:
-        print_verdict(result)
-    return EXIT_OK if result.accepted else EXIT_REJECTED
+        bundles, chosen = fetch_bundles(args, inputs, root, at)
+    return run_batch(
+        inputs,
+        bundles,
+        chosen,
+        root_pem=Path(args.root_ca).read_bytes() if args.root_ca else None,
+        policy=policy,
+        at=at,
+        jobs=args.jobs or default_jobs(),
+        as_json=args.json,
+    )
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"--jobs needs a whole number of processes, at least 1, not {value!r}")
+    return number
 
 
 def print_verdict(result: VerificationResult) -> None:

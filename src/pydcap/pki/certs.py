@@ -55,7 +55,7 @@ class Certificate:
         """The fields of the TBS certificate, read directly (cheaper than building ``cryptography`` objects):
         serial, signature algorithm, issuer, validity, subject, public key info, then the optional ones."""
         try:
-            fields = der.read_all(der.read_one(self._signed_part, der.TAG_SEQUENCE).value)
+            fields = der.read_all(der.content(self._signed_part, der.TAG_SEQUENCE))
         except der.DerError as exc:
             raise CertificateFormatError(f"malformed certificate: {exc}") from exc
         if fields and fields[0].tag == 0xA0:  # explicit version

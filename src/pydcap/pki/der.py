@@ -109,6 +109,14 @@ def elements_by_oid(seq: bytes) -> list[tuple[bytes, bytes]]:
     return out
 
 
+def content(data: bytes, tag: int) -> bytes:
+    """The content of ``data``, which must be exactly one TLV with tag ``tag``."""
+    start, end = _content(data, 0, tag)
+    if end != len(data):
+        raise DerError(f"expected a single element with tag 0x{tag:02x}")
+    return data[start:end]
+
+
 def signed_part(data: bytes) -> bytes:
     """The whole encoding (header included) of the first element of the DER SEQUENCE ``data``: for a certificate
     or a CRL, the exact "to be signed" bytes its signature covers."""

@@ -274,6 +274,10 @@ _STANDARD_LAYOUT = re.compile(
 )
 
 
+_SGX_TYPES = tuple(SgxType)
+_FLAGS = {b"\xff": True, b"\x00": False}
+
+
 def read_standard_layout(raw: bytes) -> SgxExtension | None:
     """The extension in Intel's own layout, read in one match; None when it is laid out otherwise."""
     m = _STANDARD_LAYOUT.fullmatch(raw)
@@ -291,15 +295,15 @@ def read_standard_layout(raw: bytes) -> SgxExtension | None:
         return None
     components = tuple(b"".join(filter(None, g[5:37])))
     pce_svn = int.from_bytes(b"".join(filter(None, g[37:40])), "big")
-    instance, dynamic, cached, smt = g[44:48]
+    flag = _FLAGS.get
     return SgxExtension(
-        ppid=g[1],
-        tcb=PckTcb(components, pce_svn, g[40]),
-        pce_id=g[41],
-        fmspc=g[42],
-        sgx_type=SgxType(g[43][0]),
-        platform_instance_id=instance,
-        dynamic_platform=None if dynamic is None else dynamic == b"\xff",
-        cached_keys=None if cached is None else cached == b"\xff",
-        smt_enabled=None if smt is None else smt == b"\xff",
+        g[1],
+        PckTcb(components, pce_svn, g[40]),
+        g[41],
+        g[42],
+        _SGX_TYPES[g[43][0]],
+        g[44],
+        flag(g[45]),
+        flag(g[46]),
+        flag(g[47]),
     )

@@ -7,6 +7,7 @@ Integers are little-endian, as Intel lays them out.
 from __future__ import annotations
 
 import enum
+import struct
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -23,6 +24,12 @@ SGX_ATTRIBUTE_DEBUG = 0x02  # bit 1 of ATTRIBUTES.FLAGS
 TD_ATTRIBUTE_DEBUG = 0x01  # bit 0 of TDATTRIBUTES
 
 
+# The header's fields in order (version, key type, TEE type, QE and PCE SVN, QE vendor, user data), little-endian;
+# and the enclave report's (reserved bytes skipped).
+_HEADER = struct.Struct("<HHIHH16s20s")
+_ENCLAVE_REPORT = struct.Struct("<16sI12x16s16s32s32x32s32x64sHHH42x16s64s")
+
+
 class TeeType(enum.IntEnum):
     SGX = 0x00000000
     TDX = 0x00000081
@@ -30,10 +37,6 @@ class TeeType(enum.IntEnum):
 
 def _u16(b: bytes, off: int) -> int:
     return int.from_bytes(b[off : off + 2], "little")
-
-
-def _u32(b: bytes, off: int) -> int:
-    return int.from_bytes(b[off : off + 4], "little")
 
 
 def _hex_fields(obj: Any, names: tuple[str, ...], **extra: Any) -> dict[str, Any]:
@@ -61,16 +64,7 @@ class QuoteHeader:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> QuoteHeader:
-        return cls(
-            raw=raw,
-            version=_u16(raw, 0),
-            attestation_key_type=_u16(raw, 2),
-            tee_type=_u32(raw, 4),
-            qe_svn=_u16(raw, 8),
-            pce_svn=_u16(raw, 10),
-            qe_vendor_id=raw[12:28],
-            user_data=raw[28:48],
-        )
+        return cls(raw, *_HEADER.unpack(raw))
 
     def to_dict(self) -> dict[str, Any]:
         return _hex_fields(
@@ -114,21 +108,7 @@ class EnclaveReport:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> EnclaveReport:
-        return cls(
-            raw=raw,
-            cpu_svn=raw[0:16],
-            misc_select=_u32(raw, 16),
-            isv_ext_prod_id=raw[32:48],
-            attributes=raw[48:64],
-            mr_enclave=raw[64:96],
-            mr_signer=raw[128:160],
-            config_id=raw[192:256],
-            isv_prod_id=_u16(raw, 256),
-            isv_svn=_u16(raw, 258),
-            config_svn=_u16(raw, 260),
-            isv_family_id=raw[304:320],
-            report_data=raw[320:384],
-        )
+        return cls(raw, *_ENCLAVE_REPORT.unpack(raw))
 
     @property
     def debug(self) -> bool:
@@ -139,14 +119,9 @@ class EnclaveReport:
         return _hex_fields(self, self.FIELDS, debug=self.debug)
 
 
-def _layout(*fields: tuple[str, int]) -> tuple[tuple[str, int, int], ...]:
-    """(name, start, end) of consecutive fields given as (name, size)."""
-    out = []
-    pos = 0
-    for name, size in fields:
-        out.append((name, pos, pos + size))
-        pos += size
-    return tuple(out)
+def _layout(*fields: tuple[str, int]) -> struct.Struct:
+    """The layout of consecutive byte-string fields given as (name, size)."""
+    return struct.Struct("".join(f"{size}s" for _, size in fields))
 
 
 _TD10_FIELDS = (
@@ -203,12 +178,12 @@ class TdReport10:
     rtmr3: bytes
     report_data: bytes
 
-    LAYOUT: ClassVar[tuple[tuple[str, int, int], ...]] = _layout(*_TD10_FIELDS)
+    LAYOUT: ClassVar[struct.Struct] = _layout(*_TD10_FIELDS)
     FIELDS: ClassVar[tuple[str, ...]] = tuple(name for name, _ in _TD10_FIELDS)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Self:
-        return cls(raw, **{name: raw[start:end] for name, start, end in cls.LAYOUT})
+        return cls(raw, *cls.LAYOUT.unpack(raw))
 
     @property
     def rtmrs(self) -> tuple[bytes, bytes, bytes, bytes]:
@@ -230,7 +205,7 @@ class TdReport15(TdReport10):
     tee_tcb_svn2: bytes
     mr_service_td: bytes
 
-    LAYOUT: ClassVar[tuple[tuple[str, int, int], ...]] = _layout(*_TD15_FIELDS)
+    LAYOUT: ClassVar[struct.Struct] = _layout(*_TD15_FIELDS)
     FIELDS: ClassVar[tuple[str, ...]] = tuple(name for name, _ in _TD15_FIELDS)
 
 
@@ -251,7 +226,7 @@ class TdReport15Ex(TdReport15):
     cur_serv_td_hash: bytes
     cur_serv_td_attributes: bytes
 
-    LAYOUT: ClassVar[tuple[tuple[str, int, int], ...]] = _layout(*_TD15EX_FIELDS)
+    LAYOUT: ClassVar[struct.Struct] = _layout(*_TD15EX_FIELDS)
     FIELDS: ClassVar[tuple[str, ...]] = tuple(name for name, _ in _TD15EX_FIELDS)
 
 

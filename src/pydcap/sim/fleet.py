@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydcap.collateral.bundle import Collateral
+from pydcap.intel.time import TimeLike
 from pydcap.sim import catalog as cat
 from pydcap.sim.intel import REFERENCE_TIME, SimulatedIntel
 from pydcap.sim.pki import DAY
@@ -92,9 +93,10 @@ def _scenarios(tee: str) -> list[Scenario]:
     return [SCENARIOS[n] for n in names]
 
 
-def make_fleet(count: int, *, seed: int = DEFAULT_SEED) -> Fleet:
-    """``count`` distinct platforms over ``GROUPS``, issued by ``SimulatedIntel(seed, now=REFERENCE_TIME)``."""
-    intel = SimulatedIntel(seed, now=REFERENCE_TIME)
+def make_fleet(count: int, *, seed: int = DEFAULT_SEED, now: TimeLike = REFERENCE_TIME) -> Fleet:
+    """``count`` distinct platforms over ``GROUPS``, issued by ``SimulatedIntel(seed, now=now)``; ``at``, a day
+    later, is a time when all its collateral is fresh."""
+    intel = SimulatedIntel(seed, now=now)
     scenarios = {tee: _scenarios(tee) for tee in ("sgx", "tdx")}
     members = []
     for i in range(count):
@@ -116,7 +118,7 @@ def make_fleet(count: int, *, seed: int = DEFAULT_SEED) -> Fleet:
             )
         )
     collateral = tuple(intel.collateral_for(_quote_of(members, index)) for index in range(len(GROUPS)))
-    return Fleet(seed, int(REFERENCE_TIME.timestamp()) + DAY, intel.root_pem, collateral, tuple(members))
+    return Fleet(seed, intel.now + DAY, intel.root_pem, collateral, tuple(members))
 
 
 def _quote_of(members: list[FleetMember], group: int) -> bytes:

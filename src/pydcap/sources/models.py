@@ -7,12 +7,12 @@ become DER, URL-encoded issuer chains become PEM). Nothing in it has been verifi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from pydcap.errors import FormatError
 from pydcap.intel import PckCa, PlatformId, PlatformRequestError, Tee, Update
-from pydcap.pki import CertificateChain, PckCertificate
+from pydcap.pki import Certificate, CertificateChain, PckCertificate
 from pydcap.quote import Quote
 
 __all__ = [
@@ -38,9 +38,16 @@ class CollateralRequest:
     ca: PckCa
 
     @classmethod
-    def from_quote(cls, quote: bytes | Quote, pck_chain: bytes | None = None) -> CollateralRequest:
+    def from_quote(
+        cls,
+        quote: bytes | Quote,
+        pck_chain: bytes | None = None,
+        *,
+        load: Callable[[bytes], Certificate] = Certificate.from_pem,
+    ) -> CollateralRequest:
         """From the quote's PCK certificate chain, else from ``pck_chain`` (the PCK certificate fetched for a
-        quote that carries an encrypted PPID)."""
+        quote that carries an encrypted PPID). ``load`` reads one PEM certificate (a caller reading many quotes
+        passes a memoising one, such as ``PkiMemo.certificate``)."""
         q = quote if isinstance(quote, Quote) else Quote.parse(quote)
         pem = q.pck_chain_pem or pck_chain
         if pem is None:
@@ -49,7 +56,7 @@ class CollateralRequest:
                 "chain (5), so its FMSPC and CA cannot be read from it"
             )
         try:
-            leaf = CertificateChain.parse(pem).find("SGX PCK Certificate")
+            leaf = CertificateChain.parse(pem, load).find("SGX PCK Certificate")
             if leaf is None:
                 raise PlatformRequestError("the quote's certificate chain has no SGX PCK Certificate")
             pck = PckCertificate.from_certificate(leaf)

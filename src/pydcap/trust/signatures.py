@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from pydcap.collateral.signed import SignedDocument
 
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+_P256 = ec.SECP256R1()
 
 
 def public_key_from_raw(raw: bytes) -> ec.EllipticCurvePublicKey | None:
@@ -17,7 +18,7 @@ def public_key_from_raw(raw: bytes) -> ec.EllipticCurvePublicKey | None:
     if len(raw) != 64:
         return None
     try:
-        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + raw)
+        return ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + raw)
     except ValueError:
         return None
 

@@ -16,12 +16,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar, cast
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from pydcap.collateral.bundle import Collateral
 from pydcap.collateral.enclave_identity import EnclaveIdentity
 from pydcap.collateral.signed import SignedDocument
 from pydcap.collateral.tcb_info import TcbInfo
 from pydcap.errors import (
     CollateralFormatError,
+    FormatError,
     InvalidCollateralError,
     QuoteFormatError,
     UnsupportedVersionError,
@@ -31,13 +34,15 @@ from pydcap.intel.quote3 import QUOTE3_ERROR_OF_FAILURE, PreflightStep, Quote3Er
 from pydcap.intel.time import TimeLike, to_unix
 from pydcap.pki.certs import Certificate, CertificateChain
 from pydcap.pki.crl import RevocationList
-from pydcap.pki.pck import SgxExtension, ca_type
+from pydcap.pki.pck import PckCertificate, SgxExtension, ca_type
 from pydcap.pki.trust import TrustRoot
 from pydcap.policy import AppraisalPolicy, Policy
 from pydcap.quote.parser import Quote
 from pydcap.quote.structs import TdReport10, TdReport15
 from pydcap.results import Supplemental, VerificationResult
 from pydcap.trust.chains import (
+    INTERMEDIATE_CN,
+    PCK_CN,
     SigningChain,
     check_pck_certificates,
     check_pck_crls,
@@ -130,6 +135,7 @@ class _Platform:
     SGX extension's values."""
 
     __slots__ = (
+        "ca_type",
         "earliest_issue",
         "expiration",
         "intermediate",
@@ -146,6 +152,7 @@ class _Platform:
         root: Certificate,
         intermediate: Certificate,
         sgx: SgxExtension,
+        ca_type: str,
         serial: int,
         earliest_issue: int,
         latest_issue: int,
@@ -156,6 +163,7 @@ class _Platform:
         self.root = root  # shared with every platform under the same CA
         self.intermediate = intermediate
         self.sgx = sgx
+        self.ca_type = ca_type  # of the PCK certificate's issuer: "processor" or "platform"
         self.serial = serial  # of the PCK certificate, for the PCK CRL
         self.earliest_issue = earliest_issue  # the chain's dates
         self.latest_issue = latest_issue
@@ -291,6 +299,8 @@ class Verifier:
         self._cache: BoundedCache[object] = BoundedCache(max_bytes=cache_bytes, sizeof=_cached_bytes)
         self._memo = PkiMemo()
         self._shared: dict[Hashable, Hashable] = {}  # values platforms have in common (see _shared_sgx)
+        self._known_cas: dict[bytes, tuple[Certificate, Certificate]] = {}  # see _on_known_cas
+        self._keys: dict[bytes, ec.EllipticCurvePublicKey] = {}  # see _attestation_key
         self._root_key_id = self.trust.key_id  # every checked chain ends in this key
 
     # ---- public API ------------------------------------------------------------------------------
@@ -327,6 +337,8 @@ class Verifier:
         self._cache.clear()
         self._memo.clear()
         self._shared.clear()
+        self._known_cas.clear()
+        self._keys.clear()
 
     def cache_stats(self) -> CacheStats:
         platforms = sum(1 for key in self._cache.keys_now() if isinstance(key, bytes))
@@ -438,12 +450,23 @@ class Verifier:
         """Every check of a quote's certification data that needs no collateral: the pre-flight's reading of the
         chain (a failure is raised), the QVL's check of its names and signatures (a failure is kept, raised in
         its turn), the QE report's signature by the PCK key and its binding of the attestation key."""
-        with _during(PreflightStep.PCK_CHAIN):
-            chain, named_pck = trusted_pck_chain(pem, self.trust, self._memo)
-        try:
-            root, intermediate, pck = check_pck_certificates(chain, named_pck, self._memo)
-        except Refused as exc:
-            return _UntrustedChain(exc)
+        found = self._on_known_cas(pem)
+        if found is None:
+            with _during(PreflightStep.PCK_CHAIN):
+                chain, named_pck = trusted_pck_chain(pem, self.trust, self._memo)
+            try:
+                root, intermediate, pck = check_pck_certificates(chain, named_pck, self._memo)
+            except Refused as exc:
+                return _UntrustedChain(exc)
+            self._remember_cas(pem, chain, pck, intermediate)
+            certificates = chain.certificates
+        else:
+            root, intermediate, pck = found
+            if pck.issuer_raw != intermediate.subject_raw or not pck.is_signed_by(intermediate):
+                return _UntrustedChain(
+                    Refused(Failure.SGX_PCK_INVALID_ISSUER, "PCK certificate is not signed by the intermediate CA")
+                )
+            certificates = (pck, intermediate, root)
         key = public_key_from_point(pck.public_key_bytes)
         qe_failure = None
         if key is not None:
@@ -458,18 +481,69 @@ class Verifier:
                     Failure.INVALID_QE_REPORT_DATA,
                     "the QE report does not bind the attestation key (REPORTDATA != SHA-256(key || auth data))",
                 )
-        dates = _Dates.of((chain,), [], [])
+        issued = [cert.not_before for cert in certificates]
         return _Platform(
             root,
             intermediate,
             self._shared_sgx(pck.sgx),
+            self._share(ca_type(intermediate.subject_cn)),
             pck.serial_number,
-            self._share(dates.earliest_issue),  # mostly the root's
-            dates.latest_issue,
-            dates.expiration,
+            self._share(min(issued)),  # mostly the root's
+            max(issued),
+            min(cert.not_after for cert in certificates),
             key is not None,
             qe_failure,
         )
+
+    def _attestation_key(self, raw: bytes) -> ec.EllipticCurvePublicKey | None:
+        """The quote's attestation key as a key object; the most recently used few are kept (a key object costs
+        about 2 KB outside Python, so the per-platform records keep none)."""
+        keys = self._keys
+        key = keys.get(raw)
+        if key is None:
+            key = public_key_from_raw(raw)
+            if key is not None:
+                if len(keys) >= _KEY_OBJECTS:
+                    keys.clear()
+                keys[raw] = key
+        return key
+
+    def _on_known_cas(self, pem: bytes) -> tuple[Certificate, Certificate, PckCertificate] | None:
+        """A chain whose CA certificates, exactly as encoded, this verifier has read and checked before (the bytes
+        after the PCK certificate's block): its root and intermediate CA, and the PCK certificate read and checked
+        as the full reading would; None (read it in full) when anything about it is unusual. What is left to check
+        is the PCK certificate's issuer and signature."""
+        split = pem.find(_PEM_END) + len(_PEM_END)
+        known = self._known_cas.get(pem[split:]) if split > len(_PEM_END) else None
+        if known is None or not pem.startswith(_PEM_BEGIN) or 0 < pem.find(_PEM_BEGIN, 1) < split:
+            return None
+        try:
+            leaf = Certificate.from_pem(pem[:split])
+            name = leaf.subject_cn
+            if leaf.missing_extensions or leaf.self_issued or PCK_CN not in name or INTERMEDIATE_CN in name:
+                return None
+            return known[0], known[1], PckCertificate.from_certificate(leaf)
+        except FormatError:
+            return None
+
+    def _remember_cas(
+        self, pem: bytes, chain: CertificateChain, pck: PckCertificate, intermediate: Certificate
+    ) -> None:
+        """After a full reading of a chain led by its PCK certificate: its CA certificates, for ``_on_known_cas``."""
+        first, *cas = chain.certificates
+        split = pem.find(_PEM_END) + len(_PEM_END)
+        root = chain.root
+        if (
+            root is not None
+            and first.der == pck.der
+            and root in cas
+            and intermediate in cas
+            and not any(PCK_CN in ca.subject_cn for ca in cas)
+            and split > len(_PEM_END)
+        ):
+            if len(self._known_cas) >= _KNOWN_CA_CHAINS:
+                self._known_cas.clear()
+            self._known_cas[pem[split:]] = (root, intermediate)
 
     def _shared_sgx(self, sgx: SgxExtension) -> SgxExtension:
         """``sgx`` with its TCB, FMSPC and PCE-ID objects shared with earlier platforms that have the same (a fleet
@@ -535,7 +609,7 @@ class Verifier:
         if platform.qe_failure is not None:  # the QE report's signature, then its REPORTDATA
             raise Refused(platform.qe_failure.failure, platform.qe_failure.detail)
         _check_qe_identity(quote, qe_identity)
-        key = public_key_from_raw(quote.attestation_key)
+        key = self._attestation_key(quote.attestation_key)
         if key is None:
             raise Refused(Failure.UNSUPPORTED_QUOTE_FORMAT, "the attestation key is not a P-256 point")
         if not verify_raw(key, quote.signature, quote.signed_data):
@@ -587,7 +661,7 @@ class Verifier:
             tcb_pce_svn=sgx.tcb.pce_svn,
             tee_type=quote.tee,
             sgx_type=sgx.sgx_type.label,
-            ca_type=ca_type(platform.intermediate.subject_cn),
+            ca_type=platform.ca_type,
             platform_instance_id=sgx.platform_instance_id,
             dynamic_platform=sgx.dynamic_platform,
             cached_keys=sgx.cached_keys,
@@ -636,6 +710,10 @@ def _evaluate(
 
 _EVALUATIONS_PER_TCB_INFO = 4096
 _ISSUERS_PER_BUNDLE = 16
+_KNOWN_CA_CHAINS = 16
+_KEY_OBJECTS = 256
+_PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
+_PEM_END = b"-----END CERTIFICATE-----"
 
 
 _SHARED_VALUES = 4096
@@ -644,9 +722,10 @@ _SHARED_VALUES = 4096
 def _outcome(check: Callable[[], T], step: PreflightStep | None = None) -> T | Refused:
     """What ``check`` returns, or the failure it raises (as a failure of the pre-flight ``step``, if given)."""
     try:
-        with _during(step):
-            return check()
+        return check()
     except Refused as exc:
+        if step is not None:
+            exc.step = step
         return exc
 
 
