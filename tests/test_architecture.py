@@ -49,6 +49,10 @@ def _violation(i: Import) -> str | None:
     source, target = area(i.importer), area(i.imported)
     if source == target:
         return None
+    if source not in FLOOR or target not in FLOOR:
+        return (
+            f"{source if source not in FLOOR else target} has no floor: add it to FLOORS in tests/test_architecture.py"
+        )
     if target == "sim" and source not in MAY_IMPORT_SIM:
         return f"only {', '.join(sorted(MAY_IMPORT_SIM - {'sim'}))} may import the simulator"
     if FLOOR[target] >= FLOOR[source]:
