@@ -19,7 +19,6 @@ from pydcap.pccs import CachingMode
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
 from tests.pccs.conftest import ADMIN, USER, V4, Factory, client, pckcert_params, registration, serving
-from tests.pccs.test_config import NEWER_INTEL_KEYS
 from tests.support.testdata import intel_file
 
 
@@ -55,8 +54,7 @@ def test_serve_with_intels_default_json_unchanged(
         assert answer.status_code == 200 and answer.content == intel.enclave_identity("QE")
     output = "".join(lines)
     assert "error" not in output.lower()
-    warned = set(re.findall(r"unknown key '(\w+)' ignored", output))
-    assert warned <= NEWER_INTEL_KEYS
+    assert "unknown key" not in output  # every key of Intel's file is read, its server timeouts too
 
 
 def test_restart_in_the_middle_of_a_refresh_loses_nothing(

@@ -2,7 +2,7 @@
 arrive, before the application sees a request, and ``ServerConfig``, the uvicorn configuration that uses it.
 
 A request head is fed to the parser in pieces no larger than the room left under ``max_header_bytes``, so an
-oversized head is refused (431) after that many bytes, however the client sends it; a timer per request refuses
+oversized head is refused (431) after that many bytes, however the client sends it; a deadline per request refuses
 a head or body that is slow to arrive (408); connections past the limits are answered 503 and closed; a path with
 an encoded ``/``, ``\\``, ``.`` or NUL is refused (400) before routing, so that it cannot slip past a proxy's path
 rules. Every refusal is ``text/plain`` and, like every answer, carries ``X-Content-Type-Options: nosniff``.
@@ -51,7 +51,7 @@ class _RefusalLog:
         if now - self._last.get(kind, -_LOG_EVERY) >= _LOG_EVERY:
             count, self._since[kind] = self._since[kind], 0
             self._last[kind] = now
-            log.warning("refused %d request(s) in %.0f s: %s (%s)", count, _LOG_EVERY, text, kind)
+            log.warning("refused: %s (%s; %d such refusals since this was last logged)", text, kind, count)
 
 
 _refusals = _RefusalLog()
@@ -77,7 +77,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0  # of the request head being received (or of the next one's, between requests)
         self._in_body = False  # the head is complete; its body is arriving
         self._body_bytes = 0
-        self._started = 0.0  # when the request being received began (loop time)
+        self._receiving = False  # a request is arriving (from the connection's opening or a request's first byte)
+        self._started = 0.0  # when it began (loop time)
+        self._head_limit = min(self.limits.header_timeout, self.limits.request_timeout)
+        # One timer per connection, armed when a request begins and none is; when it fires it checks the request
+        # then arriving (if any), so a keep-alive connection's requests cost no timer of their own.
         self._timer: asyncio.TimerHandle | None = None
         self._refused = False
 
@@ -130,11 +134,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._body_bytes = 0
-        if self._timer is None:
+        if not self._receiving:  # the next request on this connection (the first one counts from the opening)
             self._begin_request()
 
     def on_headers_complete(self) -> None:
-        if _ENCODED_SEPARATOR.search(self.url.partition(b"?")[0]):
+        if b"%" in self.url and _ENCODED_SEPARATOR.search(self.url.partition(b"?")[0]):
             self._refuse(400, "the path has an encoded '/', '\\', '.' or NUL (%2F, %5C, %2E, %00); send it unencoded",
                          "encoded path separator")  # fmt: skip
             return
@@ -157,8 +161,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         if self._refused:
             return
-        self._stop_timer()
-        self._in_body = False
+        self._receiving = self._in_body = False
         self._head_bytes = 0
         super().on_message_complete()
 
@@ -167,9 +170,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def _begin_request(self) -> None:
         """A request starts (the connection opened, or the first byte of the next request came)."""
         self._started = self.loop.time()
-        self._stop_timer()
-        head = min(self.limits.header_timeout, self.limits.request_timeout)
-        self._timer = self.loop.call_later(head, self._deadline_passed)
+        self._receiving = True
+        if self._timer is None:
+            self._timer = self.loop.call_later(self._head_limit, self._deadline_passed)
 
     def _stop_timer(self) -> None:
         if self._timer is not None:
@@ -178,15 +181,16 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _deadline_passed(self) -> None:
         self._timer = None
-        if not self._in_body:
-            head = min(self.limits.header_timeout, self.limits.request_timeout)
-            self._refuse(408, f"the request head did not arrive within {head:g} s", "header timeout")
+        if not self._receiving:  # between requests: uvicorn's keep-alive timeout applies
             return
-        left = self._started + self.limits.request_timeout - self.loop.time()
-        if left > 0:
+        limit = self.limits.request_timeout if self._in_body else self._head_limit
+        left = self._started + limit - self.loop.time()
+        if left > 0:  # the request arriving now began after the one the timer was armed for
             self._timer = self.loop.call_later(left, self._deadline_passed)
-            return
-        self._refuse(408, f"the request did not arrive within {self.limits.request_timeout:g} s", "request timeout")
+        elif self._in_body:
+            self._refuse(408, f"the request did not arrive within {limit:g} s", "request timeout")
+        else:
+            self._refuse(408, f"the request head did not arrive within {limit:g} s", "header timeout")
 
     # ---- refusing ---------------------------------------------------------------------------------
 
