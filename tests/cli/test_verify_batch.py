@@ -10,16 +10,10 @@ from pathlib import Path
 import pytest
 
 from pydcap.cli import main
+from pydcap.sim import catalog as cat
 from pydcap.sim.fleet import Fleet, make_fleet, write_fleet
 
-ALL_STATUSES = [
-    "UpToDate",
-    "SWHardeningNeeded",
-    "ConfigurationNeeded",
-    "ConfigurationAndSWHardeningNeeded",
-    "OutOfDate",
-    "OutOfDateConfigurationNeeded",
-]
+ALL_STATUSES = [s for s in cat.PLATFORM_STATUSES if s != cat.REVOKED]  # every status a fleet platform has
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +117,25 @@ def test_sim_fleet_then_verify_it(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "10 quotes: 10 accepted, 0 rejected" in captured.err
     assert main(["sim", "fleet", "--count", "3", "-o", str(out)]) == 2  # fewer platforms than FMSPCs
     assert "at least 5" in capsys.readouterr().err
+
+
+def test_many_quotes_from_a_service_fetch_once_per_fmspc(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--pcs with several quotes: the collateral of each FMSPC is fetched once, every quote verified with its own."""
+    server = pytest.importorskip("pydcap.sim.server", reason="the simulated Intel PCS is not available")
+    from pydcap.sim import SimulatedIntel
+
+    intel = SimulatedIntel(seed=31)
+    (tmp_path / "root.pem").write_bytes(intel.root_pem)
+    quotes = []
+    for name, tee in (("a", "sgx"), ("b", "sgx"), ("c", "tdx"), ("d", "sgx")):
+        platform = intel.tdx_platform(name=name) if tee == "tdx" else intel.sgx_platform(name=name)
+        quotes.append(tmp_path / f"{name}.bin")
+        quotes[-1].write_bytes(platform.quote(b"batch"))
+    with server.SimulatedPcs(intel) as pcs:
+        args = ["verify", *map(str, quotes), "--pcs", pcs.url, "--root-ca", str(tmp_path / "root.pem")]
+        code = main([*args, "--cache", str(tmp_path / "cache.sqlite3"), "--json", "--jobs", "1"])
+        by_endpoint = pcs.stats()["by_endpoint"]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0 and [line["accepted"] for line in lines] == [True] * 4
+    assert [line["tee"] for line in lines] == ["SGX", "SGX", "TDX", "SGX"]
+    assert by_endpoint["sgx/v4/tcb"] == 1 and by_endpoint["tdx/v4/tcb"] == 1, by_endpoint

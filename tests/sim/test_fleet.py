@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pydcap.collateral import Collateral
+from pydcap.sim import catalog as cat
 from pydcap.sim.fleet import GROUPS, Fleet, cached_fleet, make_fleet, read_fleet, write_fleet
 from pydcap.verify import Verifier
 
@@ -24,14 +25,7 @@ def test_fleet_spans_groups_and_statuses(fleet: Fleet) -> None:
     assert len(fleet) == FLEET_SIZE
     assert Counter(m.group for m in fleet.members) == dict.fromkeys(range(len(GROUPS)), FLEET_SIZE // len(GROUPS))
     assert len({(m.group, m.scenario) for m in fleet.members}) == FLEET_SIZE
-    assert set(m.expected for m in fleet.members) == {
-        "UpToDate",
-        "SWHardeningNeeded",
-        "ConfigurationNeeded",
-        "ConfigurationAndSWHardeningNeeded",
-        "OutOfDate",
-        "OutOfDateConfigurationNeeded",
-    }
+    assert {m.expected for m in fleet.members} == set(cat.PLATFORM_STATUSES) - {cat.REVOKED}
     assert len({m.first for m in fleet.members} | {m.again for m in fleet.members}) == 2 * FLEET_SIZE
 
 

@@ -117,16 +117,25 @@ def fetch_bundles(
                 chosen.append(None)
                 continue
             try:
-                request = CollateralRequest.from_quote(item.data)
-            except FormatError as exc:
-                chosen.append(f"cannot tell which collateral the quote needs: {exc}")
-                continue
+                request: CollateralRequest | None = CollateralRequest.from_quote(item.data)
+            except FormatError:
+                request = None  # an encrypted PPID: the service finds the PCK certificate, and so the request
             if request not in by_request:
                 try:
-                    by_request[request] = len(bundles)
-                    bundles.append(service.fetch(item.data).collateral)
+                    fetched = service.fetch(item.data)
                 except CollateralUnavailableError as exc:
-                    by_request[request] = f"collateral unavailable: {exc}"
+                    outcome: int | str = f"collateral unavailable: {exc}"
+                except FormatError as exc:
+                    outcome = f"cannot tell which collateral the quote needs: {exc}"
+                else:
+                    request = fetched.request
+                    outcome = by_request.setdefault(request, len(bundles))
+                    if outcome == len(bundles):
+                        bundles.append(fetched.collateral)
+                if request is None:
+                    chosen.append(outcome)
+                    continue
+                by_request[request] = outcome
             chosen.append(by_request[request])
     return bundles, chosen
 

@@ -474,9 +474,7 @@ class Verifier:
                 qe_failure = Refused(
                     Failure.INVALID_QE_REPORT_SIGNATURE, "the QE report is not signed by the PCK certificate's key"
                 )
-            elif (
-                quote.qe_report.report_data[:32] != hashlib.sha256(quote.attestation_key + quote.qe_auth_data).digest()
-            ):
+            elif quote.qe_report.report_data[:32] != _binding(quote):
                 qe_failure = Refused(
                     Failure.INVALID_QE_REPORT_DATA,
                     "the QE report does not bind the attestation key (REPORTDATA != SHA-256(key || auth data))",
