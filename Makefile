@@ -19,6 +19,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/verify.py
 	$(BIN)/python benchmarks/fleet.py
 	$(BIN)/python benchmarks/pccs.py

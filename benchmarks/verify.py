@@ -112,8 +112,11 @@ def main() -> int:
         return 2
     bundles = sorted(p for p in (TESTDATA / "real").glob("*") if (p / "collateral-dcap-qvl.json").is_file())
     if not bundles:
-        console.print(f"no real bundles with dcap-qvl collateral under {TESTDATA}")
-        return 2
+        console.print(
+            f"SKIPPED: verifications per second need the shared test data (real Intel quotes, ../shared/testdata "
+            f"or $PYDCAP_TESTDATA); none with dcap-qvl collateral under {TESTDATA}"
+        )
+        return 0
     rows = [bench_bundle(b, args.rounds) for b in bundles]
     same_work = [r for r in rows if r["comparable"]]
 

@@ -8,9 +8,8 @@ Verify a quote::
     print(result.accepted, result.tcb_status, result.reasons)
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pydcap.collateral import Collateral, EnclaveIdentity, TcbInfo
 from pydcap.errors import (
     CertificateFormatError,
     CollateralFormatError,
@@ -18,25 +17,31 @@ from pydcap.errors import (
     PydcapError,
     QuoteFormatError,
 )
-from pydcap.pki import PckCertificate, TrustRoot
-from pydcap.policy import AllOf, AnyOf, Policy, UnsafeAcceptAnyStatus
-from pydcap.quote import Quote
-from pydcap.verify import (
-    Failure,
-    Quote3Error,
-    QvResult,
-    Supplemental,
-    TcbStatus,
-    VerificationResult,
-    Verifier,
-    verify_quote,
-)
+from pydcap.exports import lazy_exports
 
 __version__ = "0.1.0"
 
-# The collateral clients and the cache pull in httpx and SQLAlchemy; they load on first use so that
-# verifying a quote (and the command line) starts quickly.
+# Everything else loads on first use: ``pydcap --help`` needs none of it, verifying a quote needs no HTTP client
+# or database (httpx, SQLAlchemy).
 _LAZY = {
+    "Collateral": "pydcap.collateral",
+    "EnclaveIdentity": "pydcap.collateral",
+    "TcbInfo": "pydcap.collateral",
+    "PckCertificate": "pydcap.pki",
+    "TrustRoot": "pydcap.pki",
+    "AllOf": "pydcap.policy",
+    "AnyOf": "pydcap.policy",
+    "Policy": "pydcap.policy",
+    "UnsafeAcceptAnyStatus": "pydcap.policy",
+    "Quote": "pydcap.quote",
+    "Failure": "pydcap.verify",
+    "Quote3Error": "pydcap.verify",
+    "QvResult": "pydcap.verify",
+    "Supplemental": "pydcap.verify",
+    "TcbStatus": "pydcap.verify",
+    "VerificationResult": "pydcap.verify",
+    "Verifier": "pydcap.verify",
+    "verify_quote": "pydcap.verify",
     "AsyncCollateralService": "pydcap.cache",
     "CollateralCache": "pydcap.cache",
     "CollateralService": "pydcap.cache",
@@ -52,18 +57,24 @@ _LAZY = {
 if TYPE_CHECKING:
     from pydcap.attest import TokenVerifier, verify_token
     from pydcap.cache import AsyncCollateralService, CollateralCache, CollateralService, CollateralStore
+    from pydcap.collateral import Collateral, EnclaveIdentity, TcbInfo
+    from pydcap.pki import PckCertificate, TrustRoot
+    from pydcap.policy import AllOf, AnyOf, Policy, UnsafeAcceptAnyStatus
+    from pydcap.quote import Quote
     from pydcap.sources import AzureClient, CollateralUnavailableError, PccsClient, PcsClient
+    from pydcap.verify import (
+        Failure,
+        Quote3Error,
+        QvResult,
+        Supplemental,
+        TcbStatus,
+        VerificationResult,
+        Verifier,
+        verify_quote,
+    )
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pydcap' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

@@ -514,4 +514,5 @@ def test_a_ca_bundle_that_is_no_bundle_is_a_finding_not_a_traceback(root: Path, 
 def test_bundled_untrusted_tls_names_its_own_setting(root: Path, self_signed_pccs: str) -> None:
     env = {"PYDCAP_SYSROOT": str(root), "PYDCAP_COLLATERAL_SERVICE": "pccs", "PYDCAP_COLLATERAL_URL": self_signed_pccs}
     level, message = only(probe(root, env=env), "service")
-    assert level == "error" and "PYDCAP_COLLATERAL_VERIFY_TLS=false" in message
+    assert level == "error" and "PYDCAP_COLLATERAL_VERIFY_TLS=/path/to/its-cert.pem" in message
+    assert "--ca-cert PEM" in message

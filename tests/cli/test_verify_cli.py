@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pydcap import Quote
 from pydcap.cli import main
 from pydcap.pki import CertificateChain
+from pydcap.sim import SimulatedIntel
 from tests.conftest import real_bundle
 
 
@@ -89,19 +90,36 @@ def test_usage_and_unreadable_input_exit_2(tmp_path: Path) -> None:
     assert run("verify", str(b.path / "quote.bin"), "--collateral", str(tmp_path / "bad.json")).returncode == 2
 
 
-def test_missing_collateral_exits_3(tmp_path: Path) -> None:
+def test_missing_or_empty_collateral_exits_2_naming_the_flag(tmp_path: Path) -> None:
     b = real_bundle("phala-tdx-v4")
     proc = run("verify", str(b.path / "quote.bin"), "--collateral", str(tmp_path / "absent"))
-    assert proc.returncode == 3
-    assert "does not exist" in proc.stderr
+    assert proc.returncode == 2
+    assert f"--collateral {tmp_path / 'absent'}: no such file or directory" in proc.stderr
+    (tmp_path / "empty").mkdir()
+    proc = run("verify", str(b.path / "quote.bin"), "--collateral", str(tmp_path / "empty"), "--json")
+    assert proc.returncode == 2
+    shown = json.loads(proc.stdout)
+    assert shown["exit_code"] == 2 and shown["error"].startswith(f"--collateral {tmp_path / 'empty'}")
+
+
+def test_root_ca_must_be_a_self_signed_ca(tmp_path: Path) -> None:
+    b = real_bundle("phala-tdx-v4")
+    pem = Quote.parse(b.quote).pck_chain_pem
+    assert pem is not None
+    pck, intermediate = CertificateChain.parse(pem).certificates[:2]
+    for name, cert, why in (("leaf", pck, "is not a CA certificate"), ("mid", intermediate, "is not self-signed")):
+        (tmp_path / f"{name}.pem").write_bytes(cert.x509.public_bytes(Encoding.PEM))
+        proc = run(
+            "verify", str(b.path / "quote.bin"), "--collateral", str(b.path), "--root-ca", str(tmp_path / f"{name}.pem")
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert f"--root-ca {tmp_path / name}.pem: trusted root" in proc.stderr and why in proc.stderr
+        assert "Traceback" not in proc.stderr
 
 
 def test_other_root_prints_a_warning(tmp_path: Path) -> None:
     b = real_bundle("phala-tdx-v4")
-    pem = Quote.parse(b.quote).pck_chain_pem
-    assert pem is not None
-    intermediate = CertificateChain.parse(pem).certificates[1]
-    (tmp_path / "root.pem").write_bytes(intermediate.x509.public_bytes(Encoding.PEM))
+    (tmp_path / "root.pem").write_bytes(SimulatedIntel(0).root_pem)
     proc = run(
         "verify",
         str(b.path / "quote.bin"),
@@ -130,10 +148,12 @@ def test_quote_show(capsys: pytest.CaptureFixture[str]) -> None:
     assert "mr_enclave" in capsys.readouterr().out
 
 
-def test_quote_show_malformed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_quote_show_malformed_is_unreadable_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "q.bin").write_bytes(b"\x03\x00" + b"\x00" * 20)
-    assert main(["quote", "show", str(tmp_path / "q.bin"), "--json"]) == 1
-    assert "offset" in json.loads(capsys.readouterr().out)
+    assert main(["quote", "show", str(tmp_path / "q.bin"), "--json"]) == 2
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["exit_code"] == 2 and shown["error"].startswith(f"QUOTE {tmp_path / 'q.bin'}: malformed quote")
+    assert isinstance(shown["offset"], int) and shown["reason"]
 
 
 def test_malformed_expected_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -141,15 +161,18 @@ def test_malformed_expected_value_is_a_usage_error(capsys: pytest.CaptureFixture
     b = real_bundle("phala-sgx-v3")
     code = main(["verify", str(b.path / "quote.bin"), "--collateral", str(b.path), "--mrenclave", "zz"])
     assert code == 2
-    assert "mr_enclave 'zz' is not hex" in capsys.readouterr().err
+    assert "argument --mrenclave: 'zz' is not hex" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("at", ["99999999999999", "-99999999999"])
-def test_time_out_of_the_range_of_dates_is_a_usage_error(at: str, capsys: pytest.CaptureFixture[str]) -> None:
-    """It used to verify, then end in a traceback printing the verification time."""
+@pytest.mark.parametrize(
+    ("at", "why"),
+    [("99999999999999", "out of the range of dates"), ("-1", "before 1970"), ("1969-12-31T23:59:59Z", "before 1970")],
+)
+def test_time_out_of_the_range_of_dates_is_a_usage_error(at: str, why: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """It used to verify, then end in a traceback printing the verification time (or accept a negative time)."""
     b = real_bundle("phala-tdx-v4")
     assert main(["verify", str(b.path / "quote.bin"), "--collateral", str(b.path), "--at", at]) == 2
-    assert "out of the range of dates" in capsys.readouterr().err
+    assert f"--at {at!r} is {why}" in capsys.readouterr().err
 
 
 def test_a_misspelled_accepted_status_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,8 +20,9 @@ import pytest
 
 from pydcap.cache import CollateralStore
 from pydcap.cli import main
+from pydcap.sim import SimulatedIntel
 from tests.cache.databases import store_target
-from tests.conftest import TESTDATA, Bundle, real_bundle
+from tests.conftest import Bundle, real_bundle
 from tests.sources.pccs_replay import ReplayPccs
 
 _SCRIPT = Path(sys.executable).with_name("pydcap")
@@ -121,8 +122,8 @@ def test_no_cache_fetches_every_time_and_writes_nothing(
 def test_collateral_from_an_untrusted_upstream_is_exit_status_3(
     pccs: ReplayPccs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    other_root = TESTDATA / "real" / SGX / "collateral" / "tcb_info_issuer_chain.pem"
-    # The TCB Signing certificate is not the root: trusting its key makes every Intel document untrusted.
+    other_root = tmp_path / "sim-root.pem"
+    other_root.write_bytes(SimulatedIntel(0).root_pem)  # trusting another root makes every Intel document untrusted
     status = main(
         _verify_args(
             real_bundle(SGX), "--pccs", pccs.url, "--cache", str(tmp_path / "c.db"), "--root-ca", str(other_root)
@@ -197,7 +198,9 @@ def test_collateral_fetch_writes_the_shared_testdata_layout(
     assert {p["origin"] for p in summary["parts"].values()} == {"upstream"}
 
 
-def test_cache_list_stats_and_clear(pccs: ReplayPccs, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cache_list_stats_and_clear(
+    pccs: ReplayPccs, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     b = real_bundle(SGX)
     cache = str(tmp_path / "c.db")
     assert main(_verify_args(b, "--pccs", pccs.url, "--cache", cache)) == 0
@@ -218,12 +221,23 @@ def test_cache_list_stats_and_clear(pccs: ReplayPccs, tmp_path: Path, capsys: py
     assert stats["by_kind"]["tcb_info"]["fresh"] == 0, "judged now, Intel's 2025 TCB info has expired"
     assert main(["cache", "list", "--cache", cache]) == 0
     assert "STALE" in capsys.readouterr().out
+    assert main(["cache", "clear", "--cache", cache, "--kind", "tcb_info"]) == 2  # no terminal to ask on
+    assert "Remove 1 tcb_info entries from" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", _Terminal("n\n"))
+    assert main(["cache", "clear", "--cache", cache, "--kind", "tcb_info"]) == 1
+    assert "Remove 1 tcb_info entries from" in capsys.readouterr().out
+    monkeypatch.setattr("sys.stdin", _Terminal("y\n"))
     assert main(["cache", "clear", "--cache", cache, "--kind", "tcb_info"]) == 0
     assert "Removed 1 tcb_info entries" in capsys.readouterr().out
     assert main(["cache", "stats", "--cache", cache]) == 0
     assert "Entries  : 3" in capsys.readouterr().out
-    assert main(["cache", "clear", "--cache", cache]) == 0
+    assert main(["cache", "clear", "--cache", cache, "--yes"]) == 0
     assert "Removed 3 entries" in capsys.readouterr().out
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
 
 
 @pytest.mark.parametrize("command", ["list", "stats", "clear"])
@@ -232,7 +246,7 @@ def test_looking_into_a_cache_that_does_not_exist_creates_none(
 ) -> None:
     missing = tmp_path / "typo" / "c.db"
     assert main(["cache", command, "--cache", str(missing)]) == 2
-    assert f"no collateral cache at {missing}" in capsys.readouterr().err
+    assert f"--cache: no collateral cache at {missing}" in capsys.readouterr().err
     assert not (tmp_path / "typo").exists()
 
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import ssl
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import httpx
 import pytest
 
+from pydcap.serving.tls import self_signed
 from pydcap.sources import (
     AzureClient,
     CollateralNotFoundError,
@@ -19,6 +24,7 @@ from pydcap.sources import (
     RateLimitedError,
     RetryPolicy,
     Tee,
+    TlsVerificationError,
     UpstreamServerError,
     UpstreamUnreachableError,
 )
@@ -177,3 +183,35 @@ def test_bad_urls_and_versions_are_refused() -> None:
         AzureClient(tdx_url="http://[::1/sgx/certification")
     with pytest.raises(ValueError, match="API version"):
         PccsClient("https://pccs/sgx/certification/v2/")
+
+
+def test_an_untrusted_tls_certificate_is_one_named_failure_not_retried(tmp_path: Path) -> None:
+    """An untrusted certificate is not transient: one connection, then ``TlsVerificationError`` saying so."""
+    cert_pem, key_pem = self_signed("127.0.0.1")
+    (tmp_path / "cert.pem").write_bytes(cert_pem)
+    (tmp_path / "key.pem").write_bytes(key_pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    listener = socket.create_server(("127.0.0.1", 0))
+    connections: list[int] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            connections.append(1)
+            with conn, contextlib.suppress(OSError):
+                context.wrap_socket(conn, server_side=True)  # the client refuses the certificate
+
+    threading.Thread(target=accept, daemon=True).start()
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        with pytest.raises(TlsVerificationError) as caught:
+            asyncio.run(PccsClient(url, settings=_settings(attempts=4)).root_ca_crl())
+    finally:
+        listener.close()
+    assert connections == [1]
+    assert "its TLS certificate is not trusted: self-signed certificate" in str(caught.value)
+    assert isinstance(caught.value, UpstreamUnreachableError)  # a service that cannot be used (exit status 3)

@@ -172,6 +172,7 @@ def test_SGX_PCK_CERT_CHAIN_UNTRUSTED() -> None:
         .serial_number(1)
         .not_valid_before(datetime(2020, 1, 1, tzinfo=UTC))
         .not_valid_after(datetime(2040, 1, 1, tzinfo=UTC))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     root = TrustRoot.from_pem(cert.public_bytes(serialization.Encoding.PEM))

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydcap.serving import values as read
 from pydcap.serving.values import ConfigError
-from pydcap.sources.pcs import INTEL_PCS_URL
+from pydcap.sources.defaults import INTEL_PCS_URL
 
 ENV_PREFIX = "PYDCAP_ATTEST_"
 # Without a database, the service uses the PCCS's default store (``pydcap pccs serve``'s), so that on one machine

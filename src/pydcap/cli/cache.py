@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,15 +20,15 @@ from rich.table import Table
 from pydcap.cache import CollateralStore, EntryKind, StoreError
 from pydcap.cache.keys import trust_root_id
 from pydcap.cache.locations import STORE_ENV, default_store_path
-from pydcap.cli import EXIT_OK, CliError
+from pydcap.cli import EXIT_OK, EXIT_REJECTED, CliError
 from pydcap.cli.inputs import parse_time
-from pydcap.cli.output import out, print_json
+from pydcap.cli.output import out, print_json, print_table
 from pydcap.pki import TrustRoot
 from pydcap.verify.result import iso
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("cache", help="inspect or clear the collateral cache")
+    p = sub.add_parser("cache", description="Inspect or clear the collateral cache.")
     csub = p.add_subparsers(dest="cache_command", metavar="SUBCOMMAND", required=True)
     for name, help_text, handler in (
         ("list", "list the cached documents", run_list),
@@ -37,7 +38,9 @@ def register(sub: Any) -> None:
         c = csub.add_parser(name, help=help_text)
         c.add_argument("--cache", metavar="PATH_OR_URL", help="SQLite file or postgresql+psycopg:// URL")
         c.add_argument("--kind", choices=[k.value for k in EntryKind], help="only entries of this kind")
-        if name != "clear":
+        if name == "clear":
+            c.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+        else:
             c.add_argument("--at", metavar="TIME", help="judge freshness at this time (default now)")
             c.add_argument("--json", action="store_true", help="print one JSON object")
         c.set_defaults(handler=handler)
@@ -49,7 +52,8 @@ def _open(args: argparse.Namespace) -> Iterator[CollateralStore]:
     a cache never creates one: a SQLite file that does not exist is reported as such."""
     target = args.cache or os.environ.get(STORE_ENV) or str(default_store_path())
     if "://" not in target and not Path(target).expanduser().exists():
-        raise CliError(f"no collateral cache at {target} (nothing has been cached there)")
+        given = "--cache" if args.cache else STORE_ENV if os.environ.get(STORE_ENV) else "the default cache"
+        raise CliError(f"{given}: no collateral cache at {target} (nothing has been cached there)")
     try:
         with CollateralStore.open(args.cache) as store:
             yield store
@@ -100,17 +104,29 @@ def run_list(args: argparse.Namespace) -> int:
             str(entry.size),
             entry.source,
         )
-    out.print(table)
+    print_table(table)
     return EXIT_OK
 
 
 def run_clear(args: argparse.Namespace) -> int:
-    with _open(args) as store:
-        removed = store.clear(kind=args.kind)
-        location = store.location
     what = f"{args.kind} entries" if args.kind else "entries"
+    with _open(args) as store:
+        location = store.location
+        count = len(store.entries(kind=args.kind))
+        if count and not args.yes:
+            _confirm(f"Remove {count} {what} from {location}?")
+        removed = store.clear(kind=args.kind)
     out.print(f"Removed {removed} {what} from {location}")
     return EXIT_OK
+
+
+def _confirm(question: str) -> None:
+    """Ask on the terminal; without one (a script), refuse and name --yes."""
+    if not sys.stdin.isatty():
+        raise CliError(f"{question} Not without confirmation: run it on a terminal, or pass --yes")
+    answer = input(f"{question} [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise CliError("nothing removed", EXIT_REJECTED)
 
 
 def run_stats(args: argparse.Namespace) -> int:

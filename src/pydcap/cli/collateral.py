@@ -9,38 +9,23 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydcap.cache import (
-    CollateralCache,
-    CollateralService,
-    CollateralStore,
-    FetchedCollateral,
-    StoreError,
-    default_store_limit,
-)
-from pydcap.cli import EXIT_COLLATERAL_UNAVAILABLE, EXIT_OK, CliError
+from pydcap.cli import EXIT_OK, CliError
 from pydcap.cli.inputs import load_root, parse_time, read_quote
 from pydcap.cli.output import err, out, print_json, warn_untrusted_root
-from pydcap.errors import FormatError
-from pydcap.pki import TrustRoot
-from pydcap.sources import (
-    AZURE_GLOBAL_CACHE_URL,
-    INTEL_PCS_URL,
-    AzureClient,
-    CollateralSource,
-    CollateralUnavailableError,
-    HttpSettings,
-    PccsClient,
-    PcsClient,
-    Update,
-)
-from pydcap.sources.pccs import DEFAULT_PCCS_URL
+from pydcap.cli.services import add_tls_arguments, tls_verification, unavailable
+from pydcap.sources.defaults import AZURE_GLOBAL_CACHE_URL, DEFAULT_PCCS_URL, INTEL_PCS_URL
 from pydcap.verify.result import iso
+
+if TYPE_CHECKING:  # the clients and the cache load when a service is used (httpx, SQLAlchemy)
+    from pydcap.cache import CollateralService, FetchedCollateral
+    from pydcap.pki import TrustRoot
+    from pydcap.sources import CollateralSource
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("collateral", help="fetch verification collateral")
+    p = sub.add_parser("collateral", description="Fetch verification collateral.")
     csub = p.add_subparsers(dest="collateral_command", metavar="SUBCOMMAND", required=True)
     fetch = csub.add_parser(
         "fetch",
@@ -57,7 +42,7 @@ def register(sub: Any) -> None:
 
 
 def add_service_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--pcs [URL] | --pccs [URL] | --azure [URL]``, ``--api-key``, ``--insecure``, ``--update``,
+    """``--pcs [URL] | --pccs [URL] | --azure [URL]``, ``--api-key``, ``--ca-cert | --insecure``, ``--update``,
     ``--cache PATH_OR_URL | --no-cache``."""
     group = parser.add_argument_group("collateral service")
     which = group.add_mutually_exclusive_group()
@@ -83,9 +68,7 @@ def add_service_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"Azure's collateral cache (default {AZURE_GLOBAL_CACHE_URL})",
     )
     group.add_argument("--api-key", metavar="KEY", help="Intel PCS subscription key (Ocp-Apim-Subscription-Key)")
-    group.add_argument(
-        "--insecure", action="store_true", help="do not check the service's TLS certificate (collateral still is)"
-    )
+    add_tls_arguments(group, "the collateral service")
     group.add_argument("--update", choices=["standard", "early"], default="standard", help="TCB evaluation to use")
     store = group.add_mutually_exclusive_group()
     store.add_argument(
@@ -99,7 +82,9 @@ def wants_service(args: argparse.Namespace) -> bool:
 
 
 def make_source(args: argparse.Namespace) -> CollateralSource:
-    settings = HttpSettings(verify_tls=not args.insecure)
+    from pydcap.sources import AzureClient, HttpSettings, PccsClient, PcsClient
+
+    settings = HttpSettings(verify_tls=tls_verification(args))
     try:
         if args.pccs:
             return PccsClient(args.pccs, settings=settings)
@@ -113,6 +98,9 @@ def make_source(args: argparse.Namespace) -> CollateralSource:
 @contextmanager
 def collateral_service(args: argparse.Namespace, root: TrustRoot | None, at: int | None) -> Iterator[CollateralService]:
     """The service the options describe; the store is closed on the way out."""
+    from pydcap.cache import CollateralCache, CollateralService, CollateralStore, StoreError, default_store_limit
+    from pydcap.sources import Update
+
     source = make_source(args)  # a bad URL is refused before any store is opened (or created)
     store = None
     if not args.no_cache:
@@ -136,11 +124,15 @@ def fetch_for_quote(
 ) -> FetchedCollateral:
     """Fetch through the cache, or fail with exit status 3 saying why (and with 2 for unusable input or a
     failing store)."""
+    from pydcap.cache import StoreError
+    from pydcap.errors import FormatError
+    from pydcap.sources import CollateralUnavailableError
+
     with collateral_service(args, root, at) as service:
         try:
             fetched = service.fetch(quote)
         except CollateralUnavailableError as exc:
-            raise CliError(f"collateral unavailable: {exc}", EXIT_COLLATERAL_UNAVAILABLE) from exc
+            raise unavailable(exc) from exc
         except FormatError as exc:
             raise CliError(f"cannot tell which collateral the quote needs: {exc}") from exc
         except StoreError as exc:
@@ -163,7 +155,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     try:
         fetched.collateral.write_directory(args.output)
     except OSError as exc:
-        raise CliError(f"cannot write {args.output}: {exc.strerror}") from exc
+        raise CliError(f"-o {args.output}: cannot write it: {exc.strerror}") from exc
     entries = dict(fetched.entries)
     if fetched.pck_certificate is not None:  # a quote with an encrypted PPID: its PCK chain is in pck_cert.pem
         entries["pck_cert"] = fetched.pck_certificate.entry

@@ -15,11 +15,11 @@ from typing import Any
 from rich.table import Table
 
 from pydcap.cli import EXIT_OK, EXIT_REJECTED, CliError
-from pydcap.cli.output import err, out, print_json
+from pydcap.cli.output import err, out, print_json, print_table
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("demo", help="run the demonstration (simulated Intel, PCCS, enclaves; no hardware)")
+    p = sub.add_parser("demo", description="Run the demonstration (simulated Intel, PCCS, enclaves; no hardware).")
     p.add_argument("--json", action="store_true", help="print a machine-readable account")
     p.add_argument("--real-quotes", action="store_true", help="verify the real quotes of the shared test data")
     p.add_argument("--testdata", metavar="DIR", help="shared test data (default: ../shared/testdata)")
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     table.add_column("time", justify="right", no_wrap=True, min_width=6)
     for s in report.steps:
         table.add_row(str(s.round), s.name, s.what, str(s.upstream_requests), f"{s.seconds * 1000:.0f} ms")
-    out.print(table)
+    print_table(table)
     for rnd in report.rounds:
         verdicts = ", ".join(
             f"{v['tee']} {v['qv_result']}" + ("" if v["accepted"] else " (rejected)") for v in rnd.verdicts
@@ -111,5 +111,5 @@ def run_real_quotes(args: argparse.Namespace) -> int:
             table.add_column(col, overflow="fold")
         for r in rows:
             table.add_row(r["bundle"], r["intel"], r["pydcap"], "[green]match[/]" if r["match"] else "[red]DIFF[/]")
-        out.print(table)
+        print_table(table)
     return EXIT_OK if all(r["match"] for r in rows) else EXIT_REJECTED

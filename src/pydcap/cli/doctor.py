@@ -11,7 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from pydcap.cli import EXIT_OK, EXIT_REJECTED
-from pydcap.cli.output import out, print_json
+from pydcap.cli.output import out, print_json, print_table
+from pydcap.cli.services import add_tls_arguments, tls_verification
 from pydcap.provider.diagnosis import DoctorReport, examine
 
 _MARKS = {"ok": "[green]✔[/]", "info": "[dim]·[/]", "warning": "[yellow]⚠[/]", "error": "[red]✘[/]"}
@@ -20,7 +21,6 @@ _MARKS = {"ok": "[green]✔[/]", "info": "[dim]·[/]", "warning": "[yellow]⚠[/
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "doctor",
-        help="diagnose this machine's attestation setup",
         description="Check SGX/TDX devices, container setup, AESM, the quote provider and the collateral service "
         "it is configured for (the QCNL file, AZDCAP_* or, for the bundled provider, PYDCAP_COLLATERAL_*). "
         "Paths are looked up under $PYDCAP_SYSROOT (default /).",
@@ -28,13 +28,21 @@ def register(sub: Any) -> None:
     p.add_argument("--provider", metavar="NAME|PATH", help="bundled, intel, azure, native or a library path")
     p.add_argument("--service", metavar="URL", help="check this collateral service URL instead of the configured one")
     p.add_argument("--offline", action="store_true", help="do not contact the collateral service")
+    add_tls_arguments(p, "the collateral service", insecure=False)
     p.add_argument("--timeout", metavar="SECONDS", type=float, default=3.0, help="service check timeout (default 3)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    report = examine(provider=args.provider, network=not args.offline, service_url=args.service, timeout=args.timeout)
+    tls_verification(args)  # a --ca-cert that is not a PEM certificate file is refused before anything else
+    report = examine(
+        provider=args.provider,
+        network=not args.offline,
+        service_url=args.service,
+        timeout=args.timeout,
+        ca_cert=args.ca_cert,
+    )
     if args.json:
         print_json(report.to_dict())
     else:
@@ -58,7 +66,7 @@ def print_report(report: DoctorReport) -> None:
             if c.same_file_as:
                 status = escape(f"same file as {c.same_file_as}")
             table.add_row(str(c.position), escape(c.path), escape(c.label), status)
-        out.print(table)
+        print_table(table)
     if report.machine.in_container:
         missing = report.machine.missing_container_flags()
         if missing:

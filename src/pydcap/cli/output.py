@@ -1,4 +1,5 @@
-"""Terminal output shared by the commands: one rich console on stdout, one on stderr."""
+"""Terminal output shared by the commands: one rich console on stdout, one on stderr; tables drawn for people
+on a terminal and written whole, tab-separated, for scripts; values as a person reads them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -14,6 +17,40 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def print_table(table: Table) -> None:
+    """On a terminal, the table drawn; otherwise (piped, redirected) a header line and one line per row, the cells
+    separated by tabs and never cut, the title on standard error."""
+    if out.is_terminal:
+        out.print(table)
+        return
+    if table.title:
+        err.print(table.title, markup=False)
+    lines = [[_plain(c.header) for c in table.columns]]
+    lines += [list(row) for row in zip(*([_plain(cell) for cell in c.cells] for c in table.columns), strict=True)]
+    sys.stdout.write("".join("\t".join(line) + "\n" for line in lines))
+
+
+def _plain(cell: Any) -> str:
+    text = cell.plain if isinstance(cell, Text) else Text.from_markup(str(cell)).plain
+    return " ".join(text.split())
+
+
+def readable(value: Any) -> str:
+    """A field's value as a person reads it: yes/no for booleans, a list of numbers on one line."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "-"
+    if number_list(value):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def number_list(value: Any) -> bool:
+    """A list of numbers (TCB components, SVNs): shown on one line."""
+    return isinstance(value, list) and bool(value) and all(type(v) is int for v in value)
 
 
 def warn_untrusted_root(name: str) -> None:

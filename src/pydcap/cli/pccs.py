@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,24 +17,27 @@ from typing import Any
 from rich.table import Table
 
 from pydcap.cache import EntryKey, StoreError
-from pydcap.cli import EXIT_COLLATERAL_UNAVAILABLE, EXIT_OK, CliError
-from pydcap.cli.output import err, out, print_json, warn_untrusted_root
-from pydcap.errors import PydcapError
+from pydcap.cli import EXIT_OK, EXIT_UNAVAILABLE, CliError
+from pydcap.cli.inputs import load_root
+from pydcap.cli.output import err, out, print_json, print_table, warn_untrusted_root
+from pydcap.cli.services import add_tls_arguments, tls_verification, unavailable
 from pydcap.pccs import tables
-from pydcap.pccs.collateral_file import export_collateral, import_collateral
-from pydcap.pccs.config import CachingMode, PccsConfig, load_config
+from pydcap.pccs.collateral_file import export_collateral, export_omissions, import_collateral
+from pydcap.pccs.config import CachingMode, PccsConfig, env_name, load_config
 from pydcap.pccs.errors import PccsError
 from pydcap.pccs.queries import fmspc_list, registration_from_json
 from pydcap.pccs.registry import Registration
-from pydcap.pccs.server import serve
+from pydcap.pccs.server import serve, tls_certificate_path
 from pydcap.pccs.service import PccsService
-from pydcap.pki import TrustRoot
+from pydcap.serving import tcp_socket
+from pydcap.serving.logs import LOG_FORMATS
 from pydcap.serving.values import ConfigError
+from pydcap.sources.errors import TlsVerificationError
 from pydcap.sources.models import Tee, Update
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("pccs", help="run or administer the caching service (Intel PCCS compatible)")
+    p = sub.add_parser("pccs", description="Run or administer the caching service (Intel PCCS compatible).")
     psub = p.add_subparsers(dest="pccs_command", metavar="SUBCOMMAND", required=True)
 
     s = psub.add_parser(
@@ -49,10 +53,19 @@ def register(sub: Any) -> None:
         "--mode", choices=[m.value for m in CachingMode], help="caching mode (CachingFillMode; default LAZY)"
     )
     s.add_argument("--api-key", metavar="KEY", help="Intel PCS subscription key (ApiKey)")
+    add_tls_arguments(s, "the upstream", insecure=False, setting="UpstreamCaFile")
     s.add_argument(
         "--insecure-http", action="store_true", default=None, help="plain HTTP (tests, or behind a TLS proxy)"
     )
     s.add_argument("--workers", metavar="N", type=int, help="worker processes sharing the store (Workers; default 1)")
+    s.add_argument(
+        "--log-level", choices=("error", "warning", "info", "debug"), help="log level (LogLevel; default info)"
+    )
+    s.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="log lines readable (text) or as JSON (LogFormat; default auto: text on a terminal, else json)",
+    )
     s.set_defaults(handler=run_serve)
 
     e = psub.add_parser("export", help="write the cache as Intel's platformcollateral JSON")
@@ -63,9 +76,11 @@ def register(sub: Any) -> None:
     )
     e.add_argument("--upstream", metavar="URL", help="Intel PCS to fetch --platforms from")
     e.add_argument("--api-key", metavar="KEY", help="Intel PCS subscription key")
+    add_tls_arguments(e, "the upstream", insecure=False, setting="UpstreamCaFile")
     e.add_argument(
         "--api", type=int, choices=(3, 4), default=4, help="write the documents of this PCCS API version (default 4)"
     )
+    e.add_argument("--allow-empty", action="store_true", help="write an empty file instead of failing")
     e.set_defaults(handler=run_export)
 
     i = psub.add_parser("import", help="import Intel's platformcollateral JSON (verified first)")
@@ -85,6 +100,18 @@ def register(sub: Any) -> None:
     pl.add_argument("--json", action="store_true", help="print the list as JSON")
     pl.set_defaults(handler=run_platforms)
 
+    c = psub.add_parser(
+        "cert",
+        help="print the PCCS's TLS certificate (PEM), which clients trust with --ca-cert",
+        description="Print the TLS certificate 'pydcap pccs serve' presents (the configured TlsCertFile, or the "
+        "self-signed one it made beside its database), for clients: pydcap's --ca-cert, curl's --cacert, "
+        "SSL_CERT_FILE, PYDCAP_COLLATERAL_VERIFY_TLS.",
+    )
+    c.add_argument("--config", metavar="FILE", help="the PCCS's configuration file (Intel's default.json keys)")
+    c.add_argument("--db", metavar="PATH_OR_URL", help="the PCCS's SQLite file or postgresql+psycopg:// URL")
+    c.add_argument("--path", action="store_true", help="print the certificate's path instead of its PEM")
+    c.set_defaults(handler=run_cert)
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="configuration file (Intel's default.json keys)")
@@ -95,7 +122,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace, **extra: Any) -> PccsConfig:
     overrides: dict[str, Any] = {
         "DatabaseUrl": args.db,
-        "RootCaFile": args.root_ca,
+        "RootCaFile": getattr(args, "root_ca", None),
+        "UpstreamCaFile": tls_verification(args) if getattr(args, "ca_cert", None) else None,
         "hosts": getattr(args, "host", None),
         "HTTPS_PORT": getattr(args, "port", None),
         "uri": getattr(args, "upstream", None),
@@ -103,6 +131,8 @@ def _config(args: argparse.Namespace, **extra: Any) -> PccsConfig:
         "ApiKey": getattr(args, "api_key", None),
         "InsecureHttp": getattr(args, "insecure_http", None),
         "Workers": getattr(args, "workers", None),
+        "LogLevel": getattr(args, "log_level", None),
+        "LogFormat": getattr(args, "log_format", None),
         **extra,
     }
     try:
@@ -110,11 +140,8 @@ def _config(args: argparse.Namespace, **extra: Any) -> PccsConfig:
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
     if config.root_ca:
-        try:
-            root = TrustRoot.from_pem(Path(config.root_ca).read_bytes())
-        except (OSError, PydcapError) as exc:
-            raise CliError(f"root CA {config.root_ca}: {exc}") from exc
-        if not root.is_intel:
+        root = load_root(config.root_ca, "--root-ca (RootCaFile)")
+        if root is not None and not root.is_intel:
             warn_untrusted_root(root.name)
     return config
 
@@ -128,6 +155,7 @@ def _service(config: PccsConfig) -> PccsService:
 
 def run_serve(args: argparse.Namespace) -> int:
     config = _config(args)
+    _require_free_port(config)
     try:
         serve(config)
     except (StoreError, OSError) as exc:
@@ -135,34 +163,101 @@ def run_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _require_free_port(config: PccsConfig) -> None:
+    """A busy port is a one-line usage error now, not a log line from uvicorn and exit status 1 later."""
+    try:
+        tcp_socket(config.host, config.port).close()
+    except OSError as exc:
+        raise CliError(f"--port {config.port} (HTTPS_PORT) on {config.host}: {exc.strerror}") from exc
+
+
+def run_cert(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if config.insecure_http:
+        raise CliError("this PCCS serves plain HTTP (--insecure-http, InsecureHttp): it has no TLS certificate")
+    path = tls_certificate_path(config)
+    if not path.is_file():
+        raise CliError(
+            f"no TLS certificate at {path} yet: 'pydcap pccs serve' makes it on first start (with the same "
+            "--config/--db), or set TlsCertFile"
+        )
+    if args.path:
+        sys.stdout.write(f"{path}\n")
+        return EXIT_OK
+    try:
+        sys.stdout.write(path.read_text())
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from exc
+    return EXIT_OK
+
+
 def run_export(args: argparse.Namespace) -> int:
     mode = CachingMode.LAZY.value if args.platforms else CachingMode.OFFLINE.value
     config = _config(args, CachingFillMode=mode)
     registrations = _platform_list(args.platforms) if args.platforms else []
+    target = config.database_target
+    if not registrations and "://" not in target and not Path(target).expanduser().is_file():
+        raise CliError(
+            f"{_store_flag(args)}: no PCCS store at {target}: nothing to export (name the PCCS's store with --db "
+            "or --config; "
+            "--platforms LIST fetches platforms into a new one)"
+        )
     service = _service(config)
 
-    async def fetch_and_export() -> dict[str, Any]:
+    async def fetch_and_export() -> tuple[dict[str, Any], dict[str, int]]:
         try:
             for registration in registrations:
                 await service.platforms.register(registration, "all")
             if registrations and args.api == 3:
                 await _fetch_v3_tcb_infos(service)
-            return await asyncio.to_thread(export_collateral, service, args.api)
+            document = await asyncio.to_thread(export_collateral, service, args.api)
+            return document, await asyncio.to_thread(export_omissions, service, args.api)
         finally:
             await service.aclose()  # the upstreams and the store
 
     try:
-        document = asyncio.run(fetch_and_export())
+        document, left_out = asyncio.run(fetch_and_export())
     except PccsError as exc:
-        raise CliError(f"cannot fetch the platforms: {exc.message}", EXIT_COLLATERAL_UNAVAILABLE) from exc
-    text = json.dumps(document)
+        cause = exc.__cause__
+        if isinstance(cause, TlsVerificationError):
+            raise unavailable(cause) from exc
+        raise CliError(f"cannot fetch the platforms: {exc.message}", EXIT_UNAVAILABLE) from exc
+    c = document["collaterals"]
+    count = exported_documents(document)
+    summary = (
+        f"{count} documents ({len(c['pck_certs'])} platforms, {len(c['tcbinfos'])} FMSPCs) of PCCS API v{args.api} "
+        f"from {service.store.location}"
+    )
+    reasons = [f"left out {n} document{'s' if n != 1 else ''} {why}" for why, n in left_out.items()]
+    if count == 0 and not args.allow_empty:
+        raise CliError(f"nothing to export: {summary}{''.join('; ' + r for r in reasons)} (--allow-empty writes it)")
     if args.output:
-        _write(args.output, text)
-        c = document["collaterals"]
-        err.print(f"wrote {args.output}: {len(c['pck_certs'])} platforms, {len(c['tcbinfos'])} FMSPCs")
+        _write(args.output, json.dumps(document))
     else:
-        sys.stdout.write(text + "\n")
+        sys.stdout.write(json.dumps(document) + "\n")
+    err.print(f"exported {summary} to {args.output or 'standard output'}", markup=False)
+    for reason in reasons:
+        err.print(reason, markup=False)
     return EXIT_OK
+
+
+def _store_flag(args: argparse.Namespace) -> str:
+    """How the user named the store: what a message about it should say."""
+    if args.db:
+        return "--db"
+    if os.environ.get(env_name("DatabaseUrl")):
+        return env_name("DatabaseUrl")
+    return "--config (DatabaseUrl)" if args.config else "the default PCCS store"
+
+
+def exported_documents(document: dict[str, Any]) -> int:
+    """Signed documents, CRLs and PCK certificates in a platformcollateral file."""
+    c = document["collaterals"]
+    identities = sum(1 for k in c if k.endswith("identity") or k.endswith("identity_early"))
+    tcb_infos = sum(len([k for k in item if k != "fmspc"]) for item in c["tcbinfos"])
+    crls = len(c["pckcacrl"]) + (1 if c["rootcacrl"] else 0)
+    certificates = sum(len(p["certs"]) for p in c["pck_certs"])
+    return identities + tcb_infos + crls + certificates
 
 
 def _platform_list(path: str) -> list[Registration]:
@@ -254,5 +349,5 @@ def run_platforms(args: argparse.Namespace) -> int:
                 f"{ppid[:8]}...{ppid[-8:]}" if len(ppid) > 20 else ppid,
                 f"{len(row['platform_manifest']) // 2} bytes" if row["platform_manifest"] else "",
             )  # fmt: skip
-        out.print(table)
+        print_table(table)
     return EXIT_OK

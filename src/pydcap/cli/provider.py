@@ -12,13 +12,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from pydcap.cli import EXIT_OK, EXIT_REJECTED, CliError
-from pydcap.cli.output import out, print_json
+from pydcap.cli.output import out, print_json, print_table
 from pydcap.provider.errors import ProviderSelectionError
 from pydcap.provider.overview import ProviderOverview, ProviderSummary, survey
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("provider", help="list the quote providers and show the one that serves")
+    p = sub.add_parser("provider", description="List the quote providers and show the one that serves.")
     psub = p.add_subparsers(dest="provider_command", metavar="SUBCOMMAND", required=True)
     listing = psub.add_parser(
         "list",
@@ -58,7 +58,7 @@ def run_list(args: argparse.Namespace) -> int:
         table.add_row(
             "[bold green]✔[/]" if p.selected else "", escape(p.name), escape(p.serves_from), escape(p.problem or "")
         )
-    out.print(table)
+    print_table(table)
     _print_selection(overview)
     return EXIT_OK
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pydcap.cli import EXIT_OK, EXIT_REJECTED
+from pydcap.cli import EXIT_OK, CliError
 from pydcap.cli.inputs import read_quote
-from pydcap.cli.output import err, out, print_json
+from pydcap.cli.output import number_list, out, print_json, readable
 from pydcap.errors import FormatError, QuoteFormatError
 from pydcap.pki import CertificateChain, PckCertificate
 from pydcap.quote import Quote
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("quote", help="inspect quotes")
+    p = sub.add_parser("quote", description="Inspect quotes.")
     qsub = p.add_subparsers(dest="quote_command", metavar="SUBCOMMAND", required=True)
     show = qsub.add_parser("show", help="print every field of a quote")
     show.add_argument("quote", metavar="QUOTE", help="quote file ('-' for standard input)")
@@ -51,11 +51,7 @@ def run_show(args: argparse.Namespace) -> int:
     try:
         quote = Quote.parse(data)
     except QuoteFormatError as exc:
-        if args.json:
-            print_json({"error": str(exc), "offset": exc.offset, "reason": exc.reason})
-        else:
-            err.print(f"[red]{exc}[/]")
-        return EXIT_REJECTED
+        raise CliError(f"QUOTE {args.quote}: {exc}", fields={"offset": exc.offset, "reason": exc.reason}) from exc
     info = describe(quote)
     if args.json:
         print_json(info)
@@ -65,17 +61,18 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def _print_tree(obj: Any, indent: int = 0) -> None:
+    """Nested fields, one per line; numbers lists (TCB components) on one line, booleans as yes/no."""
     pad = "  " * indent
     if isinstance(obj, dict):
         for key, value in obj.items():
-            if isinstance(value, dict | list) and value:
+            if isinstance(value, dict | list) and value and not number_list(value):
                 out.print(f"{pad}[bold]{key}[/]:")
                 _print_tree(value, indent + 1)
             else:
-                out.print(f"{pad}[bold]{key}[/]: {value}")
+                out.print(f"{pad}[bold]{key}[/]: {readable(value)}")
     elif isinstance(obj, list):
         for item in obj:
             if isinstance(item, dict | list):
                 _print_tree(item, indent + 1)
             else:
-                out.print(f"{pad}- {item}")
+                out.print(f"{pad}- {readable(item)}")

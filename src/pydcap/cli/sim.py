@@ -29,13 +29,12 @@ DEFAULT_SIM_URL = "http://127.0.0.1:8082"  # where 'pydcap sim serve' listens by
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "sim",
-        help="a simulated Intel: PCS server, quotes and collateral",
         description="A simulated Intel (test PKI, PCS API, SGX and TDX platforms). Never trusted by default.",
     )
     ssub = p.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", required=True)
 
     serve = ssub.add_parser("serve", help="run a PCS-compatible HTTP server until interrupted")
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8082, help="0 picks a free port (default 8082, as 'sim env')")
     serve.add_argument("--api-key", metavar="KEY", help="require Ocp-Apim-Subscription-Key on pckcert(s)")
     _world_options(serve)
@@ -91,13 +90,13 @@ def _world_options(p: argparse.ArgumentParser) -> None:
 
 
 def _platform_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tee", choices=("sgx", "tdx"), default="sgx")
+    p.add_argument("--tee", choices=("sgx", "tdx"), default="sgx", help="the simulated platform's TEE (default sgx)")
     p.add_argument("--scenario", metavar="NAME", default=DEFAULT_SCENARIO, help="see 'pydcap sim scenarios'")
     _world_options(p)
 
 
 def _intel(args: argparse.Namespace) -> SimulatedIntel:
-    return SimulatedIntel(_intel_seed(args), now=parse_time(args.now))
+    return SimulatedIntel(_intel_seed(args), now=parse_time(args.now, "--now"))
 
 
 def _intel_seed(args: argparse.Namespace) -> int:
@@ -113,7 +112,7 @@ def _intel_seed(args: argparse.Namespace) -> int:
 def _scenario(args: argparse.Namespace) -> Scenario:
     scenario = SCENARIOS.get(args.scenario)
     if scenario is None:
-        raise CliError(f"unknown scenario {args.scenario!r} (see 'pydcap sim scenarios')")
+        raise CliError(f"--scenario {args.scenario}: no such scenario (see 'pydcap sim scenarios')")
     if not scenario.supports(args.tee):
         raise CliError(f"scenario {scenario.name!r} is for {'/'.join(scenario.tees)}, not {args.tee}")
     return scenario
@@ -231,7 +230,7 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         pcs = SimulatedPcs(intel, host=args.host, port=args.port, api_key=args.api_key).start()
     except (OSError, RuntimeError) as exc:
-        raise CliError(f"cannot serve on {args.host}:{args.port}: {exc}") from exc
+        raise CliError(f"--port {args.port}: cannot serve on {args.host}:{args.port}: {exc}") from exc
     # SIGTERM ends serving like Ctrl-C; signal handlers can only be set from the main thread.
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main_thread else None

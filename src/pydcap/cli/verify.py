@@ -16,10 +16,30 @@ from pydcap.policy import Policy
 from pydcap.verify import VerificationResult, Verifier
 from pydcap.verify.result import iso
 
+EXIT_STATUSES = """exit status:
+  0  accepted
+  1  rejected: a verification failure (Intel's status name) or the policy (every reason is listed)
+  2  usage or unreadable input (missing or empty file or directory, bad --at, bad --root-ca)
+  3  collateral unavailable: the service could not be reached or trusted (--pcs, --pccs, --azure)
+  4  internal error in pydcap (please report it; PYDCAP_DEBUG=1 shows the traceback)
+With --json, an error is printed as {"error": "...", "exit_code": N} on standard output."""
+
+
+def hex_value(text: str) -> str:
+    """argparse type of an expected measurement: hex digits (argparse names the flag when it is not)."""
+    try:
+        bytes.fromhex(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not hex") from None
+    return text
+
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "verify", help="verify quotes", description="Verify SGX and TDX quotes as Intel's verifier does."
+        "verify",
+        description="Verify SGX and TDX quotes as Intel's verifier does, then apply a policy.",
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "quote",
@@ -48,12 +68,12 @@ def register(sub: Any) -> None:
     )
     pol.add_argument("--allow-expired", action="store_true", help="accept expired collateral")
     pol.add_argument("--allow-debug", action="store_true", help="accept debug enclaves and TDs")
-    pol.add_argument("--mrenclave", metavar="HEX")
-    pol.add_argument("--mrsigner", metavar="HEX")
-    pol.add_argument("--isvprodid", metavar="N", type=int)
-    pol.add_argument("--min-isvsvn", metavar="N", type=int)
-    pol.add_argument("--mrtd", metavar="HEX")
-    pol.add_argument("--report-data", metavar="HEX", help="expected REPORTDATA (or a prefix of it)")
+    pol.add_argument("--mrenclave", metavar="HEX", type=hex_value, help="expected MRENCLAVE (SGX)")
+    pol.add_argument("--mrsigner", metavar="HEX", type=hex_value, help="expected MRSIGNER (SGX)")
+    pol.add_argument("--isvprodid", metavar="N", type=int, help="expected ISVPRODID (SGX)")
+    pol.add_argument("--min-isvsvn", metavar="N", type=int, help="lowest accepted ISVSVN (SGX)")
+    pol.add_argument("--mrtd", metavar="HEX", type=hex_value, help="expected MRTD (TDX)")
+    pol.add_argument("--report-data", metavar="HEX", type=hex_value, help="expected REPORTDATA (or a prefix of it)")
     p.add_argument("--json", action="store_true", help="print one JSON object (one per line for many quotes)")
     p.add_argument(
         "--jobs",
@@ -87,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
     at = parse_time(args.at)
     try:
         policy = policy_from_args(args)
-    except ValueError as exc:
-        raise CliError(f"bad expected value: {exc}") from exc
+    except ValueError as exc:  # measurements are checked by argparse: this is an --accept that is no TCB status
+        raise CliError(f"--accept: {exc}") from exc
     if args.collateral and wants_service(args):
         raise CliError("give either --collateral PATH or a collateral service (--pcs, --pccs, --azure), not both")
     if not args.collateral and not wants_service(args):

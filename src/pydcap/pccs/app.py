@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -58,10 +59,12 @@ from pydcap.pccs.wire import (
 from pydcap.serving.auth import token_matches
 from pydcap.serving.bodies import parse_json, read_body
 from pydcap.serving.metrics import Metrics, WorkerSnapshots
+from pydcap.sources.http import display_url
 from pydcap.sources.models import Tee, Update
 from pydcap.trust import BoundedCache
 
 log = logging.getLogger("pydcap.pccs")
+access_log = logging.getLogger("pydcap.pccs.access")  # one info line per request
 
 T = TypeVar("T")
 Scope = dict[str, Any]
@@ -218,6 +221,7 @@ class PccsApp:
         return await asyncio.get_running_loop().run_in_executor(self._snapshot_io, use, self.metrics.copy())
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
         request_id = b""
         for name, value in scope["headers"]:
             if name == b"request-id":
@@ -232,10 +236,14 @@ class PccsApp:
                 # The counters directly, not through Metrics' methods: this is the hot path.
                 self.metrics.requests[(prepared.endpoint, prepared.reply.status)] += 1
                 self.metrics.cache[(prepared.endpoint, "hit")] += 1
+                if access_log.isEnabledFor(logging.INFO):
+                    _log_request(scope, prepared.reply.status, prepared.endpoint, rid, started)
                 return
-        await self._slow(scope, receive, send, rid)
+        status, endpoint = await self._slow(scope, receive, send, rid)
+        if access_log.isEnabledFor(logging.INFO):
+            _log_request(scope, status, endpoint, rid, started)
 
-    async def _slow(self, scope: Scope, receive: Receive, send: Send, rid: bytes) -> None:
+    async def _slow(self, scope: Scope, receive: Receive, send: Send, rid: bytes) -> tuple[int, str]:
         path: str = scope["path"]
         method: str = scope["method"]
         route = self.routes.get(path)
@@ -279,6 +287,7 @@ class PccsApp:
                 self.fast.put(key, _prepared(key, answer, call.cache_until, endpoint))
         self.metrics.request(endpoint, answer.status)
         await _send(send, answer, rid)
+        return answer.status, endpoint
 
     def _authorize(self, route: Route, method: str, scope: Scope) -> None:
         role = route.auth.get(method)
@@ -479,6 +488,19 @@ class _NotFound(PccsError):
 class _MethodNotAllowed(PccsError):
     status = 405
     intel_text = "Method not allowed."
+
+
+def _log_request(scope: Scope, status: int, endpoint: str, rid: bytes, started: float) -> None:
+    """``GET /sgx/certification/v4/tcb?fmspc=... 200 0.4 ms``, with the request's fields for JSON lines."""
+    query: bytes = scope["query_string"]
+    target = display_url(scope["path"] + ("?" + query.decode("latin-1") if query else ""))  # PPIDs shortened
+    elapsed = round((time.perf_counter() - started) * 1000, 2)
+    client = scope.get("client")
+    access_log.info(
+        "%s %s %d %.1f ms", scope["method"], target, status, elapsed,
+        extra={"request_id": rid.decode(), "method": scope["method"], "path": target, "status": status,
+               "endpoint": endpoint, "duration_ms": elapsed, "client": client[0] if client else None},
+    )  # fmt: skip
 
 
 def _log_failure(task: asyncio.Task[Reply]) -> None:

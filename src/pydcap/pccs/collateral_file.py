@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -458,3 +459,19 @@ def export_collateral(service: PccsService, api: int = 4) -> dict[str, Any]:
             }
         )
     return {"platforms": registry.cached_platform_rows([]), "collaterals": collaterals}
+
+
+def export_omissions(service: PccsService, api: int = 4) -> dict[str, int]:
+    """How many stored documents ``export_collateral(service, api)`` leaves out, by reason."""
+    own, exported = service.cache.root_id, service.cache_for(api).root_id
+    other = 3 if api == 4 else 4
+    left_out: Counter[str] = Counter()
+    for root_id, entry in service.store.entries():
+        crl = entry.key.kind in (EntryKind.ROOT_CA_CRL, EntryKind.PCK_CRL)
+        if root_id.split(".")[0] != own.split(".")[0]:
+            left_out["under another trust root than the one this PCCS trusts (--root-ca, RootCaFile)"] += 1
+        elif root_id != exported and not (root_id == own and crl):
+            left_out[f"of PCCS API v{other} (export those with --api {other})"] += 1
+        elif entry.key.kind is EntryKind.PCK_CERTIFICATE:
+            left_out["PCK certificates a client cached (a PCCS exports the platforms registered with it)"] += 1
+    return dict(left_out)

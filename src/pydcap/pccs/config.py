@@ -21,9 +21,10 @@ from typing import Any
 from pydcap.pccs.schedule import RefreshSchedule, ScheduleError
 from pydcap.serving import ServerLimits
 from pydcap.serving import values as read
+from pydcap.serving.logs import LOG_FORMATS
 from pydcap.serving.values import ConfigError, read_config_file
+from pydcap.sources.defaults import INTEL_PCS_URL
 from pydcap.sources.intel_api import split_api_url
-from pydcap.sources.pcs import INTEL_PCS_URL
 
 log = logging.getLogger("pydcap.pccs")
 
@@ -65,10 +66,12 @@ class PccsConfig:
     admin_token_hash: str = ""
     mode: CachingMode = CachingMode.LAZY
     log_level: str = "info"
+    log_format: str = "auto"
     database: str = ""
     tls_cert: str = ""
     tls_key: str = ""
     root_ca: str = ""
+    upstream_ca: str = ""
     insecure_http: bool = False
     upstream_timeout: float = 3.0
     # Upstream requests of misses (new FMSPCs and platforms): a token bucket of this rate and burst; over it a
@@ -243,6 +246,13 @@ def _size(value: Any) -> int:
     return number
 
 
+def _log_format(value: Any) -> str:
+    text = read.text(value).lower()
+    if text not in LOG_FORMATS:
+        raise ValueError(f"{value!r} is not {', '.join(LOG_FORMATS[:-1])} or {LOG_FORMATS[-1]}")
+    return text
+
+
 def _schedule(value: Any) -> str:
     text = read.text(value)
     try:
@@ -304,12 +314,14 @@ KEYS: Mapping[str, Setter] = {
     "AdminTokenHash": _simple("admin_token_hash", read.token_hash),
     "CachingFillMode": _simple("mode", _mode),
     "LogLevel": _simple("log_level", _log_level),
+    "LogFormat": _simple("log_format", _log_format),
     "MaxRequestBodySize": _simple("max_request_body", _size),
     "PreparedAnswerCacheSize": _simple("prepared_answer_bytes", _size),
     "DatabaseUrl": _path_setter("database"),
     "TlsCertFile": _path_setter("tls_cert"),
     "TlsKeyFile": _path_setter("tls_key"),
     "RootCaFile": _path_setter("root_ca"),
+    "UpstreamCaFile": _path_setter("upstream_ca"),
     "InsecureHttp": _simple("insecure_http", read.flag),
     "UpstreamTimeout": _simple("upstream_timeout", _seconds),
     "UpstreamRateLimit": _simple("upstream_rate", _rate),

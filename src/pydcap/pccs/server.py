@@ -19,6 +19,7 @@ from pydcap.pccs.service import Clock, PccsService
 from pydcap.serving import ThreadedServer, TlsFiles, ensure_tls_files, run, serve_workers, uvicorn_options
 from pydcap.serving.logs import configure_logging
 from pydcap.serving.metrics import WorkerSnapshots
+from pydcap.serving.tls import self_signed_paths
 
 CONFIG_ENV = "PYDCAP_PCCS_CONFIG_JSON"
 METRICS_DIR_ENV = "PYDCAP_PCCS_METRICS_DIR"
@@ -40,7 +41,7 @@ def app_from_environment() -> PccsApp:
     """The application factory of each worker process: the configuration comes in ``$PYDCAP_PCCS_CONFIG_JSON``,
     the directory where the workers share their metrics in ``$PYDCAP_PCCS_METRICS_DIR``."""
     config = PccsConfig.from_json(os.environ[CONFIG_ENV])
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, log_format=config.log_format)
     directory = os.environ.get(METRICS_DIR_ENV)
     return build_app(config, snapshots=WorkerSnapshots(Path(directory)) if directory else None)
 
@@ -49,14 +50,22 @@ def tls_files(config: PccsConfig) -> TlsFiles | None:
     """None for plain HTTP; else the configured files or the self-signed pair beside the database file."""
     if config.insecure_http:
         return None
+    return ensure_tls_files(config.tls_cert, config.tls_key, _tls_directory(config), config.host)
+
+
+def tls_certificate_path(config: PccsConfig) -> Path:
+    """Where the certificate ``serve`` presents is (or will be, once made on first start)."""
+    return Path(config.tls_cert) if config.tls_cert else self_signed_paths(_tls_directory(config))[0]
+
+
+def _tls_directory(config: PccsConfig) -> Path:
     target = config.database_target
-    directory = Path(target).expanduser().resolve().parent if "://" not in target else Path(config.state_dir)
-    return ensure_tls_files(config.tls_cert, config.tls_key, directory, config.host)
+    return Path(target).expanduser().resolve().parent if "://" not in target else Path(config.state_dir)
 
 
 def serve(config: PccsConfig) -> None:
     """Serve until interrupted. Prints where, how (mode, store, upstream) and the TLS fingerprint."""
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, log_format=config.log_format)
     store = CollateralStore.open(config.database_target)  # fail early, with the store's message
     store.close()
     tls = tls_files(config)
@@ -72,6 +81,7 @@ def serve(config: PccsConfig) -> None:
         made = " (self-signed, made now)" if tls.generated else ""
         print(f"  TLS certificate {tls.cert}{made}", file=sys.stderr)
         print(f"  SHA-256 fingerprint {tls.fingerprint}", file=sys.stderr)
+        print(f"  clients trust it with: --ca-cert {tls.cert} (curl --cacert, SSL_CERT_FILE)", file=sys.stderr)
     options = uvicorn_options(tls)
     if config.workers > 1:
         serve_workers(

@@ -18,7 +18,8 @@ R = TypeVar("R")
 
 
 def http_settings(config: PccsConfig) -> HttpSettings:
-    """Timeouts and retries that together stay within ``UpstreamTimeout`` seconds."""
+    """Timeouts and retries that together stay within ``UpstreamTimeout`` seconds; the upstream's TLS certificate
+    checked against the system's CAs, or ``UpstreamCaFile``."""
     budget = config.upstream_timeout
     retry = RetryPolicy(attempts=3, backoff=min(0.2, budget / 10), max_delay=max(budget / 3, 0.05), deadline=budget)
     return HttpSettings(
@@ -26,6 +27,7 @@ def http_settings(config: PccsConfig) -> HttpSettings:
         read_timeout=budget,
         retry=retry,
         proxy=config.proxy or None,
+        verify_tls=config.upstream_ca or True,
     )
 
 

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pydcap.errors import CertificateFormatError
+from pydcap.pki.certs import Certificate
 
 # The public key of "Intel SGX Root CA" (P-256, uncompressed point). Two root certificates carry it
 # (one valid to 2033, the current one to 2049), so the root is pinned by key, not by certificate bytes.
@@ -35,6 +36,23 @@ INTEL_SIGNED_CERTIFICATES = frozenset(
 )
 
 
+def _require_self_signed_ca(cert: Certificate) -> None:
+    name = cert.x509.subject.rfc4514_string()
+    try:
+        constraints = cert.x509.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        constraints = None
+    except ValueError as exc:
+        raise CertificateFormatError(f"trusted root {name!r} has unreadable extensions: {exc}") from exc
+    if constraints is None or not constraints.ca:
+        raise CertificateFormatError(f"trusted root {name!r} is not a CA certificate (basic constraints CA:TRUE)")
+    if not cert.self_issued or not cert.is_signed_by(cert):
+        raise CertificateFormatError(
+            f"trusted root {name!r} is not self-signed (issued by {cert.x509.issuer.rfc4514_string()!r}): "
+            "give the root CA at the top of the chain"
+        )
+
+
 def public_key_point(key: ec.EllipticCurvePublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
 
@@ -52,7 +70,8 @@ class TrustRoot:
 
     @classmethod
     def from_pem(cls, pem: bytes | str) -> TrustRoot:
-        """A root from a PEM certificate (for example the simulated Intel's). Only its key is kept."""
+        """A root from a PEM certificate (for example the simulated Intel's): a self-signed CA certificate with an
+        EC key, or ``CertificateFormatError`` saying which it is not. Only its key is kept."""
         data = pem.encode() if isinstance(pem, str) else pem
         try:
             cert = x509.load_pem_x509_certificate(data)
@@ -61,6 +80,7 @@ class TrustRoot:
             raise CertificateFormatError(f"trusted root is not a PEM certificate: {exc}") from exc
         if not isinstance(key, ec.EllipticCurvePublicKey):
             raise CertificateFormatError("trusted root does not have an EC public key")
+        _require_self_signed_ca(Certificate(cert))
         point = public_key_point(key)
         # The simulated Intel uses Intel's names: the key id is what tells the roots apart in messages.
         return cls(point, f"{cert.subject.rfc4514_string()} (key {hashlib.sha256(point).hexdigest()[:16]})")

@@ -20,11 +20,11 @@ from pydcap.provider.interface import LogLevel
 from pydcap.provider.service_probe import azure_identity_url
 from pydcap.sources import AzureClient, HttpSettings
 from pydcap.sources.azure import (
-    AZURE_GLOBAL_CACHE_URL,
     AZURE_INSTANCE_METADATA_URL,
     AZURE_THIM_METADATA_URL,
     DEFAULT_CLIENT_ID,
 )
+from pydcap.sources.defaults import AZURE_GLOBAL_CACHE_URL
 from pydcap.sources.http import service_url
 
 PREFIX = "AZDCAP_"

@@ -19,8 +19,8 @@ from pydcap.provider.errors import ProviderConfigError
 from pydcap.provider.service_probe import identity_url, tls_verification
 from pydcap.provider.trust import TRUSTED_ROOT_ENV
 from pydcap.sources import AZURE_GLOBAL_CACHE_URL, INTEL_PCS_URL, AzureClient, HttpSettings, PccsClient, PcsClient
+from pydcap.sources.defaults import DEFAULT_PCCS_URL
 from pydcap.sources.models import Update
-from pydcap.sources.pccs import DEFAULT_PCCS_URL
 
 SERVICE_ENV = "PYDCAP_COLLATERAL_SERVICE"
 URL_ENV = "PYDCAP_COLLATERAL_URL"

@@ -82,8 +82,10 @@ def examine(
     network: bool = True,
     service_url: str | None = None,
     timeout: float = 3.0,
+    ca_cert: str | None = None,
 ) -> DoctorReport:
-    """Look at everything ``pydcap doctor`` reports. Only the service probe touches the network."""
+    """Look at everything ``pydcap doctor`` reports. Only the service probe touches the network; ``ca_cert`` (a
+    PEM file) is what it trusts for the service's TLS certificate instead of what the configuration says."""
     e = os.environ if env is None else env
     root = system_root(e)
     report = DoctorReport(str(root), inspect_machine(root), None, None, None, None)
@@ -101,7 +103,7 @@ def examine(
     _judge_qcnl(report, e, reads == "intel-qcnl")
     _judge_azure(report, e, reads == "azure", ours=report.choice is not None and report.choice.kind == "azure")
     _judge_bundled(report, e, reads == "bundled")
-    _probe(report, network=network, service_url=service_url, timeout=timeout, reads=reads)
+    _probe(report, network=network, service_url=service_url, timeout=timeout, reads=reads, ca_cert=ca_cert)
     return report
 
 
@@ -299,7 +301,13 @@ def _judge_bundled(r: DoctorReport, env: Mapping[str, str], used: bool) -> None:
 
 
 def _probe(
-    r: DoctorReport, *, network: bool, service_url: str | None, timeout: float, reads: Configuration | None
+    r: DoctorReport,
+    *,
+    network: bool,
+    service_url: str | None,
+    timeout: float,
+    reads: Configuration | None,
+    ca_cert: str | None,
 ) -> None:
     verify: bool | str = True
     url = service_url
@@ -312,6 +320,8 @@ def _probe(
     if url is None:
         r.add("info", "service", "no collateral service checked: give --service URL to check one")
         return
+    if ca_cert is not None:
+        verify = ca_cert
     if not network:
         r.add("info", "service", f"not checked (--offline): {url}")
         return
@@ -326,12 +336,12 @@ def _probe(
         }.get(probe.status or 0, "")
         r.add("warning", "service", f"{url} answered {probe.detail}{hint}")
     elif probe.outcome == "tls-untrusted":
-        setting = f"{VERIFY_TLS_ENV}=false" if reads == "bundled" else '"use_secure_cert": false'
+        setting = f"{VERIFY_TLS_ENV}=/path/to/its-cert.pem" if reads == "bundled" else '"use_secure_cert": false'
         r.add(
             "error",
             "service",
-            f"{url}: {probe.detail}. For a PCCS with a self-signed certificate on a trusted network set "
-            f"{setting}, or install its CA certificate",
+            f"{url}: {probe.detail}. Check it here with --ca-cert PEM (for a pydcap PCCS: 'pydcap pccs cert "
+            f"--path'); for the provider set {setting}, or install its CA certificate",
         )
     else:
         r.add("error", "service", f"{url}: {probe.detail}: collateral cannot be fetched")

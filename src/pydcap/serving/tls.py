@@ -64,6 +64,11 @@ def self_signed(host: str, service: str = "PCCS") -> tuple[bytes, bytes]:
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
+def self_signed_paths(directory: Path, prefix: str = "pccs") -> tuple[Path, Path]:
+    """Where ``ensure_tls_files`` keeps a self-signed pair: (certificate, key)."""
+    return directory / f"{prefix}-tls-cert.pem", directory / f"{prefix}-tls-key.pem"
+
+
 def ensure_tls_files(
     cert: str, key: str, directory: Path, host: str, *, prefix: str = "pccs", service: str = "PCCS"
 ) -> TlsFiles:
@@ -71,7 +76,7 @@ def ensure_tls_files(
     ``directory`` (made now if missing, for ``service``)."""
     if cert and key:
         return TlsFiles(Path(cert), Path(key), generated=False)
-    cert_path, key_path = directory / f"{prefix}-tls-cert.pem", directory / f"{prefix}-tls-key.pem"
+    cert_path, key_path = self_signed_paths(directory, prefix)
     if cert_path.exists() and key_path.exists():
         return TlsFiles(cert_path, key_path, generated=False)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)

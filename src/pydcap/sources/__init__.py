@@ -8,9 +8,12 @@ concurrently; ``pydcap.cache`` puts a verifying, persistent cache in front of an
 (token bucket) bounds what lookups that miss may send an upstream; over it they raise ``ThrottledError``.
 """
 
-from pydcap.sources.azure import AZURE_GLOBAL_CACHE_URL, AzureClient
+from typing import TYPE_CHECKING
+
+from pydcap.exports import lazy_exports
 from pydcap.sources.base import CollateralSource
 from pydcap.sources.budget import RequestBudget
+from pydcap.sources.defaults import AZURE_GLOBAL_CACHE_URL, INTEL_PCS_URL
 from pydcap.sources.errors import (
     CertificatesUnavailableError,
     CollateralNotFoundError,
@@ -19,13 +22,13 @@ from pydcap.sources.errors import (
     PlatformUnknownError,
     RateLimitedError,
     ThrottledError,
+    TlsVerificationError,
     UpstreamError,
     UpstreamRejectedError,
     UpstreamServerError,
     UpstreamUnreachableError,
 )
 from pydcap.sources.fetch import fetch_collateral, fetch_collateral_sync
-from pydcap.sources.http import HttpSettings, RetryPolicy
 from pydcap.sources.models import (
     CollateralRequest,
     Fetched,
@@ -37,8 +40,25 @@ from pydcap.sources.models import (
     Tee,
     Update,
 )
-from pydcap.sources.pccs import PccsClient
-from pydcap.sources.pcs import INTEL_PCS_URL, PcsClient
+
+# The clients pull in httpx: they load on first use (``pydcap verify --collateral`` never needs them).
+_LAZY = {
+    "AzureClient": "pydcap.sources.azure",
+    "HttpSettings": "pydcap.sources.http",
+    "PccsClient": "pydcap.sources.pccs",
+    "PcsClient": "pydcap.sources.pcs",
+    "RetryPolicy": "pydcap.sources.http",
+}
+
+if TYPE_CHECKING:
+    from pydcap.sources.azure import AzureClient
+    from pydcap.sources.http import HttpSettings, RetryPolicy
+    from pydcap.sources.pccs import PccsClient
+    from pydcap.sources.pcs import PcsClient
+
+
+__getattr__ = lazy_exports(__name__, _LAZY)
+
 
 __all__ = [
     "AZURE_GLOBAL_CACHE_URL",
@@ -65,6 +85,7 @@ __all__ = [
     "RetryPolicy",
     "Tee",
     "ThrottledError",
+    "TlsVerificationError",
     "Update",
     "UpstreamError",
     "UpstreamRejectedError",

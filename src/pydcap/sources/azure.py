@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
+from pydcap.sources.defaults import AZURE_GLOBAL_CACHE_URL
 from pydcap.sources.errors import UpstreamError
 from pydcap.sources.http import HttpSettings, HttpTransport, service_url
 from pydcap.sources.intel_api import IDENTITY_CHAIN, PCK_CRL_CHAIN, TCB_INFO_CHAIN_V3, platform_params, update_param
@@ -37,7 +38,6 @@ from pydcap.sources.wire import (
     tcbm,
 )
 
-AZURE_GLOBAL_CACHE_URL = "https://global.acccache.azure.net/sgx/certification"
 AZURE_THIM_METADATA_URL = "http://169.254.169.254/metadata/THIM/sgx/certification"
 AZURE_INSTANCE_METADATA_URL = "http://169.254.169.254/metadata/instance"
 DEFAULT_CLIENT_ID = "production_client"

@@ -57,6 +57,11 @@ class UpstreamUnreachableError(UpstreamError):
     loop or a body that cannot be decoded."""
 
 
+class TlsVerificationError(UpstreamUnreachableError):
+    """The service's TLS certificate could not be verified (unknown issuer, self-signed, wrong name, expired).
+    Never retried: it is not transient. Trust its certificate (``HttpSettings.verify_tls``: a CA file)."""
+
+
 class UpstreamServerError(UpstreamError):
     """The service failed (5xx); for a PCCS, 502 means it could not reach Intel."""
 

@@ -29,6 +29,7 @@ from pydcap.sources.errors import (
     PlatformUnknownError,
     RateLimitedError,
     ResponseTooLargeError,
+    TlsVerificationError,
     UpstreamError,
     UpstreamRejectedError,
     UpstreamServerError,
@@ -129,6 +130,18 @@ def display_url(url: httpx.URL | str) -> str:
     """The URL for messages: long query values (an encrypted PPID) are shortened."""
     text = str(url)
     return text if len(text) <= 300 else f"{text[:200]}...{text[-60:]}"
+
+
+def certificate_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind ``exc`` (httpx wraps the ``ssl`` error), if that is what it is."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _detail(response: httpx.Response) -> str:
@@ -286,6 +299,9 @@ class HttpTransport:
                     response = await self._send(method, url, params, hdrs, json)
             except (httpx.RequestError, TimeoutError) as exc:
                 # RequestError: no usable answer (transport failure, redirect loop, undecodable body).
+                untrusted = certificate_failure(exc)
+                if untrusted is not None:  # not transient: asking again gets the same certificate
+                    raise self.untrusted(what, full_url, untrusted) from exc
                 failure = exc
             if response is None and failure is None:
                 limit = self.settings.max_response_bytes
@@ -344,6 +360,14 @@ class HttpTransport:
             f"(gave up after {attempts} attempt{'s' if attempts != 1 else ''} in {elapsed:.1f} s)"
         )
         return UpstreamUnreachableError(what, url, None, detail, hint)
+
+    def untrusted(self, what: str, url: str, failure: ssl.SSLCertVerificationError) -> TlsVerificationError:
+        detail = f"its TLS certificate is not trusted: {failure.verify_message or failure.reason or failure}"
+        hint = (
+            f"trust the certificate {self.service} presents (the CA file that issued it, or the certificate itself "
+            "when it is self-signed), or check that the URL names the service you meant"
+        )
+        return TlsVerificationError(what, url, None, detail, hint)
 
     def error(
         self,

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import httpx
 
+from pydcap.sources.defaults import DEFAULT_PCCS_URL
 from pydcap.sources.errors import (
     CertificatesUnavailableError,
     CollateralNotFoundError,
@@ -20,8 +21,6 @@ from pydcap.sources.errors import (
 from pydcap.sources.http import Explanation, HttpSettings
 from pydcap.sources.intel_api import IntelApiClient, platform_params
 from pydcap.sources.models import Fetched, PckCa, PlatformId
-
-DEFAULT_PCCS_URL = "https://localhost:8081/sgx/certification/v4/"
 
 PCCS_EXPLANATIONS: Mapping[int, Explanation] = {
     404: (

@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from pydcap.sources.defaults import INTEL_PCS_URL
 from pydcap.sources.errors import CollateralNotFoundError, UpstreamRejectedError
 from pydcap.sources.http import Explanation, HttpSettings
 from pydcap.sources.intel_api import PCK_CERT_CHAIN, IntelApiClient, platform_params
@@ -24,7 +25,6 @@ from pydcap.sources.models import (
 )
 from pydcap.sources.wire import header_chain, json_body, malformed, pem_certificate_body, tcbm
 
-INTEL_PCS_URL = "https://api.trustedservices.intel.com"
 # The CRL distribution point of the Intel SGX Root CA certificate.
 INTEL_ROOT_CA_CRL_URL = "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"
 SUBSCRIPTION_KEY_HEADER = "Ocp-Apim-Subscription-Key"
