@@ -160,4 +160,3 @@ def made(cls: type[T], **values: Any) -> T:
     made = object.__new__(cls)
     made.__dict__.update(values)
     return made
-
