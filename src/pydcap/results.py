@@ -8,6 +8,8 @@ one way: results <- policy <- verify.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from pydcap.intel.outcomes import Failure, QvResult, TcbStatus
@@ -153,10 +155,10 @@ class VerificationResult:
         }
 
 
-def made(cls: type[T], **values: Any) -> T:
+def made(cls: type[T], values: Mapping[str, Any] = MappingProxyType({}), /, **more: Any) -> T:
     """An instance of the frozen dataclass ``cls`` (``Supplemental``, ``VerificationResult``) from every one of its
-    fields at once: its generated ``__init__`` sets them one by one through ``object.__setattr__``, at several
-    times the cost, which verification pays per quote."""
-    made = object.__new__(cls)
-    made.__dict__.update(values)
-    return made
+    fields at once (``values``, then ``more``): its generated ``__init__`` sets them one by one through
+    ``object.__setattr__``, at several times the cost, which verification pays per quote."""
+    instance = object.__new__(cls)
+    instance.__dict__.update(values, **more)
+    return instance

@@ -216,13 +216,17 @@ def _read_at_once(encoded: bytes) -> dict[str, object] | None:
         tag, key_start, key_end = der.header(encoded, algorithm[2], spki[2])
         if tag != 0x03 or key_start == key_end or key_end != spki[2]:
             return None
-        extensions = next((encoded[s:e] for t, s, e in fields[6:] if t == 0xA3), None)
+        extensions: dict[bytes, bytes] = {}
+        for tag, first, last in fields[6:]:
+            if tag == 0xA3:
+                extensions = dict(reversed(der.elements_by_oid(encoded[first:last])))
+                break
         return {
             "_signed_part": encoded[start:tbs_end],
             "issuer_raw": encoded[fields[2][1] : fields[2][2]],
             "subject_raw": encoded[fields[4][1] : fields[4][2]],
             "public_key_bytes": encoded[key_start + 1 : key_end],
-            "_extensions": {} if extensions is None else dict(reversed(der.elements_by_oid(extensions))),
+            "_extensions": extensions,
         }
     except der.DerError:
         return None

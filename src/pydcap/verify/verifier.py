@@ -216,7 +216,7 @@ class _CheckedCrls:
 class _CheckedBundle:
     """What checking a collateral bundle found, step by step in Intel's order (the pre-flight's reading of each
     part, then the QVL's checks of the documents): each outcome, or its failure, raised when a verification
-    reaches that step; and, when all were checked, their dates and numbers together."""
+    reaches that step; and, when all were checked, their dates and supplemental values together."""
 
     __slots__ = (
         "crls",
@@ -224,9 +224,10 @@ class _CheckedBundle:
         "issuer_chains",
         "latest_crl_update",
         "nbytes",
-        "numbers",
+        "passed",
         "qe",
         "qe_identity",
+        "supplemental",
         "tcb",
         "tcb_info",
     )
@@ -256,14 +257,21 @@ class _CheckedBundle:
             else _outcome(lambda: verifier._check_signed(_QE_IDENTITY, qe_identity, collateral.qe_identity, collateral))
         )
         self.dates: _Dates | None = None
-        self.numbers: tuple[int, int | None, int | None] | None = None  # evaluation number, PCK and root CRL numbers
+        self.supplemental: dict[str, object] | None = None  # the supplemental data's values that come from it
         self.latest_crl_update = 0
         self.nbytes = _collateral_bytes(collateral)  # what it costs in memory, estimated
+        self.passed: tuple[_CheckedCrls, _SignedCollateral[TcbInfo], _SignedCollateral[EnclaveIdentity]] | None = None
         crls, tcb, qe = self.crls, self.tcb, self.qe
         if isinstance(crls, _CheckedCrls) and isinstance(tcb, _SignedCollateral) and isinstance(qe, _SignedCollateral):
+            if not isinstance(self.issuer_chains, Refused):  # every part read, and checked
+                self.passed = (crls, tcb, qe)
             self.dates = crls.dates | tcb.dates | qe.dates
             evaluation = min(tcb.document.tcb_evaluation_data_number, qe.document.tcb_evaluation_data_number)
-            self.numbers = (evaluation, crls.pck_crl.crl_number, crls.root_ca_crl.crl_number)
+            self.supplemental = {
+                "tcb_evaluation_data_number": evaluation,
+                "pck_crl_number": crls.pck_crl.crl_number,
+                "root_ca_crl_number": crls.root_ca_crl.crl_number,
+            }
             self.latest_crl_update = max(crls.root_ca_crl.this_update, crls.pck_crl.this_update)
 
 
@@ -276,7 +284,7 @@ class _TcbOutcome:
     status: TcbStatus
     detail: str
     advisory_ids: tuple[str, ...]
-    current_advisory_ids: tuple[str, ...]
+    supplemental: dict[str, object]  # the supplemental data's values that come from the evaluation
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,17 +406,23 @@ class Verifier:
                 f"certification data type {quote.certification_data.type} is not a PCK certificate chain (5)",
             )
         bundle = self._bundle(collateral)
-        # Intel's API pre-flight (qve.cpp): each part read, in its order; the PCK chain's root must be trusted.
-        _checked(bundle.tcb_info)
-        platform = self._platform_record(quote, pem)
-        _checked(bundle.qe_identity)
-        _checked(bundle.issuer_chains)
-        crls = _checked(bundle.crls)
-        # The QVL's four calls: the PCK chain and its CRLs, the TCB info, the QE identity, then the quote.
-        self._check_pck(platform, crls)
+        passed = bundle.passed
+        if passed is None:  # some part of the bundle fails: Intel's order of steps decides which failure is named
+            # Intel's API pre-flight (qve.cpp): each part read, in its order; the PCK chain's root must be trusted.
+            _checked(bundle.tcb_info)
+            platform = self._platform_record(quote, pem)
+            _checked(bundle.qe_identity)
+            _checked(bundle.issuer_chains)
+            crls = _checked(bundle.crls)
+            # The QVL's four calls: the PCK chain and its CRLs, the TCB info, the QE identity, then the quote.
+            self._check_pck(platform, crls)
+            tcb = _checked(bundle.tcb)
+            qe = _checked(bundle.qe)
+        else:  # only the platform's own steps can fail
+            crls, tcb, qe = passed
+            platform = self._platform_record(quote, pem)
+            self._check_pck(platform, crls)
         assert isinstance(platform, _Platform)
-        tcb = _checked(bundle.tcb)
-        qe = _checked(bundle.qe)
 
         self._check_quote(quote, platform, tcb.document, qe.document)
         outcome = self._evaluate_tcb(quote, platform.sgx, tcb, qe)
@@ -644,18 +658,14 @@ class Verifier:
         self, quote: Quote, platform: _Platform, bundle: _CheckedBundle, outcome: _TcbOutcome
     ) -> Supplemental:
         sgx = platform.sgx
-        launch = outcome.launch
-        now = outcome.current or launch
         dates = bundle.dates
-        assert dates is not None and bundle.numbers is not None  # every part of the bundle checked
+        assert dates is not None and bundle.supplemental is not None  # every part of the bundle checked
         return made(
             Supplemental,
+            bundle.supplemental | outcome.supplemental,
             earliest_issue_date=min(platform.earliest_issue, dates.earliest_issue),
             latest_issue_date=max(platform.latest_issue, dates.latest_issue),
             earliest_expiration_date=min(platform.expiration, dates.expiration),
-            tcb_evaluation_data_number=bundle.numbers[0],
-            pck_crl_number=bundle.numbers[1],
-            root_ca_crl_number=bundle.numbers[2],
             root_key_id=self._root_key_id,
             ppid=sgx.ppid,
             fmspc=sgx.fmspc,
@@ -669,15 +679,6 @@ class Verifier:
             dynamic_platform=sgx.dynamic_platform,
             cached_keys=sgx.cached_keys,
             smt_enabled=sgx.smt_enabled,
-            tcb_level_date=launch.tcb_date,
-            platform_tcb_level_date=launch.platform_level.tcb_date,
-            qe_tcb_level_date=launch.qe_level.tcb_date,
-            platform_status=launch.platform_level.status,
-            qe_status=launch.qe_level.status,
-            module_status=launch.module_level.status if launch.module_level else None,
-            current_tcb_status=now.status.value,
-            current_tcb_date=now.tcb_date,
-            current_advisory_ids=outcome.current_advisory_ids,
         )
 
 
@@ -701,13 +702,19 @@ def _evaluate(
         raise Refused(exc.failure, exc.detail) from exc
     status = launch.status if current is None else relaunch(launch.status, current.status)
     now = current or launch
+    supplemental = {
+        "tcb_level_date": launch.tcb_date,
+        "platform_tcb_level_date": launch.platform_level.tcb_date,
+        "qe_tcb_level_date": launch.qe_level.tcb_date,
+        "platform_status": launch.platform_level.status,
+        "qe_status": launch.qe_level.status,
+        "module_status": launch.module_level.status if launch.module_level else None,
+        "current_tcb_status": now.status.value,
+        "current_tcb_date": now.tcb_date,
+        "current_advisory_ids": tuple(sorted(set(now.advisory_ids))),
+    }
     return _TcbOutcome(
-        launch,
-        current,
-        status,
-        _explain(status, launch),
-        tuple(sorted(set(launch.advisory_ids))),
-        tuple(sorted(set(now.advisory_ids))),
+        launch, current, status, _explain(status, launch), tuple(sorted(set(launch.advisory_ids))), supplemental
     )
 
 
