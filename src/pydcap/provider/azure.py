@@ -25,6 +25,7 @@ from pydcap.cache import (
     EntryKey,
     FetchedCollateral,
 )
+from pydcap.errors import CollateralError
 from pydcap.intel import PckCa, PlatformId, Tee, Update
 from pydcap.pki import TrustRoot
 from pydcap.provider import codes
@@ -39,7 +40,6 @@ from pydcap.provider.trust import announce_root, trusted_root_from_env
 from pydcap.sources import AzureClient, HttpSettings, RetryPolicy
 from pydcap.sources.azure import instance_location
 from pydcap.sources.errors import (
-    CollateralUnavailableError,
     MalformedResponseError,
     UpstreamError,
     UpstreamUnreachableError,
@@ -250,7 +250,7 @@ class AzureProvider(CachingProvider):
                 self._say(LogLevel.INFO, f"asking the primary URL (THIM) {self.primary.url}")
                 try:
                     entry = await cache.put(key, await self.primary.pck_certificate(platform), source=source)
-                except CollateralUnavailableError as exc:
+                except CollateralError as exc:
                     self._primary_down_until = self._monotonic() + SKIP_PRIMARY_AFTER_FAILURE_SECONDS
                     self._say(
                         LogLevel.WARNING,
