@@ -63,6 +63,13 @@ PUBLIC: dict[str, set[str]] = {
         "UnexpectedProviderError", "UnsupportedCollateralVersion", "UntrustedCollateral", "UntrustedRootWarning",
         "load_qcnl_config", "open_provider", "parse_qcnl_config", "select_provider",
     },
+    "pydcap.provider.qcnl": {"QcnlConfig", "QcnlProvider", "load_qcnl_config", "parse_qcnl_config"},
+    "pydcap.provider.azure": {"AzureConfig", "AzureProvider"},
+    "pydcap.provider.native": {"NativeProvider"},
+    "pydcap.doctor": {
+        "DoctorReport", "MachineFacts", "ProviderOverview", "ProviderSummary", "ServiceProbe", "examine",
+        "inspect_machine", "probe_service", "survey",
+    },
     "pydcap.platform": {
         "ConfigfsTsmQuoteSource", "Detection", "GramineQuoteSource", "PlatformError", "QuoteSource", "detect",
     },

@@ -29,12 +29,12 @@ from pydcap.errors import CollateralError
 from pydcap.intel import PckCa, PlatformId, Tee, Update
 from pydcap.pki import TrustRoot
 from pydcap.provider import codes
-from pydcap.provider.azure_config import SKIP_PRIMARY_AFTER_FAILURE_SECONDS, AzureConfig
+from pydcap.provider.azure.config import SKIP_PRIMARY_AFTER_FAILURE_SECONDS, AzureConfig
+from pydcap.provider.endpoints import tls_verification
 from pydcap.provider.errors import ProviderError, error_for
 from pydcap.provider.interface import LogLevel
 from pydcap.provider.messages import ProviderLog
 from pydcap.provider.service import CachingProvider, open_own_store
-from pydcap.provider.service_probe import tls_verification
 from pydcap.provider.source_errors import ObtainFailure
 from pydcap.provider.trust import announce_root, trusted_root_from_env
 from pydcap.sources import AzureClient, HttpSettings, RetryPolicy
