@@ -15,8 +15,8 @@ from pydcap.cli import EXIT_OK, CliError
 from pydcap.cli.inputs import load_root, parse_time, read_quote
 from pydcap.cli.output import err, out, print_json, warn_untrusted_root
 from pydcap.cli.services import add_tls_arguments, tls_verification, unavailable
+from pydcap.intel import iso
 from pydcap.sources.defaults import AZURE_GLOBAL_CACHE_URL, DEFAULT_PCCS_URL, INTEL_PCS_URL
-from pydcap.verify.result import iso
 
 if TYPE_CHECKING:  # the clients and the cache load when a service is used (httpx, SQLAlchemy)
     from pydcap.cache import CollateralService, FetchedCollateral
@@ -125,13 +125,12 @@ def fetch_for_quote(
     """Fetch through the cache, or fail with exit status 3 saying why (and with 2 for unusable input or a
     failing store)."""
     from pydcap.cache import StoreError
-    from pydcap.errors import FormatError
-    from pydcap.sources import CollateralUnavailableError
+    from pydcap.errors import CollateralError, FormatError
 
     with collateral_service(args, root, at) as service:
         try:
             fetched = service.fetch(quote)
-        except CollateralUnavailableError as exc:
+        except CollateralError as exc:
             raise unavailable(exc) from exc
         except FormatError as exc:
             raise CliError(f"cannot tell which collateral the quote needs: {exc}") from exc
