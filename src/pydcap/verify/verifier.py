@@ -326,6 +326,7 @@ class Verifier:
         self._known_cas: dict[bytes, _CaPair] = {}  # see _on_known_cas
         self._keys: dict[bytes, ec.EllipticCurvePublicKey] = {}  # see _attestation_key
         self._root_key_id = self.trust.key_id  # every checked chain ends in this key
+        self._root_name, self._root_is_intel = self.trust.name, self.trust.is_intel
 
     # ---- public API ------------------------------------------------------------------------------
 
@@ -340,7 +341,9 @@ class Verifier:
         """Appraise ``quote`` with ``collateral`` at time ``at`` (default: now), then apply the policy
         (this verifier's, unless ``policy`` is given for this call)."""
         result = self.appraise(quote, collateral, at=to_unix(at))
-        return _decided(result, tuple((policy or self.policy).reasons(result)))
+        reasons = tuple((policy or self.policy).reasons(result))
+        result.__dict__.update(accepted=not reasons, reasons=reasons)  # a new result, not yet seen by anyone else
+        return result
 
     def appraise(self, quote: bytes | Quote, collateral: Collateral, *, at: int) -> VerificationResult:
         """Intel's appraisal only (no policy): ``accepted`` is left False."""
@@ -385,8 +388,8 @@ class Verifier:
             advisory_ids=(),
             collateral_expired=False,
             verified_at=at,
-            trusted_root=self.trust.name,
-            root_is_intel=self.trust.is_intel,
+            trusted_root=self._root_name,
+            root_is_intel=self._root_is_intel,
             quote=quote,
             supplemental=None,
             accepted=False,
@@ -441,8 +444,8 @@ class Verifier:
             advisory_ids=outcome.advisory_ids,
             collateral_expired=expired,
             verified_at=at,
-            trusted_root=self.trust.name,
-            root_is_intel=self.trust.is_intel,
+            trusted_root=self._root_name,
+            root_is_intel=self._root_is_intel,
             quote=quote,
             supplemental=supplemental,
             accepted=False,
@@ -464,7 +467,10 @@ class Verifier:
         key = _platform_digest(quote, pem)
         remembered = self._cache.get(key)
         if remembered is None:
-            remembered = _outcome(lambda: self._platform(quote, pem))
+            try:
+                remembered = self._platform(quote, pem)
+            except Refused as exc:
+                remembered = exc
             self._cache.put(key, remembered)
         return _checked(remembered)  # type: ignore[return-value]  # what _platform returned for this key
 
@@ -814,14 +820,6 @@ def _platform_digest(quote: Quote, pem: bytes) -> bytes:
     return hashlib.sha256(b"".join(parts)).digest()
 
 
-def _decided(result: VerificationResult, reasons: tuple[str, ...]) -> VerificationResult:
-    """``result`` with the policy's verdict (a copy made without ``dataclasses.replace``, which costs several
-    times more than the copy itself)."""
-    decided = object.__new__(VerificationResult)
-    decided.__dict__.update(result.__dict__, accepted=not reasons, reasons=reasons)
-    return decided
-
-
 def _check_tdx_module(td: TdReport10, tcb_info: TcbInfo) -> None:
     """The TD's SEAM module against the TCB info's TDX module (or the ``TDX_%02X`` identity of its version)."""
     module = tcb_info.tdx_module
@@ -850,9 +848,10 @@ def _check_tdx_module(td: TdReport10, tcb_info: TcbInfo) -> None:
 
 
 def _check_qe_identity(quote: Quote, identity: EnclaveIdentity) -> None:
-    if quote.is_tdx and identity.id != "TD_QE":
+    tdx = quote.is_tdx
+    if tdx and identity.id != "TD_QE":
         raise Refused(Failure.QE_IDENTITY_MISMATCH, f"a TDX quote needs the TD_QE identity, not {identity.id}")
-    if not quote.is_tdx and identity.id != "QE":
+    if not tdx and identity.id != "QE":
         raise Refused(Failure.QE_IDENTITY_MISMATCH, f"an SGX quote needs the QE identity, not {identity.id}")
     report = quote.qe_report
     if report.misc_select & identity.miscselect_mask != identity.miscselect:
