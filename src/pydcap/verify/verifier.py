@@ -421,13 +421,17 @@ class Verifier:
             self._check_pck(platform, crls)
             tcb = _checked(bundle.tcb)
             qe = _checked(bundle.qe)
+            signed = self._quote_signed(quote)
         else:  # only the platform's own steps can fail
             crls, tcb, qe = passed
             platform = self._platform_record(quote, pem)
+            # Checked now, beside the signature checks of a platform met for the first time (the CPU's caches then
+            # serve all three); reported in its turn.
+            signed = self._quote_signed(quote)
             self._check_pck(platform, crls)
         assert isinstance(platform, _Platform)
 
-        self._check_quote(quote, platform, tcb.document, qe.document)
+        self._check_quote(quote, platform, tcb.document, qe.document, signed)
         outcome = self._evaluate_tcb(quote, platform.sgx, tcb, qe)
         supplemental = self._supplemental(quote, platform, bundle, outcome)
         expired = supplemental.earliest_expiration_date <= at or bundle.latest_crl_update > at
@@ -604,8 +608,10 @@ class Verifier:
         dates = _Dates.of((chain.chain,), [document.issue_date], [document.next_update])
         return _SignedCollateral(document, chain, dates)
 
-    def _check_quote(self, quote: Quote, platform: _Platform, tcb_info: TcbInfo, qe_identity: EnclaveIdentity) -> None:
-        """Intel's QuoteVerifier::verify, after the collateral checks."""
+    def _check_quote(
+        self, quote: Quote, platform: _Platform, tcb_info: TcbInfo, qe_identity: EnclaveIdentity, signed: bool | None
+    ) -> None:
+        """Intel's QuoteVerifier::verify, after the collateral checks (``signed``: what ``_quote_signed`` found)."""
         sgx = platform.sgx
         tdx = quote.is_tdx
         if tcb_info.version >= 3:
@@ -631,14 +637,19 @@ class Verifier:
         if platform.qe_failure is not None:  # the QE report's signature, then its REPORTDATA
             raise Refused(platform.qe_failure.failure, platform.qe_failure.detail)
         _check_qe_identity(quote, qe_identity)
-        key = self._attestation_key(quote.attestation_key)
-        if key is None:
+        if signed is None:
             raise Refused(Failure.UNSUPPORTED_QUOTE_FORMAT, "the attestation key is not a P-256 point")
-        if not verify_raw(key, quote.signature, quote.signed_data):
+        if not signed:
             raise Refused(
                 Failure.INVALID_QUOTE_SIGNATURE,
                 "the quote signature does not verify with the attestation key",
             )
+
+    def _quote_signed(self, quote: Quote) -> bool | None:
+        """Whether the quote's signature verifies with its attestation key; None when that key is not a P-256
+        point."""
+        key = self._attestation_key(quote.attestation_key)
+        return None if key is None else verify_raw(key, quote.signature, quote.signed_data)
 
     @staticmethod
     def _evaluate_tcb(
