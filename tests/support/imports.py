@@ -39,14 +39,32 @@ def _resolve(name: str, known: dict[str, Path]) -> str:
     return name
 
 
+def _dotted(node: ast.expr) -> str | None:
+    """``a.b.c`` for an attribute chain over a name, else None."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
+
+
 def imports(src: Path = SRC) -> Iterator[Import]:
+    """Every import of a pydcap module, and every use of a module's ``_private`` attribute through a name bound to
+    the module (``from pydcap.cache import store`` ... ``store._engine``) as an import of that name."""
     known = modules(src)
     for module, path in known.items():
         package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        tree = ast.parse(path.read_text(), str(path))
+        bound: dict[str, str] = {}  # a local name -> the pydcap module it names
+        for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.name.split(".")[0] == "pydcap":
+                        if alias.asname:
+                            bound[alias.asname] = alias.name
+                        else:
+                            bound["pydcap"] = "pydcap"
                         yield Import(module, _resolve(alias.name, known), None, node.lineno)
             elif isinstance(node, ast.ImportFrom):
                 if node.level:
@@ -59,7 +77,18 @@ def imports(src: Path = SRC) -> Iterator[Import]:
                 for alias in node.names:
                     target = f"{source}.{alias.name}"
                     imported = target if target in known else _resolve(source, known)
+                    if target in known:
+                        bound[alias.asname or alias.name] = target
                     yield Import(module, imported, alias.name, node.lineno)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                dotted = _dotted(node.value)
+                if dotted is None or dotted.split(".")[0] not in bound:
+                    continue
+                head, _, rest = dotted.partition(".")
+                name = bound[head] + (f".{rest}" if rest else "")
+                if name in known:
+                    yield Import(module, name, node.attr, node.lineno)
 
 
 def area(module: str) -> str:

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pydcap import Verifier
+from pydcap.intel import iso
 from pydcap.sim import REFERENCE_TIME, SimulatedIntel, SimulatedSgxPlatform, SimulatedTdxPlatform
 from pydcap.sim import catalog as cat
 from pydcap.verify import Failure, TcbStatus, VerificationResult
-from pydcap.verify.result import iso
 
 AT = int(REFERENCE_TIME.timestamp()) + 3600
 FMSPC = bytes.fromhex("30A0D0000000")

@@ -23,8 +23,8 @@ from pydcap.cache.locations import STORE_ENV, default_store_path
 from pydcap.cli import EXIT_OK, EXIT_REJECTED, CliError
 from pydcap.cli.inputs import parse_time
 from pydcap.cli.output import out, print_json, print_table
+from pydcap.intel import iso
 from pydcap.pki import TrustRoot
-from pydcap.verify.result import iso
 
 
 def register(sub: Any) -> None:

@@ -15,8 +15,8 @@ from pydcap.cli import EXIT_OK, CliError
 from pydcap.cli.inputs import load_root, parse_time, read_quote
 from pydcap.cli.output import err, out, print_json, warn_untrusted_root
 from pydcap.cli.services import add_tls_arguments, tls_verification, unavailable
+from pydcap.intel import iso
 from pydcap.sources.defaults import AZURE_GLOBAL_CACHE_URL, DEFAULT_PCCS_URL, INTEL_PCS_URL
-from pydcap.verify.result import iso
 
 if TYPE_CHECKING:  # the clients and the cache load when a service is used (httpx, SQLAlchemy)
     from pydcap.cache import CollateralService, FetchedCollateral

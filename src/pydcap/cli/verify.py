@@ -12,9 +12,9 @@ from pydcap.cli.batch import default_jobs, fetch_bundles, load_bundles, read_inp
 from pydcap.cli.collateral import add_service_arguments, fetch_for_quote, wants_service
 from pydcap.cli.inputs import load_root, parse_time, read_quote
 from pydcap.cli.output import out, print_json, warn_untrusted_root
+from pydcap.intel import iso
 from pydcap.policy import Policy
 from pydcap.verify import VerificationResult, Verifier
-from pydcap.verify.result import iso
 
 EXIT_STATUSES = """exit status:
   0  accepted
