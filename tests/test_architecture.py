@@ -24,7 +24,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("cache",),
     ("provider",),
     ("serving",),
-    ("attest", "host", "pccs", "sim"),  # services, the host API, the simulated Intel
+    ("attest", "doctor", "host", "pccs", "sim"),  # services, the host API, the machine's diagnosis, the simulated Intel
     ("pydcap",),  # the package's face (it never imports the simulator: see MAY_IMPORT_SIM)
     ("demo",),
     ("cli",),

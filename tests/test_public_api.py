@@ -12,8 +12,8 @@ import pytest
 PUBLIC: dict[str, set[str]] = {
     "pydcap": {
         "AllOf", "AnyOf", "AsyncCollateralService", "AzureClient", "CertificateFormatError", "Collateral",
-        "CollateralCache", "CollateralFormatError", "CollateralService", "CollateralStore",
-        "CollateralUnavailableError", "EnclaveIdentity", "Failure", "FormatError", "PccsClient", "PckCertificate",
+        "CollateralCache", "CollateralError", "CollateralFormatError", "CollateralService", "CollateralStore",
+        "CollateralUnavailableError", "UntrustedCollateralError", "EnclaveIdentity", "Failure", "FormatError", "PccsClient", "PckCertificate",
         "PcsClient", "Policy", "PydcapError", "Quote", "Quote3Error", "QuoteFormatError", "QvResult", "Supplemental",
         "TcbInfo", "TcbStatus", "TrustRoot", "UnsafeAcceptAnyStatus", "VerificationResult", "Verifier",
         "__version__", "verify_quote",
@@ -39,7 +39,8 @@ PUBLIC: dict[str, set[str]] = {
         "security_level",
     },
     "pydcap.sources": {
-        "AZURE_GLOBAL_CACHE_URL", "AzureClient", "CertificatesUnavailableError", "CollateralNotFoundError",
+        "AZURE_GLOBAL_CACHE_URL", "AzureClient", "CertificatesUnavailableError", "CollateralError",
+        "CollateralNotFoundError",
         "CollateralRequest", "CollateralSource", "CollateralUnavailableError", "Fetched", "FetchedPckCertificates",
         "HttpSettings", "INTEL_PCS_URL", "MalformedResponseError", "PccsClient", "PckCa", "PckCertificateOption",
         "PcsClient", "PlatformId", "PlatformRequestError", "PlatformUnknownError", "RateLimitedError",
@@ -61,6 +62,13 @@ PUBLIC: dict[str, set[str]] = {
         "QveIdentity", "RootCaUntrusted", "SEARCH_PATHS", "ServiceUnavailable", "TRUSTED_ROOT_ENV",
         "UnexpectedProviderError", "UnsupportedCollateralVersion", "UntrustedCollateral", "UntrustedRootWarning",
         "load_qcnl_config", "open_provider", "parse_qcnl_config", "select_provider",
+    },
+    "pydcap.provider.qcnl": {"QcnlConfig", "QcnlProvider", "load_qcnl_config", "parse_qcnl_config"},
+    "pydcap.provider.azure": {"AzureConfig", "AzureProvider"},
+    "pydcap.provider.native": {"NativeProvider"},
+    "pydcap.doctor": {
+        "DoctorReport", "MachineFacts", "ProviderOverview", "ProviderSummary", "ServiceProbe", "examine",
+        "inspect_machine", "probe_service", "survey",
     },
     "pydcap.platform": {
         "ConfigfsTsmQuoteSource", "Detection", "GramineQuoteSource", "PlatformError", "QuoteSource", "detect",
@@ -115,6 +123,9 @@ HOMES: dict[str, str] = {
     "VerificationResult": "pydcap.results",
     "Supplemental": "pydcap.results",
     "TrustRoot": "pydcap.pki",
+    "CollateralError": "pydcap.errors",
+    "CollateralUnavailableError": "pydcap.errors",
+    "UntrustedCollateralError": "pydcap.cache",
 }
 
 

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 
 from pydcap.errors import (
     CertificateFormatError,
+    CollateralError,
     CollateralFormatError,
+    CollateralUnavailableError,
     FormatError,
     PydcapError,
     QuoteFormatError,
@@ -47,7 +49,7 @@ _LAZY = {
     "CollateralService": "pydcap.cache",
     "CollateralStore": "pydcap.cache",
     "AzureClient": "pydcap.sources",
-    "CollateralUnavailableError": "pydcap.sources",
+    "UntrustedCollateralError": "pydcap.cache",
     "PccsClient": "pydcap.sources",
     "PcsClient": "pydcap.sources",
     "TokenVerifier": "pydcap.attest",
@@ -56,12 +58,18 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from pydcap.attest import TokenVerifier, verify_token
-    from pydcap.cache import AsyncCollateralService, CollateralCache, CollateralService, CollateralStore
+    from pydcap.cache import (
+        AsyncCollateralService,
+        CollateralCache,
+        CollateralService,
+        CollateralStore,
+        UntrustedCollateralError,
+    )
     from pydcap.collateral import Collateral, EnclaveIdentity, TcbInfo
     from pydcap.pki import PckCertificate, TrustRoot
     from pydcap.policy import AllOf, AnyOf, Policy, UnsafeAcceptAnyStatus
     from pydcap.quote import Quote
-    from pydcap.sources import AzureClient, CollateralUnavailableError, PccsClient, PcsClient
+    from pydcap.sources import AzureClient, PccsClient, PcsClient
     from pydcap.verify import (
         Failure,
         Quote3Error,
@@ -85,6 +93,7 @@ __all__ = [
     "CertificateFormatError",
     "Collateral",
     "CollateralCache",
+    "CollateralError",
     "CollateralFormatError",
     "CollateralService",
     "CollateralStore",
@@ -107,6 +116,7 @@ __all__ = [
     "TokenVerifier",
     "TrustRoot",
     "UnsafeAcceptAnyStatus",
+    "UntrustedCollateralError",
     "VerificationResult",
     "Verifier",
     "__version__",

@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from pydcap.cli import main
-from pydcap.provider.diagnosis import DoctorReport, examine
+from pydcap.doctor.diagnosis import DoctorReport, examine
+from pydcap.doctor.probe import probe_service
 from pydcap.provider.discovery import SEARCH_PATHS
-from pydcap.provider.service_probe import probe_service
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
 from tests.provider.conftest import build_plugins, install

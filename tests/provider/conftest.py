@@ -17,8 +17,8 @@ import pytest
 from pydcap.collateral import Collateral
 from pydcap.pki import CertificateChain, PckCertificate, TrustRoot
 from pydcap.provider.interface import PlatformId, fmspc_and_ca
-from pydcap.provider.qcnl import QcnlProvider
-from pydcap.provider.qcnl_config import QcnlConfig, parse_qcnl_config
+from pydcap.provider.qcnl.config import QcnlConfig, parse_qcnl_config
+from pydcap.provider.qcnl.provider import QcnlProvider
 from pydcap.provider.trust import UntrustedRootWarning
 from pydcap.quote import Quote
 from pydcap.sim import SimulatedPlatform

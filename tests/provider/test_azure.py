@@ -27,7 +27,7 @@ from pydcap.provider import (
     UntrustedRootWarning,
     open_provider,
 )
-from pydcap.provider.azure import LOG_FILE
+from pydcap.provider.azure.provider import LOG_FILE
 from pydcap.quote import TeeType
 from pydcap.serving.tls import self_signed
 from pydcap.sim import SimulatedIntel, SimulatedPlatform

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pydcap.provider.azure_config import DEFAULT_BASE_CERT_URL, DEFAULT_PRIMARY_BASE_CERT_URL, AzureConfig
+from pydcap.provider.azure.config import DEFAULT_BASE_CERT_URL, DEFAULT_PRIMARY_BASE_CERT_URL, AzureConfig
 from pydcap.provider.errors import ProviderConfigError
 from pydcap.provider.interface import LogLevel
 

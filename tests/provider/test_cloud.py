@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pydcap.provider.azure.cloud import azure_metadata_answers, detect_azure
 from pydcap.provider.bundled import BundledProvider
-from pydcap.provider.cloud import azure_metadata_answers, detect_azure
 from pydcap.provider.errors import ProviderError
 from pydcap.provider.interface import PlatformId
 from pydcap.sim import SimulatedIntel

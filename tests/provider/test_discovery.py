@@ -11,10 +11,10 @@ import pytest
 
 from pydcap import verify_quote
 from pydcap.provider.discovery import SEARCH_PATHS, describe_plugin, select_provider
-from pydcap.provider.elf import NotElfError, exported_symbols
 from pydcap.provider.errors import ProviderSelectionError
 from pydcap.provider.loader import open_provider
-from pydcap.provider.native import NativeProvider
+from pydcap.provider.native.elf import NotElfError, exported_symbols
+from pydcap.provider.native.provider import NativeProvider
 from tests.provider.conftest import Served, install
 
 

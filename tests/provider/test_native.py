@@ -13,7 +13,7 @@ import pytest
 
 from pydcap import verify_quote
 from pydcap.intel import PlatformRequestError
-from pydcap.provider import abi, codes
+from pydcap.provider import codes
 from pydcap.provider.errors import (
     CollateralNotFound,
     InvalidParameter,
@@ -29,7 +29,8 @@ from pydcap.provider.errors import (
     UnsupportedCollateralVersion,
 )
 from pydcap.provider.interface import CacheKind, LogLevel, PlatformId
-from pydcap.provider.native import NativeProvider, normalise_crl
+from pydcap.provider.native import abi
+from pydcap.provider.native.provider import NativeProvider, normalise_crl
 from tests.provider.conftest import Served, write_served
 
 PLATFORM = PlatformId(
@@ -223,7 +224,7 @@ def test_a_logging_callback_outlives_its_provider(
 import gc
 from pathlib import Path
 from pydcap.provider.interface import LogLevel
-from pydcap.provider.native import NativeProvider
+from pydcap.provider.native.provider import NativeProvider
 
 def opened():
     provider = NativeProvider({str(library)!r})

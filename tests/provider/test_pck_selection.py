@@ -8,7 +8,7 @@ from urllib.parse import unquote
 import pytest
 
 from pydcap.intel import Tcb
-from pydcap.provider.pck_selection import PckSelectionError, best_index, select_pck
+from pydcap.provider.qcnl.pck_selection import PckSelectionError, best_index, select_pck
 from tests.provider.local_pck_files import PlatformCertificates, platform_certificates
 
 

@@ -27,10 +27,10 @@ from pydcap.provider.errors import (
 )
 from pydcap.provider.interface import CacheKind, LogLevel, PlatformId
 from pydcap.provider.loader import open_provider
-from pydcap.provider.qcnl import QcnlProvider
-from pydcap.provider.qcnl_cache_item import cache_key
-from pydcap.provider.qcnl_config import parse_qcnl_config
-from pydcap.provider.qcnl_local_pck import DEFAULT_FILE
+from pydcap.provider.qcnl.cache_item import cache_key
+from pydcap.provider.qcnl.config import parse_qcnl_config
+from pydcap.provider.qcnl.local_pck import DEFAULT_FILE
+from pydcap.provider.qcnl.provider import QcnlProvider
 from pydcap.quote import TeeType
 from tests.provider.conftest import PLATFORM, QE_ID, Clock, Pccs, provider
 from tests.provider.local_pck_files import install, platform_certificates, real_platform_file

@@ -21,9 +21,9 @@ from pydcap.pki import TrustRoot
 from pydcap.provider import codes
 from pydcap.provider.errors import ProviderConfigError, UntrustedCollateral
 from pydcap.provider.interface import CacheKind, PlatformId
-from pydcap.provider.qcnl import QcnlProvider
-from pydcap.provider.qcnl_cache_item import CachedResponse, cache_key
-from pydcap.provider.qcnl_config import QcnlConfig, parse_qcnl_config
+from pydcap.provider.qcnl.cache_item import CachedResponse, cache_key
+from pydcap.provider.qcnl.config import QcnlConfig, parse_qcnl_config
+from pydcap.provider.qcnl.provider import QcnlProvider
 from pydcap.provider.trust import TRUSTED_ROOT_ENV, UntrustedRootWarning
 from pydcap.sim import SimulatedIntel
 from tests.provider.conftest import PLATFORM, QE_ID, Clock, Pccs, provider

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from pydcap.provider.interface import CacheKind, PlatformId
-from pydcap.provider.qcnl_cache import CACHE_ENTRIES, QcnlCache, cache_locations
-from pydcap.provider.qcnl_config import QcnlConfig
+from pydcap.provider.qcnl.cache import CACHE_ENTRIES, QcnlCache, cache_locations
+from pydcap.provider.qcnl.config import QcnlConfig
 from tests.provider.conftest import PLATFORM, QE_ID, Clock, Pccs, provider
 
 HOUR = 3600

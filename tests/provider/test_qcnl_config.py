@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pydcap.provider.errors import ProviderConfigError
-from pydcap.provider.qcnl_config import (
+from pydcap.provider.qcnl.config import (
     DEFAULT_PCCS_URL,
     QcnlConfig,
     config_path,

@@ -24,8 +24,8 @@ import httpx
 import pytest
 
 from pydcap.provider.interface import PlatformId
-from pydcap.provider.qcnl import QcnlProvider
-from pydcap.provider.qcnl_config import QcnlConfig
+from pydcap.provider.qcnl.config import QcnlConfig
+from pydcap.provider.qcnl.provider import QcnlProvider
 from pydcap.provider.trust import UntrustedRootWarning
 from pydcap.sim import SimulatedIntel, SimulatedPlatform
 from pydcap.sim.server import SimulatedPcs

@@ -8,6 +8,7 @@ import pytest
 from pydcap.cache.errors import NotCachedError, StoreError, UntrustedCollateralError, WaitTimeoutError
 from pydcap.cache.keys import EntryKey
 from pydcap.errors import FormatError
+from pydcap.intel import EntryKind
 from pydcap.provider import codes
 from pydcap.provider.errors import (
     CertsUnavailable,
@@ -30,6 +31,7 @@ from pydcap.sources.errors import (
     PlatformUnknownError,
     RateLimitedError,
     ThrottledError,
+    TlsVerificationError,
     UpstreamRejectedError,
     UpstreamServerError,
     UpstreamUnreachableError,
@@ -43,12 +45,15 @@ TCB_INFO = EntryKey.tcb_info("sgx", bytes(6))
 @pytest.mark.parametrize(
     ("failure", "not_found", "family", "code"),
     [
-        (CollateralNotFoundError("SGX TCB info for FMSPC 00", URL, 404, "", "h"), None, CollateralNotFound,
+        (CollateralNotFoundError("TCB info", URL, 404, "", "h", document=EntryKind.TCB_INFO), None, CollateralNotFound,
          codes.TCBINFO_NOT_FOUND),
-        (CollateralNotFoundError("QE identity", URL, 404, "", "h"), None, CollateralNotFound,
-         codes.QEIDENTITY_NOT_FOUND),
-        (CollateralNotFoundError("PCK certificate", URL, 404, "", "h"), codes.NO_PLATFORM_CERT_DATA,
-         NoPlatformCertData, codes.NO_PLATFORM_CERT_DATA),
+        (CollateralNotFoundError("QE identity", URL, 404, "", "h", document=EntryKind.QE_IDENTITY), None,
+         CollateralNotFound, codes.QEIDENTITY_NOT_FOUND),
+        # The kind of document is a field, never read from the words: this one names TCB info but is a CRL.
+        (CollateralNotFoundError("CRL of TCB info", URL, 404, "", "h", document=EntryKind.PCK_CRL), None,
+         CollateralNotFound, codes.NO_QUOTE_COLLATERAL_DATA),
+        (CollateralNotFoundError("PCK certificate", URL, 404, "", "h", document=EntryKind.PCK_CERTIFICATE),
+         codes.NO_PLATFORM_CERT_DATA, NoPlatformCertData, codes.NO_PLATFORM_CERT_DATA),
         (NotCachedError(TCB_INFO), None, CollateralNotFound, codes.TCBINFO_NOT_FOUND),
         (PlatformUnknownError("PCK certificate", URL, 461, "", "h"), None, PlatformUnknown, codes.PLATFORM_UNKNOWN),
         (CertificatesUnavailableError("PCK", URL, 462, "", "h"), None, CertsUnavailable, codes.CERTS_UNAVAILABLE),
@@ -56,12 +61,15 @@ TCB_INFO = EntryKey.tcb_info("sgx", bytes(6))
         (ThrottledError("TCB info", retry_after=0.5, rate=10, burst=100), None, ServiceUnavailable, codes.ERROR_BUSY),
         (UpstreamServerError("TCB info", URL, 503, "", "h"), None, ServiceUnavailable, codes.SERVICE_UNAVAILABLE),
         (WaitTimeoutError("held too long"), None, ServiceUnavailable, codes.SERVICE_TIMEOUT),
-        (UpstreamUnreachableError("TCB info", URL, None, "ReadTimeout", "h"), None, ServiceUnavailable,
-         codes.SERVICE_TIMEOUT),
-        (UpstreamUnreachableError("TCB info", URL, None, "ConnectError: [SSL: CERTIFICATE_VERIFY_FAILED]", "h"),
-         None, RootCaUntrusted, codes.ROOT_CA_UNTRUSTED),
+        (UpstreamUnreachableError("TCB info", URL, None, "ReadTimeout", "h", timed_out=True), None,
+         ServiceUnavailable, codes.SERVICE_TIMEOUT),
+        (TlsVerificationError("TCB info", URL, None, "its TLS certificate is not trusted", "h"), None,
+         RootCaUntrusted, codes.ROOT_CA_UNTRUSTED),
         (UpstreamUnreachableError("TCB info", URL, None, "ConnectError: refused", "h"), None, ProviderNetworkError,
          codes.NETWORK_ERROR),
+        # What failed is a field set where httpx raised it: words in the detail change nothing.
+        (UpstreamUnreachableError("TCB info", URL, None, "Timeout? [SSL: CERTIFICATE_VERIFY_FAILED]", "h"), None,
+         ProviderNetworkError, codes.NETWORK_ERROR),
         (UpstreamRejectedError("TCB info", URL, 401, "", "h"), None, UnexpectedProviderError, codes.ERROR_UNEXPECTED),
         (StoreError("disk full"), None, UnexpectedProviderError, codes.PERSISTENT_STORAGE_ERROR),
         (UntrustedCollateralError(TCB_INFO, "bad signature"), None, UntrustedCollateral, codes.TCBINFO_CHAIN_ERROR),

@@ -17,8 +17,8 @@ import pytest
 from pydcap.intel.protocol import pckcert_params
 from pydcap.pccs import CachingMode, PccsServer
 from pydcap.provider.interface import PlatformId
-from pydcap.provider.qcnl import QcnlProvider
-from pydcap.provider.qcnl_config import QcnlConfig
+from pydcap.provider.qcnl.config import QcnlConfig
+from pydcap.provider.qcnl.provider import QcnlProvider
 from pydcap.provider.trust import UntrustedRootWarning
 from pydcap.sim import SCENARIOS, SimulatedIntel, SimulatedPlatform
 from pydcap.sim.server import SimulatedPcs

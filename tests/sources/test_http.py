@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pydcap.intel import EntryKind
 from pydcap.serving.tls import self_signed
 from pydcap.sources import (
     AzureClient,
@@ -54,9 +55,10 @@ def test_retries_are_bounded(pccs: ReplayPccs) -> None:
 
 
 def test_a_miss_is_not_retried(pccs: ReplayPccs) -> None:
-    with pytest.raises(CollateralNotFoundError):
+    with pytest.raises(CollateralNotFoundError) as caught:
         asyncio.run(PccsClient(pccs.url, settings=_settings()).tcb_info(Tee.SGX, bytes.fromhex("00906ed50000")))
     assert pccs.total() == 1
+    assert caught.value.document is EntryKind.TCB_INFO  # what was asked for, as a field
 
 
 def test_429_waits_as_long_as_retry_after_says(pccs: ReplayPccs) -> None:
@@ -98,15 +100,17 @@ def test_nobody_listening_fails_fast_and_says_so() -> None:
     exc = caught.value
     assert exc.status is None and exc.url == f"{url}/sgx/certification/v4/rootcacrl"
     assert "gave no answer" in str(exc) and "3 attempts" in exc.hint
+    assert not exc.timed_out and exc.document is EntryKind.ROOT_CA_CRL
 
 
 def test_a_silent_server_is_given_up_on_at_the_deadline(pccs: ReplayPccs) -> None:
     pccs.latency = 1.5
     settings = HttpSettings(read_timeout=30, retry=RetryPolicy(attempts=5, backoff=0.01, deadline=0.5))
     started = time.monotonic()
-    with pytest.raises(UpstreamUnreachableError, match="Timeout"):
+    with pytest.raises(UpstreamUnreachableError, match="Timeout") as caught:
         asyncio.run(PccsClient(pccs.url, settings=settings).root_ca_crl())
     assert time.monotonic() - started < 4
+    assert caught.value.timed_out
 
 
 @pytest.mark.parametrize(

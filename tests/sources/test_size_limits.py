@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from pydcap.provider.qcnl import QcnlProvider
-from pydcap.provider.qcnl_config import QcnlConfig
-from pydcap.provider.service_probe import probe_service
+from pydcap.doctor.probe import probe_service
+from pydcap.provider.qcnl.config import QcnlConfig
+from pydcap.provider.qcnl.provider import QcnlProvider
 from pydcap.sources import HttpSettings, PccsClient, PcsClient, RetryPolicy, Tee, UpstreamServerError
 from pydcap.sources.errors import ResponseTooLargeError
 from pydcap.sources.http import ERROR_BODY_BYTES, MAX_RESPONSE_BYTES

@@ -38,13 +38,14 @@ from pydcap.attest.keys import KeyRing, SigningKey, b64url
 from pydcap.attest.policy import DEFAULT_POLICY_TEXT, AttestationPolicy
 from pydcap.cache import AsyncCollateralService, CollateralCache, CollateralStore, FetchedCollateral, StoreError
 from pydcap.cache.store import read_transaction, write_transaction
+from pydcap.errors import CollateralError
 from pydcap.intel import Clock, PckCa, Tee
 from pydcap.pki import TrustRoot
 from pydcap.policy import UnsafeAcceptAnyStatus
 from pydcap.quote.structs import EnclaveReport, TdReport10
 from pydcap.serving.retry import retry_after
 from pydcap.sources import AzureClient, CollateralSource, HttpSettings, PccsClient, PcsClient, RetryPolicy
-from pydcap.sources.errors import CollateralNotFoundError, CollateralUnavailableError
+from pydcap.sources.errors import CollateralNotFoundError
 from pydcap.sources.models import CollateralRequest, PlatformRequestError
 from pydcap.verify import VerificationResult, Verifier
 
@@ -206,7 +207,7 @@ class AttestService:
             return collateral
         except CollateralNotFoundError as exc:
             raise InvalidParameter(f"there is no collateral for this quote's platform: {exc}") from exc
-        except CollateralUnavailableError as exc:
+        except CollateralError as exc:
             raise ServiceUnavailable(
                 f"the collateral for this quote cannot be had now: {exc}", retry_after=retry_after(exc)
             ) from exc

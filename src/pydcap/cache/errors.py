@@ -3,14 +3,14 @@ and a store that cannot be opened or used."""
 
 from __future__ import annotations
 
-from pydcap.errors import PydcapError
+from pydcap.errors import CollateralError, CollateralUnavailableError, PydcapError
 from pydcap.intel import EntryKey, Failure
-from pydcap.sources.errors import CollateralUnavailableError
 
 
-class UntrustedCollateralError(CollateralUnavailableError):
-    """A document that does not verify against the trust root (or is not the document asked for). It was
-    neither stored nor served. ``failure`` is Intel's name for the check that failed, when there is one."""
+class UntrustedCollateralError(CollateralError):
+    """Bad data: a document that came and was refused: it does not verify against the trust root, is not the document
+    asked for, or (``OutdatedCollateralError``) is older than the one held. It was neither stored nor served.
+    ``failure`` is Intel's name for the check that failed, when there is one."""
 
     def __init__(self, key: EntryKey, reason: str, *, source: str = "", failure: Failure | None = None) -> None:
         self.key = key

@@ -15,7 +15,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from pydcap.cache.keys import EntryKey
-from pydcap.sources.errors import CollateralNotFoundError, CollateralUnavailableError, RateLimitedError
+from pydcap.errors import CollateralError
+from pydcap.sources.errors import CollateralNotFoundError, RateLimitedError
 from pydcap.trust.lru import BoundedCache
 
 # Longer messages are cut: an upstream's error body is quoted in them, and a failure must stay small.
@@ -29,19 +30,19 @@ class RememberedFailure:
     (``status``, ``url``, ``retry_after``, ``failure``, ...) and ``until`` (``time.monotonic()``). A ``kind`` of
     None remembers a fetch that succeeded with a document already past its freshness (nothing to raise)."""
 
-    kind: type[CollateralUnavailableError] | None
+    kind: type[CollateralError] | None
     message: str
     fields: tuple[tuple[str, object], ...]
     until: float
 
     @classmethod
-    def of(cls, error: CollateralUnavailableError | None, until: float) -> RememberedFailure:
+    def of(cls, error: CollateralError | None, until: float) -> RememberedFailure:
         if error is None:
             return cls(None, "", (), until)
         fields = tuple((k, _short(v)) for k, v in vars(error).items() if isinstance(v, _SCALARS))
         return cls(type(error), str(error)[:MAX_MESSAGE], fields, until)
 
-    def error(self, now: float) -> CollateralUnavailableError | None:
+    def error(self, now: float) -> CollateralError | None:
         """A new exception equal to the remembered one (no traceback, no cause); a ``retry_after`` is what is
         left of the wait."""
         if self.kind is None:
@@ -85,7 +86,7 @@ class FailureMemory:
         self._clock = clock
         self._failures: BoundedCache[RememberedFailure] = BoundedCache(maxsize)
 
-    def ttl(self, error: CollateralUnavailableError | None) -> float:
+    def ttl(self, error: CollateralError | None) -> float:
         """How long ``error`` stays the answer."""
         if isinstance(error, CollateralNotFoundError):
             return max(self.not_found_ttl, self.retry_interval)
@@ -93,7 +94,7 @@ class FailureMemory:
             return max(self.retry_interval, error.retry_after)
         return self.retry_interval
 
-    def remember(self, key: Hashable, error: CollateralUnavailableError | None) -> None:
+    def remember(self, key: Hashable, error: CollateralError | None) -> None:
         self._failures.put(key, RememberedFailure.of(error, self._clock() + self.ttl(error)))
 
     def recent(self, key: Hashable) -> RememberedFailure | None:

@@ -106,7 +106,7 @@ def fetch_bundles(
     """The collateral of every quote from the service the options name (``--pcs``, ``--pccs``, ``--azure``),
     fetched once per TEE, FMSPC and CA: the bundles, and each quote's bundle (or why it has none)."""
     from pydcap.cli.collateral import collateral_service
-    from pydcap.sources import CollateralUnavailableError
+    from pydcap.errors import CollateralError
 
     bundles: list[Collateral] = []
     by_request: dict[CollateralRequest, int | str] = {}
@@ -123,7 +123,7 @@ def fetch_bundles(
             if request not in by_request:
                 try:
                     fetched = service.fetch(item.data)
-                except CollateralUnavailableError as exc:
+                except CollateralError as exc:
                     outcome: int | str = f"collateral unavailable: {exc}"
                 except FormatError as exc:
                     outcome = f"cannot tell which collateral the quote needs: {exc}"

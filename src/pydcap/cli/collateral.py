@@ -125,13 +125,12 @@ def fetch_for_quote(
     """Fetch through the cache, or fail with exit status 3 saying why (and with 2 for unusable input or a
     failing store)."""
     from pydcap.cache import StoreError
-    from pydcap.errors import FormatError
-    from pydcap.sources import CollateralUnavailableError
+    from pydcap.errors import CollateralError, FormatError
 
     with collateral_service(args, root, at) as service:
         try:
             fetched = service.fetch(quote)
-        except CollateralUnavailableError as exc:
+        except CollateralError as exc:
             raise unavailable(exc) from exc
         except FormatError as exc:
             raise CliError(f"cannot tell which collateral the quote needs: {exc}") from exc

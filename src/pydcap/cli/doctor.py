@@ -13,7 +13,7 @@ from rich.table import Table
 from pydcap.cli import EXIT_OK, EXIT_REJECTED
 from pydcap.cli.output import out, print_json, print_table
 from pydcap.cli.services import add_tls_arguments, tls_verification
-from pydcap.provider.diagnosis import DoctorReport, examine
+from pydcap.doctor.diagnosis import DoctorReport, examine
 
 _MARKS = {"ok": "[green]✔[/]", "info": "[dim]·[/]", "warning": "[yellow]⚠[/]", "error": "[red]✘[/]"}
 

@@ -70,9 +70,9 @@ def as_cli_error(exc: BaseException) -> CliError:
     from pydcap.errors import PydcapError
 
     if isinstance(exc, PydcapError):
-        from pydcap.sources.errors import CollateralUnavailableError
+        from pydcap.errors import CollateralError
 
-        status = EXIT_UNAVAILABLE if isinstance(exc, CollateralUnavailableError) else EXIT_USAGE
+        status = EXIT_UNAVAILABLE if isinstance(exc, CollateralError) else EXIT_USAGE
         return CliError(str(exc), status)
     what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return CliError(

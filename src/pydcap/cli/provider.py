@@ -13,8 +13,8 @@ from rich.table import Table
 
 from pydcap.cli import EXIT_OK, EXIT_REJECTED, CliError
 from pydcap.cli.output import out, print_json, print_table
+from pydcap.doctor.overview import ProviderOverview, ProviderSummary, survey
 from pydcap.provider.errors import ProviderSelectionError
-from pydcap.provider.overview import ProviderOverview, ProviderSummary, survey
 
 
 def register(sub: Any) -> None:

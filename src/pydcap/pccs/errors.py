@@ -10,16 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pydcap.cache.errors import NotCachedError, StoreError
-from pydcap.errors import FormatError, PydcapError
+from pydcap.errors import CollateralError, FormatError, PydcapError
 from pydcap.pccs.config import CachingMode
 from pydcap.serving.bodies import RequestBodyError
 from pydcap.serving.retry import STORE_RETRY_AFTER, retry_after
-from pydcap.sources.errors import (
-    CollateralNotFoundError,
-    CollateralUnavailableError,
-    RateLimitedError,
-    ThrottledError,
-)
+from pydcap.sources.errors import CollateralNotFoundError, RateLimitedError, ThrottledError
 
 
 class PccsError(PydcapError):
@@ -94,7 +89,7 @@ class ServiceUnavailable(PccsError):
     intel_text = "Server is currently unable to process the request."
 
 
-def unavailable(what: str, exc: CollateralUnavailableError, mode: CachingMode) -> PccsError:
+def unavailable(what: str, exc: CollateralError, mode: CachingMode) -> PccsError:
     """The PCCS answer for ``what`` when the cache could not deliver it, saying what is missing and why."""
     if isinstance(exc, NotCachedError):
         if mode is CachingMode.OFFLINE:
@@ -137,7 +132,7 @@ def as_pccs_error(exc: Exception, mode: CachingMode) -> PccsError | None:
             f"The PCCS cannot use its store now; retry in {STORE_RETRY_AFTER} s.",
             headers={"Retry-After": str(STORE_RETRY_AFTER)},
         )
-    if isinstance(exc, CollateralUnavailableError):
+    if isinstance(exc, CollateralError):
         return unavailable("collateral", exc, mode)
     if isinstance(exc, RequestBodyError) and exc.status == 413:
         return PayloadTooLarge(exc.message)

@@ -19,7 +19,7 @@ from pydcap.cache.failures import FailureMemory
 from pydcap.cache.flight import SingleFlight
 from pydcap.cache.owners import LeaseHolder, new_owner
 from pydcap.collateral import TcbInfo
-from pydcap.errors import FormatError
+from pydcap.errors import CollateralError, FormatError
 from pydcap.intel import Failure, PckCa, Tcb, Tee, Update
 from pydcap.pccs import tables
 from pydcap.pccs.config import CachingMode
@@ -36,7 +36,6 @@ from pydcap.pccs.registry import CertificateRecord, PlatformRecord, PlatformRegi
 from pydcap.pccs.selection import SelectionError, select_certificate
 from pydcap.pki import Certificate, PckCertificate, TrustRoot
 from pydcap.sources.budget import RequestBudget
-from pydcap.sources.errors import CollateralUnavailableError
 from pydcap.sources.models import FetchedPckCertificates
 from pydcap.trust import PkiMemo
 
@@ -235,7 +234,7 @@ class PlatformCertificates:
             self.failures.raise_if_recent(_failure_key(registration))
             if self.service.budget is not None:
                 self.service.budget.spend(f"the {what}")
-        except CollateralUnavailableError as exc:
+        except CollateralError as exc:
             raise unavailable(what, exc, self.service.mode) from exc
         return await self.fetch_platform(registration, raw)
 
@@ -314,7 +313,7 @@ class PlatformCertificates:
                 encrypted_ppid=None if registration.platform_manifest else bytes.fromhex(registration.enc_ppid),
                 platform_manifest=bytes.fromhex(registration.platform_manifest) or None,
             )
-        except CollateralUnavailableError as exc:
+        except CollateralError as exc:
             self.failures.remember(_failure_key(registration), exc)
             raise unavailable(f"PCK certificates of QE-ID {registration.qe_id}", exc, self.service.mode) from exc
         self.failures.forget(_failure_key(registration))
@@ -408,7 +407,7 @@ class PlatformCertificates:
         try:
             root = await service.cache.root_ca_crl(service.upstream)
             pck_crl = await service.cache.pck_crl(service.upstream, ca)
-        except CollateralUnavailableError as exc:
+        except CollateralError as exc:
             raise unavailable("CRLs that PCK certificates are checked against", exc, service.mode) from exc
         return self.admit_certificates(platform, records, root_ca_crl=root.data, pck_crl=pck_crl.data)
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from pydcap.cache import CollateralCache, Entry, EntryKey
 from pydcap.cache.owners import new_owner
+from pydcap.errors import CollateralError
 from pydcap.pccs.schedule import RefreshSchedule
 from pydcap.pccs.service import PccsService
-from pydcap.sources.errors import CollateralUnavailableError
 
 log = logging.getLogger("pydcap.pccs")
 
@@ -112,7 +112,7 @@ class Refresher:
         self._attempted[f"{cache.root_id}/{key}"] = self.service.clock()
         try:
             entry = await cache.refresh(key, source)
-        except CollateralUnavailableError as exc:
+        except CollateralError as exc:
             report.failed[name] = str(exc)
             return
         if entry.stale:

@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import Connection
 
 from pydcap.cache import CollateralCache, CollateralStore, Entry, EntryKey
+from pydcap.errors import CollateralError
 from pydcap.intel.time import Clock
 from pydcap.pccs.config import CachingMode, PccsConfig
 from pydcap.pccs.errors import NotCached, unavailable
@@ -21,7 +22,6 @@ from pydcap.pccs.upstream import MeteredUpstream, make_upstreams
 from pydcap.pki import TrustRoot
 from pydcap.serving.metrics import Metrics
 from pydcap.sources.budget import RequestBudget
-from pydcap.sources.errors import CollateralUnavailableError
 from pydcap.trust import PkiMemo
 
 __all__ = ["GENERATION_COUNTER", "PLATFORM_FETCH_REQUESTS", "Clock", "PccsService"]  # Clock: pydcap.intel's
@@ -119,7 +119,7 @@ class PccsService:
         source = self.upstream_for(api) if fetch else None
         try:
             return await self.cache_for(api).get(key, source)
-        except CollateralUnavailableError as exc:
+        except CollateralError as exc:
             raise unavailable(key.description, exc, self.mode) from exc
 
     async def optional_document(self, key: EntryKey, api: int = 4, *, fetch: bool | None = None) -> Entry | None:

@@ -1,7 +1,7 @@
 """DCAP client plugins: one interface (``QuoteProvider``) over the bundled provider (pydcap's sources and
-verifying persistent cache; the default), Intel's QCNL client, pydcap's Azure client and native
-``libdcap_quoteprov.so`` plugins (Intel's or Azure's, through the C ABI), with the documented search order
-deciding which serves::
+verifying persistent cache; the default), Intel's QCNL client (``qcnl/``), pydcap's Azure client (``azure/``) and
+native ``libdcap_quoteprov.so`` plugins (Intel's or Azure's, through the C ABI: ``native/``), with the documented
+search order (``discovery``) deciding which serves::
 
     from pydcap.provider import open_provider, select_provider
     choice = select_provider()            # explicit name/path, $PYDCAP_PROVIDER, or the search order
@@ -10,8 +10,7 @@ deciding which serves::
         collateral = provider.collateral_for_quote(quote_bytes)
 """
 
-from pydcap.provider.azure import AzureProvider
-from pydcap.provider.azure_config import AzureConfig
+from pydcap.provider.azure import AzureConfig, AzureProvider
 from pydcap.provider.bundled import BundledProvider
 from pydcap.provider.bundled_config import BundledConfig
 from pydcap.provider.discovery import SEARCH_PATHS, PluginCandidate, ProviderChoice, select_provider
@@ -46,8 +45,7 @@ from pydcap.provider.interface import (
 )
 from pydcap.provider.loader import open_provider
 from pydcap.provider.native import NativeProvider
-from pydcap.provider.qcnl import QcnlProvider
-from pydcap.provider.qcnl_config import QcnlConfig, load_qcnl_config, parse_qcnl_config
+from pydcap.provider.qcnl import QcnlConfig, QcnlProvider, load_qcnl_config, parse_qcnl_config
 from pydcap.provider.trust import TRUSTED_ROOT_ENV, UntrustedRootWarning
 
 __all__ = [

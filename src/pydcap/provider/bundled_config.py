@@ -13,10 +13,10 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydcap.cache.locations import STORE_ENV, default_store_path
-from pydcap.provider.cloud import detect_azure
+from pydcap.provider.azure.cloud import detect_azure
 from pydcap.provider.discovery import system_root
+from pydcap.provider.endpoints import identity_url, tls_verification
 from pydcap.provider.errors import ProviderConfigError
-from pydcap.provider.service_probe import identity_url, tls_verification
 from pydcap.provider.trust import TRUSTED_ROOT_ENV
 from pydcap.sources import AZURE_GLOBAL_CACHE_URL, INTEL_PCS_URL, AzureClient, HttpSettings, PccsClient, PcsClient
 from pydcap.sources.defaults import DEFAULT_PCCS_URL

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydcap.provider.abi import missing_symbols
-from pydcap.provider.elf import NotElfError, exported_symbols
 from pydcap.provider.errors import ProviderSelectionError
+from pydcap.provider.native.abi import missing_symbols
+from pydcap.provider.native.elf import NotElfError, exported_symbols
 
 # The order in which Conclave's runtime stat()s for a plugin; the first found is loaded.
 SEARCH_PATHS = (

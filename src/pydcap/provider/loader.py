@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydcap.provider.azure import AzureProvider
+from pydcap.provider.azure.provider import AzureProvider
 from pydcap.provider.bundled import BundledProvider
 from pydcap.provider.discovery import ProviderChoice, select_provider
 from pydcap.provider.errors import ProviderSelectionError
 from pydcap.provider.interface import QuoteProvider
-from pydcap.provider.native import NativeProvider
-from pydcap.provider.qcnl import QcnlProvider
+from pydcap.provider.native.provider import NativeProvider
+from pydcap.provider.qcnl.provider import QcnlProvider
 
 
 def open_provider(choice: ProviderChoice | str | None = None, env: Mapping[str, str] | None = None) -> QuoteProvider:

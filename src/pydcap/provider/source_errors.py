@@ -5,8 +5,8 @@ Intel's libraries would report for the same situation, with pydcap's explanation
 from __future__ import annotations
 
 from pydcap.cache.errors import NotCachedError, StoreError, UntrustedCollateralError, WaitTimeoutError
-from pydcap.cache.keys import EntryKind
-from pydcap.errors import FormatError
+from pydcap.errors import CollateralError, FormatError
+from pydcap.intel import EntryKind
 from pydcap.provider import codes
 from pydcap.provider.errors import ProviderError, UntrustedCollateral, error_for
 from pydcap.sources.errors import (
@@ -17,6 +17,7 @@ from pydcap.sources.errors import (
     PlatformUnknownError,
     RateLimitedError,
     ThrottledError,
+    TlsVerificationError,
     UpstreamRejectedError,
     UpstreamServerError,
     UpstreamUnreachableError,
@@ -38,20 +39,15 @@ _NOT_FOUND_CODES = {
 }
 
 
-def _not_found_code(what: str, default: int) -> int:
-    """The not-found code for a document a source described as ``what`` ("SGX TCB info for FMSPC ...")."""
-    if default != codes.NO_QUOTE_COLLATERAL_DATA:
-        return default
-    if "TCB info" in what:
-        return codes.TCBINFO_NOT_FOUND
-    if "QE identity" in what:
-        return codes.QEIDENTITY_NOT_FOUND
-    return default
+# The not-found code of a collateral part (for the other documents, the one the caller names).
+_COLLATERAL_NOT_FOUND_CODES = {
+    EntryKind.TCB_INFO: codes.TCBINFO_NOT_FOUND,
+    EntryKind.QE_IDENTITY: codes.QEIDENTITY_NOT_FOUND,
+}
 
-
-ObtainFailure = CollateralUnavailableError | StoreError | FormatError
+ObtainFailure = CollateralError | StoreError | FormatError
 """What obtaining a document through a source and the cache can raise (and ``provider_error`` translates)."""
-OBTAIN_FAILURES = (CollateralUnavailableError, StoreError, FormatError)
+OBTAIN_FAILURES = (CollateralError, StoreError, FormatError)
 
 
 def provider_error(exc: ObtainFailure, not_found: int = codes.NO_QUOTE_COLLATERAL_DATA) -> ProviderError:
@@ -69,7 +65,9 @@ def _code(exc: ObtainFailure, not_found: int) -> int:
     if isinstance(exc, WaitTimeoutError):
         return codes.SERVICE_TIMEOUT
     if isinstance(exc, CollateralNotFoundError):
-        return _not_found_code(exc.what, not_found)
+        if not_found != codes.NO_QUOTE_COLLATERAL_DATA or exc.document is None:
+            return not_found
+        return _COLLATERAL_NOT_FOUND_CODES.get(exc.document, not_found)
     if isinstance(exc, PlatformUnknownError):
         return codes.PLATFORM_UNKNOWN
     if isinstance(exc, CertificatesUnavailableError):
@@ -78,10 +76,10 @@ def _code(exc: ObtainFailure, not_found: int) -> int:
         return codes.ERROR_BUSY
     if isinstance(exc, UpstreamServerError):
         return codes.SERVICE_UNAVAILABLE
+    if isinstance(exc, TlsVerificationError):
+        return codes.ROOT_CA_UNTRUSTED
     if isinstance(exc, UpstreamUnreachableError):
-        if "CERTIFICATE_VERIFY_FAILED" in exc.detail:
-            return codes.ROOT_CA_UNTRUSTED
-        return codes.SERVICE_TIMEOUT if "Timeout" in exc.detail else codes.NETWORK_ERROR
+        return codes.SERVICE_TIMEOUT if exc.timed_out else codes.NETWORK_ERROR
     if isinstance(exc, MalformedResponseError):
         return codes.ERROR_MESSAGE_PARSING_ERROR
     if isinstance(exc, UpstreamRejectedError):  # 400, 401, 403, 410: Intel's QCNL says "unexpected" too

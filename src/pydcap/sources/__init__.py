@@ -16,6 +16,7 @@ from pydcap.sources.budget import RequestBudget
 from pydcap.sources.defaults import AZURE_GLOBAL_CACHE_URL, INTEL_PCS_URL
 from pydcap.sources.errors import (
     CertificatesUnavailableError,
+    CollateralError,
     CollateralNotFoundError,
     CollateralUnavailableError,
     MalformedResponseError,
@@ -65,6 +66,7 @@ __all__ = [
     "INTEL_PCS_URL",
     "AzureClient",
     "CertificatesUnavailableError",
+    "CollateralError",
     "CollateralNotFoundError",
     "CollateralRequest",
     "CollateralSource",

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
+from pydcap.intel import EntryKind
 from pydcap.sources.defaults import AZURE_GLOBAL_CACHE_URL
 from pydcap.sources.errors import UpstreamError
 from pydcap.sources.http import HttpSettings, HttpTransport, service_url
@@ -120,9 +121,14 @@ class AzureClient:
         return params
 
     async def _get(
-        self, url: str, what: str, params: Mapping[str, str], headers: Mapping[str, str] | None = None
+        self,
+        url: str,
+        what: str,
+        params: Mapping[str, str],
+        document: EntryKind,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        return await self.http.request("GET", url, what=what, params=params, headers=headers)
+        return await self.http.request("GET", url, what=what, params=params, headers=headers, document=document)
 
     async def root_ca_crl(self, tee: Tee = Tee.SGX) -> Fetched:
         """The root CA CRL: by URI from the global cache, or (``tee`` TDX) THIM's ``rootcacrl``."""
@@ -132,7 +138,7 @@ class AzureClient:
         else:
             url = f"{self.url}/{self.version}/pckcrl"
             params = self._params(API_VERSION_CRL, uri=crl_uri_param(CRL_URIS["root"]))
-        response = await self._get(url, what, params)
+        response = await self._get(url, what, params, EntryKind.ROOT_CA_CRL)
         return fetched(response, crl_body(response, what), b"", _kept_for(response))
 
     async def pck_crl(self, ca: PckCa, tee: Tee = Tee.SGX) -> Fetched:
@@ -143,7 +149,7 @@ class AzureClient:
         else:
             url = f"{self.url}/{self.version}/pckcrl"
             params = self._params(API_VERSION_CRL, uri=crl_uri_param(CRL_URIS[ca.value]))
-        response = await self._get(url, what, params)
+        response = await self._get(url, what, params, EntryKind.PCK_CRL)
         chain = header_chain(response, PCK_CRL_CHAIN, what)
         return fetched(response, crl_body(response, what), chain, _kept_for(response))
 
@@ -151,20 +157,24 @@ class AzureClient:
         what = f"{tee.value.upper()} TCB info for FMSPC {fmspc.hex().upper()}"
         base = self._tdx_collateral_base() if tee is Tee.TDX else f"{self.url}/{self.version}"
         extra = {"fmspc": fmspc.hex(), **update_param(update)}  # lower-case hex, as Microsoft's client sends it
-        response = await self._get(f"{base}/tcb", what, self._params(API_VERSION_COLLATERAL, **extra))
+        response = await self._get(
+            f"{base}/tcb", what, self._params(API_VERSION_COLLATERAL, **extra), EntryKind.TCB_INFO
+        )
         chain = header_chain(response, TCB_INFO_CHAIN_V3, what)
         return fetched(response, signed_document_body(response, "tcbInfo", what), chain, _kept_for(response))
 
     async def qe_identity(self, tee: Tee, update: Update = Update.STANDARD) -> Fetched:
         base = self._tdx_collateral_base() if tee is Tee.TDX else f"{self.url}/{self.version}"
         what = "TD QE identity" if tee is Tee.TDX else "QE identity"
-        return await self._identity(f"{base}/qe/identity", what, update)
+        return await self._identity(f"{base}/qe/identity", what, update, EntryKind.QE_IDENTITY)
 
     async def qve_identity(self, update: Update = Update.STANDARD) -> Fetched:
-        return await self._identity(f"{self.url}/{self.version}/qve/identity", "QvE identity", update)
+        url = f"{self.url}/{self.version}/qve/identity"
+        return await self._identity(url, "QvE identity", update, EntryKind.QVE_IDENTITY)
 
-    async def _identity(self, url: str, what: str, update: Update) -> Fetched:
-        response = await self._get(url, what, self._params(API_VERSION_COLLATERAL, **update_param(update)))
+    async def _identity(self, url: str, what: str, update: Update, document: EntryKind) -> Fetched:
+        params = self._params(API_VERSION_COLLATERAL, **update_param(update))
+        response = await self._get(url, what, params, document)
         chain = header_chain(response, IDENTITY_CHAIN, what)
         return fetched(response, signed_document_body(response, "enclaveIdentity", what), chain, _kept_for(response))
 
@@ -174,13 +184,12 @@ class AzureClient:
         what = f"PCK certificate for platform {platform.key}"
         if self.pck_url is not None and time.monotonic() >= self._primary_down_until:
             try:
-                response = await self._get(
-                    f"{self.pck_url}/{self.version}/pckcert", what, params, headers={"metadata": "true"}
-                )
+                url = f"{self.pck_url}/{self.version}/pckcert"
+                response = await self._get(url, what, params, EntryKind.PCK_CERTIFICATE, headers={"metadata": "true"})
                 return _pck_certificate_json(response, what)
             except UpstreamError:
                 self._primary_down_until = time.monotonic() + PRIMARY_RETRY_AFTER
-        response = await self._get(f"{self.url}/{self.version}/pckcert", what, params)
+        response = await self._get(f"{self.url}/{self.version}/pckcert", what, params, EntryKind.PCK_CERTIFICATE)
         return _pck_certificate_json(response, what)
 
 

@@ -6,12 +6,25 @@ the command line turns any ``CollateralUnavailableError`` into exit status 3.
 
 from __future__ import annotations
 
-from pydcap.errors import PydcapError
+from pydcap.errors import CollateralError, CollateralUnavailableError
+from pydcap.intel import EntryKind
 
-
-class CollateralUnavailableError(PydcapError):
-    """Collateral could not be obtained: the upstream failed, answered something untrustworthy, or nothing
-    is cached where only the cache may be asked."""
+__all__ = [
+    "CertificatesUnavailableError",
+    "CollateralError",
+    "CollateralNotFoundError",
+    "CollateralUnavailableError",
+    "MalformedResponseError",
+    "PlatformUnknownError",
+    "RateLimitedError",
+    "ResponseTooLargeError",
+    "ThrottledError",
+    "TlsVerificationError",
+    "UpstreamError",
+    "UpstreamRejectedError",
+    "UpstreamServerError",
+    "UpstreamUnreachableError",
+]
 
 
 class ThrottledError(CollateralUnavailableError):
@@ -28,7 +41,8 @@ class ThrottledError(CollateralUnavailableError):
 
 
 class UpstreamError(CollateralUnavailableError):
-    """A collateral service did not deliver. ``url``, ``status`` and ``hint`` say where, how and what to do."""
+    """A collateral service did not deliver. ``url``, ``status`` and ``hint`` say where, how and what to do;
+    ``document`` is the kind of document asked for, when the request was for one."""
 
     def __init__(
         self,
@@ -39,6 +53,7 @@ class UpstreamError(CollateralUnavailableError):
         hint: str,
         *,
         request_id: str | None = None,
+        document: EntryKind | None = None,
     ) -> None:
         self.what = what
         self.url = url
@@ -46,6 +61,7 @@ class UpstreamError(CollateralUnavailableError):
         self.detail = detail
         self.hint = hint
         self.request_id = request_id
+        self.document = document
         answered = f"answered {status}" if status is not None else "gave no answer"
         rid = f" (Request-ID {request_id})" if request_id else ""
         advice = hint[:1].upper() + hint[1:]
@@ -54,7 +70,23 @@ class UpstreamError(CollateralUnavailableError):
 
 class UpstreamUnreachableError(UpstreamError):
     """No usable HTTP answer: connection refused or dropped, DNS, TLS or protocol failure, timeout, a redirect
-    loop or a body that cannot be decoded."""
+    loop or a body that cannot be decoded. ``timed_out``: the last attempt ran out of time (httpx's timeouts, or
+    the retry deadline)."""
+
+    def __init__(
+        self,
+        what: str,
+        url: str,
+        status: int | None,
+        detail: str,
+        hint: str,
+        *,
+        request_id: str | None = None,
+        document: EntryKind | None = None,
+        timed_out: bool = False,
+    ) -> None:
+        self.timed_out = timed_out
+        super().__init__(what, url, status, detail, hint, request_id=request_id, document=document)
 
 
 class TlsVerificationError(UpstreamUnreachableError):
@@ -69,9 +101,19 @@ class UpstreamServerError(UpstreamError):
 class RateLimitedError(UpstreamError):
     """429 Too Many Requests. ``retry_after`` is the wait the service asked for, in seconds, when it said."""
 
-    def __init__(self, what: str, url: str, detail: str, hint: str, *, retry_after: float | None, **kw: str | None):
+    def __init__(
+        self,
+        what: str,
+        url: str,
+        detail: str,
+        hint: str,
+        *,
+        retry_after: float | None,
+        request_id: str | None = None,
+        document: EntryKind | None = None,
+    ) -> None:
         self.retry_after = retry_after
-        super().__init__(what, url, 429, detail, hint, **kw)
+        super().__init__(what, url, 429, detail, hint, request_id=request_id, document=document)
 
 
 class CollateralNotFoundError(UpstreamError):

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from pydcap.intel import EntryKind
 from pydcap.sources.errors import (
     CertificatesUnavailableError,
     CollateralNotFoundError,
@@ -279,8 +280,10 @@ class HttpTransport:
         headers: Mapping[str, str] | None = None,
         json: Any = None,
         explanations: Mapping[int, Explanation] | None = None,
+        document: EntryKind | None = None,
     ) -> httpx.Response:
-        """The first 2xx answer, after retries; otherwise the named error of the last failure."""
+        """The first 2xx answer, after retries; otherwise the named error of the last failure (naming
+        ``document``, the kind of document asked for, when the request is for one)."""
         policy = self.settings.retry
         started = time.monotonic()
         deadline = started + policy.deadline
@@ -301,32 +304,33 @@ class HttpTransport:
                 # RequestError: no usable answer (transport failure, redirect loop, undecodable body).
                 untrusted = certificate_failure(exc)
                 if untrusted is not None:  # not transient: asking again gets the same certificate
-                    raise self.untrusted(what, full_url, untrusted) from exc
+                    raise self.untrusted(what, full_url, untrusted, document) from exc
                 failure = exc
             if response is None and failure is None:
                 limit = self.settings.max_response_bytes
                 raise ResponseTooLargeError(
                     what, full_url, 200, f"the answer is larger than {limit} bytes (not read past that)",
                     "the service sent far more than a collateral document; check which service the URL names",
+                    document=document,
                 )  # fmt: skip
             if response is not None:
                 log.debug("%s %s -> %d", method, full_url, response.status_code)
                 if response.status_code < 400:
                     return response
                 if response.status_code not in RETRYABLE_STATUSES:
-                    raise self.error(what, full_url, response, explanations)
+                    raise self.error(what, full_url, response, explanations, document=document)
             delay = policy.delay(attempt)
             asked = retry_after_seconds(response) if response is not None else None
             if asked is not None:
                 if asked > policy.max_delay or time.monotonic() + asked > deadline:
                     assert response is not None
-                    raise self.error(what, full_url, response, explanations, retry_after=asked)
+                    raise self.error(what, full_url, response, explanations, retry_after=asked, document=document)
                 delay = asked
             elapsed = time.monotonic() - started
             if attempt >= policy.attempts or time.monotonic() + delay >= deadline:
                 if response is not None:
-                    raise self.error(what, full_url, response, explanations, retry_after=asked)
-                raise self.unreachable(what, full_url, failure, attempt, elapsed)
+                    raise self.error(what, full_url, response, explanations, retry_after=asked, document=document)
+                raise self.unreachable(what, full_url, failure, attempt, elapsed, document)
             log.info(
                 "%s: %s %s; retry %d in %.2f s",
                 what,
@@ -350,7 +354,13 @@ class HttpTransport:
             await response.aclose()
 
     def unreachable(
-        self, what: str, url: str, failure: BaseException | None, attempts: int, elapsed: float
+        self,
+        what: str,
+        url: str,
+        failure: BaseException | None,
+        attempts: int,
+        elapsed: float,
+        document: EntryKind | None = None,
     ) -> UpstreamUnreachableError:
         reason = type(failure).__name__ if failure is not None else "no answer"
         text = str(failure) if failure is not None and str(failure) else ""
@@ -359,15 +369,18 @@ class HttpTransport:
             f"check that {self.service} is running and reachable at this URL "
             f"(gave up after {attempts} attempt{'s' if attempts != 1 else ''} in {elapsed:.1f} s)"
         )
-        return UpstreamUnreachableError(what, url, None, detail, hint)
+        timed_out = isinstance(failure, httpx.TimeoutException | TimeoutError)
+        return UpstreamUnreachableError(what, url, None, detail, hint, document=document, timed_out=timed_out)
 
-    def untrusted(self, what: str, url: str, failure: ssl.SSLCertVerificationError) -> TlsVerificationError:
+    def untrusted(
+        self, what: str, url: str, failure: ssl.SSLCertVerificationError, document: EntryKind | None = None
+    ) -> TlsVerificationError:
         detail = f"its TLS certificate is not trusted: {failure.verify_message or failure.reason or failure}"
         hint = (
             f"trust the certificate {self.service} presents (the CA file that issued it, or the certificate itself "
             "when it is self-signed), or check that the URL names the service you meant"
         )
-        return TlsVerificationError(what, url, None, detail, hint)
+        return TlsVerificationError(what, url, None, detail, hint, document=document)
 
     def error(
         self,
@@ -377,6 +390,7 @@ class HttpTransport:
         explanations: Mapping[int, Explanation] | None = None,
         *,
         retry_after: float | None = None,
+        document: EntryKind | None = None,
     ) -> UpstreamError:
         status = response.status_code
         table = {**self._explanations, **(explanations or {})}
@@ -391,5 +405,5 @@ class HttpTransport:
         if cls is RateLimitedError:
             if retry_after is not None:
                 hint = f"{hint}; the service asks to wait {retry_after:.0f} s"
-            return RateLimitedError(what, url, detail, hint, retry_after=retry_after, request_id=rid)
-        return cls(what, url, status, detail, hint, request_id=rid)
+            return RateLimitedError(what, url, detail, hint, retry_after=retry_after, request_id=rid, document=document)
+        return cls(what, url, status, detail, hint, request_id=rid, document=document)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import httpx
 
-from pydcap.intel import PckCa, PlatformId, Tee, Update
+from pydcap.intel import EntryKind, PckCa, PlatformId, Tee, Update
 from pydcap.intel import protocol as api
 from pydcap.intel.protocol import split_api_url, update_param
 from pydcap.sources.http import Explanation, HttpSettings, HttpTransport, service_url
@@ -85,17 +85,21 @@ class IntelApiClient:
 
     # ---- requests shared by PCS and PCCS ---------------------------------------------------------
 
-    async def _get(self, url: str, what: str, params: Mapping[str, str] | None = None) -> httpx.Response:
-        return await self.http.request("GET", url, what=what, params=params)
+    async def _get(
+        self, url: str, what: str, params: Mapping[str, str] | None = None, document: EntryKind | None = None
+    ) -> httpx.Response:
+        return await self.http.request("GET", url, what=what, params=params, document=document)
 
     async def root_ca_crl(self) -> Fetched:
         what = "root CA CRL"
-        response = await self._get(self.root_ca_crl_url, what)
+        response = await self._get(self.root_ca_crl_url, what, None, EntryKind.ROOT_CA_CRL)
         return fetched(response, crl_body(response, what), b"")
 
     async def pck_crl(self, ca: PckCa) -> Fetched:
         what = f"PCK CRL ({ca.value} CA)"
-        response = await self._get(self.endpoint(Tee.SGX, api.PCK_CRL), what, self.pck_crl_params(ca))
+        response = await self._get(
+            self.endpoint(Tee.SGX, api.PCK_CRL), what, self.pck_crl_params(ca), EntryKind.PCK_CRL
+        )
         return fetched(response, crl_body(response, what), header_chain(response, api.PCK_CRL_CHAIN_HEADERS, what))
 
     def pck_crl_params(self, ca: PckCa) -> dict[str, str]:
@@ -104,26 +108,27 @@ class IntelApiClient:
     async def tcb_info(self, tee: Tee, fmspc: bytes, update: Update = Update.STANDARD) -> Fetched:
         what = f"{tee.value.upper()} TCB info for FMSPC {fmspc.hex().upper()}"
         params = {"fmspc": fmspc.hex().upper(), **update_param(update)}
-        response = await self._get(self.endpoint(tee, api.TCB_INFO), what, params)
+        response = await self._get(self.endpoint(tee, api.TCB_INFO), what, params, EntryKind.TCB_INFO)
         v4 = tee is Tee.TDX or self.api_version >= 4
         chain = header_chain(response, api.TCB_INFO_CHAIN_HEADERS_V4 if v4 else api.TCB_INFO_CHAIN_HEADERS_V3, what)
         return fetched(response, signed_document_body(response, "tcbInfo", what), chain)
 
     async def qe_identity(self, tee: Tee, update: Update = Update.STANDARD) -> Fetched:
         what = "TD QE identity" if tee is Tee.TDX else "QE identity"
-        return await self._identity(self.endpoint(tee, api.QE_IDENTITY), what, update)
+        return await self._identity(self.endpoint(tee, api.QE_IDENTITY), what, update, EntryKind.QE_IDENTITY)
 
     async def qve_identity(self, update: Update = Update.STANDARD) -> Fetched:
-        return await self._identity(self.endpoint(Tee.SGX, api.QVE_IDENTITY), "QvE identity", update)
+        url = self.endpoint(Tee.SGX, api.QVE_IDENTITY)
+        return await self._identity(url, "QvE identity", update, EntryKind.QVE_IDENTITY)
 
-    async def _identity(self, url: str, what: str, update: Update) -> Fetched:
-        response = await self._get(url, what, update_param(update))
+    async def _identity(self, url: str, what: str, update: Update, document: EntryKind) -> Fetched:
+        response = await self._get(url, what, update_param(update), document)
         chain = header_chain(response, api.IDENTITY_CHAIN_HEADERS, what)
         return fetched(response, signed_document_body(response, "enclaveIdentity", what), chain)
 
     async def _pck_certificate(self, params: Mapping[str, str], platform: PlatformId) -> Fetched:
         what = f"PCK certificate for platform {platform.key}"
-        response = await self._get(self.endpoint(Tee.SGX, api.PCK_CERTIFICATE), what, params)
+        response = await self._get(self.endpoint(Tee.SGX, api.PCK_CERTIFICATE), what, params, EntryKind.PCK_CERTIFICATE)
         leaf = pem_certificate_body(response.content, what, response)
         meta: dict[str, str] = {}
         if api.TCBM in response.headers:

@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from pydcap.intel import EntryKind
 from pydcap.sources.defaults import INTEL_PCS_URL
 from pydcap.sources.errors import CollateralNotFoundError, UpstreamRejectedError
 from pydcap.sources.http import Explanation, HttpSettings
@@ -87,7 +88,7 @@ class PcsClient(IntelApiClient):
             response = await self.http.request("POST", url, what=what, json=body)
         elif encrypted_ppid is not None:
             params = {"encrypted_ppid": encrypted_ppid.hex(), "pceid": pceid}
-            response = await self._get(url, what, params)
+            response = await self._get(url, what, params, EntryKind.PCK_CERTIFICATE)
         else:
             raise ValueError("pckcerts needs an encrypted PPID or a platform manifest")
         items = json_body(response, what)

@@ -14,8 +14,8 @@ from pydcap.intel import protocol as api
 from pydcap.provider import codes
 from pydcap.provider.errors import MalformedResponse, error_for
 from pydcap.provider.interface import CacheKind, PckCertChain, PlatformId
-from pydcap.provider.qcnl_cache_item import cache_key
-from pydcap.provider.qcnl_config import QcnlConfig
+from pydcap.provider.qcnl.cache_item import cache_key
+from pydcap.provider.qcnl.config import QcnlConfig
 from pydcap.quote import TeeType
 
 _PPID = re.compile(r"&encrypted_ppid=[0-9a-fA-F]*")

@@ -16,10 +16,10 @@ from pydcap.cache.keys import EntryKey
 from pydcap.provider import codes
 from pydcap.provider.errors import MalformedResponse, error_for
 from pydcap.provider.interface import LogLevel, PckCertChain, PlatformId
-from pydcap.provider.pck_selection import PckSelectionError, select_pck
-from pydcap.provider.qcnl_admission import QcnlAdmission
-from pydcap.provider.qcnl_cache import QcnlCache
-from pydcap.provider.qcnl_cache_item import CorruptCacheItem, ItemHeader, read_fields
+from pydcap.provider.qcnl.admission import QcnlAdmission
+from pydcap.provider.qcnl.cache import QcnlCache
+from pydcap.provider.qcnl.cache_item import CorruptCacheItem, ItemHeader, read_fields
+from pydcap.provider.qcnl.pck_selection import PckSelectionError, select_pck
 from pydcap.provider.source_errors import provider_error
 
 DEFAULT_FILE = "0000000000000000_0000"  # what the tool writes when it did not know the platform's CPUSVN

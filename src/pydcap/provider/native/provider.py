@@ -18,16 +18,6 @@ from typing import Any, TypeVar
 from pydcap.collateral import Collateral, SignedDocument
 from pydcap.errors import FormatError
 from pydcap.provider import codes
-from pydcap.provider.abi import (
-    COLLATERAL_PARTS,
-    PROTOTYPES,
-    CollateralStruct,
-    LogCallbackType,
-    PckCertIdStruct,
-    QuoteConfigStruct,
-    missing_symbols,
-    read_buffer,
-)
 from pydcap.provider.errors import (
     MalformedResponse,
     OperationNotSupported,
@@ -46,6 +36,16 @@ from pydcap.provider.interface import (
     QuoteProvider,
     QveIdentity,
     check_request,
+)
+from pydcap.provider.native.abi import (
+    COLLATERAL_PARTS,
+    PROTOTYPES,
+    CollateralStruct,
+    LogCallbackType,
+    PckCertIdStruct,
+    QuoteConfigStruct,
+    missing_symbols,
+    read_buffer,
 )
 from pydcap.quote import TeeType
 

@@ -33,16 +33,15 @@ from pydcap.provider.interface import (
     check_request,
 )
 from pydcap.provider.messages import ProviderLog
-from pydcap.provider.qcnl_admission import QcnlAdmission
-from pydcap.provider.qcnl_cache import CacheHit, QcnlCache
-from pydcap.provider.qcnl_config import QcnlConfig, load_qcnl_config
-from pydcap.provider.qcnl_documents import Admitted, Answer, Document, QcnlDocuments
-from pydcap.provider.qcnl_local_pck import local_pck_cert_chain
-from pydcap.provider.service_probe import certificate_problem
+from pydcap.provider.qcnl.admission import QcnlAdmission
+from pydcap.provider.qcnl.cache import CacheHit, QcnlCache
+from pydcap.provider.qcnl.config import QcnlConfig, load_qcnl_config
+from pydcap.provider.qcnl.documents import Admitted, Answer, Document, QcnlDocuments
+from pydcap.provider.qcnl.local_pck import local_pck_cert_chain
 from pydcap.provider.source_errors import provider_error
 from pydcap.provider.trust import announce_root, trusted_root_from_env
 from pydcap.quote import TeeType
-from pydcap.sources.http import MAX_RESPONSE_BYTES, read_limited
+from pydcap.sources.http import MAX_RESPONSE_BYTES, certificate_failure, read_limited
 
 _MAX_AGE = re.compile(r"max-age=(\d+)")
 _STATUS_CODES = {461: codes.PLATFORM_UNKNOWN, 462: codes.CERTS_UNAVAILABLE, 503: codes.SERVICE_UNAVAILABLE}
@@ -283,7 +282,7 @@ class QcnlProvider(QuoteProvider):
         except httpx.TimeoutException:
             return codes.NETWORK_ERROR
         except httpx.TransportError as exc:
-            if certificate_problem(exc):
+            if certificate_failure(exc) is not None:
                 raise error_for(codes.ROOT_CA_UNTRUSTED, f"{shown}: {exc}") from exc
             return codes.NETWORK_ERROR
         if response is None:

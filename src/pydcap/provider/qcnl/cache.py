@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydcap.provider.interface import CacheKind, LogCallback, LogLevel
-from pydcap.provider.qcnl_cache_item import HEADER_SIZE, CachedResponse, CorruptCacheItem, ItemHeader
+from pydcap.provider.qcnl.cache_item import HEADER_SIZE, CachedResponse, CorruptCacheItem, ItemHeader
 from pydcap.trust import BoundedCache
 
 CACHE_ENTRIES = 20  # Intel's in-memory LRU size

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydcap.provider.azure_config import AzureConfig
+from pydcap.provider.azure.config import AzureConfig
 from pydcap.provider.bundled_config import BundledConfig
 from pydcap.provider.discovery import PluginCandidate, ProviderChoice, describe_plugin, select_provider
 from pydcap.provider.errors import ProviderConfigError
-from pydcap.provider.qcnl_config import config_path, load_qcnl_config
+from pydcap.provider.qcnl.config import config_path, load_qcnl_config
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pydcap.provider.endpoints import azure_identity_url
 from pydcap.provider.errors import ProviderConfigError
 from pydcap.provider.interface import LogLevel
-from pydcap.provider.service_probe import azure_identity_url
 from pydcap.sources import AzureClient, HttpSettings
 from pydcap.sources.azure import (
     AZURE_INSTANCE_METADATA_URL,

@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydcap.provider.azure_config import PREFIX as AZURE_PREFIX
-from pydcap.provider.azure_config import AzureConfig
+from pydcap.doctor.machine import AESM_SOCKET, MachineFacts, inspect_machine
+from pydcap.doctor.probe import ServiceProbe, probe_service
+from pydcap.provider.azure.config import PREFIX as AZURE_PREFIX
+from pydcap.provider.azure.config import AzureConfig
 from pydcap.provider.bundled_config import API_KEY_ENV, MISSING_API_KEY, VERIFY_TLS_ENV, BundledConfig
 from pydcap.provider.discovery import ProviderChoice, describe_plugin, select_provider, system_root
 from pydcap.provider.errors import ProviderConfigError, ProviderSelectionError
-from pydcap.provider.machine import AESM_SOCKET, MachineFacts, inspect_machine
-from pydcap.provider.qcnl_config import QcnlConfig, config_path, load_qcnl_config
-from pydcap.provider.service_probe import ServiceProbe, probe_service
+from pydcap.provider.qcnl.config import QcnlConfig, config_path, load_qcnl_config
 from pydcap.provider.trust import TRUSTED_ROOT_ENV, load_trusted_root
 
 Level = Literal["ok", "info", "warning", "error"]

@@ -9,13 +9,11 @@ import ssl
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import quote as url_quote
 
 import httpx
 
-from pydcap.sources import AzureClient, PccsClient, PcsClient
-from pydcap.sources.azure import API_VERSION_COLLATERAL
-from pydcap.sources.models import Tee
+from pydcap.provider.endpoints import tls_verification
+from pydcap.sources.http import certificate_failure
 
 Outcome = Literal["served", "http-error", "tls-untrusted", "timeout", "unreachable"]
 
@@ -41,24 +39,6 @@ class ServiceProbe:
             "detail": self.detail,
             "elapsed_ms": self.elapsed_ms,
         }
-
-
-def identity_url(client: PcsClient | PccsClient | AzureClient) -> str:
-    """A cheap document of the client's service that needs no credentials: the SGX QE identity."""
-    if isinstance(client, AzureClient):
-        return azure_identity_url(client.url, client.version, client.client_id)
-    return client.endpoint(Tee.SGX, "qe/identity")
-
-
-def azure_identity_url(base_url: str, version: str, client_id: str) -> str:
-    """The SGX QE identity as Azure's client asks its collateral URL for it (any collateral version)."""
-    query = f"clientid={url_quote(client_id)}&api-version={API_VERSION_COLLATERAL}"
-    return f"{base_url}/{version}/qe/identity?{query}"
-
-
-def tls_verification(verify: bool | str) -> bool | ssl.SSLContext:
-    """What httpx wants for "check the TLS certificate" (True), "do not" (False), or "against this CA bundle"."""
-    return ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
 
 
 def probe_service(
@@ -89,7 +69,7 @@ def probe_service(
     except httpx.TimeoutException:
         return done("timeout", f"no answer within {timeout:g} s")
     except httpx.TransportError as exc:
-        if certificate_problem(exc):
+        if certificate_failure(exc) is not None:
             return done("tls-untrusted", f"TLS certificate not trusted: {_root_cause(exc)}")
         return done("unreachable", _root_cause(exc))
     reason = response.reason_phrase or ""
@@ -105,11 +85,6 @@ def _chain(exc: BaseException) -> list[BaseException]:
         seen.append(current)
         current = current.__cause__ or current.__context__
     return seen
-
-
-def certificate_problem(exc: BaseException) -> bool:
-    """Whether a transport error was caused by an untrusted TLS certificate."""
-    return any(isinstance(e, ssl.SSLCertVerificationError) for e in _chain(exc))
 
 
 def _root_cause(exc: BaseException) -> str:

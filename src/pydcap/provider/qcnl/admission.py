@@ -14,7 +14,7 @@ from pydcap.intel import EntryKey, EntryKind, Failure, PckCa, Tcb
 from pydcap.pki import Certificate, PckCertificate, TrustRoot
 from pydcap.provider import codes
 from pydcap.provider.errors import MalformedResponse
-from pydcap.provider.qcnl_documents import Answer, Document
+from pydcap.provider.qcnl.documents import Answer, Document
 from pydcap.trust import PkiMemo, Refused, pck_chain_leaf, require_root_key
 
 

@@ -25,21 +25,21 @@ from pydcap.cache import (
     EntryKey,
     FetchedCollateral,
 )
+from pydcap.errors import CollateralError
 from pydcap.intel import PckCa, PlatformId, Tee, Update
 from pydcap.pki import TrustRoot
 from pydcap.provider import codes
-from pydcap.provider.azure_config import SKIP_PRIMARY_AFTER_FAILURE_SECONDS, AzureConfig
+from pydcap.provider.azure.config import SKIP_PRIMARY_AFTER_FAILURE_SECONDS, AzureConfig
+from pydcap.provider.endpoints import tls_verification
 from pydcap.provider.errors import ProviderError, error_for
 from pydcap.provider.interface import LogLevel
 from pydcap.provider.messages import ProviderLog
 from pydcap.provider.service import CachingProvider, open_own_store
-from pydcap.provider.service_probe import tls_verification
 from pydcap.provider.source_errors import ObtainFailure
 from pydcap.provider.trust import announce_root, trusted_root_from_env
 from pydcap.sources import AzureClient, HttpSettings, RetryPolicy
 from pydcap.sources.azure import instance_location
 from pydcap.sources.errors import (
-    CollateralUnavailableError,
     MalformedResponseError,
     UpstreamError,
     UpstreamUnreachableError,
@@ -250,7 +250,7 @@ class AzureProvider(CachingProvider):
                 self._say(LogLevel.INFO, f"asking the primary URL (THIM) {self.primary.url}")
                 try:
                     entry = await cache.put(key, await self.primary.pck_certificate(platform), source=source)
-                except CollateralUnavailableError as exc:
+                except CollateralError as exc:
                     self._primary_down_until = self._monotonic() + SKIP_PRIMARY_AFTER_FAILURE_SECONDS
                     self._say(
                         LogLevel.WARNING,
