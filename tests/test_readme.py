@@ -1,5 +1,6 @@
-"""Every command line of README.md runs as written: the fenced ``sh`` blocks, in order, in a clean shell (no
-inherited environment, a fresh home) in a temporary copy of the project, each line checked for its exit status.
+"""Every command line of README.md runs as written: the fenced ``sh`` blocks and ``python`` blocks, in order, in a
+clean shell (no inherited environment, a fresh home) in a temporary copy of the project, each line (each Python
+block) checked for its exit status.
 
 The tags README.md documents ("Running the commands of this page") say what the test does with a line:
 ``# [needs WHAT]`` and ``# [slow]`` lines are not run; ``# [background]`` lines are servers, started in the
@@ -47,15 +48,27 @@ class Line:
 
 
 def sh_lines(text: str) -> list[Line]:
-    """The command lines of the fenced ``sh`` blocks (blank and comment-only lines left out)."""
+    """The command lines of the fenced ``sh`` blocks (blank and comment-only lines left out), and each fenced
+    ``python`` block as one ``python`` command (tagged by a comment on its first line)."""
     lines: list[Line] = []
-    inside, pending, start = False, "", 0
+    inside, pending, start = "", "", 0
+    block: list[str] = []
     for number, raw in enumerate(text.splitlines(), 1):
         stripped = raw.strip()
         if stripped.startswith("```"):
-            inside = not inside and stripped[3:].strip() == "sh"
+            if inside == "python":
+                tag = TAG.search(block[0]) if block and block[0].startswith("#") else None
+                code = "\n".join(block)
+                lines.append(
+                    Line(start, f"python - <<'PYTHON'\n{code}\nPYTHON", tag.group("tag").strip() if tag else "")
+                )
+            inside = "" if inside else stripped[3:].strip()
+            start, block = number + 1, []
             continue
-        if not inside or (not pending and (not stripped or stripped.startswith("#"))):
+        if inside == "python":
+            block.append(raw)
+            continue
+        if inside != "sh" or (not pending and (not stripped or stripped.startswith("#"))):
             continue
         if not pending:
             start = number

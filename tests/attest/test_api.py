@@ -275,3 +275,34 @@ def test_init_time_data_is_bound_to_the_config_id(server: AttestServer, intel: S
     )
     body["initTimeData"] = {"data": b64url(b"other"), "dataType": "Binary"}
     assert "CONFIGID" in error(attest(server, "/attest/SgxEnclave", body), 400, "InvalidParameter")
+
+
+def test_an_issuer_s_documents_are_read_up_to_a_size(server: AttestServer) -> None:
+    """A JWKS over ``MAX_DOCUMENT_BYTES`` is refused unread past the limit, naming its URL."""
+    import http.server
+
+    from pydcap.attest.client import MAX_DOCUMENT_BYTES, IssuerError
+    from tests.provider.pccs_server import loopback_server
+
+    key = server.app.service.tenant("").keys.current()
+
+    class Issuer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            root = f"http://127.0.0.1:{self.server.server_address[1]}"
+            if self.path == "/.well-known/openid-configuration":
+                body = json.dumps({"issuer": root, "jwks_uri": f"{root}/certs"}).encode()
+            else:
+                body = json.dumps({"keys": [], "padding": "x" * MAX_DOCUMENT_BYTES}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()  # no Content-Length: the limit holds as the body streams in
+            self.wfile.write(body)
+            self.close_connection = True
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    with loopback_server(Issuer) as root:
+        token = jwt.encode({"iss": root}, key.private_key, algorithm=key.algorithm, headers={"kid": key.kid})
+        with pytest.raises(IssuerError, match=f"{root}/certs answered more than {MAX_DOCUMENT_BYTES} bytes"):
+            verify_token(token, root)

@@ -11,6 +11,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -18,15 +21,16 @@ import pytest
 
 from pydcap.attest import AttestServer
 from pydcap.cli import main
+from pydcap.pccs import PccsConfig, PccsServer
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
 from tests.attest.conftest import API, client, sgx_quote
 
 
-def token(server: AttestServer, intel: SimulatedIntel) -> str:
+def token(server: AttestServer, intel: SimulatedIntel, nonce: str = "cli") -> str:
     quote = base64.urlsafe_b64encode(sgx_quote(intel)).decode()
     with client(server) as http:
-        return str(http.post("/attest/SgxEnclave", params=API, json={"quote": quote, "nonce": "cli"}).json()["token"])
+        return str(http.post("/attest/SgxEnclave", params=API, json={"quote": quote, "nonce": nonce}).json()["token"])
 
 
 def test_token_verify(
@@ -58,6 +62,16 @@ def test_token_verify(
     assert main(["attest", "token", "verify", str(tmp_path / "missing"), "--issuer", server.issuer]) == 2
 
 
+def test_token_verify_prints_claims_as_they_are(
+    server: AttestServer, intel: SimulatedIntel, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A claim that looks like an emoji code (":cd:", as in a fingerprint) is printed as it is."""
+    assert server.tls is not None
+    good = token(server, intel, nonce=":cd::cake:[b]")
+    assert main(["attest", "token", "verify", good, "--issuer", server.issuer, "--ca-cert", str(server.tls.cert)]) == 0
+    assert "  nonce: :cd::cake:[b]\n" in capsys.readouterr().out
+
+
 def test_cert_and_rotate_key(tmp_path: Path, root_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = str(tmp_path / "attest.sqlite3")
     assert main(["attest", "cert", "--db", db]) == 0
@@ -80,16 +94,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_serve(tmp_path: Path, pcs: SimulatedPcs, root_file: Path, intel: SimulatedIntel) -> None:
-    """Two worker processes behind one port: both attest with the same keys; /metrics counts both."""
+@contextmanager
+def serving(*flags: str, workers: int = 1) -> Iterator[tuple[str, list[str]]]:
+    """``pydcap attest serve FLAGS`` over plain HTTP on a free port, until the block ends (then its standard error
+    is in the list)."""
     port = free_port()
     command = [
-        sys.executable, "-m", "pydcap", "attest", "serve", "--port", str(port), "--db", str(tmp_path / "a.sqlite3"),
-        "--upstream", pcs.url, "--root-ca", str(root_file), "--insecure-http", "--workers", "2",
+        sys.executable, "-m", "pydcap", "attest", "serve", "--port", str(port), "--insecure-http",
+        "--workers", str(workers), *flags,
     ]  # fmt: skip
     process = subprocess.Popen(
         command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYDCAP_ATTEST_LOG_LEVEL": "warning"}
     )
+    said: list[str] = []
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -99,18 +116,44 @@ def test_serve(tmp_path: Path, pcs: SimulatedPcs, root_file: Path, intel: Simula
             except OSError:
                 assert process.poll() is None and time.monotonic() < deadline, "pydcap attest serve did not start"
                 time.sleep(0.05)
-        quote = base64.urlsafe_b64encode(sgx_quote(intel)).decode()
-        response = httpx.post(
-            f"http://127.0.0.1:{port}/attest/SgxEnclave", params=API, json={"quote": quote}, timeout=30
-        )
-        assert response.status_code == 200, response.text
-        assert (
-            main(["attest", "token", "verify", response.json()["token"], "--issuer", f"http://127.0.0.1:{port}"]) == 0
-        )
+        yield f"http://127.0.0.1:{port}", said
     finally:
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=15)
-    assert "WARNING" in stderr and "pydcap attestation service on http://127.0.0.1" in stderr
+        said.append(process.communicate(timeout=15)[1])
+
+
+def attest_sgx(url: str, quote: bytes) -> httpx.Response:
+    body = {"quote": base64.urlsafe_b64encode(quote).decode()}
+    return httpx.post(f"{url}/attest/SgxEnclave", params=API, json=body, timeout=30)
+
+
+def test_serve(tmp_path: Path, pcs: SimulatedPcs, root_file: Path, intel: SimulatedIntel) -> None:
+    """Two worker processes behind one port: both attest with the same keys; /metrics counts both."""
+    db = str(tmp_path / "a.sqlite3")
+    with serving("--db", db, "--upstream", pcs.url, "--root-ca", str(root_file), workers=2) as (url, said):
+        response = attest_sgx(url, sgx_quote(intel))
+        assert response.status_code == 200, response.text
+        assert main(["attest", "token", "verify", response.json()["token"], "--issuer", url]) == 0
+    assert "WARNING" in said[0] and "pydcap attestation service on http://127.0.0.1" in said[0]
+
+
+def test_serve_through_a_pccs_trusted_with_ca_cert(
+    tmp_path: Path, pcs: SimulatedPcs, root_file: Path, intel: SimulatedIntel, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--ca-cert PEM`` (as every command that talks to a service; ``--upstream-ca`` its old name) trusts the
+    PCCS's self-signed certificate; one that is no certificate is refused naming the flag."""
+    config = PccsConfig(port=0, upstream=pcs.url, database=str(tmp_path / "pccs.sqlite3"), root_ca=str(root_file))
+    quote = intel.sgx_platform(name="cli-via-pccs", fmspc="00A067110000").quote(b"")
+    with PccsServer.create(replace(config, state_dir=str(tmp_path))) as pccs:
+        assert pccs.tls is not None
+        for flag in ("--ca-cert", "--upstream-ca"):
+            db = str(tmp_path / f"attest{flag}.sqlite3")
+            flags = ("--pccs", pccs.url, flag, str(pccs.tls.cert), "--db", db, "--root-ca", str(root_file))
+            with serving(*flags) as (url, _):
+                response = attest_sgx(url, quote)
+                assert response.status_code == 200, response.text
+    assert main(["attest", "serve", "--pccs", "https://127.0.0.1:9", "--ca-cert", str(root_file.parent)]) == 2
+    assert f"--ca-cert {root_file.parent}: not a PEM certificate file" in capsys.readouterr().err
 
 
 def test_serve_refuses_bad_settings(capsys: pytest.CaptureFixture[str]) -> None:

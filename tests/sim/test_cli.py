@@ -192,6 +192,35 @@ def test_env_points_pydcap_at_the_served_world(
     assert "is not the one of seed 6" in capsys.readouterr().err
 
 
+def test_env_reads_a_served_root_up_to_a_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Something at --url that answers an endless certificate is refused past ROOT_PEM_MAX_BYTES, naming --url."""
+    import http.server
+
+    from pydcap.cli.sim import ROOT_PEM_MAX_BYTES
+    from tests.provider.pccs_server import loopback_server
+
+    class Endless(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()  # no Content-Length: read until the connection closes
+            try:
+                for _ in range(64):
+                    self.wfile.write(b"-" * ROOT_PEM_MAX_BYTES)
+            except OSError:
+                pass  # the client stopped reading
+            self.close_connection = True
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with loopback_server(Endless) as url:
+        assert main(["sim", "env", "--url", url, "--seed", "5"]) == EXIT_USAGE
+    assert f"--url {url}: its root certificate is over {ROOT_PEM_MAX_BYTES} bytes" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals need the main thread")
 def test_serve_in_process_stops_on_sigterm_and_restores_the_handler(capsys: pytest.CaptureFixture[str]) -> None:
     original = signal.getsignal(signal.SIGTERM)

@@ -16,8 +16,11 @@ import httpx
 import jwt
 
 from pydcap.errors import PydcapError
+from pydcap.sources.http import read_limited
 
 ALGORITHMS = ("RS256", "ES256")
+# The OpenID configuration and the JWKS are read up to this size: an issuer's are a few kilobytes a key.
+MAX_DOCUMENT_BYTES = 1024 * 1024
 
 
 class TokenError(PydcapError):
@@ -66,9 +69,12 @@ class TokenVerifier:
 
     def _get_json(self, url: str) -> Any:
         try:
-            response = self._http.get(url)
+            with self._http.stream("GET", url) as streamed:
+                response = read_limited(streamed, MAX_DOCUMENT_BYTES)
         except httpx.HTTPError as exc:
             raise IssuerUnreachableError(f"cannot reach {url}: {exc}") from exc
+        if response is None:
+            raise IssuerError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes, no issuer's document")
         if response.status_code != 200:
             raise IssuerUnreachableError(f"{url} answered {response.status_code}")
         try:

@@ -14,6 +14,7 @@ from typing import Any
 from pydcap.cli import EXIT_COLLATERAL_UNAVAILABLE, EXIT_OK, EXIT_REJECTED, CliError
 from pydcap.cli.inputs import load_root
 from pydcap.cli.output import err, out, print_json, warn_untrusted_root
+from pydcap.cli.services import add_tls_arguments, tls_verification
 
 
 def register(sub: Any) -> None:
@@ -28,7 +29,8 @@ def register(sub: Any) -> None:
     upstream.add_argument("--upstream", metavar="URL", help="Intel PCS (or a service speaking its API) for collateral")
     upstream.add_argument("--pccs", metavar="URL", help="a PCCS for collateral")
     upstream.add_argument("--azure", metavar="URL", help="Azure's collateral cache")
-    s.add_argument("--upstream-ca", metavar="PEM", help="trust this certificate for the upstream's HTTPS (a PCCS's)")
+    add_tls_arguments(s, "the upstream", insecure=False, setting="upstream_ca")
+    s.add_argument("--upstream-ca", dest="ca_cert", metavar="PEM", help=argparse.SUPPRESS)  # --ca-cert's old name
     s.add_argument("--api-key", metavar="KEY", help="Intel PCS subscription key")
     s.add_argument("--issuer", metavar="URL", help="the tokens' iss (default: this server's URL)")
     s.add_argument("--tenant", metavar="NAME", action="append", help="serve a tenant at /tenants/NAME (repeatable)")
@@ -82,7 +84,7 @@ def _config(args: argparse.Namespace) -> Any:
         "upstream": upstream,
         "source": source if upstream else None,
         "api_key": getattr(args, "api_key", None),
-        "upstream_ca": getattr(args, "upstream_ca", None),
+        "upstream_ca": tls_verification(args) if getattr(args, "ca_cert", None) else None,
         "issuer": getattr(args, "issuer", None),
         "tenants": _tenants(getattr(args, "tenant", None)),
         "algorithm": getattr(args, "algorithm", None),
@@ -130,7 +132,7 @@ def run_cert(args: argparse.Namespace) -> int:
         sys.stdout.write(tls.cert.read_text())
     except OSError as exc:
         raise CliError(f"cannot read or make the TLS certificate: {exc}") from exc
-    err.print(f"SHA-256 fingerprint {tls.fingerprint}", markup=False, emoji=False)  # "AB:" is no emoji code
+    err.print(f"SHA-256 fingerprint {tls.fingerprint}", markup=False)
     return EXIT_OK
 
 

@@ -11,8 +11,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# No emoji codes: ":cd:" in a fingerprint, a claim or base64 is printed as it is, never turned into a picture.
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def print_json(obj: Any) -> None:
@@ -33,7 +34,7 @@ def print_table(table: Table) -> None:
 
 
 def _plain(cell: Any) -> str:
-    text = cell.plain if isinstance(cell, Text) else Text.from_markup(str(cell)).plain
+    text = cell.plain if isinstance(cell, Text) else Text.from_markup(str(cell), emoji=False).plain
     return " ".join(text.split())
 
 

@@ -24,6 +24,7 @@ from pydcap.sim.scenarios import DEFAULT_SCENARIO, Scenario, for_tee
 
 ROOT_CA_FILE = "root_ca.pem"
 DEFAULT_SIM_URL = "http://127.0.0.1:8082"  # where 'pydcap sim serve' listens by default
+ROOT_PEM_MAX_BYTES = 64 * 1024  # a served root certificate is read up to this size
 
 
 def register(sub: Any) -> None:
@@ -195,6 +196,8 @@ def run_scenarios(args: argparse.Namespace) -> int:
 def run_env(args: argparse.Namespace) -> int:
     import httpx
 
+    from pydcap.sources.http import read_limited
+
     intel = _intel(args)
     url = args.url.rstrip("/")
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pydcap" / "sim" / f"root-{args.seed}.pem"
@@ -204,11 +207,14 @@ def run_env(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"cannot write the simulated root to {root}: {exc.strerror}") from exc
     try:
-        served = httpx.get(f"{url}/_sim/root-ca.pem", timeout=2).content
+        with httpx.stream("GET", f"{url}/_sim/root-ca.pem", timeout=2) as streamed:
+            answer = read_limited(streamed, ROOT_PEM_MAX_BYTES)
     except httpx.HTTPError:
         err.print(f"[yellow]warning:[/] nothing answers at {url} yet: start it with 'pydcap sim serve'")
     else:
-        if served != intel.root_pem:
+        if answer is None:
+            raise CliError(f"--url {url}: its root certificate is over {ROOT_PEM_MAX_BYTES} bytes: no simulated Intel")
+        if answer.content != intel.root_pem:
             raise CliError(f"the simulated Intel at {url} is not the one of seed {args.seed} (give its --seed)")
     exports = {
         "PYDCAP_COLLATERAL_SERVICE": "pcs",
