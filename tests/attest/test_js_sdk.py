@@ -18,7 +18,7 @@ import pytest
 from pydcap.attest import AttestServer, open_enclave_report
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
-from tests.attest.conftest import ENCLAVE, attest_config, sgx_quote
+from tests.support.attest import ENCLAVE, attest_config, sgx_quote
 
 PACKAGE = "@azure/attestation@1"
 SCRIPT = Path(__file__).with_name("maa_client.cjs")
