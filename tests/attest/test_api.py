@@ -14,7 +14,7 @@ import pytest
 
 from pydcap.attest import AttestServer, TokenError, TokenVerifier, open_enclave_report, verify_token
 from pydcap.sim import QuoteDefect, SimulatedIntel
-from tests.attest.conftest import ADMIN_TOKEN, API, client, sgx_quote
+from tests.support.attest import ADMIN_TOKEN, API, client, sgx_quote
 
 ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 

@@ -16,7 +16,7 @@ import pytest
 
 from pydcap.attest import AttestServer, open_enclave_report
 from pydcap.sim import SimulatedIntel
-from tests.attest.conftest import ENCLAVE, sgx_quote
+from tests.support.attest import ENCLAVE, sgx_quote
 
 PACKAGE = "@azure/attestation@1"
 SCRIPT = Path(__file__).with_name("maa_client.cjs")

@@ -13,7 +13,7 @@ from pydcap.pki import CertificateChain
 from pydcap.pki.certs import REQUIRED_EXTENSIONS, Certificate
 from pydcap.sim import REFERENCE_TIME, SimulatedIntel
 from pydcap.sim.pki import without_extension
-from tests.conftest import REAL, Bundle, bundle_params, require_testdata
+from tests.support.testdata import REAL, Bundle, bundle_params, require_testdata
 
 # Intel's constants::REQUIRED_X509_EXTENSIONS, as cryptography names them, in Intel's order.
 INTEL_LIST = {

@@ -21,7 +21,7 @@ from pydcap.verify import Failure
 from pydcap.verify.cache import BoundedCache
 from pydcap.verify.memo import PkiMemo
 from pydcap.verify.verifier import DEFAULT_CACHE_BYTES, PLATFORM_BYTES
-from tests.sim.conftest import AT
+from tests.support.sim import AT
 
 
 @pytest.fixture(scope="module")
