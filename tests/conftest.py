@@ -53,8 +53,8 @@ def _replay_pccs() -> Iterator[ReplayPccs]:
 
 
 @pytest.fixture
-def pccs(_replay_pccs: ReplayPccs) -> ReplayPccs:
+def replay_pccs(_replay_pccs: ReplayPccs) -> ReplayPccs:
     """A replay of Intel's real PCCS on loopback, with no latency, no queued answers and zeroed counts.
-    (Test folders with a PCCS of their own define their own ``pccs``.)"""
+    (pydcap's own PCCS is ``pydcap_pccs`` in tests/pccs; the QCNL tests' loopback PCCS is ``qcnl_pccs``.)"""
     _replay_pccs.reset()
     return _replay_pccs

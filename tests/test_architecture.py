@@ -4,6 +4,7 @@ cycle; no ``_private`` name imported from another package (outside ``trust`` and
 
 from __future__ import annotations
 
+import ast
 from collections import defaultdict
 from functools import cache
 from pathlib import Path
@@ -115,3 +116,18 @@ def test_a_private_name_is_seen_imported_or_through_its_module(tmp_path: Path) -
         "pydcap.pccs.service (line 4) uses _engine of pydcap.cache.store",
         "pydcap.pccs.service (line 4) uses _shared of pydcap.cache.store",
     ]
+
+
+def test_tests_import_helpers_from_support_never_a_conftest_or_a_test_module() -> None:
+    """Only pytest imports a conftest, and a test module is no library: what tests share lives in tests/support."""
+    tests = Path(__file__).resolve().parent
+    wrong = []
+    for path in sorted(tests.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                last = name.rpartition(".")[2]
+                if last == "conftest" or last.startswith("test_"):
+                    wrong.append(f"{path.relative_to(tests.parent)}:{node.lineno} imports {name}")
+    assert not wrong, "\n".join(wrong)

@@ -63,6 +63,27 @@ def test_the_drawn_tree_is_the_code() -> None:
     assert drawn == defined
 
 
+def test_names_end_in_error_but_for_answers_named_after_external_codes() -> None:
+    from pydcap.attest import AttestError
+    from pydcap.pccs import PccsError
+    from pydcap.provider import ProviderError
+
+    _defined()  # every module imported
+    named_after_codes = (ProviderError, PccsError, AttestError)
+    seen: list[type[PydcapError]] = []
+    todo: list[type[PydcapError]] = [PydcapError]
+    while todo:
+        cls = todo.pop()
+        seen.append(cls)
+        todo.extend(c for c in cls.__subclasses__() if c.__module__.startswith("pydcap."))
+    wrong = sorted(
+        f"{c.__module__}.{c.__name__}"
+        for c in seen
+        if not c.__name__.endswith("Error") and not issubclass(c, named_after_codes)
+    )
+    assert not wrong, f"name these ...Error: {wrong}"
+
+
 def test_bad_data_and_no_data_are_two_families() -> None:
     from pydcap.cache import OutdatedCollateralError, UntrustedCollateralError
     from pydcap.sources import CollateralNotFoundError, TlsVerificationError, UpstreamUnreachableError

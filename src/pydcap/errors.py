@@ -10,6 +10,10 @@ memory as if the service were down; ``CollateralUnavailableError`` is no documen
 throttled, not cached). What a failure was is a class or a field set where it happened (``TlsVerificationError``,
 ``UpstreamUnreachableError.timed_out``, ``UpstreamError.document``), never read back from a message.
 
+Every name ends in ``Error`` but those of three families that stand for someone else's codes and keep their names:
+the ``quote3_error_t`` families of ``ProviderError`` (``NoPlatformCertData`` is ``SGX_QL_NO_PLATFORM_CERT_DATA``),
+the PCCS's answers (``PccsError``: Intel's statuses) and the attestation service's (``AttestError``: MAA's codes).
+
 Home of each class in brackets; ``pydcap`` re-exports the public ones.
 
 PydcapError
@@ -42,7 +46,7 @@ PydcapError
 │   └── UntrustedCollateralError (key, failure): bad data, refused        [cache]
 │       └── OutdatedCollateralError: older than the one held
 ├── StoreError: the collateral store cannot be opened or used              [cache]
-│   └── PlatformNotStored                                                  [pccs]
+│   └── PlatformNotStoredError                                             [pccs]
 ├── ProviderError (code, name): a quote3_error_t family                    [provider]
 │   ├── NoPlatformCertData
 │   ├── CollateralNotFound

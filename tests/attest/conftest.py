@@ -4,26 +4,15 @@ token and a tenant ``acme``."""
 
 from __future__ import annotations
 
-import hashlib
-import ssl
-import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from pydcap.attest import AttestConfig, AttestServer
-from pydcap.serving import token_hash
+from pydcap.attest import AttestServer
 from pydcap.sim import SimulatedIntel
-from pydcap.sim.enclave import SimulatedEnclave
 from pydcap.sim.server import SimulatedPcs
-
-ADMIN_TOKEN = "attest-admin-secret"
-API = {"api-version": "2022-08-01"}
-ENCLAVE = SimulatedEnclave(name="attest-test-enclave", product_id=3, svn=4)
+from tests.support.attest import attest_config
 
 
 @pytest.fixture(scope="session")
@@ -44,46 +33,8 @@ def root_file(intel: SimulatedIntel, tmp_path_factory: pytest.TempPathFactory) -
     return path
 
 
-def attest_config(directory: Path, pcs: SimulatedPcs, root: Path, **changes: Any) -> AttestConfig:
-    config = AttestConfig(
-        port=0,
-        upstream=pcs.url,
-        database=str(directory / "attest.sqlite3"),
-        root_ca=str(root),
-        admin_token_hash=token_hash(ADMIN_TOKEN),
-        tenants=("acme",),
-        state_dir=str(directory),
-    )
-    return replace(config, **changes)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, pcs: SimulatedPcs, root_file: Path) -> Iterator[AttestServer]:
     directory = tmp_path_factory.mktemp("attest")
     with AttestServer(attest_config(directory, pcs, root_file)) as running:
         yield running
-
-
-def client(server: AttestServer) -> httpx.Client:
-    assert server.tls is not None
-    return httpx.Client(base_url=server.url, verify=ssl.create_default_context(cafile=server.tls.cert), timeout=30)
-
-
-def sgx_quote(intel: SimulatedIntel, runtime: bytes = b"", **changes: Any) -> bytes:
-    enclave = replace(ENCLAVE, **changes)
-    return intel.sgx_platform().quote(
-        hashlib.sha256(runtime).digest(), mr_enclave=enclave.mr_enclave, mr_signer=enclave.mr_signer,
-        isv_prod_id=enclave.product_id, isv_svn=enclave.svn, debug=enclave.debug,
-    )  # fmt: skip
-
-
-class StaticCredential:
-    """An azure-core TokenCredential that hands out a fixed bearer token (the service's administrator token)."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
-        from azure.core.credentials import AccessToken
-
-        return AccessToken(self.token, int(time.time()) + 3600)

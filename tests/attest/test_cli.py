@@ -24,7 +24,7 @@ from pydcap.cli import main
 from pydcap.pccs import PccsConfig, PccsServer
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
-from tests.attest.conftest import API, client, sgx_quote
+from tests.support.attest import API, client, sgx_quote
 
 
 def token(server: AttestServer, intel: SimulatedIntel, nonce: str = "cli") -> str:

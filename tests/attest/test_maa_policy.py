@@ -13,7 +13,7 @@ from pydcap.attest.errors import PolicyParsingError
 from pydcap.attest.maa_policy import parse_maa_policy
 from pydcap.attest.policy import AttestationPolicy
 from pydcap.sim import SimulatedIntel
-from tests.attest.conftest import ADMIN_TOKEN, ENCLAVE, StaticCredential, sgx_quote
+from tests.support.attest import ADMIN_TOKEN, ENCLAVE, StaticCredential, sgx_quote
 
 SIGNER = ENCLAVE.mr_signer.hex()
 CLAIMS: dict[str, Any] = {

@@ -9,7 +9,7 @@ from pydcap.attest.errors import PolicyParsingError
 from pydcap.attest.policy import AttestationPolicy, policy_hash
 from pydcap.sim import SimulatedIntel
 from pydcap.verify import VerificationResult, Verifier
-from tests.attest.conftest import ENCLAVE, sgx_quote
+from tests.support.attest import ENCLAVE, sgx_quote
 
 
 def appraise(intel: SimulatedIntel, quote: bytes, at: int | None = None) -> VerificationResult:

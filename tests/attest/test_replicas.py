@@ -14,8 +14,8 @@ import pytest
 from pydcap.attest import AttestationType, AttestServer
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
-from tests.attest.conftest import API, attest_config, client
 from tests.cache.databases import postgres_schema
+from tests.support.attest import API, attest_config, client
 
 pytestmark = pytest.mark.postgres
 

@@ -14,7 +14,7 @@ import pytest
 
 from pydcap.attest import AttestServer, open_enclave_report
 from pydcap.sim import SimulatedIntel
-from tests.attest.conftest import ADMIN_TOKEN, ENCLAVE, StaticCredential, sgx_quote
+from tests.support.attest import ADMIN_TOKEN, ENCLAVE, StaticCredential, sgx_quote
 
 attestation = pytest.importorskip("azure.security.attestation", reason="the dev extra installs Microsoft's SDK")
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError  # noqa: E402

@@ -11,7 +11,7 @@ from pydcap.pccs import PccsConfig, PccsServer
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
 from pydcap.sources import RequestBudget
-from tests.attest.conftest import API, attest_config, client
+from tests.support.attest import API, attest_config, client
 
 
 def test_attest_through_an_https_pccs(

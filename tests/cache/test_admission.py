@@ -6,17 +6,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from pydcap.cache import EntryKey, UntrustedCollateralError, admit
 from pydcap.cache.admission import Admission, pck_ca_of
 from pydcap.collateral import EnclaveIdentity, TcbInfo
 from pydcap.pki import CertificateChain, RevocationList, TrustRoot
-from pydcap.pki.trust import public_key_point
 from pydcap.sources import CollateralRequest, Tee
 from pydcap.verify.names import Failure
 from tests.cache.bundle_source import leaf_and_chain, platform_of
 from tests.sources.pccs_replay import flip_signature_byte
+from tests.support.keys import other_root
 from tests.support.testdata import NEGATIVE, REAL, Bundle, bundle_params, require_testdata
 
 INTEL = TrustRoot.intel()
@@ -31,11 +30,6 @@ def _bundle(bundle: Bundle | None) -> Bundle:
 def _parts(b: Bundle) -> dict[str, bytes]:
     d = b.path / "collateral"
     return {p.name: p.read_bytes() for p in d.iterdir()}
-
-
-def _other_root() -> TrustRoot:
-    key = ec.generate_private_key(ec.SECP256R1()).public_key()
-    return TrustRoot(public_key_point(key), "a test root")
 
 
 def _admit_all(b: Bundle, trust: TrustRoot = INTEL) -> dict[str, Admission]:
@@ -164,7 +158,7 @@ def test_an_authentic_document_under_the_wrong_key_is_refused() -> None:
 
 def test_intel_documents_are_refused_under_another_trust_root() -> None:
     f = _parts(_real())
-    other = _other_root()
+    other = other_root()
     assert (
         _refused(EntryKey.root_ca_crl(), f["root_ca_crl.der"], b"", trust=other).failure
         is Failure.SGX_CRL_INVALID_SIGNATURE

@@ -29,9 +29,10 @@ from pydcap.collateral import TcbInfo
 from pydcap.pki import TrustRoot
 from pydcap.sources import CollateralRequest, Fetched, UpstreamUnreachableError
 from tests.cache.bundle_source import BundleSource, platform_of
-from tests.cache.test_admission import _other_root
-from tests.conftest import REAL, Bundle, bundle_params, require_testdata, run_together
 from tests.sources.pccs_replay import flip_signature_byte
+from tests.support.keys import other_root
+from tests.support.testdata import REAL, Bundle, bundle_params, require_testdata
+from tests.support.threads import run_together
 
 PARTS = {"root_ca_crl", "pck_crl", "tcb_info", "qe_identity"}
 
@@ -258,7 +259,7 @@ def test_entries_are_kept_apart_per_trust_root(sqlite_store: CollateralStore) ->
     b = _named("phala-sgx-v3")
     source = BundleSource(b)
     asyncio.run(CollateralCache(sqlite_store, clock=Clock(b.at)).root_ca_crl(source))
-    other = CollateralCache(sqlite_store, trust=_other_root(), clock=Clock(b.at))
+    other = CollateralCache(sqlite_store, trust=other_root(), clock=Clock(b.at))
     with pytest.raises(UntrustedCollateralError):
         asyncio.run(other.root_ca_crl(source))
     assert len(sqlite_store.entries()) == 1

@@ -23,8 +23,8 @@ from pydcap.doctor.probe import probe_service
 from pydcap.provider.discovery import SEARCH_PATHS
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
-from tests.provider.conftest import build_plugins, install
 from tests.provider.pccs_server import loopback_server
+from tests.support.provider import build_plugins, install
 
 
 @pytest.fixture(scope="module")
@@ -323,7 +323,7 @@ def _serve(context: ssl.SSLContext | None = None) -> Iterator[str]:
 
 
 @pytest.fixture
-def pccs() -> Iterator[str]:
+def pccs_url() -> Iterator[str]:
     yield from _serve()
 
 
@@ -356,16 +356,16 @@ def probe(root: Path, *, env: dict[str, str] | None = None, **kwargs: object) ->
     return examine(env=environment, network=True, timeout=2.0, **kwargs)  # type: ignore[arg-type]
 
 
-def test_configured_service_answers(root: Path, pccs: str) -> None:
-    write_qcnl(root, json.dumps({"pccs_url": pccs, "tcb_update_type": "early"}))
+def test_configured_service_answers(root: Path, pccs_url: str) -> None:
+    write_qcnl(root, json.dumps({"pccs_url": pccs_url, "tcb_update_type": "early"}))
     report = probe(root, provider="intel")
     level, message = only(report, "service")
-    assert level == "ok" and f"{pccs}qe/identity?update=early answered HTTP 200" in message
+    assert level == "ok" and f"{pccs_url}qe/identity?update=early answered HTTP 200" in message
     assert report.to_dict()["collateral_service"]["answered"] is True
 
 
-def test_service_answering_404(root: Path, pccs: str) -> None:
-    level, message = only(probe(root, service_url=pccs + "missing"), "service")
+def test_service_answering_404(root: Path, pccs_url: str) -> None:
+    level, message = only(probe(root, service_url=pccs_url + "missing"), "service")
     assert level == "warning" and "HTTP 404" in message and "no data" in message
 
 

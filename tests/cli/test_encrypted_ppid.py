@@ -21,7 +21,7 @@ from pydcap.sim import SimulatedIntel
 from pydcap.sim.azure_server import SimulatedAzure
 from pydcap.sim.server import SimulatedPcs
 from pydcap.sources import PccsClient, PlatformId, fetch_collateral
-from tests.pccs.conftest import base_config
+from tests.support.pccs import base_config
 
 SEED = 6
 SCENARIO = "encrypted-ppid-certification"
@@ -49,7 +49,7 @@ def root(intel: SimulatedIntel, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 @pytest.fixture(scope="module")
-def pccs(pcs: SimulatedPcs, root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PccsServer]:
+def pydcap_pccs(pcs: SimulatedPcs, root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PccsServer]:
     config = base_config(tmp_path_factory.mktemp("pccs"), pcs.url, root, mode=CachingMode.LAZY)
     with PccsServer.create(config) as server:
         yield server
@@ -73,15 +73,15 @@ def test_the_quote_names_its_platform_as_qcnl_would() -> None:
 
 
 @pytest.mark.parametrize("tee", ["sgx", "tdx"])
-def test_verify_through_a_pccs(pccs: PccsServer, root: Path, tmp_path: Path, tee: str) -> None:
+def test_verify_through_a_pccs(pydcap_pccs: PccsServer, root: Path, tmp_path: Path, tee: str) -> None:
     quote = quote_file(tmp_path, tee)
-    args = ["verify", str(quote), "--pccs", pccs.url, "--root-ca", str(root), "--cache", str(tmp_path / "c.db")]
+    args = ["verify", str(quote), "--pccs", pydcap_pccs.url, "--root-ca", str(root), "--cache", str(tmp_path / "c.db")]
     assert main(args) == EXIT_OK
     assert main([*args, "--json"]) == EXIT_OK  # the second time from the cache, the PCK certificate too
 
 
 def test_collateral_fetch_writes_the_pck_chain_and_the_directory_then_serves_offline(
-    pccs: PccsServer, root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    pydcap_pccs: PccsServer, root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     quote = quote_file(tmp_path, "sgx")
     out = tmp_path / "coll"
@@ -92,7 +92,7 @@ def test_collateral_fetch_writes_the_pck_chain_and_the_directory_then_serves_off
         "-o",
         str(out),
         "--pccs",
-        pccs.url,
+        pydcap_pccs.url,
         "--root-ca",
         str(root),
         "--no-cache",
@@ -119,11 +119,13 @@ def test_verify_through_intel_pcs_and_azure(
         assert main(["verify", str(quote), "--azure", azure.url, *common]) == EXIT_OK
 
 
-def test_the_library_fetch_and_the_collateral_forms(pccs: PccsServer, intel: SimulatedIntel, tmp_path: Path) -> None:
+def test_the_library_fetch_and_the_collateral_forms(
+    pydcap_pccs: PccsServer, intel: SimulatedIntel, tmp_path: Path
+) -> None:
     quote = quote_file(tmp_path, "tdx").read_bytes()
 
     async def fetch() -> Collateral:
-        async with PccsClient(pccs.url) as client:
+        async with PccsClient(pydcap_pccs.url) as client:
             return await fetch_collateral(client, quote)
 
     collateral = asyncio.run(fetch())

@@ -17,8 +17,8 @@ import pytest
 
 from pydcap.cache import CollateralStore, Entry, EntryKey, StoreError
 from pydcap.cli import main
-from tests.cli.test_verify_fetch import SGX, _run, _verify_args
 from tests.sources.pccs_replay import ReplayPccs
+from tests.support.cli import SGX, run_pydcap, verify_args
 from tests.support.testdata import real_bundle
 
 
@@ -69,8 +69,8 @@ def fill(directory: Path) -> None:
     assert caught.value.errno == errno.ENOSPC
 
 
-def _populated(pccs: ReplayPccs, cache: Path) -> None:
-    assert main(_verify_args(real_bundle(SGX), "--pccs", pccs.url, "--cache", str(cache))) == 0
+def _populated(replay_pccs: ReplayPccs, cache: Path) -> None:
+    assert main(verify_args(real_bundle(SGX), "--pccs", replay_pccs.url, "--cache", str(cache))) == 0
 
 
 def _dead_url() -> str:
@@ -83,38 +83,40 @@ def _warnings(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if "read-only" in line]
 
 
-def test_a_read_only_cache_directory_serves_what_it_holds_with_one_warning(pccs: ReplayPccs, tmp_path: Path) -> None:
+def test_a_read_only_cache_directory_serves_what_it_holds_with_one_warning(
+    replay_pccs: ReplayPccs, tmp_path: Path
+) -> None:
     directory = tmp_path / "cache"
     directory.mkdir()
     cache = directory / "c.sqlite3"
-    _populated(pccs, cache)
+    _populated(replay_pccs, cache)
     before = sorted(p.name for p in directory.iterdir())
     with read_only(directory):
-        run = _run(_verify_args(real_bundle(SGX), "--pccs", _dead_url(), "--cache", str(cache)))
+        run = run_pydcap(verify_args(real_bundle(SGX), "--pccs", _dead_url(), "--cache", str(cache)))
     assert run.returncode == 0, run.stderr
     assert "ACCEPTED" in run.stdout
     assert len(_warnings(run.stderr)) == 1 and str(cache) in run.stderr, run.stderr
     assert sorted(p.name for p in directory.iterdir()) == before  # nothing was written beside it
 
 
-def test_a_full_disk_serves_what_the_cache_holds_with_one_warning(pccs: ReplayPccs, tmp_path: Path) -> None:
+def test_a_full_disk_serves_what_the_cache_holds_with_one_warning(replay_pccs: ReplayPccs, tmp_path: Path) -> None:
     staged = tmp_path / "staged.sqlite3"
-    _populated(pccs, staged)
+    _populated(replay_pccs, staged)
     with full_disk(tmp_path / "full", staged.stat().st_size + 256 * 1024) as directory:
         cache = directory / "c.sqlite3"
         shutil.copyfile(staged, cache)
         fill(directory)
-        run = _run(_verify_args(real_bundle(SGX), "--pccs", _dead_url(), "--cache", str(cache)))
+        run = run_pydcap(verify_args(real_bundle(SGX), "--pccs", _dead_url(), "--cache", str(cache)))
     assert run.returncode == 0, run.stderr
     assert "ACCEPTED" in run.stdout
     assert len(_warnings(run.stderr)) == 1, run.stderr
 
 
-def test_a_read_only_store_keeps_nothing_and_refuses_to_be_cleared(pccs: ReplayPccs, tmp_path: Path) -> None:
+def test_a_read_only_store_keeps_nothing_and_refuses_to_be_cleared(replay_pccs: ReplayPccs, tmp_path: Path) -> None:
     directory = tmp_path / "cache"
     directory.mkdir()
     cache = directory / "c.sqlite3"
-    _populated(pccs, cache)
+    _populated(replay_pccs, cache)
     with read_only(directory), CollateralStore.open(cache) as store:
         assert store.read_only is not None and "cannot write it" in store.read_only
         (root_id, entry), *_ = store.entries()

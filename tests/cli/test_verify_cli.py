@@ -14,7 +14,7 @@ from pydcap import Quote
 from pydcap.cli import main
 from pydcap.pki import CertificateChain
 from pydcap.sim import SimulatedIntel
-from tests.conftest import real_bundle
+from tests.support.testdata import real_bundle
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

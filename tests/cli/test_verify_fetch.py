@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -22,64 +21,37 @@ from pydcap.cache import CollateralStore
 from pydcap.cli import main
 from pydcap.sim import SimulatedIntel
 from tests.cache.databases import store_target
-from tests.conftest import Bundle, real_bundle
 from tests.sources.pccs_replay import ReplayPccs
-
-_SCRIPT = Path(sys.executable).with_name("pydcap")
-PYDCAP = (
-    [str(_SCRIPT)]
-    if _SCRIPT.is_file()
-    else [sys.executable, "-c", "import sys; from pydcap.cli import main; sys.exit(main())"]
-)
+from tests.support.cli import PYDCAP, SGX, TDX, run_pydcap, verify_args
+from tests.support.testdata import real_bundle
 
 
-SGX, TDX = "phala-sgx-v3", "phala-tdx-v4"
-
-
-def _verify_args(b: Bundle, *extra: str) -> list[str]:
-    return [
-        "verify",
-        str(b.path / "quote.bin"),
-        "--at",
-        b.expected["verify_at"]["iso"],
-        "--accept",
-        b.expected["tcb_status"],
-        *extra,
-    ]
-
-
-def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*PYDCAP, *args], check=False, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=60
-    )
-
-
-def test_the_second_verification_asks_nobody_even_from_a_new_process(pccs: ReplayPccs, tmp_path: Path) -> None:
+def test_the_second_verification_asks_nobody_even_from_a_new_process(replay_pccs: ReplayPccs, tmp_path: Path) -> None:
     b = real_bundle(SGX)
     cache = str(tmp_path / "c.sqlite3")
-    assert main(_verify_args(b, "--pccs", pccs.url, "--cache", cache)) == 0
-    assert sorted(pccs.counts.values()) == [1, 1, 1, 1]
-    assert main(_verify_args(b, "--pccs", pccs.url, "--cache", cache)) == 0
-    second = _run(_verify_args(b, "--pccs", pccs.url, "--cache", cache))
+    assert main(verify_args(b, "--pccs", replay_pccs.url, "--cache", cache)) == 0
+    assert sorted(replay_pccs.counts.values()) == [1, 1, 1, 1]
+    assert main(verify_args(b, "--pccs", replay_pccs.url, "--cache", cache)) == 0
+    second = run_pydcap(verify_args(b, "--pccs", replay_pccs.url, "--cache", cache))
     assert second.returncode == 0, second.stderr
     assert "ACCEPTED" in second.stdout
-    assert pccs.total() == 4, "the persisted cache answered the new process"
+    assert replay_pccs.total() == 4, "the persisted cache answered the new process"
 
 
 def test_with_the_upstream_down_a_cached_platform_verifies_and_an_uncached_one_fails_fast(
-    pccs: ReplayPccs, tmp_path: Path
+    replay_pccs: ReplayPccs, tmp_path: Path
 ) -> None:
     cache = str(tmp_path / "c.sqlite3")
-    assert main(_verify_args(real_bundle(SGX), "--pccs", pccs.url, "--cache", cache)) == 0
+    assert main(verify_args(real_bundle(SGX), "--pccs", replay_pccs.url, "--cache", cache)) == 0
     down = ReplayPccs().start()
     dead_url = down.url
     down.stop()
 
-    cached = _run(_verify_args(real_bundle(SGX), "--pccs", dead_url, "--cache", cache))
+    cached = run_pydcap(verify_args(real_bundle(SGX), "--pccs", dead_url, "--cache", cache))
     assert cached.returncode == 0, cached.stderr
 
     started = time.monotonic()
-    uncached = _run(_verify_args(real_bundle(TDX), "--pccs", dead_url, "--cache", cache))
+    uncached = run_pydcap(verify_args(real_bundle(TDX), "--pccs", dead_url, "--cache", cache))
     elapsed = time.monotonic() - started
     assert uncached.returncode == 3
     assert "collateral unavailable" in uncached.stderr and dead_url in uncached.stderr
@@ -88,11 +60,11 @@ def test_with_the_upstream_down_a_cached_platform_verifies_and_an_uncached_one_f
 
 
 def test_stale_collateral_is_used_when_nothing_fresher_can_be_had_and_said_so(
-    pccs: ReplayPccs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    replay_pccs: ReplayPccs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     b = real_bundle(SGX)
     cache = str(tmp_path / "c.sqlite3")
-    assert main(_verify_args(b, "--pccs", pccs.url, "--cache", cache)) == 0
+    assert main(verify_args(b, "--pccs", replay_pccs.url, "--cache", cache)) == 0
     capsys.readouterr()
     down = ReplayPccs().start()
     dead_url = down.url
@@ -106,27 +78,27 @@ def test_stale_collateral_is_used_when_nothing_fresher_can_be_had_and_said_so(
 
 
 def test_no_cache_fetches_every_time_and_writes_nothing(
-    pccs: ReplayPccs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    replay_pccs: ReplayPccs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("PYDCAP_CACHE", raising=False)
     b = real_bundle(TDX)
-    assert main(_verify_args(b, "--pccs", pccs.url, "--no-cache")) == 0
-    assert main(_verify_args(b, "--pccs", pccs.url, "--no-cache")) == 0
-    assert pccs.total() == 8
+    assert main(verify_args(b, "--pccs", replay_pccs.url, "--no-cache")) == 0
+    assert main(verify_args(b, "--pccs", replay_pccs.url, "--no-cache")) == 0
+    assert replay_pccs.total() == 8
     assert not (tmp_path / "xdg").exists()
-    assert main(_verify_args(b, "--pccs", pccs.url)) == 0
+    assert main(verify_args(b, "--pccs", replay_pccs.url)) == 0
     assert (tmp_path / "xdg" / "pydcap" / "collateral.sqlite3").is_file(), "the default store is under XDG"
 
 
 def test_collateral_from_an_untrusted_upstream_is_exit_status_3(
-    pccs: ReplayPccs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    replay_pccs: ReplayPccs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     other_root = tmp_path / "sim-root.pem"
     other_root.write_bytes(SimulatedIntel(0).root_pem)  # trusting another root makes every Intel document untrusted
     status = main(
-        _verify_args(
-            real_bundle(SGX), "--pccs", pccs.url, "--cache", str(tmp_path / "c.db"), "--root-ca", str(other_root)
+        verify_args(
+            real_bundle(SGX), "--pccs", replay_pccs.url, "--cache", str(tmp_path / "c.db"), "--root-ca", str(other_root)
         )
     )
     assert status == 3
@@ -134,7 +106,7 @@ def test_collateral_from_an_untrusted_upstream_is_exit_status_3(
 
 
 def test_a_store_that_fails_after_opening_is_said_once_and_verification_goes_on(
-    pccs: ReplayPccs, tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    replay_pccs: ReplayPccs, tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     cache = tmp_path / "c.db"
     CollateralStore.open(cache).close()
@@ -142,7 +114,7 @@ def test_a_store_that_fails_after_opening_is_said_once_and_verification_goes_on(
         db.executescript("DROP TABLE pydcap_entries; CREATE VIEW pydcap_entries AS SELECT 1 AS kind;")
     # The collateral is fetched, verified and used from memory; each way the store fails (reading, writing) is
     # said once.
-    assert main(_verify_args(real_bundle(SGX), "--pccs", pccs.url, "--cache", str(cache))) == 0
+    assert main(verify_args(real_bundle(SGX), "--pccs", replay_pccs.url, "--cache", str(cache))) == 0
     said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name == "pydcap.cache"]
     assert 1 <= len(said) <= 2 and all(f"the cache store {cache} failed" in line for line in said), said
     capsys.readouterr()
@@ -169,27 +141,35 @@ def test_a_bad_service_url_is_refused_before_any_store_is_created(
     ],
 )
 def test_collateral_options_are_checked(extra: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(_verify_args(real_bundle(SGX), *extra)) == 2
+    assert main(verify_args(real_bundle(SGX), *extra)) == 2
     assert message in capsys.readouterr().err
 
 
 def test_a_quote_from_standard_input_with_fetched_collateral(
-    pccs: ReplayPccs, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    replay_pccs: ReplayPccs, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     b = real_bundle(SGX)
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b.quote)))
-    args = ["verify", "-", "--pccs", pccs.url, "--no-cache", "--at", str(b.at), "--json"]
+    args = ["verify", "-", "--pccs", replay_pccs.url, "--no-cache", "--at", str(b.at), "--json"]
     assert main(args) == 1  # verified; rejected only by the default policy (UpToDate only)
     out = json.loads(capsys.readouterr().out)
     assert out["failure"] is None and out["tcb_status"] == b.expected["tcb_status"]
 
 
 def test_collateral_fetch_writes_the_shared_testdata_layout(
-    pccs: ReplayPccs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    replay_pccs: ReplayPccs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     b = real_bundle(TDX)
     out = tmp_path / "out"
-    args = ["collateral", "fetch", str(b.path / "quote.bin"), "--pccs", pccs.url, "--cache", str(tmp_path / "c.db")]
+    args = [
+        "collateral",
+        "fetch",
+        str(b.path / "quote.bin"),
+        "--pccs",
+        replay_pccs.url,
+        "--cache",
+        str(tmp_path / "c.db"),
+    ]
     assert main([*args, "--at", b.expected["verify_at"]["iso"], "-o", str(out), "--json"]) == 0
     for f in (b.path / "collateral").iterdir():
         assert (out / f.name).read_bytes() == f.read_bytes(), f.name
@@ -199,11 +179,11 @@ def test_collateral_fetch_writes_the_shared_testdata_layout(
 
 
 def test_cache_list_stats_and_clear(
-    pccs: ReplayPccs, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    replay_pccs: ReplayPccs, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     b = real_bundle(SGX)
     cache = str(tmp_path / "c.db")
-    assert main(_verify_args(b, "--pccs", pccs.url, "--cache", cache)) == 0
+    assert main(verify_args(b, "--pccs", replay_pccs.url, "--cache", cache)) == 0
     capsys.readouterr()
     at = b.expected["verify_at"]["iso"]
     assert main(["cache", "list", "--cache", cache, "--at", at, "--json"]) == 0
@@ -251,13 +231,13 @@ def test_looking_into_a_cache_that_does_not_exist_creates_none(
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def test_concurrent_processes_fetch_each_part_once(kind: str, pccs: ReplayPccs, tmp_path: Path) -> None:
+def test_concurrent_processes_fetch_each_part_once(kind: str, replay_pccs: ReplayPccs, tmp_path: Path) -> None:
     b = real_bundle(TDX)
-    pccs.latency = 0.5
+    replay_pccs.latency = 0.5
     with store_target(kind, tmp_path) as cache:
         procs = [
             subprocess.Popen(
-                [*PYDCAP, *_verify_args(b, "--pccs", pccs.url, "--cache", cache)],
+                [*PYDCAP, *verify_args(b, "--pccs", replay_pccs.url, "--cache", cache)],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -266,9 +246,9 @@ def test_concurrent_processes_fetch_each_part_once(kind: str, pccs: ReplayPccs, 
         ]
         results = [p.communicate(timeout=60) for p in procs]
         assert [p.returncode for p in procs] == [0, 0, 0, 0], results
-        assert sorted(pccs.counts.values()) == [1, 1, 1, 1], dict(pccs.counts)
-        again = _run(_verify_args(b, "--pccs", pccs.url, "--cache", cache))
-        assert again.returncode == 0 and pccs.total() == 4
+        assert sorted(replay_pccs.counts.values()) == [1, 1, 1, 1], dict(replay_pccs.counts)
+        again = run_pydcap(verify_args(b, "--pccs", replay_pccs.url, "--cache", cache))
+        assert again.returncode == 0 and replay_pccs.total() == 4
 
 
 # ---- against the simulated Intel PCS -------------------------------------------------------------------
@@ -305,7 +285,7 @@ def _sim_verify(pcs: Any, files: Path, quote: str, cache: str) -> list[str]:
 def test_sim_a_new_process_verifies_from_the_persisted_cache(kind: str, sim: tuple[Any, Path], tmp_path: Path) -> None:
     pcs, files = sim
     with store_target(kind, tmp_path) as cache:
-        first = _run(_sim_verify(pcs, files, "sgx.bin", cache))
+        first = run_pydcap(_sim_verify(pcs, files, "sgx.bin", cache))
         assert first.returncode == 0, first.stderr
         assert "WARNING" in first.stderr and "ACCEPTED" in first.stdout, "a foreign root is announced"
         assert pcs.stats()["by_endpoint"] == {
@@ -314,7 +294,7 @@ def test_sim_a_new_process_verifies_from_the_persisted_cache(kind: str, sim: tup
             "sgx/v4/rootcacrl": 1,
             "sgx/v4/tcb": 1,
         }
-        second = _run(_sim_verify(pcs, files, "sgx.bin", cache))
+        second = run_pydcap(_sim_verify(pcs, files, "sgx.bin", cache))
         assert second.returncode == 0, second.stderr
         assert pcs.stats()["total"] == 4, "the second process asked nobody"
 
@@ -322,11 +302,11 @@ def test_sim_a_new_process_verifies_from_the_persisted_cache(kind: str, sim: tup
 def test_sim_outage_cached_verifies_uncached_exits_3_fast(sim: tuple[Any, Path], tmp_path: Path) -> None:
     pcs, files = sim
     cache = str(tmp_path / "c.sqlite3")
-    assert _run(_sim_verify(pcs, files, "sgx.bin", cache)).returncode == 0
+    assert run_pydcap(_sim_verify(pcs, files, "sgx.bin", cache)).returncode == 0
     pcs.faults.outage(True)
-    assert _run(_sim_verify(pcs, files, "sgx.bin", cache)).returncode == 0
+    assert run_pydcap(_sim_verify(pcs, files, "sgx.bin", cache)).returncode == 0
     started = time.monotonic()
-    uncached = _run(_sim_verify(pcs, files, "tdx.bin", cache))
+    uncached = run_pydcap(_sim_verify(pcs, files, "tdx.bin", cache))
     assert uncached.returncode == 3 and pcs.url in uncached.stderr
     assert time.monotonic() - started < 15
 
@@ -343,7 +323,7 @@ def test_sim_a_process_killed_mid_fetch_leaves_a_store_the_next_one_uses(sim: tu
     victim.wait()
     pcs.faults.latency(0)
     started = time.monotonic()
-    survivor = _run(_sim_verify(pcs, files, "tdx.bin", cache))
+    survivor = run_pydcap(_sim_verify(pcs, files, "tdx.bin", cache))
     assert survivor.returncode == 0, survivor.stderr
     assert time.monotonic() - started < 20, "the dead process's leases were taken over, not waited out"
     with CollateralStore.open(cache) as store:

@@ -18,7 +18,7 @@ from pydcap.cli import main
 from pydcap.pccs import CachingMode
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
-from tests.pccs.conftest import ADMIN, USER, V4, Factory, client, pckcert_params, registration, serving
+from tests.support.pccs import ADMIN, USER, V4, Factory, client, pckcert_params, registration, serving
 from tests.support.testdata import intel_file
 
 

@@ -20,7 +20,7 @@ from pydcap.cli import main
 from pydcap.pccs import PccsServer
 from pydcap.sim import SimulatedIntel
 from pydcap.sources import HttpSettings, PccsClient
-from tests.pccs.conftest import Factory
+from tests.support.pccs import Factory
 
 
 @pytest.fixture
@@ -59,12 +59,12 @@ def _root_der(intel: SimulatedIntel) -> bytes:
 
 
 @pytest.mark.parametrize("tee", ["sgx", "tdx"])
-def test_dcap_qvl_get_collateral_and_verify(pccs: PccsServer, intel: SimulatedIntel, tee: str) -> None:
+def test_dcap_qvl_get_collateral_and_verify(pydcap_pccs: PccsServer, intel: SimulatedIntel, tee: str) -> None:
     dcap_qvl = pytest.importorskip("dcap_qvl")
     quote = (intel.tdx_platform() if tee == "tdx" else intel.sgx_platform()).quote(report_data=b"qvl")
 
     async def fetch() -> object:
-        return await dcap_qvl.get_collateral(pccs.url, quote)
+        return await dcap_qvl.get_collateral(pydcap_pccs.url, quote)
 
     collateral = asyncio.run(fetch())
     report = dcap_qvl.verify_with_root_ca(quote, collateral, _root_der(intel), int(time.time()))

@@ -4,7 +4,6 @@ tampered with, and never allowed to replace newer cached collateral with older."
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 from pathlib import Path
@@ -20,61 +19,11 @@ from pydcap.pccs.wire import url_encoded
 from pydcap.sim import SimulatedIntel
 from pydcap.sim import catalog as cat
 from pydcap.sim.catalog import EARLY_EVALUATION, STANDARD_EVALUATION
-from pydcap.sim.pki import ROOT_CRL_URL
 from pydcap.sim.server import SimulatedPcs
-from tests.pccs.conftest import ADMIN, V4, Factory, client, pckcert_params, registration
 from tests.pem_patch import patch_certificate
+from tests.support.pccs import ADMIN, TCB_CHAIN, V4, Factory, admin_tool_file, client, pckcert_params, registration
 
 V3 = "/sgx/certification/v3"
-TCB_CHAIN = {3: "SGX-TCB-Info-Issuer-Chain", 4: "TCB-Info-Issuer-Chain"}
-
-
-def admin_tool_file(intel: SimulatedIntel, platforms: list[Any], *, api: int, evaluation: int | None = None) -> Any:
-    """What ``pccsadmin fetch -u <PCS>/sgx/certification/v<api>/`` writes for ``platforms`` (standard update):
-    the platform list as given, every TCB level's PCK certificate with the issuer chain of each platform's CA
-    only, TCB infos as JSON objects (v3: ``tcbinfo``, a TCB info v2; v4: ``sgx_tcbinfo`` and ``tdx_tcbinfo``),
-    identities as the served text (v3: without advisories, and no TD QE), both PCK CRLs and the root CA CRL in
-    hex. ``evaluation`` picks the TCB evaluation data number of the documents."""
-    v4 = api == 4
-    rows = [{**registration(p), "platform_manifest": ""} for p in platforms]
-    pck_chains: dict[str, str] = {}
-    pck_certs = []
-    for platform in platforms:
-        pck_chains[platform.ca.upper()] = url_encoded(intel.pck_crl_issuer_chain(platform.ca))
-        certs = [
-            {"tcb": tcb, "tcbm": tcbm, "cert": url_encoded(pem)} for tcb, tcbm, pem in intel.pck_certificates(platform)
-        ]
-        pck_certs.append({"qe_id": platform.qe_id.hex(), "pce_id": platform.pce_id.hex(),
-                          "enc_ppid": platform.encrypted_ppid.hex(), "platform_manifest": "", "certs": certs})  # fmt: skip
-    tcbinfos = []
-    for fmspc in sorted({p.fmspc for p in platforms}):
-        item: dict[str, Any] = {"fmspc": fmspc.hex().upper()}
-        if v4:
-            item["sgx_tcbinfo"] = json.loads(intel.tcb_info(fmspc, "sgx", evaluation=evaluation))
-            with contextlib.suppress(LookupError):  # none for an SGX-only FMSPC
-                item["tdx_tcbinfo"] = json.loads(intel.tcb_info(fmspc, "tdx", evaluation=evaluation))
-        else:
-            item["tcbinfo"] = json.loads(intel.tcb_info(fmspc, "sgx", evaluation=evaluation, version=2))
-        tcbinfos.append(item)
-
-    def identity(enclave: str) -> str:
-        return intel.enclave_identity(enclave, evaluation=evaluation, advisories=v4).decode()
-
-    signing = url_encoded(intel.signing_chain)
-    collaterals = {
-        "version": api,
-        "pck_certs": pck_certs,
-        "tcbinfos": tcbinfos,
-        "pckcacrl": {"processorCrl": intel.pck_crl("processor").hex(), "platformCrl": intel.pck_crl("platform").hex()},
-        "qeidentity": identity("QE"),
-        "tdqeidentity": identity("TD_QE") if v4 else "",
-        "qveidentity": identity("QVE"),
-        "certificates": {"SGX-PCK-Certificate-Issuer-Chain": pck_chains, TCB_CHAIN[api]: signing,
-                         "SGX-Enclave-Identity-Issuer-Chain": signing},
-        "rootcacrl_cdp": ROOT_CRL_URL,
-        "rootcacrl": intel.root_ca_crl().hex(),
-    }  # fmt: skip
-    return {"platforms": rows, "collaterals": collaterals}
 
 
 @pytest.fixture

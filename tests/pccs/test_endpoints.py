@@ -13,7 +13,7 @@ from pydcap.pccs import PccsServer
 from pydcap.pki import CertificateChain, PckCertificate, RevocationList
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
-from tests.pccs.conftest import ADMIN, USER, V4, Factory, client, pckcert_params, registration
+from tests.support.pccs import ADMIN, USER, V4, Factory, client, pckcert_params, registration
 
 
 def chain_of(answer: httpx.Response, header: str) -> bytes:
@@ -21,10 +21,10 @@ def chain_of(answer: httpx.Response, header: str) -> bytes:
 
 
 def test_pckcert_serves_the_selected_certificate_with_intels_headers(
-    pccs: PccsServer, intel: SimulatedIntel, pcs: SimulatedPcs
+    pydcap_pccs: PccsServer, intel: SimulatedIntel, pcs: SimulatedPcs
 ) -> None:
     platform = intel.sgx_platform(name="pckcert-row")
-    with client(pccs) as c:
+    with client(pydcap_pccs) as c:
         answer = c.get(f"{V4}/pckcert", params=pckcert_params(platform))
         assert answer.status_code == 200, answer.text
         assert answer.headers["Content-Type"] == "application/x-pem-file; charset=utf-8"
@@ -40,10 +40,10 @@ def test_pckcert_serves_the_selected_certificate_with_intels_headers(
         assert pcs.stats()["by_endpoint"].get("sgx/v4/pckcerts", 0) == before == 1
 
 
-def test_pckcert_selects_per_raw_tcb_as_pcs_does(pccs: PccsServer, intel: SimulatedIntel) -> None:
+def test_pckcert_selects_per_raw_tcb_as_pcs_does(pydcap_pccs: PccsServer, intel: SimulatedIntel) -> None:
     platform = intel.sgx_platform(name="pckcert-levels")
     certs = intel.pck_certificates(platform)
-    with client(pccs) as c:
+    with client(pydcap_pccs) as c:
         for tcb, tcbm, pem in certs[:6]:
             cpu_svn = bytes(tcb[f"sgxtcbcomp{i:02d}svn"] for i in range(1, 17))
             params = pckcert_params(platform, cpu_svn=cpu_svn, pce_svn=tcb["pcesvn"])
@@ -53,10 +53,10 @@ def test_pckcert_selects_per_raw_tcb_as_pcs_does(pccs: PccsServer, intel: Simula
             assert answer.content == pem
 
 
-def test_pckcert_parameter_checks(pccs: PccsServer, intel: SimulatedIntel) -> None:
+def test_pckcert_parameter_checks(pydcap_pccs: PccsServer, intel: SimulatedIntel) -> None:
     platform = intel.sgx_platform(name="pckcert-params")
     good = pckcert_params(platform)
-    with client(pccs) as c:
+    with client(pydcap_pccs) as c:
         for name, value in (("qeid", "x" * 2), ("qeid", "ab" * 131), ("cpusvn", "00" * 15), ("pcesvn", "0d"),
                             ("pceid", "zzzz"), ("encrypted_ppid", "ab" * 10)):  # fmt: skip
             answer = c.get(f"{V4}/pckcert", params={**good, name: value})
@@ -72,8 +72,8 @@ def test_pckcert_parameter_checks(pccs: PccsServer, intel: SimulatedIntel) -> No
 
 
 @pytest.mark.parametrize("ca", ["processor", "platform"])
-def test_pckcrl_hex_by_default_der_when_asked(pccs: PccsServer, intel: SimulatedIntel, ca: str) -> None:
-    with client(pccs) as c:
+def test_pckcrl_hex_by_default_der_when_asked(pydcap_pccs: PccsServer, intel: SimulatedIntel, ca: str) -> None:
+    with client(pydcap_pccs) as c:
         text = c.get(f"{V4}/pckcrl", params={"ca": ca})
         der = c.get(f"{V4}/pckcrl", params={"ca": ca.upper(), "encoding": "der"})
     assert text.status_code == der.status_code == 200
@@ -85,8 +85,8 @@ def test_pckcrl_hex_by_default_der_when_asked(pccs: PccsServer, intel: Simulated
     assert RevocationList.parse(der.content).issuer_cn.endswith(f"{ca.capitalize()} CA")
 
 
-def test_pckcrl_parameter_check(pccs: PccsServer) -> None:
-    with client(pccs) as c:
+def test_pckcrl_parameter_check(pydcap_pccs: PccsServer) -> None:
+    with client(pydcap_pccs) as c:
         assert c.get(f"{V4}/pckcrl", params={"ca": "root"}).status_code == 400
         assert c.get(f"{V4}/pckcrl").status_code == 400
 
@@ -96,10 +96,10 @@ def test_pckcrl_parameter_check(pccs: PccsServer) -> None:
     [("sgx", 4, "TCB-Info-Issuer-Chain"), ("sgx", 3, "SGX-TCB-Info-Issuer-Chain"), ("tdx", 4, "TCB-Info-Issuer-Chain")],
 )
 def test_tcb_info_exactly_as_signed_with_the_versions_header(
-    pccs: PccsServer, intel: SimulatedIntel, tee: str, api: int, header: str
+    pydcap_pccs: PccsServer, intel: SimulatedIntel, tee: str, api: int, header: str
 ) -> None:
     fmspc = intel.tdx_platform().fmspc if tee == "tdx" else intel.sgx_platform().fmspc
-    with client(pccs) as c:
+    with client(pydcap_pccs) as c:
         answer = c.get(f"/{tee}/certification/v{api}/tcb", params={"fmspc": fmspc.hex().upper()})
         early = c.get(f"/{tee}/certification/v{api}/tcb", params={"fmspc": fmspc.hex(), "update": "EARLY"})
     assert answer.status_code == 200, answer.text
@@ -110,8 +110,8 @@ def test_tcb_info_exactly_as_signed_with_the_versions_header(
     assert ("Warning" in answer.headers) == (api == 3)  # v3 is end-of-life at Intel
 
 
-def test_tcb_parameter_checks(pccs: PccsServer) -> None:
-    with client(pccs) as c:
+def test_tcb_parameter_checks(pydcap_pccs: PccsServer) -> None:
+    with client(pydcap_pccs) as c:
         assert c.get(f"{V4}/tcb", params={"fmspc": "00906ED5000"}).status_code == 400
         bad = c.get(f"{V4}/tcb", params={"fmspc": "00906ED50000", "update": "sometimes"})
         assert bad.status_code == 400 and "update must be standard or early" in bad.text
@@ -128,8 +128,8 @@ def test_tcb_parameter_checks(pccs: PccsServer) -> None:
         ("/sgx/certification/v3/qe/identity", "QE"),
     ],
 )
-def test_identities(pccs: PccsServer, intel: SimulatedIntel, path: str, enclave: str) -> None:
-    with client(pccs) as c:
+def test_identities(pydcap_pccs: PccsServer, intel: SimulatedIntel, path: str, enclave: str) -> None:
+    with client(pydcap_pccs) as c:
         answer = c.get(path)
         early = c.get(path, params={"update": "early"})
         bad = c.get(path, params={"update": "never"})  # Intel's 1.22 answers 500 here
@@ -140,18 +140,20 @@ def test_identities(pccs: PccsServer, intel: SimulatedIntel, path: str, enclave:
     assert bad.status_code == 400
 
 
-def test_rootcacrl_is_hex_encoded_der(pccs: PccsServer, intel: SimulatedIntel) -> None:
-    with client(pccs) as c:
+def test_rootcacrl_is_hex_encoded_der(pydcap_pccs: PccsServer, intel: SimulatedIntel) -> None:
+    with client(pydcap_pccs) as c:
         answer = c.get(f"{V4}/rootcacrl")
         v3 = c.get("/sgx/certification/v3/rootcacrl")
     assert answer.headers["Content-Type"] == "application/pkix-crl; charset=utf-8"
     assert answer.content == intel.root_ca_crl().hex().encode() == v3.content
 
 
-def test_crl_by_distribution_point_is_raw_der_from_the_verified_cache(pccs: PccsServer, intel: SimulatedIntel) -> None:
+def test_crl_by_distribution_point_is_raw_der_from_the_verified_cache(
+    pydcap_pccs: PccsServer, intel: SimulatedIntel
+) -> None:
     root_uri = "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"
     pck_uri = "https://api.trustedservices.intel.com/sgx/certification/v4/pckcrl?ca=platform&encoding=der"
-    with client(pccs) as c:
+    with client(pydcap_pccs) as c:
         root = c.get(f"{V4}/crl", params={"uri": root_uri})
         pck = c.get(f"{V4}/crl", params={"uri": pck_uri})
         foreign = c.get(f"{V4}/crl", params={"uri": "https://evil.example/IntelSGXRootCA.der"})
@@ -166,10 +168,10 @@ def test_crl_by_distribution_point_is_raw_der_from_the_verified_cache(pccs: Pccs
 def test_post_platforms_needs_the_user_token_and_fetches_everything(
     make_pccs: Factory, intel: SimulatedIntel, pcs: SimulatedPcs
 ) -> None:
-    pccs = make_pccs()
+    pydcap_pccs = make_pccs()
     platform = intel.sgx_platform(name="register-row")
     body = registration(platform)
-    with client(pccs) as c:
+    with client(pydcap_pccs) as c:
         assert c.post(f"{V4}/platforms", json=body).status_code == 401
         assert c.post(f"{V4}/platforms", json=body, headers={"user-token": "wrong"}).status_code == 401
         answer = c.post(f"{V4}/platforms", json=body, headers=USER, params={"update": "all"})
@@ -191,9 +193,9 @@ def test_post_platforms_needs_the_user_token_and_fetches_everything(
 def test_get_platforms_needs_the_admin_token(make_pccs: Factory, intel: SimulatedIntel) -> None:
     from pydcap.pccs import CachingMode
 
-    pccs = make_pccs(CachingMode.OFFLINE)
+    pydcap_pccs = make_pccs(CachingMode.OFFLINE)
     platform = intel.sgx_platform(name="get-platforms-row")
-    with client(pccs) as c:
+    with client(pydcap_pccs) as c:
         assert c.post(f"{V4}/platforms", json=registration(platform), headers=USER).status_code == 200
         assert c.get(f"{V4}/platforms").status_code == 401
         assert c.get(f"{V4}/platforms", headers=USER).status_code == 401
@@ -211,15 +213,15 @@ def test_get_platforms_needs_the_admin_token(make_pccs: Factory, intel: Simulate
 
 
 def test_put_platformcollateral_refuses_collateral_of_another_root(
-    pccs: PccsServer, intel: SimulatedIntel, make_pccs: Factory
+    pydcap_pccs: PccsServer, intel: SimulatedIntel, make_pccs: Factory
 ) -> None:
     from pydcap.pccs import export_collateral
 
     platform = intel.sgx_platform(name="put-row")
-    with client(pccs) as c:
+    with client(pydcap_pccs) as c:
         assert c.get(f"{V4}/pckcert", params=pckcert_params(platform)).status_code == 200
         c.get(f"{V4}/qe/identity")
-    document = export_collateral(pccs.app.service)
+    document = export_collateral(pydcap_pccs.app.service)
     impostor = intel.impostor()
     other = json.loads(json.dumps(document))
     other["collaterals"]["rootcacrl"] = impostor.root_ca_crl().hex()
@@ -239,15 +241,15 @@ def test_put_platformcollateral_refuses_collateral_of_another_root(
 
 
 def test_put_platformcollateral_with_a_forged_pck_certificate_stores_nothing(
-    pccs: PccsServer, intel: SimulatedIntel, make_pccs: Factory
+    pydcap_pccs: PccsServer, intel: SimulatedIntel, make_pccs: Factory
 ) -> None:
     from pydcap.pccs import CachingMode, export_collateral
     from pydcap.pccs.wire import url_encoded
 
     platform = intel.sgx_platform(name="put-forged")
-    with client(pccs) as c:
+    with client(pydcap_pccs) as c:
         assert c.get(f"{V4}/pckcert", params=pckcert_params(platform)).status_code == 200
-    document = export_collateral(pccs.app.service)
+    document = export_collateral(pydcap_pccs.app.service)
     [item] = document["collaterals"]["pck_certs"]
     forged = intel.impostor().sgx_platform(name="put-forged").pck.pem  # same subject, another Intel's key
     item["certs"][-1]["cert"] = url_encoded(forged)
@@ -267,9 +269,9 @@ def test_refresh_needs_the_admin_token_and_is_refused_offline(
 ) -> None:
     from pydcap.pccs import CachingMode
 
-    pccs = make_pccs()
+    pydcap_pccs = make_pccs()
     platform = intel.sgx_platform(name="refresh-row")
-    with client(pccs) as c:
+    with client(pydcap_pccs) as c:
         c.get(f"{V4}/tcb", params={"fmspc": platform.fmspc.hex()})
         assert c.get(f"{V4}/pckcert", params=pckcert_params(platform)).status_code == 200
         assert c.post(f"{V4}/refresh").status_code == 401
@@ -285,8 +287,8 @@ def test_refresh_needs_the_admin_token_and_is_refused_offline(
         assert c.post(f"{V4}/refresh", headers=ADMIN).status_code == 503
 
 
-def test_service_pages(pccs: PccsServer, intel: SimulatedIntel) -> None:
-    with client(pccs) as c:
+def test_service_pages(pydcap_pccs: PccsServer, intel: SimulatedIntel) -> None:
+    with client(pydcap_pccs) as c:
         c.get(f"{V4}/tcb", params={"fmspc": intel.sgx_platform().fmspc.hex()})
         c.get(f"{V4}/tcb", params={"fmspc": intel.sgx_platform().fmspc.hex()})
         metrics = c.get("/metrics").text
@@ -300,9 +302,9 @@ def test_service_pages(pccs: PccsServer, intel: SimulatedIntel) -> None:
     assert f"{V4}/pckcert" in openapi["paths"] and "/tdx/certification/v4/tcb" in openapi["paths"]
 
 
-def test_pck_certificate_chain_of_a_platform_ca(pccs: PccsServer, intel: SimulatedIntel) -> None:
+def test_pck_certificate_chain_of_a_platform_ca(pydcap_pccs: PccsServer, intel: SimulatedIntel) -> None:
     platform = intel.tdx_platform(name="platform-ca")
-    with client(pccs) as c:
+    with client(pydcap_pccs) as c:
         answer = c.get(f"{V4}/pckcert", params=pckcert_params(platform))
     assert answer.headers["SGX-PCK-Certificate-CA-Type"] == "PLATFORM"
     chain = CertificateChain.parse(answer.content + chain_of(answer, "SGX-PCK-Certificate-Issuer-Chain"))

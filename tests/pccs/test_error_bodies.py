@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from pydcap.sim.server import SimulatedPcs
-from tests.pccs.conftest import ADMIN, USER, V4, Factory
+from tests.support.pccs import ADMIN, USER, V4, Factory
 
 SCRIPT = "<script>alert(1)</script>"
 

@@ -25,25 +25,17 @@ from pydcap.pccs import PccsServer
 from pydcap.serving import ThreadedServer
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
-from tests.pccs.conftest import ADMIN, USER, USER_TOKEN, V4, Factory, client, pckcert_params
 from tests.sources.huge_answers import huge_answers
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
+from tests.support.pccs import ADMIN, USER, USER_TOKEN, V4, Clock, Factory, client, pckcert_params
 
 
 def test_upstream_down_cached_served_stale_flagged_misses_fail_fast(
     make_pccs: Factory, intel: SimulatedIntel, pcs: SimulatedPcs
 ) -> None:
     clock = Clock()
-    pccs = make_pccs(clock=clock)
+    pydcap_pccs = make_pccs(clock=clock)
     sgx, tdx = intel.sgx_platform().fmspc.hex(), intel.tdx_platform().fmspc.hex()
-    with client(pccs) as c:
+    with client(pydcap_pccs) as c:
         fresh = c.get(f"{V4}/tcb", params={"fmspc": sgx})
         pcs.faults.outage()
         cached = c.get(f"{V4}/tcb", params={"fmspc": sgx})
@@ -64,18 +56,18 @@ def test_upstream_down_cached_served_stale_flagged_misses_fail_fast(
         assert renewed.status_code == 200 and renewed.headers["Warning"]  # still the same issue: still stale
 
 
-def test_rate_limited_upstream_is_503_with_retry_after(pccs: object, pcs: SimulatedPcs) -> None:
+def test_rate_limited_upstream_is_503_with_retry_after(pydcap_pccs: object, pcs: SimulatedPcs) -> None:
     pcs.faults.rate_limit(retry_after=30)
-    with client(pccs) as c:  # type: ignore[arg-type]
+    with client(pydcap_pccs) as c:  # type: ignore[arg-type]
         answer = c.get(f"{V4}/qve/identity")
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "30"
     assert "rate limiting" in answer.text
 
 
-def test_failing_upstream_is_502(pccs: object, pcs: SimulatedPcs) -> None:
+def test_failing_upstream_is_502(pydcap_pccs: object, pcs: SimulatedPcs) -> None:
     pcs.faults.server_error(500)
-    with client(pccs) as c:  # type: ignore[arg-type]
+    with client(pydcap_pccs) as c:  # type: ignore[arg-type]
         answer = c.get("/tdx/certification/v4/qe/identity")
     assert answer.status_code == 502 and "answered 500" in answer.text
 
@@ -123,14 +115,14 @@ def tampering_proxy(make_proxy: Callable[[Tamper], str]) -> str:
 def test_broken_signature_is_refused_and_not_stored(
     make_pccs: Factory, intel: SimulatedIntel, tampering_proxy: str
 ) -> None:
-    pccs = make_pccs(upstream=tampering_proxy)
+    pydcap_pccs = make_pccs(upstream=tampering_proxy)
     fmspc = intel.sgx_platform().fmspc.hex()
-    with client(pccs) as c:
+    with client(pydcap_pccs) as c:
         answer = c.get(f"{V4}/tcb", params={"fmspc": fmspc})
         assert c.get(f"{V4}/qe/identity").status_code == 200  # untouched documents pass
     assert answer.status_code == 502
     assert "refused the SGX TCB info" in answer.text and "TCB_INFO_INVALID_SIGNATURE" in answer.text
-    service = pccs.app.service
+    service = pydcap_pccs.app.service
     assert service.store.get(service.cache.root_id, EntryKey.tcb_info("sgx", fmspc)) is None
 
 
@@ -157,13 +149,15 @@ def test_pck_certificates_the_upstream_misdescribes_are_refused_and_not_stored(
 ) -> None:
     """The headers beside PCS's certificates are not signed: the FMSPC served with a PCK certificate is the
     certificate's own, and a certificate that cannot be read is the upstream's failure (502), not ours."""
-    pccs = make_pccs(upstream=make_proxy(tamper))
+    pydcap_pccs = make_pccs(upstream=make_proxy(tamper))
     platform = intel.sgx_platform(name=f"misdescribed-{tamper.__name__}")
-    with client(pccs) as c:
+    with client(pydcap_pccs) as c:
         answer = c.get(f"{V4}/pckcert", params=pckcert_params(platform))
     assert answer.status_code == 502, answer.text
     assert says in answer.text
-    assert pccs.app.service.registry.platform(platform.qe_id.hex().upper(), platform.pce_id.hex().upper()) is None
+    assert (
+        pydcap_pccs.app.service.registry.platform(platform.qe_id.hex().upper(), platform.pce_id.hex().upper()) is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -217,14 +211,14 @@ def test_pck_certificates_the_upstream_misdescribes_are_refused_and_not_stored(
 def test_malformed_and_oversized_requests(
     make_pccs: Factory, method: str, path: str, kwargs: dict[str, object], status: int
 ) -> None:
-    pccs = make_pccs(max_request_body=1024 * 1024)
-    with client(pccs) as c:
+    pydcap_pccs = make_pccs(max_request_body=1024 * 1024)
+    with client(pydcap_pccs) as c:
         answer = c.request(method, path, **kwargs)  # type: ignore[arg-type]
     assert answer.status_code == status, answer.text[:300]
 
 
-def test_garbage_on_the_socket_is_not_a_500(pccs: object) -> None:
-    host, port = "127.0.0.1", int(pccs.url.rsplit(":", 1)[1])  # type: ignore[attr-defined]
+def test_garbage_on_the_socket_is_not_a_500(pydcap_pccs: object) -> None:
+    host, port = "127.0.0.1", int(pydcap_pccs.url.rsplit(":", 1)[1])  # type: ignore[attr-defined]
     for garbage in (b"\x16\x03\x01\x00\x00garbage\r\n\r\n", b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n",
                     b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n"):  # fmt: skip
         with socket.create_connection((host, port), timeout=5) as s:
@@ -233,7 +227,7 @@ def test_garbage_on_the_socket_is_not_a_500(pccs: object) -> None:
         assert not reply.startswith(b"HTTP/1.1 5"), reply
 
 
-def test_headers_a_lenient_asgi_server_might_pass_on(pccs: PccsServer) -> None:
+def test_headers_a_lenient_asgi_server_might_pass_on(pydcap_pccs: PccsServer) -> None:
     """A Content-Length too long for int() is 413 (not 500), and a Request-ID with a line break is not echoed."""
     scope = {
         "type": "http", "method": "POST", "path": f"{V4}/platforms", "query_string": b"",
@@ -247,15 +241,15 @@ def test_headers_a_lenient_asgi_server_might_pass_on(pccs: PccsServer) -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(pccs.app(scope, receive, send))
+    asyncio.run(pydcap_pccs.app(scope, receive, send))
     assert sent[0]["status"] == 413
     assert (b"Request-ID", b"abc\n") not in sent[0]["headers"]
 
 
 def test_an_oversized_upstream_answer_is_refused_not_held(make_pccs: Factory) -> None:
     with huge_answers(size=64 * 1024 * 1024) as (url, _):
-        pccs = make_pccs(upstream=url)
-        with client(pccs) as c:
+        pydcap_pccs = make_pccs(upstream=url)
+        with client(pydcap_pccs) as c:
             tracemalloc.start()
             try:
                 answer = c.get(f"{V4}/tcb", params={"fmspc": "00906ED50000"})

@@ -14,7 +14,7 @@ from pydcap.pccs import CachingMode
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
 from tests.flood import V4, flood, flood_seconds, rss_bytes
-from tests.pccs.conftest import Factory, client, pckcert_params, serving
+from tests.support.pccs import Factory, client, pckcert_params, serving
 
 RATE, BURST = 5.0, 20
 # Beside the budgeted misses: what one real platform's lookups below fetch (a TCB info, the QE identity, the

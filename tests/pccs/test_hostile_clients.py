@@ -12,8 +12,8 @@ from pathlib import Path
 
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
-from tests.pccs.conftest import ADMIN, V4, Factory, client, serving
 from tests.serving.hostile import HEAD, Bystander, SlowClients, headers_of, send_and_read, status_of
+from tests.support.pccs import ADMIN, V4, Factory, client, serving
 
 
 def test_slow_clients_past_the_file_limit_do_not_take_the_pccs_offline(tmp_path: Path) -> None:

@@ -20,8 +20,7 @@ import httpx
 import pytest
 
 from pydcap.sim import SimulatedIntel
-from tests.pccs.conftest import ADMIN, V4, serving
-from tests.pccs.test_collateral_file import admin_tool_file
+from tests.support.pccs import ADMIN, V4, admin_tool_file, serving
 
 PLATFORMS = 60
 # When to kill: ("time", f) after f of a whole import's duration; ("log", f) once the write-ahead log holds f of

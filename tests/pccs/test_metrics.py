@@ -16,7 +16,7 @@ import pytest
 
 from pydcap.serving.metrics import Metrics, WorkerSnapshots
 from pydcap.sim.server import SimulatedPcs
-from tests.pccs.conftest import V4, serving
+from tests.support.pccs import V4, serving
 
 QE_IDENTITY = 'pydcap_pccs_requests_total{endpoint="sgx/v4/qe/identity",status="200"}'
 

@@ -10,7 +10,7 @@ import httpx
 from pydcap.pccs import CachingMode
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
-from tests.pccs.conftest import ADMIN, USER, V4, Factory, client, pckcert_params, registration
+from tests.support.pccs import ADMIN, USER, V4, Factory, client, pckcert_params, registration
 
 
 def test_lazy_fetches_a_miss_once_then_serves_it(make_pccs: Factory, intel: SimulatedIntel, pcs: SimulatedPcs) -> None:

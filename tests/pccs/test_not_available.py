@@ -15,7 +15,7 @@ from pydcap.sim import SimulatedIntel, SimulatedSgxPlatform
 from pydcap.sim.catalog import RECOVERED_SGX_TCB, SGX_TCB_FOR_STATUS, UP_TO_DATE
 from pydcap.sim.server import SimulatedPcs
 from tests.cache.databases import store_target
-from tests.pccs.conftest import ADMIN, USER, V4, Factory, client, pckcert_params, registration
+from tests.support.pccs import ADMIN, USER, V4, Factory, client, pckcert_params, registration
 
 TEXT = "text/plain; charset=utf-8"
 ROW = ["qe_id", "pce_id", "cpu_svn", "pce_svn", "platform_manifest", "enc_ppid"]  # Intel's order

@@ -19,7 +19,7 @@ from pydcap.pccs.platforms import platform_lease
 from pydcap.sim import SimulatedIntel, SimulatedPlatform
 from pydcap.sim.server import SimulatedPcs
 from tests.cache.databases import store_target
-from tests.pccs.conftest import V4, Factory, client, pckcert_params
+from tests.support.pccs import V4, Factory, client, pckcert_params
 
 ELSEWHERE = "another-host:4242:0123456789ab"  # a replica on another host: its lease can only expire
 

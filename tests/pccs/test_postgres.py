@@ -17,7 +17,7 @@ from pydcap.pccs.tables import STATE_NEW
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
 from tests.cache.databases import postgres_schema
-from tests.pccs.conftest import ADMIN, USER, V4, Factory, client, pckcert_params, registration
+from tests.support.pccs import ADMIN, USER, V4, Factory, client, pckcert_params, registration
 
 pytestmark = pytest.mark.postgres
 

@@ -4,7 +4,7 @@ client naming the same document with ever new query strings cannot make the PCCS
 from __future__ import annotations
 
 from pydcap.pccs import load_config
-from tests.pccs.conftest import V4, Factory, client
+from tests.support.pccs import V4, Factory, client
 
 LIMIT = 128 * 1024
 

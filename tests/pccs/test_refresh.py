@@ -17,8 +17,7 @@ from pydcap.cache import EntryKey
 from pydcap.serving.logs import configure_logging
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
-from tests.pccs.conftest import V4, Factory, client
-from tests.pccs.test_faults import Clock
+from tests.support.pccs import V4, Clock, Factory, client
 
 
 def wait_until(condition: object, seconds: float = 5.0) -> bool:

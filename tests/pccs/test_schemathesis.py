@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pccs.conftest import ADMIN_TOKEN, USER_TOKEN, Factory
+from tests.support.pccs import ADMIN_TOKEN, USER_TOKEN, Factory
 
 ST = Path(sys.executable).with_name("st")
 CONFIG = Path(__file__).with_name("schemathesis.toml")

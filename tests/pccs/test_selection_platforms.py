@@ -14,7 +14,7 @@ from pydcap.pccs.selection import Tcb
 from pydcap.sim import FmspcEntry, FmspcTcb, SimulatedIntel, TcbLevelSpec
 from pydcap.sim import catalog as cat
 from pydcap.sim.server import SimulatedPcs
-from tests.pccs.conftest import V4, Factory, client, pckcert_params
+from tests.support.pccs import V4, Factory, client, pckcert_params
 from tests.support.selection import expected_choice
 
 FMSPCS = [bytes.fromhex(f"00A0{n:02X}110000") for n in range(3)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.pool import QueuePool
 
 from pydcap.sim import SimulatedIntel
-from tests.pccs.conftest import V4, Factory, client
+from tests.support.pccs import V4, Factory, client
 
 
 def test_stopping_the_server_closes_the_store_it_opened(make_pccs: Factory, intel: SimulatedIntel) -> None:

@@ -20,7 +20,7 @@ from pydcap.pccs import CachingMode, PccsServer
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
 from tests.cache.databases import _PG_CONNINFO, postgres_schema
-from tests.pccs.conftest import ADMIN, USER, V4, Factory, client, pckcert_params, registration
+from tests.support.pccs import ADMIN, USER, V4, Factory, client, pckcert_params, registration
 
 # What SQLite says when it cannot write: the disk is full, or the file is read-only.
 REFUSALS = {"full": "PRAGMA max_page_count = 1", "read-only": "PRAGMA query_only = ON"}

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from pydcap.pccs import CachingMode, PccsConfig, PccsServer
-from tests.conftest import TESTDATA
-from tests.pccs.conftest import ADMIN, ADMIN_TOKEN
+from tests.support.pccs import ADMIN, ADMIN_TOKEN
+from tests.support.testdata import TESTDATA
 
 WIRE = TESTDATA / "pccs-wire"
 RECORDED = json.loads((WIRE / "responses.json").read_text()) if (WIRE / "responses.json").exists() else {}

@@ -16,7 +16,7 @@ from pydcap.pki import CertificateChain
 from pydcap.pki.certs import REQUIRED_EXTENSIONS, Certificate, _read_at_once, split_pem_chain
 from pydcap.sim import REFERENCE_TIME, SimulatedIntel
 from pydcap.sim.pki import without_extension
-from tests.conftest import REAL, Bundle, bundle_params, require_testdata
+from tests.support.testdata import REAL, Bundle, bundle_params, require_testdata
 
 # Intel's constants::REQUIRED_X509_EXTENSIONS, as cryptography names them, in Intel's order.
 INTEL_LIST = {

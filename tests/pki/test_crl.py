@@ -15,7 +15,7 @@ from pydcap import Collateral
 from pydcap.pki import der
 from pydcap.pki.certs import Certificate
 from pydcap.pki.crl import RevocationList
-from tests.conftest import REAL, Bundle, bundle_params, require_testdata
+from tests.support.testdata import REAL, Bundle, bundle_params, require_testdata
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 NAME = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CRL Issuer")])

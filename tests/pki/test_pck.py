@@ -14,7 +14,7 @@ from pydcap.pki.certs import split_pem_chain
 from pydcap.pki.pck import SgxExtension, parse_sgx_extension, read_sgx_extension, read_standard_layout
 from pydcap.pki.trust import INTEL_SGX_ROOT_CA_PUBLIC_KEY, TrustRoot
 from pydcap.sim.der_writer import SgxExtensionFields, octet_string, pair, sequence, sgx_extension, tlv
-from tests.conftest import REAL, Bundle, bundle_params, require_testdata
+from tests.support.testdata import REAL, Bundle, bundle_params, require_testdata
 
 
 def _pck(bundle: Bundle) -> tuple[CertificateChain, PckCertificate]:

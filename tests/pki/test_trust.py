@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pydcap import Collateral, Quote, QuoteFormatError, Verifier
 from pydcap.pki.certs import Certificate, split_pem_chain
 from pydcap.pki.trust import INTEL_SGX_ROOT_CA_PUBLIC_KEY, INTEL_SIGNED_CERTIFICATES
-from tests.conftest import NEGATIVE, REAL, require_testdata
+from tests.support.testdata import NEGATIVE, REAL, require_testdata
 
 
 def _certificates_in_test_data() -> dict[bytes, Certificate]:

@@ -40,7 +40,7 @@ from pydcap.sources.azure import (
     CRL_URIS,
     crl_uri_param,
 )
-from tests.provider.conftest import platform_id
+from tests.support.provider import platform_id
 
 THIM_SUFFIX = "/sgx/certification"  # AZDCAP_BASE_CERT_URL_TDX after a region "localhost:<port>" of the simulation
 

@@ -33,7 +33,7 @@ from pydcap.sim import SimulatedIntel, SimulatedPlatform
 from pydcap.sim.azure_server import SimulatedAzure
 from pydcap.sim.server import SimulatedPcs
 from pydcap.sources import HttpSettings, PcsClient, RetryPolicy
-from tests.provider.conftest import platform_id
+from tests.support.provider import platform_id
 
 INTEL_PCS = "https://api.trustedservices.intel.com"
 ONE_TRY = HttpSettings(connect_timeout=1.0, read_timeout=2.0, retry=RetryPolicy(attempts=1, deadline=3.0))

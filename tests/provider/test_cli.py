@@ -10,7 +10,7 @@ import pytest
 
 from pydcap.cli import main
 from pydcap.provider.discovery import SEARCH_PATHS
-from tests.provider.conftest import install
+from tests.support.provider import install
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from pydcap.sim import SimulatedIntel, SimulatedPlatform
 from pydcap.sim.azure_server import SimulatedAzure
 from pydcap.sim.server import SimulatedPcs
 from pydcap.sources import HttpSettings
-from tests.provider.conftest import platform_id
+from tests.support.provider import platform_id
 
 PROVIDERS = ("bundled", "intel-qcnl", "azure", "native")
 PLATFORMS = {

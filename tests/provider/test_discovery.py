@@ -15,7 +15,7 @@ from pydcap.provider.errors import ProviderSelectionError
 from pydcap.provider.loader import open_provider
 from pydcap.provider.native.elf import NotElfError, exported_symbols
 from pydcap.provider.native.provider import NativeProvider
-from tests.provider.conftest import Served, install
+from tests.support.provider import Served, install
 
 
 def _root(tmp_path: Path) -> Path:

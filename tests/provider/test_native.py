@@ -31,7 +31,7 @@ from pydcap.provider.errors import (
 from pydcap.provider.interface import CacheKind, LogLevel, PlatformId
 from pydcap.provider.native import abi
 from pydcap.provider.native.provider import NativeProvider, normalise_crl
-from tests.provider.conftest import Served, write_served
+from tests.support.provider import Served, write_served
 
 PLATFORM = PlatformId(
     qe_id=bytes(range(16)),

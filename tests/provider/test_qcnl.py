@@ -32,35 +32,35 @@ from pydcap.provider.qcnl.config import parse_qcnl_config
 from pydcap.provider.qcnl.local_pck import DEFAULT_FILE
 from pydcap.provider.qcnl.provider import QcnlProvider
 from pydcap.quote import TeeType
-from tests.provider.conftest import PLATFORM, QE_ID, Clock, Pccs, provider
 from tests.provider.local_pck_files import install, platform_certificates, real_platform_file
 from tests.provider.pccs_server import PccsData, running_pccs
+from tests.support.provider import PLATFORM, QE_ID, Clock, Pccs, provider
 
 PCK_AND_ITS_CRLS = ["pckcert", "pckcrl", "rootcacrl"]  # a PCK answer, then the CRLs it is checked against
 
 
-def test_sgx_collateral_with_api_3_0(pccs: Pccs) -> None:
-    b = pccs.data.sgx
-    with provider(pccs.config()) as p:
+def test_sgx_collateral_with_api_3_0(qcnl_pccs: Pccs) -> None:
+    b = qcnl_pccs.data.sgx
+    with provider(qcnl_pccs.config()) as p:
         collateral = p.collateral_for_quote(b.quote)
-    fmspc = pccs.data.documents("sgx")[0]
-    assert pccs.paths() == [
+    fmspc = qcnl_pccs.data.documents("sgx")[0]
+    assert qcnl_pccs.paths() == [
         "/sgx/certification/v4/pckcrl?ca=processor",
         "/sgx/certification/v4/rootcacrl",  # the PCK CRL is checked against it before anything else is asked
         f"/sgx/certification/v4/tcb?fmspc={fmspc.upper()}&update=standard",
         "/sgx/certification/v4/qe/identity?update=standard",
     ]
-    assert collateral.digest == pccs.data.documents("sgx")[1].digest  # hex CRLs arrive as the same DER
+    assert collateral.digest == qcnl_pccs.data.documents("sgx")[1].digest  # hex CRLs arrive as the same DER
     result = verify_quote(b.quote, collateral, at=b.at)
     assert result.tcb_status is not None and result.tcb_status.value == b.expected["tcb_status"]
 
 
-def test_tdx_collateral_with_api_3_1_and_early_update(pccs: Pccs) -> None:
-    b = pccs.data.tdx
-    with provider(pccs.config(pccs_api_version="3.1", tcb_update_type="early")) as p:
+def test_tdx_collateral_with_api_3_1_and_early_update(qcnl_pccs: Pccs) -> None:
+    b = qcnl_pccs.data.tdx
+    with provider(qcnl_pccs.config(pccs_api_version="3.1", tcb_update_type="early")) as p:
         collateral = p.collateral_for_quote(b.quote)
-    fmspc = pccs.data.documents("tdx")[0]
-    assert pccs.paths() == [
+    fmspc = qcnl_pccs.data.documents("tdx")[0]
+    assert qcnl_pccs.paths() == [
         "/sgx/certification/v4/pckcrl?ca=platform&encoding=der",
         "/sgx/certification/v4/crl?uri=https://certificates.trustedservices.intel.com/IntelSGXRootCA.der",
         f"/tdx/certification/v4/tcb?fmspc={fmspc.upper()}&update=early",
@@ -70,45 +70,45 @@ def test_tdx_collateral_with_api_3_1_and_early_update(pccs: Pccs) -> None:
     assert (result.failure, result.tcb_status and result.tcb_status.value) == (None, b.expected["tcb_status"])
 
 
-def test_pck_certificate_request_and_custom_options(pccs: Pccs) -> None:
-    config = pccs.config(
+def test_pck_certificate_request_and_custom_options(qcnl_pccs: Pccs) -> None:
+    config = qcnl_pccs.config(
         custom_request_options={"get_cert": {"headers": {"metadata": "true"}, "params": {"api-version": "x"}}}
     )
     with provider(config) as p:
         chain = p.pck_cert_chain(PLATFORM)
-        p.verification_collateral(bytes.fromhex(pccs.data.documents("sgx")[0]), "processor")
-    path, headers = pccs.data.requests[0]
+        p.verification_collateral(bytes.fromhex(qcnl_pccs.data.documents("sgx")[0]), "processor")
+    path, headers = qcnl_pccs.data.requests[0]
     assert path == (
         f"/sgx/certification/v4/pckcert?qeid={QE_ID.hex().upper()}&encrypted_ppid={'00' * 384}"
         f"&cpusvn={'00' * 16}&pcesvn=0D00&pceid=0000&api-version=x"
     )
     assert headers["metadata"] == "true"
-    assert all("metadata" not in h and "api-version" not in p for p, h in pccs.data.requests[1:])
-    assert chain.pck.fmspc.hex() == pccs.data.documents("sgx")[0]
+    assert all("metadata" not in h and "api-version" not in p for p, h in qcnl_pccs.data.requests[1:])
+    assert chain.pck.fmspc.hex() == qcnl_pccs.data.documents("sgx")[0]
     assert len(chain.chain) == 3 and chain.tcbm.endswith(chain.cert_pce_svn.to_bytes(2, "little").hex())
 
 
-def test_local_pck_url_first_then_pccs(pccs: Pccs) -> None:
-    local = PccsData(pccs.data.sgx, pccs.data.tdx, "ff" * 16)
+def test_local_pck_url_first_then_pccs(qcnl_pccs: Pccs) -> None:
+    local = PccsData(qcnl_pccs.data.sgx, qcnl_pccs.data.tdx, "ff" * 16)
     with running_pccs(local) as local_url:
-        with provider(pccs.config(local_pck_url=local_url)) as p:
+        with provider(qcnl_pccs.config(local_pck_url=local_url)) as p:
             p.pck_cert_chain(PLATFORM)  # the local service does not know this QE-ID: falls back
         assert local.endpoints() == ["pckcert"]
-        assert pccs.data.endpoints() == PCK_AND_ITS_CRLS  # the CRLs come from the collateral service
-    with provider(pccs.config(local_pck_url=pccs.url)) as p:
+        assert qcnl_pccs.data.endpoints() == PCK_AND_ITS_CRLS  # the CRLs come from the collateral service
+    with provider(qcnl_pccs.config(local_pck_url=qcnl_pccs.url)) as p:
         p.pck_cert_chain(PLATFORM)
-    assert pccs.data.endpoints() == PCK_AND_ITS_CRLS * 2
+    assert qcnl_pccs.data.endpoints() == PCK_AND_ITS_CRLS * 2
 
 
 @pytest.mark.parametrize(("delay", "waits"), [(0, [1.0, 2.0]), (10, [10.0, 10.0])])
-def test_retries_on_503(pccs: Pccs, delay: int, waits: list[float]) -> None:
+def test_retries_on_503(qcnl_pccs: Pccs, delay: int, waits: list[float]) -> None:
     clock = Clock()
-    pccs.data.fail_next = [503, 503]
-    with provider(pccs.config(retry_times=2, retry_delay=delay), clock) as p:
+    qcnl_pccs.data.fail_next = [503, 503]
+    with provider(qcnl_pccs.config(retry_times=2, retry_delay=delay), clock) as p:
         p.pck_cert_chain(PLATFORM)
-    assert clock.sleeps == waits and pccs.data.endpoints() == ["pckcert", "pckcert", *PCK_AND_ITS_CRLS]  # 2 503s
-    pccs.data.fail_next = [503, 503]
-    with provider(pccs.config(retry_times=1), clock) as p, pytest.raises(ServiceUnavailable):
+    assert clock.sleeps == waits and qcnl_pccs.data.endpoints() == ["pckcert", "pckcert", *PCK_AND_ITS_CRLS]  # 2 503s
+    qcnl_pccs.data.fail_next = [503, 503]
+    with provider(qcnl_pccs.config(retry_times=1), clock) as p, pytest.raises(ServiceUnavailable):
         p.pck_cert_chain(PLATFORM)
 
 
@@ -121,15 +121,15 @@ def test_retries_on_503(pccs: Pccs, delay: int, waits: list[float]) -> None:
         (429, MalformedResponse, codes.UNKNOWN_MESSAGE_RESPONSE),
     ],
 )
-def test_statuses_are_named_and_not_retried(pccs: Pccs, status: int, family: type, code: int) -> None:
-    pccs.data.fail_next = [status]
-    with provider(pccs.config(retry_times=3)) as p, pytest.raises(family) as info:
+def test_statuses_are_named_and_not_retried(qcnl_pccs: Pccs, status: int, family: type, code: int) -> None:
+    qcnl_pccs.data.fail_next = [status]
+    with provider(qcnl_pccs.config(retry_times=3)) as p, pytest.raises(family) as info:
         p.pck_cert_chain(PLATFORM)
-    assert info.value.code == code and len(pccs.data.requests) == 1
+    assert info.value.code == code and len(qcnl_pccs.data.requests) == 1
 
 
-def test_missing_collateral_names_what_is_missing(pccs: Pccs) -> None:
-    with provider(pccs.config()) as p, pytest.raises(CollateralNotFound) as info:
+def test_missing_collateral_names_what_is_missing(qcnl_pccs: Pccs) -> None:
+    with provider(qcnl_pccs.config()) as p, pytest.raises(CollateralNotFound) as info:
         p.verification_collateral(bytes(6), "processor")
     assert info.value.code == codes.TCBINFO_NOT_FOUND
 
@@ -147,62 +147,62 @@ def test_unreachable_service_is_retried_then_a_network_error() -> None:
     assert clock.sleeps == [1.0]
 
 
-def test_cache_expiry_hours_max_age_and_clear(pccs: Pccs) -> None:
+def test_cache_expiry_hours_max_age_and_clear(qcnl_pccs: Pccs) -> None:
     clock = Clock()
-    with provider(pccs.config(pck_cache_expire_hours=1), clock) as p:  # the CRLs are not cached (0 hours)
+    with provider(qcnl_pccs.config(pck_cache_expire_hours=1), clock) as p:  # the CRLs are not cached (0 hours)
         p.pck_cert_chain(PLATFORM)
         p.pck_cert_chain(PlatformId(QE_ID, bytes(16), 13, 0, encrypted_ppid=b"\x01" * 384))  # same cache key
-        assert pccs.data.endpoints() == PCK_AND_ITS_CRLS  # memory holds only what was checked: not checked again
+        assert qcnl_pccs.data.endpoints() == PCK_AND_ITS_CRLS  # memory holds only what was checked: not checked again
         clock.now += 3601
         p.pck_cert_chain(PLATFORM)
-        assert pccs.data.endpoints() == PCK_AND_ITS_CRLS * 2
+        assert qcnl_pccs.data.endpoints() == PCK_AND_ITS_CRLS * 2
         p.clear_cache(CacheKind.QV_COLLATERAL)
         p.pck_cert_chain(PLATFORM)
-        assert pccs.data.endpoints() == PCK_AND_ITS_CRLS * 2
+        assert qcnl_pccs.data.endpoints() == PCK_AND_ITS_CRLS * 2
         p.clear_cache(CacheKind.CERTIFICATE)
         p.pck_cert_chain(PLATFORM)
-        assert pccs.data.endpoints() == PCK_AND_ITS_CRLS * 3
-    pccs.data.cache_control = "public, max-age=60"
+        assert qcnl_pccs.data.endpoints() == PCK_AND_ITS_CRLS * 3
+    qcnl_pccs.data.cache_control = "public, max-age=60"
     root_ca_crl = ["qe/identity", "rootcacrl"]  # where the root CA CRL is found, and the CRL
-    with provider(pccs.config(), clock) as p:  # expiry 0 in the file, but the service says 60 s
+    with provider(qcnl_pccs.config(), clock) as p:  # expiry 0 in the file, but the service says 60 s
         p.root_ca_crl()
         p.root_ca_crl()
-        assert pccs.data.endpoints()[9:] == root_ca_crl
+        assert qcnl_pccs.data.endpoints()[9:] == root_ca_crl
         clock.now += 61
         p.root_ca_crl()
-        assert pccs.data.endpoints()[9:] == root_ca_crl * 2
+        assert qcnl_pccs.data.endpoints()[9:] == root_ca_crl * 2
 
 
-def test_a_qve_identity_that_is_another_enclaves_is_refused(pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_a_qve_identity_that_is_another_enclaves_is_refused(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
     """This PCCS answers the QE identity (Intel-signed) for the QvE's: authentic, but not the document asked
     for. The conformance suite gets a genuine QvE identity from the simulated Intel."""
     messages: list[tuple[LogLevel, str]] = []
-    with provider(pccs.config(verify_collateral_cache_expire_hours=1)) as p:
+    with provider(qcnl_pccs.config(verify_collateral_cache_expire_hours=1)) as p:
         p.set_logging(lambda level, text: messages.append((level, text)))
         with pytest.raises(UntrustedCollateral, match=r"asked for the QVE identity, got QE") as info:
             p.qve_identity()
         root = p.root_ca_crl()
-        qve_item = p.cache.load(cache_key(f"{pccs.url}qve/identity?update=standard"))
+        qve_item = p.cache.load(cache_key(f"{qcnl_pccs.url}qve/identity?update=standard"))
     assert info.value.code == codes.QEIDENTITY_CHAIN_ERROR and "QE_IDENTITY_MISMATCH" in info.value.detail
     assert qve_item is None and len(list((qcnl_cache_base / ".dcap-qcnl").iterdir())) == 2  # QE identity, root CRL
-    assert root == pccs.data.documents("sgx")[1].root_ca_crl
-    assert (LogLevel.INFO, f"[QCNL] GET {pccs.url}qve/identity?update=standard") in messages
+    assert root == qcnl_pccs.data.documents("sgx")[1].root_ca_crl
+    assert (LogLevel.INFO, f"[QCNL] GET {qcnl_pccs.url}qve/identity?update=standard") in messages
 
 
-def test_tdx_needs_sgx_in_the_url(pccs: Pccs) -> None:
-    config = parse_qcnl_config(json.dumps({"pccs_url": pccs.url.replace("/sgx/", "/other/")}))
+def test_tdx_needs_sgx_in_the_url(qcnl_pccs: Pccs) -> None:
+    config = parse_qcnl_config(json.dumps({"pccs_url": qcnl_pccs.url.replace("/sgx/", "/other/")}))
     with provider(config) as p, pytest.raises(UnexpectedProviderError, match="no /sgx/"):
         p.verification_collateral(bytes(6), "platform", TeeType.TDX)
 
 
-def test_opened_by_name_with_the_configuration_file(pccs: Pccs, tmp_path: Path) -> None:
+def test_opened_by_name_with_the_configuration_file(qcnl_pccs: Pccs, tmp_path: Path) -> None:
     conf = tmp_path / "sgx_default_qcnl.conf"
-    conf.write_text(f'{{\n  // written by the test\n  "pccs_url": "{pccs.url}"\n}}\n')
+    conf.write_text(f'{{\n  // written by the test\n  "pccs_url": "{qcnl_pccs.url}"\n}}\n')
     env = {"PYDCAP_SYSROOT": str(tmp_path / "empty-root"), "QCNL_CONF_PATH": str(conf)}
     with open_provider("intel", env=env) as p:
         assert isinstance(p, QcnlProvider) and p.config.source == str(conf) and p.trust.is_intel
         p.pck_cert_chain(PLATFORM)
-    assert pccs.data.endpoints() == PCK_AND_ITS_CRLS
+    assert qcnl_pccs.data.endpoints() == PCK_AND_ITS_CRLS
 
 
 # ---- local_cache_only ----------------------------------------------------------------------------------
@@ -240,16 +240,16 @@ def test_local_cache_only_selects_the_certificate_for_the_tcb(
 
 
 def test_local_cache_only_asks_no_service_for_pck_but_collateral_still_comes_from_it(
-    pccs: Pccs, qcnl_cache_base: Path
+    qcnl_pccs: Pccs, qcnl_cache_base: Path
 ) -> None:
-    real = real_platform_file(pccs.data.sgx.quote, pccs.data.documents("sgx")[1].tcb_info.to_bytes(), EXPIRY)
+    real = real_platform_file(qcnl_pccs.data.sgx.quote, qcnl_pccs.data.documents("sgx")[1].tcb_info.to_bytes(), EXPIRY)
     install(qcnl_cache_base / ".dcap-qcnl", f"{QE_ID.hex()}_0000", real.content)  # Intel-signed, checked offline
-    config = pccs.config(local_cache_only=True, local_pck_url=pccs.url)
+    config = qcnl_pccs.config(local_cache_only=True, local_pck_url=qcnl_pccs.url)
     with provider(config) as p:
         assert p.pck_cert_chain(PLATFORM).tcbm == real.tcbm
-        assert pccs.data.requests == []
-        p.verification_collateral(bytes.fromhex(pccs.data.documents("sgx")[0]), "processor")
-    assert pccs.data.endpoints() == ["pckcrl", "rootcacrl", "tcb", "qe/identity"]
+        assert qcnl_pccs.data.requests == []
+        p.verification_collateral(bytes.fromhex(qcnl_pccs.data.documents("sgx")[0]), "processor")
+    assert qcnl_pccs.data.endpoints() == ["pckcrl", "rootcacrl", "tcb", "qe/identity"]
 
 
 def test_local_cache_only_falls_back_to_the_default_file(qcnl_cache_base: Path) -> None:

@@ -26,8 +26,8 @@ from pydcap.provider.qcnl.config import QcnlConfig, parse_qcnl_config
 from pydcap.provider.qcnl.provider import QcnlProvider
 from pydcap.provider.trust import TRUSTED_ROOT_ENV, UntrustedRootWarning
 from pydcap.sim import SimulatedIntel
-from tests.provider.conftest import PLATFORM, QE_ID, Clock, Pccs, provider
 from tests.provider.local_pck_files import install, platform_certificates
+from tests.support.provider import PLATFORM, QE_ID, Clock, Pccs, provider
 
 DAY = 24 * 3600
 LOCAL_ONLY = parse_qcnl_config('{"pccs_url": "http://127.0.0.1:9/sgx/certification/v4/", "local_cache_only": true}')
@@ -51,28 +51,28 @@ def break_pem_signature(pem: bytes) -> bytes:
     return b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der) + b"-----END CERTIFICATE-----\n"
 
 
-def urls(pccs: Pccs) -> dict[str, str]:
+def urls(qcnl_pccs: Pccs) -> dict[str, str]:
     """The URL each endpoint is asked at for SGX collateral and PLATFORM's certificate (API 3.0, its cache key)."""
-    fmspc = pccs.data.documents("sgx")[0]
+    fmspc = qcnl_pccs.data.documents("sgx")[0]
     return {
-        "pckcert": f"{pccs.url}pckcert?qeid={QE_ID.hex().upper()}&cpusvn={'00' * 16}&pcesvn=0D00&pceid=0000",
-        "pckcrl": f"{pccs.url}pckcrl?ca=processor",
-        "rootcacrl": f"{pccs.url}rootcacrl",
-        "tcb": f"{pccs.url}tcb?fmspc={fmspc.upper()}&update=standard",
-        "qe/identity": f"{pccs.url}qe/identity?update=standard",
+        "pckcert": f"{qcnl_pccs.url}pckcert?qeid={QE_ID.hex().upper()}&cpusvn={'00' * 16}&pcesvn=0D00&pceid=0000",
+        "pckcrl": f"{qcnl_pccs.url}pckcrl?ca=processor",
+        "rootcacrl": f"{qcnl_pccs.url}rootcacrl",
+        "tcb": f"{qcnl_pccs.url}tcb?fmspc={fmspc.upper()}&update=standard",
+        "qe/identity": f"{qcnl_pccs.url}qe/identity?update=standard",
     }
 
 
-def cached(pccs: Pccs, directory: Path) -> set[str]:
+def cached(qcnl_pccs: Pccs, directory: Path) -> set[str]:
     """The endpoints whose answers have a cache file (and no other file is there)."""
-    names = {cache_key(url): endpoint for endpoint, url in urls(pccs).items()}
+    names = {cache_key(url): endpoint for endpoint, url in urls(qcnl_pccs).items()}
     files = {path.name for path in directory.iterdir()}
     assert files <= names.keys(), files - names.keys()
     return {names[name] for name in files}
 
 
-def caching(pccs: Pccs) -> QcnlConfig:
-    return pccs.config(pck_cache_expire_hours=1, verify_collateral_cache_expire_hours=1)
+def caching(qcnl_pccs: Pccs) -> QcnlConfig:
+    return qcnl_pccs.config(pck_cache_expire_hours=1, verify_collateral_cache_expire_hours=1)
 
 
 # ---- tampered answers --------------------------------------------------------------------------------------
@@ -121,25 +121,25 @@ ADMITTED_WITHOUT = {
 
 @pytest.mark.parametrize("tampering", list(TAMPERED))
 def test_a_tampered_collateral_answer_fails_the_call_and_is_not_kept(
-    pccs: Pccs, qcnl_cache_base: Path, tampering: str
+    qcnl_pccs: Pccs, qcnl_cache_base: Path, tampering: str
 ) -> None:
     endpoint, change, code, failure = TAMPERED[tampering]
-    fmspc = bytes.fromhex(pccs.data.documents("sgx")[0])
-    original = ORIGINALS[endpoint](pccs.data.documents("sgx")[1])
+    fmspc = bytes.fromhex(qcnl_pccs.data.documents("sgx")[0])
+    original = ORIGINALS[endpoint](qcnl_pccs.data.documents("sgx")[1])
     assert change(original) != original  # the tampering does change what is served
-    pccs.data.altered[endpoint] = change
+    qcnl_pccs.data.altered[endpoint] = change
     directory = qcnl_cache_base / ".dcap-qcnl"
-    with provider(caching(pccs)) as p:
+    with provider(caching(qcnl_pccs)) as p:
         with pytest.raises(UntrustedCollateral) as info:
             p.verification_collateral(fmspc, "processor")
         assert info.value.code == code and failure in info.value.detail
-        assert p.cache.load(cache_key(urls(pccs)[endpoint])) is None  # neither in memory nor on disk
-        assert cached(pccs, directory) == ADMITTED_WITHOUT[endpoint]
-        del pccs.data.altered[endpoint]
+        assert p.cache.load(cache_key(urls(qcnl_pccs)[endpoint])) is None  # neither in memory nor on disk
+        assert cached(qcnl_pccs, directory) == ADMITTED_WITHOUT[endpoint]
+        del qcnl_pccs.data.altered[endpoint]
         collateral = p.verification_collateral(fmspc, "processor")  # asked again, now served genuine
-    assert pccs.data.endpoints().count(endpoint) == 2
-    assert collateral.digest == pccs.data.documents("sgx")[1].digest
-    assert cached(pccs, directory) == {"pckcrl", "rootcacrl", "tcb", "qe/identity"}
+    assert qcnl_pccs.data.endpoints().count(endpoint) == 2
+    assert collateral.digest == qcnl_pccs.data.documents("sgx")[1].digest
+    assert cached(qcnl_pccs, directory) == {"pckcrl", "rootcacrl", "tcb", "qe/identity"}
 
 
 def test_the_tampering_edits_what_it_says() -> None:
@@ -149,43 +149,45 @@ def test_the_tampering_edits_what_it_says() -> None:
     assert break_signature(b"\x30\x01\x02") == b"\x30\x01\x03"
 
 
-def test_a_pck_certificate_with_a_broken_signature_fails_and_is_not_kept(pccs: Pccs, qcnl_cache_base: Path) -> None:
-    pccs.data.altered["pckcert"] = break_pem_signature
-    with provider(caching(pccs)) as p:
+def test_a_pck_certificate_with_a_broken_signature_fails_and_is_not_kept(
+    qcnl_pccs: Pccs, qcnl_cache_base: Path
+) -> None:
+    qcnl_pccs.data.altered["pckcert"] = break_pem_signature
+    with provider(caching(qcnl_pccs)) as p:
         with pytest.raises(UntrustedCollateral, match="SGX_PCK_INVALID_ISSUER") as info:
             p.pck_cert_chain(PLATFORM)
-        assert p.cache.load(cache_key(urls(pccs)["pckcert"])) is None  # neither in memory nor on disk
+        assert p.cache.load(cache_key(urls(qcnl_pccs)["pckcert"])) is None  # neither in memory nor on disk
     assert info.value.code == codes.PCK_CERT_CHAIN_ERROR
-    assert cached(pccs, qcnl_cache_base / ".dcap-qcnl") == {"pckcrl", "rootcacrl"}
+    assert cached(qcnl_pccs, qcnl_cache_base / ".dcap-qcnl") == {"pckcrl", "rootcacrl"}
 
 
-def test_a_pck_certificate_for_another_platform_is_refused(pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_a_pck_certificate_for_another_platform_is_refused(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
     """This PCCS answers its one certificate (PCE-ID 0000) whatever PCE-ID is asked for."""
     other = PlatformId(QE_ID, bytes(16), 13, pce_id=1)
-    with provider(caching(pccs)) as p, pytest.raises(UntrustedCollateral, match="PCK_CERT_MISMATCH") as info:
+    with provider(caching(qcnl_pccs)) as p, pytest.raises(UntrustedCollateral, match="PCK_CERT_MISMATCH") as info:
         p.pck_cert_chain(other)
     assert info.value.code == codes.PCK_CERT_CHAIN_ERROR
-    assert cached(pccs, qcnl_cache_base / ".dcap-qcnl") == {"pckcrl", "rootcacrl"}
+    assert cached(qcnl_pccs, qcnl_cache_base / ".dcap-qcnl") == {"pckcrl", "rootcacrl"}
 
 
 # ---- planted cache files ------------------------------------------------------------------------------------
 
 
-def planted_tcb_info(pccs: Pccs) -> tuple[str, bytes]:
-    collateral = pccs.data.documents("sgx")[1]
+def planted_tcb_info(qcnl_pccs: Pccs) -> tuple[str, bytes]:
+    collateral = qcnl_pccs.data.documents("sgx")[1]
     headers = {"TCB-Info-Issuer-Chain": quote(collateral.tcb_info_issuer_chain.decode())}
     body = edit_first_tcb_status(collateral.tcb_info.to_bytes())
     return "tcb", CachedResponse.create(CacheKind.QV_COLLATERAL, 2_000_000, headers, body).encode()
 
 
-def planted_pck_crl(pccs: Pccs) -> tuple[str, bytes]:
-    collateral = pccs.data.documents("sgx")[1]
+def planted_pck_crl(qcnl_pccs: Pccs) -> tuple[str, bytes]:
+    collateral = qcnl_pccs.data.documents("sgx")[1]
     headers = {"SGX-PCK-CRL-Issuer-Chain": quote(collateral.pck_crl_issuer_chain.decode())}
     body = break_signature(collateral.pck_crl).hex().encode()
     return "pckcrl", CachedResponse.create(CacheKind.QV_COLLATERAL, 2_000_000, headers, body).encode()
 
 
-def planted_simulated_pck(pccs: Pccs) -> tuple[str, bytes]:
+def planted_simulated_pck(qcnl_pccs: Pccs) -> tuple[str, bytes]:
     """A PCK certificate of a simulated Intel (another root), in the cache file of the real platform's."""
     platform = platform_certificates().platform
     leaf, _, chain = platform.pck_chain_pem.partition(b"-----END CERTIFICATE-----\n")
@@ -196,68 +198,68 @@ def planted_simulated_pck(pccs: Pccs) -> tuple[str, bytes]:
 
 @pytest.mark.parametrize("plant", [planted_tcb_info, planted_pck_crl, planted_simulated_pck])
 def test_a_planted_cache_file_is_refused_deleted_and_fetched_again(
-    pccs: Pccs, qcnl_cache_base: Path, plant: Callable[[Pccs], tuple[str, bytes]]
+    qcnl_pccs: Pccs, qcnl_cache_base: Path, plant: Callable[[Pccs], tuple[str, bytes]]
 ) -> None:
-    endpoint, item = plant(pccs)
-    path = install(qcnl_cache_base / ".dcap-qcnl", cache_key(urls(pccs)[endpoint]), item)
+    endpoint, item = plant(qcnl_pccs)
+    path = install(qcnl_cache_base / ".dcap-qcnl", cache_key(urls(qcnl_pccs)[endpoint]), item)
     messages: list[str] = []
-    with provider(pccs.config()) as p:  # 0 hours: the genuine answer is not written back
+    with provider(qcnl_pccs.config()) as p:  # 0 hours: the genuine answer is not written back
         p.set_logging(lambda level, text: messages.append(text))
         chain = p.pck_cert_chain(PLATFORM)
-        collateral = p.collateral_for_quote(pccs.data.sgx.quote)
-    assert not path.exists() and endpoint in pccs.data.endpoints()
+        collateral = p.collateral_for_quote(qcnl_pccs.data.sgx.quote)
+    assert not path.exists() and endpoint in qcnl_pccs.data.endpoints()
     assert any(f"dropping cache item {path.name}: refused" in m for m in messages)
-    assert collateral.digest == pccs.data.documents("sgx")[1].digest
-    assert chain.pck.fmspc.hex() == pccs.data.documents("sgx")[0]
+    assert collateral.digest == qcnl_pccs.data.documents("sgx")[1].digest
+    assert chain.pck.fmspc.hex() == qcnl_pccs.data.documents("sgx")[0]
 
 
-def test_a_genuine_cache_file_is_checked_served_and_kept(pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_a_genuine_cache_file_is_checked_served_and_kept(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
     """A file as Intel's library (or another process) writes it: served without a request, left as it is, and
     remembered in memory once checked."""
     clock = Clock()
-    with provider(caching(pccs), clock) as p:
-        expected = p.collateral_for_quote(pccs.data.sgx.quote).digest
+    with provider(caching(qcnl_pccs), clock) as p:
+        expected = p.collateral_for_quote(qcnl_pccs.data.sgx.quote).digest
     files = {path: path.read_bytes() for path in (qcnl_cache_base / ".dcap-qcnl").iterdir()}
-    with provider(pccs.config(), clock) as p:
-        assert p.collateral_for_quote(pccs.data.sgx.quote).digest == expected
+    with provider(qcnl_pccs.config(), clock) as p:
+        assert p.collateral_for_quote(qcnl_pccs.data.sgx.quote).digest == expected
         assert {path: path.read_bytes() for path in files} == files
         for path in files:
             path.unlink()  # from now on only memory can serve them
-        assert p.collateral_for_quote(pccs.data.sgx.quote).digest == expected
-    assert pccs.data.endpoints() == ["pckcrl", "rootcacrl", "tcb", "qe/identity"]  # the first provider's
+        assert p.collateral_for_quote(qcnl_pccs.data.sgx.quote).digest == expected
+    assert qcnl_pccs.data.endpoints() == ["pckcrl", "rootcacrl", "tcb", "qe/identity"]  # the first provider's
 
 
 # ---- time -------------------------------------------------------------------------------------------------
 
 
-def test_nothing_is_cached_past_its_own_freshness(pccs: Pccs, qcnl_cache_base: Path) -> None:
-    collateral = pccs.data.documents("sgx")[1]
+def test_nothing_is_cached_past_its_own_freshness(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
+    collateral = qcnl_pccs.data.documents("sgx")[1]
     next_update = TcbInfo.parse(collateral.tcb_info.to_bytes()).next_update
     clock = Clock()
     clock.now = next_update - 60
-    tcb_file = qcnl_cache_base / ".dcap-qcnl" / cache_key(urls(pccs)["tcb"])
-    config = pccs.config(verify_collateral_cache_expire_hours=24)
+    tcb_file = qcnl_cache_base / ".dcap-qcnl" / cache_key(urls(qcnl_pccs)["tcb"])
+    config = qcnl_pccs.config(verify_collateral_cache_expire_hours=24)
     with provider(config, clock) as p:
-        p.verification_collateral(bytes.fromhex(pccs.data.documents("sgx")[0]), "processor")
+        p.verification_collateral(bytes.fromhex(qcnl_pccs.data.documents("sgx")[0]), "processor")
         assert CachedResponse.decode(tcb_file.read_bytes()).expiry == next_update  # not now + 24 hours
         clock.now += 60
-        p.verification_collateral(bytes.fromhex(pccs.data.documents("sgx")[0]), "processor")
-    assert pccs.data.endpoints().count("tcb") == 2
+        p.verification_collateral(bytes.fromhex(qcnl_pccs.data.documents("sgx")[0]), "processor")
+    assert qcnl_pccs.data.endpoints().count("tcb") == 2
     assert not tcb_file.exists()  # expired, deleted; the answer, already past its freshness, was not kept
 
 
-def test_a_cache_file_past_its_documents_freshness_is_deleted(pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_a_cache_file_past_its_documents_freshness_is_deleted(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
     """Intel's library keeps an answer for the configured hours; pydcap serves it no longer than the document."""
-    collateral = pccs.data.documents("sgx")[1]
+    collateral = qcnl_pccs.data.documents("sgx")[1]
     next_update = TcbInfo.parse(collateral.tcb_info.to_bytes()).next_update
     headers = {"TCB-Info-Issuer-Chain": quote(collateral.tcb_info_issuer_chain.decode())}
     item = CachedResponse.create(CacheKind.QV_COLLATERAL, next_update + DAY, headers, collateral.tcb_info.to_bytes())
-    path = install(qcnl_cache_base / ".dcap-qcnl", cache_key(urls(pccs)["tcb"]), item.encode())
+    path = install(qcnl_cache_base / ".dcap-qcnl", cache_key(urls(qcnl_pccs)["tcb"]), item.encode())
     clock = Clock()
     clock.now = next_update
-    with provider(pccs.config(), clock) as p:
-        p.verification_collateral(bytes.fromhex(pccs.data.documents("sgx")[0]), "processor")
-    assert not path.exists() and "tcb" in pccs.data.endpoints()
+    with provider(qcnl_pccs.config(), clock) as p:
+        p.verification_collateral(bytes.fromhex(qcnl_pccs.data.documents("sgx")[0]), "processor")
+    assert not path.exists() and "tcb" in qcnl_pccs.data.endpoints()
 
 
 # ---- the trust root ---------------------------------------------------------------------------------------
@@ -269,14 +271,14 @@ def simulated() -> SimulatedIntel:
 
 
 def test_the_root_is_intels_unless_one_is_passed_and_then_announced(
-    pccs: Pccs, simulated: SimulatedIntel, qcnl_cache_base: Path, tmp_path: Path
+    qcnl_pccs: Pccs, simulated: SimulatedIntel, qcnl_cache_base: Path, tmp_path: Path
 ) -> None:
     root = tmp_path / "root.pem"
     root.write_bytes(simulated.root_pem)
 
     def trust(given: TrustRoot | None = None, root_file: Path | None = None) -> TrustRoot:
         env = {"AZDCAP_CACHE": str(qcnl_cache_base)} | ({TRUSTED_ROOT_ENV: str(root_file)} if root_file else {})
-        with QcnlProvider(pccs.config(), trust=given, env=env) as p:
+        with QcnlProvider(qcnl_pccs.config(), trust=given, env=env) as p:
             return p.trust
 
     with warnings.catch_warnings():
@@ -293,13 +295,13 @@ def test_the_root_is_intels_unless_one_is_passed_and_then_announced(
 
 
 def test_a_provider_trusting_another_root_refuses_intels_answers(
-    pccs: Pccs, qcnl_cache_base: Path, simulated: SimulatedIntel
+    qcnl_pccs: Pccs, qcnl_cache_base: Path, simulated: SimulatedIntel
 ) -> None:
-    config = pccs.config(pck_cache_expire_hours=1, verify_collateral_cache_expire_hours=1, pccs_api_version="3.1")
+    config = qcnl_pccs.config(pck_cache_expire_hours=1, verify_collateral_cache_expire_hours=1, pccs_api_version="3.1")
     with provider(config, trust=simulated.trust_root) as p, pytest.raises(UntrustedCollateral) as info:
         p.pck_cert_chain(PLATFORM)
     assert info.value.code == codes.PCK_CERT_CHAIN_ERROR and "SGX_ROOT_CA_UNTRUSTED" in info.value.detail
-    assert pccs.data.endpoints() == ["pckcert"]  # no CRL is asked where an untrusted chain says it is
+    assert qcnl_pccs.data.endpoints() == ["pckcert"]  # no CRL is asked where an untrusted chain says it is
     assert list((qcnl_cache_base / ".dcap-qcnl").iterdir()) == []
 
 

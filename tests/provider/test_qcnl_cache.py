@@ -17,50 +17,50 @@ import pytest
 from pydcap.provider.interface import CacheKind, PlatformId
 from pydcap.provider.qcnl.cache import CACHE_ENTRIES, QcnlCache, cache_locations
 from pydcap.provider.qcnl.config import QcnlConfig
-from tests.provider.conftest import PLATFORM, QE_ID, Clock, Pccs, provider
+from tests.support.provider import PLATFORM, QE_ID, Clock, Pccs, provider
 
 HOUR = 3600
 PCK_AND_ITS_CRLS = ["pckcert", "pckcrl", "rootcacrl"]  # a PCK answer, then the CRLs it is checked against
 
 
-def caching_pck(pccs: Pccs, hours: float = 1) -> QcnlConfig:
+def caching_pck(qcnl_pccs: Pccs, hours: float = 1) -> QcnlConfig:
     """PCK answers cached for ``hours``, the CRLs that check them for a day: a later provider needs neither."""
-    return pccs.config(pck_cache_expire_hours=hours, verify_collateral_cache_expire_hours=24)
+    return qcnl_pccs.config(pck_cache_expire_hours=hours, verify_collateral_cache_expire_hours=24)
 
 
-def pck_file(pccs: Pccs, directory: Path) -> Path:
+def pck_file(qcnl_pccs: Pccs, directory: Path) -> Path:
     """Where the PCK answer for PLATFORM lives: sha256 of the URL without its encrypted PPID."""
-    url = f"{pccs.url}pckcert?qeid={QE_ID.hex().upper()}&cpusvn={'00' * 16}&pcesvn=0D00&pceid=0000"
+    url = f"{qcnl_pccs.url}pckcert?qeid={QE_ID.hex().upper()}&cpusvn={'00' * 16}&pcesvn=0D00&pceid=0000"
     return directory / hashlib.sha256(url.encode()).hexdigest()
 
 
-def fetch_everything(pccs: Pccs, config_hours: float, clock: Clock) -> tuple[str, bytes, bytes]:
-    config = pccs.config(pck_cache_expire_hours=config_hours, verify_collateral_cache_expire_hours=config_hours)
+def fetch_everything(qcnl_pccs: Pccs, config_hours: float, clock: Clock) -> tuple[str, bytes, bytes]:
+    config = qcnl_pccs.config(pck_cache_expire_hours=config_hours, verify_collateral_cache_expire_hours=config_hours)
     with provider(config, clock) as p:
         chain = p.pck_cert_chain(PLATFORM)
-        collateral = p.collateral_for_quote(pccs.data.sgx.quote)
+        collateral = p.collateral_for_quote(qcnl_pccs.data.sgx.quote)
         root_ca_crl = p.root_ca_crl()
     return chain.tcbm, collateral.digest, root_ca_crl
 
 
-def test_a_fresh_provider_is_served_from_disk(pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_a_fresh_provider_is_served_from_disk(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
     clock = Clock()
-    first = fetch_everything(pccs, 1, clock)
-    asked = len(pccs.data.requests)
-    assert pccs.data.endpoints() == [*PCK_AND_ITS_CRLS, "tcb", "qe/identity"]
+    first = fetch_everything(qcnl_pccs, 1, clock)
+    asked = len(qcnl_pccs.data.requests)
+    assert qcnl_pccs.data.endpoints() == [*PCK_AND_ITS_CRLS, "tcb", "qe/identity"]
     directory = qcnl_cache_base / ".dcap-qcnl"
     files = sorted(directory.iterdir())
-    assert len(files) == asked and pck_file(pccs, directory) in files
+    assert len(files) == asked and pck_file(qcnl_pccs, directory) in files
     assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
-    assert fetch_everything(pccs, 1, clock) == first  # another provider: its memory is empty
-    assert len(pccs.data.requests) == asked
+    assert fetch_everything(qcnl_pccs, 1, clock) == first  # another provider: its memory is empty
+    assert len(qcnl_pccs.data.requests) == asked
 
 
-def test_files_are_intels_cache_items(pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_files_are_intels_cache_items(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
     clock = Clock()
-    with provider(pccs.config(pck_cache_expire_hours=2), clock) as p:
+    with provider(qcnl_pccs.config(pck_cache_expire_hours=2), clock) as p:
         chain = p.pck_cert_chain(PLATFORM)
-    raw = pck_file(pccs, qcnl_cache_base / ".dcap-qcnl").read_bytes()
+    raw = pck_file(qcnl_pccs, qcnl_cache_base / ".dcap-qcnl").read_bytes()
     version, kind, expiry, header_size = struct.unpack_from("<HIqI", raw)  # CacheItemHeader, packed
     assert (version, kind, expiry) == (1, CacheKind.CERTIFICATE, int(clock.now) + 2 * HOUR)
     header = raw[18 : 18 + header_size].decode()
@@ -70,11 +70,11 @@ def test_files_are_intels_cache_items(pccs: Pccs, qcnl_cache_base: Path) -> None
     assert f"\r\nSGX-TCBm: {chain.tcbm}\r\n".lower() in header.lower()
 
 
-def test_an_item_written_as_intel_writes_it_is_served(pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_an_item_written_as_intel_writes_it_is_served(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
     clock = Clock()
-    with provider(caching_pck(pccs), clock) as p:
+    with provider(caching_pck(qcnl_pccs), clock) as p:
         expected = p.pck_cert_chain(PLATFORM)
-    path = pck_file(pccs, qcnl_cache_base / ".dcap-qcnl")
+    path = pck_file(qcnl_pccs, qcnl_cache_base / ".dcap-qcnl")
     raw = path.read_bytes()
     (header_size,) = struct.unpack_from("<I", raw, 14)
     body = raw[22 + header_size :]
@@ -83,34 +83,34 @@ def test_an_item_written_as_intel_writes_it_is_served(pccs: Pccs, qcnl_cache_bas
     intel = struct.pack("<HIq", 1, 1, int(clock.now) + 60)
     intel += struct.pack("<I", len(header)) + header.encode() + struct.pack("<I", len(body)) + body
     path.write_bytes(intel)
-    with provider(pccs.config(), clock) as p:
+    with provider(qcnl_pccs.config(), clock) as p:
         assert p.pck_cert_chain(PLATFORM) == expected
-    assert pccs.data.endpoints() == PCK_AND_ITS_CRLS  # the second provider asked for nothing
+    assert qcnl_pccs.data.endpoints() == PCK_AND_ITS_CRLS  # the second provider asked for nothing
 
 
-def test_expiry_follows_the_clock_and_expired_files_are_deleted(pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_expiry_follows_the_clock_and_expired_files_are_deleted(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
     clock = Clock()
-    path = pck_file(pccs, qcnl_cache_base / ".dcap-qcnl")
-    with provider(caching_pck(pccs), clock) as p:
+    path = pck_file(qcnl_pccs, qcnl_cache_base / ".dcap-qcnl")
+    with provider(caching_pck(qcnl_pccs), clock) as p:
         p.pck_cert_chain(PLATFORM)
     clock.now += HOUR - 1
-    with provider(pccs.config(), clock) as p:  # no caching configured: reads still use the files
+    with provider(qcnl_pccs.config(), clock) as p:  # no caching configured: reads still use the files
         p.pck_cert_chain(PLATFORM)
-    assert pccs.data.endpoints() == PCK_AND_ITS_CRLS
+    assert qcnl_pccs.data.endpoints() == PCK_AND_ITS_CRLS
     clock.now += 1  # expiry reached
-    with provider(pccs.config(), clock) as p:
+    with provider(qcnl_pccs.config(), clock) as p:
         p.pck_cert_chain(PLATFORM)
-    assert pccs.data.endpoints() == [*PCK_AND_ITS_CRLS, "pckcert"]
+    assert qcnl_pccs.data.endpoints() == [*PCK_AND_ITS_CRLS, "pckcert"]
     assert not path.exists()  # deleted, and not rewritten (0 hours)
 
 
-def test_memory_expiry_is_checked_too(pccs: Pccs) -> None:
+def test_memory_expiry_is_checked_too(qcnl_pccs: Pccs) -> None:
     clock = Clock()
-    with provider(caching_pck(pccs), clock) as p:
+    with provider(caching_pck(qcnl_pccs), clock) as p:
         p.pck_cert_chain(PLATFORM)
         clock.now += HOUR
         p.pck_cert_chain(PLATFORM)
-    assert pccs.data.endpoints() == [*PCK_AND_ITS_CRLS, "pckcert"]
+    assert qcnl_pccs.data.endpoints() == [*PCK_AND_ITS_CRLS, "pckcert"]
 
 
 CORRUPTIONS: dict[str, Callable[[bytes], bytes]] = {
@@ -125,23 +125,23 @@ CORRUPTIONS: dict[str, Callable[[bytes], bytes]] = {
 
 
 @pytest.mark.parametrize("corruption", list(CORRUPTIONS))
-def test_corrupt_files_are_deleted_not_served(pccs: Pccs, qcnl_cache_base: Path, corruption: str) -> None:
+def test_corrupt_files_are_deleted_not_served(qcnl_pccs: Pccs, qcnl_cache_base: Path, corruption: str) -> None:
     clock = Clock()
-    path = pck_file(pccs, qcnl_cache_base / ".dcap-qcnl")
-    with provider(caching_pck(pccs), clock) as p:
+    path = pck_file(qcnl_pccs, qcnl_cache_base / ".dcap-qcnl")
+    with provider(caching_pck(qcnl_pccs), clock) as p:
         expected = p.pck_cert_chain(PLATFORM)
     path.write_bytes(CORRUPTIONS[corruption](path.read_bytes()))
-    with provider(pccs.config(), clock) as p:
+    with provider(qcnl_pccs.config(), clock) as p:
         assert p.pck_cert_chain(PLATFORM) == expected
-    assert pccs.data.endpoints() == [*PCK_AND_ITS_CRLS, "pckcert"] and not path.exists()
+    assert qcnl_pccs.data.endpoints() == [*PCK_AND_ITS_CRLS, "pckcert"] and not path.exists()
 
 
 def test_a_well_formed_item_with_an_unusable_answer_is_deleted_and_fetched_again(
-    pccs: Pccs, qcnl_cache_base: Path
+    qcnl_pccs: Pccs, qcnl_cache_base: Path
 ) -> None:
     clock = Clock()
-    path = pck_file(pccs, qcnl_cache_base / ".dcap-qcnl")
-    with provider(caching_pck(pccs), clock) as p:
+    path = pck_file(qcnl_pccs, qcnl_cache_base / ".dcap-qcnl")
+    with provider(caching_pck(qcnl_pccs), clock) as p:
         expected = p.pck_cert_chain(PLATFORM)
     raw = path.read_bytes()
     (header_size,) = struct.unpack_from("<I", raw, 14)
@@ -149,46 +149,46 @@ def test_a_well_formed_item_with_an_unusable_answer_is_deleted_and_fetched_again
     header = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"  # no SGX-TCBm, no issuer chain
     item = struct.pack("<HIq", 1, 1, int(clock.now) + 60) + struct.pack("<I", len(header)) + header
     path.write_bytes(item + struct.pack("<I", len(body)) + body)
-    with provider(pccs.config(), clock) as p:
+    with provider(qcnl_pccs.config(), clock) as p:
         assert p.pck_cert_chain(PLATFORM) == expected
-    assert pccs.data.endpoints() == [*PCK_AND_ITS_CRLS, "pckcert"]
+    assert qcnl_pccs.data.endpoints() == [*PCK_AND_ITS_CRLS, "pckcert"]
     assert not path.exists()  # deleted, and not rewritten (0 hours)
 
 
-def test_cache_control_max_age_wins_over_the_configuration(pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_cache_control_max_age_wins_over_the_configuration(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
     clock = Clock()
-    path = pck_file(pccs, qcnl_cache_base / ".dcap-qcnl")
-    with provider(pccs.config(), clock) as p:  # 0 hours and no max-age: nothing is cached
+    path = pck_file(qcnl_pccs, qcnl_cache_base / ".dcap-qcnl")
+    with provider(qcnl_pccs.config(), clock) as p:  # 0 hours and no max-age: nothing is cached
         p.pck_cert_chain(PLATFORM)
     assert not path.exists() and list(path.parent.iterdir()) == []
-    pccs.data.cache_control = "public, max-age=60"  # on every answer: the CRLs too
-    with provider(pccs.config(pck_cache_expire_hours=1), clock) as p:
+    qcnl_pccs.data.cache_control = "public, max-age=60"  # on every answer: the CRLs too
+    with provider(qcnl_pccs.config(pck_cache_expire_hours=1), clock) as p:
         p.pck_cert_chain(PLATFORM)
     assert struct.unpack_from("<q", path.read_bytes(), 6)[0] == int(clock.now) + 60
     clock.now += 59
-    with provider(pccs.config(), clock) as p:
+    with provider(qcnl_pccs.config(), clock) as p:
         p.pck_cert_chain(PLATFORM)
-    assert pccs.data.endpoints() == PCK_AND_ITS_CRLS * 2
+    assert qcnl_pccs.data.endpoints() == PCK_AND_ITS_CRLS * 2
     clock.now += 1
-    pccs.data.cache_control = "max-age=0"  # 0: the configuration decides again
-    with provider(pccs.config(pck_cache_expire_hours=1), clock) as p:
+    qcnl_pccs.data.cache_control = "max-age=0"  # 0: the configuration decides again
+    with provider(qcnl_pccs.config(pck_cache_expire_hours=1), clock) as p:
         p.pck_cert_chain(PLATFORM)
-    assert pccs.data.endpoints() == PCK_AND_ITS_CRLS * 3
+    assert qcnl_pccs.data.endpoints() == PCK_AND_ITS_CRLS * 3
     assert struct.unpack_from("<q", path.read_bytes(), 6)[0] == int(clock.now) + HOUR
 
 
-def test_clear_cache_by_kind_on_disk(pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_clear_cache_by_kind_on_disk(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
     directory = qcnl_cache_base / ".dcap-qcnl"
     local = directory / f"{QE_ID.hex()}_0000"
     local.write_bytes(struct.pack("<HIq", 1, CacheKind.MULTICERTS, 2_000_000))  # a local PCK file's header
     clock = Clock()
-    fetch_everything(pccs, 1, clock)
+    fetch_everything(qcnl_pccs, 1, clock)
 
     def kinds() -> list[int]:
         return sorted(struct.unpack_from("<I", f.read_bytes(), 2)[0] for f in directory.iterdir())
 
     assert kinds() == [1, 2, 2, 2, 2, 4]  # PCK certificate; PCK CRL, root CA CRL, TCB info, QE identity; local
-    with provider(pccs.config(), clock) as p:
+    with provider(qcnl_pccs.config(), clock) as p:
         p.clear_cache(CacheKind.QV_COLLATERAL)
         assert kinds() == [1, 4]
         p.clear_cache(CacheKind.CERTIFICATE)
@@ -247,10 +247,10 @@ def test_without_a_directory_the_memory_tier_keeps_the_last_20(tmp_path: Path) -
     assert cache.load("item1") == b"\x01" and cache.load("item2") is None
 
 
-def test_the_encrypted_ppid_is_not_part_of_the_key(pccs: Pccs) -> None:
+def test_the_encrypted_ppid_is_not_part_of_the_key(qcnl_pccs: Pccs) -> None:
     clock = Clock()
-    with provider(caching_pck(pccs), clock) as p:
+    with provider(caching_pck(qcnl_pccs), clock) as p:
         p.pck_cert_chain(PLATFORM)
-    with provider(pccs.config(), clock) as p:
+    with provider(qcnl_pccs.config(), clock) as p:
         p.pck_cert_chain(PlatformId(QE_ID, bytes(16), 13, 0, encrypted_ppid=b"\x01" * 384))
-    assert pccs.data.endpoints() == PCK_AND_ITS_CRLS
+    assert qcnl_pccs.data.endpoints() == PCK_AND_ITS_CRLS

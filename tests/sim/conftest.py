@@ -8,9 +8,6 @@ import pytest
 from pydcap import Verifier
 from pydcap.sim import REFERENCE_TIME, SimulatedIntel
 
-# Verification happens an hour after the simulated Intel issued its collateral.
-AT = int(REFERENCE_TIME.timestamp()) + 3600
-
 
 @pytest.fixture(scope="module")
 def intel() -> SimulatedIntel:

@@ -21,7 +21,7 @@ from pydcap.sim.combined_scenarios import DEFECT_PARTS, INTEL_STAGES, NOT_FAILIN
 from pydcap.sim.scenario_model import Scenario
 from pydcap.verify import Failure, QvResult
 from pydcap.verify.quote3 import Quote3Error
-from tests.sim.conftest import AT
+from tests.support.sim import AT
 
 SINGLE = sorted({*itertools.chain.from_iterable(INTEL_STAGES), *NOT_FAILING})
 COMBINED = {s.name: s for s in combined_scenarios()}

@@ -13,7 +13,7 @@ from pydcap.quote import Quote
 from pydcap.sim import REFERENCE_TIME, SimulatedIntel
 from pydcap.sim.pki import NOT_AFTER, Authority, without_extension
 from pydcap.verify import Failure
-from tests.sim.conftest import AT
+from tests.support.sim import AT
 from tests.support.testdata import TESTDATA, require_testdata
 
 REAL_BUNDLES = {"processor": "phala-sgx-v3", "platform": "phala-tdx-v4"}

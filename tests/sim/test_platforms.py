@@ -12,7 +12,7 @@ from pydcap.intel.protocol import pckcert_params
 from pydcap.pki import Certificate, PckCertificate, RevocationList, SgxType
 from pydcap.sim import REFERENCE_TIME, SimulatedIntel
 from pydcap.sim.catalog import RECOVERED_SGX_TCB, SGX_TCB_FOR_STATUS, TDX_FMSPC, UP_TO_DATE, components
-from tests.sim.conftest import AT
+from tests.support.sim import AT
 
 
 def _pck(pem: bytes) -> PckCertificate:

@@ -12,7 +12,7 @@ from pydcap.quote.structs import EnclaveReport
 from pydcap.sim import SimulatedIntel
 from pydcap.verify import TcbStatus
 from pydcap.verify.signatures import public_key_from_raw, verify_raw
-from tests.sim.conftest import AT
+from tests.support.sim import AT
 from tests.support.testdata import TESTDATA, require_testdata
 
 

@@ -10,7 +10,7 @@ from pydcap.sim import catalog as cat
 from pydcap.sim.scenario_model import status
 from pydcap.sim.scenarios import Scenario, get, kebab, merged_status
 from pydcap.verify import Failure, TcbStatus
-from tests.sim.conftest import AT
+from tests.support.sim import AT
 
 CASES = [pytest.param(name, tee, id=f"{name}-{tee}") for name, s in SCENARIOS.items() for tee in s.tees]
 

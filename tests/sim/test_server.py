@@ -22,7 +22,7 @@ from pydcap.sim.catalog import SGX_FMSPC, TDX_FMSPC
 from pydcap.sim.pki import ROOT_CRL_URL, pck_crl_url, pem_chain
 from pydcap.sim.server import SimulatedPcs
 from pydcap.verify import TcbStatus
-from tests.sim.conftest import AT
+from tests.support.sim import AT
 
 V4 = "/sgx/certification/v4"
 

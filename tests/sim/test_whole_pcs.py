@@ -22,7 +22,7 @@ from pydcap.provider.qcnl.provider import QcnlProvider
 from pydcap.provider.trust import UntrustedRootWarning
 from pydcap.sim import SCENARIOS, SimulatedIntel, SimulatedPlatform
 from pydcap.sim.server import SimulatedPcs
-from tests.pccs.conftest import USER, base_config, registration
+from tests.support.pccs import USER, base_config, registration
 
 SEED = 3
 V4 = "/sgx/certification/v4"

@@ -36,14 +36,14 @@ async def _closing(client: AzureClient, call: Awaitable[Fetched]) -> Fetched:
         return await call
 
 
-def _asked(pccs: ReplayPccs) -> list[tuple[str, dict[str, list[str]]]]:
-    return [(urlsplit(k).path, parse_qs(urlsplit(k).query)) for k in pccs.counts]
+def _asked(replay_pccs: ReplayPccs) -> list[tuple[str, dict[str, list[str]]]]:
+    return [(urlsplit(k).path, parse_qs(urlsplit(k).query)) for k in replay_pccs.counts]
 
 
-def test_sgx_collateral_from_the_global_cache(pccs: ReplayPccs) -> None:
+def test_sgx_collateral_from_the_global_cache(replay_pccs: ReplayPccs) -> None:
     chain = quote((SGX / "tcb_info_issuer_chain.pem").read_text())
-    pccs.queue("/pckcrl", Answer(200, {}, (SGX / "root_ca_crl.der").read_bytes()))
-    pccs.queue(
+    replay_pccs.queue("/pckcrl", Answer(200, {}, (SGX / "root_ca_crl.der").read_bytes()))
+    replay_pccs.queue(
         "/pckcrl",
         Answer(
             200,
@@ -51,12 +51,12 @@ def test_sgx_collateral_from_the_global_cache(pccs: ReplayPccs) -> None:
             (SGX / "pck_crl.der").read_bytes(),
         ),
     )
-    pccs.queue("/tcb", Answer(200, {"SGX-TCB-Info-Issuer-Chain": chain}, (SGX / "tcb_info.json").read_bytes()))
-    pccs.queue(
+    replay_pccs.queue("/tcb", Answer(200, {"SGX-TCB-Info-Issuer-Chain": chain}, (SGX / "tcb_info.json").read_bytes()))
+    replay_pccs.queue(
         "/qe/identity",
         Answer(200, {"SGX-Enclave-Identity-Issuer-Chain": chain}, (SGX / "qe_identity.json").read_bytes()),
     )
-    client = AzureClient(f"{pccs.url}/sgx/certification", client_id="tests")
+    client = AzureClient(f"{replay_pccs.url}/sgx/certification", client_id="tests")
 
     async def fetch() -> None:
         async with client:
@@ -68,7 +68,7 @@ def test_sgx_collateral_from_the_global_cache(pccs: ReplayPccs) -> None:
             assert (await client.qe_identity(Tee.SGX)).data == (SGX / "qe_identity.json").read_bytes()
 
     asyncio.run(fetch())
-    asked = _asked(pccs)
+    asked = _asked(replay_pccs)
     assert asked[0] == (
         "/sgx/certification/v4/pckcrl",
         {"uri": [crl_uri_param(CRL_URIS["root"])], "clientid": ["tests"], "api-version": ["2020-02-12-preview"]},
@@ -84,19 +84,21 @@ def test_sgx_collateral_from_the_global_cache(pccs: ReplayPccs) -> None:
     )
 
 
-def test_tdx_collateral_from_thim(pccs: ReplayPccs) -> None:
+def test_tdx_collateral_from_thim(replay_pccs: ReplayPccs) -> None:
     chain = quote((TDX / "tcb_info_issuer_chain.pem").read_text())
     crl_chain = {"SGX-PCK-CRL-Issuer-Chain": quote((TDX / "pck_crl_issuer_chain.pem").read_text())}
-    pccs.queue(
+    replay_pccs.queue(
         "/tdx/certification/v4/tcb", Answer(200, {"TCB-Info-Issuer-Chain": chain}, (TDX / "tcb_info.json").read_bytes())
     )
-    pccs.queue("/thim/sgx/certification/v4/pckcrl", Answer(200, crl_chain, (TDX / "pck_crl.der").read_bytes()))
-    pccs.queue(
+    replay_pccs.queue("/thim/sgx/certification/v4/pckcrl", Answer(200, crl_chain, (TDX / "pck_crl.der").read_bytes()))
+    replay_pccs.queue(
         "/thim/sgx/certification/v4/rootcacrl", Answer(200, {}, (TDX / "root_ca_crl.der").read_bytes().hex().encode())
     )
     # AZDCAP_COLLATERAL_VERSION is SGX's: TDX collateral is v4 whatever it says.
     client = AzureClient(
-        f"{pccs.url}/sgx/certification", tdx_url=f"{pccs.url}/thim/sgx/certification", collateral_version="v3"
+        f"{replay_pccs.url}/sgx/certification",
+        tdx_url=f"{replay_pccs.url}/thim/sgx/certification",
+        collateral_version="v3",
     )
 
     async def fetch() -> None:
@@ -107,7 +109,7 @@ def test_tdx_collateral_from_thim(pccs: ReplayPccs) -> None:
             assert (await client.root_ca_crl(Tee.TDX)).data == (TDX / "root_ca_crl.der").read_bytes()
 
     asyncio.run(fetch())
-    assert _asked(pccs) == [
+    assert _asked(replay_pccs) == [
         (
             "/thim/tdx/certification/v4/tcb",
             {"fmspc": ["b0c06f000000"], "clientid": ["production_client"], "api-version": ["2018-10-01-preview"]},
@@ -117,7 +119,7 @@ def test_tdx_collateral_from_thim(pccs: ReplayPccs) -> None:
     ]
 
 
-def test_the_machine_certificate_as_azure_sends_it(pccs: ReplayPccs) -> None:
+def test_the_machine_certificate_as_azure_sends_it(replay_pccs: ReplayPccs) -> None:
     pem = Quote.parse((SGX.parent / "quote.bin").read_bytes()).pck_chain_pem
     assert pem is not None
     end = pem.index(b"-----END CERTIFICATE-----") + 25
@@ -126,18 +128,18 @@ def test_the_machine_certificate_as_azure_sends_it(pccs: ReplayPccs) -> None:
         "sgx-Pck-Certificate-Issuer-Chain": quote(pem[end:].decode().strip("\x00\n")),
         "sgx-Tcbm": "0B0B0202FF0100000000000000000000" + "000D",  # Azure: PCESVN big-endian
     }
-    pccs.queue("/thim/v4/pckcert", Answer(503, {}, b"no THIM here"), times=4)
-    pccs.queue("/sgx/certification/v4/pckcert", Answer(200, {}, json.dumps(body).encode()))
+    replay_pccs.queue("/thim/v4/pckcert", Answer(503, {}, b"no THIM here"), times=4)
+    replay_pccs.queue("/sgx/certification/v4/pckcert", Answer(200, {}, json.dumps(body).encode()))
     fast = HttpSettings(retry=RetryPolicy(attempts=4, backoff=0.01))
-    client = AzureClient(f"{pccs.url}/sgx/certification", pck_url=f"{pccs.url}/thim", settings=fast)
+    client = AzureClient(f"{replay_pccs.url}/sgx/certification", pck_url=f"{replay_pccs.url}/thim", settings=fast)
     platform = PlatformId(b"\x01" * 16, bytes(16), 13, 0)
     got = asyncio.run(_closing(client, client.pck_certificate(platform)))
     assert got.data == pem[:end] + b"\n" and got.issuer_chain.count(b"BEGIN CERTIFICATE") == 2
     assert got.meta == {"tcbm": "0b0b0202ff0100000000000000000000" + "0d00"}  # pydcap: little-endian, as Intel
-    asked = _asked(pccs)
+    asked = _asked(replay_pccs)
     assert asked[0][0] == "/thim/v4/pckcert" and asked[-1][0] == "/sgx/certification/v4/pckcert"
     assert asked[-1][1]["api-version"] == ["2021-07-22-preview"] and asked[-1][1]["qeid"] == ["01" * 16]
-    thim_headers = [h for h in pccs.request_headers if h.get("metadata") == "true"]
+    thim_headers = [h for h in replay_pccs.request_headers if h.get("metadata") == "true"]
     assert thim_headers, "THIM is asked with the metadata header"
 
 
@@ -150,9 +152,9 @@ def test_the_machine_certificate_as_azure_sends_it(pccs: ReplayPccs) -> None:
     ],
 )
 def test_a_machine_certificate_body_that_is_not_what_azure_sends_is_malformed(
-    pccs: ReplayPccs, body: dict[str, str], message: str
+    replay_pccs: ReplayPccs, body: dict[str, str], message: str
 ) -> None:
-    pccs.queue("/sgx/certification/v4/pckcert", Answer(200, {}, json.dumps(body).encode()))
-    client = AzureClient(f"{pccs.url}/sgx/certification")
+    replay_pccs.queue("/sgx/certification/v4/pckcert", Answer(200, {}, json.dumps(body).encode()))
+    client = AzureClient(f"{replay_pccs.url}/sgx/certification")
     with pytest.raises(MalformedResponseError, match=message):
         asyncio.run(_closing(client, client.pck_certificate(PlatformId(b"\x01" * 16, bytes(16), 13, 0))))

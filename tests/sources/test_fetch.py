@@ -26,13 +26,13 @@ from tests.support.testdata import REAL, TESTDATA, require_testdata
 
 
 @pytest.mark.parametrize("name", ["phala-sgx-v3", "phala-tdx-v4"])
-def test_a_quotes_collateral_is_what_intels_pccs_serves(pccs: ReplayPccs, name: str) -> None:
+def test_a_quotes_collateral_is_what_intels_pccs_serves(replay_pccs: ReplayPccs, name: str) -> None:
     bundle = next(b for b in REAL if b.name == name)
-    collateral = fetch_collateral_sync(PccsClient(pccs.url), bundle.quote)
+    collateral = fetch_collateral_sync(PccsClient(replay_pccs.url), bundle.quote)
     assert collateral == Collateral.load(bundle.path)
     result = verify_quote(bundle.quote, collateral, at=bundle.at)
     assert result.tcb_status is not None and result.tcb_status.value == bundle.expected["tcb_status"]
-    assert pccs.total() == 4
+    assert replay_pccs.total() == 4
 
 
 def test_what_a_quote_needs_is_read_from_it() -> None:
@@ -52,11 +52,11 @@ def test_a_quote_without_a_pck_chain_cannot_say_what_it_needs() -> None:
         CollateralRequest.from_quote(bytes(raw))
 
 
-def test_the_first_failure_is_raised_as_itself(pccs: ReplayPccs) -> None:
+def test_the_first_failure_is_raised_as_itself(replay_pccs: ReplayPccs) -> None:
     """teepot-azure's FMSPC is not in the recorded PCCS: its TCB info is a miss."""
     quote = (TESTDATA / "real" / "teepot-azure" / "quote.bin").read_bytes()
     with pytest.raises(CollateralNotFoundError, match="00606A000000"):
-        asyncio.run(fetch_collateral(PccsClient(pccs.url), quote))
+        asyncio.run(fetch_collateral(PccsClient(replay_pccs.url), quote))
 
 
 def test_an_unreadable_part_is_blamed_on_the_url_it_came_from() -> None:

@@ -41,48 +41,48 @@ def _settings(**retry: float) -> HttpSettings:
     return HttpSettings(retry=RetryPolicy(**{"attempts": 4, "backoff": 0.01, "deadline": 10, **retry}))  # type: ignore[arg-type]
 
 
-def test_server_errors_are_retried_until_an_answer(pccs: ReplayPccs) -> None:
-    pccs.queue("/tcb", Answer(503, {}, b"busy"), times=2)
-    got = asyncio.run(PccsClient(pccs.url, settings=_settings()).tcb_info(Tee.SGX, FMSPC))
-    assert got.data.startswith(b'{"tcbInfo"') and pccs.counts[TCB_PATH] == 3
+def test_server_errors_are_retried_until_an_answer(replay_pccs: ReplayPccs) -> None:
+    replay_pccs.queue("/tcb", Answer(503, {}, b"busy"), times=2)
+    got = asyncio.run(PccsClient(replay_pccs.url, settings=_settings()).tcb_info(Tee.SGX, FMSPC))
+    assert got.data.startswith(b'{"tcbInfo"') and replay_pccs.counts[TCB_PATH] == 3
 
 
-def test_retries_are_bounded(pccs: ReplayPccs) -> None:
-    pccs.queue("/tcb", Answer(500, {}, b"broken"), times=10)
+def test_retries_are_bounded(replay_pccs: ReplayPccs) -> None:
+    replay_pccs.queue("/tcb", Answer(500, {}, b"broken"), times=10)
     with pytest.raises(UpstreamServerError) as caught:
-        asyncio.run(PccsClient(pccs.url, settings=_settings(attempts=3)).tcb_info(Tee.SGX, FMSPC))
-    assert caught.value.status == 500 and pccs.counts[TCB_PATH] == 3
+        asyncio.run(PccsClient(replay_pccs.url, settings=_settings(attempts=3)).tcb_info(Tee.SGX, FMSPC))
+    assert caught.value.status == 500 and replay_pccs.counts[TCB_PATH] == 3
 
 
-def test_a_miss_is_not_retried(pccs: ReplayPccs) -> None:
+def test_a_miss_is_not_retried(replay_pccs: ReplayPccs) -> None:
     with pytest.raises(CollateralNotFoundError) as caught:
-        asyncio.run(PccsClient(pccs.url, settings=_settings()).tcb_info(Tee.SGX, bytes.fromhex("00906ed50000")))
-    assert pccs.total() == 1
+        asyncio.run(PccsClient(replay_pccs.url, settings=_settings()).tcb_info(Tee.SGX, bytes.fromhex("00906ed50000")))
+    assert replay_pccs.total() == 1
     assert caught.value.document is EntryKind.TCB_INFO  # what was asked for, as a field
 
 
-def test_429_waits_as_long_as_retry_after_says(pccs: ReplayPccs) -> None:
-    pccs.queue("/tcb", Answer(429, {"Retry-After": "1"}, b"slow down"))
+def test_429_waits_as_long_as_retry_after_says(replay_pccs: ReplayPccs) -> None:
+    replay_pccs.queue("/tcb", Answer(429, {"Retry-After": "1"}, b"slow down"))
     started = time.monotonic()
-    got = asyncio.run(PccsClient(pccs.url, settings=_settings()).tcb_info(Tee.SGX, FMSPC))
+    got = asyncio.run(PccsClient(replay_pccs.url, settings=_settings()).tcb_info(Tee.SGX, FMSPC))
     assert time.monotonic() - started >= 1.0, "the retry came before the service allowed it"
-    assert got.data and pccs.counts[TCB_PATH] == 2
+    assert got.data and replay_pccs.counts[TCB_PATH] == 2
 
 
-def test_503_with_an_http_date_retry_after_is_honoured(pccs: ReplayPccs) -> None:
+def test_503_with_an_http_date_retry_after_is_honoured(replay_pccs: ReplayPccs) -> None:
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
-    pccs.queue("/tcb", Answer(503, {"Retry-After": when}, b"maintenance"))
+    replay_pccs.queue("/tcb", Answer(503, {"Retry-After": when}, b"maintenance"))
     started = time.monotonic()
-    asyncio.run(PccsClient(pccs.url, settings=_settings()).tcb_info(Tee.SGX, FMSPC))
-    assert time.monotonic() - started >= 0.9 and pccs.counts[TCB_PATH] == 2
+    asyncio.run(PccsClient(replay_pccs.url, settings=_settings()).tcb_info(Tee.SGX, FMSPC))
+    assert time.monotonic() - started >= 0.9 and replay_pccs.counts[TCB_PATH] == 2
 
 
-def test_a_retry_after_beyond_the_policy_fails_at_once_and_says_how_long(pccs: ReplayPccs) -> None:
-    pccs.queue("/tcb", Answer(429, {"Retry-After": "120"}, b"slow down"))
+def test_a_retry_after_beyond_the_policy_fails_at_once_and_says_how_long(replay_pccs: ReplayPccs) -> None:
+    replay_pccs.queue("/tcb", Answer(429, {"Retry-After": "120"}, b"slow down"))
     with pytest.raises(RateLimitedError) as caught:
-        asyncio.run(PccsClient(pccs.url, settings=_settings(max_delay=5)).tcb_info(Tee.SGX, FMSPC))
+        asyncio.run(PccsClient(replay_pccs.url, settings=_settings(max_delay=5)).tcb_info(Tee.SGX, FMSPC))
     assert caught.value.retry_after == 120 and "wait 120 s" in str(caught.value)
-    assert pccs.total() == 1
+    assert replay_pccs.total() == 1
 
 
 def _closed_port() -> int:
@@ -103,12 +103,12 @@ def test_nobody_listening_fails_fast_and_says_so() -> None:
     assert not exc.timed_out and exc.document is EntryKind.ROOT_CA_CRL
 
 
-def test_a_silent_server_is_given_up_on_at_the_deadline(pccs: ReplayPccs) -> None:
-    pccs.latency = 1.5
+def test_a_silent_server_is_given_up_on_at_the_deadline(replay_pccs: ReplayPccs) -> None:
+    replay_pccs.latency = 1.5
     settings = HttpSettings(read_timeout=30, retry=RetryPolicy(attempts=5, backoff=0.01, deadline=0.5))
     started = time.monotonic()
     with pytest.raises(UpstreamUnreachableError, match="Timeout") as caught:
-        asyncio.run(PccsClient(pccs.url, settings=settings).root_ca_crl())
+        asyncio.run(PccsClient(replay_pccs.url, settings=settings).root_ca_crl())
     assert time.monotonic() - started < 4
     assert caught.value.timed_out
 
@@ -120,26 +120,26 @@ def test_a_silent_server_is_given_up_on_at_the_deadline(pccs: ReplayPccs) -> Non
         (Answer(200, {"Content-Encoding": "gzip"}, b"not gzip at all"), "DecodingError"),
     ],
 )
-def test_an_answer_that_cannot_be_read_is_a_named_error(pccs: ReplayPccs, answer: Answer, reason: str) -> None:
-    pccs.queue("/rootcacrl", answer, times=100)
+def test_an_answer_that_cannot_be_read_is_a_named_error(replay_pccs: ReplayPccs, answer: Answer, reason: str) -> None:
+    replay_pccs.queue("/rootcacrl", answer, times=100)
     with pytest.raises(UpstreamUnreachableError, match=reason):
-        asyncio.run(PccsClient(pccs.url, settings=_settings(attempts=2)).root_ca_crl())
+        asyncio.run(PccsClient(replay_pccs.url, settings=_settings(attempts=2)).root_ca_crl())
 
 
-def test_a_given_httpx_client_is_used_and_left_open(pccs: ReplayPccs) -> None:
+def test_a_given_httpx_client_is_used_and_left_open(replay_pccs: ReplayPccs) -> None:
     async def run() -> bool:
         async with httpx.AsyncClient(headers={"X-Test": "yes"}) as client:
-            source = PccsClient(pccs.url, client=client)
+            source = PccsClient(replay_pccs.url, client=client)
             await source.root_ca_crl()
             await source.aclose()
             return client.is_closed
 
     assert asyncio.run(run()) is False
-    assert pccs.request_headers[0]["x-test"] == "yes"
+    assert replay_pccs.request_headers[0]["x-test"] == "yes"
 
 
-def test_a_source_can_be_used_from_one_event_loop_after_another(pccs: ReplayPccs) -> None:
-    client = PccsClient(pccs.url)
+def test_a_source_can_be_used_from_one_event_loop_after_another(replay_pccs: ReplayPccs) -> None:
+    client = PccsClient(replay_pccs.url)
     for _ in range(2):
         assert asyncio.run(client.root_ca_crl()).data
 

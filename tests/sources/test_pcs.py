@@ -21,9 +21,9 @@ from tests.support.testdata import TESTDATA
 SGX = TESTDATA / "real" / "phala-sgx-v3" / "collateral"
 
 
-def test_collateral_and_the_subscription_key(pccs: ReplayPccs) -> None:
+def test_collateral_and_the_subscription_key(replay_pccs: ReplayPccs) -> None:
     async def fetch() -> None:
-        client = PcsClient(pccs.url, api_key="secret-key")
+        client = PcsClient(replay_pccs.url, api_key="secret-key")
         tcb = await client.tcb_info(Tee.SGX, bytes.fromhex("00a067110000"))
         crl = await client.pck_crl(PckCa.PROCESSOR)
         root = await client.root_ca_crl()
@@ -32,8 +32,8 @@ def test_collateral_and_the_subscription_key(pccs: ReplayPccs) -> None:
         assert root.data == (SGX / "root_ca_crl.der").read_bytes()
 
     asyncio.run(fetch())
-    assert all(h["ocp-apim-subscription-key"] == "secret-key" for h in pccs.request_headers)
-    assert "request-id" not in pccs.request_headers[0], "Request-ID is a PCCS convention"
+    assert all(h["ocp-apim-subscription-key"] == "secret-key" for h in replay_pccs.request_headers)
+    assert "request-id" not in replay_pccs.request_headers[0], "Request-ID is a PCCS convention"
 
 
 def test_the_root_ca_crl_comes_from_intels_distribution_point_or_the_servers_endpoint() -> None:
@@ -42,17 +42,17 @@ def test_the_root_ca_crl_comes_from_intels_distribution_point_or_the_servers_end
     assert PcsClient("http://x", root_ca_crl_url="http://y/crl").root_ca_crl_url == "http://y/crl"
 
 
-def test_a_refused_subscription_key_says_what_to_do(pccs: ReplayPccs) -> None:
-    pccs.queue("/pckcert", Answer(401, {}, b""))
+def test_a_refused_subscription_key_says_what_to_do(replay_pccs: ReplayPccs) -> None:
+    replay_pccs.queue("/pckcert", Answer(401, {}, b""))
     platform = PlatformId(b"\x01" * 16, bytes(16), 1, 0, encrypted_ppid=b"\xee" * 384)
     with pytest.raises(UpstreamRejectedError, match="subscription key") as caught:
-        asyncio.run(PcsClient(pccs.url).pck_certificate(platform))
-    (asked,) = pccs.counts
+        asyncio.run(PcsClient(replay_pccs.url).pck_certificate(platform))
+    (asked,) = replay_pccs.counts
     assert asked.startswith("/sgx/certification/v4/pckcert?encrypted_ppid=" + "ee" * 384 + "&cpusvn=")
     assert "qeid" not in asked and caught.value.status == 401
 
 
-def test_every_certificate_of_a_platform(pccs: ReplayPccs) -> None:
+def test_every_certificate_of_a_platform(replay_pccs: ReplayPccs) -> None:
     chain = (SGX / "pck_crl_issuer_chain.pem").read_text()
     items = [
         {
@@ -67,15 +67,15 @@ def test_every_certificate_of_a_platform(pccs: ReplayPccs) -> None:
         "SGX-FMSPC": "00A067110000",
         "SGX-PCK-Certificate-CA-Type": "processor",
     }
-    pccs.queue("/pckcerts", Answer(200, headers, json.dumps(items).encode()), times=2)
-    client = PcsClient(pccs.url, api_key="k")
+    replay_pccs.queue("/pckcerts", Answer(200, headers, json.dumps(items).encode()), times=2)
+    client = PcsClient(replay_pccs.url, api_key="k")
     by_ppid = asyncio.run(client.pck_certificates(pce_id=0, encrypted_ppid=b"\x01" * 384))
     by_manifest = asyncio.run(client.pck_certificates(pce_id=0, platform_manifest=b"\x02" * 16))
     for got in (by_ppid, by_manifest):
         assert [o.tcbm for o in got.options] == [items[0]["tcbm"].lower(), items[1]["tcbm"].lower()]
         assert got.options[0].certificate == b"-----BEGIN CERTIFICATE-----\nAA\n" and got.options[1].certificate is None
         assert (got.fmspc, got.ca_type) == ("00A067110000", "processor")
-    asked = list(pccs.counts)
+    asked = list(replay_pccs.counts)
     assert asked[0] == "/sgx/certification/v4/pckcerts?encrypted_ppid=" + "01" * 384 + "&pceid=0000"
     assert asked[1] == "/sgx/certification/v4/pckcerts"
 
@@ -111,16 +111,18 @@ def test_certificates_the_simulated_pcs_has_not_generated_are_none() -> None:
     ],
 )
 def test_a_certificate_list_entry_that_is_not_what_pcs_sends_is_malformed(
-    pccs: ReplayPccs, entry: dict[str, object], message: str
+    replay_pccs: ReplayPccs, entry: dict[str, object], message: str
 ) -> None:
     chain = quote((SGX / "pck_crl_issuer_chain.pem").read_text())
-    pccs.queue("/pckcerts", Answer(200, {"SGX-PCK-Certificate-Issuer-Chain": chain}, json.dumps([entry]).encode()))
+    replay_pccs.queue(
+        "/pckcerts", Answer(200, {"SGX-PCK-Certificate-Issuer-Chain": chain}, json.dumps([entry]).encode())
+    )
     with pytest.raises(MalformedResponseError, match=message):
-        asyncio.run(PcsClient(pccs.url).pck_certificates(pce_id=0, encrypted_ppid=b"\x01" * 384))
+        asyncio.run(PcsClient(replay_pccs.url).pck_certificates(pce_id=0, encrypted_ppid=b"\x01" * 384))
 
 
-def test_the_fmspc_list(pccs: ReplayPccs) -> None:
+def test_the_fmspc_list(replay_pccs: ReplayPccs) -> None:
     body = json.dumps([{"fmspc": "00A067110000", "platform": "E3"}]).encode()
-    pccs.queue("/fmspcs", Answer(200, {}, body))
-    assert asyncio.run(PcsClient(pccs.url).fmspcs("E3")) == [{"fmspc": "00A067110000", "platform": "E3"}]
-    assert list(pccs.counts) == ["/sgx/certification/v4/fmspcs?platform=E3"]
+    replay_pccs.queue("/fmspcs", Answer(200, {}, body))
+    assert asyncio.run(PcsClient(replay_pccs.url).fmspcs("E3")) == [{"fmspc": "00A067110000", "platform": "E3"}]
+    assert list(replay_pccs.counts) == ["/sgx/certification/v4/fmspcs?platform=E3"]

@@ -23,7 +23,7 @@ from pydcap import Collateral, Failure, Quote, Quote3Error, QvResult, TrustRoot,
 from pydcap.collateral import SignedDocument
 from pydcap.pki.certs import split_pem_chain
 from pydcap.verify import VerificationResult
-from tests.conftest import REAL, Bundle, real_bundle, require_testdata
+from tests.support.testdata import REAL, Bundle, real_bundle, require_testdata
 
 _E = Quote3Error
 

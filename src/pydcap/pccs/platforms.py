@@ -70,7 +70,7 @@ class CertificatesNotIssued(NotCached):
     """404: Intel PCS answered for the platform, but every TCB level's certificate is "Not available"."""
 
 
-class PlatformNotStored(StoreError):
+class PlatformNotStoredError(StoreError):
     """A platform's certificates were fetched and verified, but the store failed to keep them: ``platform`` and
     ``certificates`` are what it would have kept (a ``GET pckcert`` answers from them all the same)."""
 
@@ -176,7 +176,7 @@ class PlatformCertificates:
             registration = Registration(query.qe_id, query.pce_id, query.cpu_svn, query.pce_svn, query.enc_ppid or "")
             try:
                 platform = await self._fetch_missing(registration, raw)
-            except PlatformNotStored as unstored:  # verified: answered from memory, stored another time
+            except PlatformNotStoredError as unstored:  # verified: answered from memory, stored another time
                 return _answer(unstored.platform, await self._select(unstored.platform, unstored.certificates, raw))
         record = await asyncio.to_thread(self.registry.selected, query.qe_id, query.pce_id, raw)
         if record is None:  # a raw TCB not seen before, or one whose selection failed: select now, or say why
@@ -280,7 +280,7 @@ class PlatformCertificates:
             return await coalesced(
                 store, name, owner, ttl=ttl, patience=ttl, work=work, reload=stored_meanwhile, timed_out=timed_out
             )
-        except PlatformNotStored:
+        except PlatformNotStoredError:
             raise
         except StoreError as exc:  # the store cannot say who fetches: fetch alone (one flight in this process)
             log.warning("the store cannot share the fetch of QE-ID %s's certificates, fetching alone: %s", qe_id, exc)
@@ -350,7 +350,7 @@ class PlatformCertificates:
         try:
             await self.replace(platform, records, [raw] if raw is not None else [])
         except StoreError as exc:
-            raise PlatformNotStored(platform, records, str(exc)) from exc
+            raise PlatformNotStoredError(platform, records, str(exc)) from exc
         return platform
 
     async def _prefetch_tcb_infos(self, fmspc: str) -> None:

@@ -1,7 +1,8 @@
 """Why collateral could not be had: one named exception per kind of upstream failure.
 
-Every ``UpstreamError`` names the URL, the HTTP status (None when no answer came) and what to do about it;
-the command line turns any ``CollateralUnavailableError`` into exit status 3.
+Every ``UpstreamError`` names the URL, the HTTP status (None when no answer came), the kind of document asked for
+(``document``) and what to do about it; the command line turns any ``CollateralError`` into exit status 3. The
+families' roots (``CollateralError``, ``CollateralUnavailableError``) live in ``pydcap.errors``.
 """
 
 from __future__ import annotations
