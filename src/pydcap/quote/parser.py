@@ -42,6 +42,7 @@ _BODIES: dict[int, tuple[int, type[EnclaveReport | TdReport10]]] = {
 }
 
 _TEE_NAMES = {tee.value: tee.name for tee in TeeType}
+_BYTES_LIKE = (bytes, bytearray, memoryview)
 
 SIGNATURE_SIZE = 64
 PUBLIC_KEY_SIZE = 64
@@ -101,7 +102,7 @@ class Quote:
     @classmethod
     def parse(cls, data: bytes) -> Quote:
         """Parse quote bytes; raise ``QuoteFormatError`` (offset and reason) if they are malformed."""
-        if not isinstance(data, bytes | bytearray | memoryview):
+        if not isinstance(data, _BYTES_LIKE):
             raise QuoteFormatError(0, f"expected bytes, got {type(data).__name__}")
         data = bytes(data)
         return _read_common(data) or _parse(data)
