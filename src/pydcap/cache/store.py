@@ -28,9 +28,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from pydcap.cache import schema
 from pydcap.cache.entry import Entry
 from pydcap.cache.errors import StoreError
-from pydcap.cache.keys import EntryKey, InvalidKeyError
 from pydcap.cache.locations import default_store_path, engine_for, read_only_sqlite
 from pydcap.cache.owners import LeaseHolder, owner_is_dead
+from pydcap.intel import EntryKey, InvalidKeyError
 
 __all__ = ["CollateralStore", "KindSummary", "StoreSummary", "default_store_path"]
 
