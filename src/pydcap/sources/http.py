@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from pydcap.intel import EntryKind
+from pydcap.intel import EntryKind, protocol
 from pydcap.sources.errors import (
     CertificatesUnavailableError,
     CollateralNotFoundError,
@@ -289,7 +289,7 @@ class HttpTransport:
         deadline = started + policy.deadline
         hdrs = {**self._headers, **(headers or {})}
         if self._send_request_id:
-            hdrs.setdefault("Request-ID", uuid.uuid4().hex)
+            hdrs.setdefault(protocol.REQUEST_ID, uuid.uuid4().hex)
         full_url = display_url(httpx.URL(url, params=params or {}))
         attempt = 0
         while True:
@@ -400,7 +400,7 @@ class HttpTransport:
             if status >= 500
             else (UpstreamRejectedError, "the request was refused"),
         )
-        rid = response.headers.get("Request-ID")
+        rid = response.headers.get(protocol.REQUEST_ID)
         detail = _detail(response)
         if cls is RateLimitedError:
             if retry_after is not None:
