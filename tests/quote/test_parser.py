@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from pydcap import Quote, QuoteFormatError
 from pydcap.quote import CertificationData, EnclaveReport, EncryptedPpid, TdReport10, TdReport15, TdReport15Ex
+from pydcap.quote.parser import _parse, _read_common
+from pydcap.sim import SimulatedIntel
 from tests.support.quotes import with_slack
 from tests.support.testdata import NEGATIVE, REAL, Bundle, bundle_params, require_testdata
 
@@ -194,6 +196,19 @@ def test_random_bytes_raise_only_quote_format_error(data: bytes) -> None:
 _SEEDS = [b.quote for b in REAL + NEGATIVE]
 
 
+def _simulated() -> list[bytes]:
+    """Quotes of every version, TEE and body the simulated Intel makes, plain and with slack after their data."""
+    intel = SimulatedIntel(seed=41)
+    sgx, td10, td15 = intel.sgx_platform(), intel.tdx_platform(), intel.tdx_platform(td_version="1.5")
+    quotes = [sgx.quote(b"v", version=v) for v in (3, 4, 5)] + [
+        td.quote(b"v", version=v) for td in (td10, td15) for v in (4, 5)
+    ]
+    return quotes + [with_slack(q, b"\x00" * 7, inside_certification_data=False) for q in quotes[1::2]]
+
+
+_SIMULATED = _simulated()
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sampled_from(_SEEDS or [b"\x00"]),
@@ -220,3 +235,32 @@ def test_encrypted_ppid_certification_data(kind: int, ppid_size: int) -> None:
     assert found == EncryptedPpid(ppid[:ppid_size], cpu_svn, 13, 0x0102)
     assert CertificationData(kind, data[:-1]).encrypted_ppid is None  # not the layout: nothing to ask a service
     assert CertificationData(5, data).encrypted_ppid is None
+
+
+def _checked_parse(data: bytes) -> Quote | str:
+    try:
+        return _parse(data)
+    except QuoteFormatError as exc:
+        return str(exc)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(_SEEDS + _SIMULATED),
+    st.lists(st.tuples(st.integers(0, 5200), st.integers(0, 255)), max_size=4),
+    st.integers(0, 5200),
+)
+def test_the_plain_offsets_reading_gives_the_checked_readers_quote_or_declines(
+    seed: bytes, edits: list[tuple[int, int]], cut: int
+) -> None:
+    """Quotes as they come and mutated (bytes changed, cut short): the reading by plain offsets either declines
+    (the checked reader then names the defect) or gives exactly the quote the checked reader gives."""
+    data = bytearray(seed)
+    for pos, value in edits:
+        if pos < len(data):
+            data[pos] = value
+    mutated = bytes(data[:cut] if cut % 3 == 0 else data)
+    fast, checked = _read_common(mutated), _checked_parse(mutated)
+    assert fast is None or fast == checked
+    if not edits and cut % 3 and isinstance(checked, Quote):
+        assert fast is not None  # a quote as it came takes the plain reading

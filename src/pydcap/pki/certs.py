@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Self
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -41,9 +42,15 @@ class Certificate:
 
     __slots__ = ("__dict__", "der", "x509")
 
-    def __init__(self, cert: x509.Certificate, der: bytes | None = None) -> None:
+    def __init__(
+        self, cert: x509.Certificate, der: bytes | None = None, known: Mapping[str, object] | None = None
+    ) -> None:
+        """``known``: values already read from this same certificate (another ``Certificate``'s), reused."""
         self.x509 = cert
         self.der = cert.public_bytes(Encoding.DER) if der is None else der
+        fields = known if known is not None else _read_at_once(self.der)
+        if fields:
+            self.__dict__.update(fields)
 
     @computed_once
     def _signed_part(self) -> bytes:
@@ -94,7 +101,7 @@ class Certificate:
         return tuple(name for oid, name in REQUIRED_EXTENSIONS.items() if oid not in present)
 
     @classmethod
-    def from_pem(cls, pem: bytes) -> Certificate:
+    def from_pem(cls, pem: bytes) -> Self:
         """One PEM certificate. A single BEGIN/END block is decoded here, without ``cryptography``'s PEM reader
         (which would cost more than parsing the DER); anything else is left to that reader."""
         encoded = _pem_der(pem)
@@ -119,11 +126,11 @@ class Certificate:
 
     @computed_once
     def subject_cn(self) -> str:
-        return der.name_common_name(self.subject_raw)
+        return _common_name(self.subject_raw)
 
     @computed_once
     def issuer_cn(self) -> str:
-        return der.name_common_name(self.issuer_raw)
+        return _common_name(self.issuer_raw)
 
     @computed_once
     def self_issued(self) -> bool:
@@ -182,6 +189,60 @@ class Certificate:
 
     def __repr__(self) -> str:
         return f"Certificate({self.subject_cn!r})"
+
+
+def _read_at_once(encoded: bytes) -> dict[str, object] | None:
+    """What ``_signed_part``, ``issuer_raw``, ``subject_raw``, ``public_key_bytes`` and ``_extensions`` compute, from
+    one walk of the DER (the same rules, without building each TBS field); None when any of them would fail, so
+    that they are computed one by one and name what is wrong."""
+    try:
+        tag, start, end = der.header(encoded, 0, len(encoded))
+        if tag != der.TAG_SEQUENCE or end != len(encoded):
+            return None
+        tag, pos, tbs_end = der.header(encoded, start, end)
+        if tag != der.TAG_SEQUENCE:
+            return None
+        fields = []
+        while pos < tbs_end:
+            field = der.header(encoded, pos, tbs_end)
+            fields.append(field)
+            pos = field[2]
+        if fields and fields[0][0] == 0xA0:  # explicit version
+            del fields[0]
+        if len(fields) < 6:
+            return None
+        spki = fields[5]
+        algorithm = der.header(encoded, spki[1], spki[2])
+        tag, key_start, key_end = der.header(encoded, algorithm[2], spki[2])
+        if tag != 0x03 or key_start == key_end or key_end != spki[2]:
+            return None
+        extensions: dict[bytes, bytes] = {}
+        for tag, first, last in fields[6:]:
+            if tag == 0xA3:
+                extensions = dict(reversed(der.elements_by_oid(encoded[first:last])))
+                break
+        return {
+            "_signed_part": encoded[start:tbs_end],
+            "issuer_raw": encoded[fields[2][1] : fields[2][2]],
+            "subject_raw": encoded[fields[4][1] : fields[4][2]],
+            "public_key_bytes": encoded[key_start + 1 : key_end],
+            "_extensions": extensions,
+        }
+    except der.DerError:
+        return None
+
+
+_COMMON_NAMES: dict[bytes, str] = {}  # by the Name's exact bytes: a few CAs name every certificate met
+
+
+def _common_name(name: bytes) -> str:
+    found = _COMMON_NAMES.get(name)
+    if found is None:
+        found = der.name_common_name(name)
+        if len(_COMMON_NAMES) >= 64:
+            _COMMON_NAMES.clear()
+        _COMMON_NAMES[name] = found
+    return found
 
 
 _PEM_WHITESPACE = b" \t\r\n"

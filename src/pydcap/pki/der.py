@@ -59,6 +59,27 @@ def decode_boolean(value: bytes) -> bool:
     return value != b"\x00"
 
 
+def header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """The tag of the TLV at ``pos`` and where its content starts and ends, within ``data[:end]`` (the rules of
+    ``read_prefix``, without copying the content)."""
+    if pos + 2 > end:
+        raise DerError("truncated TLV header")
+    tag = data[pos]
+    if tag & 0x1F == 0x1F:
+        raise DerError("multi-byte tags are not supported")
+    length = data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        size = length & 0x7F
+        if size == 0 or size > 4 or pos + size > end:
+            raise DerError("bad length encoding")
+        length = int.from_bytes(data[pos : pos + size], "big")
+        pos += size
+    if pos + length > end:
+        raise DerError("value runs past the end")
+    return tag, pos, pos + length
+
+
 def read_prefix(data: bytes, count: int) -> list[Tlv]:
     """The first ``count`` TLVs of ``data`` (the rest is not decoded)."""
     items: list[Tlv] = []

@@ -80,17 +80,14 @@ class PckCertificate(Certificate):
     __slots__ = ("sgx",)
 
     def __init__(
-        self, cert: x509.Certificate, known: Mapping[str, object] | None = None, der: bytes | None = None
+        self, cert: x509.Certificate, der: bytes | None = None, known: Mapping[str, object] | None = None
     ) -> None:
-        """``known``: values already read from this same certificate (a ``Certificate``'s cache), reused."""
-        super().__init__(cert, der)
-        if known:
-            self.__dict__.update(known)
+        super().__init__(cert, der, known)
         self.sgx = parse_sgx_extension(self)
 
     @classmethod
     def from_certificate(cls, cert: Certificate) -> PckCertificate:
-        return cls(cert.x509, cert.__dict__, cert.der)
+        return cls(cert.x509, cert.der, cert.__dict__)
 
     @property
     def ca_type(self) -> str:
@@ -277,6 +274,21 @@ _STANDARD_LAYOUT = re.compile(
 _SGX_TYPES = tuple(SgxType)
 _FLAGS = {b"\xff": True, b"\x00": False}
 
+# What the certificates of a fleet have in common, one object each (a few hundred bytes less per platform a verifier
+# remembers): TCBs by the exact bytes they were read from, and PCE-IDs and FMSPCs.
+_TCBS: dict[bytes, PckTcb] = {}
+_SHARED_BYTES: dict[bytes, bytes] = {}
+_SHARED_MAX = 4096
+
+
+def _shared(value: bytes) -> bytes:
+    found = _SHARED_BYTES.get(value)
+    if found is None:
+        if len(_SHARED_BYTES) >= _SHARED_MAX:
+            _SHARED_BYTES.clear()
+        _SHARED_BYTES[value] = found = value
+    return found
+
 
 def read_standard_layout(raw: bytes) -> SgxExtension | None:
     """The extension in Intel's own layout, read in one match; None when it is laid out otherwise."""
@@ -293,14 +305,20 @@ def read_standard_layout(raw: bytes) -> SgxExtension | None:
         or int.from_bytes(g[2], "big") != tcb_end - tcb_start + 4 + 2 + len(_TCB)
     ):
         return None
-    components = tuple(b"".join(filter(None, g[5:37])))
-    pce_svn = int.from_bytes(b"".join(filter(None, g[37:40])), "big")
+    tcb_raw = raw[tcb_start:tcb_end]
+    tcb = _TCBS.get(tcb_raw)
+    if tcb is None:
+        components = tuple(b"".join(filter(None, g[5:37])))
+        tcb = PckTcb(components, int.from_bytes(b"".join(filter(None, g[37:40])), "big"), g[40])
+        if len(_TCBS) >= _SHARED_MAX:
+            _TCBS.clear()
+        _TCBS[tcb_raw] = tcb
     flag = _FLAGS.get
     return SgxExtension(
         g[1],
-        PckTcb(components, pce_svn, g[40]),
-        g[41],
-        g[42],
+        tcb,
+        _shared(g[41]),
+        _shared(g[42]),
         _SGX_TYPES[g[43][0]],
         g[44],
         flag(g[45]),

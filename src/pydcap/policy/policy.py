@@ -81,9 +81,10 @@ class Policy:
             out.append(f"TCB status {result.tcb_status.value} is not accepted (accepted: {accepted})")
         if result.collateral_expired and not self.allow_expired_collateral:
             out.append("collateral has expired at the verification time")
-        bad = sorted(set(result.advisory_ids) & self.rejected_advisory_ids)
-        if bad:
-            out.append(f"advisories {', '.join(bad)} are not accepted")
+        if self.rejected_advisory_ids:
+            bad = sorted(self.rejected_advisory_ids.intersection(result.advisory_ids))
+            if bad:
+                out.append(f"advisories {', '.join(bad)} are not accepted")
         report = result.report
         if report is not None:
             out.extend(self._report_reasons(report))

@@ -8,6 +8,7 @@ the offset; no other exception leaves ``Quote.parse``.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,8 @@ _BODIES: dict[int, tuple[int, type[EnclaveReport | TdReport10]]] = {
     BODY_TD15: (TD_REPORT15_SIZE, TdReport15),
     BODY_TD15EX: (TD_REPORT15EX_SIZE, TdReport15Ex),
 }
+
+_TEE_NAMES = {tee.value: tee.name for tee in TeeType}
 
 SIGNATURE_SIZE = 64
 PUBLIC_KEY_SIZE = 64
@@ -100,7 +103,8 @@ class Quote:
         """Parse quote bytes; raise ``QuoteFormatError`` (offset and reason) if they are malformed."""
         if not isinstance(data, bytes | bytearray | memoryview):
             raise QuoteFormatError(0, f"expected bytes, got {type(data).__name__}")
-        return _parse(bytes(data))
+        data = bytes(data)
+        return _read_common(data) or _parse(data)
 
     @property
     def version(self) -> int:
@@ -109,7 +113,7 @@ class Quote:
     @property
     def tee(self) -> str:
         """``"SGX"`` or ``"TDX"``."""
-        return TeeType(self.header.tee_type).name
+        return _TEE_NAMES[self.header.tee_type]
 
     @property
     def is_tdx(self) -> bool:
@@ -156,6 +160,79 @@ class Quote:
             "size": len(self.raw),
             "trailing_bytes": self.trailing_bytes,
         }
+
+
+_BODY_HEADER = struct.Struct("<HI")  # a v5 quote's body type and size; the outer certification data's type and size
+_QE_SECTION = ENCLAVE_REPORT_SIZE + SIGNATURE_SIZE
+
+
+def _read_common(data: bytes) -> Quote | None:
+    """``_parse`` of a quote without defects, with plain offsets for its checked reader; None at the first thing
+    that is not as a valid quote has it (``_parse`` then names it)."""
+    n = len(data)
+    if n < HEADER_SIZE:
+        return None
+    header = QuoteHeader.from_bytes(data[:HEADER_SIZE])
+    version, tee = header.version, header.tee_type
+    if header.attestation_key_type != ATTESTATION_KEY_ECDSA_P256 or header.qe_vendor_id != INTEL_QE_VENDOR_ID:
+        return None
+    pos = HEADER_SIZE
+    if version == 5:
+        if pos + 6 > n:
+            return None
+        body_type, body_size = _BODY_HEADER.unpack_from(data, pos)
+        pos += 6
+        if body_type not in _BODIES or body_size != _BODIES[body_type][0] or tee not in (TeeType.SGX, TeeType.TDX):
+            return None
+        if (body_type == BODY_SGX) != (tee == TeeType.SGX):
+            return None
+    elif tee == TeeType.SGX and version in (3, 4):
+        body_type = BODY_SGX
+    elif tee == TeeType.TDX and version == 4:
+        body_type = BODY_TD10
+    else:
+        return None
+    size, kind = _BODIES[body_type]
+    signed_end = pos + size
+    if signed_end + 4 > n:
+        return None
+    start = signed_end + 4
+    end = signed_data_end = start + int.from_bytes(data[signed_end:start], "little")
+    pos = start + SIGNATURE_SIZE + PUBLIC_KEY_SIZE
+    if end > n or pos > end:
+        return None
+    if version != 3:
+        if pos + 6 > end:
+            return None
+        outer_type, outer_size = _BODY_HEADER.unpack_from(data, pos)
+        pos += 6
+        if outer_type != CertificationData.QE_REPORT_CERTIFICATION_DATA or pos + outer_size > end:
+            return None
+        end = pos + outer_size  # the QE report certification data must fill it exactly
+    qe_end = pos + _QE_SECTION
+    if qe_end + 2 > end:
+        return None
+    auth_end = qe_end + 2 + int.from_bytes(data[qe_end : qe_end + 2], "little")
+    if auth_end + 6 > end:
+        return None
+    cert_type, cert_size = _BODY_HEADER.unpack_from(data, auth_end)
+    cert_end = auth_end + 6 + cert_size
+    if cert_end > end or (version != 3 and cert_end != end) or not 1 <= cert_type <= 5:
+        return None
+    return Quote(
+        raw=data,
+        header=header,
+        body_type=body_type,
+        body=kind.from_bytes(data[signed_end - size : signed_end]),
+        signed_data=data[:signed_end],
+        signature=data[start : start + SIGNATURE_SIZE],
+        attestation_key=data[start + SIGNATURE_SIZE : start + SIGNATURE_SIZE + PUBLIC_KEY_SIZE],
+        qe_report=EnclaveReport.from_bytes(data[pos : pos + ENCLAVE_REPORT_SIZE]),
+        qe_report_signature=data[pos + ENCLAVE_REPORT_SIZE : qe_end],
+        qe_auth_data=data[qe_end + 2 : auth_end],
+        certification_data=CertificationData(cert_type, data[auth_end + 6 : cert_end]),
+        trailing_bytes=n - signed_data_end,
+    )
 
 
 def _parse(data: bytes) -> Quote:

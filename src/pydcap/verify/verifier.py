@@ -39,7 +39,7 @@ from pydcap.pki.trust import TrustRoot
 from pydcap.policy import AppraisalPolicy, Policy
 from pydcap.quote.parser import Quote
 from pydcap.quote.structs import TdReport10, TdReport15
-from pydcap.results import Supplemental, VerificationResult
+from pydcap.results import Supplemental, VerificationResult, made
 from pydcap.trust.chains import (
     INTERMEDIATE_CN,
     PCK_CN,
@@ -172,6 +172,22 @@ class _Platform:
         self.qe_failure = qe_failure  # of the QE report's signature by the PCK key, then of its REPORTDATA
 
 
+class _CaPair:
+    """The root and intermediate CA of a PCK chain, with what the platforms under them share: the CA type, and the
+    issue and expiry dates of the chain's certificates (``certificates``: the CAs', and the PCK certificate's when
+    it is this one platform's pair), which a platform's record combines with its PCK certificate's."""
+
+    __slots__ = ("ca_type", "earliest_issue", "expiration", "intermediate", "latest_issue", "root")
+
+    def __init__(self, root: Certificate, intermediate: Certificate, certificates: tuple[Certificate, ...]) -> None:
+        self.root = root
+        self.intermediate = intermediate
+        self.ca_type = ca_type(intermediate.subject_cn)
+        self.earliest_issue = min(cert.not_before for cert in certificates)
+        self.latest_issue = max(cert.not_before for cert in certificates)
+        self.expiration = min(cert.not_after for cert in certificates)
+
+
 class _UntrustedChain:
     """A platform whose chain passes Intel's pre-flight but fails the QVL's check of its names or signatures
     (reported after the pre-flight's other steps, as Intel's order has it)."""
@@ -200,7 +216,7 @@ class _CheckedCrls:
 class _CheckedBundle:
     """What checking a collateral bundle found, step by step in Intel's order (the pre-flight's reading of each
     part, then the QVL's checks of the documents): each outcome, or its failure, raised when a verification
-    reaches that step; and, when all were checked, their dates and numbers together."""
+    reaches that step; and, when all were checked, their dates and supplemental values together."""
 
     __slots__ = (
         "crls",
@@ -208,9 +224,10 @@ class _CheckedBundle:
         "issuer_chains",
         "latest_crl_update",
         "nbytes",
-        "numbers",
+        "passed",
         "qe",
         "qe_identity",
+        "supplemental",
         "tcb",
         "tcb_info",
     )
@@ -240,14 +257,21 @@ class _CheckedBundle:
             else _outcome(lambda: verifier._check_signed(_QE_IDENTITY, qe_identity, collateral.qe_identity, collateral))
         )
         self.dates: _Dates | None = None
-        self.numbers: tuple[int, int | None, int | None] | None = None  # evaluation number, PCK and root CRL numbers
+        self.supplemental: dict[str, object] | None = None  # the supplemental data's values that come from it
         self.latest_crl_update = 0
         self.nbytes = _collateral_bytes(collateral)  # what it costs in memory, estimated
+        self.passed: tuple[_CheckedCrls, _SignedCollateral[TcbInfo], _SignedCollateral[EnclaveIdentity]] | None = None
         crls, tcb, qe = self.crls, self.tcb, self.qe
         if isinstance(crls, _CheckedCrls) and isinstance(tcb, _SignedCollateral) and isinstance(qe, _SignedCollateral):
+            if not isinstance(self.issuer_chains, Refused):  # every part read, and checked
+                self.passed = (crls, tcb, qe)
             self.dates = crls.dates | tcb.dates | qe.dates
             evaluation = min(tcb.document.tcb_evaluation_data_number, qe.document.tcb_evaluation_data_number)
-            self.numbers = (evaluation, crls.pck_crl.crl_number, crls.root_ca_crl.crl_number)
+            self.supplemental = {
+                "tcb_evaluation_data_number": evaluation,
+                "pck_crl_number": crls.pck_crl.crl_number,
+                "root_ca_crl_number": crls.root_ca_crl.crl_number,
+            }
             self.latest_crl_update = max(crls.root_ca_crl.this_update, crls.pck_crl.this_update)
 
 
@@ -260,7 +284,7 @@ class _TcbOutcome:
     status: TcbStatus
     detail: str
     advisory_ids: tuple[str, ...]
-    current_advisory_ids: tuple[str, ...]
+    supplemental: dict[str, object]  # the supplemental data's values that come from the evaluation
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,8 +322,8 @@ class Verifier:
         self.policy: AppraisalPolicy = policy if policy is not None else Policy()
         self._cache: BoundedCache[object] = BoundedCache(max_bytes=cache_bytes, sizeof=_cached_bytes)
         self._memo = PkiMemo()
-        self._shared: dict[Hashable, Hashable] = {}  # values platforms have in common (see _shared_sgx)
-        self._known_cas: dict[bytes, tuple[Certificate, Certificate]] = {}  # see _on_known_cas
+        self._shared: dict[Hashable, Hashable] = {}  # values platforms have in common (see _share)
+        self._known_cas: dict[bytes, _CaPair] = {}  # see _on_known_cas
         self._keys: dict[bytes, ec.EllipticCurvePublicKey] = {}  # see _attestation_key
         self._root_key_id = self.trust.key_id  # every checked chain ends in this key
 
@@ -351,7 +375,8 @@ class Verifier:
     ) -> VerificationResult:
         """A failure as Intel's API reports it: the code of the pre-flight ``step`` that met it, else the code of
         its QVL status; the result UNSPECIFIED."""
-        return VerificationResult(
+        return made(
+            VerificationResult,
             qv_result=QvResult.UNSPECIFIED,
             quote3_error=step.quote3_error if step is not None else QUOTE3_ERROR_OF_FAILURE[failure],
             tcb_status=None,
@@ -363,6 +388,9 @@ class Verifier:
             trusted_root=self.trust.name,
             root_is_intel=self.trust.is_intel,
             quote=quote,
+            supplemental=None,
+            accepted=False,
+            reasons=(),
         )
 
     def _appraise(self, quote: Quote, collateral: Collateral, at: int) -> VerificationResult:
@@ -378,17 +406,23 @@ class Verifier:
                 f"certification data type {quote.certification_data.type} is not a PCK certificate chain (5)",
             )
         bundle = self._bundle(collateral)
-        # Intel's API pre-flight (qve.cpp): each part read, in its order; the PCK chain's root must be trusted.
-        _checked(bundle.tcb_info)
-        platform = self._platform_record(quote, pem)
-        _checked(bundle.qe_identity)
-        _checked(bundle.issuer_chains)
-        crls = _checked(bundle.crls)
-        # The QVL's four calls: the PCK chain and its CRLs, the TCB info, the QE identity, then the quote.
-        self._check_pck(platform, crls)
+        passed = bundle.passed
+        if passed is None:  # some part of the bundle fails: Intel's order of steps decides which failure is named
+            # Intel's API pre-flight (qve.cpp): each part read, in its order; the PCK chain's root must be trusted.
+            _checked(bundle.tcb_info)
+            platform = self._platform_record(quote, pem)
+            _checked(bundle.qe_identity)
+            _checked(bundle.issuer_chains)
+            crls = _checked(bundle.crls)
+            # The QVL's four calls: the PCK chain and its CRLs, the TCB info, the QE identity, then the quote.
+            self._check_pck(platform, crls)
+            tcb = _checked(bundle.tcb)
+            qe = _checked(bundle.qe)
+        else:  # only the platform's own steps can fail
+            crls, tcb, qe = passed
+            platform = self._platform_record(quote, pem)
+            self._check_pck(platform, crls)
         assert isinstance(platform, _Platform)
-        tcb = _checked(bundle.tcb)
-        qe = _checked(bundle.qe)
 
         self._check_quote(quote, platform, tcb.document, qe.document)
         outcome = self._evaluate_tcb(quote, platform.sgx, tcb, qe)
@@ -397,7 +431,8 @@ class Verifier:
         if outcome.status == TcbStatus.REVOKED:
             result = self._failed(Failure.TCB_REVOKED, "a matched TCB level is Revoked", at, quote)
             return replace(result, supplemental=supplemental, collateral_expired=expired)
-        return VerificationResult(
+        return made(
+            VerificationResult,
             qv_result=QV_RESULT_OF_STATUS[outcome.status],
             quote3_error=Quote3Error.SGX_QL_SUCCESS,
             tcb_status=outcome.status,
@@ -410,6 +445,8 @@ class Verifier:
             root_is_intel=self.trust.is_intel,
             quote=quote,
             supplemental=supplemental,
+            accepted=False,
+            reasons=(),
         )
 
     def _bundle(self, collateral: Collateral) -> _CheckedBundle:
@@ -436,13 +473,12 @@ class Verifier:
         if isinstance(platform, _UntrustedChain):
             raise Refused(platform.failure.failure, platform.failure.detail)
         issuers = (platform.root, platform.intermediate)
-        checked = crls.issuers.get(issuers)
-        if checked is None:
+        if issuers not in crls.issuers:  # None once checked and passed
             checked = _outcome(lambda: check_pck_crls(crls.root_ca_crl, crls.pck_crl, *issuers, self._memo))
             if len(crls.issuers) >= _ISSUERS_PER_BUNDLE:
                 crls.issuers.clear()
             crls.issuers[issuers] = checked
-        _checked(checked)
+        _checked(crls.issuers[issuers])
         if crls.pck_crl.revokes_serial(platform.serial):
             raise Refused(Failure.SGX_PCK_REVOKED, "the PCK certificate is revoked")
 
@@ -458,15 +494,13 @@ class Verifier:
                 root, intermediate, pck = check_pck_certificates(chain, named_pck, self._memo)
             except Refused as exc:
                 return _UntrustedChain(exc)
-            self._remember_cas(pem, chain, pck, intermediate)
-            certificates = chain.certificates
+            cas = self._remember_cas(pem, chain, pck, _CaPair(root, intermediate, chain.certificates))
         else:
-            root, intermediate, pck = found
-            if pck.issuer_raw != intermediate.subject_raw or not pck.is_signed_by(intermediate):
+            cas, pck = found
+            if pck.issuer_raw != cas.intermediate.subject_raw or not pck.is_signed_by(cas.intermediate):
                 return _UntrustedChain(
                     Refused(Failure.SGX_PCK_INVALID_ISSUER, "PCK certificate is not signed by the intermediate CA")
                 )
-            certificates = (pck, intermediate, root)
         key = public_key_from_point(pck.public_key_bytes)
         qe_failure = None
         if key is not None:
@@ -479,16 +513,16 @@ class Verifier:
                     Failure.INVALID_QE_REPORT_DATA,
                     "the QE report does not bind the attestation key (REPORTDATA != SHA-256(key || auth data))",
                 )
-        issued = [cert.not_before for cert in certificates]
+        issued = pck.not_before
         return _Platform(
-            root,
-            intermediate,
-            self._shared_sgx(pck.sgx),
-            self._share(ca_type(intermediate.subject_cn)),
+            cas.root,
+            cas.intermediate,
+            pck.sgx,
+            cas.ca_type,
             pck.serial_number,
-            self._share(min(issued)),  # mostly the root's
-            max(issued),
-            min(cert.not_after for cert in certificates),
+            self._share(min(issued, cas.earliest_issue)),  # mostly the root's
+            max(issued, cas.latest_issue),
+            min(pck.not_after, cas.expiration),
             key is not None,
             qe_failure,
         )
@@ -506,7 +540,7 @@ class Verifier:
                 keys[raw] = key
         return key
 
-    def _on_known_cas(self, pem: bytes) -> tuple[Certificate, Certificate, PckCertificate] | None:
+    def _on_known_cas(self, pem: bytes) -> tuple[_CaPair, PckCertificate] | None:
         """A chain whose CA certificates, exactly as encoded, this verifier has read and checked before (the bytes
         after the PCK certificate's block): its root and intermediate CA, and the PCK certificate read and checked
         as the full reading would; None (read it in full) when anything about it is unusual. What is left to check
@@ -516,47 +550,31 @@ class Verifier:
         if known is None or not pem.startswith(_PEM_BEGIN) or 0 < pem.find(_PEM_BEGIN, 1) < split:
             return None
         try:
-            leaf = Certificate.from_pem(pem[:split])
+            leaf = PckCertificate.from_pem(pem[:split])
             name = leaf.subject_cn
             if leaf.missing_extensions or leaf.self_issued or PCK_CN not in name or INTERMEDIATE_CN in name:
                 return None
-            return known[0], known[1], PckCertificate.from_certificate(leaf)
         except FormatError:
             return None
+        return known, leaf
 
-    def _remember_cas(
-        self, pem: bytes, chain: CertificateChain, pck: PckCertificate, intermediate: Certificate
-    ) -> None:
-        """After a full reading of a chain led by its PCK certificate: its CA certificates, for ``_on_known_cas``."""
-        first, *cas = chain.certificates
+    def _remember_cas(self, pem: bytes, chain: CertificateChain, pck: PckCertificate, cas: _CaPair) -> _CaPair:
+        """After a full reading of a chain led by its PCK certificate: its CA certificates, for ``_on_known_cas``
+        (with their own dates, without the PCK certificate's). Returns ``cas``."""
+        first, *others = chain.certificates
         split = pem.find(_PEM_END) + len(_PEM_END)
-        root = chain.root
+        root, intermediate = cas.root, cas.intermediate
         if (
-            root is not None
-            and first.der == pck.der
-            and root in cas
-            and intermediate in cas
-            and not any(PCK_CN in ca.subject_cn for ca in cas)
+            first.der == pck.der
+            and root in others
+            and intermediate in others
+            and not any(PCK_CN in ca.subject_cn for ca in others)
             and split > len(_PEM_END)
         ):
             if len(self._known_cas) >= _KNOWN_CA_CHAINS:
                 self._known_cas.clear()
-            self._known_cas[pem[split:]] = (root, intermediate)
-
-    def _shared_sgx(self, sgx: SgxExtension) -> SgxExtension:
-        """``sgx`` with its TCB, FMSPC and PCE-ID objects shared with earlier platforms that have the same (a fleet
-        has few): a few hundred bytes less per platform in the cache."""
-        return SgxExtension(
-            sgx.ppid,
-            self._share(sgx.tcb),
-            self._share(sgx.pce_id),
-            self._share(sgx.fmspc),
-            sgx.sgx_type,
-            sgx.platform_instance_id,
-            sgx.dynamic_platform,
-            sgx.cached_keys,
-            sgx.smt_enabled,
-        )
+            self._known_cas[pem[split:]] = _CaPair(root, intermediate, (root, intermediate))
+        return cas
 
     def _share(self, value: H) -> H:
         """The object equal to ``value`` that earlier platforms use, if any (at most a few thousand are kept)."""
@@ -640,17 +658,14 @@ class Verifier:
         self, quote: Quote, platform: _Platform, bundle: _CheckedBundle, outcome: _TcbOutcome
     ) -> Supplemental:
         sgx = platform.sgx
-        launch = outcome.launch
-        now = outcome.current or launch
         dates = bundle.dates
-        assert dates is not None and bundle.numbers is not None  # every part of the bundle checked
-        return Supplemental(
+        assert dates is not None and bundle.supplemental is not None  # every part of the bundle checked
+        return made(
+            Supplemental,
+            bundle.supplemental | outcome.supplemental,
             earliest_issue_date=min(platform.earliest_issue, dates.earliest_issue),
             latest_issue_date=max(platform.latest_issue, dates.latest_issue),
             earliest_expiration_date=min(platform.expiration, dates.expiration),
-            tcb_evaluation_data_number=bundle.numbers[0],
-            pck_crl_number=bundle.numbers[1],
-            root_ca_crl_number=bundle.numbers[2],
             root_key_id=self._root_key_id,
             ppid=sgx.ppid,
             fmspc=sgx.fmspc,
@@ -664,15 +679,6 @@ class Verifier:
             dynamic_platform=sgx.dynamic_platform,
             cached_keys=sgx.cached_keys,
             smt_enabled=sgx.smt_enabled,
-            tcb_level_date=launch.tcb_date,
-            platform_tcb_level_date=launch.platform_level.tcb_date,
-            qe_tcb_level_date=launch.qe_level.tcb_date,
-            platform_status=launch.platform_level.status,
-            qe_status=launch.qe_level.status,
-            module_status=launch.module_level.status if launch.module_level else None,
-            current_tcb_status=now.status.value,
-            current_tcb_date=now.tcb_date,
-            current_advisory_ids=outcome.current_advisory_ids,
         )
 
 
@@ -696,13 +702,19 @@ def _evaluate(
         raise Refused(exc.failure, exc.detail) from exc
     status = launch.status if current is None else relaunch(launch.status, current.status)
     now = current or launch
+    supplemental = {
+        "tcb_level_date": launch.tcb_date,
+        "platform_tcb_level_date": launch.platform_level.tcb_date,
+        "qe_tcb_level_date": launch.qe_level.tcb_date,
+        "platform_status": launch.platform_level.status,
+        "qe_status": launch.qe_level.status,
+        "module_status": launch.module_level.status if launch.module_level else None,
+        "current_tcb_status": now.status.value,
+        "current_tcb_date": now.tcb_date,
+        "current_advisory_ids": tuple(sorted(set(now.advisory_ids))),
+    }
     return _TcbOutcome(
-        launch,
-        current,
-        status,
-        _explain(status, launch),
-        tuple(sorted(set(launch.advisory_ids))),
-        tuple(sorted(set(now.advisory_ids))),
+        launch, current, status, _explain(status, launch), tuple(sorted(set(launch.advisory_ids))), supplemental
     )
 
 
