@@ -23,8 +23,9 @@ def _skip_ws(text: str, pos: int) -> int:
     return pos
 
 
-def _member(text: str, pos: int, part: str, spans: dict[str, tuple[int, int]]) -> int:
-    """Read the member at ``pos`` (name, colon, value) into ``spans``; where reading goes on."""
+def _member(text: str, pos: int, part: str, spans: dict[str, tuple[int, int]], values: dict[str, Any]) -> int:
+    """Read the member at ``pos`` (name, colon, value) into ``spans`` (and its value, decoded, into ``values``);
+    where reading goes on."""
     if pos >= len(text) or text[pos] != '"':
         raise CollateralFormatError(part, f"expected a member name at character {pos}")
     try:
@@ -33,7 +34,7 @@ def _member(text: str, pos: int, part: str, spans: dict[str, tuple[int, int]]) -
         if pos >= len(text) or text[pos] != ":":
             raise CollateralFormatError(part, f"expected ':' at character {pos}")
         start = _skip_ws(text, pos + 1)
-        _, end = _DECODER.raw_decode(text, start)
+        value, end = _DECODER.raw_decode(text, start)
     except json.JSONDecodeError as exc:
         raise CollateralFormatError(part, f"invalid JSON: {exc.msg} at character {exc.pos}") from exc
     except RecursionError as exc:
@@ -41,19 +42,22 @@ def _member(text: str, pos: int, part: str, spans: dict[str, tuple[int, int]]) -
     if key in spans:
         raise CollateralFormatError(part, f"duplicate member {key!r}")
     spans[key] = (start, end)
+    values[key] = value
     return _skip_ws(text, end)
 
 
-def top_level_spans(text: str, part: str) -> dict[str, tuple[int, int]]:
-    """Character spans of each top-level member value of a JSON object (duplicate keys are refused)."""
+def top_level_spans(text: str, part: str, values: dict[str, Any] | None = None) -> dict[str, tuple[int, int]]:
+    """Character spans of each top-level member value of a JSON object (duplicate keys are refused); with
+    ``values``, each member's value decoded into it (the object itself, as ``json.loads`` reads it)."""
     spans: dict[str, tuple[int, int]] = {}
+    values = {} if values is None else values
     pos = _skip_ws(text, 0)
     if pos >= len(text) or text[pos] != "{":
         raise CollateralFormatError(part, "document is not a JSON object")
     pos = _skip_ws(text, pos + 1)
     if pos >= len(text) or text[pos] != "}":  # not the empty object: members, then "}"
         while True:
-            pos = _member(text, pos, part, spans)
+            pos = _member(text, pos, part, spans, values)
             if pos < len(text) and text[pos] == ",":
                 pos = _skip_ws(text, pos + 1)
                 continue
@@ -77,15 +81,16 @@ class SignedDocument:
     def parse(cls, data: bytes | str, body_key: str, part: str) -> SignedDocument:
         """Cut ``body_key``'s value and ``signature`` out of a served document."""
         text = _text(data, part)
-        spans = top_level_spans(text, part)
+        values: dict[str, Any] = {}
+        spans = top_level_spans(text, part, values)
         if body_key not in spans:
             raise CollateralFormatError(part, f"missing member {body_key!r}")
         if "signature" not in spans:
             raise CollateralFormatError(part, "missing member 'signature'")
         start, end = spans[body_key]
-        sig_start, sig_end = spans["signature"]
-        sig_value = json.loads(text[sig_start:sig_end])
-        return cls(body_key, text[start:end].encode("utf-8"), _signature(sig_value, part))
+        document = cls(body_key, text[start:end].encode("utf-8"), _signature(values["signature"], part))
+        document.__dict__["parsed_body"] = values[body_key]  # what json.loads(body) gives: read once, not twice
+        return document
 
     @classmethod
     def from_parts(cls, body: bytes | str, signature_hex: str, body_key: str, part: str) -> SignedDocument:
@@ -93,8 +98,11 @@ class SignedDocument:
         JSON object, as in a served document (whitespace around it is dropped), so that ``to_bytes`` gives a
         document ``parse`` reads back to the same body."""
         text = _text(body, part).strip(_WS)
-        top_level_spans(text, part)
-        return cls(body_key, text.encode("utf-8"), _signature(signature_hex, part))
+        values: dict[str, Any] = {}
+        top_level_spans(text, part, values)
+        document = cls(body_key, text.encode("utf-8"), _signature(signature_hex, part))
+        document.__dict__["parsed_body"] = values  # what json.loads(body) gives (no member twice): read once
+        return document
 
     def to_bytes(self) -> bytes:
         """The document as Intel serves it."""
