@@ -76,7 +76,7 @@ class Policy:
         out: list[str] = []
         if result.failure is not None:
             out.append(f"verification failed: {result.failure.value} ({result.detail})")
-        elif result.tcb_status is not None and result.tcb_status.value not in self.accepted_statuses:
+        elif result.tcb_status is not None and result.tcb_status not in self.accepted_statuses:
             accepted = ", ".join(sorted(self.accepted_statuses))
             out.append(f"TCB status {result.tcb_status.value} is not accepted (accepted: {accepted})")
         if result.collateral_expired and not self.allow_expired_collateral:
