@@ -131,3 +131,19 @@ def test_tests_import_helpers_from_support_never_a_conftest_or_a_test_module() -
                 if last == "conftest" or last.startswith("test_"):
                     wrong.append(f"{path.relative_to(tests.parent)}:{node.lineno} imports {name}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_a_fixture_name_has_one_meaning() -> None:
+    """Fixtures of one name, wherever defined, give the same kind of thing (their return annotations agree, a
+    generator's ``Iterator[X]`` read as ``X``; ``Any`` agrees with anything)."""
+    meanings: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    tests = Path(__file__).resolve().parent
+    for path in sorted(tests.rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and any("fixture" in ast.unparse(d) for d in node.decorator_list):
+                kind = ast.unparse(node.returns) if node.returns else "Any"
+                if kind.startswith("Iterator[") and kind.endswith("]"):
+                    kind = kind[len("Iterator[") : -1]
+                meanings[node.name][kind].append(str(path.relative_to(tests)))
+    several = {name: dict(kinds) for name, kinds in meanings.items() if len(set(kinds) - {"Any"}) > 1}
+    assert not several, f"fixture names with several meanings: {several}"

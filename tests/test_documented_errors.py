@@ -14,9 +14,9 @@ import pytest
 from pydcap import Collateral, verify_quote
 from pydcap.cache import EntryKey, UntrustedCollateralError, admit
 from pydcap.errors import CertificateFormatError, CollateralFormatError
+from pydcap.intel.outcomes import Failure
 from pydcap.pki import RevocationList, TrustRoot
 from pydcap.sources.models import CollateralRequest
-from pydcap.verify.names import Failure
 from tests.pem_patch import patch_certificate
 from tests.support.testdata import Bundle, real_bundle
 

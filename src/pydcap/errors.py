@@ -45,7 +45,7 @@ PydcapError
 │   │           └── ResponseTooLargeError
 │   └── UntrustedCollateralError (key, failure): bad data, refused        [cache]
 │       └── OutdatedCollateralError: older than the one held
-├── StoreError: the collateral store cannot be opened or used              [cache]
+├── StoreError (reason, busy): the collateral store cannot be used         [cache]
 │   └── PlatformNotStoredError                                             [pccs]
 ├── ProviderError (code, name): a quote3_error_t family                    [provider]
 │   ├── NoPlatformCertData

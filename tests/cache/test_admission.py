@@ -10,9 +10,9 @@ import pytest
 from pydcap.cache import EntryKey, UntrustedCollateralError, admit
 from pydcap.cache.admission import Admission, pck_ca_of
 from pydcap.collateral import EnclaveIdentity, TcbInfo
+from pydcap.intel.outcomes import Failure
 from pydcap.pki import CertificateChain, RevocationList, TrustRoot
 from pydcap.sources import CollateralRequest, Tee
-from pydcap.verify.names import Failure
 from tests.cache.bundle_source import leaf_and_chain, platform_of
 from tests.sources.pccs_replay import flip_signature_byte
 from tests.support.keys import other_root

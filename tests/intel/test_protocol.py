@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 from pydcap.intel import PckCa, PlatformId, Tee, Update
 from pydcap.intel import protocol as api
 
@@ -36,3 +39,18 @@ def test_issuer_chains_are_url_encoded_as_encode_uri_component_does() -> None:
     encoded = api.url_encoded(pem)
     assert "%2B%2Fa%3D%0A" in encoded and "-----BEGIN%20CERTIFICATE-----" in encoded
     assert api.url_decoded(encoded) == pem
+
+
+def test_intels_header_names_are_spelled_only_here() -> None:
+    """Every other module names Intel's headers through pydcap.intel.protocol (Azure's own casing of them, which its
+    simulated endpoint serves, is Microsoft's spelling and not Intel's)."""
+    names = {value for key, value in vars(api).items() if key.isupper() and isinstance(value, str) and "-" in value}
+    src = Path(api.__file__).resolve().parents[1]
+    spelled = [
+        f"{path.relative_to(src.parent)}:{node.lineno} {node.value}"
+        for path in sorted(src.rglob("*.py"))
+        if path != Path(api.__file__).resolve()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and node.value in names
+    ]
+    assert len(names) >= 10 and not spelled, "\n".join(spelled)

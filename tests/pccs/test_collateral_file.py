@@ -14,8 +14,8 @@ import pytest
 from cryptography import x509
 
 from pydcap.cli import main
+from pydcap.intel.protocol import url_encoded
 from pydcap.pccs import CachingMode, export_collateral
-from pydcap.pccs.wire import url_encoded
 from pydcap.sim import SimulatedIntel
 from pydcap.sim import catalog as cat
 from pydcap.sim.catalog import EARLY_EVALUATION, STANDARD_EVALUATION

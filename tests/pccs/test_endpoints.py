@@ -243,8 +243,8 @@ def test_put_platformcollateral_refuses_collateral_of_another_root(
 def test_put_platformcollateral_with_a_forged_pck_certificate_stores_nothing(
     pydcap_pccs: PccsServer, intel: SimulatedIntel, make_pccs: Factory
 ) -> None:
+    from pydcap.intel.protocol import url_encoded
     from pydcap.pccs import CachingMode, export_collateral
-    from pydcap.pccs.wire import url_encoded
 
     platform = intel.sgx_platform(name="put-forged")
     with client(pydcap_pccs) as c:

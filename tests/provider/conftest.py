@@ -14,7 +14,7 @@ from tests.support.provider import (
     QE_ID,
     SGX_BUNDLE,
     TDX_BUNDLE,
-    Pccs,
+    QcnlPccs,
     Served,
     build_plugins,
     bundle,
@@ -44,7 +44,7 @@ def served(tmp_path: Path) -> Served:
 
 
 @pytest.fixture
-def qcnl_pccs() -> Iterator[Pccs]:
+def qcnl_pccs() -> Iterator[QcnlPccs]:
     data = PccsData(bundle(SGX_BUNDLE), bundle(TDX_BUNDLE), QE_ID.hex())
     with running_pccs(data) as url:
-        yield Pccs(url, data)
+        yield QcnlPccs(url, data)

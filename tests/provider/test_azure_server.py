@@ -30,7 +30,7 @@ def intel() -> SimulatedIntel:
 
 
 @pytest.fixture(scope="module")
-def server(intel: SimulatedIntel) -> Iterator[SimulatedAzure]:
+def azure_server(intel: SimulatedIntel) -> Iterator[SimulatedAzure]:
     with SimulatedAzure(intel, max_age=600) as azure:
         yield azure
 
@@ -51,8 +51,8 @@ def pck_params(p: SimulatedPlatform) -> dict[str, str]:
     }
 
 
-def test_thim_wants_the_metadata_header(server: SimulatedAzure, sgx: SimulatedPlatform) -> None:
-    url = f"{server.thim_url}/v4/pckcert"
+def test_thim_wants_the_metadata_header(azure_server: SimulatedAzure, sgx: SimulatedPlatform) -> None:
+    url = f"{azure_server.thim_url}/v4/pckcert"
     refused = httpx.get(url, params=pck_params(sgx))
     assert refused.status_code == 400 and "Required metadata header" in refused.json()["error"]["message"]
     answer = httpx.get(url, params=pck_params(sgx), headers={"metadata": "true"})
@@ -66,93 +66,103 @@ def test_thim_wants_the_metadata_header(server: SimulatedAzure, sgx: SimulatedPl
     assert body["cacheMaxAge"] == "600"
 
 
-def test_the_global_cache_serves_pck_certificates_too(server: SimulatedAzure, sgx: SimulatedPlatform) -> None:
-    answer = httpx.get(f"{server.url}/v4/pckcert", params=pck_params(sgx))
+def test_the_global_cache_serves_pck_certificates_too(azure_server: SimulatedAzure, sgx: SimulatedPlatform) -> None:
+    answer = httpx.get(f"{azure_server.url}/v4/pckcert", params=pck_params(sgx))
     assert answer.status_code == 200 and answer.json()["sgx-Tcbm"] == azure_tcbm(sgx.pck.tcbm)
 
 
-def test_refusals(server: SimulatedAzure, sgx: SimulatedPlatform) -> None:
-    assert httpx.get(f"{server.url}/v4/qe/identity").status_code == 400  # no api-version
+def test_refusals(azure_server: SimulatedAzure, sgx: SimulatedPlatform) -> None:
+    assert httpx.get(f"{azure_server.url}/v4/qe/identity").status_code == 400  # no api-version
     stranger = {**pck_params(sgx), "qeid": "00" * 16}
-    assert httpx.get(f"{server.url}/v4/pckcert", params=stranger).status_code == 404
+    assert httpx.get(f"{azure_server.url}/v4/pckcert", params=stranger).status_code == 404
     for cpusvn in ("zz", "0" * 31 + "\n"):  # a trailing newline is not a hex digit either
         bad = {**pck_params(sgx), "cpusvn": cpusvn}
-        assert httpx.get(f"{server.url}/v4/pckcert", params=bad).status_code == 400
+        assert httpx.get(f"{azure_server.url}/v4/pckcert", params=bad).status_code == 400
     unknown_crl = {**PARAMS, "uri": "https://example.com/other.crl"}
-    assert httpx.get(f"{server.url}/v4/pckcrl", params=unknown_crl).status_code == 404
-    assert httpx.get(f"{server.url}/v4/tcb", params={**PARAMS, "fmspc": "00aabbccddee"}).status_code == 404
-    server.thim_status = 503
+    assert httpx.get(f"{azure_server.url}/v4/pckcrl", params=unknown_crl).status_code == 404
+    assert httpx.get(f"{azure_server.url}/v4/tcb", params={**PARAMS, "fmspc": "00aabbccddee"}).status_code == 404
+    azure_server.thim_status = 503
     try:
         headers = {"metadata": "true"}
-        assert httpx.get(f"{server.thim_url}/v4/pckcert", params=pck_params(sgx), headers=headers).status_code == 503
+        assert (
+            httpx.get(f"{azure_server.thim_url}/v4/pckcert", params=pck_params(sgx), headers=headers).status_code == 503
+        )
     finally:
-        server.thim_status = None
+        azure_server.thim_status = None
 
 
 @pytest.mark.parametrize(("which", "ca"), [("root", None), ("processor", "processor"), ("platform", "platform")])
-def test_crls_by_intels_distribution_url(server: SimulatedAzure, intel: SimulatedIntel, which: str, ca: str) -> None:
+def test_crls_by_intels_distribution_url(
+    azure_server: SimulatedAzure, intel: SimulatedIntel, which: str, ca: str
+) -> None:
     expected = intel.root_ca_crl() if ca is None else intel.pck_crl(ca)
     encoded = crl_uri_param(CRL_URIS[which])  # as Microsoft's client names it
-    pem = httpx.get(f"{server.url}/v4/pckcrl", params={**PARAMS, "uri": encoded, "api-version": API_VERSION_CRL})
-    der = httpx.get(f"{server.url}/v4/pckcrl", params={**PARAMS, "uri": CRL_URIS[which], "api-version": LEGACY_CRL_API})
+    pem = httpx.get(f"{azure_server.url}/v4/pckcrl", params={**PARAMS, "uri": encoded, "api-version": API_VERSION_CRL})
+    der = httpx.get(
+        f"{azure_server.url}/v4/pckcrl", params={**PARAMS, "uri": CRL_URIS[which], "api-version": LEGACY_CRL_API}
+    )
     assert pem.content.startswith(b"-----BEGIN X509 CRL-----") and der.content == expected
     assert RevocationList.parse(pem.content).der == expected
     chain = unquote(pem.headers["SGX-PCK-CRL-Issuer-Chain"]).encode()
     assert chain.endswith(intel.root_pem) and (ca is None) == (chain == intel.root_pem)
 
 
-def test_documents_headers_and_aliases(server: SimulatedAzure, intel: SimulatedIntel, sgx: SimulatedPlatform) -> None:
-    tcb = httpx.get(f"{server.url}/v4/tcb", params={**PARAMS, "fmspc": sgx.fmspc.hex().upper()})
+def test_documents_headers_and_aliases(
+    azure_server: SimulatedAzure, intel: SimulatedIntel, sgx: SimulatedPlatform
+) -> None:
+    tcb = httpx.get(f"{azure_server.url}/v4/tcb", params={**PARAMS, "fmspc": sgx.fmspc.hex().upper()})
     assert tcb.content == intel.tcb_info(sgx.fmspc, "sgx") and tcb.headers["Cache-Control"] == "max-age=600"
     assert unquote(tcb.headers["SGX-TCB-Info-Issuer-Chain"]).encode() == intel.signing_chain
-    v3 = httpx.get(f"{server.url}/v3/tcb", params={**PARAMS, "fmspc": sgx.fmspc.hex()})
+    v3 = httpx.get(f"{azure_server.url}/v3/tcb", params={**PARAMS, "fmspc": sgx.fmspc.hex()})
     assert json.loads(v3.content)["tcbInfo"]["version"] == 2
-    qe = httpx.get(f"{server.url}/v4/qe/identity", params=PARAMS)
-    assert qe.content == httpx.get(f"{server.url}/v4/qeid", params=PARAMS).content == intel.enclave_identity("QE")
+    qe = httpx.get(f"{azure_server.url}/v4/qe/identity", params=PARAMS)
+    assert qe.content == httpx.get(f"{azure_server.url}/v4/qeid", params=PARAMS).content == intel.enclave_identity("QE")
     assert unquote(qe.headers["SGX-Enclave-Identity-Issuer-Chain"]).encode() == intel.signing_chain
-    qve = httpx.get(f"{server.url}/v4/qveid", params=PARAMS)
+    qve = httpx.get(f"{azure_server.url}/v4/qveid", params=PARAMS)
     assert qve.content == intel.enclave_identity("QVE")
-    tdx = server.url.replace("/sgx/", "/tdx/")
+    tdx = azure_server.url.replace("/sgx/", "/tdx/")
     assert httpx.get(f"{tdx}/v4/qe/identity", params=PARAMS).content == intel.enclave_identity("TD_QE")
-    assert [r.service for r in server.requests][-1] == "global"
+    assert [r.service for r in azure_server.requests][-1] == "global"
 
 
-def test_regional_thim_serves_tdx_crls_by_ca_without_api_version(server: SimulatedAzure, intel: SimulatedIntel) -> None:
+def test_regional_thim_serves_tdx_crls_by_ca_without_api_version(
+    azure_server: SimulatedAzure, intel: SimulatedIntel
+) -> None:
     client = {"clientid": "production_client"}
     for ca in ("processor", "platform"):
-        crl = httpx.get(f"{server.url}/v4/pckcrl", params={"ca": ca, **client})
+        crl = httpx.get(f"{azure_server.url}/v4/pckcrl", params={"ca": ca, **client})
         assert crl.status_code == 200 and RevocationList.parse(crl.content).der == intel.pck_crl(ca)
         assert unquote(crl.headers["SGX-PCK-CRL-Issuer-Chain"]).encode() == intel.pck_crl_issuer_chain(ca)
-    root = httpx.get(f"{server.url}/v4/rootcacrl", params=client)
+    root = httpx.get(f"{azure_server.url}/v4/rootcacrl", params=client)
     assert bytes.fromhex(root.text) == intel.root_ca_crl()
     assert unquote(root.headers["SGX-PCK-CRL-Issuer-Chain"]).encode() == intel.root_pem
-    tdx = server.url.replace("/sgx/", "/tdx/")
+    tdx = azure_server.url.replace("/sgx/", "/tdx/")
     tcb = httpx.get(f"{tdx}/v4/tcb", params={**PARAMS, "fmspc": "00" * 6})
     assert tcb.status_code == 404  # an unknown FMSPC; a known one's chain is in TCB-Info-Issuer-Chain (the TDX tests)
-    assert httpx.get(f"{server.url}/v4/pckcrl", params={"uri": CRL_URIS["root"], **client}).status_code == 400
+    assert httpx.get(f"{azure_server.url}/v4/pckcrl", params={"uri": CRL_URIS["root"], **client}).status_code == 400
 
 
-def test_the_instance_metadata_service_tells_the_location(server: SimulatedAzure) -> None:
+def test_the_instance_metadata_service_tells_the_location(azure_server: SimulatedAzure) -> None:
     params = {"api-version": "2021-02-01"}
-    assert httpx.get(server.instance_url, params=params).status_code == 400  # no metadata header
-    answer = httpx.get(server.instance_url, params=params, headers={"metadata": "true"})
+    assert httpx.get(azure_server.instance_url, params=params).status_code == 400  # no metadata header
+    answer = httpx.get(azure_server.instance_url, params=params, headers={"metadata": "true"})
     assert answer.json() == {"compute": {"location": "eastus"}}
-    assert server.requests[-1].service == "imds"
+    assert azure_server.requests[-1].service == "imds"
 
 
 def test_an_outage_of_the_collateral_cache_spares_thim_and_the_instance_metadata(
-    server: SimulatedAzure, sgx: SimulatedPlatform
+    azure_server: SimulatedAzure, sgx: SimulatedPlatform
 ) -> None:
-    server.cache_status = 503
+    azure_server.cache_status = 503
     try:
-        assert httpx.get(f"{server.url}/v4/qe/identity", params=PARAMS).status_code == 503
-        assert httpx.get(f"{server.url}/v4/pckcert", params=pck_params(sgx)).status_code == 503
-        thim = httpx.get(f"{server.thim_url}/v4/pckcert", params=pck_params(sgx), headers={"metadata": "true"})
+        assert httpx.get(f"{azure_server.url}/v4/qe/identity", params=PARAMS).status_code == 503
+        assert httpx.get(f"{azure_server.url}/v4/pckcert", params=pck_params(sgx)).status_code == 503
+        thim = httpx.get(f"{azure_server.thim_url}/v4/pckcert", params=pck_params(sgx), headers={"metadata": "true"})
         assert thim.status_code == 200
-        imds = httpx.get(server.instance_url, params={"api-version": "2021-02-01"}, headers={"metadata": "true"})
+        imds = httpx.get(azure_server.instance_url, params={"api-version": "2021-02-01"}, headers={"metadata": "true"})
         assert imds.status_code == 200
     finally:
-        server.cache_status = None
+        azure_server.cache_status = None
 
 
 def test_over_tls(intel: SimulatedIntel, tmp_path: Path) -> None:

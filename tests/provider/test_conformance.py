@@ -45,7 +45,7 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+def conformance_world(tmp_path_factory: pytest.TempPathFactory) -> World:
     intel = SimulatedIntel(seed=6)
     root = tmp_path_factory.mktemp("trust") / "simulated-root.pem"
     root.write_bytes(intel.root_pem)
@@ -65,27 +65,27 @@ def tee_of(p: SimulatedPlatform) -> TeeType:
 
 
 @pytest.fixture(scope="module")
-def pcs(world: World) -> Iterator[SimulatedPcs]:
-    with SimulatedPcs(world.intel) as server:
+def pcs(conformance_world: World) -> Iterator[SimulatedPcs]:
+    with SimulatedPcs(conformance_world.intel) as server:
         yield server
 
 
-def _bundled(world: World, pcs: SimulatedPcs, tmp: Path) -> QuoteProvider:
+def _bundled(conformance_world: World, pcs: SimulatedPcs, tmp: Path) -> QuoteProvider:
     env = {
         "PYDCAP_COLLATERAL_URL": pcs.url,
         "PYDCAP_CACHE": str(tmp / "bundled.sqlite3"),
-        "PYDCAP_TRUSTED_ROOT": str(world.root_pem),
+        "PYDCAP_TRUSTED_ROOT": str(conformance_world.root_pem),
     }
     with pytest.warns(UntrustedRootWarning, match="bundled provider trusts a root other than Intel's"):
         return open_provider("bundled", env=env)
 
 
-def _qcnl(world: World, pcs: SimulatedPcs, tmp: Path, stack: list[PccsServer]) -> QuoteProvider:
+def _qcnl(conformance_world: World, pcs: SimulatedPcs, tmp: Path, stack: list[PccsServer]) -> QuoteProvider:
     config = PccsConfig(
         port=0,
         upstream=pcs.url,
         insecure_http=True,
-        root_ca=str(world.root_pem),
+        root_ca=str(conformance_world.root_pem),
         database=str(tmp / "pccs.sqlite3"),
         state_dir=str(tmp),
     )
@@ -93,18 +93,22 @@ def _qcnl(world: World, pcs: SimulatedPcs, tmp: Path, stack: list[PccsServer]) -
     stack.append(pccs)
     qcnl = tmp / "sgx_default_qcnl.conf"
     qcnl.write_text(json.dumps({"pccs_url": f"{pccs.url}/sgx/certification/v4/", "pccs_api_version": "3.1"}))
-    env = {"QCNL_CONF_PATH": str(qcnl), "AZDCAP_CACHE": str(tmp), "PYDCAP_TRUSTED_ROOT": str(world.root_pem)}
+    env = {
+        "QCNL_CONF_PATH": str(qcnl),
+        "AZDCAP_CACHE": str(tmp),
+        "PYDCAP_TRUSTED_ROOT": str(conformance_world.root_pem),
+    }
     with pytest.warns(UntrustedRootWarning, match="intel-qcnl provider trusts a root other than Intel's"):
         return open_provider("intel", env=env)
 
 
-def _azure(world: World, tmp: Path, stack: list[SimulatedAzure]) -> QuoteProvider:
+def _azure(conformance_world: World, tmp: Path, stack: list[SimulatedAzure]) -> QuoteProvider:
     cert, key = self_signed("localhost")
     (tmp / "thim.pem").write_bytes(cert)
     (tmp / "thim.key").write_bytes(key)
-    azure = SimulatedAzure(world.intel).start()
+    azure = SimulatedAzure(conformance_world.intel).start()
     stack.append(azure)
-    regional = SimulatedAzure(world.intel, tls=(tmp / "thim.pem", tmp / "thim.key")).start()
+    regional = SimulatedAzure(conformance_world.intel, tls=(tmp / "thim.pem", tmp / "thim.key")).start()
     stack.append(regional)
     env = {
         "AZDCAP_BASE_CERT_URL": azure.url,
@@ -113,17 +117,17 @@ def _azure(world: World, tmp: Path, stack: list[SimulatedAzure]) -> QuoteProvide
         "AZDCAP_REGION_URL": f"localhost:{regional.port}",
         "AZDCAP_BASE_CERT_URL_TDX": "/sgx/certification",
         "AZDCAP_CACHE": str(tmp),
-        "PYDCAP_TRUSTED_ROOT": str(world.root_pem),
+        "PYDCAP_TRUSTED_ROOT": str(conformance_world.root_pem),
     }
     with pytest.warns(UntrustedRootWarning, match="azure provider trusts a root other than Intel's"):
         return AzureProvider(env=env, settings=HttpSettings(verify_tls=str(tmp / "thim.pem")))
 
 
-def write_plugin_files(world: World, directory: Path) -> None:
+def write_plugin_files(conformance_world: World, directory: Path) -> None:
     """What the C test plugin serves: each platform's PCK chain and TCBm, the collateral of each FMSPC and
     CA, the QvE identity and the root CA CRL, all from the simulated Intel."""
-    intel = world.intel
-    for p in world.platforms.values():
+    intel = conformance_world.intel
+    for p in conformance_world.platforms.values():
         d = directory / "pck" / p.qe_id.hex()
         d.mkdir(parents=True, exist_ok=True)
         (d / "pck_chain.pem").write_bytes(p.pck_chain_pem)
@@ -147,9 +151,9 @@ def write_plugin_files(world: World, directory: Path) -> None:
     (directory / "qve_identity_issuer_chain.pem").write_bytes(intel.signing_chain)
 
 
-def _native(world: World, plugin: Path, tmp: Path) -> QuoteProvider:
+def _native(conformance_world: World, plugin: Path, tmp: Path) -> QuoteProvider:
     served = tmp / "served"
-    write_plugin_files(world, served)
+    write_plugin_files(conformance_world, served)
     library = tmp / "libdcap_quoteprov.so.1"
     library.write_bytes(plugin.read_bytes())
     provider = open_provider(str(library), env={"PYDCAP_SYSROOT": str(tmp / "empty-root")})
@@ -161,7 +165,7 @@ def _native(world: World, plugin: Path, tmp: Path) -> QuoteProvider:
 @pytest.fixture(scope="module", params=PROVIDERS)
 def provider(
     request: pytest.FixtureRequest,
-    world: World,
+    conformance_world: World,
     pcs: SimulatedPcs,
     plugin_builds: dict[str, Path],
     tmp_path_factory: pytest.TempPathFactory,
@@ -170,13 +174,13 @@ def provider(
     servers: list[PccsServer] = []
     azure: list[SimulatedAzure] = []
     if request.param == "bundled":
-        opened = _bundled(world, pcs, tmp)
+        opened = _bundled(conformance_world, pcs, tmp)
     elif request.param == "intel-qcnl":
-        opened = _qcnl(world, pcs, tmp, servers)
+        opened = _qcnl(conformance_world, pcs, tmp, servers)
     elif request.param == "azure":
-        opened = _azure(world, tmp, azure)
+        opened = _azure(conformance_world, tmp, azure)
     else:
-        opened = _native(world, plugin_builds["intel"], tmp)
+        opened = _native(conformance_world, plugin_builds["intel"], tmp)
     try:
         with opened:
             yield opened
@@ -191,16 +195,16 @@ def provider(
 
 
 @pytest.fixture(params=list(PLATFORMS))
-def platform(request: pytest.FixtureRequest, world: World) -> SimulatedPlatform:
-    return world.platforms[request.param]
+def platform(request: pytest.FixtureRequest, conformance_world: World) -> SimulatedPlatform:
+    return conformance_world.platforms[request.param]
 
 
 def test_open_provider_gave_the_provider_asked_for(provider: QuoteProvider, request: pytest.FixtureRequest) -> None:
     assert provider.name.split(":")[0] == request.node.callspec.params["provider"]
 
 
-def test_same_collateral(provider: QuoteProvider, platform: SimulatedPlatform, world: World) -> None:
-    expected = world.intel.collateral_for(platform)
+def test_same_collateral(provider: QuoteProvider, platform: SimulatedPlatform, conformance_world: World) -> None:
+    expected = conformance_world.intel.collateral_for(platform)
     ca = "processor" if platform.ca == "processor" else "platform"
     asked = provider.verification_collateral(platform.fmspc, ca, tee_of(platform))
     from_quote = provider.collateral_for_quote(platform.quote(report_data=b"conformance"))
@@ -208,29 +212,29 @@ def test_same_collateral(provider: QuoteProvider, platform: SimulatedPlatform, w
     assert from_quote.digest == expected.digest
 
 
-def _verdict(world: World, quote: bytes, collateral: Collateral) -> tuple[object, ...]:
-    r = Verifier(trusted_root=world.intel.trust_root).verify(quote, collateral)
+def _verdict(conformance_world: World, quote: bytes, collateral: Collateral) -> tuple[object, ...]:
+    r = Verifier(trusted_root=conformance_world.intel.trust_root).verify(quote, collateral)
     return (r.qv_result, r.tcb_status, r.failure, tuple(r.advisory_ids), r.accepted)
 
 
-def test_same_verdict(provider: QuoteProvider, platform: SimulatedPlatform, world: World) -> None:
+def test_same_verdict(provider: QuoteProvider, platform: SimulatedPlatform, conformance_world: World) -> None:
     quote = platform.quote(report_data=b"conformance")
-    reference = _verdict(world, quote, world.intel.collateral_for(platform))
-    assert _verdict(world, quote, provider.collateral_for_quote(quote)) == reference
+    reference = _verdict(conformance_world, quote, conformance_world.intel.collateral_for(platform))
+    assert _verdict(conformance_world, quote, provider.collateral_for_quote(quote)) == reference
 
 
-def test_the_reference_verdicts_differ(world: World) -> None:
+def test_the_reference_verdicts_differ(conformance_world: World) -> None:
     """The platforms are chosen so that the verdicts the providers must agree on are not all alike."""
     statuses = {
-        _verdict(world, q, world.intel.collateral_for(p))[1]
-        for p in world.platforms.values()
+        _verdict(conformance_world, q, conformance_world.intel.collateral_for(p))[1]
+        for p in conformance_world.platforms.values()
         for q in [p.quote(report_data=b"conformance")]
     }
     assert {"UpToDate", "OutOfDate"} <= statuses
 
 
 def test_same_pck_certificate_chain_and_certified_tcb(
-    provider: QuoteProvider, platform: SimulatedPlatform, world: World
+    provider: QuoteProvider, platform: SimulatedPlatform, conformance_world: World
 ) -> None:
     chain = provider.pck_cert_chain(platform_id(platform))
     assert ders(chain.pem) == ders(platform.pck_chain_pem)
@@ -238,8 +242,8 @@ def test_same_pck_certificate_chain_and_certified_tcb(
     assert chain.pck.fmspc == platform.fmspc
 
 
-def test_same_qve_identity_and_root_ca_crl(provider: QuoteProvider, world: World) -> None:
+def test_same_qve_identity_and_root_ca_crl(provider: QuoteProvider, conformance_world: World) -> None:
     qve = provider.qve_identity()
-    assert qve.identity.to_bytes() == world.intel.enclave_identity("QVE")
-    assert ders(qve.issuer_chain) == ders(world.intel.signing_chain)
-    assert provider.root_ca_crl() == world.intel.root_ca_crl()
+    assert qve.identity.to_bytes() == conformance_world.intel.enclave_identity("QVE")
+    assert ders(qve.issuer_chain) == ders(conformance_world.intel.signing_chain)
+    assert provider.root_ca_crl() == conformance_world.intel.root_ca_crl()

@@ -62,7 +62,7 @@ def _last_request(provider: NativeProvider) -> str:
 
 
 @pytest.fixture
-def intel(plugin_builds: dict[str, Path], served: Served, tmp_path: Path) -> Iterator[NativeProvider]:
+def intel_plugin(plugin_builds: dict[str, Path], served: Served, tmp_path: Path) -> Iterator[NativeProvider]:
     # A private copy per test: each load gets fresh counters.
     copy = tmp_path / "libdcap_quoteprov.so.1"
     copy.write_bytes(plugin_builds["intel"].read_bytes())
@@ -70,9 +70,9 @@ def intel(plugin_builds: dict[str, Path], served: Served, tmp_path: Path) -> Ite
         yield provider
 
 
-def test_struct_layouts_match_gcc(intel: NativeProvider) -> None:
+def test_struct_layouts_match_gcc(intel_plugin: NativeProvider) -> None:
     layout = (ctypes.c_uint32 * 32)()
-    intel.library.fakeqpl_layout(layout)
+    intel_plugin.library.fakeqpl_layout(layout)
     p, q, c = abi.PckCertIdStruct, abi.QuoteConfigStruct, abi.CollateralStruct
     ours = [
         ctypes.sizeof(p), p.qe3_id_size.offset, p.p_platform_cpu_svn.offset, p.p_platform_pce_isv_svn.offset,
@@ -87,19 +87,19 @@ def test_struct_layouts_match_gcc(intel: NativeProvider) -> None:
     assert (ctypes.sizeof(p), ctypes.sizeof(q), ctypes.sizeof(c)) == (43, 34, 120)
 
 
-def test_global_init_is_called_once_and_cleanup_on_close(intel: NativeProvider) -> None:
-    assert intel.library.fakeqpl_init_calls() == 1
-    intel.close()
-    assert intel.library.fakeqpl_cleanup_calls() == 1
-    intel.close()
-    assert intel.library.fakeqpl_cleanup_calls() == 1
+def test_global_init_is_called_once_and_cleanup_on_close(intel_plugin: NativeProvider) -> None:
+    assert intel_plugin.library.fakeqpl_init_calls() == 1
+    intel_plugin.close()
+    assert intel_plugin.library.fakeqpl_cleanup_calls() == 1
+    intel_plugin.close()
+    assert intel_plugin.library.fakeqpl_cleanup_calls() == 1
     with pytest.raises(ProviderError, match="closed"):
-        intel.root_ca_crl()
+        intel_plugin.root_ca_crl()
 
 
-def test_pck_cert_chain_marshals_the_platform_id_and_frees(intel: NativeProvider, served: Served) -> None:
-    result = intel.pck_cert_chain(PLATFORM)
-    assert _last_request(intel) == (
+def test_pck_cert_chain_marshals_the_platform_id_and_frees(intel_plugin: NativeProvider, served: Served) -> None:
+    result = intel_plugin.pck_cert_chain(PLATFORM)
+    assert _last_request(intel_plugin) == (
         f"qeid={bytes(range(16)).hex()} cpusvn={bytes(range(100, 116)).hex()} "
         f"pcesvn={0x0D0E} pceid={0x0A0B} ppid_size=384 ppid_first={0xAB} suite=1"
     )
@@ -108,13 +108,13 @@ def test_pck_cert_chain_marshals_the_platform_id_and_frees(intel: NativeProvider
     assert result.cert_cpu_svn == served.pck.sgx.tcb.cpu_svn
     assert result.cert_pce_svn == served.pck.sgx.tcb.pce_svn
     assert result.pck.fmspc == served.pck.fmspc
-    assert _total(intel) > 0 and _live(intel) == 0
+    assert _total(intel_plugin) > 0 and _live(intel_plugin) == 0
 
 
-def test_pck_cert_chain_without_encrypted_ppid(intel: NativeProvider) -> None:
+def test_pck_cert_chain_without_encrypted_ppid(intel_plugin: NativeProvider) -> None:
     platform = PlatformId(qe_id=b"\x01" * 16, cpu_svn=bytes(16), pce_svn=1, pce_id=0)
-    intel.pck_cert_chain(platform)
-    assert "ppid_size=0 ppid_first=0" in _last_request(intel)
+    intel_plugin.pck_cert_chain(platform)
+    assert "ppid_size=0 ppid_first=0" in _last_request(intel_plugin)
 
 
 @pytest.mark.parametrize("tee", ["sgx", "tdx"])
@@ -136,19 +136,19 @@ def test_collateral_verifies_and_is_released(
     assert (result.failure.value if result.failure else None) == b.expected["failure"]
 
 
-def test_request_reaches_the_plugin_as_given(intel: NativeProvider, served: Served) -> None:
-    intel.collateral_for_quote(served.tdx.quote)
+def test_request_reaches_the_plugin_as_given(intel_plugin: NativeProvider, served: Served) -> None:
+    intel_plugin.collateral_for_quote(served.tdx.quote)
     fmspc = (served.directory / "tdx" / "fmspc.hex").read_text()
-    assert _last_request(intel) == f"tdx fmspc={fmspc} ca=platform"
+    assert _last_request(intel_plugin) == f"tdx fmspc={fmspc} ca=platform"
 
 
-def test_plugin_errors_are_named(intel: NativeProvider, served: Served) -> None:
+def test_plugin_errors_are_named(intel_plugin: NativeProvider, served: Served) -> None:
     fmspc = bytes.fromhex((served.directory / "sgx" / "fmspc.hex").read_text())
     with pytest.raises(CollateralNotFound) as info:
-        intel.verification_collateral(bytes(6), "processor")
+        intel_plugin.verification_collateral(bytes(6), "processor")
     assert info.value.code == codes.TCBINFO_NOT_FOUND and info.value.name == "SGX_QL_TCBINFO_NOT_FOUND"
     with pytest.raises(CollateralNotFound, match="SGX_QL_NO_QUOTE_COLLATERAL_DATA"):
-        intel.verification_collateral(fmspc, "platform")
+        intel_plugin.verification_collateral(fmspc, "platform")
     cases: list[tuple[int, type[ProviderError]]] = [
         (0xE047, PlatformUnknown),
         (0xE040, ServiceUnavailable),
@@ -158,22 +158,22 @@ def test_plugin_errors_are_named(intel: NativeProvider, served: Served) -> None:
         (0xE0FE, UnexpectedProviderError),
     ]
     for code, family in cases:
-        intel.library.fakeqpl_fail_next(code)
+        intel_plugin.library.fakeqpl_fail_next(code)
         with pytest.raises(family) as caught:
-            intel.pck_cert_chain(PLATFORM)
+            intel_plugin.pck_cert_chain(PLATFORM)
         assert caught.value.code == code
     assert "UNKNOWN_QUOTE3_ERROR_0xE0FE" in str(caught.value)
-    assert _live(intel) == 0
+    assert _live(intel_plugin) == 0
 
 
-def test_bad_requests_never_reach_the_plugin(intel: NativeProvider) -> None:
+def test_bad_requests_never_reach_the_plugin(intel_plugin: NativeProvider) -> None:
     with pytest.raises(InvalidParameter, match="FMSPC must be 6 bytes"):
-        intel.verification_collateral(bytes(5), "processor")
+        intel_plugin.verification_collateral(bytes(5), "processor")
     with pytest.raises(InvalidParameter, match="CA must be"):
-        intel.verification_collateral(bytes(6), "Processor")  # type: ignore[arg-type]
+        intel_plugin.verification_collateral(bytes(6), "Processor")  # type: ignore[arg-type]
     with pytest.raises(PlatformRequestError, match="CPUSVN"):  # refused where the platform id is made
         PlatformId(qe_id=b"\x01" * 16, cpu_svn=bytes(15), pce_svn=1, pce_id=0)
-    assert _total(intel) == 0
+    assert _total(intel_plugin) == 0
 
 
 def test_unsupported_collateral_version_is_refused_after_freeing(
@@ -187,27 +187,27 @@ def test_unsupported_collateral_version_is_refused_after_freeing(
         assert _live(provider) == 0
 
 
-def test_qve_identity_root_crl_and_clear_cache(intel: NativeProvider, served: Served) -> None:
-    qve = intel.qve_identity()
+def test_qve_identity_root_crl_and_clear_cache(intel_plugin: NativeProvider, served: Served) -> None:
+    qve = intel_plugin.qve_identity()
     assert qve.identity.to_bytes() == (served.directory / "qve_identity.json").read_bytes()
     assert qve.issuer_chain == (served.directory / "qve_identity_issuer_chain.pem").read_bytes()
-    assert intel.root_ca_crl() == served.expected(served.sgx).root_ca_crl
-    intel.clear_cache(CacheKind.CERTIFICATE | CacheKind.QV_COLLATERAL)
-    assert intel.library.fakeqpl_last_clear() == 3
-    assert _live(intel) == 0
+    assert intel_plugin.root_ca_crl() == served.expected(served.sgx).root_ca_crl
+    intel_plugin.clear_cache(CacheKind.CERTIFICATE | CacheKind.QV_COLLATERAL)
+    assert intel_plugin.library.fakeqpl_last_clear() == 3
+    assert _live(intel_plugin) == 0
 
 
-def test_intel_logging_levels(intel: NativeProvider, served: Served) -> None:
+def test_intel_logging_levels(intel_plugin: NativeProvider, served: Served) -> None:
     messages: list[tuple[LogLevel, str]] = []
-    intel.set_logging(lambda level, text: messages.append((level, text)), LogLevel.INFO)
-    intel.collateral_for_quote(served.sgx.quote)
+    intel_plugin.set_logging(lambda level, text: messages.append((level, text)), LogLevel.INFO)
+    intel_plugin.collateral_for_quote(served.sgx.quote)
     assert (LogLevel.INFO, "[fakeqpl] collateral requested") in messages
     messages.clear()
-    intel.set_logging(lambda level, text: messages.append((level, text)), LogLevel.ERROR)
-    intel.collateral_for_quote(served.sgx.quote)
+    intel_plugin.set_logging(lambda level, text: messages.append((level, text)), LogLevel.ERROR)
+    intel_plugin.collateral_for_quote(served.sgx.quote)
     assert messages == []
-    intel.set_logging(None)
-    intel.collateral_for_quote(served.sgx.quote)
+    intel_plugin.set_logging(None)
+    intel_plugin.collateral_for_quote(served.sgx.quote)
     assert messages == []
 
 

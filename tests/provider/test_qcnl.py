@@ -34,12 +34,12 @@ from pydcap.provider.qcnl.provider import QcnlProvider
 from pydcap.quote import TeeType
 from tests.provider.local_pck_files import install, platform_certificates, real_platform_file
 from tests.provider.pccs_server import PccsData, running_pccs
-from tests.support.provider import PLATFORM, QE_ID, Clock, Pccs, provider
+from tests.support.provider import PLATFORM, QE_ID, Clock, QcnlPccs, provider
 
 PCK_AND_ITS_CRLS = ["pckcert", "pckcrl", "rootcacrl"]  # a PCK answer, then the CRLs it is checked against
 
 
-def test_sgx_collateral_with_api_3_0(qcnl_pccs: Pccs) -> None:
+def test_sgx_collateral_with_api_3_0(qcnl_pccs: QcnlPccs) -> None:
     b = qcnl_pccs.data.sgx
     with provider(qcnl_pccs.config()) as p:
         collateral = p.collateral_for_quote(b.quote)
@@ -55,7 +55,7 @@ def test_sgx_collateral_with_api_3_0(qcnl_pccs: Pccs) -> None:
     assert result.tcb_status is not None and result.tcb_status.value == b.expected["tcb_status"]
 
 
-def test_tdx_collateral_with_api_3_1_and_early_update(qcnl_pccs: Pccs) -> None:
+def test_tdx_collateral_with_api_3_1_and_early_update(qcnl_pccs: QcnlPccs) -> None:
     b = qcnl_pccs.data.tdx
     with provider(qcnl_pccs.config(pccs_api_version="3.1", tcb_update_type="early")) as p:
         collateral = p.collateral_for_quote(b.quote)
@@ -70,7 +70,7 @@ def test_tdx_collateral_with_api_3_1_and_early_update(qcnl_pccs: Pccs) -> None:
     assert (result.failure, result.tcb_status and result.tcb_status.value) == (None, b.expected["tcb_status"])
 
 
-def test_pck_certificate_request_and_custom_options(qcnl_pccs: Pccs) -> None:
+def test_pck_certificate_request_and_custom_options(qcnl_pccs: QcnlPccs) -> None:
     config = qcnl_pccs.config(
         custom_request_options={"get_cert": {"headers": {"metadata": "true"}, "params": {"api-version": "x"}}}
     )
@@ -88,7 +88,7 @@ def test_pck_certificate_request_and_custom_options(qcnl_pccs: Pccs) -> None:
     assert len(chain.chain) == 3 and chain.tcbm.endswith(chain.cert_pce_svn.to_bytes(2, "little").hex())
 
 
-def test_local_pck_url_first_then_pccs(qcnl_pccs: Pccs) -> None:
+def test_local_pck_url_first_then_pccs(qcnl_pccs: QcnlPccs) -> None:
     local = PccsData(qcnl_pccs.data.sgx, qcnl_pccs.data.tdx, "ff" * 16)
     with running_pccs(local) as local_url:
         with provider(qcnl_pccs.config(local_pck_url=local_url)) as p:
@@ -101,7 +101,7 @@ def test_local_pck_url_first_then_pccs(qcnl_pccs: Pccs) -> None:
 
 
 @pytest.mark.parametrize(("delay", "waits"), [(0, [1.0, 2.0]), (10, [10.0, 10.0])])
-def test_retries_on_503(qcnl_pccs: Pccs, delay: int, waits: list[float]) -> None:
+def test_retries_on_503(qcnl_pccs: QcnlPccs, delay: int, waits: list[float]) -> None:
     clock = Clock()
     qcnl_pccs.data.fail_next = [503, 503]
     with provider(qcnl_pccs.config(retry_times=2, retry_delay=delay), clock) as p:
@@ -121,14 +121,14 @@ def test_retries_on_503(qcnl_pccs: Pccs, delay: int, waits: list[float]) -> None
         (429, MalformedResponse, codes.UNKNOWN_MESSAGE_RESPONSE),
     ],
 )
-def test_statuses_are_named_and_not_retried(qcnl_pccs: Pccs, status: int, family: type, code: int) -> None:
+def test_statuses_are_named_and_not_retried(qcnl_pccs: QcnlPccs, status: int, family: type, code: int) -> None:
     qcnl_pccs.data.fail_next = [status]
     with provider(qcnl_pccs.config(retry_times=3)) as p, pytest.raises(family) as info:
         p.pck_cert_chain(PLATFORM)
     assert info.value.code == code and len(qcnl_pccs.data.requests) == 1
 
 
-def test_missing_collateral_names_what_is_missing(qcnl_pccs: Pccs) -> None:
+def test_missing_collateral_names_what_is_missing(qcnl_pccs: QcnlPccs) -> None:
     with provider(qcnl_pccs.config()) as p, pytest.raises(CollateralNotFound) as info:
         p.verification_collateral(bytes(6), "processor")
     assert info.value.code == codes.TCBINFO_NOT_FOUND
@@ -147,7 +147,7 @@ def test_unreachable_service_is_retried_then_a_network_error() -> None:
     assert clock.sleeps == [1.0]
 
 
-def test_cache_expiry_hours_max_age_and_clear(qcnl_pccs: Pccs) -> None:
+def test_cache_expiry_hours_max_age_and_clear(qcnl_pccs: QcnlPccs) -> None:
     clock = Clock()
     with provider(qcnl_pccs.config(pck_cache_expire_hours=1), clock) as p:  # the CRLs are not cached (0 hours)
         p.pck_cert_chain(PLATFORM)
@@ -173,7 +173,7 @@ def test_cache_expiry_hours_max_age_and_clear(qcnl_pccs: Pccs) -> None:
         assert qcnl_pccs.data.endpoints()[9:] == root_ca_crl * 2
 
 
-def test_a_qve_identity_that_is_another_enclaves_is_refused(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_a_qve_identity_that_is_another_enclaves_is_refused(qcnl_pccs: QcnlPccs, qcnl_cache_base: Path) -> None:
     """This PCCS answers the QE identity (Intel-signed) for the QvE's: authentic, but not the document asked
     for. The conformance suite gets a genuine QvE identity from the simulated Intel."""
     messages: list[tuple[LogLevel, str]] = []
@@ -189,13 +189,13 @@ def test_a_qve_identity_that_is_another_enclaves_is_refused(qcnl_pccs: Pccs, qcn
     assert (LogLevel.INFO, f"[QCNL] GET {qcnl_pccs.url}qve/identity?update=standard") in messages
 
 
-def test_tdx_needs_sgx_in_the_url(qcnl_pccs: Pccs) -> None:
+def test_tdx_needs_sgx_in_the_url(qcnl_pccs: QcnlPccs) -> None:
     config = parse_qcnl_config(json.dumps({"pccs_url": qcnl_pccs.url.replace("/sgx/", "/other/")}))
     with provider(config) as p, pytest.raises(UnexpectedProviderError, match="no /sgx/"):
         p.verification_collateral(bytes(6), "platform", TeeType.TDX)
 
 
-def test_opened_by_name_with_the_configuration_file(qcnl_pccs: Pccs, tmp_path: Path) -> None:
+def test_opened_by_name_with_the_configuration_file(qcnl_pccs: QcnlPccs, tmp_path: Path) -> None:
     conf = tmp_path / "sgx_default_qcnl.conf"
     conf.write_text(f'{{\n  // written by the test\n  "pccs_url": "{qcnl_pccs.url}"\n}}\n')
     env = {"PYDCAP_SYSROOT": str(tmp_path / "empty-root"), "QCNL_CONF_PATH": str(conf)}
@@ -240,7 +240,7 @@ def test_local_cache_only_selects_the_certificate_for_the_tcb(
 
 
 def test_local_cache_only_asks_no_service_for_pck_but_collateral_still_comes_from_it(
-    qcnl_pccs: Pccs, qcnl_cache_base: Path
+    qcnl_pccs: QcnlPccs, qcnl_cache_base: Path
 ) -> None:
     real = real_platform_file(qcnl_pccs.data.sgx.quote, qcnl_pccs.data.documents("sgx")[1].tcb_info.to_bytes(), EXPIRY)
     install(qcnl_cache_base / ".dcap-qcnl", f"{QE_ID.hex()}_0000", real.content)  # Intel-signed, checked offline

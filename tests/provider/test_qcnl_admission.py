@@ -27,7 +27,7 @@ from pydcap.provider.qcnl.provider import QcnlProvider
 from pydcap.provider.trust import TRUSTED_ROOT_ENV, UntrustedRootWarning
 from pydcap.sim import SimulatedIntel
 from tests.provider.local_pck_files import install, platform_certificates
-from tests.support.provider import PLATFORM, QE_ID, Clock, Pccs, provider
+from tests.support.provider import PLATFORM, QE_ID, Clock, QcnlPccs, provider
 
 DAY = 24 * 3600
 LOCAL_ONLY = parse_qcnl_config('{"pccs_url": "http://127.0.0.1:9/sgx/certification/v4/", "local_cache_only": true}')
@@ -51,7 +51,7 @@ def break_pem_signature(pem: bytes) -> bytes:
     return b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der) + b"-----END CERTIFICATE-----\n"
 
 
-def urls(qcnl_pccs: Pccs) -> dict[str, str]:
+def urls(qcnl_pccs: QcnlPccs) -> dict[str, str]:
     """The URL each endpoint is asked at for SGX collateral and PLATFORM's certificate (API 3.0, its cache key)."""
     fmspc = qcnl_pccs.data.documents("sgx")[0]
     return {
@@ -63,7 +63,7 @@ def urls(qcnl_pccs: Pccs) -> dict[str, str]:
     }
 
 
-def cached(qcnl_pccs: Pccs, directory: Path) -> set[str]:
+def cached(qcnl_pccs: QcnlPccs, directory: Path) -> set[str]:
     """The endpoints whose answers have a cache file (and no other file is there)."""
     names = {cache_key(url): endpoint for endpoint, url in urls(qcnl_pccs).items()}
     files = {path.name for path in directory.iterdir()}
@@ -71,7 +71,7 @@ def cached(qcnl_pccs: Pccs, directory: Path) -> set[str]:
     return {names[name] for name in files}
 
 
-def caching(qcnl_pccs: Pccs) -> QcnlConfig:
+def caching(qcnl_pccs: QcnlPccs) -> QcnlConfig:
     return qcnl_pccs.config(pck_cache_expire_hours=1, verify_collateral_cache_expire_hours=1)
 
 
@@ -121,7 +121,7 @@ ADMITTED_WITHOUT = {
 
 @pytest.mark.parametrize("tampering", list(TAMPERED))
 def test_a_tampered_collateral_answer_fails_the_call_and_is_not_kept(
-    qcnl_pccs: Pccs, qcnl_cache_base: Path, tampering: str
+    qcnl_pccs: QcnlPccs, qcnl_cache_base: Path, tampering: str
 ) -> None:
     endpoint, change, code, failure = TAMPERED[tampering]
     fmspc = bytes.fromhex(qcnl_pccs.data.documents("sgx")[0])
@@ -150,7 +150,7 @@ def test_the_tampering_edits_what_it_says() -> None:
 
 
 def test_a_pck_certificate_with_a_broken_signature_fails_and_is_not_kept(
-    qcnl_pccs: Pccs, qcnl_cache_base: Path
+    qcnl_pccs: QcnlPccs, qcnl_cache_base: Path
 ) -> None:
     qcnl_pccs.data.altered["pckcert"] = break_pem_signature
     with provider(caching(qcnl_pccs)) as p:
@@ -161,7 +161,7 @@ def test_a_pck_certificate_with_a_broken_signature_fails_and_is_not_kept(
     assert cached(qcnl_pccs, qcnl_cache_base / ".dcap-qcnl") == {"pckcrl", "rootcacrl"}
 
 
-def test_a_pck_certificate_for_another_platform_is_refused(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_a_pck_certificate_for_another_platform_is_refused(qcnl_pccs: QcnlPccs, qcnl_cache_base: Path) -> None:
     """This PCCS answers its one certificate (PCE-ID 0000) whatever PCE-ID is asked for."""
     other = PlatformId(QE_ID, bytes(16), 13, pce_id=1)
     with provider(caching(qcnl_pccs)) as p, pytest.raises(UntrustedCollateral, match="PCK_CERT_MISMATCH") as info:
@@ -173,21 +173,21 @@ def test_a_pck_certificate_for_another_platform_is_refused(qcnl_pccs: Pccs, qcnl
 # ---- planted cache files ------------------------------------------------------------------------------------
 
 
-def planted_tcb_info(qcnl_pccs: Pccs) -> tuple[str, bytes]:
+def planted_tcb_info(qcnl_pccs: QcnlPccs) -> tuple[str, bytes]:
     collateral = qcnl_pccs.data.documents("sgx")[1]
     headers = {"TCB-Info-Issuer-Chain": quote(collateral.tcb_info_issuer_chain.decode())}
     body = edit_first_tcb_status(collateral.tcb_info.to_bytes())
     return "tcb", CachedResponse.create(CacheKind.QV_COLLATERAL, 2_000_000, headers, body).encode()
 
 
-def planted_pck_crl(qcnl_pccs: Pccs) -> tuple[str, bytes]:
+def planted_pck_crl(qcnl_pccs: QcnlPccs) -> tuple[str, bytes]:
     collateral = qcnl_pccs.data.documents("sgx")[1]
     headers = {"SGX-PCK-CRL-Issuer-Chain": quote(collateral.pck_crl_issuer_chain.decode())}
     body = break_signature(collateral.pck_crl).hex().encode()
     return "pckcrl", CachedResponse.create(CacheKind.QV_COLLATERAL, 2_000_000, headers, body).encode()
 
 
-def planted_simulated_pck(qcnl_pccs: Pccs) -> tuple[str, bytes]:
+def planted_simulated_pck(qcnl_pccs: QcnlPccs) -> tuple[str, bytes]:
     """A PCK certificate of a simulated Intel (another root), in the cache file of the real platform's."""
     platform = platform_certificates().platform
     leaf, _, chain = platform.pck_chain_pem.partition(b"-----END CERTIFICATE-----\n")
@@ -198,7 +198,7 @@ def planted_simulated_pck(qcnl_pccs: Pccs) -> tuple[str, bytes]:
 
 @pytest.mark.parametrize("plant", [planted_tcb_info, planted_pck_crl, planted_simulated_pck])
 def test_a_planted_cache_file_is_refused_deleted_and_fetched_again(
-    qcnl_pccs: Pccs, qcnl_cache_base: Path, plant: Callable[[Pccs], tuple[str, bytes]]
+    qcnl_pccs: QcnlPccs, qcnl_cache_base: Path, plant: Callable[[QcnlPccs], tuple[str, bytes]]
 ) -> None:
     endpoint, item = plant(qcnl_pccs)
     path = install(qcnl_cache_base / ".dcap-qcnl", cache_key(urls(qcnl_pccs)[endpoint]), item)
@@ -213,7 +213,7 @@ def test_a_planted_cache_file_is_refused_deleted_and_fetched_again(
     assert chain.pck.fmspc.hex() == qcnl_pccs.data.documents("sgx")[0]
 
 
-def test_a_genuine_cache_file_is_checked_served_and_kept(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_a_genuine_cache_file_is_checked_served_and_kept(qcnl_pccs: QcnlPccs, qcnl_cache_base: Path) -> None:
     """A file as Intel's library (or another process) writes it: served without a request, left as it is, and
     remembered in memory once checked."""
     clock = Clock()
@@ -232,7 +232,7 @@ def test_a_genuine_cache_file_is_checked_served_and_kept(qcnl_pccs: Pccs, qcnl_c
 # ---- time -------------------------------------------------------------------------------------------------
 
 
-def test_nothing_is_cached_past_its_own_freshness(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_nothing_is_cached_past_its_own_freshness(qcnl_pccs: QcnlPccs, qcnl_cache_base: Path) -> None:
     collateral = qcnl_pccs.data.documents("sgx")[1]
     next_update = TcbInfo.parse(collateral.tcb_info.to_bytes()).next_update
     clock = Clock()
@@ -248,7 +248,7 @@ def test_nothing_is_cached_past_its_own_freshness(qcnl_pccs: Pccs, qcnl_cache_ba
     assert not tcb_file.exists()  # expired, deleted; the answer, already past its freshness, was not kept
 
 
-def test_a_cache_file_past_its_documents_freshness_is_deleted(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_a_cache_file_past_its_documents_freshness_is_deleted(qcnl_pccs: QcnlPccs, qcnl_cache_base: Path) -> None:
     """Intel's library keeps an answer for the configured hours; pydcap serves it no longer than the document."""
     collateral = qcnl_pccs.data.documents("sgx")[1]
     next_update = TcbInfo.parse(collateral.tcb_info.to_bytes()).next_update
@@ -271,7 +271,7 @@ def simulated() -> SimulatedIntel:
 
 
 def test_the_root_is_intels_unless_one_is_passed_and_then_announced(
-    qcnl_pccs: Pccs, simulated: SimulatedIntel, qcnl_cache_base: Path, tmp_path: Path
+    qcnl_pccs: QcnlPccs, simulated: SimulatedIntel, qcnl_cache_base: Path, tmp_path: Path
 ) -> None:
     root = tmp_path / "root.pem"
     root.write_bytes(simulated.root_pem)
@@ -295,7 +295,7 @@ def test_the_root_is_intels_unless_one_is_passed_and_then_announced(
 
 
 def test_a_provider_trusting_another_root_refuses_intels_answers(
-    qcnl_pccs: Pccs, qcnl_cache_base: Path, simulated: SimulatedIntel
+    qcnl_pccs: QcnlPccs, qcnl_cache_base: Path, simulated: SimulatedIntel
 ) -> None:
     config = qcnl_pccs.config(pck_cache_expire_hours=1, verify_collateral_cache_expire_hours=1, pccs_api_version="3.1")
     with provider(config, trust=simulated.trust_root) as p, pytest.raises(UntrustedCollateral) as info:

@@ -17,24 +17,24 @@ import pytest
 from pydcap.provider.interface import CacheKind, PlatformId
 from pydcap.provider.qcnl.cache import CACHE_ENTRIES, QcnlCache, cache_locations
 from pydcap.provider.qcnl.config import QcnlConfig
-from tests.support.provider import PLATFORM, QE_ID, Clock, Pccs, provider
+from tests.support.provider import PLATFORM, QE_ID, Clock, QcnlPccs, provider
 
 HOUR = 3600
 PCK_AND_ITS_CRLS = ["pckcert", "pckcrl", "rootcacrl"]  # a PCK answer, then the CRLs it is checked against
 
 
-def caching_pck(qcnl_pccs: Pccs, hours: float = 1) -> QcnlConfig:
+def caching_pck(qcnl_pccs: QcnlPccs, hours: float = 1) -> QcnlConfig:
     """PCK answers cached for ``hours``, the CRLs that check them for a day: a later provider needs neither."""
     return qcnl_pccs.config(pck_cache_expire_hours=hours, verify_collateral_cache_expire_hours=24)
 
 
-def pck_file(qcnl_pccs: Pccs, directory: Path) -> Path:
+def pck_file(qcnl_pccs: QcnlPccs, directory: Path) -> Path:
     """Where the PCK answer for PLATFORM lives: sha256 of the URL without its encrypted PPID."""
     url = f"{qcnl_pccs.url}pckcert?qeid={QE_ID.hex().upper()}&cpusvn={'00' * 16}&pcesvn=0D00&pceid=0000"
     return directory / hashlib.sha256(url.encode()).hexdigest()
 
 
-def fetch_everything(qcnl_pccs: Pccs, config_hours: float, clock: Clock) -> tuple[str, bytes, bytes]:
+def fetch_everything(qcnl_pccs: QcnlPccs, config_hours: float, clock: Clock) -> tuple[str, bytes, bytes]:
     config = qcnl_pccs.config(pck_cache_expire_hours=config_hours, verify_collateral_cache_expire_hours=config_hours)
     with provider(config, clock) as p:
         chain = p.pck_cert_chain(PLATFORM)
@@ -43,7 +43,7 @@ def fetch_everything(qcnl_pccs: Pccs, config_hours: float, clock: Clock) -> tupl
     return chain.tcbm, collateral.digest, root_ca_crl
 
 
-def test_a_fresh_provider_is_served_from_disk(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_a_fresh_provider_is_served_from_disk(qcnl_pccs: QcnlPccs, qcnl_cache_base: Path) -> None:
     clock = Clock()
     first = fetch_everything(qcnl_pccs, 1, clock)
     asked = len(qcnl_pccs.data.requests)
@@ -56,7 +56,7 @@ def test_a_fresh_provider_is_served_from_disk(qcnl_pccs: Pccs, qcnl_cache_base: 
     assert len(qcnl_pccs.data.requests) == asked
 
 
-def test_files_are_intels_cache_items(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_files_are_intels_cache_items(qcnl_pccs: QcnlPccs, qcnl_cache_base: Path) -> None:
     clock = Clock()
     with provider(qcnl_pccs.config(pck_cache_expire_hours=2), clock) as p:
         chain = p.pck_cert_chain(PLATFORM)
@@ -70,7 +70,7 @@ def test_files_are_intels_cache_items(qcnl_pccs: Pccs, qcnl_cache_base: Path) ->
     assert f"\r\nSGX-TCBm: {chain.tcbm}\r\n".lower() in header.lower()
 
 
-def test_an_item_written_as_intel_writes_it_is_served(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_an_item_written_as_intel_writes_it_is_served(qcnl_pccs: QcnlPccs, qcnl_cache_base: Path) -> None:
     clock = Clock()
     with provider(caching_pck(qcnl_pccs), clock) as p:
         expected = p.pck_cert_chain(PLATFORM)
@@ -88,7 +88,7 @@ def test_an_item_written_as_intel_writes_it_is_served(qcnl_pccs: Pccs, qcnl_cach
     assert qcnl_pccs.data.endpoints() == PCK_AND_ITS_CRLS  # the second provider asked for nothing
 
 
-def test_expiry_follows_the_clock_and_expired_files_are_deleted(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_expiry_follows_the_clock_and_expired_files_are_deleted(qcnl_pccs: QcnlPccs, qcnl_cache_base: Path) -> None:
     clock = Clock()
     path = pck_file(qcnl_pccs, qcnl_cache_base / ".dcap-qcnl")
     with provider(caching_pck(qcnl_pccs), clock) as p:
@@ -104,7 +104,7 @@ def test_expiry_follows_the_clock_and_expired_files_are_deleted(qcnl_pccs: Pccs,
     assert not path.exists()  # deleted, and not rewritten (0 hours)
 
 
-def test_memory_expiry_is_checked_too(qcnl_pccs: Pccs) -> None:
+def test_memory_expiry_is_checked_too(qcnl_pccs: QcnlPccs) -> None:
     clock = Clock()
     with provider(caching_pck(qcnl_pccs), clock) as p:
         p.pck_cert_chain(PLATFORM)
@@ -125,7 +125,7 @@ CORRUPTIONS: dict[str, Callable[[bytes], bytes]] = {
 
 
 @pytest.mark.parametrize("corruption", list(CORRUPTIONS))
-def test_corrupt_files_are_deleted_not_served(qcnl_pccs: Pccs, qcnl_cache_base: Path, corruption: str) -> None:
+def test_corrupt_files_are_deleted_not_served(qcnl_pccs: QcnlPccs, qcnl_cache_base: Path, corruption: str) -> None:
     clock = Clock()
     path = pck_file(qcnl_pccs, qcnl_cache_base / ".dcap-qcnl")
     with provider(caching_pck(qcnl_pccs), clock) as p:
@@ -137,7 +137,7 @@ def test_corrupt_files_are_deleted_not_served(qcnl_pccs: Pccs, qcnl_cache_base: 
 
 
 def test_a_well_formed_item_with_an_unusable_answer_is_deleted_and_fetched_again(
-    qcnl_pccs: Pccs, qcnl_cache_base: Path
+    qcnl_pccs: QcnlPccs, qcnl_cache_base: Path
 ) -> None:
     clock = Clock()
     path = pck_file(qcnl_pccs, qcnl_cache_base / ".dcap-qcnl")
@@ -155,7 +155,7 @@ def test_a_well_formed_item_with_an_unusable_answer_is_deleted_and_fetched_again
     assert not path.exists()  # deleted, and not rewritten (0 hours)
 
 
-def test_cache_control_max_age_wins_over_the_configuration(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_cache_control_max_age_wins_over_the_configuration(qcnl_pccs: QcnlPccs, qcnl_cache_base: Path) -> None:
     clock = Clock()
     path = pck_file(qcnl_pccs, qcnl_cache_base / ".dcap-qcnl")
     with provider(qcnl_pccs.config(), clock) as p:  # 0 hours and no max-age: nothing is cached
@@ -177,7 +177,7 @@ def test_cache_control_max_age_wins_over_the_configuration(qcnl_pccs: Pccs, qcnl
     assert struct.unpack_from("<q", path.read_bytes(), 6)[0] == int(clock.now) + HOUR
 
 
-def test_clear_cache_by_kind_on_disk(qcnl_pccs: Pccs, qcnl_cache_base: Path) -> None:
+def test_clear_cache_by_kind_on_disk(qcnl_pccs: QcnlPccs, qcnl_cache_base: Path) -> None:
     directory = qcnl_cache_base / ".dcap-qcnl"
     local = directory / f"{QE_ID.hex()}_0000"
     local.write_bytes(struct.pack("<HIq", 1, CacheKind.MULTICERTS, 2_000_000))  # a local PCK file's header
@@ -247,7 +247,7 @@ def test_without_a_directory_the_memory_tier_keeps_the_last_20(tmp_path: Path) -
     assert cache.load("item1") == b"\x01" and cache.load("item2") is None
 
 
-def test_the_encrypted_ppid_is_not_part_of_the_key(qcnl_pccs: Pccs) -> None:
+def test_the_encrypted_ppid_is_not_part_of_the_key(qcnl_pccs: QcnlPccs) -> None:
     clock = Clock()
     with provider(caching_pck(qcnl_pccs), clock) as p:
         p.pck_cert_chain(PLATFORM)

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 
 from pydcap.cache.errors import NotCachedError, StoreError, UntrustedCollateralError, WaitTimeoutError
-from pydcap.cache.keys import EntryKey
 from pydcap.errors import FormatError
-from pydcap.intel import EntryKind
+from pydcap.intel import EntryKey, EntryKind
 from pydcap.provider import codes
 from pydcap.provider.errors import (
     CertsUnavailable,

@@ -121,7 +121,7 @@ def test_one_default_seed_unless_pydcap_sim_seed_says_otherwise(
 
 
 @pytest.fixture
-def served() -> Iterator[tuple[subprocess.Popen[str], str]]:
+def sim_serving() -> Iterator[tuple[subprocess.Popen[str], str]]:
     process = subprocess.Popen(
         [*SERVE, "sim", "serve", "--port", "0", "--seed", "5"],
         stdout=subprocess.PIPE,
@@ -136,8 +136,8 @@ def served() -> Iterator[tuple[subprocess.Popen[str], str]]:
         process.wait(timeout=15)
 
 
-def test_serve_runs_until_stopped(served: tuple[subprocess.Popen[str], str]) -> None:
-    process, url = served
+def test_serve_runs_until_stopped(sim_serving: tuple[subprocess.Popen[str], str]) -> None:
+    process, url = sim_serving
     assert url.startswith("http://127.0.0.1:")
     with httpx.Client(base_url=url, timeout=10) as client:
         assert client.get("/_sim/root-ca.pem").content == SimulatedIntel(5).root_pem
@@ -149,11 +149,11 @@ def test_serve_runs_until_stopped(served: tuple[subprocess.Popen[str], str]) -> 
 
 
 def test_serve_issues_the_pck_certificates_of_quoted_platforms(
-    served: tuple[subprocess.Popen[str], str], tmp_path: Path
+    sim_serving: tuple[subprocess.Popen[str], str], tmp_path: Path
 ) -> None:
     """As Intel for registered platforms: a quote written by 'pydcap sim quote' with the same seed, here one with
     an encrypted PPID instead of a certificate chain, has its PCK certificate at the server."""
-    _, url = served
+    _, url = sim_serving
     quote_file = tmp_path / "q.bin"
     command = ["sim", "quote", "--seed", "5", "--scenario", "encrypted-ppid-certification", "-o", str(quote_file)]
     assert main(command) == EXIT_OK
@@ -173,12 +173,12 @@ def test_serve_issues_the_pck_certificates_of_quoted_platforms(
 
 
 def test_env_points_pydcap_at_the_served_world(
-    served: tuple[subprocess.Popen[str], str],
+    sim_serving: tuple[subprocess.Popen[str], str],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _, url = served
+    _, url = sim_serving
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("PYDCAP_SIM_SEED", "5")
     assert main(["sim", "env", "--url", url]) == EXIT_OK

@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pydcap import Verifier
+from pydcap.intel.quote3 import Quote3Error
 from pydcap.sim import SCENARIOS, CollateralDefect, QuoteDefect, SimulatedIntel
 from pydcap.sim.combined_scenarios import DEFECT_PARTS, INTEL_STAGES, NOT_FAILING, combined_scenarios, pair
 from pydcap.sim.scenario_model import Scenario
 from pydcap.verify import Failure, QvResult
-from pydcap.verify.quote3 import Quote3Error
 from tests.support.sim import AT
 
 SINGLE = sorted({*itertools.chain.from_iterable(INTEL_STAGES), *NOT_FAILING})

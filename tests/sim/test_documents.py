@@ -12,7 +12,7 @@ from pydcap import EnclaveIdentity, TcbInfo
 from pydcap.collateral import SignedDocument
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.catalog import SGX_FMSPC, TDX_FMSPC
-from pydcap.verify.signatures import verify_raw
+from pydcap.trust.signatures import verify_raw
 from tests.support.testdata import TESTDATA, require_testdata
 
 

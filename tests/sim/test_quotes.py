@@ -10,8 +10,8 @@ from pydcap import Verifier
 from pydcap.quote import Quote, TdReport10, TdReport15
 from pydcap.quote.structs import EnclaveReport
 from pydcap.sim import SimulatedIntel
+from pydcap.trust.signatures import public_key_from_raw, verify_raw
 from pydcap.verify import TcbStatus
-from pydcap.verify.signatures import public_key_from_raw, verify_raw
 from tests.support.sim import AT
 from tests.support.testdata import TESTDATA, require_testdata
 

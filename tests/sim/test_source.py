@@ -11,7 +11,7 @@ import pytest
 
 from pydcap import Verifier
 from pydcap.cache import AsyncCollateralService, CollateralCache
-from pydcap.intel import Tee
+from pydcap.intel import EntryKind, Tee
 from pydcap.sim import REFERENCE_TIME, SimulatedIntel, SimulatedSource
 from pydcap.sources import CollateralNotFoundError, CollateralSource, UpstreamUnreachableError
 
@@ -45,10 +45,12 @@ def test_pck_certificates_are_selected_as_pcs_selects_them() -> None:
     fetched = asyncio.run(source.pck_certificate(platform.platform_id))
     assert fetched.data == platform.pck_certificate_pem and fetched.meta["tcbm"] == platform.pck.tcbm.lower()
     stranger = dataclasses.replace(platform.platform_id, encrypted_ppid=b"\x01" * 384)
-    with pytest.raises(CollateralNotFoundError):
+    with pytest.raises(CollateralNotFoundError) as caught:
         asyncio.run(source.pck_certificate(stranger))
-    with pytest.raises(CollateralNotFoundError):
+    assert caught.value.document is EntryKind.PCK_CERTIFICATE
+    with pytest.raises(CollateralNotFoundError) as caught:
         asyncio.run(source.tcb_info(Tee.SGX, b"\xff" * 6))
+    assert caught.value.document is EntryKind.TCB_INFO
 
 
 def test_through_an_outage_a_cached_platform_verifies_and_an_uncached_one_fails() -> None:
@@ -58,5 +60,6 @@ def test_through_an_outage_a_cached_platform_verifies_and_an_uncached_one_fails(
     asyncio.run(service.fetch(cached.quote()))
     source.down = True
     asyncio.run(service.fetch(cached.quote()))
-    with pytest.raises(UpstreamUnreachableError):
+    with pytest.raises(UpstreamUnreachableError) as caught:
         asyncio.run(service.fetch(uncached.quote()))
+    assert caught.value.document in set(EntryKind)

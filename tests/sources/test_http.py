@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import ssl
 import threading
@@ -61,20 +62,83 @@ def test_a_miss_is_not_retried(replay_pccs: ReplayPccs) -> None:
     assert caught.value.document is EntryKind.TCB_INFO  # what was asked for, as a field
 
 
+class Clock:
+    """A monotonic clock that only sleeping moves: the retries' ``clock`` and ``sleep``, waits recorded."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def _clocked(clock: Clock, **retry: float) -> HttpSettings:
+    return dataclasses.replace(_settings(**retry), clock=clock, sleep=clock.sleep)
+
+
+def _mock(answers: list[httpx.Response | Exception]) -> tuple[httpx.AsyncClient, list[httpx.Request]]:
+    """An httpx client whose transport gives ``answers`` in turn (an exception is raised as the transport's)."""
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        answer = answers[len(seen) - 1]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handle)), seen
+
+
 def test_429_waits_as_long_as_retry_after_says(replay_pccs: ReplayPccs) -> None:
-    replay_pccs.queue("/tcb", Answer(429, {"Retry-After": "1"}, b"slow down"))
-    started = time.monotonic()
-    got = asyncio.run(PccsClient(replay_pccs.url, settings=_settings()).tcb_info(Tee.SGX, FMSPC))
-    assert time.monotonic() - started >= 1.0, "the retry came before the service allowed it"
+    replay_pccs.queue("/tcb", Answer(429, {"Retry-After": "3"}, b"slow down"))
+    clock = Clock()
+    got = asyncio.run(PccsClient(replay_pccs.url, settings=_clocked(clock)).tcb_info(Tee.SGX, FMSPC))
+    assert clock.slept == [3.0], "the retry came before the service allowed it"
     assert got.data and replay_pccs.counts[TCB_PATH] == 2
 
 
 def test_503_with_an_http_date_retry_after_is_honoured(replay_pccs: ReplayPccs) -> None:
-    when = format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=4), usegmt=True)
     replay_pccs.queue("/tcb", Answer(503, {"Retry-After": when}, b"maintenance"))
-    started = time.monotonic()
-    asyncio.run(PccsClient(replay_pccs.url, settings=_settings()).tcb_info(Tee.SGX, FMSPC))
-    assert time.monotonic() - started >= 0.9 and replay_pccs.counts[TCB_PATH] == 2
+    clock = Clock()
+    asyncio.run(PccsClient(replay_pccs.url, settings=_clocked(clock)).tcb_info(Tee.SGX, FMSPC))
+    assert len(clock.slept) == 1 and 2.0 <= clock.slept[0] <= 4.0 and replay_pccs.counts[TCB_PATH] == 2
+
+
+def test_backoff_doubles_up_to_its_cap_and_the_deadline_ends_the_retries() -> None:
+    clock = Clock()
+    client, seen = _mock([httpx.ConnectError("refused")] * 10)
+    settings = _clocked(clock, attempts=10, backoff=1, max_delay=4, deadline=10)
+
+    async def fetch() -> None:
+        async with PccsClient("https://pccs.test/sgx/certification/v4/", settings=settings, client=client) as pccs:
+            await pccs.tcb_info(Tee.SGX, FMSPC)
+
+    with pytest.raises(UpstreamUnreachableError) as caught:
+        asyncio.run(fetch())
+    # 1 + 2 + 4 = 7 s waited; the next wait (4 s, the cap) would end past the 10 s deadline: the fourth try is the last.
+    assert clock.slept == [1.0, 2.0, 4.0] and len(seen) == 4
+    assert not caught.value.timed_out and caught.value.document is EntryKind.TCB_INFO
+    assert "4 attempts in 7.0 s" in caught.value.hint
+
+
+def test_a_transport_timeout_is_named_as_one() -> None:
+    client, _ = _mock([httpx.ReadTimeout("no answer")] * 2)
+    settings = _clocked(Clock(), attempts=2)
+
+    async def fetch() -> None:
+        async with PccsClient("https://pccs.test/sgx/certification/v4/", settings=settings, client=client) as pccs:
+            await pccs.qe_identity(Tee.TDX)
+
+    with pytest.raises(UpstreamUnreachableError) as caught:
+        asyncio.run(fetch())
+    assert caught.value.timed_out and caught.value.document is EntryKind.QE_IDENTITY
 
 
 def test_a_retry_after_beyond_the_policy_fails_at_once_and_says_how_long(replay_pccs: ReplayPccs) -> None:

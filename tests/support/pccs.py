@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
+from pydcap.intel.protocol import url_encoded
 from pydcap.pccs import PccsConfig, PccsServer
-from pydcap.pccs.wire import url_encoded
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.pki import ROOT_CRL_URL
 

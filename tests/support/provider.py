@@ -145,7 +145,9 @@ PLATFORM = PlatformId(qe_id=QE_ID, cpu_svn=bytes(16), pce_svn=13, pce_id=0)
 
 
 @dataclass
-class Pccs:
+class QcnlPccs:
+    """The loopback PCCS the QCNL tests point a provider at (fixture ``qcnl_pccs``): its URL and what it serves."""
+
     url: str
     data: PccsData
 

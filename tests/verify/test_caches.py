@@ -17,9 +17,9 @@ from pydcap.pki.certs import split_pem_chain
 from pydcap.sim import SCENARIOS, SimulatedIntel
 from pydcap.sim.fleet import Fleet, make_fleet
 from pydcap.sim.pki import certificate_pem, reissue, without_extension
+from pydcap.trust.lru import BoundedCache
+from pydcap.trust.memo import PkiMemo
 from pydcap.verify import Failure
-from pydcap.verify.cache import BoundedCache
-from pydcap.verify.memo import PkiMemo
 from pydcap.verify.verifier import DEFAULT_CACHE_BYTES, PLATFORM_BYTES
 from tests.support.sim import AT
 

@@ -11,8 +11,8 @@ from cryptography.x509.oid import ExtensionOID
 from pydcap import Verifier
 from pydcap.sim import REFERENCE_TIME, SimulatedIntel
 from pydcap.sim.pki import Authority, without_extension
+from pydcap.trust.chains import extension_failure
 from pydcap.verify import Failure
-from pydcap.verify.chains import extension_failure
 
 AT = int(REFERENCE_TIME.timestamp()) + 3600
 NO_SKI = ExtensionOID.SUBJECT_KEY_IDENTIFIER

@@ -9,18 +9,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pydcap.intel.outcomes import QV_RESULT_OF_STATUS
+from pydcap.intel.quote3 import NON_TERMINAL, QUOTE3_ERROR_OF_FAILURE, PreflightStep, Quote3Error
 from pydcap.sim import SCENARIOS
 from pydcap.sim.combined_scenarios import INTEL_STAGES, NOT_FAILING, combined_scenarios
 from pydcap.verify import Failure, TcbStatus
-from pydcap.verify.names import QV_RESULT_OF_STATUS
-from pydcap.verify.quote3 import NON_TERMINAL, QUOTE3_ERROR_OF_FAILURE, PreflightStep, Quote3Error
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "intel-api.md"
 
 _HEAD = """\
 # Intel's API answer, side by side
 
-<!-- Generated from src/pydcap/verify/quote3.py and src/pydcap/sim/combined_scenarios.py by
+<!-- Generated from src/pydcap/intel/quote3.py and src/pydcap/sim/combined_scenarios.py by
      tests/verify/test_intel_api_docs.py: edit those, then run it with PYDCAP_WRITE_DOCS=1. -->
 
 Users of Intel's stack call `tee_verify_quote` (or `sgx_qv_verify_quote` / `tdx_qv_verify_quote`) and get a

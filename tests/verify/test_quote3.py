@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 
 from pydcap import Collateral, Quote3Error, QvResult, Verifier
+from pydcap.intel.quote3 import NON_TERMINAL, QUOTE3_ERROR_OF_FAILURE, PreflightStep
 from pydcap.sim import SCENARIOS
 from pydcap.verify import Failure, VerificationResult
-from pydcap.verify.quote3 import NON_TERMINAL, QUOTE3_ERROR_OF_FAILURE, PreflightStep
 from tests.support.testdata import real_bundle
 
 _E = Quote3Error

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pydcap.verify.names import TcbStatus as S
+from pydcap.intel.outcomes import TcbStatus as S
 from pydcap.verify.tcb import converge, relaunch
 
 UTD, SWH, CN, CASWH = (

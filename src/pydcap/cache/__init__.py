@@ -37,11 +37,11 @@ from pydcap.cache.errors import (
     UntrustedCollateralError,
     WaitTimeoutError,
 )
-from pydcap.cache.keys import EntryKey, EntryKind, InvalidKeyError
 from pydcap.cache.locations import default_store_limit
 from pydcap.cache.service import AsyncCollateralService, CollateralService, FetchedCollateral, MachineCertificate
 from pydcap.cache.store import CollateralStore, StoreSummary, default_store_path
 from pydcap.cache.tiered import CacheStats, CollateralCache
+from pydcap.intel import EntryKey, EntryKind, InvalidKeyError
 
 __all__ = [
     "Admission",

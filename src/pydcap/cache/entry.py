@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydcap.cache.keys import EntryKey
+from pydcap.intel import EntryKey
 from pydcap.sources.models import Fetched
 from pydcap.trust import Admission
 

@@ -51,4 +51,11 @@ class WaitTimeoutError(CollateralUnavailableError):
 
 
 class StoreError(PydcapError):
-    """The persistent store cannot be opened or used (bad URL, unsupported database, newer schema)."""
+    """The persistent store cannot be opened or used (bad URL, unsupported database, newer schema, a database that
+    failed). When the database failed, ``reason`` is its own words and ``busy`` says whether another connection
+    held the lock it needed (SQLite's BUSY or LOCKED), set where the driver raised it."""
+
+    def __init__(self, message: str, *, reason: str | None = None, busy: bool = False) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.busy = busy

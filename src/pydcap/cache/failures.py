@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from pydcap.cache.keys import EntryKey
 from pydcap.errors import CollateralError
+from pydcap.intel import EntryKey
 from pydcap.sources.errors import CollateralNotFoundError, RateLimitedError
 from pydcap.trust.lru import BoundedCache
 

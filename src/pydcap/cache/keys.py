@@ -1,12 +1,11 @@
-"""The id a cache keeps one trust root's entries under. Document names (``EntryKey``) are Intel's vocabulary and
-live in ``pydcap.intel.documents``; they are re-exported here for code written before that move."""
+"""The id a cache keeps one trust root's entries under. (Document names, ``EntryKey``, are Intel's vocabulary:
+``pydcap.intel``.)"""
 
 from __future__ import annotations
 
-from pydcap.intel.documents import EntryKey, EntryKind, InvalidKeyError
 from pydcap.pki import TrustRoot
 
-__all__ = ["EntryKey", "EntryKind", "InvalidKeyError", "trust_root_id"]
+__all__ = ["trust_root_id"]
 
 
 def trust_root_id(trust: TrustRoot) -> str:

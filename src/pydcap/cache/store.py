@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -28,9 +29,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from pydcap.cache import schema
 from pydcap.cache.entry import Entry
 from pydcap.cache.errors import StoreError
-from pydcap.cache.keys import EntryKey, InvalidKeyError
 from pydcap.cache.locations import default_store_path, engine_for, read_only_sqlite
 from pydcap.cache.owners import LeaseHolder, owner_is_dead
+from pydcap.intel import EntryKey, InvalidKeyError
 
 __all__ = ["CollateralStore", "KindSummary", "StoreSummary", "default_store_path"]
 
@@ -78,7 +79,7 @@ def create_tables(engine: Engine, metadata: MetaData, *, lock: int, what: str) -
                 conn.execute(select(func.pg_advisory_xact_lock(lock)))
             metadata.create_all(conn, checkfirst=True)
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot create {what}: {_reason(exc)}") from exc
+        raise database_failed(f"cannot create {what}", exc) from exc
 
 
 @contextmanager
@@ -94,7 +95,7 @@ def _named_failures(engine: Engine, location: str | None) -> Iterator[None]:
         yield
     except SQLAlchemyError as exc:
         where = location or engine.url.render_as_string(hide_password=True)
-        raise StoreError(f"the cache store {where} failed: {_reason(exc)}") from exc
+        raise database_failed(f"the cache store {where} failed", exc) from exc
 
 
 class CollateralStore:
@@ -139,11 +140,10 @@ class CollateralStore:
             )  # fmt: skip
         except StoreError as exc:
             path = found.sqlite_path
-            if path is None or found.read_only is not None or not path.is_file() or "locked" in str(exc):
+            if path is None or found.read_only is not None or not path.is_file() or exc.busy:
                 raise
             found.engine.dispose()
-            why = str(exc).rpartition(": ")[2]
-            found = read_only_sqlite(path, f"cannot write it: {why}")
+            found = read_only_sqlite(path, f"cannot write it: {exc.reason or exc}")
             store = cls(found.engine, location=found.location, read_only=found.read_only)
         if store.read_only is not None:
             log.warning(
@@ -188,7 +188,7 @@ class CollateralStore:
             cause = exc.__cause__
             if not isinstance(cause, SQLAlchemyError):
                 raise
-            raise StoreError(f"cannot open the cache store {self.location}: {_reason(cause)}") from cause
+            raise database_failed(f"cannot open the cache store {self.location}", cause) from cause
 
     def close(self) -> None:
         self.engine.dispose()
@@ -432,6 +432,14 @@ class CollateralStore:
             return "ok"
         with self._read() as conn:
             return str(conn.exec_driver_sql("PRAGMA integrity_check").scalar())
+
+
+def database_failed(what: str, exc: SQLAlchemyError) -> StoreError:
+    """``StoreError("<what>: <the database's words>")``, with the words and whether the database was busy as fields."""
+    reason = _reason(exc)
+    orig = getattr(exc, "orig", None)
+    busy = getattr(orig, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return StoreError(f"{what}: {reason}", reason=reason, busy=busy)
 
 
 def _reason(exc: SQLAlchemyError) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydcap.cache import Entry, EntryKey
+from pydcap.intel import protocol
 from pydcap.pccs import tables
 from pydcap.pccs.collateral_file import import_collateral
 from pydcap.pccs.config import CachingMode, PccsConfig
@@ -54,7 +55,6 @@ from pydcap.pccs.wire import (
     new_request_id,
     reply,
     text_reply,
-    url_encoded,
 )
 from pydcap.serving.auth import token_matches
 from pydcap.serving.bodies import parse_json, read_body
@@ -339,7 +339,7 @@ class PccsApp:
     def _document_reply(
         self, call: Call, entry: Entry, body: bytes, content_type: str, chain_header: str | None
     ) -> Reply:
-        headers = {chain_header: url_encoded(entry.issuer_chain)} if chain_header else {}
+        headers = {chain_header: protocol.url_encoded(entry.issuer_chain)} if chain_header else {}
         now = self.service.clock()
         if entry.stale:
             headers["Warning"] = STALE_WARNING
@@ -355,22 +355,22 @@ class PccsApp:
 
     async def tcb(self, call: Call) -> Reply:
         key = tcb_query(call.query, call.tee.value)
-        header = "SGX-TCB-Info-Issuer-Chain" if call.api == 3 else "TCB-Info-Issuer-Chain"
+        header = protocol.SGX_TCB_INFO_ISSUER_CHAIN if call.api == 3 else protocol.TCB_INFO_ISSUER_CHAIN
         return await self._json_document(call, key, header)
 
     async def qe_identity(self, call: Call) -> Reply:
         key = EntryKey.qe_identity(call.tee, Update(update_value(call.query)))
-        return await self._json_document(call, key, "SGX-Enclave-Identity-Issuer-Chain")
+        return await self._json_document(call, key, protocol.ENCLAVE_IDENTITY_ISSUER_CHAIN)
 
     async def qve_identity(self, call: Call) -> Reply:
         key = EntryKey.qve_identity(Update(update_value(call.query)))
-        return await self._json_document(call, key, "SGX-Enclave-Identity-Issuer-Chain")
+        return await self._json_document(call, key, protocol.ENCLAVE_IDENTITY_ISSUER_CHAIN)
 
     async def pckcrl(self, call: Call) -> Reply:
         key, der = pck_crl_query(call.query)
         entry = await self.service.document(key)
         body, content_type = (entry.data, CRL_DER) if der else (entry.data.hex().encode(), PEM_TEXT)
-        return self._document_reply(call, entry, body, content_type, "SGX-PCK-CRL-Issuer-Chain")
+        return self._document_reply(call, entry, body, content_type, protocol.PCK_CRL_ISSUER_CHAIN)
 
     async def rootcacrl(self, call: Call) -> Reply:
         entry = await self.service.document(EntryKey.root_ca_crl())
@@ -386,10 +386,10 @@ class PccsApp:
         answer = await self.service.platforms.pck_certificate(PckCertQuery.read(call.query))
         call.cache_until = self.service.clock() + _PCK_ANSWER_LIFETIME
         headers = {
-            "SGX-TCBm": answer.tcbm,
-            "SGX-FMSPC": answer.fmspc,
-            "SGX-PCK-Certificate-CA-Type": answer.ca,
-            "SGX-PCK-Certificate-Issuer-Chain": url_encoded(answer.issuer_chain),
+            protocol.TCBM: answer.tcbm,
+            protocol.FMSPC: answer.fmspc,
+            protocol.PCK_CERTIFICATE_CA_TYPE: answer.ca,
+            protocol.PCK_CERTIFICATE_ISSUER_CHAIN: protocol.url_encoded(answer.issuer_chain),
         }
         return reply(200, answer.cert, PEM_TEXT, headers)
 

@@ -21,20 +21,22 @@ from pydcap.cache import Admission, Entry, EntryKey, EntryKind, UntrustedCollate
 from pydcap.cache.upstream import rollback_reason
 from pydcap.collateral import TcbInfo
 from pydcap.errors import FormatError
+from pydcap.intel import protocol
+from pydcap.intel.protocol import url_encoded
 from pydcap.pccs.errors import IntegrityError, InvalidRequest, UpstreamFailed
 from pydcap.pccs.platforms import pck_ca
 from pydcap.pccs.registry import CertificateRecord, PlatformRecord, RawTcb
-from pydcap.pccs.wire import url_encoded
 from pydcap.pki import Certificate, PckCertificate, RevocationList
 from pydcap.sources.models import Fetched, PckCa, Tee, Update
 
 if TYPE_CHECKING:
     from pydcap.pccs.service import PccsService
 
-PCK_CHAIN = "SGX-PCK-Certificate-Issuer-Chain"
-TCB_CHAIN = "TCB-Info-Issuer-Chain"
-TCB_CHAIN_V3 = "SGX-TCB-Info-Issuer-Chain"
-IDENTITY_CHAIN = "SGX-Enclave-Identity-Issuer-Chain"
+# The file's "certificates" object is keyed by Intel's header names (pydcap.intel.protocol).
+PCK_CHAIN = protocol.PCK_CERTIFICATE_ISSUER_CHAIN
+TCB_CHAIN = protocol.TCB_INFO_ISSUER_CHAIN
+TCB_CHAIN_V3 = protocol.SGX_TCB_INFO_ISSUER_CHAIN
+IDENTITY_CHAIN = protocol.ENCLAVE_IDENTITY_ISSUER_CHAIN
 _IDENTITIES = {
     "qeidentity": (Tee.SGX, "qe"),
     "tdqeidentity": (Tee.TDX, "qe"),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydcap.intel import protocol
+
 _HEX_PATTERN = "^([0-9a-fA-F]{2})*$"
 _FMSPCS = "([0-9a-fA-F]{12}(,[0-9a-fA-F]{12})*)?"
 _BRACKETED_FMSPCS = f"\\[{_FMSPCS}\\]"  # [00906ED50000,00606A000000], or [] for all
@@ -131,8 +133,8 @@ def _collateral_file() -> dict[str, Any]:
 
 def _sgx_paths(api: str) -> dict[str, Any]:
     base = f"/sgx/certification/{api}"
-    tcb_header = "TCB-Info-Issuer-Chain" if api == "v4" else "SGX-TCB-Info-Issuer-Chain"
-    identity_header = "SGX-Enclave-Identity-Issuer-Chain"
+    tcb_header = protocol.TCB_INFO_ISSUER_CHAIN if api == "v4" else protocol.SGX_TCB_INFO_ISSUER_CHAIN
+    identity_header = protocol.ENCLAVE_IDENTITY_ISSUER_CHAIN
     return {
         f"{base}/pckcert": _get(
             "The PCK certificate selected for a platform's raw TCB",
@@ -146,10 +148,10 @@ def _sgx_paths(api: str) -> dict[str, Any]:
             {
                 "description": "PEM certificate",
                 "headers": {
-                    "SGX-TCBm": {"schema": {"type": "string"}},
-                    "SGX-FMSPC": {"schema": {"type": "string"}},
-                    "SGX-PCK-Certificate-CA-Type": {"schema": {"type": "string"}},
-                    "SGX-PCK-Certificate-Issuer-Chain": _CHAIN,
+                    protocol.TCBM: {"schema": {"type": "string"}},
+                    protocol.FMSPC: {"schema": {"type": "string"}},
+                    protocol.PCK_CERTIFICATE_CA_TYPE: {"schema": {"type": "string"}},
+                    protocol.PCK_CERTIFICATE_ISSUER_CHAIN: _CHAIN,
                 },
                 "content": {"application/x-pem-file": {"schema": {"type": "string"}}},
             },
@@ -164,7 +166,7 @@ def _sgx_paths(api: str) -> dict[str, Any]:
                 _query("ca", _any_case("processor", "platform"), True),
                 ENCODING,
             ],
-            _crl("SGX-PCK-CRL-Issuer-Chain"),
+            _crl(protocol.PCK_CRL_ISSUER_CHAIN),
         ),
         f"{base}/tcb": _get(
             "SGX TCB info of an FMSPC, exactly as signed",
@@ -263,10 +265,10 @@ def _sgx_paths(api: str) -> dict[str, Any]:
 def openapi_document() -> dict[str, Any]:
     paths: dict[str, Any] = {**_sgx_paths("v4"), **_sgx_paths("v3")}
     paths["/tdx/certification/v4/tcb"] = _get(
-        "TDX TCB info of an FMSPC", [_query("fmspc", _hex(12), True), UPDATE], _document("TCB-Info-Issuer-Chain")
+        "TDX TCB info of an FMSPC", [_query("fmspc", _hex(12), True), UPDATE], _document(protocol.TCB_INFO_ISSUER_CHAIN)
     )
     paths["/tdx/certification/v4/qe/identity"] = _get(
-        "TD QE identity", [UPDATE], _document("SGX-Enclave-Identity-Issuer-Chain")
+        "TD QE identity", [UPDATE], _document(protocol.ENCLAVE_IDENTITY_ISSUER_CHAIN)
     )
     paths["/metrics"] = {
         "get": {"summary": "Prometheus metrics", "responses": {"200": _answer("text exposition format")}}

@@ -7,12 +7,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import quote
 
 from pydcap.pccs.errors import PccsError
-
-# encodeURIComponent's unreserved characters: Intel's services encode issuer chains exactly so.
-_URI_COMPONENT_SAFE = "-_.!~*'()"
 
 JSON = "application/json; charset=utf-8"
 PEM_TEXT = "application/x-pem-file; charset=utf-8"
@@ -23,11 +19,6 @@ PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
 
 STALE_WARNING = '110 - "Response is Stale"'
 V3_WARNING = '299 - "PCS API v3 is deprecated by Intel; use /sgx/certification/v4/"'
-
-
-def url_encoded(pem: bytes) -> str:
-    """A PEM chain as a header value: ``encodeURIComponent`` of the text, as Intel's PCS and PCCS send it."""
-    return quote(pem.decode("ascii"), safe=_URI_COMPONENT_SAFE)
 
 
 def new_request_id() -> bytes:

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from pydcap.intel import protocol
 from pydcap.serving import ThreadedServer, TlsFiles
 from pydcap.sim.intel import SimulatedIntel
 from pydcap.sim.pki import pem_chain
@@ -84,7 +85,11 @@ class AzureApi:
         self.location = "eastus"
 
     def _respond(self, body: bytes | str, media_type: str, headers: Mapping[str, str] | None = None) -> Response:
-        all_headers = {"Request-ID": uuid.uuid4().hex, "Cache-Control": f"max-age={self.max_age}", **(headers or {})}
+        all_headers = {
+            protocol.REQUEST_ID: uuid.uuid4().hex,
+            "Cache-Control": f"max-age={self.max_age}",
+            **(headers or {}),
+        }
         return Response(body, media_type=media_type, headers=all_headers)
 
     def _json(self, body: bytes, chain_header: str) -> Response:
@@ -139,7 +144,7 @@ class AzureApi:
         """Regional THIM's root CA CRL (for TDX), hex-encoded DER as a PCCS serves it."""
         body = self.intel.root_ca_crl().hex()
         return self._respond(
-            body, "text/plain", {"SGX-PCK-CRL-Issuer-Chain": quote(pem_chain(self.intel.pki.root).decode())}
+            body, "text/plain", {protocol.PCK_CRL_ISSUER_CHAIN: quote(pem_chain(self.intel.pki.root).decode())}
         )
 
     def _crl_response(self, der: bytes, chain: bytes, *, pem: bool) -> Response:
@@ -147,7 +152,7 @@ class AzureApi:
             body, media_type = x509.load_der_x509_crl(der).public_bytes(Encoding.PEM), "application/x-pem-file"
         else:
             body, media_type = der, "application/pkix-crl"
-        return self._respond(body, media_type, {"SGX-PCK-CRL-Issuer-Chain": quote(chain.decode())})
+        return self._respond(body, media_type, {protocol.PCK_CRL_ISSUER_CHAIN: quote(chain.decode())})
 
     def _crl(self, uri: str) -> tuple[bytes, bytes] | None:
         """The CRL and issuer chain behind one of Intel's CRL URLs, as Azure's client or Intel spell them."""
@@ -167,9 +172,8 @@ class AzureApi:
         except LookupError as exc:
             raise _Refused(404, f"no TCB info for FMSPC {fmspc.hex().upper()}") from exc
         # THIM names the TDX chain as Intel's v4 API does; Microsoft's client reads either name.
-        return self._json(
-            body, "TCB-Info-Issuer-Chain" if request.path_params["tee"] == "tdx" else "SGX-TCB-Info-Issuer-Chain"
-        )
+        tdx = request.path_params["tee"] == "tdx"
+        return self._json(body, protocol.TCB_INFO_ISSUER_CHAIN if tdx else protocol.SGX_TCB_INFO_ISSUER_CHAIN)
 
     async def qe_identity(self, request: Request) -> Response:
         enclave = "TD_QE" if request.path_params["tee"] == "tdx" else "QE"
@@ -181,7 +185,7 @@ class AzureApi:
     def _identity(self, request: Request, enclave: str) -> Response:
         v4 = request.path_params["version"] == "v4"
         body = self.intel.enclave_identity(enclave, advisories=v4)
-        return self._json(body, "SGX-Enclave-Identity-Issuer-Chain")
+        return self._json(body, protocol.ENCLAVE_IDENTITY_ISSUER_CHAIN)
 
     async def instance(self, request: Request) -> Response:
         """The instance metadata service: this VM's ``compute.location``, the one field Azure's client reads."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-from pydcap.intel import PckCa, PlatformId, Tee, Update
+from pydcap.intel import EntryKind, PckCa, PlatformId, Tee, Update
 from pydcap.sim.intel import SimulatedIntel
 from pydcap.sim.pki import pem_chain
 from pydcap.sources.errors import CollateralNotFoundError, UpstreamUnreachableError
@@ -40,7 +40,8 @@ class SimulatedSource:
         with self._lock:
             self.calls[kind] += 1
         if self.down:
-            raise UpstreamUnreachableError(what, url, None, "the simulated Intel is down", "a test outage")
+            outage = "the simulated Intel is down"
+            raise UpstreamUnreachableError(what, url, None, outage, "a test outage", document=EntryKind(kind))
         return url
 
     async def root_ca_crl(self) -> Fetched:
@@ -57,7 +58,9 @@ class SimulatedSource:
         try:
             body = self.intel.tcb_info(fmspc, tee.value, update=update.value)
         except LookupError:
-            raise CollateralNotFoundError(what, url, 404, "no such FMSPC", "the simulated Intel has none") from None
+            raise CollateralNotFoundError(
+                what, url, 404, "no such FMSPC", "the simulated Intel has none", document=EntryKind.TCB_INFO
+            ) from None
         return Fetched(body, self.intel.signing_chain, url)
 
     async def qe_identity(self, tee: Tee, update: Update = Update.STANDARD) -> Fetched:
@@ -80,7 +83,14 @@ class SimulatedSource:
         if found is not None and int.from_bytes(found.pce_id, "little") == platform.pce_id:
             pck = self.intel.select_pck(found, platform.cpu_svn, platform.pce_svn)
         if found is None or pck is None:
-            raise CollateralNotFoundError(what, url, 404, "no such platform or TCB", "the simulated Intel has none")
+            raise CollateralNotFoundError(
+                what,
+                url,
+                404,
+                "no such platform or TCB",
+                "the simulated Intel has none",
+                document=EntryKind.PCK_CERTIFICATE,
+            )
         meta = {"tcbm": pck.tcbm.lower(), "fmspc": found.fmspc.hex(), "ca_type": found.ca}
         return Fetched(pck.pem, pem_chain(found.issuer, self.intel.pki.root), url, meta=meta)
 

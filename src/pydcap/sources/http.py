@@ -15,7 +15,7 @@ import ssl
 import time
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from pydcap.intel import EntryKind
+from pydcap.intel import EntryKind, protocol
 from pydcap.sources.errors import (
     CertificatesUnavailableError,
     CollateralNotFoundError,
@@ -63,7 +63,8 @@ class RetryPolicy:
 @dataclass(frozen=True)
 class HttpSettings:
     """Transport configuration shared by the clients. ``verify_tls`` may be False for a PCCS with a
-    self-signed certificate (Intel's ``use_secure_cert: false``) or a CA bundle path."""
+    self-signed certificate (Intel's ``use_secure_cert: false``) or a CA bundle path. ``clock`` (seconds, monotonic)
+    and ``sleep`` are what the retries measure their deadline with and wait with."""
 
     connect_timeout: float = 3.0
     read_timeout: float = 10.0
@@ -72,6 +73,8 @@ class HttpSettings:
     proxy: str | None = None
     max_connections: int = 32
     max_response_bytes: int = MAX_RESPONSE_BYTES
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False, repr=False)
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, compare=False, repr=False)
 
     def timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self.read_timeout, connect=self.connect_timeout, pool=self.read_timeout)
@@ -284,19 +287,19 @@ class HttpTransport:
     ) -> httpx.Response:
         """The first 2xx answer, after retries; otherwise the named error of the last failure (naming
         ``document``, the kind of document asked for, when the request is for one)."""
-        policy = self.settings.retry
-        started = time.monotonic()
+        policy, clock = self.settings.retry, self.settings.clock
+        started = clock()
         deadline = started + policy.deadline
         hdrs = {**self._headers, **(headers or {})}
         if self._send_request_id:
-            hdrs.setdefault("Request-ID", uuid.uuid4().hex)
+            hdrs.setdefault(protocol.REQUEST_ID, uuid.uuid4().hex)
         full_url = display_url(httpx.URL(url, params=params or {}))
         attempt = 0
         while True:
             attempt += 1
             response: httpx.Response | None = None
             failure: BaseException | None = None
-            remaining = deadline - time.monotonic()
+            remaining = deadline - clock()
             try:
                 async with asyncio.timeout(max(remaining, 0.001)):
                     response = await self._send(method, url, params, hdrs, json)
@@ -322,12 +325,12 @@ class HttpTransport:
             delay = policy.delay(attempt)
             asked = retry_after_seconds(response) if response is not None else None
             if asked is not None:
-                if asked > policy.max_delay or time.monotonic() + asked > deadline:
+                if asked > policy.max_delay or clock() + asked > deadline:
                     assert response is not None
                     raise self.error(what, full_url, response, explanations, retry_after=asked, document=document)
                 delay = asked
-            elapsed = time.monotonic() - started
-            if attempt >= policy.attempts or time.monotonic() + delay >= deadline:
+            elapsed = clock() - started
+            if attempt >= policy.attempts or clock() + delay >= deadline:
                 if response is not None:
                     raise self.error(what, full_url, response, explanations, retry_after=asked, document=document)
                 raise self.unreachable(what, full_url, failure, attempt, elapsed, document)
@@ -339,7 +342,7 @@ class HttpTransport:
                 attempt,
                 delay,
             )
-            await asyncio.sleep(delay)
+            await self.settings.sleep(delay)
 
     async def _send(
         self, method: str, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str], json: Any
@@ -400,7 +403,7 @@ class HttpTransport:
             if status >= 500
             else (UpstreamRejectedError, "the request was refused"),
         )
-        rid = response.headers.get("Request-ID")
+        rid = response.headers.get(protocol.REQUEST_ID)
         detail = _detail(response)
         if cls is RateLimitedError:
             if retry_after is not None:

@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from pydcap.intel import EntryKind
+from pydcap.intel import EntryKind, protocol
 from pydcap.sources.defaults import INTEL_PCS_URL
 from pydcap.sources.errors import CollateralNotFoundError, UpstreamRejectedError
 from pydcap.sources.http import Explanation, HttpSettings
@@ -28,12 +28,11 @@ from pydcap.sources.wire import header_chain, json_body, malformed, pem_certific
 
 # The CRL distribution point of the Intel SGX Root CA certificate.
 INTEL_ROOT_CA_CRL_URL = "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"
-SUBSCRIPTION_KEY_HEADER = "Ocp-Apim-Subscription-Key"
 
 PCS_EXPLANATIONS: Mapping[int, Explanation] = {
     401: (
         UpstreamRejectedError,
-        f"Intel PCS wants a valid subscription key ({SUBSCRIPTION_KEY_HEADER}) for this request: pass api_key "
+        f"Intel PCS wants a valid subscription key ({protocol.SUBSCRIPTION_KEY}) for this request: pass api_key "
         "(the key of your api.portal.trustedservices.intel.com subscription)",
     ),
     404: (CollateralNotFoundError, "Intel PCS has no such document: Intel does not know this FMSPC or platform"),
@@ -56,7 +55,7 @@ class PcsClient(IntelApiClient):
         settings: HttpSettings | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        headers = {SUBSCRIPTION_KEY_HEADER: api_key} if api_key else None
+        headers = {protocol.SUBSCRIPTION_KEY: api_key} if api_key else None
         super().__init__(
             url,
             api_version=api_version,
@@ -109,10 +108,10 @@ class PcsClient(IntelApiClient):
         return FetchedPckCertificates(
             options=tuple(options),
             issuer_chain=header_chain(response, PCK_CERT_CHAIN, what),
-            fmspc=response.headers.get("SGX-FMSPC"),
-            ca_type=response.headers.get("SGX-PCK-Certificate-CA-Type"),
+            fmspc=response.headers.get(protocol.FMSPC),
+            ca_type=response.headers.get(protocol.PCK_CERTIFICATE_CA_TYPE),
             url=str(response.request.url),
-            request_id=response.headers.get("Request-ID"),
+            request_id=response.headers.get(protocol.REQUEST_ID),
         )
 
     async def fmspcs(self, platform: str | None = None) -> list[dict[str, str]]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydcap.collateral.enclave_identity import EnclaveIdentity, IdentityTcbLevel
 from pydcap.collateral.tcb_info import ModuleTcbLevel, TcbInfo, TcbLevel
-from pydcap.verify.names import Failure, TcbStatus
+from pydcap.intel.outcomes import Failure, TcbStatus
 
 MODULE_STATUSES = frozenset({"UpToDate", "OutOfDate", "Revoked"})
 _CONFIG_NEEDED = frozenset(

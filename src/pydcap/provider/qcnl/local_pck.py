@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from pydcap.cache.errors import UntrustedCollateralError
-from pydcap.cache.keys import EntryKey
+from pydcap.intel import EntryKey
 from pydcap.provider import codes
 from pydcap.provider.errors import MalformedResponse, error_for
 from pydcap.provider.interface import LogLevel, PckCertChain, PlatformId

@@ -14,9 +14,9 @@ from dataclasses import replace
 import httpx
 
 from pydcap.cache.errors import UntrustedCollateralError
-from pydcap.cache.keys import EntryKind
 from pydcap.collateral import Collateral, SignedDocument
 from pydcap.errors import FormatError
+from pydcap.intel import EntryKind
 from pydcap.pki import TrustRoot
 from pydcap.pki.crl import crl_der
 from pydcap.provider import codes
