@@ -306,3 +306,20 @@ def test_an_issuer_s_documents_are_read_up_to_a_size(server: AttestServer) -> No
         token = jwt.encode({"iss": root}, key.private_key, algorithm=key.algorithm, headers={"kid": key.kid})
         with pytest.raises(IssuerError, match=f"{root}/certs answered more than {MAX_DOCUMENT_BYTES} bytes"):
             verify_token(token, root)
+
+
+def test_an_attestation_reads_the_pck_certificate_once(
+    server: AttestServer, intel: SimulatedIntel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The collateral is chosen with the verifier's own reading of the PCK certificate (the costliest part of the
+    quote to read), not a second one."""
+    import pydcap.pki.pck
+
+    reads: list[object] = []
+    parse = pydcap.pki.pck.parse_sgx_extension
+    monkeypatch.setattr(pydcap.pki.pck, "parse_sgx_extension", lambda cert: reads.append(cert) or parse(cert))
+    for name in ("read-once-1", "read-once-2"):  # new platforms: their chains are read now
+        quote = intel.sgx_platform(name=name).quote(b"")
+        response = attest(server, "/attest/SgxEnclave", {"quote": b64url(quote)})
+        assert response.status_code == 200, response.text
+    assert len(reads) == 2

@@ -10,13 +10,15 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pydcap.attest import AttestServer, open_enclave_report
 from pydcap.sim import SimulatedIntel
-from tests.support.attest import ENCLAVE, sgx_quote
+from pydcap.sim.server import SimulatedPcs
+from tests.support.attest import ENCLAVE, attest_config, sgx_quote
 
 PACKAGE = "@azure/attestation@1"
 SCRIPT = Path(__file__).with_name("maa_client.cjs")
@@ -43,8 +45,21 @@ def sdk_directory() -> Path:
     return directory
 
 
-def test_javascript_sdk(server: AttestServer, intel: SimulatedIntel) -> None:
+@pytest.fixture(scope="module")
+def es256_server(
+    tmp_path_factory: pytest.TempPathFactory, pcs: SimulatedPcs, root_file: Path
+) -> Iterator[AttestServer]:
+    config = attest_config(tmp_path_factory.mktemp("attest-es256"), pcs, root_file, algorithm="ES256")
+    with AttestServer(config) as running:
+        yield running
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "ES256"])
+def test_javascript_sdk(algorithm: str, request: pytest.FixtureRequest, intel: SimulatedIntel) -> None:
+    """RS256 as MAA signs; ES256 (``--algorithm ES256``, the cheaper signature) validates in this SDK too, though not
+    in Microsoft's Python SDK (azure-security-attestation 1.0 checks RSA signatures only)."""
     directory = sdk_directory()
+    server: AttestServer = request.getfixturevalue("server" if algorithm == "RS256" else "es256_server")
     assert server.tls is not None
     runtime = b"runtime data for the JavaScript SDK"
     quote = sgx_quote(intel, runtime)
@@ -64,7 +79,7 @@ def test_javascript_sdk(server: AttestServer, intel: SimulatedIntel) -> None:
         assert seen[kind]["mrEnclave"] == ENCLAVE.mr_enclave.hex()
         assert seen[kind]["mrSigner"] == ENCLAVE.mr_signer.hex()
         assert base64.b64decode(seen[kind]["enclaveHeldData"]) == runtime
-        assert seen[kind]["issuer"] == server.issuer and seen[kind]["algorithm"] == "RS256"
+        assert seen[kind]["issuer"] == server.issuer and seen[kind]["algorithm"] == algorithm
         assert seen[kind]["keyId"] in seen["signers"]
     assert seen["openid"]["issuer"] == server.issuer
     assert "expected issuer: https://not-this-issuer" in seen["refused"]

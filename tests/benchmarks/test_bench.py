@@ -40,3 +40,10 @@ def test_the_startup_bench_measures_the_three_commands_beside_python() -> None:
         "pydcap quote show QUOTE",
     ]
     assert all(len(t["wall"]) == 1 and len(t["cpu"]) == 1 and t["wall"][0] > 0 for t in times.values())
+
+
+def test_the_attestation_service_bench_runs_and_says_where_the_cpu_goes() -> None:
+    proc = _bench("attest.py", "--platforms", "12", "--chunk", "4", "--rounds", "1", env={"COLUMNS": "200"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for row in ("verifier (in process)", "service, 2 workers, ES256", "its RS256 signature alone", "HTTPS per request"):
+        assert row in proc.stdout

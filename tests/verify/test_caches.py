@@ -154,3 +154,28 @@ def test_a_chain_on_known_ca_certificates_is_checked_as_a_new_one() -> None:
         fresh = Verifier(trusted_root=intel.trust_root).appraise(quote, collateral, at=AT)
         assert fresh.failure == failure, what
         assert shared.appraise(quote, collateral, at=AT).to_dict() == fresh.to_dict(), what
+
+
+def test_the_pck_platform_read_for_choosing_collateral_is_the_appraisals(fleet: Fleet) -> None:
+    """``pck_platform``: the FMSPC and CA type the PCK certificate names (as the collateral sources read them), read
+    once for the appraisal that follows, whose verdict is a new verifier's; None for a chain under another root, a
+    chain that does not check out (the appraisal names why), and no chain at all."""
+    from pydcap.sources.models import CollateralRequest
+
+    shared = Verifier(trusted_root=fleet.root_pem)
+    for member in fleet.members[:10]:
+        quote = Quote.parse(member.first)
+        wanted = CollateralRequest.from_quote(quote)
+        assert shared.pck_platform(quote) == (wanted.fmspc, wanted.ca.value)
+        fresh = Verifier(trusted_root=fleet.root_pem).appraise(quote, fleet.collateral_of(member), at=fleet.at)
+        assert shared.appraise(quote, fleet.collateral_of(member), at=fleet.at).to_dict() == fresh.to_dict()
+    intel = SimulatedIntel(seed=31)
+    verifier = Verifier(trusted_root=intel.trust_root)
+    elsewhere = Quote.parse(SimulatedIntel(seed=32).sgx_platform(name="elsewhere").quote())
+    assert verifier.pck_platform(elsewhere) is None
+    unsigned = intel.sgx_platform(scenario="pck-issuer-mismatch")
+    assert verifier.pck_platform(Quote.parse(unsigned.quote())) is None
+    result = verifier.appraise(unsigned.quote(), intel.collateral_for(unsigned), at=AT)
+    assert result.failure == Failure.SGX_PCK_INVALID_ISSUER
+    encrypted = intel.sgx_platform(scenario="encrypted-ppid-certification")
+    assert verifier.pck_platform(Quote.parse(encrypted.quote())) is None

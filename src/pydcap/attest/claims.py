@@ -28,14 +28,14 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def collateral_hashes(quote: bytes, entries: Mapping[str, Entry]) -> dict[str, str]:
-    """MAA's ``x-ms-sgx-collateral``: SHA-256 (hex) of the quote and of each collateral part that verified it."""
+def collateral_digests(entries: Mapping[str, Entry]) -> dict[str, str]:
+    """MAA's ``x-ms-sgx-collateral`` but the quote's own hash: SHA-256 (hex) of each collateral part that verified
+    the quote (the same for every quote of a platform family: computed once per collateral)."""
     tcb, qe, root_crl, pck_crl = (entries[p] for p in ("tcb_info", "qe_identity", "root_ca_crl", "pck_crl"))
     return {
         "qeidcertshash": _sha256(qe.issuer_chain),
         "qeidcrlhash": _sha256(root_crl.data),
         "qeidhash": _sha256(qe.data),
-        "quotehash": _sha256(quote),
         "tcbinfocertshash": _sha256(tcb.issuer_chain),
         "tcbinfocrlhash": _sha256(root_crl.data),
         "tcbinfohash": _sha256(tcb.data),
@@ -140,12 +140,13 @@ def pydcap_claims(result: VerificationResult) -> dict[str, Any]:
 
 
 def attestation_claims(
-    request: AttestRequest, result: VerificationResult, entries: Mapping[str, Entry], policy_hash: str
+    request: AttestRequest, result: VerificationResult, digests: Mapping[str, str], policy_hash: str
 ) -> dict[str, Any]:
-    """Every claim of the token but the JWT ones (``iss``, ``iat``, ...), for a quote that verified."""
+    """Every claim of the token but the JWT ones (``iss``, ``iat``, ...), for a quote that verified with the
+    collateral of ``digests`` (``collateral_digests``)."""
     body = request.quote.body
     if isinstance(body, EnclaveReport):
-        tee = _sgx_claims(body, request.runtime, collateral_hashes(request.quote.raw, entries))
+        tee = _sgx_claims(body, request.runtime, {"quotehash": _sha256(request.quote.raw), **digests})
     else:
         assert isinstance(body, TdReport10)
         tee = _tdx_claims(body, request.runtime)

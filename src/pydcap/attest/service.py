@@ -22,7 +22,7 @@ import jwt
 from sqlalchemy import delete, select
 
 from pydcap.attest import tables as t
-from pydcap.attest.claims import attestation_claims
+from pydcap.attest.claims import attestation_claims, collateral_digests
 from pydcap.attest.config import AttestConfig
 from pydcap.attest.ear import ear_claims
 from pydcap.attest.errors import (
@@ -39,7 +39,7 @@ from pydcap.attest.policy import DEFAULT_POLICY_TEXT, AttestationPolicy
 from pydcap.cache import AsyncCollateralService, CollateralCache, CollateralStore, FetchedCollateral, StoreError
 from pydcap.cache.store import read_transaction, write_transaction
 from pydcap.errors import CollateralError
-from pydcap.intel import Clock
+from pydcap.intel import Clock, PckCa, Tee
 from pydcap.pki import TrustRoot
 from pydcap.policy import UnsafeAcceptAnyStatus
 from pydcap.quote.structs import EnclaveReport, TdReport10
@@ -88,6 +88,14 @@ class Tenant:
 
 
 @dataclass(frozen=True)
+class _Collateral:
+    """A platform family's collateral as fetched, and the SHA-256 of its parts that tokens carry."""
+
+    fetched: FetchedCollateral
+    digests: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Appraisal:
     """One attestation: the request, Intel's verdict, the token's claims (when it verified) and the policy's
     failures."""
@@ -121,7 +129,7 @@ class AttestService:
         self.clock: Clock = clock if clock is not None else time.time
         self.collateral = AsyncCollateralService(source, CollateralCache(store, trust=self.trust, clock=self.clock))
         self.verifier = Verifier(trusted_root=self.trust, policy=UnsafeAcceptAnyStatus())
-        self._recent: dict[CollateralRequest, tuple[float, FetchedCollateral]] = {}
+        self._recent: dict[CollateralRequest, tuple[float, _Collateral]] = {}
         t.ensure_tables(store.engine)
         self.tenants: dict[str, Tenant] = {}
         for name in ("", *config.tenants):
@@ -160,31 +168,43 @@ class AttestService:
         policy = AttestationPolicy.parse(drafted) if drafted is not None else self._fresh_policy(tenant, kind)
         if policy is None:
             policy = await asyncio.to_thread(self.policy, tenant, kind)
-        fetched = await self._collateral(request)
-        result = self.verifier.appraise(request.quote, fetched.collateral, at=int(self.clock()))
+        held = await self._collateral(request)
+        result = self.verifier.appraise(request.quote, held.fetched.collateral, at=int(self.clock()))
         _check_bindings(request)
         if result.failure is not None:
             return Appraisal(request, result, policy, {}, [])
-        claims = attestation_claims(request, result, fetched.entries, policy.hash)
+        claims = attestation_claims(request, result, held.digests, policy.hash)
         failures = policy.failures(result, claims)
         return Appraisal(request, result, policy, {**claims, **policy.issued(claims)}, failures)
 
-    async def _collateral(self, request: AttestRequest) -> FetchedCollateral:
+    def _wanted(self, request: AttestRequest) -> CollateralRequest:
+        """The collateral the quote needs, from its PCK certificate as the verifier reads it for the appraisal
+        that follows (read once); a chain the verifier does not trust is read here for its FMSPC all the same,
+        and the appraisal then says why it is not trusted."""
+        quote = request.quote
+        platform = self.verifier.pck_platform(quote)
+        if platform is None:
+            return CollateralRequest.from_quote(quote)
+        fmspc, ca = platform
+        return CollateralRequest(Tee.TDX if quote.is_tdx else Tee.SGX, fmspc, PckCa(ca))
+
+    async def _collateral(self, request: AttestRequest) -> _Collateral:
         try:
-            wanted = CollateralRequest.from_quote(request.quote)
+            wanted = self._wanted(request)
             now = time.monotonic()
             held = self._recent.get(wanted)
             if held is not None and held[0] > now:
                 return held[1]
             fetched = await self.collateral.collateral_for(wanted.tee, wanted.fmspc, wanted.ca)
+            collateral = _Collateral(fetched, collateral_digests(fetched.entries))
             if not fetched.stale_parts:
                 if len(self._recent) >= _RECENT_COLLATERAL:
                     self._recent.clear()
                 until = min(
                     now + _COLLATERAL_REUSE, now + min(e.valid_until for e in fetched.entries.values()) - self.clock()
                 )
-                self._recent[wanted] = (until, fetched)
-            return fetched
+                self._recent[wanted] = (until, collateral)
+            return collateral
         except CollateralNotFoundError as exc:
             raise InvalidParameter(f"there is no collateral for this quote's platform: {exc}") from exc
         except CollateralError as exc:

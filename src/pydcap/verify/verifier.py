@@ -357,6 +357,19 @@ class Verifier:
         except Refused as exc:
             return self._failed(exc.failure, exc.detail, at, parsed, exc.step)
 
+    def pck_platform(self, quote: Quote) -> tuple[bytes, str] | None:
+        """The FMSPC and CA type ("processor" or "platform") of the PCK certificate in ``quote``, read as an
+        appraisal reads it and remembered for the appraisal of this quote that follows (a service choosing the
+        collateral then reads the certificate once); None when the quote has no PCK chain this verifier trusts."""
+        pem = quote.pck_chain_pem
+        if pem is None:
+            return None
+        try:
+            platform = self._platform_record(quote, pem)
+        except Refused:
+            return None
+        return (platform.sgx.fmspc, platform.ca_type) if isinstance(platform, _Platform) else None
+
     def clear_caches(self) -> None:
         self._cache.clear()
         self._memo.clear()
