@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pydcap import CertificateFormatError, Collateral, Quote
 from pydcap.errors import CertificateExtensionError
 from pydcap.pki import CertificateChain
-from pydcap.pki.certs import REQUIRED_EXTENSIONS, Certificate
+from pydcap.pki.certs import REQUIRED_EXTENSIONS, Certificate, _read_at_once, split_pem_chain
 from pydcap.sim import REFERENCE_TIME, SimulatedIntel
 from pydcap.sim.pki import without_extension
 from tests.support.testdata import REAL, Bundle, bundle_params, require_testdata
@@ -118,3 +121,45 @@ def test_an_unknown_key_algorithm_is_a_format_error_not_a_crash(intel: Simulated
     with pytest.raises(CertificateFormatError, match="unusable public key"):
         _ = cert.public_key
     assert not cert.signed(b"\x30\x06\x02\x01\x01\x02\x01\x01", b"data")
+
+
+_AT_ONCE = ("_signed_part", "issuer_raw", "subject_raw", "public_key_bytes", "_extensions")
+
+
+def _field_by_field(cert: x509.Certificate, encoded: bytes) -> dict[str, object]:
+    """What each property reads from ``encoded`` on its own (or the error it raises)."""
+    lazy = Certificate(cert, encoded, known={})
+    out: dict[str, object] = {}
+    for name in _AT_ONCE:
+        try:
+            out[name] = getattr(lazy, name)
+        except ValueError as exc:  # DerError, CertificateFormatError
+            out[name] = type(exc)
+    return out
+
+
+def _every_certificate() -> list[bytes]:
+    intel = SimulatedIntel(seed=43, now=REFERENCE_TIME)
+    chains = [intel.sgx_platform().pck_chain_pem, intel.tdx_platform().pck_chain_pem]
+    chains += [c for b in REAL for c in _chains(b)]
+    return [block for pem in chains for block in split_pem_chain(pem)]
+
+
+_CERTIFICATES = _every_certificate()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_CERTIFICATES), st.lists(st.tuples(st.integers(0, 1400), st.integers(0, 255)), max_size=3))
+def test_the_fields_read_at_once_are_those_read_one_by_one(block: bytes, edits: list[tuple[int, int]]) -> None:
+    """Certificates as they come and with bytes changed: the walk that reads the TBS fields at once either declines
+    (each property then reads, or refuses, on its own) or gives exactly what each property reads."""
+    cert = x509.load_pem_x509_certificate(block)
+    encoded = bytearray(cert.public_bytes(Encoding.DER))
+    for pos, value in edits:
+        if pos < len(encoded):
+            encoded[pos] = value
+    at_once = _read_at_once(bytes(encoded))
+    if at_once is not None:
+        assert at_once == _field_by_field(cert, bytes(encoded))
+    if not edits:
+        assert at_once is not None

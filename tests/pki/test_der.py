@@ -14,9 +14,11 @@ BIG = octet_string(bytes(300))  # long-form lengths, as in a PCK certificate's S
 def test_each_element_is_named_by_its_oid_in_order() -> None:
     elements = [sequence([oid(AKI), BIG]), sequence([oid(KU), boolean(True), octet_string(b"\x03\x02\x01\x06")])]
     found = der.elements_by_oid(sequence(elements))
-    assert [name for name, _ in found] == [der.encode_oid(AKI), der.encode_oid(KU)]
-    assert der.read_all(found[0][1])[-1].value == bytes(300)
-    assert der.elements_by_oid(sequence([])) == []
+    assert list(found) == [der.encode_oid(AKI), der.encode_oid(KU)]
+    assert der.read_all(found[der.encode_oid(AKI)])[-1].value == bytes(300)
+    assert der.elements_by_oid(sequence([])) == {}
+    twice = der.elements_by_oid(sequence([*elements, sequence([oid(AKI), octet_string(b"later")])]))
+    assert twice[der.encode_oid(AKI)] == der.content(elements[0], der.TAG_SEQUENCE)  # of duplicates, the first
 
 
 @pytest.mark.parametrize(

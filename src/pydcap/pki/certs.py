@@ -76,7 +76,7 @@ class Certificate:
         """Each extension's DER content (OID, critical flag, value) by its encoded OID; of duplicates, the first."""
         for item in self._tbs[6:]:
             if item.tag == 0xA3:
-                return dict(reversed(der.elements_by_oid(item.value)))
+                return der.elements_by_oid(item.value)
         return {}
 
     def extension_value(self, oid: bytes) -> bytes | None:
@@ -204,7 +204,13 @@ def _read_at_once(encoded: bytes) -> dict[str, object] | None:
             return None
         fields = []
         while pos < tbs_end:
-            field = der.header(encoded, pos, tbs_end)
+            length = encoded[pos + 1] if pos + 1 < tbs_end else 0x80
+            if length < 0x80 and encoded[pos] & 0x1F != 0x1F:  # a short-form header (most fields), read here
+                field = (encoded[pos], pos + 2, pos + 2 + length)
+                if field[2] > tbs_end:
+                    return None
+            else:
+                field = der.header(encoded, pos, tbs_end)
             fields.append(field)
             pos = field[2]
         if fields and fields[0][0] == 0xA0:  # explicit version
@@ -219,7 +225,7 @@ def _read_at_once(encoded: bytes) -> dict[str, object] | None:
         extensions: dict[bytes, bytes] = {}
         for tag, first, last in fields[6:]:
             if tag == 0xA3:
-                extensions = dict(reversed(der.elements_by_oid(encoded[first:last])))
+                extensions = der.elements_by_oid(encoded[first:last])
                 break
         return {
             "_signed_part": encoded[start:tbs_end],

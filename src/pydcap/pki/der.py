@@ -112,20 +112,33 @@ def read_prefix(data: bytes, count: int) -> list[Tlv]:
 _new_tlv = tuple.__new__
 
 
-def elements_by_oid(seq: bytes) -> list[tuple[bytes, bytes]]:
-    """(OID, content) of each element of the DER ``SEQUENCE OF SEQUENCE { OID, ... }`` ``seq`` (a certificate's
-    extensions), in order: only the OID is decoded, so that finding which elements are present stays cheap."""
+def elements_by_oid(seq: bytes) -> dict[bytes, bytes]:
+    """The content (OID included) of each element of the DER ``SEQUENCE OF SEQUENCE { OID, ... }`` ``seq`` (a
+    certificate's extensions) by its OID's encoded bytes, in order; of duplicates, the first. Only the OID is decoded,
+    so that finding which elements are present stays cheap."""
+    n = len(seq)
     start, end = _content(seq, 0, TAG_SEQUENCE)
-    if end != len(seq):
+    if end != n:
         raise DerError("bytes after the SEQUENCE")
-    out: list[tuple[bytes, bytes]] = []
+    out: dict[bytes, bytes] = {}
     pos = start
-    while pos < end:
-        first, last = _content(seq, pos, TAG_SEQUENCE)
+    while pos < end:  # each element's header read here (``_content``'s rules): a certificate has several
+        if pos + 2 > end or seq[pos] != TAG_SEQUENCE:
+            raise DerError(f"expected tag 0x{TAG_SEQUENCE:02x} at offset {pos}")
+        first, length = pos + 2, seq[pos + 1]
+        if length & 0x80:
+            size = length & 0x7F
+            if size == 0 or size > 4 or first + size > end:
+                raise DerError("bad length encoding")
+            length = int.from_bytes(seq[first : first + size], "big")
+            first += size
+        last = first + length
+        if last > end:
+            raise DerError("value runs past the end")
         size = seq[first + 1] if first + 2 <= last else 0x80  # an OID's length is short-form
         if size & 0x80 or seq[first] != TAG_OID or first + 2 + size > last:
             raise DerError(f"element at offset {pos} does not start with an OID")
-        out.append((seq[first + 2 : first + 2 + size], seq[first:last]))
+        out.setdefault(seq[first + 2 : first + 2 + size], seq[first:last])
         pos = last
     return out
 

@@ -95,8 +95,10 @@ class Policy:
         if report.debug and not self.allow_debug:
             out.append("the enclave is in debug mode")
         if isinstance(report, EnclaveReport):
-            out.extend(self._expect("MRENCLAVE", report.mr_enclave, self.mr_enclave))
-            out.extend(self._expect("MRSIGNER", report.mr_signer, self.mr_signer))
+            if self.mr_enclave is not None:
+                out.extend(self._expect("MRENCLAVE", report.mr_enclave, self.mr_enclave))
+            if self.mr_signer is not None:
+                out.extend(self._expect("MRSIGNER", report.mr_signer, self.mr_signer))
             if self.isv_prod_id is not None and report.isv_prod_id != self.isv_prod_id:
                 out.append(f"ISVPRODID is {report.isv_prod_id}, expected {self.isv_prod_id}")
             if self.min_isv_svn is not None and report.isv_svn < self.min_isv_svn:
@@ -104,10 +106,16 @@ class Policy:
             if self.mr_td is not None or self.rtmrs is not None:
                 out.append("a TD measurement was expected but the quote is from an SGX enclave")
         else:
-            out.extend(self._expect("MRTD", report.mr_td, self.mr_td))
+            if self.mr_td is not None:
+                out.extend(self._expect("MRTD", report.mr_td, self.mr_td))
             for i, expected in enumerate(self.rtmrs or ()):
                 out.extend(self._expect(f"RTMR{i}", report.rtmrs[i], expected))
-            if any(v is not None for v in (self.mr_enclave, self.mr_signer, self.isv_prod_id, self.min_isv_svn)):
+            if (
+                self.mr_enclave is not None
+                or self.mr_signer is not None
+                or self.isv_prod_id is not None
+                or self.min_isv_svn is not None
+            ):
                 out.append("an SGX enclave measurement was expected but the quote is from a TD")
         if self.report_data is not None:
             expected = _hex(self.report_data)

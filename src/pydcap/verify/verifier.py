@@ -326,6 +326,7 @@ class Verifier:
         self._known_cas: dict[bytes, _CaPair] = {}  # see _on_known_cas
         self._keys: dict[bytes, ec.EllipticCurvePublicKey] = {}  # see _attestation_key
         self._root_key_id = self.trust.key_id  # every checked chain ends in this key
+        self._root_name, self._root_is_intel = self.trust.name, self.trust.is_intel
 
     # ---- public API ------------------------------------------------------------------------------
 
@@ -340,7 +341,9 @@ class Verifier:
         """Appraise ``quote`` with ``collateral`` at time ``at`` (default: now), then apply the policy
         (this verifier's, unless ``policy`` is given for this call)."""
         result = self.appraise(quote, collateral, at=to_unix(at))
-        return _decided(result, tuple((policy or self.policy).reasons(result)))
+        reasons = tuple((policy or self.policy).reasons(result))
+        result.__dict__.update(accepted=not reasons, reasons=reasons)  # a new result, not yet seen by anyone else
+        return result
 
     def appraise(self, quote: bytes | Quote, collateral: Collateral, *, at: int) -> VerificationResult:
         """Intel's appraisal only (no policy): ``accepted`` is left False."""
@@ -398,8 +401,8 @@ class Verifier:
             advisory_ids=(),
             collateral_expired=False,
             verified_at=at,
-            trusted_root=self.trust.name,
-            root_is_intel=self.trust.is_intel,
+            trusted_root=self._root_name,
+            root_is_intel=self._root_is_intel,
             quote=quote,
             supplemental=None,
             accepted=False,
@@ -431,13 +434,17 @@ class Verifier:
             self._check_pck(platform, crls)
             tcb = _checked(bundle.tcb)
             qe = _checked(bundle.qe)
+            signed = self._quote_signed(quote)
         else:  # only the platform's own steps can fail
             crls, tcb, qe = passed
             platform = self._platform_record(quote, pem)
+            # Checked now, beside the signature checks of a platform met for the first time (the CPU's caches then
+            # serve all three); reported in its turn.
+            signed = self._quote_signed(quote)
             self._check_pck(platform, crls)
         assert isinstance(platform, _Platform)
 
-        self._check_quote(quote, platform, tcb.document, qe.document)
+        self._check_quote(quote, platform, tcb.document, qe.document, signed)
         outcome = self._evaluate_tcb(quote, platform.sgx, tcb, qe)
         supplemental = self._supplemental(quote, platform, bundle, outcome)
         expired = supplemental.earliest_expiration_date <= at or bundle.latest_crl_update > at
@@ -454,8 +461,8 @@ class Verifier:
             advisory_ids=outcome.advisory_ids,
             collateral_expired=expired,
             verified_at=at,
-            trusted_root=self.trust.name,
-            root_is_intel=self.trust.is_intel,
+            trusted_root=self._root_name,
+            root_is_intel=self._root_is_intel,
             quote=quote,
             supplemental=supplemental,
             accepted=False,
@@ -477,7 +484,10 @@ class Verifier:
         key = _platform_digest(quote, pem)
         remembered = self._cache.get(key)
         if remembered is None:
-            remembered = _outcome(lambda: self._platform(quote, pem))
+            try:
+                remembered = self._platform(quote, pem)
+            except Refused as exc:
+                remembered = exc
             self._cache.put(key, remembered)
         return _checked(remembered)  # type: ignore[return-value]  # what _platform returned for this key
 
@@ -611,8 +621,10 @@ class Verifier:
         dates = _Dates.of((chain.chain,), [document.issue_date], [document.next_update])
         return _SignedCollateral(document, chain, dates)
 
-    def _check_quote(self, quote: Quote, platform: _Platform, tcb_info: TcbInfo, qe_identity: EnclaveIdentity) -> None:
-        """Intel's QuoteVerifier::verify, after the collateral checks."""
+    def _check_quote(
+        self, quote: Quote, platform: _Platform, tcb_info: TcbInfo, qe_identity: EnclaveIdentity, signed: bool | None
+    ) -> None:
+        """Intel's QuoteVerifier::verify, after the collateral checks (``signed``: what ``_quote_signed`` found)."""
         sgx = platform.sgx
         tdx = quote.is_tdx
         if tcb_info.version >= 3:
@@ -638,14 +650,19 @@ class Verifier:
         if platform.qe_failure is not None:  # the QE report's signature, then its REPORTDATA
             raise Refused(platform.qe_failure.failure, platform.qe_failure.detail)
         _check_qe_identity(quote, qe_identity)
-        key = self._attestation_key(quote.attestation_key)
-        if key is None:
+        if signed is None:
             raise Refused(Failure.UNSUPPORTED_QUOTE_FORMAT, "the attestation key is not a P-256 point")
-        if not verify_raw(key, quote.signature, quote.signed_data):
+        if not signed:
             raise Refused(
                 Failure.INVALID_QUOTE_SIGNATURE,
                 "the quote signature does not verify with the attestation key",
             )
+
+    def _quote_signed(self, quote: Quote) -> bool | None:
+        """Whether the quote's signature verifies with its attestation key; None when that key is not a P-256
+        point."""
+        key = self._attestation_key(quote.attestation_key)
+        return None if key is None else verify_raw(key, quote.signature, quote.signed_data)
 
     @staticmethod
     def _evaluate_tcb(
@@ -827,14 +844,6 @@ def _platform_digest(quote: Quote, pem: bytes) -> bytes:
     return hashlib.sha256(b"".join(parts)).digest()
 
 
-def _decided(result: VerificationResult, reasons: tuple[str, ...]) -> VerificationResult:
-    """``result`` with the policy's verdict (a copy made without ``dataclasses.replace``, which costs several
-    times more than the copy itself)."""
-    decided = object.__new__(VerificationResult)
-    decided.__dict__.update(result.__dict__, accepted=not reasons, reasons=reasons)
-    return decided
-
-
 def _check_tdx_module(td: TdReport10, tcb_info: TcbInfo) -> None:
     """The TD's SEAM module against the TCB info's TDX module (or the ``TDX_%02X`` identity of its version)."""
     module = tcb_info.tdx_module
@@ -863,9 +872,10 @@ def _check_tdx_module(td: TdReport10, tcb_info: TcbInfo) -> None:
 
 
 def _check_qe_identity(quote: Quote, identity: EnclaveIdentity) -> None:
-    if quote.is_tdx and identity.id != "TD_QE":
+    tdx = quote.is_tdx
+    if tdx and identity.id != "TD_QE":
         raise Refused(Failure.QE_IDENTITY_MISMATCH, f"a TDX quote needs the TD_QE identity, not {identity.id}")
-    if not quote.is_tdx and identity.id != "QE":
+    if not tdx and identity.id != "QE":
         raise Refused(Failure.QE_IDENTITY_MISMATCH, f"an SGX quote needs the QE identity, not {identity.id}")
     report = quote.qe_report
     if report.misc_select & identity.miscselect_mask != identity.miscselect:
