@@ -24,6 +24,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pydcap.attest.errors import PolicyParsingError
@@ -75,7 +76,7 @@ class AttestationPolicy:
     rules: tuple[Rule, ...] = field(default=())
     maa: MaaPolicy | None = None
 
-    @property
+    @cached_property
     def hash(self) -> str:
         return policy_hash(self.text)
 
