@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import struct
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pydcap import Quote, QuoteFormatError
+from pydcap import Policy, Quote, QuoteFormatError
+from pydcap.lazy import maker
 from pydcap.quote import CertificationData, EnclaveReport, EncryptedPpid, TdReport10, TdReport15, TdReport15Ex
 from pydcap.quote.parser import _parse, _read_common
 from pydcap.sim import SimulatedIntel
@@ -264,3 +266,18 @@ def test_the_plain_offsets_reading_gives_the_checked_readers_quote_or_declines(
     assert fast is None or fast == checked
     if not edits and cut % 3 and isinstance(checked, Quote):
         assert fast is not None  # a quote as it came takes the plain reading
+
+
+def test_a_maker_builds_what_the_dataclass_builds() -> None:
+    """``maker``: the same frozen object as the dataclass's own ``__init__``, every field set; refused for a class it
+    would build wrongly (one with ``__post_init__``, or without slots)."""
+    for quote in _SIMULATED:
+        parsed = Quote.parse(quote)
+        for part in (parsed, parsed.header, parsed.body, parsed.qe_report, parsed.certification_data):
+            values = [getattr(part, f.name) for f in dataclasses.fields(part)]
+            built = maker(type(part))(*values)
+            assert built == type(part)(*values) and type(built) is type(part)
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(built, dataclasses.fields(part)[0].name, None)
+    with pytest.raises(TypeError, match="slotted"):
+        maker(Policy)

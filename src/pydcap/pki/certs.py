@@ -84,10 +84,13 @@ class Certificate:
         content = self._extensions.get(oid)
         if content is None:
             return None
-        value = der.read_all(content)[-1]
-        if value.tag != der.TAG_OCTET_STRING:
+        pos, end, last = 0, len(content), (0, 0, 0)
+        while pos < end:  # OID, [critical,] value: the last is the value
+            last = der.header(content, pos, end)
+            pos = last[2]
+        if last[0] != der.TAG_OCTET_STRING:
             raise der.DerError("extension value is not an OCTET STRING")
-        return value.value
+        return content[last[1] : last[2]]
 
     @property
     def missing_extensions(self) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from typing import Any
 from cryptography import x509
 
 from pydcap.errors import CertificateFormatError
+from pydcap.lazy import maker
 from pydcap.pki import der
 from pydcap.pki.certs import Certificate
 
@@ -271,6 +272,7 @@ _STANDARD_LAYOUT = re.compile(
 )
 
 
+_make_sgx_extension = maker(SgxExtension)
 _SGX_TYPES = tuple(SgxType)
 _FLAGS = {b"\xff": True, b"\x00": False}
 
@@ -314,7 +316,7 @@ def read_standard_layout(raw: bytes) -> SgxExtension | None:
             _TCBS.clear()
         _TCBS[tcb_raw] = tcb
     flag = _FLAGS.get
-    return SgxExtension(
+    return _make_sgx_extension(
         g[1],
         tcb,
         _shared(g[41]),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydcap.errors import QuoteFormatError
+from pydcap.lazy import maker
 from pydcap.quote.structs import (
     ATTESTATION_KEY_ECDSA_P256,
     ENCLAVE_REPORT_SIZE,
@@ -42,6 +43,7 @@ _BODIES: dict[int, tuple[int, type[EnclaveReport | TdReport10]]] = {
 }
 
 _TEE_NAMES = {tee.value: tee.name for tee in TeeType}
+_BYTES_LIKE = (bytes, bytearray, memoryview)
 
 SIGNATURE_SIZE = 64
 PUBLIC_KEY_SIZE = 64
@@ -101,7 +103,7 @@ class Quote:
     @classmethod
     def parse(cls, data: bytes) -> Quote:
         """Parse quote bytes; raise ``QuoteFormatError`` (offset and reason) if they are malformed."""
-        if not isinstance(data, bytes | bytearray | memoryview):
+        if not isinstance(data, _BYTES_LIKE):
             raise QuoteFormatError(0, f"expected bytes, got {type(data).__name__}")
         data = bytes(data)
         return _read_common(data) or _parse(data)
@@ -162,6 +164,8 @@ class Quote:
         }
 
 
+_make_quote = maker(Quote)
+_make_certification_data = maker(CertificationData)
 _BODY_HEADER = struct.Struct("<HI")  # a v5 quote's body type and size; the outer certification data's type and size
 _QE_SECTION = ENCLAVE_REPORT_SIZE + SIGNATURE_SIZE
 
@@ -219,19 +223,19 @@ def _read_common(data: bytes) -> Quote | None:
     cert_end = auth_end + 6 + cert_size
     if cert_end > end or (version != 3 and cert_end != end) or not 1 <= cert_type <= 5:
         return None
-    return Quote(
-        raw=data,
-        header=header,
-        body_type=body_type,
-        body=kind.from_bytes(data[signed_end - size : signed_end]),
-        signed_data=data[:signed_end],
-        signature=data[start : start + SIGNATURE_SIZE],
-        attestation_key=data[start + SIGNATURE_SIZE : start + SIGNATURE_SIZE + PUBLIC_KEY_SIZE],
-        qe_report=EnclaveReport.from_bytes(data[pos : pos + ENCLAVE_REPORT_SIZE]),
-        qe_report_signature=data[pos + ENCLAVE_REPORT_SIZE : qe_end],
-        qe_auth_data=data[qe_end + 2 : auth_end],
-        certification_data=CertificationData(cert_type, data[auth_end + 6 : cert_end]),
-        trailing_bytes=n - signed_data_end,
+    return _make_quote(  # Quote's fields, in order
+        data,
+        header,
+        body_type,
+        kind.from_bytes(data[signed_end - size : signed_end]),
+        data[:signed_end],
+        data[start : start + SIGNATURE_SIZE],
+        data[start + SIGNATURE_SIZE : start + SIGNATURE_SIZE + PUBLIC_KEY_SIZE],
+        EnclaveReport.from_bytes(data[pos : pos + ENCLAVE_REPORT_SIZE]),
+        data[pos + ENCLAVE_REPORT_SIZE : qe_end],
+        data[qe_end + 2 : auth_end],
+        _make_certification_data(cert_type, data[auth_end + 6 : cert_end]),
+        n - signed_data_end,
     )
 
 

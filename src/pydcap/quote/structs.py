@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, cast
+
+from pydcap.lazy import maker
 
 HEADER_SIZE = 48
 ENCLAVE_REPORT_SIZE = 384
@@ -64,7 +67,7 @@ class QuoteHeader:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> QuoteHeader:
-        return cls(raw, *_HEADER.unpack(raw))
+        return _make_header(raw, *_HEADER.unpack(raw))
 
     def to_dict(self) -> dict[str, Any]:
         return _hex_fields(
@@ -108,7 +111,7 @@ class EnclaveReport:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> EnclaveReport:
-        return cls(raw, *_ENCLAVE_REPORT.unpack(raw))
+        return _make_enclave_report(raw, *_ENCLAVE_REPORT.unpack(raw))
 
     @property
     def debug(self) -> bool:
@@ -183,7 +186,7 @@ class TdReport10:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Self:
-        return cls(raw, *cls.LAYOUT.unpack(raw))
+        return cast(Self, _TD_MAKERS[cls](raw, *cls.LAYOUT.unpack(raw)))
 
     @property
     def rtmrs(self) -> tuple[bytes, bytes, bytes, bytes]:
@@ -228,6 +231,13 @@ class TdReport15Ex(TdReport15):
 
     LAYOUT: ClassVar[struct.Struct] = _layout(*_TD15EX_FIELDS)
     FIELDS: ClassVar[tuple[str, ...]] = tuple(name for name, _ in _TD15EX_FIELDS)
+
+
+_make_header = maker(QuoteHeader)
+_make_enclave_report = maker(EnclaveReport)
+_TD_MAKERS: dict[type[TdReport10], Callable[..., TdReport10]] = {
+    kind: maker(kind) for kind in (TdReport10, TdReport15, TdReport15Ex)
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -674,7 +674,7 @@ class Verifier:
         launch_svn = td.tee_tcb_svn if td is not None else None
         current_svn = td.tee_tcb_svn2 if isinstance(td, TdReport15) else None
         isv_svn = quote.qe_report.isv_svn
-        key = (qe, sgx.tcb, isv_svn, launch_svn, current_svn)
+        key = (qe, sgx.tcb.components, sgx.tcb.pce_svn, isv_svn, launch_svn, current_svn)  # what evaluation reads
         memo = tcb.evaluations
         found = memo.get(key)
         if found is None:
