@@ -23,6 +23,12 @@ QVE_IDENTITY = "qve/identity"
 PCK_CERTIFICATE = "pckcert"
 PCK_CERTIFICATES = "pckcerts"
 FMSPCS = "fmspcs"
+TCB_EVALUATION_DATA_NUMBERS = "tcbevaluationdatanumbers"
+# ... and the PCCS's own, under /sgx/certification/v{3,4}/
+CRL = "crl"  # a CRL by its distribution point (?uri=)
+PLATFORMS = "platforms"
+PLATFORM_COLLATERAL = "platformcollateral"
+REFRESH = "refresh"
 
 # Response headers
 REQUEST_ID = "Request-ID"

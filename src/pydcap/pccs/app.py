@@ -310,24 +310,24 @@ class PccsApp:
         for api in (3, 4):
             base = f"/sgx/certification/v{api}"
             table: list[tuple[str, dict[str, Handler], dict[str, str]]] = [
-                ("pckcert", {"GET": self.pckcert}, {}),
-                ("pckcrl", {"GET": self.pckcrl}, {}),
-                ("tcb", {"GET": self.tcb}, {}),
-                ("qe/identity", {"GET": self.qe_identity}, {}),
-                ("qve/identity", {"GET": self.qve_identity}, {}),
-                ("rootcacrl", {"GET": self.rootcacrl}, {}),
-                ("crl", {"GET": self.crl}, {}),
+                (protocol.PCK_CERTIFICATE, {"GET": self.pckcert}, {}),
+                (protocol.PCK_CRL, {"GET": self.pckcrl}, {}),
+                (protocol.TCB_INFO, {"GET": self.tcb}, {}),
+                (protocol.QE_IDENTITY, {"GET": self.qe_identity}, {}),
+                (protocol.QVE_IDENTITY, {"GET": self.qve_identity}, {}),
+                (protocol.ROOT_CA_CRL, {"GET": self.rootcacrl}, {}),
+                (protocol.CRL, {"GET": self.crl}, {}),
                 (
-                    "platforms",
+                    protocol.PLATFORMS,
                     {"POST": self.post_platforms, "GET": self.get_platforms},
                     {"POST": "user", "GET": "admin"},
                 ),
-                ("platformcollateral", {"PUT": self.platformcollateral}, {"PUT": "admin"}),
-                ("refresh", {"GET": self.refresh, "POST": self.refresh}, {"GET": "admin", "POST": "admin"}),
+                (protocol.PLATFORM_COLLATERAL, {"PUT": self.platformcollateral}, {"PUT": "admin"}),
+                (protocol.REFRESH, {"GET": self.refresh, "POST": self.refresh}, {"GET": "admin", "POST": "admin"}),
             ]
             for name, handlers, auth in table:
                 routes[f"{base}/{name}"] = Route(f"sgx/v{api}/{name}", handlers, api, Tee.SGX, auth)
-        for name, handler in (("tcb", self.tcb), ("qe/identity", self.qe_identity)):
+        for name, handler in ((protocol.TCB_INFO, self.tcb), (protocol.QE_IDENTITY, self.qe_identity)):
             routes[f"/tdx/certification/v4/{name}"] = Route(f"tdx/v4/{name}", {"GET": handler}, 4, Tee.TDX, {})
         routes["/metrics"] = Route("metrics", {"GET": self.metrics_page}, 4, Tee.SGX, {})
         routes["/openapi.json"] = Route("openapi", {"GET": self.openapi}, 4, Tee.SGX, {})

@@ -198,15 +198,15 @@ class AzureApi:
 
     def routes(self) -> list[Route]:
         table: list[tuple[str, tuple[str, ...], tuple[str, ...], Handler]] = [
-            ("pckcert", ("sgx",), ("v3", "v4"), self.pckcert),
-            ("pckcrl", ("sgx",), ("v3", "v4"), self.pckcrl),
-            ("rootcacrl", ("sgx",), ("v4",), self.rootcacrl),
-            ("tcb", ("sgx",), ("v3", "v4"), self.tcb),
-            ("tcb", ("tdx",), ("v4",), self.tcb),
-            ("qe/identity", ("sgx",), ("v3", "v4"), self.qe_identity),
+            (protocol.PCK_CERTIFICATE, ("sgx",), ("v3", "v4"), self.pckcert),
+            (protocol.PCK_CRL, ("sgx",), ("v3", "v4"), self.pckcrl),
+            (protocol.ROOT_CA_CRL, ("sgx",), ("v4",), self.rootcacrl),
+            (protocol.TCB_INFO, ("sgx",), ("v3", "v4"), self.tcb),
+            (protocol.TCB_INFO, ("tdx",), ("v4",), self.tcb),
+            (protocol.QE_IDENTITY, ("sgx",), ("v3", "v4"), self.qe_identity),
             ("qeid", ("sgx",), ("v3", "v4"), self.qe_identity),
-            ("qe/identity", ("tdx",), ("v4",), self.qe_identity),
-            ("qve/identity", ("sgx",), ("v3", "v4"), self.qve_identity),
+            (protocol.QE_IDENTITY, ("tdx",), ("v4",), self.qe_identity),
+            (protocol.QVE_IDENTITY, ("sgx",), ("v3", "v4"), self.qve_identity),
             ("qveid", ("sgx",), ("v3", "v4"), self.qve_identity),
         ]
         routes = [

@@ -248,18 +248,18 @@ class PcsApi:
     def routes(self) -> list[Route]:
         """``/{sgx,tdx}/certification/{v3,v4}/...`` routes, each answering 400 on a ``BadRequest``."""
         table: list[tuple[str, tuple[str, ...], tuple[str, ...], Handler, tuple[str, ...]]] = [
-            ("pckcert", ("sgx",), ("v3", "v4"), self.pckcert, ("GET", "POST")),
-            ("pckcerts", ("sgx",), ("v3", "v4"), self.pckcerts, ("GET", "POST")),
-            ("pckcrl", ("sgx",), ("v3", "v4"), self.pckcrl, ("GET",)),
-            ("tcb", ("sgx",), ("v3", "v4"), self.tcb, ("GET",)),
-            ("tcb", ("tdx",), ("v4",), self.tcb, ("GET",)),
-            ("qe/identity", ("sgx",), ("v3", "v4"), self.qe_identity, ("GET",)),
-            ("qe/identity", ("tdx",), ("v4",), self.qe_identity, ("GET",)),
-            ("qve/identity", ("sgx",), ("v3", "v4"), self.qve_identity, ("GET",)),
-            ("rootcacrl", ("sgx",), ("v3", "v4"), self.rootcacrl, ("GET",)),
-            ("crl", ("sgx",), ("v3", "v4"), self.crl, ("GET",)),
-            ("fmspcs", ("sgx",), ("v4",), self.fmspcs, ("GET",)),
-            ("tcbevaluationdatanumbers", ("sgx", "tdx"), ("v4",), self.evaluation_numbers, ("GET",)),
+            (api.PCK_CERTIFICATE, ("sgx",), ("v3", "v4"), self.pckcert, ("GET", "POST")),
+            (api.PCK_CERTIFICATES, ("sgx",), ("v3", "v4"), self.pckcerts, ("GET", "POST")),
+            (api.PCK_CRL, ("sgx",), ("v3", "v4"), self.pckcrl, ("GET",)),
+            (api.TCB_INFO, ("sgx",), ("v3", "v4"), self.tcb, ("GET",)),
+            (api.TCB_INFO, ("tdx",), ("v4",), self.tcb, ("GET",)),
+            (api.QE_IDENTITY, ("sgx",), ("v3", "v4"), self.qe_identity, ("GET",)),
+            (api.QE_IDENTITY, ("tdx",), ("v4",), self.qe_identity, ("GET",)),
+            (api.QVE_IDENTITY, ("sgx",), ("v3", "v4"), self.qve_identity, ("GET",)),
+            (api.ROOT_CA_CRL, ("sgx",), ("v3", "v4"), self.rootcacrl, ("GET",)),
+            (api.CRL, ("sgx",), ("v3", "v4"), self.crl, ("GET",)),
+            (api.FMSPCS, ("sgx",), ("v4",), self.fmspcs, ("GET",)),
+            (api.TCB_EVALUATION_DATA_NUMBERS, ("sgx", "tdx"), ("v4",), self.evaluation_numbers, ("GET",)),
         ]
         routes = []
         for path, tees, apis, handler, methods in table:
