@@ -5,7 +5,6 @@ from __future__ import annotations
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from pydcap.collateral.signed import SignedDocument
 
@@ -31,16 +30,29 @@ def public_key_from_point(point: bytes) -> ec.EllipticCurvePublicKey | None:
     return public_key_from_raw(point[1:])
 
 
+def der_signature(signature: bytes) -> bytes | None:
+    """The DER ``Ecdsa-Sig-Value`` of a 64-byte r || s signature (what ``encode_dss_signature`` gives for the two
+    halves read as big-endian integers, at a third of its cost); None when r or s is zero or the length is wrong."""
+    if len(signature) != 64:
+        return None
+    r = signature[:32].lstrip(b"\x00")
+    s = signature[32:].lstrip(b"\x00")
+    if not r or not s:
+        return None
+    if r[0] > 0x7F:  # a positive INTEGER whose first byte has its top bit set is written with a leading zero
+        r = b"\x00" + r
+    if s[0] > 0x7F:
+        s = b"\x00" + s
+    return b"0%c\x02%c%b\x02%c%b" % (len(r) + len(s) + 4, len(r), r, len(s), s)
+
+
 def verify_raw(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) -> bool:
     """True when ``signature`` (64 bytes, r || s) is a valid ECDSA-SHA256 signature of ``data``."""
-    if len(signature) != 64:
-        return False
-    r = int.from_bytes(signature[:32], "big")
-    s = int.from_bytes(signature[32:], "big")
-    if r == 0 or s == 0:
+    encoded = der_signature(signature)
+    if encoded is None:
         return False
     try:
-        key.verify(encode_dss_signature(r, s), data, _ECDSA_SHA256)
+        key.verify(encoded, data, _ECDSA_SHA256)
     except InvalidSignature:
         return False
     return True
