@@ -16,13 +16,14 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -100,12 +101,6 @@ def test_pydcap_is_put_on_path_before_the_first_pydcap_line() -> None:
     assert any(c.startswith(". .venv/bin/activate") for c in commands[:first])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _copy_project(target: Path) -> None:
     """The project's files (tracked, or new and not ignored), times kept; ``.venv`` stands for this interpreter's
     environment, already set up (``make`` finds it installed); ``../shared`` beside it, as in a clone."""
@@ -174,7 +169,7 @@ def _dq(text: str) -> str:
 def with_free_ports(lines: list[Line]) -> list[Line]:
     """Each background server's port replaced by a free one, wherever a line names it."""
     ports = {
-        m.group(1): str(_free_port()) for line in lines if line.tag == "background" and (m := PORT.search(line.command))
+        m.group(1): str(free_port()) for line in lines if line.tag == "background" and (m := PORT.search(line.command))
     }
     if not ports:
         return lines

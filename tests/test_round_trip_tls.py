@@ -5,10 +5,9 @@ through ``SSL_CERT_FILE``. Every step is a separate process of the installed ``p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,27 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.processes import free_port, stop, wait_for_port
+
 PYDCAP = str(Path(sys.executable).with_name("pydcap"))
 ENCRYPTED_PPID = "encrypted-ppid-certification"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"{process.args} exited with {process.returncode}"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listens on port {port} after {timeout} s: {process.args}")
 
 
 @dataclass(frozen=True)
@@ -58,49 +40,32 @@ def run(cwd: Path, env: dict[str, str], *command: str) -> subprocess.CompletedPr
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
-def stop(process: subprocess.Popen[str]) -> None:
-    process.send_signal(signal.SIGINT)
-    try:
-        process.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     home = tmp_path_factory.mktemp("first-hour")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYDCAP_", "SSL_CERT", "QCNL_", "AZDCAP_"))}
     env.update(HOME=str(home), XDG_CACHE_HOME=str(home / "cache"), PYTHONUNBUFFERED="1")
     sim_port, pccs_port = free_port(), free_port()
-    sim = subprocess.Popen(
-        [PYDCAP, "sim", "serve", "--port", str(sim_port)],
-        cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    pccs: subprocess.Popen[str] | None = None
-    try:
-        wait_for_port(sim_port, sim)
+    with contextlib.ExitStack() as servers:
+
+        def serve(*args: str, port: int, log: str) -> None:
+            output = servers.enter_context((home / log).open("w"))
+            process = subprocess.Popen([PYDCAP, *args], cwd=home, env=env, stdout=output, stderr=subprocess.STDOUT)
+            servers.callback(stop, process)
+            assert wait_for_port(port, process, timeout=30), f"{args} did not start: {(home / log).read_text()}"
+
+        serve("sim", "serve", "--port", str(sim_port), port=sim_port, log="sim.log")
         made = run(home, env, PYDCAP, "sim", "collateral", "--tee", "sgx", "-o", "sim")
         assert made.returncode == 0, made.stderr
         root = home / "sim" / "root_ca.pem"
-        log = (home / "pccs.log").open("w")
-        pccs = subprocess.Popen(
-            [PYDCAP, "pccs", "serve", "--port", str(pccs_port), "--db", "pccs/pckcache.db", "--mode", "LAZY",
-             "--upstream", f"http://127.0.0.1:{sim_port}", "--root-ca", str(root), "--log-format", "text"],
-            cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        wait_for_port(pccs_port, pccs)
+        serve("pccs", "serve", "--port", str(pccs_port), "--db", "pccs/pckcache.db", "--mode", "LAZY",
+              "--upstream", f"http://127.0.0.1:{sim_port}", "--root-ca", str(root), "--log-format", "text",
+              port=pccs_port, log="pccs.log")  # fmt: skip
         path = run(home, env, PYDCAP, "pccs", "cert", "--db", "pccs/pckcache.db", "--path")
         assert path.returncode == 0, path.stderr
-        cert = Path(path.stdout.strip())
-        if not cert.is_absolute():
-            cert = home / cert
+        cert = home / path.stdout.strip()  # as printed, or under the directory it was run in
         assert cert.read_text().startswith("-----BEGIN CERTIFICATE-----")
         yield World(home, env, root, f"https://localhost:{pccs_port}", cert, (home / "pccs.log").read_text())
-    finally:
-        if pccs is not None:
-            stop(pccs)
-        stop(sim)
 
 
 def test_the_pccs_says_where_its_certificate_is(world: World) -> None:

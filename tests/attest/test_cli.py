@@ -7,10 +7,8 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -25,6 +23,7 @@ from pydcap.pccs import PccsConfig, PccsServer
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.server import SimulatedPcs
 from tests.support.attest import API, client, sgx_quote
+from tests.support.processes import free_port, wait_for_port
 
 
 def token(server: AttestServer, intel: SimulatedIntel, nonce: str = "cli") -> str:
@@ -88,12 +87,6 @@ def test_cert_and_rotate_key(tmp_path: Path, root_file: Path, capsys: pytest.Cap
     assert "tenant" in capsys.readouterr().err
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def serving(*flags: str, workers: int = 1) -> Iterator[tuple[str, list[str]]]:
     """``pydcap attest serve FLAGS`` over plain HTTP on a free port, until the block ends (then its standard error
@@ -108,14 +101,7 @@ def serving(*flags: str, workers: int = 1) -> Iterator[tuple[str, list[str]]]:
     )
     said: list[str] = []
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "pydcap attest serve did not start"
-                time.sleep(0.05)
+        assert wait_for_port(port, process, timeout=20), "pydcap attest serve did not start"
         yield f"http://127.0.0.1:{port}", said
     finally:
         process.send_signal(signal.SIGINT)

@@ -7,8 +7,6 @@ import contextlib
 import hashlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +24,7 @@ from pydcap.intel.protocol import url_encoded
 from pydcap.pccs import PccsConfig, PccsServer
 from pydcap.sim import SimulatedIntel
 from pydcap.sim.pki import ROOT_CRL_URL
+from tests.support.processes import free_port, stop, wait_for_port
 
 ADMIN_TOKEN = "admin-secret"
 
@@ -88,12 +87,6 @@ def registration(platform: Any) -> dict[str, str]:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 _WITH_FILE_LIMIT = (
     "import resource, runpy, sys; "
     "resource.setrlimit(resource.RLIMIT_NOFILE, (%d, resource.getrlimit(resource.RLIMIT_NOFILE)[1])); "
@@ -133,26 +126,13 @@ def serving(
     lines: list[str] = []
     assert process.stderr is not None
     threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True).start()  # type: ignore[arg-type]
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"pydcap pccs serve did not start: {''.join(lines)}")
-            time.sleep(0.05)
+    if not wait_for_port(port, process, timeout=20):
+        process.kill()
+        pytest.fail(f"pydcap pccs serve did not start: {''.join(lines)}")
     try:
         yield process, port, lines
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
 
 
 class Clock:
