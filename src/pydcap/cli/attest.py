@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydcap.cli import EXIT_COLLATERAL_UNAVAILABLE, EXIT_OK, EXIT_REJECTED, CliError
+from pydcap.cli import EXIT_OK, EXIT_REJECTED, EXIT_UNAVAILABLE, CliError
 from pydcap.cli.inputs import load_root
 from pydcap.cli.output import err, out, print_json, warn_untrusted_root
 from pydcap.cli.services import add_tls_arguments, tls_verification
@@ -178,7 +178,7 @@ def run_verify(args: argparse.Namespace) -> int:
         err.print(f"token rejected: {exc}", markup=False)
         return EXIT_REJECTED
     except IssuerUnreachableError as exc:
-        raise CliError(f"--issuer {args.issuer}: {exc}", EXIT_COLLATERAL_UNAVAILABLE) from exc
+        raise CliError(f"--issuer {args.issuer}: {exc}", EXIT_UNAVAILABLE) from exc
     except IssuerError as exc:
         raise CliError(f"--issuer {args.issuer}: {exc}") from exc
     if args.json:
