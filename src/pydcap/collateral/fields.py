@@ -42,6 +42,24 @@ def mistyped_is_invalid(f: Fields, read: Callable[..., T], key: str, *args: Any)
 
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_DATES: dict[str, int] = {}  # each valid date met, as unix seconds: documents repeat a handful of dates
+
+
+def date_seconds(value: str) -> int | None:
+    """``value`` as unix seconds when it is a date in exactly the form Intel's library accepts,
+    ``2025-06-19T10:56:11Z``; None when it is not."""
+    seconds = _DATES.get(value)
+    if seconds is None:
+        try:
+            if not _DATE.fullmatch(value):
+                return None
+            seconds = int(datetime.fromisoformat(value).timestamp())
+        except ValueError:
+            return None
+        if len(_DATES) >= 1024:
+            _DATES.clear()
+        _DATES[value] = seconds
+    return seconds
 
 
 class Fields:
@@ -90,14 +108,11 @@ class Fields:
     def date(self, key: str) -> int:
         """A date in exactly the form Intel's library accepts, ``2025-06-19T10:56:11Z``, as unix seconds."""
         value = self.string(key)
-        try:
-            if not _DATE.fullmatch(value):
-                raise ValueError(value)
-            return int(datetime.fromisoformat(value).timestamp())
-        except ValueError as exc:
-            raise InvalidCollateralError(
-                self.part, f"{self.path}.{key} {value!r} is not a date like 2025-06-19T10:56:11Z"
-            ) from exc
+        seconds = date_seconds(value)
+        if seconds is None:
+            message = f"{self.path}.{key} {value!r} is not a date like 2025-06-19T10:56:11Z"
+            raise InvalidCollateralError(self.part, message)
+        return seconds
 
     def array(self, key: str) -> list[Any]:
         value = self._get(key)

@@ -7,9 +7,11 @@ then TDX components), whatever order the document lists them in; duplicate level
 from __future__ import annotations
 
 import itertools
+import operator
 from dataclasses import dataclass
+from typing import Any
 
-from pydcap.collateral.fields import Fields, mistyped_is_invalid, signed_body
+from pydcap.collateral.fields import Fields, date_seconds, mistyped_is_invalid, signed_body
 from pydcap.collateral.signed import SignedDocument
 from pydcap.errors import CollateralFormatError, InvalidCollateralError, UnsupportedVersionError
 from pydcap.lazy import computed_once
@@ -122,6 +124,65 @@ def _components(f: Fields, key: str) -> tuple[int, ...]:
     return tuple(_component(Fields(item, PART, f"{f.path}.{key}[{i}]")) for i, item in enumerate(items))
 
 
+def _plain_components(items: object) -> tuple[int, ...] | None:
+    """What ``_components`` reads from ``items`` when it has 16 well-formed components; None otherwise."""
+    if type(items) is not list or len(items) != 16:
+        return None
+    values = []
+    for item in items:
+        if type(item) is not dict:
+            return None
+        svn = item.get("svn")
+        if type(svn) is not int or not 0 <= svn <= 255:
+            return None
+        if len(item) > 1 and not (type(item.get("category", "")) is str and type(item.get("type", "")) is str):
+            return None
+        values.append(svn)
+    return tuple(values)
+
+
+_ABSENT: Any = object()
+
+
+def _plain_levels(items: list[Any], tdx: bool) -> list[TcbLevel] | None:
+    """The v3 levels ``_level`` reads from ``items`` when every one is well-formed, read without a ``Fields`` per
+    object; None when any is not, for ``_level`` to name what is wrong."""
+    levels = []
+    for item in items:
+        if type(item) is not dict:
+            return None
+        tcb = item.get("tcb")
+        if type(tcb) is not dict:
+            return None
+        sgx = _plain_components(tcb.get("sgxtcbcomponents"))
+        tdx_components = _plain_components(tcb.get("tdxtcbcomponents")) if tdx else None
+        pce_svn = tcb.get("pcesvn")
+        status = item.get("tcbStatus")
+        date = item.get("tcbDate")
+        advisories = item.get("advisoryIDs", _ABSENT)
+        if (
+            sgx is None
+            or (tdx and tdx_components is None)
+            or type(pce_svn) is not int
+            or not 0 <= pce_svn <= 0xFFFF
+            or type(status) is not str
+            or status not in TCB_STATUSES
+            or type(date) is not str
+        ):
+            return None
+        tcb_date = date_seconds(date)
+        if tcb_date is None:
+            return None
+        if advisories is _ABSENT:
+            advisory_ids: tuple[str, ...] = ()
+        elif type(advisories) is list and all(type(a) is str for a in advisories):
+            advisory_ids = tuple(advisories)
+        else:
+            return None
+        levels.append(TcbLevel(sgx, pce_svn, tdx_components, tcb_date, status, advisory_ids))
+    return levels
+
+
 def _component(f: Fields) -> int:
     for label in ("category", "type"):
         if f.has(label):
@@ -190,6 +251,9 @@ def _module_identity(f: Fields) -> TdxModuleIdentity:
     return identity
 
 
+_sort_key = operator.attrgetter("sort_key")
+
+
 def _parse_body(signed: SignedDocument, f: Fields) -> TcbInfo:
     """In Intel's order: version, id, dates, FMSPC, PCE-ID, the presence of the levels, then the rest. As in its
     parser, a top-level member that is missing is a format error and one of the wrong type makes it invalid."""
@@ -226,13 +290,16 @@ def _parse_body(signed: SignedDocument, f: Fields) -> TcbInfo:
                 raise InvalidCollateralError(PART, "tcbInfo.tdxModuleIdentities is empty")
     elif f.has("tdxModule") or f.has("tdxModuleIdentities"):
         raise InvalidCollateralError(PART, "an SGX TCB info must not describe a TDX module")
-    levels = [_level(Fields(item, PART, f"tcbInfo.tcbLevels[{i}]"), version, tdx) for i, item in enumerate(level_items)]
+    levels = _plain_levels(level_items, tdx) if version == 3 else None
+    if levels is None:
+        levels = [
+            _level(Fields(item, PART, f"tcbInfo.tcbLevels[{i}]"), version, tdx) for i, item in enumerate(level_items)
+        ]
     if not levels:
         raise InvalidCollateralError(PART, "tcbInfo.tcbLevels is empty")
-    levels.sort(key=lambda lv: lv.sort_key, reverse=True)
-    for a, b in itertools.pairwise(levels):
-        if a.sort_key == b.sort_key:
-            raise InvalidCollateralError(PART, "tcbInfo.tcbLevels has two levels with the same TCB")
+    levels.sort(key=_sort_key, reverse=True)
+    if len({level.sort_key for level in levels}) < len(levels):  # sorted, two levels with the same TCB are adjacent
+        raise InvalidCollateralError(PART, "tcbInfo.tcbLevels has two levels with the same TCB")
     return TcbInfo(
         signed=signed,
         version=version,
