@@ -11,7 +11,15 @@ import operator
 from dataclasses import dataclass
 from typing import Any
 
-from pydcap.collateral.fields import Fields, date_seconds, mistyped_is_invalid, signed_body
+from pydcap.collateral.fields import (
+    Fields,
+    mistyped_is_invalid,
+    plain_date,
+    plain_hex,
+    plain_strings,
+    plain_uint,
+    signed_body,
+)
 from pydcap.collateral.signed import SignedDocument
 from pydcap.errors import CollateralFormatError, InvalidCollateralError, UnsupportedVersionError
 from pydcap.lazy import computed_once
@@ -141,9 +149,6 @@ def _plain_components(items: object) -> tuple[int, ...] | None:
     return tuple(values)
 
 
-_ABSENT: Any = object()
-
-
 def _plain_levels(items: list[Any], tdx: bool) -> list[TcbLevel] | None:
     """The v3 levels ``_level`` reads from ``items`` when every one is well-formed, read without a ``Fields`` per
     object; None when any is not, for ``_level`` to name what is wrong."""
@@ -156,28 +161,19 @@ def _plain_levels(items: list[Any], tdx: bool) -> list[TcbLevel] | None:
             return None
         sgx = _plain_components(tcb.get("sgxtcbcomponents"))
         tdx_components = _plain_components(tcb.get("tdxtcbcomponents")) if tdx else None
-        pce_svn = tcb.get("pcesvn")
+        pce_svn = plain_uint(tcb.get("pcesvn"), 0xFFFF)
         status = item.get("tcbStatus")
-        date = item.get("tcbDate")
-        advisories = item.get("advisoryIDs", _ABSENT)
+        tcb_date = plain_date(item.get("tcbDate"))
+        advisory_ids = plain_strings(item, "advisoryIDs")
         if (
             sgx is None
             or (tdx and tdx_components is None)
-            or type(pce_svn) is not int
-            or not 0 <= pce_svn <= 0xFFFF
+            or pce_svn is None
             or type(status) is not str
             or status not in TCB_STATUSES
-            or type(date) is not str
+            or tcb_date is None
+            or advisory_ids is None
         ):
-            return None
-        tcb_date = date_seconds(date)
-        if tcb_date is None:
-            return None
-        if advisories is _ABSENT:
-            advisory_ids: tuple[str, ...] = ()
-        elif type(advisories) is list and all(type(a) is str for a in advisories):
-            advisory_ids = tuple(advisories)
-        else:
             return None
         levels.append(TcbLevel(sgx, pce_svn, tdx_components, tcb_date, status, advisory_ids))
     return levels
@@ -252,11 +248,12 @@ def _module_identity(f: Fields) -> TdxModuleIdentity:
 
 
 _sort_key = operator.attrgetter("sort_key")
+_Header = tuple[int, str, int, int, bytes, bytes, list[Any], int, int]
 
 
-def _parse_body(signed: SignedDocument, f: Fields) -> TcbInfo:
-    """In Intel's order: version, id, dates, FMSPC, PCE-ID, the presence of the levels, then the rest. As in its
-    parser, a top-level member that is missing is a format error and one of the wrong type makes it invalid."""
+def _header(f: Fields) -> _Header:
+    """The top-level members before the TDX module and the levels: version, id, dates, FMSPC, PCE-ID, the levels'
+    array, TCB type and evaluation data number, read and judged in Intel's order."""
     version = mistyped_is_invalid(f, f.uint, "version")
     if version not in (2, 3):
         raise UnsupportedVersionError(PART, f"TCB info version {version} is not supported (2 or 3)")
@@ -270,11 +267,46 @@ def _parse_body(signed: SignedDocument, f: Fields) -> TcbInfo:
     level_items = f.obj.get("tcbLevels")
     if not isinstance(level_items, list):
         raise InvalidCollateralError(PART, "tcbInfo.tcbLevels is missing or not an array")
-    tdx = tee_id == "TDX"
     tcb_type = mistyped_is_invalid(f, f.uint, "tcbType")
     if tcb_type != 0:
         raise InvalidCollateralError(PART, f"tcbType {tcb_type} is not supported (0)")
     evaluation = mistyped_is_invalid(f, f.uint, "tcbEvaluationDataNumber")
+    return version, tee_id, issue_date, next_update, fmspc, pce_id, level_items, tcb_type, evaluation
+
+
+def _plain_header(obj: dict[str, Any]) -> _Header | None:
+    """What ``_header`` reads when every member is well-formed; None when one is not, for ``_header`` to name it."""
+    version = obj.get("version")
+    tee_id = obj.get("id") if version == 3 else "SGX"
+    level_items = obj.get("tcbLevels")
+    evaluation = plain_uint(obj.get("tcbEvaluationDataNumber"))
+    issue_date = plain_date(obj.get("issueDate"))
+    next_update = plain_date(obj.get("nextUpdate"))
+    fmspc = plain_hex(obj.get("fmspc"), 6)
+    pce_id = plain_hex(obj.get("pceId"), 2)
+    if (
+        type(version) is not int
+        or version not in (2, 3)
+        or tee_id not in ("SGX", "TDX")
+        or issue_date is None
+        or next_update is None
+        or fmspc is None
+        or pce_id is None
+        or type(level_items) is not list
+        or type(obj.get("tcbType")) is not int
+        or obj["tcbType"] != 0
+        or evaluation is None
+    ):
+        return None
+    return version, tee_id, issue_date, next_update, fmspc, pce_id, level_items, 0, evaluation
+
+
+def _parse_body(signed: SignedDocument, f: Fields) -> TcbInfo:
+    """In Intel's order: version, id, dates, FMSPC, PCE-ID, the presence of the levels, then the rest. As in its
+    parser, a top-level member that is missing is a format error and one of the wrong type makes it invalid."""
+    header = _plain_header(f.obj) or _header(f)
+    version, tee_id, issue_date, next_update, fmspc, pce_id, level_items, tcb_type, evaluation = header
+    tdx = tee_id == "TDX"
     tdx_module = None
     identities = None
     if version == 3 and tdx:
