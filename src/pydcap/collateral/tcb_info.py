@@ -22,7 +22,7 @@ from pydcap.collateral.fields import (
 )
 from pydcap.collateral.signed import SignedDocument
 from pydcap.errors import CollateralFormatError, InvalidCollateralError, UnsupportedVersionError
-from pydcap.lazy import computed_once
+from pydcap.lazy import computed_once, maker
 
 PART = "tcb_info"
 
@@ -51,6 +51,9 @@ class TcbLevel:
     @property
     def sort_key(self) -> tuple[tuple[int, ...], int, tuple[int, ...]]:
         return (self.sgx_components, self.pce_svn, self.tdx_components or ())
+
+
+_make_level = maker(TcbLevel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +178,7 @@ def _plain_levels(items: list[Any], tdx: bool) -> list[TcbLevel] | None:
             or advisory_ids is None
         ):
             return None
-        levels.append(TcbLevel(sgx, pce_svn, tdx_components, tcb_date, status, advisory_ids))
+        levels.append(_make_level(sgx, pce_svn, tdx_components, tcb_date, status, advisory_ids))
     return levels
 
 
