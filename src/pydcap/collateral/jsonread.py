@@ -95,9 +95,10 @@ def _flat(value: Any) -> bool:
 def _shallow(data: bytes | str) -> bool:
     """Whether nesting every bracket in ``data`` on top of the caller's stack stays well below the recursion limit
     (then neither reader can reach it)."""
+    # Counted as what removing them takes away: replace finds a byte faster than count counts it.
     if isinstance(data, str):
-        return _room_for(data.count("[") + data.count("{"))
-    return _room_for(data.count(b"[") + data.count(b"{"))
+        return _room_for(2 * len(data) - len(data.replace("[", "")) - len(data.replace("{", "")))
+    return _room_for(2 * len(data) - len(data.replace(b"[", b"")) - len(data.replace(b"{", b"")))
 
 
 def _room_for(nesting: int) -> bool:
