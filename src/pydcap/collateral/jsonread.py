@@ -20,7 +20,8 @@ from typing import Any
 NOT_READ: Any = object()
 IMPORT_AFTER = 200
 _STACK_MARGIN = 64  # frames, beyond the nesting, that a read may take below the caller's (C calls included)
-_Readers = tuple[Callable[[Any], Any], Callable[[Any], dict[str, Any]]]  # any value; an object's raw members
+# msgspec's reader of any value; of an object's raw members; of a value without floats; its compact writer
+_Readers = tuple[Callable[[Any], Any], Callable[[Any], dict[str, Any]], Callable[[Any], Any], Callable[[Any], bytes]]
 _readers: _Readers | None = None
 _texts = 0
 
@@ -34,8 +35,17 @@ def _msgspec() -> _Readers | None:
             return None
         import msgspec
 
-        _readers = msgspec.json.Decoder(float_hook=float).decode, msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
+        _readers = (
+            msgspec.json.Decoder(float_hook=float).decode,
+            msgspec.json.Decoder(dict[str, msgspec.Raw]).decode,
+            msgspec.json.Decoder(float_hook=_refuse_float).decode,
+            msgspec.json.encode,
+        )
     return _readers
+
+
+def _refuse_float(text: str) -> float:
+    raise ValueError(f"a float ({text}): left to json")
 
 
 def read(data: bytes | str) -> Any:
@@ -55,11 +65,12 @@ def read(data: bytes | str) -> Any:
 def object_members(text: bytes) -> dict[str, tuple[bytes, Any]] | None:
     """The members of the compact JSON object ``text`` (UTF-8, no whitespace between its members), each as its
     value's exact bytes and the value ``json`` reads from them; None when ``text`` is anything else (whitespace
-    between members, a name with an escape, a name twice, not an object, not JSON), for a slower reader to judge."""
+    between members, a name with an escape, a name twice, not an object, not JSON, or a float anywhere: Intel's
+    documents have none), for a slower reader to judge."""
     readers = _msgspec()
     if readers is None or not _shallow(text):
         return None
-    read_any, read_members = readers
+    _, read_members, read_any, _ = readers
     try:
         raw = read_members(text)
     except (ValueError, RecursionError):
@@ -78,6 +89,19 @@ def object_members(text: bytes) -> dict[str, tuple[bytes, Any]] | None:
         except (ValueError, RecursionError):
             return None
     return members
+
+
+def written_as(value: Any, text: bytes) -> bool:
+    """Whether ``json.dumps(value, separators=(",", ":"), ensure_ascii=False)`` is ``text`` (in UTF-8), for a
+    ``value`` without floats, as ``object_members`` reads them. Answered by msgspec's writer when ``text`` has no
+    backslash: then neither writer escapes anything in any string, and the two write everything else alike (names in
+    order, integers in decimal, ``true``, ``false``, ``null``, no whitespace). False when it cannot tell."""
+    if _readers is None or b"\\" in text:
+        return False
+    try:
+        return _readers[3](value) == text
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})

@@ -10,13 +10,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pydcap.collateral.jsonread import NOT_READ, object_members, read
+from pydcap.collateral.jsonread import NOT_READ, object_members, read, written_as
 from pydcap.errors import CollateralFormatError
 from pydcap.lazy import computed_once
 
 _DECODER = json.JSONDecoder()
 _WS = " \t\r\n"
 _WS_BYTES = _WS.encode()
+_FLOAT_FREE = "_float_free"  # set in a document's __dict__: its parsed body was read by object_members (no float)
 
 
 def _skip_ws(text: str, pos: int) -> int:
@@ -88,6 +89,7 @@ class SignedDocument:
             body, parsed = members[body_key]
             document = cls(body_key, body, _signature(members["signature"][1], part))
             document.__dict__["parsed_body"] = parsed  # what json.loads(body) gives: read once, not twice
+            document.__dict__[_FLOAT_FREE] = True
             return document
         values: dict[str, Any] = {}
         spans = top_level_spans(text, part, values)
@@ -115,6 +117,7 @@ class SignedDocument:
             values = {name: value for name, (_, value) in members.items()}
         document = cls(body_key, encoded, _signature(signature_hex, part))
         document.__dict__["parsed_body"] = values  # what json.loads(body) gives (no member twice): read once
+        document.__dict__[_FLOAT_FREE] = members is not None
         return document
 
     def to_bytes(self) -> bytes:
@@ -135,7 +138,7 @@ class SignedDocument:
     def compact_body(self) -> bytes:
         """The body re-serialised compactly in document order, as Intel's library re-serialises it before
         checking the signature. That is ``body`` itself for anything Intel serves."""
-        if _already_compact(self.body):
+        if (self.__dict__.get(_FLOAT_FREE) and written_as(self.parsed_body, self.body)) or _already_compact(self.body):
             return self.body
         return json.dumps(self.parsed_body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
