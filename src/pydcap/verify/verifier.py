@@ -11,7 +11,6 @@ beside the result, never a failure.
 from __future__ import annotations
 
 import hashlib
-import itertools
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -178,11 +177,9 @@ class _CaPair:
     issue and expiry dates of the chain's certificates (``certificates``: the CAs', and the PCK certificate's when
     it is this one platform's pair), which a platform's record combines with its PCK certificate's."""
 
-    __slots__ = ("ca_type", "earliest_issue", "expiration", "intermediate", "latest_issue", "root", "token")
+    __slots__ = ("ca_type", "earliest_issue", "expiration", "intermediate", "latest_issue", "root")
 
     def __init__(self, root: Certificate, intermediate: Certificate, certificates: tuple[Certificate, ...]) -> None:
-        # What stands for the pair's chain in platform keys (see _platform_key).
-        self.token = b"\x01" + next(_CA_PAIR_NUMBERS).to_bytes(8, "big")
         self.root = root
         self.intermediate = intermediate
         self.ca_type = ca_type(intermediate.subject_cn)
@@ -328,7 +325,6 @@ class Verifier:
         self._memo = PkiMemo()
         self._shared: dict[Hashable, Hashable] = {}  # values platforms have in common (see _share)
         self._known_cas: dict[bytes, _CaPair] = {}  # see _on_known_cas
-        self._ca_tails: tuple[tuple[bytes, _CaPair], ...] = ()  # its items, replaced (not changed) as it changes
         self._keys: dict[bytes, ec.EllipticCurvePublicKey] = {}  # see _attestation_key
         self._root_key_id = self.trust.key_id  # every checked chain ends in this key
         self._root_name, self._root_is_intel = self.trust.name, self.trust.is_intel
@@ -385,7 +381,6 @@ class Verifier:
         self._memo.clear()
         self._shared.clear()
         self._known_cas.clear()
-        self._ca_tails = ()
         self._keys.clear()
 
     def cache_stats(self) -> CacheStats:
@@ -492,15 +487,13 @@ class Verifier:
     def _platform_record(self, quote: Quote, pem: bytes) -> _Platform | _UntrustedChain:
         """What this verifier knows of the quote's platform, found out now if need be; a failure of the
         pre-flight's reading of the chain is raised."""
-        key, cas = self._platform_key(quote, pem)
+        key = _platform_digest(quote, pem)
         remembered = self._cache.get(key)
         if remembered is None:
             try:
-                remembered = self._platform(quote, pem, cas)
+                remembered = self._platform(quote, pem)
             except Refused as exc:
                 remembered = exc
-            if cas is None:  # its CA pair may be known now, having been read: its next quote's key names it
-                key = self._platform_key(quote, pem)[0]
             self._cache.put(key, remembered)
         return _checked(remembered)  # type: ignore[return-value]  # what _platform returned for this key
 
@@ -518,30 +511,11 @@ class Verifier:
         if crls.pck_crl.revokes_serial(platform.serial):
             raise Refused(Failure.SGX_PCK_REVOKED, "the PCK certificate is revoked")
 
-    def _platform_key(self, quote: Quote, pem: bytes) -> tuple[bytes, _CaPair | None]:
-        """The key of the quote's platform in the cache: SHA-256 over everything in a quote that belongs to its
-        platform rather than to this one quote (the attestation key, the QE report, its signature, the QE
-        authentication data and the PCK chain, lengths included so that no two different sets of fields give the
-        same bytes). A chain whose CA certificates are exactly those of a chain read before (``_on_known_cas``)
-        stands for them by that pair's token, unique to it in this verifier's life, hashing a third of the bytes;
-        with that pair."""
-        auth = quote.qe_auth_data
-        split = pem.find(_PEM_END) + len(_PEM_END)
-        if split > len(_PEM_END):
-            rest = len(pem) - split
-            for tail, cas in self._ca_tails:
-                if len(tail) == rest and pem.endswith(tail):
-                    parts = (cas.token, quote.attestation_key, quote.qe_report.raw, quote.qe_report_signature)
-                    return _sha256(b"".join((*parts, len(auth).to_bytes(2), auth, pem[:split]))).digest(), cas
-        parts = (_WHOLE_CHAIN, quote.attestation_key, quote.qe_report.raw, quote.qe_report_signature)
-        return _sha256(b"".join((*parts, len(auth).to_bytes(2), auth, pem))).digest(), None
-
-    def _platform(self, quote: Quote, pem: bytes, known: _CaPair | None) -> _Platform | _UntrustedChain:
+    def _platform(self, quote: Quote, pem: bytes) -> _Platform | _UntrustedChain:
         """Every check of a quote's certification data that needs no collateral: the pre-flight's reading of the
         chain (a failure is raised), the QVL's check of its names and signatures (a failure is kept, raised in
-        its turn), the QE report's signature by the PCK key and its binding of the attestation key. ``known``:
-        the CA pair of a chain that ends in CA certificates read before, if any."""
-        found = self._on_known_cas(pem, known)
+        its turn), the QE report's signature by the PCK key and its binding of the attestation key."""
+        found = self._on_known_cas(pem)
         if found is None:
             with _during(PreflightStep.PCK_CHAIN):
                 chain, named_pck = trusted_pck_chain(pem, self.trust, self._memo)
@@ -595,12 +569,13 @@ class Verifier:
                 keys[raw] = key
         return key
 
-    def _on_known_cas(self, pem: bytes, known: _CaPair | None) -> tuple[_CaPair, PckCertificate] | None:
+    def _on_known_cas(self, pem: bytes) -> tuple[_CaPair, PckCertificate] | None:
         """A chain whose CA certificates, exactly as encoded, this verifier has read and checked before (the bytes
-        after the PCK certificate's block; ``known``, found by ``_platform_key``): its root and intermediate CA,
-        and the PCK certificate read and checked as the full reading would; None (read it in full) when anything
-        about it is unusual. What is left to check is the PCK certificate's issuer and signature."""
+        after the PCK certificate's block): its root and intermediate CA, and the PCK certificate read and checked
+        as the full reading would; None (read it in full) when anything about it is unusual. What is left to check
+        is the PCK certificate's issuer and signature."""
         split = pem.find(_PEM_END) + len(_PEM_END)
+        known = self._known_cas.get(pem[split:]) if split > len(_PEM_END) else None
         if known is None or not pem.startswith(_PEM_BEGIN) or 0 < pem.find(_PEM_BEGIN, 1) < split:
             return None
         try:
@@ -624,12 +599,10 @@ class Verifier:
             and intermediate in others
             and not any(PCK_CN in ca.subject_cn for ca in others)
             and split > len(_PEM_END)
-            and pem[split:] not in self._known_cas  # (a pair keeps its token: the keys made with it stay valid)
         ):
             if len(self._known_cas) >= _KNOWN_CA_CHAINS:
                 self._known_cas.clear()
             self._known_cas[pem[split:]] = _CaPair(root, intermediate, (root, intermediate))
-            self._ca_tails = tuple(self._known_cas.items())
         return cas
 
     def _share(self, value: H) -> H:
@@ -797,10 +770,6 @@ _KNOWN_CA_CHAINS = 16
 _KEY_OBJECTS = 256
 _PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
 _PEM_END = b"-----END CERTIFICATE-----"
-# The first bytes of a platform key's hashed bytes: a whole chain, or a CA pair's token (9 bytes, never this one).
-_WHOLE_CHAIN = b"\x00"
-_CA_PAIR_NUMBERS = itertools.count()  # (next() on it is atomic)
-_sha256 = hashlib.sha256
 
 
 _SHARED_VALUES = 4096
@@ -880,6 +849,15 @@ def _collateral_bytes(collateral: Collateral) -> int:
 def _binding(quote: Quote) -> bytes:
     """What the QE report's REPORTDATA must begin with: SHA-256(attestation key || QE authentication data)."""
     return hashlib.sha256(quote.attestation_key + quote.qe_auth_data).digest()
+
+
+def _platform_digest(quote: Quote, pem: bytes) -> bytes:
+    """SHA-256 over everything in a quote that belongs to its platform rather than to this one quote: the
+    attestation key, the QE report, its signature, the QE authentication data and the PCK chain (lengths
+    included, so that no two different sets of fields give the same bytes)."""
+    auth = quote.qe_auth_data
+    parts = (quote.attestation_key, quote.qe_report.raw, quote.qe_report_signature, len(auth).to_bytes(2), auth, pem)
+    return hashlib.sha256(b"".join(parts)).digest()
 
 
 def _check_tdx_module(td: TdReport10, tcb_info: TcbInfo) -> None:
