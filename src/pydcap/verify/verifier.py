@@ -38,7 +38,7 @@ from pydcap.pki.pck import PckCertificate, SgxExtension, SgxType, ca_type
 from pydcap.pki.trust import TrustRoot
 from pydcap.policy import AppraisalPolicy, Policy
 from pydcap.quote.parser import Quote
-from pydcap.quote.structs import TdReport10, TdReport15
+from pydcap.quote.structs import EnclaveReport, TdReport10, TdReport15, TeeType
 from pydcap.results import Supplemental, VerificationResult, made, made_of
 from pydcap.trust.chains import (
     INTERMEDIATE_CN,
@@ -452,14 +452,14 @@ class Verifier:
         supplemental = self._supplemental(quote, platform, bundle, outcome)
         expired = supplemental.earliest_expiration_date <= at or bundle.latest_crl_update > at
         status = outcome.status
-        if status == TcbStatus.REVOKED:
+        if status == _REVOKED:
             result = self._failed(Failure.TCB_REVOKED, "a matched TCB level is Revoked", at, quote)
             return replace(result, supplemental=supplemental, collateral_expired=expired)
         return made_of(
             VerificationResult,
             {
                 "qv_result": outcome.qv_result,
-                "quote3_error": Quote3Error.SGX_QL_SUCCESS,
+                "quote3_error": _SUCCESS,
                 "tcb_status": status,
                 "failure": None,
                 "detail": outcome.detail,
@@ -632,7 +632,7 @@ class Verifier:
     ) -> None:
         """Intel's QuoteVerifier::verify, after the collateral checks (``signed``: what ``_quote_signed`` found)."""
         sgx = platform.sgx
-        tdx = quote.is_tdx
+        tdx = quote.header.tee_type == _TDX
         if tcb_info.version >= 3:
             if tcb_info.is_tdx != tdx:
                 raise Refused(Failure.TCB_INFO_MISMATCH, f"TCB info is for {tcb_info.id} but the quote is {quote.tee}")
@@ -650,12 +650,12 @@ class Verifier:
             )
         if not platform.pck_key_ok:
             raise Refused(Failure.INVALID_PCK_CERT, "the PCK certificate's public key is not a P-256 point")
-        td = quote.td_report
-        if td is not None:
-            _check_tdx_module(td, tcb_info)
+        body = quote.body
+        if isinstance(body, TdReport10):  # quote.td_report
+            _check_tdx_module(body, tcb_info)
         if platform.qe_failure is not None:  # the QE report's signature, then its REPORTDATA
             raise Refused(platform.qe_failure.failure, platform.qe_failure.detail)
-        _check_qe_identity(quote, qe_identity)
+        _check_qe_identity(quote.qe_report, tdx, qe_identity)
         if signed is None:
             raise Refused(Failure.UNSUPPORTED_QUOTE_FORMAT, "the attestation key is not a P-256 point")
         if not signed:
@@ -676,8 +676,8 @@ class Verifier:
     ) -> _TcbOutcome:
         """The launch TCB and, for a TD 1.5 body, the current TCB (TEE_TCB_SVN2), merged by the relaunch rule;
         remembered with the TCB info (a fleet has few distinct TCBs)."""
-        td = quote.td_report
-        launch_svn = td.tee_tcb_svn if td is not None else None
+        td = quote.body
+        launch_svn = td.tee_tcb_svn if isinstance(td, TdReport10) else None  # of quote.td_report
         current_svn = td.tee_tcb_svn2 if isinstance(td, TdReport15) else None
         isv_svn = quote.qe_report.isv_svn
         key = (qe, sgx.tcb.components, sgx.tcb.pce_svn, isv_svn, launch_svn, current_svn)  # what evaluation reads
@@ -773,6 +773,10 @@ _PEM_END = b"-----END CERTIFICATE-----"
 
 
 _SHARED_VALUES = 4096
+# Members read as module names (an enum's metaclass makes reading them from the class cost as much as their use).
+_TDX = TeeType.TDX
+_REVOKED = TcbStatus.REVOKED
+_SUCCESS = Quote3Error.SGX_QL_SUCCESS
 
 
 def _outcome(check: Callable[[], T], step: PreflightStep | None = None) -> T | Refused:
@@ -887,13 +891,12 @@ def _check_tdx_module(td: TdReport10, tcb_info: TcbInfo) -> None:
         raise Refused(Failure.TDX_MODULE_MISMATCH, "SEAMATTRIBUTES must be zero, as must the module's")
 
 
-def _check_qe_identity(quote: Quote, identity: EnclaveIdentity) -> None:
-    tdx = quote.is_tdx
+def _check_qe_identity(report: EnclaveReport, tdx: bool, identity: EnclaveIdentity) -> None:
+    """The QE report (of a TDX quote's QE, if ``tdx``) against the QE identity."""
     if tdx and identity.id != "TD_QE":
         raise Refused(Failure.QE_IDENTITY_MISMATCH, f"a TDX quote needs the TD_QE identity, not {identity.id}")
     if not tdx and identity.id != "QE":
         raise Refused(Failure.QE_IDENTITY_MISMATCH, f"an SGX quote needs the QE identity, not {identity.id}")
-    report = quote.qe_report
     if report.misc_select & identity.miscselect_mask != identity.miscselect:
         raise Refused(Failure.QE_IDENTITY_MISMATCH, "the QE's MISCSELECT does not match its identity")
     masked = int.from_bytes(report.attributes, "big") & int.from_bytes(identity.attributes_mask, "big")
