@@ -502,12 +502,14 @@ class Verifier:
         if isinstance(platform, _UntrustedChain):
             raise Refused(platform.failure.failure, platform.failure.detail)
         issuers = (platform.root, platform.intermediate)
-        if issuers not in crls.issuers:  # None once checked and passed
-            checked = _outcome(lambda: check_pck_crls(crls.root_ca_crl, crls.pck_crl, *issuers, self._memo))
+        checked: object = crls.issuers.get(issuers, _UNCHECKED)  # None once checked and passed
+        if checked is _UNCHECKED:
+            outcome = _outcome(lambda: check_pck_crls(crls.root_ca_crl, crls.pck_crl, *issuers, self._memo))
             if len(crls.issuers) >= _ISSUERS_PER_BUNDLE:
                 crls.issuers.clear()
-            crls.issuers[issuers] = checked
-        _checked(crls.issuers[issuers])
+            crls.issuers[issuers] = checked = outcome
+        if isinstance(checked, Refused):
+            _checked(checked)
         if crls.pck_crl.revokes_serial(platform.serial):
             raise Refused(Failure.SGX_PCK_REVOKED, "the PCK certificate is revoked")
 
@@ -773,6 +775,7 @@ _PEM_END = b"-----END CERTIFICATE-----"
 
 
 _SHARED_VALUES = 4096
+_UNCHECKED = object()  # what a memo's get gives for what it has not seen
 # Members read as module names (an enum's metaclass makes reading them from the class cost as much as their use).
 _TDX = TeeType.TDX
 _REVOKED = TcbStatus.REVOKED
