@@ -112,5 +112,9 @@ def test_pinned_certificates_skip_their_signature_checks(monkeypatch: pytest.Mon
         if root is intel.trust_root:
             assert checked == ["Intel SGX PCK Certificate"]
         else:
-            assert sorted(checked) == ["Intel SGX PCK Certificate", "Intel SGX PCK Processor CA", "Intel SGX TCB Signing"]
+            assert sorted(checked) == [
+                "Intel SGX PCK Certificate",
+                "Intel SGX PCK Processor CA",
+                "Intel SGX TCB Signing",
+            ]
     assert results[0] == results[1] and results[0].accepted
