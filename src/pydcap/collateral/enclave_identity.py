@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pydcap.collateral.fields import Fields, mistyped_is_invalid, signed_body
+from pydcap.collateral.fields import (
+    Fields,
+    mistyped_is_invalid,
+    plain_date,
+    plain_hex,
+    plain_strings,
+    plain_uint,
+    signed_body,
+)
 from pydcap.collateral.signed import SignedDocument
 from pydcap.errors import CollateralFormatError, InvalidCollateralError, UnsupportedVersionError
 
@@ -60,6 +69,9 @@ def _parse_body(signed: SignedDocument, f: Fields) -> EnclaveIdentity:
     """In Intel's order and with its error kinds: a member of ``enclaveIdentity`` that is missing or of the wrong
     type makes the document invalid (a format error is only unreadable JSON, a missing body or signature, or a
     level lacking one of its members); then an unsupported version; then the levels."""
+    plain = _plain_body(signed, f.obj)
+    if plain is not None:
+        return plain
     enclave_id = _member(f.string, "id")
     if enclave_id not in ENCLAVE_IDS:
         raise InvalidCollateralError(PART, f"enclaveIdentity.id {enclave_id!r} is not QE, QVE or TD_QE")
@@ -99,6 +111,80 @@ def _parse_body(signed: SignedDocument, f: Fields) -> EnclaveIdentity:
         isv_prod_id=isv_prod_id,
         tcb_levels=tuple(levels),
     )
+
+
+def _plain_body(signed: SignedDocument, obj: dict[str, Any]) -> EnclaveIdentity | None:
+    """What ``_parse_body`` reads when every member is well-formed, without a ``Fields`` per object; None when one
+    is not, for ``_parse_body`` to name it."""
+    enclave_id = obj.get("id")
+    version = obj.get("version")
+    issue_date = plain_date(obj.get("issueDate"))
+    next_update = plain_date(obj.get("nextUpdate"))
+    evaluation = plain_uint(obj.get("tcbEvaluationDataNumber"))
+    miscselect = plain_hex(obj.get("miscselect"), 4)
+    miscselect_mask = plain_hex(obj.get("miscselectMask"), 4)
+    attributes = plain_hex(obj.get("attributes"), 16)
+    attributes_mask = plain_hex(obj.get("attributesMask"), 16)
+    mr_signer = plain_hex(obj.get("mrsigner"), 32)
+    isv_prod_id = plain_uint(obj.get("isvprodid"), 0xFFFF)
+    items = obj.get("tcbLevels")
+    if (
+        type(enclave_id) is not str
+        or enclave_id not in ENCLAVE_IDS
+        or type(version) is not int
+        or version != 2
+        or issue_date is None
+        or next_update is None
+        or evaluation is None
+        or miscselect is None
+        or miscselect_mask is None
+        or attributes is None
+        or attributes_mask is None
+        or mr_signer is None
+        or isv_prod_id is None
+        or type(items) is not list
+        or not items
+    ):
+        return None
+    levels = []
+    for item in items:
+        tcb = item.get("tcb") if type(item) is dict else None
+        if type(tcb) is not dict:
+            return None
+        isv_svn = plain_uint(tcb.get("isvsvn"), 0xFFFF)
+        tcb_date = plain_date(item.get("tcbDate"))
+        status = item.get("tcbStatus")
+        advisory_ids = plain_strings(item, "advisoryIDs")
+        if (
+            isv_svn is None
+            or tcb_date is None
+            or type(status) is not str
+            or status not in IDENTITY_STATUSES
+            or advisory_ids is None
+        ):
+            return None
+        levels.append(IdentityTcbLevel(isv_svn, tcb_date, status, advisory_ids))
+    levels.sort(key=_level_key, reverse=True)
+    if len(set(map(_level_key, levels))) < len(levels):
+        return None  # duplicate levels: ``_parse_body`` says so
+    return EnclaveIdentity(
+        signed,
+        enclave_id,
+        version,
+        issue_date,
+        next_update,
+        evaluation,
+        int.from_bytes(miscselect, "little"),
+        int.from_bytes(miscselect_mask, "little"),
+        attributes,
+        attributes_mask,
+        mr_signer,
+        isv_prod_id,
+        tuple(levels),
+    )
+
+
+_level_key = operator.attrgetter("isv_svn", "tcb_date")
 
 
 def _level(f: Fields) -> IdentityTcbLevel:

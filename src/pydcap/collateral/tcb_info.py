@@ -7,9 +7,19 @@ then TDX components), whatever order the document lists them in; duplicate level
 from __future__ import annotations
 
 import itertools
+import operator
 from dataclasses import dataclass
+from typing import Any
 
-from pydcap.collateral.fields import Fields, mistyped_is_invalid, signed_body
+from pydcap.collateral.fields import (
+    Fields,
+    mistyped_is_invalid,
+    plain_date,
+    plain_hex,
+    plain_strings,
+    plain_uint,
+    signed_body,
+)
 from pydcap.collateral.signed import SignedDocument
 from pydcap.errors import CollateralFormatError, InvalidCollateralError, UnsupportedVersionError
 from pydcap.lazy import computed_once
@@ -122,6 +132,53 @@ def _components(f: Fields, key: str) -> tuple[int, ...]:
     return tuple(_component(Fields(item, PART, f"{f.path}.{key}[{i}]")) for i, item in enumerate(items))
 
 
+def _plain_components(items: object) -> tuple[int, ...] | None:
+    """What ``_components`` reads from ``items`` when it has 16 well-formed components; None otherwise."""
+    if type(items) is not list or len(items) != 16:
+        return None
+    values = []
+    for item in items:
+        if type(item) is not dict:
+            return None
+        svn = item.get("svn")
+        if type(svn) is not int or not 0 <= svn <= 255:
+            return None
+        if len(item) > 1 and not (type(item.get("category", "")) is str and type(item.get("type", "")) is str):
+            return None
+        values.append(svn)
+    return tuple(values)
+
+
+def _plain_levels(items: list[Any], tdx: bool) -> list[TcbLevel] | None:
+    """The v3 levels ``_level`` reads from ``items`` when every one is well-formed, read without a ``Fields`` per
+    object; None when any is not, for ``_level`` to name what is wrong."""
+    levels = []
+    for item in items:
+        if type(item) is not dict:
+            return None
+        tcb = item.get("tcb")
+        if type(tcb) is not dict:
+            return None
+        sgx = _plain_components(tcb.get("sgxtcbcomponents"))
+        tdx_components = _plain_components(tcb.get("tdxtcbcomponents")) if tdx else None
+        pce_svn = plain_uint(tcb.get("pcesvn"), 0xFFFF)
+        status = item.get("tcbStatus")
+        tcb_date = plain_date(item.get("tcbDate"))
+        advisory_ids = plain_strings(item, "advisoryIDs")
+        if (
+            sgx is None
+            or (tdx and tdx_components is None)
+            or pce_svn is None
+            or type(status) is not str
+            or status not in TCB_STATUSES
+            or tcb_date is None
+            or advisory_ids is None
+        ):
+            return None
+        levels.append(TcbLevel(sgx, pce_svn, tdx_components, tcb_date, status, advisory_ids))
+    return levels
+
+
 def _component(f: Fields) -> int:
     for label in ("category", "type"):
         if f.has(label):
@@ -190,9 +247,13 @@ def _module_identity(f: Fields) -> TdxModuleIdentity:
     return identity
 
 
-def _parse_body(signed: SignedDocument, f: Fields) -> TcbInfo:
-    """In Intel's order: version, id, dates, FMSPC, PCE-ID, the presence of the levels, then the rest. As in its
-    parser, a top-level member that is missing is a format error and one of the wrong type makes it invalid."""
+_sort_key = operator.attrgetter("sort_key")
+_Header = tuple[int, str, int, int, bytes, bytes, list[Any], int, int]
+
+
+def _header(f: Fields) -> _Header:
+    """The top-level members before the TDX module and the levels: version, id, dates, FMSPC, PCE-ID, the levels'
+    array, TCB type and evaluation data number, read and judged in Intel's order."""
     version = mistyped_is_invalid(f, f.uint, "version")
     if version not in (2, 3):
         raise UnsupportedVersionError(PART, f"TCB info version {version} is not supported (2 or 3)")
@@ -206,11 +267,46 @@ def _parse_body(signed: SignedDocument, f: Fields) -> TcbInfo:
     level_items = f.obj.get("tcbLevels")
     if not isinstance(level_items, list):
         raise InvalidCollateralError(PART, "tcbInfo.tcbLevels is missing or not an array")
-    tdx = tee_id == "TDX"
     tcb_type = mistyped_is_invalid(f, f.uint, "tcbType")
     if tcb_type != 0:
         raise InvalidCollateralError(PART, f"tcbType {tcb_type} is not supported (0)")
     evaluation = mistyped_is_invalid(f, f.uint, "tcbEvaluationDataNumber")
+    return version, tee_id, issue_date, next_update, fmspc, pce_id, level_items, tcb_type, evaluation
+
+
+def _plain_header(obj: dict[str, Any]) -> _Header | None:
+    """What ``_header`` reads when every member is well-formed; None when one is not, for ``_header`` to name it."""
+    version = obj.get("version")
+    tee_id = obj.get("id") if version == 3 else "SGX"
+    level_items = obj.get("tcbLevels")
+    evaluation = plain_uint(obj.get("tcbEvaluationDataNumber"))
+    issue_date = plain_date(obj.get("issueDate"))
+    next_update = plain_date(obj.get("nextUpdate"))
+    fmspc = plain_hex(obj.get("fmspc"), 6)
+    pce_id = plain_hex(obj.get("pceId"), 2)
+    if (
+        type(version) is not int
+        or version not in (2, 3)
+        or tee_id not in ("SGX", "TDX")
+        or issue_date is None
+        or next_update is None
+        or fmspc is None
+        or pce_id is None
+        or type(level_items) is not list
+        or type(obj.get("tcbType")) is not int
+        or obj["tcbType"] != 0
+        or evaluation is None
+    ):
+        return None
+    return version, tee_id, issue_date, next_update, fmspc, pce_id, level_items, 0, evaluation
+
+
+def _parse_body(signed: SignedDocument, f: Fields) -> TcbInfo:
+    """In Intel's order: version, id, dates, FMSPC, PCE-ID, the presence of the levels, then the rest. As in its
+    parser, a top-level member that is missing is a format error and one of the wrong type makes it invalid."""
+    header = _plain_header(f.obj) or _header(f)
+    version, tee_id, issue_date, next_update, fmspc, pce_id, level_items, tcb_type, evaluation = header
+    tdx = tee_id == "TDX"
     tdx_module = None
     identities = None
     if version == 3 and tdx:
@@ -226,13 +322,16 @@ def _parse_body(signed: SignedDocument, f: Fields) -> TcbInfo:
                 raise InvalidCollateralError(PART, "tcbInfo.tdxModuleIdentities is empty")
     elif f.has("tdxModule") or f.has("tdxModuleIdentities"):
         raise InvalidCollateralError(PART, "an SGX TCB info must not describe a TDX module")
-    levels = [_level(Fields(item, PART, f"tcbInfo.tcbLevels[{i}]"), version, tdx) for i, item in enumerate(level_items)]
+    levels = _plain_levels(level_items, tdx) if version == 3 else None
+    if levels is None:
+        levels = [
+            _level(Fields(item, PART, f"tcbInfo.tcbLevels[{i}]"), version, tdx) for i, item in enumerate(level_items)
+        ]
     if not levels:
         raise InvalidCollateralError(PART, "tcbInfo.tcbLevels is empty")
-    levels.sort(key=lambda lv: lv.sort_key, reverse=True)
-    for a, b in itertools.pairwise(levels):
-        if a.sort_key == b.sort_key:
-            raise InvalidCollateralError(PART, "tcbInfo.tcbLevels has two levels with the same TCB")
+    levels.sort(key=_sort_key, reverse=True)
+    if len({level.sort_key for level in levels}) < len(levels):  # sorted, two levels with the same TCB are adjacent
+        raise InvalidCollateralError(PART, "tcbInfo.tcbLevels has two levels with the same TCB")
     return TcbInfo(
         signed=signed,
         version=version,

@@ -322,7 +322,7 @@ class Verifier:
         self.trust = _trust_root(trusted_root)
         self.policy: AppraisalPolicy = policy if policy is not None else Policy()
         self._cache: BoundedCache[object] = BoundedCache(max_bytes=cache_bytes, sizeof=_cached_bytes)
-        self._memo = PkiMemo()
+        self._memo = PkiMemo(trust=self.trust)
         self._shared: dict[Hashable, Hashable] = {}  # values platforms have in common (see _share)
         self._known_cas: dict[bytes, _CaPair] = {}  # see _on_known_cas
         self._keys: dict[bytes, ec.EllipticCurvePublicKey] = {}  # see _attestation_key
