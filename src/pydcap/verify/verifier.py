@@ -342,7 +342,7 @@ class Verifier:
     ) -> VerificationResult:
         """Appraise ``quote`` with ``collateral`` at time ``at`` (default: now), then apply the policy
         (this verifier's, unless ``policy`` is given for this call)."""
-        result = self.appraise(quote, collateral, at=to_unix(at))
+        result = self.appraise(quote, collateral, at=at if type(at) is int else to_unix(at))  # unix seconds
         reasons = tuple((policy or self.policy).reasons(result))
         values = result.__dict__  # a new result's, not yet seen by anyone else
         values["accepted"] = not reasons
