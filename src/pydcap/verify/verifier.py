@@ -34,12 +34,12 @@ from pydcap.intel.quote3 import QUOTE3_ERROR_OF_FAILURE, PreflightStep, Quote3Er
 from pydcap.intel.time import TimeLike, to_unix
 from pydcap.pki.certs import Certificate, CertificateChain
 from pydcap.pki.crl import RevocationList
-from pydcap.pki.pck import PckCertificate, SgxExtension, ca_type
+from pydcap.pki.pck import PckCertificate, SgxExtension, SgxType, ca_type
 from pydcap.pki.trust import TrustRoot
 from pydcap.policy import AppraisalPolicy, Policy
 from pydcap.quote.parser import Quote
 from pydcap.quote.structs import TdReport10, TdReport15
-from pydcap.results import Supplemental, VerificationResult, made
+from pydcap.results import Supplemental, VerificationResult, made, made_of
 from pydcap.trust.chains import (
     INTERMEDIATE_CN,
     PCK_CN,
@@ -282,6 +282,7 @@ class _TcbOutcome:
     launch: TcbEvaluation
     current: TcbEvaluation | None
     status: TcbStatus
+    qv_result: QvResult  # Intel's result for that status
     detail: str
     advisory_ids: tuple[str, ...]
     supplemental: dict[str, object]  # the supplemental data's values that come from the evaluation
@@ -321,7 +322,7 @@ class Verifier:
         self.trust = _trust_root(trusted_root)
         self.policy: AppraisalPolicy = policy if policy is not None else Policy()
         self._cache: BoundedCache[object] = BoundedCache(max_bytes=cache_bytes, sizeof=_cached_bytes)
-        self._memo = PkiMemo()
+        self._memo = PkiMemo(trust=self.trust)
         self._shared: dict[Hashable, Hashable] = {}  # values platforms have in common (see _share)
         self._known_cas: dict[bytes, _CaPair] = {}  # see _on_known_cas
         self._keys: dict[bytes, ec.EllipticCurvePublicKey] = {}  # see _attestation_key
@@ -342,7 +343,9 @@ class Verifier:
         (this verifier's, unless ``policy`` is given for this call)."""
         result = self.appraise(quote, collateral, at=to_unix(at))
         reasons = tuple((policy or self.policy).reasons(result))
-        result.__dict__.update(accepted=not reasons, reasons=reasons)  # a new result, not yet seen by anyone else
+        values = result.__dict__  # a new result's, not yet seen by anyone else
+        values["accepted"] = not reasons
+        values["reasons"] = reasons
         return result
 
     def appraise(self, quote: bytes | Quote, collateral: Collateral, *, at: int) -> VerificationResult:
@@ -448,25 +451,28 @@ class Verifier:
         outcome = self._evaluate_tcb(quote, platform.sgx, tcb, qe)
         supplemental = self._supplemental(quote, platform, bundle, outcome)
         expired = supplemental.earliest_expiration_date <= at or bundle.latest_crl_update > at
-        if outcome.status == TcbStatus.REVOKED:
+        status = outcome.status
+        if status == TcbStatus.REVOKED:
             result = self._failed(Failure.TCB_REVOKED, "a matched TCB level is Revoked", at, quote)
             return replace(result, supplemental=supplemental, collateral_expired=expired)
-        return made(
+        return made_of(
             VerificationResult,
-            qv_result=QV_RESULT_OF_STATUS[outcome.status],
-            quote3_error=Quote3Error.SGX_QL_SUCCESS,
-            tcb_status=outcome.status,
-            failure=None,
-            detail=outcome.detail,
-            advisory_ids=outcome.advisory_ids,
-            collateral_expired=expired,
-            verified_at=at,
-            trusted_root=self._root_name,
-            root_is_intel=self._root_is_intel,
-            quote=quote,
-            supplemental=supplemental,
-            accepted=False,
-            reasons=(),
+            {
+                "qv_result": outcome.qv_result,
+                "quote3_error": Quote3Error.SGX_QL_SUCCESS,
+                "tcb_status": status,
+                "failure": None,
+                "detail": outcome.detail,
+                "advisory_ids": outcome.advisory_ids,
+                "collateral_expired": expired,
+                "verified_at": at,
+                "trusted_root": self._root_name,
+                "root_is_intel": self._root_is_intel,
+                "quote": quote,
+                "supplemental": supplemental,
+                "accepted": False,
+                "reasons": (),
+            },
         )
 
     def _bundle(self, collateral: Collateral) -> _CheckedBundle:
@@ -687,29 +693,32 @@ class Verifier:
     def _supplemental(
         self, quote: Quote, platform: _Platform, bundle: _CheckedBundle, outcome: _TcbOutcome
     ) -> Supplemental:
+        """Intel's supplemental data: the platform's, the bundle's and the TCB evaluation's values."""
         sgx = platform.sgx
+        tcb = sgx.tcb
         dates = bundle.dates
         assert dates is not None and bundle.supplemental is not None  # every part of the bundle checked
-        return made(
-            Supplemental,
-            bundle.supplemental | outcome.supplemental,
-            earliest_issue_date=min(platform.earliest_issue, dates.earliest_issue),
-            latest_issue_date=max(platform.latest_issue, dates.latest_issue),
-            earliest_expiration_date=min(platform.expiration, dates.expiration),
-            root_key_id=self._root_key_id,
-            ppid=sgx.ppid,
-            fmspc=sgx.fmspc,
-            pce_id=sgx.pce_id,
-            tcb_cpusvn=sgx.tcb.cpu_svn,
-            tcb_pce_svn=sgx.tcb.pce_svn,
-            tee_type=quote.tee,
-            sgx_type=sgx.sgx_type.label,
-            ca_type=platform.ca_type,
-            platform_instance_id=sgx.platform_instance_id,
-            dynamic_platform=sgx.dynamic_platform,
-            cached_keys=sgx.cached_keys,
-            smt_enabled=sgx.smt_enabled,
-        )
+        values = {
+            "earliest_issue_date": min(platform.earliest_issue, dates.earliest_issue),
+            "latest_issue_date": max(platform.latest_issue, dates.latest_issue),
+            "earliest_expiration_date": min(platform.expiration, dates.expiration),
+            "root_key_id": self._root_key_id,
+            "ppid": sgx.ppid,
+            "fmspc": sgx.fmspc,
+            "pce_id": sgx.pce_id,
+            "tcb_cpusvn": tcb.cpu_svn,
+            "tcb_pce_svn": tcb.pce_svn,
+            "tee_type": quote.tee,
+            "sgx_type": _SGX_TYPE_LABELS[sgx.sgx_type],
+            "ca_type": platform.ca_type,
+            "platform_instance_id": sgx.platform_instance_id,
+            "dynamic_platform": sgx.dynamic_platform,
+            "cached_keys": sgx.cached_keys,
+            "smt_enabled": sgx.smt_enabled,
+        }
+        values.update(bundle.supplemental)
+        values.update(outcome.supplemental)
+        return made_of(Supplemental, values)
 
 
 def _evaluate(
@@ -744,11 +753,18 @@ def _evaluate(
         "current_advisory_ids": tuple(sorted(set(now.advisory_ids))),
     }
     return _TcbOutcome(
-        launch, current, status, _explain(status, launch), tuple(sorted(set(launch.advisory_ids))), supplemental
+        launch,
+        current,
+        status,
+        QV_RESULT_OF_STATUS[status],
+        _explain(status, launch),
+        tuple(sorted(set(launch.advisory_ids))),
+        supplemental,
     )
 
 
 _EVALUATIONS_PER_TCB_INFO = 4096
+_SGX_TYPE_LABELS = {sgx_type: sgx_type.label for sgx_type in SgxType}
 _ISSUERS_PER_BUNDLE = 16
 _KNOWN_CA_CHAINS = 16
 _KEY_OBJECTS = 256
