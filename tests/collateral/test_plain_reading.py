@@ -76,6 +76,8 @@ def _slow(monkeypatch: pytest.MonkeyPatch) -> None:
     """Disable every fast path: each member is read by ``Fields``."""
     monkeypatch.setattr(tcb_info, "_plain_header", lambda obj: None)
     monkeypatch.setattr(tcb_info, "_plain_levels", lambda items, tdx: None)
+    monkeypatch.setattr(tcb_info, "_plain_tdx_module", lambda obj: None)
+    monkeypatch.setattr(tcb_info, "_plain_module_identities", lambda items: None)
     monkeypatch.setattr(enclave_identity, "_plain_body", lambda signed, obj: None)
 
 
@@ -91,6 +93,10 @@ def test_real_documents_take_the_fast_paths() -> None:
             assert tcb_info._plain_header(body) is not None
             if body["version"] == 3:
                 assert tcb_info._plain_levels(body["tcbLevels"], body.get("id") == "TDX") is not None
+            if "tdxModule" in body:
+                assert tcb_info._plain_tdx_module(body["tdxModule"]) is not None
+            if "tdxModuleIdentities" in body:
+                assert tcb_info._plain_module_identities(body["tdxModuleIdentities"]) is not None
 
 
 def _each_member_damaged(body: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -121,7 +127,7 @@ def test_fast_and_slow_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     for key, body in _documents():
         cases.append((key, _signed(key, body)))
         cases.extend((key, _signed(key, _damaged(body, rnd))) for _ in range(40))
-        kind = (key, body.get("version"), body.get("id"))
+        kind = (key, body.get("version"), body.get("id"), *sorted(body))
         if kind not in kinds_seen:  # one document of each kind: every member damaged in every way
             kinds_seen.add(kind)
             cases.extend((key, _signed(key, damaged)) for damaged in _each_member_damaged(body))

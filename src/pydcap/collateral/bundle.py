@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from pydcap.collateral.jsonread import NOT_READ, read
 from pydcap.collateral.signed import SignedDocument
 from pydcap.errors import CertificateFormatError, CollateralFormatError
 from pydcap.lazy import computed_once
@@ -119,7 +120,9 @@ class Collateral:
     @classmethod
     def from_json(cls, data: bytes | str) -> Collateral:
         try:
-            obj = json.loads(data)
+            obj = read(data)
+            if obj is NOT_READ:
+                obj = json.loads(data)
         except (ValueError, RecursionError) as exc:
             raise CollateralFormatError("collateral", f"not JSON: {exc}") from exc
         if not isinstance(obj, dict):

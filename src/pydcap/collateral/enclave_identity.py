@@ -19,6 +19,7 @@ from pydcap.collateral.fields import (
 )
 from pydcap.collateral.signed import SignedDocument
 from pydcap.errors import CollateralFormatError, InvalidCollateralError, UnsupportedVersionError
+from pydcap.lazy import maker
 
 PART = "qe_identity"
 T = TypeVar("T")
@@ -34,6 +35,9 @@ class IdentityTcbLevel:
     tcb_date: int
     status: str
     advisory_ids: tuple[str, ...]
+
+
+_make_level = maker(IdentityTcbLevel)
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,7 @@ def _plain_body(signed: SignedDocument, obj: dict[str, Any]) -> EnclaveIdentity 
             or advisory_ids is None
         ):
             return None
-        levels.append(IdentityTcbLevel(isv_svn, tcb_date, status, advisory_ids))
+        levels.append(_make_level(isv_svn, tcb_date, status, advisory_ids))
     levels.sort(key=_level_key, reverse=True)
     if len(set(map(_level_key, levels))) < len(levels):
         return None  # duplicate levels: ``_parse_body`` says so

@@ -10,11 +10,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pydcap.collateral.jsonread import NOT_READ, object_members, read
 from pydcap.errors import CollateralFormatError
 from pydcap.lazy import computed_once
 
 _DECODER = json.JSONDecoder()
 _WS = " \t\r\n"
+_WS_BYTES = _WS.encode()
 
 
 def _skip_ws(text: str, pos: int) -> int:
@@ -81,6 +83,12 @@ class SignedDocument:
     def parse(cls, data: bytes | str, body_key: str, part: str) -> SignedDocument:
         """Cut ``body_key``'s value and ``signature`` out of a served document."""
         text = _text(data, part)
+        members = object_members(text.encode("utf-8").strip(_WS_BYTES))
+        if members is not None and body_key in members and "signature" in members:
+            body, parsed = members[body_key]
+            document = cls(body_key, body, _signature(members["signature"][1], part))
+            document.__dict__["parsed_body"] = parsed  # what json.loads(body) gives: read once, not twice
+            return document
         values: dict[str, Any] = {}
         spans = top_level_spans(text, part, values)
         if body_key not in spans:
@@ -98,9 +106,14 @@ class SignedDocument:
         JSON object, as in a served document (whitespace around it is dropped), so that ``to_bytes`` gives a
         document ``parse`` reads back to the same body."""
         text = _text(body, part).strip(_WS)
-        values: dict[str, Any] = {}
-        top_level_spans(text, part, values)
-        document = cls(body_key, text.encode("utf-8"), _signature(signature_hex, part))
+        encoded = text.encode("utf-8")
+        members = object_members(encoded)
+        if members is None:
+            values: dict[str, Any] = {}
+            top_level_spans(text, part, values)
+        else:
+            values = {name: value for name, (_, value) in members.items()}
+        document = cls(body_key, encoded, _signature(signature_hex, part))
         document.__dict__["parsed_body"] = values  # what json.loads(body) gives (no member twice): read once
         return document
 
@@ -115,7 +128,8 @@ class SignedDocument:
     @computed_once
     def parsed_body(self) -> Any:
         """The body as JSON values (raises ``ValueError`` if it is not JSON)."""
-        return json.loads(self.body)
+        value = read(self.body)
+        return json.loads(self.body) if value is NOT_READ else value
 
     @computed_once
     def compact_body(self) -> bytes:

@@ -22,7 +22,7 @@ from pydcap.collateral.fields import (
 )
 from pydcap.collateral.signed import SignedDocument
 from pydcap.errors import CollateralFormatError, InvalidCollateralError, UnsupportedVersionError
-from pydcap.lazy import computed_once
+from pydcap.lazy import computed_once, maker
 
 PART = "tcb_info"
 
@@ -53,6 +53,9 @@ class TcbLevel:
         return (self.sgx_components, self.pce_svn, self.tdx_components or ())
 
 
+_make_level = maker(TcbLevel)
+
+
 @dataclass(frozen=True, slots=True)
 class ModuleTcbLevel:
     isv_svn: int
@@ -75,6 +78,11 @@ class TdxModuleIdentity:
     attributes: bytes
     attributes_mask: bytes
     tcb_levels: tuple[ModuleTcbLevel, ...]
+
+
+_make_module_level = maker(ModuleTcbLevel)
+_make_module = maker(TdxModule)
+_make_identity = maker(TdxModuleIdentity)
 
 
 @dataclass(frozen=True)
@@ -175,7 +183,7 @@ def _plain_levels(items: list[Any], tdx: bool) -> list[TcbLevel] | None:
             or advisory_ids is None
         ):
             return None
-        levels.append(TcbLevel(sgx, pce_svn, tdx_components, tcb_date, status, advisory_ids))
+        levels.append(_make_level(sgx, pce_svn, tdx_components, tcb_date, status, advisory_ids))
     return levels
 
 
@@ -247,6 +255,56 @@ def _module_identity(f: Fields) -> TdxModuleIdentity:
     return identity
 
 
+def _plain_tdx_module(obj: object) -> TdxModule | None:
+    """What ``_tdx_module`` reads when every member is well-formed; None when one is not, for it to name."""
+    if type(obj) is not dict:
+        return None
+    mr_signer = plain_hex(obj.get("mrsigner"), 48)
+    attributes = plain_hex(obj.get("attributes"), 8)
+    mask = plain_hex(obj.get("attributesMask"), 8)
+    if mr_signer is None or attributes is None or mask is None:
+        return None
+    return _make_module(mr_signer, attributes, mask)
+
+
+def _plain_module_identities(items: object) -> tuple[TdxModuleIdentity, ...] | None:
+    """What ``_module_identity`` reads from each of ``items`` when every one is well-formed (and there is one);
+    None when one is not, for it to name."""
+    if type(items) is not list:
+        return None
+    identities = []
+    for item in items:
+        if type(item) is not dict:
+            return None
+        level_items = item.get("tcbLevels")
+        if type(level_items) is not list or not level_items:
+            return None
+        levels = []
+        for level in level_items:
+            tcb = level.get("tcb") if type(level) is dict else None
+            if type(tcb) is not dict:
+                return None
+            isv_svn = plain_uint(tcb.get("isvsvn"), 255)
+            tcb_date = plain_date(level.get("tcbDate"))
+            status = level.get("tcbStatus")
+            advisory_ids = plain_strings(level, "advisoryIDs")
+            if isv_svn is None or tcb_date is None or type(status) is not str or advisory_ids is None:
+                return None
+            levels.append(_make_module_level(isv_svn, tcb_date, status, advisory_ids))
+        identity_id = item.get("id")
+        mr_signer = plain_hex(item.get("mrsigner"), 48)
+        attributes = plain_hex(item.get("attributes"), 8)
+        mask = plain_hex(item.get("attributesMask"), 8)
+        if type(identity_id) is not str or mr_signer is None or attributes is None or mask is None:
+            return None
+        levels.sort(key=_isv_svn, reverse=True)
+        if len(set(map(_isv_svn, levels))) < len(levels):
+            return None  # two levels for one ISVSVN: ``_module_identity`` says so
+        identities.append(_make_identity(identity_id, mr_signer, attributes, mask, tuple(levels)))
+    return tuple(identities) or None
+
+
+_isv_svn = operator.attrgetter("isv_svn")
 _sort_key = operator.attrgetter("sort_key")
 _Header = tuple[int, str, int, int, bytes, bytes, list[Any], int, int]
 
@@ -312,9 +370,9 @@ def _parse_body(signed: SignedDocument, f: Fields) -> TcbInfo:
     if version == 3 and tdx:
         if not f.has("tdxModule"):
             raise InvalidCollateralError(PART, "a TDX TCB info needs tcbInfo.tdxModule")
-        tdx_module = _tdx_module(f.obj_at("tdxModule"))
+        tdx_module = _plain_tdx_module(f.obj["tdxModule"]) or _tdx_module(f.obj_at("tdxModule"))
         if f.has("tdxModuleIdentities"):
-            identities = tuple(
+            identities = _plain_module_identities(f.obj["tdxModuleIdentities"]) or tuple(
                 _module_identity(Fields(item, PART, f"tcbInfo.tdxModuleIdentities[{i}]"))
                 for i, item in enumerate(f.array("tdxModuleIdentities"))
             )

@@ -14,6 +14,8 @@ from pydcap.lazy import computed_once
 from pydcap.pki import der
 from pydcap.pki.certs import Certificate
 
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
+
 
 def crl_der(data: bytes | str) -> bytes:
     """Normalise a CRL given as DER, PEM or hex text to DER (without checking it parses)."""
@@ -24,7 +26,7 @@ def crl_der(data: bytes | str) -> bytes:
             return x509.load_pem_x509_crl(stripped).public_bytes(Encoding.DER)
         except ValueError as exc:
             raise CertificateFormatError(f"unparsable PEM CRL: {exc}") from exc
-    if stripped and all(c in b"0123456789abcdefABCDEF" for c in stripped[:64]):
+    if stripped and not stripped[:64].translate(None, _HEX_DIGITS):  # its first 64 bytes are hex digits
         try:
             return binascii.unhexlify(stripped)
         except (binascii.Error, ValueError) as exc:

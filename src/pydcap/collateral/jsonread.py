@@ -1,0 +1,112 @@
+"""JSON read at ``msgspec``'s speed, with exactly the values and errors of the standard ``json`` module.
+
+``msgspec`` reads a subset of what ``json`` reads (no ``NaN``, no lone surrogates, no UTF-16, no BOM, no integer
+``json`` finds too long) and gives the same values for it (floats through ``float``, as ``json`` converts them; the
+last of two members with one name, in the first one's place). Whatever it refuses is left to ``json``, which then
+reads it or names what is wrong. Nesting is the one thing the two judge differently (each stops at its own depth near
+the recursion limit): a text with as many brackets as could come near it is left to ``json`` too.
+
+Importing ``msgspec`` costs some 11 ms, as much as it saves on a few hundred documents: a process imports it only
+once it has read ``IMPORT_AFTER`` texts here (a command that verifies one quote never does; a verifier of a fleet
+soon does). Until then every text is left to ``json``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+NOT_READ: Any = object()
+IMPORT_AFTER = 200
+_STACK_MARGIN = 64  # frames, beyond the nesting, that a read may take below the caller's (C calls included)
+_Readers = tuple[Callable[[Any], Any], Callable[[Any], dict[str, Any]]]  # any value; an object's raw members
+_readers: _Readers | None = None
+_texts = 0
+
+
+def _msgspec() -> _Readers | None:
+    """msgspec's readers, imported once ``IMPORT_AFTER`` texts have been read here; None until then."""
+    global _readers, _texts  # noqa: PLW0603 - made once per process
+    if _readers is None:
+        _texts += 1
+        if _texts <= IMPORT_AFTER:
+            return None
+        import msgspec
+
+        _readers = msgspec.json.Decoder(float_hook=float).decode, msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
+    return _readers
+
+
+def read(data: bytes | str) -> Any:
+    """``json.loads(data)`` when msgspec reads it as ``json`` would; else ``NOT_READ``, for the caller to call
+    ``json.loads`` itself (at its own depth of stack, which decides where deep nesting fails), which then reads it
+    or names what is wrong."""
+    readers = _msgspec()
+    if readers is None:
+        return NOT_READ
+    try:
+        value = readers[0](data)
+    except (ValueError, RecursionError):  # msgspec.DecodeError is a ValueError, as is a lone surrogate's error
+        return NOT_READ
+    return value if (_room_for(1) if _flat(value) else _shallow(data)) else NOT_READ
+
+
+def object_members(text: bytes) -> dict[str, tuple[bytes, Any]] | None:
+    """The members of the compact JSON object ``text`` (UTF-8, no whitespace between its members), each as its
+    value's exact bytes and the value ``json`` reads from them; None when ``text`` is anything else (whitespace
+    between members, a name with an escape, a name twice, not an object, not JSON), for a slower reader to judge."""
+    readers = _msgspec()
+    if readers is None or not _shallow(text):
+        return None
+    read_any, read_members = readers
+    try:
+        raw = read_members(text)
+    except (ValueError, RecursionError):
+        return None
+    # Every byte accounted for: braces, commas, quoted names (no escape), colons and values. A name written with an
+    # escape takes more bytes than it has, and a member given twice more than the one kept: either makes text longer.
+    size = 1 + len(raw)
+    for name, value in raw.items():
+        size += len(name.encode("utf-8")) + 3 + len(value)
+    if size != len(text):
+        return None
+    members = {}
+    for name, value in raw.items():
+        try:
+            members[name] = (bytes(value), read_any(value))
+        except (ValueError, RecursionError):
+            return None
+    return members
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _flat(value: Any) -> bool:
+    """Whether ``value`` nests no deeper than one object or array of scalars (the form of a bundle's JSON)."""
+    if type(value) is dict:
+        return _SCALARS.issuperset(map(type, value.values()))
+    if type(value) is list:
+        return _SCALARS.issuperset(map(type, value))
+    return True
+
+
+def _shallow(data: bytes | str) -> bool:
+    """Whether nesting every bracket in ``data`` on top of the caller's stack stays well below the recursion limit
+    (then neither reader can reach it)."""
+    # Counted as what removing them takes away: replace finds a byte faster than count counts it.
+    if isinstance(data, str):
+        return _room_for(2 * len(data) - len(data.replace("[", "")) - len(data.replace("{", "")))
+    return _room_for(2 * len(data) - len(data.replace(b"[", b"")) - len(data.replace(b"{", b"")))
+
+
+def _room_for(nesting: int) -> bool:
+    depth = sys.getrecursionlimit() - nesting - _STACK_MARGIN
+    if depth <= 0:
+        return False
+    try:
+        sys._getframe(depth)  # the caller's stack is at least this deep
+    except ValueError:
+        return True
+    return False
