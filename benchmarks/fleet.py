@@ -71,7 +71,7 @@ class Bench:
         self.fleet = fleet
         self.warmup = warmup
         self.at = fleet.at
-        self.root = pydcap.TrustRoot.from_pem(fleet.root_pem)
+        self.root = fleet.trust_root()  # Intel's CAs are pinned in TrustRoot.intel(); the simulated ones here
         self.root_der = x509.load_pem_x509_certificate(fleet.root_pem).public_bytes(Encoding.DER)
         self.qvl_json = [c.to_dcap_qvl_json() for c in fleet.collateral]
         self.qvl_collateral = [dcap_qvl.QuoteCollateralV3.from_json(j) for j in self.qvl_json]

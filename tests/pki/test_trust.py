@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from pydcap import Collateral, Quote, QuoteFormatError, Verifier
+from pydcap import Collateral, Quote, QuoteFormatError, TrustRoot, Verifier
+from pydcap.errors import CertificateFormatError
 from pydcap.pki.certs import Certificate, split_pem_chain
 from pydcap.pki.trust import INTEL_SGX_ROOT_CA_PUBLIC_KEY, INTEL_SIGNED_CERTIFICATES
+from pydcap.sim import SimulatedIntel
 from tests.support.testdata import NEGATIVE, REAL, require_testdata
 
 
@@ -67,3 +70,51 @@ def test_der_is_read_from_the_pem_not_re_encoded() -> None:
 
     for cert in _certificates_in_test_data().values():
         assert cert.der == cert.x509.public_bytes(Encoding.DER)
+
+
+def test_a_root_pins_what_it_issued_once_checked() -> None:
+    """``TrustRoot.from_pem(root, issued=...)``: the root's own certificate and each issued one, checked against the
+    root's key there; a certificate another key signed is refused, naming it."""
+    intel = SimulatedIntel(seed=3)
+    pki = intel.pki
+    root = intel.trust_root
+    expected = {
+        Certificate.from_pem(a.pem).digest for a in (pki.root, pki.processor_ca, pki.platform_ca, pki.tcb_signing)
+    }
+    assert root.signed_certificates == expected
+    assert root == TrustRoot.from_pem(intel.root_pem)  # pins make no difference to what a root is
+    stranger = intel.impostor().pki.processor_ca.pem
+    with pytest.raises(CertificateFormatError, match="'Intel SGX PCK Processor CA' is not signed by the trusted root"):
+        TrustRoot.from_pem(intel.root_pem, issued=[stranger])
+    with pytest.raises(CertificateFormatError, match="unparsable certificate"):
+        TrustRoot.from_pem(intel.root_pem, issued=[b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"])
+
+
+def test_pinned_certificates_skip_their_signature_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh verifier checking a simulated bundle: with the simulated Intel's CAs, TCB Signing certificate and root
+    pinned, two certificate signature checks fewer (PCK CA, TCB Signing), the same result. The root's own
+    self-signature is never checked again: ``from_pem`` checked it."""
+    intel = SimulatedIntel(seed=3)
+    platform = intel.sgx_platform()
+    quote, collateral = platform.quote(), intel.collateral_for(platform)
+    checked: list[str] = []
+    original = Certificate.is_signed_by
+
+    def counting(cert: Certificate, issuer: Certificate) -> bool:
+        checked.append(cert.subject_cn)
+        return original(cert, issuer)
+
+    monkeypatch.setattr(Certificate, "is_signed_by", counting)
+    results = []
+    for root in (TrustRoot.from_pem(intel.root_pem, issued=()), intel.trust_root):
+        checked.clear()
+        results.append(Verifier(trusted_root=root).verify(quote, collateral, at=intel.now))
+        if root is intel.trust_root:
+            assert checked == ["Intel SGX PCK Certificate"]
+        else:
+            assert sorted(checked) == [
+                "Intel SGX PCK Certificate",
+                "Intel SGX PCK Processor CA",
+                "Intel SGX TCB Signing",
+            ]
+    assert results[0] == results[1] and results[0].accepted

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import pickle
 import struct
 
 import pytest
@@ -281,3 +282,17 @@ def test_a_maker_builds_what_the_dataclass_builds() -> None:
                 setattr(built, dataclasses.fields(part)[0].name, None)
     with pytest.raises(TypeError, match="slotted"):
         maker(Policy)
+
+
+@pytest.mark.parametrize("kind", [EnclaveReport, TdReport10, TdReport15, TdReport15Ex])
+def test_a_maker_builds_each_report_kind_and_subclass(kind: type[EnclaveReport | TdReport10]) -> None:
+    """``maker`` of a report class, a subclass of another slotted dataclass among them: an object of exactly that
+    class, equal to the dataclass's own, frozen, and as picklable."""
+    raw = bytes(range(256)) * 4
+    raw = raw[: {EnclaveReport: 384, TdReport10: 584, TdReport15: 648, TdReport15Ex: 885}[kind]]
+    built = kind.from_bytes(raw)
+    values = [getattr(built, f.name) for f in dataclasses.fields(built)]
+    assert type(built) is kind and built == kind(*values) and repr(built) == repr(kind(*values))
+    assert pickle.loads(pickle.dumps(built)) == built
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.raw = b""  # type: ignore[misc]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pydcap import Verifier
+from pydcap import TrustRoot, Verifier
 from pydcap.sim import SCENARIOS, SimulatedIntel
 from pydcap.sim import catalog as cat
 from pydcap.sim.scenario_model import status
@@ -84,3 +84,14 @@ def test_a_current_late_microcode_of_zero_is_used() -> None:
     settings = scenario.platform_settings("tdx")
     assert settings["td_version"] == "1.5"
     assert settings["current_late_microcode"] == 0 != settings["late_microcode"]
+
+
+@pytest.mark.parametrize(("name", "tee"), CASES)
+def test_pinned_certificates_change_no_result(intel: SimulatedIntel, name: str, tee: str) -> None:
+    """The simulated root pins its CAs and TCB Signing certificate (as Intel's root pins Intel's): every scenario,
+    forged and revoked certificates included, gives the same result as with a root that pins nothing."""
+    platform = intel.tdx_platform(scenario=name) if tee == "tdx" else intel.sgx_platform(scenario=name)
+    quote, collateral = platform.quote(b"scenario"), intel.collateral_for(platform)
+    pinned = Verifier(trusted_root=intel.trust_root).appraise(quote, collateral, at=AT)
+    bare = Verifier(trusted_root=TrustRoot.from_pem(intel.root_pem)).appraise(quote, collateral, at=AT)
+    assert pinned == bare

@@ -115,7 +115,7 @@ class CollateralCache:
         self._memory = MemoryTier(memory_size, memory_bytes)
         self._flights: SingleFlight[Entry] = SingleFlight()
         self._lock = threading.Lock()
-        self._memo = PkiMemo()
+        self._memo = PkiMemo(trust=self.trust)
         self._owner = new_owner()
         self._stats = CacheStats()
         self._store_failures: dict[str, float] = {}  # why the store failed -> when that was last said

@@ -190,7 +190,8 @@ _WORKERS: list[_Worker] = []  # the one worker of this process, set up by _start
 
 
 def _start(job: _Job) -> None:
-    _WORKERS[:] = [_Worker(job, Verifier(trusted_root=job.root_pem, policy=job.policy), PkiMemo())]
+    verifier = Verifier(trusted_root=job.root_pem, policy=job.policy)
+    _WORKERS[:] = [_Worker(job, verifier, PkiMemo(trust=verifier.trust))]
 
 
 Task = tuple[int, QuoteInput, "int | str | None"]  # index, quote, its bundle (or why none; None: choose it)

@@ -75,7 +75,7 @@ class PccsService:
         # names: a namespace keeps them apart in the shared store.
         self.cache_v3 = self._cache(retry_interval, not_found_ttl, namespace="v3")
         self.registry = PlatformRegistry(store.engine, self.cache.root_id, clock=self.clock)
-        self.memo = PkiMemo()
+        self.memo = PkiMemo(trust=self.trust)
         self.platforms = PlatformCertificates(self)
 
     def _cache(self, retry_interval: float, not_found_ttl: float, namespace: str = "") -> CollateralCache:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -59,19 +60,28 @@ def public_key_point(key: ec.EllipticCurvePublicKey) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class TrustRoot:
-    """A root public key that chains must end in. ``is_intel`` is False for any caller-supplied root."""
+    """A root public key that chains must end in. ``is_intel`` is False for any caller-supplied root.
+
+    ``signed_certificates``: the SHA-256 of the DER of certificates known to carry a valid signature by this key
+    (for Intel's root, its own CAs and TCB Signing certificates; for another root, those given to ``from_pem``
+    as ``issued``, each checked there). Those exact bytes need no signature check in a chain that ends in this
+    key; anything else about them (names, extensions, dates, revocation) is checked as for any certificate. They
+    make no difference to what verifies, so two roots with one key are equal whatever they pin."""
 
     public_key: bytes
     name: str
+    signed_certificates: frozenset[bytes] = field(default=frozenset(), compare=False)
 
     @classmethod
     def intel(cls) -> TrustRoot:
-        return cls(INTEL_SGX_ROOT_CA_PUBLIC_KEY, "Intel SGX Root CA")
+        return cls(INTEL_SGX_ROOT_CA_PUBLIC_KEY, "Intel SGX Root CA", INTEL_SIGNED_CERTIFICATES)
 
     @classmethod
-    def from_pem(cls, pem: bytes | str) -> TrustRoot:
+    def from_pem(cls, pem: bytes | str, *, issued: Iterable[bytes | str] = ()) -> TrustRoot:
         """A root from a PEM certificate (for example the simulated Intel's): a self-signed CA certificate with an
-        EC key, or ``CertificateFormatError`` saying which it is not. Only its key is kept."""
+        EC key, or ``CertificateFormatError`` saying which it is not. Only its key is kept, and the digests of the
+        root certificate and of the ``issued`` certificates (PEM; each must carry the root's signature: its CAs,
+        its TCB Signing certificate), so that chains with them skip those signature checks."""
         data = pem.encode() if isinstance(pem, str) else pem
         try:
             cert = x509.load_pem_x509_certificate(data)
@@ -80,10 +90,15 @@ class TrustRoot:
             raise CertificateFormatError(f"trusted root is not a PEM certificate: {exc}") from exc
         if not isinstance(key, ec.EllipticCurvePublicKey):
             raise CertificateFormatError("trusted root does not have an EC public key")
-        _require_self_signed_ca(Certificate(cert))
+        root = Certificate(cert)
+        _require_self_signed_ca(root)
         point = public_key_point(key)
+        signed = {root.digest}
+        for item in issued:
+            signed.add(_issued_by(root, item.encode() if isinstance(item, str) else item).digest)
         # The simulated Intel uses Intel's names: the key id is what tells the roots apart in messages.
-        return cls(point, f"{cert.subject.rfc4514_string()} (key {hashlib.sha256(point).hexdigest()[:16]})")
+        name = f"{cert.subject.rfc4514_string()} (key {hashlib.sha256(point).hexdigest()[:16]})"
+        return cls(point, name, frozenset(signed))
 
     @property
     def is_intel(self) -> bool:
@@ -93,3 +108,11 @@ class TrustRoot:
     def key_id(self) -> bytes:
         """SHA-384 of the root public key, as Intel's supplemental data reports it (root_key_id)."""
         return hashlib.sha384(self.public_key).digest()
+
+
+def _issued_by(root: Certificate, pem: bytes) -> Certificate:
+    """A certificate the caller says ``root`` signed, or ``CertificateFormatError`` when it is not one."""
+    cert = Certificate.from_pem(pem)
+    if cert.issuer_raw != root.subject_raw or not cert.is_signed_by(root):
+        raise CertificateFormatError(f"{cert.subject_cn!r} is not signed by the trusted root {root.subject_cn!r}")
+    return cert

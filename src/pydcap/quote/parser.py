@@ -43,6 +43,10 @@ _BODIES: dict[int, tuple[int, type[EnclaveReport | TdReport10]]] = {
 }
 
 _TEE_NAMES = {tee.value: tee.name for tee in TeeType}
+# The members, read as module names: an enum's members, read as the class's attributes, cost as much as the
+# comparisons that use them here (its metaclass has a __getattr__).
+_SGX, _TDX = TeeType.SGX, TeeType.TDX
+_PCK_CERT_CHAIN = CertificationData.PCK_CERT_CHAIN
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
 SIGNATURE_SIZE = 64
@@ -119,7 +123,7 @@ class Quote:
 
     @property
     def is_tdx(self) -> bool:
-        return self.header.tee_type == TeeType.TDX
+        return self.header.tee_type == _TDX
 
     @property
     def sgx_report(self) -> EnclaveReport | None:
@@ -140,9 +144,8 @@ class Quote:
     @property
     def pck_chain_pem(self) -> bytes | None:
         """The PEM PCK certificate chain (certification data type 5), or None for other types."""
-        if self.certification_data.type != CertificationData.PCK_CERT_CHAIN:
-            return None
-        return self.certification_data.data
+        certification_data = self.certification_data
+        return certification_data.data if certification_data.type == _PCK_CERT_CHAIN else None
 
     def to_dict(self) -> dict[str, Any]:
         """Every parsed field, with bytes as hex (for ``pydcap quote show --json``)."""
@@ -186,13 +189,13 @@ def _read_common(data: bytes) -> Quote | None:
             return None
         body_type, body_size = _BODY_HEADER.unpack_from(data, pos)
         pos += 6
-        if body_type not in _BODIES or body_size != _BODIES[body_type][0] or tee not in (TeeType.SGX, TeeType.TDX):
+        if body_type not in _BODIES or body_size != _BODIES[body_type][0] or tee not in (_SGX, _TDX):
             return None
-        if (body_type == BODY_SGX) != (tee == TeeType.SGX):
+        if (body_type == BODY_SGX) != (tee == _SGX):
             return None
-    elif tee == TeeType.SGX and version in (3, 4):
+    elif tee == _SGX and version in (3, 4):
         body_type = BODY_SGX
-    elif tee == TeeType.TDX and version == 4:
+    elif tee == _TDX and version == 4:
         body_type = BODY_TD10
     else:
         return None

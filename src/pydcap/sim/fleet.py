@@ -17,6 +17,8 @@ from pathlib import Path
 
 from pydcap.collateral.bundle import Collateral
 from pydcap.intel.time import TimeLike
+from pydcap.pki.certs import Certificate, split_pem_chain
+from pydcap.pki.trust import TrustRoot
 from pydcap.sim import catalog as cat
 from pydcap.sim.intel import REFERENCE_TIME, SimulatedIntel
 from pydcap.sim.pki import DAY
@@ -78,6 +80,19 @@ class Fleet:
 
     def collateral_of(self, member: FleetMember) -> Collateral:
         return self.collateral[member.group]
+
+    def trust_root(self) -> TrustRoot:
+        """The simulated root with the simulated Intel's CA and TCB Signing certificates pinned, as
+        ``TrustRoot.intel()`` pins Intel's (read from the bundles' issuer chains, each checked against the root
+        once here)."""
+        issued = {
+            block
+            for bundle in self.collateral
+            for chain in (bundle.pck_crl_issuer_chain, bundle.tcb_info_issuer_chain, bundle.qe_identity_issuer_chain)
+            for block in split_pem_chain(chain)
+        }
+        root = Certificate.from_pem(self.root_pem)
+        return TrustRoot.from_pem(self.root_pem, issued=(b for b in issued if Certificate.from_pem(b).der != root.der))
 
 
 def _scenarios(tee: str) -> list[Scenario]:

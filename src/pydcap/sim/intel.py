@@ -88,7 +88,12 @@ class SimulatedIntel:
 
     @cached_property
     def trust_root(self) -> TrustRoot:
-        return TrustRoot.from_pem(self.root_pem)
+        """The simulated root, with its CAs and TCB Signing certificate pinned as ``TrustRoot.intel()`` pins
+        Intel's."""
+        pki = self.pki
+        return TrustRoot.from_pem(
+            self.root_pem, issued=[ca.pem for ca in (pki.processor_ca, pki.platform_ca, pki.tcb_signing)]
+        )
 
     @property
     def catalog(self) -> cat.Catalog:

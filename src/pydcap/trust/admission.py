@@ -89,7 +89,7 @@ def admit(
     (``meta``: ``tcbm``, ``fmspc``), which must match the certificate. ``memo`` remembers parsed certificates and
     signature checks across calls (keyed by exact bytes).
     """
-    memo = memo if memo is not None else PkiMemo()
+    memo = memo if memo is not None else PkiMemo(trust=trust)
     try:
         if key.kind is EntryKind.ROOT_CA_CRL:
             return _root_ca_crl(data, trust, memo)
@@ -286,7 +286,7 @@ def _pck_certificate(
 def pck_chain_leaf(pem_chain: bytes, trust: TrustRoot, memo: PkiMemo | None = None) -> PckCertificate:
     """The PCK certificate of a chain (leaf, PCK CA, root) whose signatures verify up to the trusted root; ``Refused``
     otherwise. Revocation is not checked: this is for a chain that comes without CRLs (a local cache file)."""
-    memo = memo if memo is not None else PkiMemo()
+    memo = memo if memo is not None else PkiMemo(trust=trust)
     try:
         chain = parse_chain(pem_chain, 3, "PCK certificate chain", memo)
         root, intermediate, leaf = chain.root, chain.find(INTERMEDIATE_CN, self_issued=False), chain.find(PCK_CN)

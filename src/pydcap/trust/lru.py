@@ -41,11 +41,15 @@ class BoundedCache(Generic[V]):
 
     def get(self, key: Hashable) -> V | None:
         """The value for ``key`` (now the most recently used), or None."""
-        with self._lock:
-            value = self._data.get(key)
+        data, lock = self._data, self._lock
+        lock.acquire()  # (not ``with``: its __enter__ and __exit__ calls cost as much as the rest, on every get)
+        try:
+            value = data.get(key)
             if value is not None:
-                self._data.move_to_end(key)
-            return value
+                data.move_to_end(key)
+        finally:
+            lock.release()
+        return value
 
     def put(self, key: Hashable, value: V) -> None:
         """Store ``value`` under ``key``, evicting the least recently used entries beyond the bounds."""

@@ -12,13 +12,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from pydcap.pki.certs import Certificate, CertificateChain
 from pydcap.pki.crl import RevocationList
-from pydcap.pki.trust import INTEL_SGX_ROOT_CA_PUBLIC_KEY, INTEL_SIGNED_CERTIFICATES
+from pydcap.pki.trust import TrustRoot
 from pydcap.trust.lru import BoundedCache
 from pydcap.trust.signatures import public_key_from_point
 
 
 class PkiMemo:
-    def __init__(self, maxsize: int = 512) -> None:
+    """``trust``: the root whose ``signed_certificates`` need no check (Intel's, by default)."""
+
+    def __init__(self, maxsize: int = 512, trust: TrustRoot | None = None) -> None:
+        root = trust if trust is not None else TrustRoot.intel()
+        self._pinned_key, self._pinned = root.public_key, root.signed_certificates
         self._certs: BoundedCache[Certificate] = BoundedCache(maxsize)
         self._chains: BoundedCache[CertificateChain] = BoundedCache(maxsize)
         self._crls: BoundedCache[RevocationList] = BoundedCache(maxsize)
@@ -56,9 +60,10 @@ class PkiMemo:
         return self._crls.get_or_compute(der, lambda: RevocationList.parse(der))
 
     def signed_by(self, cert: Certificate, issuer: Certificate) -> bool:
-        """``cert``'s signature verifies with ``issuer``'s key (known without a check for Intel's own CAs)."""
+        """``cert``'s signature verifies with ``issuer``'s key (known without a check for the certificates the
+        trust root pins)."""
         issuer_key = issuer.public_key_bytes
-        if issuer_key == INTEL_SGX_ROOT_CA_PUBLIC_KEY and cert.digest in INTEL_SIGNED_CERTIFICATES:
+        if issuer_key == self._pinned_key and cert.digest in self._pinned:
             return True
         return self._signatures.get_or_compute(("cert", cert.der, issuer_key), lambda: cert.is_signed_by(issuer))
 

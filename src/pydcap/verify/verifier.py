@@ -32,13 +32,14 @@ from pydcap.errors import (
 from pydcap.intel.outcomes import QV_RESULT_OF_STATUS, Failure, QvResult, TcbStatus
 from pydcap.intel.quote3 import QUOTE3_ERROR_OF_FAILURE, PreflightStep, Quote3Error
 from pydcap.intel.time import TimeLike, to_unix
+from pydcap.lazy import maker
 from pydcap.pki.certs import Certificate, CertificateChain
 from pydcap.pki.crl import RevocationList
-from pydcap.pki.pck import PckCertificate, SgxExtension, ca_type
+from pydcap.pki.pck import PckCertificate, SgxExtension, SgxType, ca_type
 from pydcap.pki.trust import TrustRoot
 from pydcap.policy import AppraisalPolicy, Policy
 from pydcap.quote.parser import Quote
-from pydcap.quote.structs import TdReport10, TdReport15
+from pydcap.quote.structs import EnclaveReport, TdReport10, TdReport15, TeeType
 from pydcap.results import Supplemental, VerificationResult, made
 from pydcap.trust.chains import (
     INTERMEDIATE_CN,
@@ -282,6 +283,7 @@ class _TcbOutcome:
     launch: TcbEvaluation
     current: TcbEvaluation | None
     status: TcbStatus
+    qv_result: QvResult  # Intel's result for that status
     detail: str
     advisory_ids: tuple[str, ...]
     supplemental: dict[str, object]  # the supplemental data's values that come from the evaluation
@@ -321,7 +323,7 @@ class Verifier:
         self.trust = _trust_root(trusted_root)
         self.policy: AppraisalPolicy = policy if policy is not None else Policy()
         self._cache: BoundedCache[object] = BoundedCache(max_bytes=cache_bytes, sizeof=_cached_bytes)
-        self._memo = PkiMemo()
+        self._memo = PkiMemo(trust=self.trust)
         self._shared: dict[Hashable, Hashable] = {}  # values platforms have in common (see _share)
         self._known_cas: dict[bytes, _CaPair] = {}  # see _on_known_cas
         self._keys: dict[bytes, ec.EllipticCurvePublicKey] = {}  # see _attestation_key
@@ -340,9 +342,11 @@ class Verifier:
     ) -> VerificationResult:
         """Appraise ``quote`` with ``collateral`` at time ``at`` (default: now), then apply the policy
         (this verifier's, unless ``policy`` is given for this call)."""
-        result = self.appraise(quote, collateral, at=to_unix(at))
+        result = self.appraise(quote, collateral, at=at if type(at) is int else to_unix(at))  # unix seconds
         reasons = tuple((policy or self.policy).reasons(result))
-        result.__dict__.update(accepted=not reasons, reasons=reasons)  # a new result, not yet seen by anyone else
+        values = result.__dict__  # a new result's, not yet seen by anyone else
+        values["accepted"] = not reasons
+        values["reasons"] = reasons
         return result
 
     def appraise(self, quote: bytes | Quote, collateral: Collateral, *, at: int) -> VerificationResult:
@@ -448,25 +452,25 @@ class Verifier:
         outcome = self._evaluate_tcb(quote, platform.sgx, tcb, qe)
         supplemental = self._supplemental(quote, platform, bundle, outcome)
         expired = supplemental.earliest_expiration_date <= at or bundle.latest_crl_update > at
-        if outcome.status == TcbStatus.REVOKED:
+        status = outcome.status
+        if status == _REVOKED:
             result = self._failed(Failure.TCB_REVOKED, "a matched TCB level is Revoked", at, quote)
             return replace(result, supplemental=supplemental, collateral_expired=expired)
-        return made(
-            VerificationResult,
-            qv_result=QV_RESULT_OF_STATUS[outcome.status],
-            quote3_error=Quote3Error.SGX_QL_SUCCESS,
-            tcb_status=outcome.status,
-            failure=None,
-            detail=outcome.detail,
-            advisory_ids=outcome.advisory_ids,
-            collateral_expired=expired,
-            verified_at=at,
-            trusted_root=self._root_name,
-            root_is_intel=self._root_is_intel,
-            quote=quote,
-            supplemental=supplemental,
-            accepted=False,
-            reasons=(),
+        return _make_result(
+            outcome.qv_result,  # qv_result
+            _SUCCESS,  # quote3_error
+            status,  # tcb_status
+            None,  # failure
+            outcome.detail,  # detail
+            outcome.advisory_ids,  # advisory_ids
+            expired,  # collateral_expired
+            at,  # verified_at
+            self._root_name,  # trusted_root
+            self._root_is_intel,  # root_is_intel
+            quote,  # quote
+            supplemental,  # supplemental
+            False,  # accepted
+            (),  # reasons
         )
 
     def _bundle(self, collateral: Collateral) -> _CheckedBundle:
@@ -496,12 +500,14 @@ class Verifier:
         if isinstance(platform, _UntrustedChain):
             raise Refused(platform.failure.failure, platform.failure.detail)
         issuers = (platform.root, platform.intermediate)
-        if issuers not in crls.issuers:  # None once checked and passed
-            checked = _outcome(lambda: check_pck_crls(crls.root_ca_crl, crls.pck_crl, *issuers, self._memo))
+        checked: object = crls.issuers.get(issuers, _UNCHECKED)  # None once checked and passed
+        if checked is _UNCHECKED:
+            outcome = _outcome(lambda: check_pck_crls(crls.root_ca_crl, crls.pck_crl, *issuers, self._memo))
             if len(crls.issuers) >= _ISSUERS_PER_BUNDLE:
                 crls.issuers.clear()
-            crls.issuers[issuers] = checked
-        _checked(crls.issuers[issuers])
+            crls.issuers[issuers] = checked = outcome
+        if isinstance(checked, Refused):
+            _checked(checked)
         if crls.pck_crl.revokes_serial(platform.serial):
             raise Refused(Failure.SGX_PCK_REVOKED, "the PCK certificate is revoked")
 
@@ -626,7 +632,7 @@ class Verifier:
     ) -> None:
         """Intel's QuoteVerifier::verify, after the collateral checks (``signed``: what ``_quote_signed`` found)."""
         sgx = platform.sgx
-        tdx = quote.is_tdx
+        tdx = quote.header.tee_type == _TDX
         if tcb_info.version >= 3:
             if tcb_info.is_tdx != tdx:
                 raise Refused(Failure.TCB_INFO_MISMATCH, f"TCB info is for {tcb_info.id} but the quote is {quote.tee}")
@@ -644,12 +650,12 @@ class Verifier:
             )
         if not platform.pck_key_ok:
             raise Refused(Failure.INVALID_PCK_CERT, "the PCK certificate's public key is not a P-256 point")
-        td = quote.td_report
-        if td is not None:
-            _check_tdx_module(td, tcb_info)
+        body = quote.body
+        if isinstance(body, TdReport10):  # quote.td_report
+            _check_tdx_module(body, tcb_info)
         if platform.qe_failure is not None:  # the QE report's signature, then its REPORTDATA
             raise Refused(platform.qe_failure.failure, platform.qe_failure.detail)
-        _check_qe_identity(quote, qe_identity)
+        _check_qe_identity(quote.qe_report, tdx, qe_identity)
         if signed is None:
             raise Refused(Failure.UNSUPPORTED_QUOTE_FORMAT, "the attestation key is not a P-256 point")
         if not signed:
@@ -670,8 +676,8 @@ class Verifier:
     ) -> _TcbOutcome:
         """The launch TCB and, for a TD 1.5 body, the current TCB (TEE_TCB_SVN2), merged by the relaunch rule;
         remembered with the TCB info (a fleet has few distinct TCBs)."""
-        td = quote.td_report
-        launch_svn = td.tee_tcb_svn if td is not None else None
+        td = quote.body
+        launch_svn = td.tee_tcb_svn if isinstance(td, TdReport10) else None  # of quote.td_report
         current_svn = td.tee_tcb_svn2 if isinstance(td, TdReport15) else None
         isv_svn = quote.qe_report.isv_svn
         key = (qe, sgx.tcb.components, sgx.tcb.pce_svn, isv_svn, launch_svn, current_svn)  # what evaluation reads
@@ -687,28 +693,42 @@ class Verifier:
     def _supplemental(
         self, quote: Quote, platform: _Platform, bundle: _CheckedBundle, outcome: _TcbOutcome
     ) -> Supplemental:
+        """Intel's supplemental data: the platform's, the bundle's and the TCB evaluation's values."""
         sgx = platform.sgx
+        tcb = sgx.tcb
         dates = bundle.dates
-        assert dates is not None and bundle.supplemental is not None  # every part of the bundle checked
-        return made(
-            Supplemental,
-            bundle.supplemental | outcome.supplemental,
-            earliest_issue_date=min(platform.earliest_issue, dates.earliest_issue),
-            latest_issue_date=max(platform.latest_issue, dates.latest_issue),
-            earliest_expiration_date=min(platform.expiration, dates.expiration),
-            root_key_id=self._root_key_id,
-            ppid=sgx.ppid,
-            fmspc=sgx.fmspc,
-            pce_id=sgx.pce_id,
-            tcb_cpusvn=sgx.tcb.cpu_svn,
-            tcb_pce_svn=sgx.tcb.pce_svn,
-            tee_type=quote.tee,
-            sgx_type=sgx.sgx_type.label,
-            ca_type=platform.ca_type,
-            platform_instance_id=sgx.platform_instance_id,
-            dynamic_platform=sgx.dynamic_platform,
-            cached_keys=sgx.cached_keys,
-            smt_enabled=sgx.smt_enabled,
+        collateral = bundle.supplemental
+        assert dates is not None and collateral is not None  # every part of the bundle checked
+        evaluation = outcome.supplemental
+        return _make_supplemental(
+            min(platform.earliest_issue, dates.earliest_issue),  # earliest_issue_date
+            max(platform.latest_issue, dates.latest_issue),  # latest_issue_date
+            min(platform.expiration, dates.expiration),  # earliest_expiration_date
+            collateral["tcb_evaluation_data_number"],  # tcb_evaluation_data_number
+            collateral["pck_crl_number"],  # pck_crl_number
+            collateral["root_ca_crl_number"],  # root_ca_crl_number
+            self._root_key_id,  # root_key_id
+            sgx.ppid,  # ppid
+            sgx.fmspc,  # fmspc
+            sgx.pce_id,  # pce_id
+            tcb.cpu_svn,  # tcb_cpusvn
+            tcb.pce_svn,  # tcb_pce_svn
+            quote.tee,  # tee_type
+            _SGX_TYPE_LABELS[sgx.sgx_type],  # sgx_type
+            platform.ca_type,  # ca_type
+            sgx.platform_instance_id,  # platform_instance_id
+            sgx.dynamic_platform,  # dynamic_platform
+            sgx.cached_keys,  # cached_keys
+            sgx.smt_enabled,  # smt_enabled
+            evaluation["tcb_level_date"],  # tcb_level_date
+            evaluation["platform_tcb_level_date"],  # platform_tcb_level_date
+            evaluation["qe_tcb_level_date"],  # qe_tcb_level_date
+            evaluation["platform_status"],  # platform_status
+            evaluation["qe_status"],  # qe_status
+            evaluation["module_status"],  # module_status
+            evaluation["current_tcb_status"],  # current_tcb_status
+            evaluation["current_tcb_date"],  # current_tcb_date
+            evaluation["current_advisory_ids"],  # current_advisory_ids
         )
 
 
@@ -744,11 +764,22 @@ def _evaluate(
         "current_advisory_ids": tuple(sorted(set(now.advisory_ids))),
     }
     return _TcbOutcome(
-        launch, current, status, _explain(status, launch), tuple(sorted(set(launch.advisory_ids))), supplemental
+        launch,
+        current,
+        status,
+        QV_RESULT_OF_STATUS[status],
+        _explain(status, launch),
+        tuple(sorted(set(launch.advisory_ids))),
+        supplemental,
     )
 
 
 _EVALUATIONS_PER_TCB_INFO = 4096
+_SGX_TYPE_LABELS = {sgx_type: sgx_type.label for sgx_type in SgxType}
+# A result and its supplemental data as the verifier makes them: every field, in order (given by name, at
+# several times the cost).
+_make_result = maker(VerificationResult)
+_make_supplemental = maker(Supplemental)
 _ISSUERS_PER_BUNDLE = 16
 _KNOWN_CA_CHAINS = 16
 _KEY_OBJECTS = 256
@@ -757,6 +788,11 @@ _PEM_END = b"-----END CERTIFICATE-----"
 
 
 _SHARED_VALUES = 4096
+_UNCHECKED = object()  # what a memo's get gives for what it has not seen
+# Members read as module names (an enum's metaclass makes reading them from the class cost as much as their use).
+_TDX = TeeType.TDX
+_REVOKED = TcbStatus.REVOKED
+_SUCCESS = Quote3Error.SGX_QL_SUCCESS
 
 
 def _outcome(check: Callable[[], T], step: PreflightStep | None = None) -> T | Refused:
@@ -871,13 +907,12 @@ def _check_tdx_module(td: TdReport10, tcb_info: TcbInfo) -> None:
         raise Refused(Failure.TDX_MODULE_MISMATCH, "SEAMATTRIBUTES must be zero, as must the module's")
 
 
-def _check_qe_identity(quote: Quote, identity: EnclaveIdentity) -> None:
-    tdx = quote.is_tdx
+def _check_qe_identity(report: EnclaveReport, tdx: bool, identity: EnclaveIdentity) -> None:
+    """The QE report (of a TDX quote's QE, if ``tdx``) against the QE identity."""
     if tdx and identity.id != "TD_QE":
         raise Refused(Failure.QE_IDENTITY_MISMATCH, f"a TDX quote needs the TD_QE identity, not {identity.id}")
     if not tdx and identity.id != "QE":
         raise Refused(Failure.QE_IDENTITY_MISMATCH, f"an SGX quote needs the QE identity, not {identity.id}")
-    report = quote.qe_report
     if report.misc_select & identity.miscselect_mask != identity.miscselect:
         raise Refused(Failure.QE_IDENTITY_MISMATCH, "the QE's MISCSELECT does not match its identity")
     masked = int.from_bytes(report.attributes, "big") & int.from_bytes(identity.attributes_mask, "big")

@@ -23,7 +23,7 @@ class QcnlAdmission:
 
     def __init__(self, trust: TrustRoot) -> None:
         self.trust = trust
-        self._memo = PkiMemo()
+        self._memo = PkiMemo(trust=self.trust)
 
     def root_crl_distribution_point(self, key: EntryKey, chain: bytes, source: str) -> str:
         """Where the root CA CRL is published: the CDP of the chain's root certificate, read only once that is the
