@@ -32,10 +32,12 @@ def bundle() -> Bundle:
     return real_bundle("phala-sgx-v3")
 
 
+def _files(bundle: Bundle) -> dict[str, bytes]:
+    return {p.stem: p.read_bytes() for p in (bundle.path / "collateral").iterdir()}
+
+
 def _collateral(bundle: Bundle, **parts: bytes) -> Collateral:
-    directory = bundle.path / "collateral"
-    files = {p.stem: p.read_bytes() for p in directory.iterdir()}
-    return Collateral.create(**{**files, **parts})
+    return Collateral.create(**{**_files(bundle), **parts})
 
 
 def test_a_pck_certificate_of_an_unknown_x509_version_is_an_unsupported_certificate_format(bundle: Bundle) -> None:
@@ -100,3 +102,34 @@ def test_a_lone_surrogate_in_collateral_json_is_a_collateral_format_error(
     path.write_text(json.dumps(document))  # ASCII, with the surrogate escaped as \ud800
     with pytest.raises(CollateralFormatError, match="UTF-8"):
         Collateral.load(path)
+
+
+def _with_tcb_info_body(bundle: Bundle, body: bytes, form: str, path: Path) -> Collateral:
+    """The bundle's collateral read back, in ``form``, with ``body`` as the TCB info's body."""
+    loaded = _collateral(bundle)
+    served = b'{"tcbInfo":%s,"signature":"%s"}' % (body, loaded.tcb_info.signature.hex().encode())
+    if form == "served":
+        return Collateral.create(**{**_files(bundle), "tcb_info": served})
+    document = json.loads(loaded.to_json() if form == "pydcap" else loaded.to_dcap_qvl_json())
+    document["tcb_info"] = served.decode() if form == "pydcap" else body.decode()
+    path.write_text(json.dumps(document))
+    return Collateral.load(path)
+
+
+@pytest.mark.parametrize("form", ["pydcap", "dcap-qvl", "served"])
+def test_a_lone_surrogate_escape_inside_a_signed_document_is_a_collateral_format_error(
+    bundle: Bundle, tmp_path: Path, form: str
+) -> None:
+    """The escape ``\\ud800`` written inside the TCB info's own JSON (an unknown member, so nothing else reads it):
+    the body has no UTF-8 form to check the signature over, so reading the collateral refuses it; a proper
+    surrogate pair (an emoji) reads, and only the signature then fails."""
+    original = _collateral(bundle).tcb_info.body
+    for escape, refused in ((b"\\ud800", True), (b"\\ud83d\\ude00", False)):
+        body = b'{"x":"%s",%s' % (escape, original[1:])
+        if refused:
+            with pytest.raises(CollateralFormatError, match="lone surrogate"):
+                _with_tcb_info_body(bundle, body, form, tmp_path / "collateral.json")
+        else:
+            collateral = _with_tcb_info_body(bundle, body, form, tmp_path / "collateral.json")
+            result = verify_quote(bundle.quote, collateral, at=bundle.at)
+            assert result.failure is Failure.TCB_INFO_INVALID_SIGNATURE

@@ -87,6 +87,7 @@ class SignedDocument:
         members = object_members(text.encode("utf-8").strip(_WS_BYTES))
         if members is not None and body_key in members and "signature" in members:
             body, parsed = members[body_key]
+            _require_unicode(body, parsed, part)
             document = cls(body_key, body, _signature(members["signature"][1], part))
             document.__dict__["parsed_body"] = parsed  # what json.loads(body) gives: read once, not twice
             document.__dict__[_FLOAT_FREE] = True
@@ -98,7 +99,9 @@ class SignedDocument:
         if "signature" not in spans:
             raise CollateralFormatError(part, "missing member 'signature'")
         start, end = spans[body_key]
-        document = cls(body_key, text[start:end].encode("utf-8"), _signature(values["signature"], part))
+        body = text[start:end].encode("utf-8")
+        _require_unicode(body, values[body_key], part)
+        document = cls(body_key, body, _signature(values["signature"], part))
         document.__dict__["parsed_body"] = values[body_key]  # what json.loads(body) gives: read once, not twice
         return document
 
@@ -115,6 +118,7 @@ class SignedDocument:
             top_level_spans(text, part, values)
         else:
             values = {name: value for name, (_, value) in members.items()}
+        _require_unicode(encoded, values, part)
         document = cls(body_key, encoded, _signature(signature_hex, part))
         document.__dict__["parsed_body"] = values  # what json.loads(body) gives (no member twice): read once
         document.__dict__[_FLOAT_FREE] = members is not None
@@ -170,6 +174,18 @@ def _text(data: bytes | str, part: str) -> str:
         return bytes(data).decode("utf-8").rstrip("\x00")
     except UnicodeDecodeError as exc:
         raise CollateralFormatError(part, f"not UTF-8 text: {exc}") from exc
+
+
+def _require_unicode(body: bytes, parsed: Any, part: str) -> None:
+    """Refuse a body whose strings hold a lone surrogate escape (``"\\ud800"``): no Unicode text, so no UTF-8 to
+    re-serialise and check the signature over; Intel's JSON parser refuses it as well. Only a body with an escape
+    is looked at."""
+    if b"\\u" not in body:
+        return
+    try:
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CollateralFormatError(part, f"not Unicode text: a lone surrogate escape ({exc.reason})") from exc
 
 
 def _signature(value: object, part: str) -> bytes:
