@@ -13,7 +13,7 @@ from pydcap.collateral.fields import (
     mistyped_is_invalid,
     plain_date,
     plain_hex,
-    plain_strings,
+    plain_isv_level,
     plain_uint,
     signed_body,
 )
@@ -152,22 +152,10 @@ def _plain_body(signed: SignedDocument, obj: dict[str, Any]) -> EnclaveIdentity 
         return None
     levels = []
     for item in items:
-        tcb = item.get("tcb") if type(item) is dict else None
-        if type(tcb) is not dict:
+        level = plain_isv_level(item, 0xFFFF)
+        if level is None or level[2] not in IDENTITY_STATUSES:
             return None
-        isv_svn = plain_uint(tcb.get("isvsvn"), 0xFFFF)
-        tcb_date = plain_date(item.get("tcbDate"))
-        status = item.get("tcbStatus")
-        advisory_ids = plain_strings(item, "advisoryIDs")
-        if (
-            isv_svn is None
-            or tcb_date is None
-            or type(status) is not str
-            or status not in IDENTITY_STATUSES
-            or advisory_ids is None
-        ):
-            return None
-        levels.append(_make_level(isv_svn, tcb_date, status, advisory_ids))
+        levels.append(_make_level(*level))
     levels.sort(key=_level_key, reverse=True)
     if len(set(map(_level_key, levels))) < len(levels):
         return None  # duplicate levels: ``_parse_body`` says so

@@ -99,6 +99,23 @@ def plain_strings(obj: dict[str, Any], key: str) -> tuple[str, ...] | None:
     return None
 
 
+def plain_isv_level(item: object, max_svn: int) -> tuple[int, int, str, tuple[str, ...]] | None:
+    """An ISVSVN level (``{"tcb": {"isvsvn"}, "tcbDate", "tcbStatus", "advisoryIDs"}``, of an enclave identity or a
+    TDX module identity) as its ISVSVN, date, status and advisory IDs, if each reads plainly; else None."""
+    if type(item) is not dict:
+        return None
+    tcb = item.get("tcb")
+    if type(tcb) is not dict:
+        return None
+    isv_svn = plain_uint(tcb.get("isvsvn"), max_svn)
+    tcb_date = plain_date(item.get("tcbDate"))
+    status = item.get("tcbStatus")
+    advisory_ids = plain_strings(item, "advisoryIDs")
+    if isv_svn is None or tcb_date is None or type(status) is not str or advisory_ids is None:
+        return None
+    return isv_svn, tcb_date, status, advisory_ids
+
+
 class Fields:
     """Reads members of one JSON object, naming the document part and path in every error."""
 

@@ -16,6 +16,7 @@ from pydcap.collateral.fields import (
     mistyped_is_invalid,
     plain_date,
     plain_hex,
+    plain_isv_level,
     plain_strings,
     plain_uint,
     signed_body,
@@ -280,17 +281,11 @@ def _plain_module_identities(items: object) -> tuple[TdxModuleIdentity, ...] | N
         if type(level_items) is not list or not level_items:
             return None
         levels = []
-        for level in level_items:
-            tcb = level.get("tcb") if type(level) is dict else None
-            if type(tcb) is not dict:
+        for level_item in level_items:
+            level = plain_isv_level(level_item, 255)
+            if level is None:
                 return None
-            isv_svn = plain_uint(tcb.get("isvsvn"), 255)
-            tcb_date = plain_date(level.get("tcbDate"))
-            status = level.get("tcbStatus")
-            advisory_ids = plain_strings(level, "advisoryIDs")
-            if isv_svn is None or tcb_date is None or type(status) is not str or advisory_ids is None:
-                return None
-            levels.append(_make_module_level(isv_svn, tcb_date, status, advisory_ids))
+            levels.append(_make_module_level(*level))
         identity_id = item.get("id")
         mr_signer = plain_hex(item.get("mrsigner"), 48)
         attributes = plain_hex(item.get("attributes"), 8)
