@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from pydcap.collateral import Collateral
+from pydcap.pki import TrustRoot
+from pydcap.sim import SimulatedIntel
 from pydcap.sim import catalog as cat
 from pydcap.sim.fleet import GROUPS, Fleet, cached_fleet, make_fleet, read_fleet, write_fleet
 from pydcap.verify import Verifier
@@ -42,6 +44,21 @@ def test_long_lived_verifier_gives_every_fresh_verdict(fleet: Fleet) -> None:
             assert cached.to_dict() == fresh.to_dict(), member.name
             assert cached.failure is None and cached.tcb_status == member.expected, member.name
             assert cached.accepted == (member.expected == "UpToDate")
+
+
+def test_the_fleets_root_pins_the_simulated_intels_certificates(fleet: Fleet) -> None:
+    """``Fleet.trust_root()`` (the bench's root) pins what the simulated Intel's own root pins: its root, CAs and TCB
+    Signing certificate; a fresh verifier under it gives every verdict a root that pins nothing gives."""
+    pinned = fleet.trust_root()
+    assert pinned.signed_certificates == SimulatedIntel(seed=fleet.seed).trust_root.signed_certificates
+    assert len(pinned.signed_certificates) == 4
+    bare = TrustRoot.from_pem(fleet.root_pem)
+    for member in fleet.members[:: len(GROUPS) + 1]:
+        collateral = fleet.collateral_of(member)
+        with_pins = Verifier(trusted_root=pinned).verify(member.first, collateral, at=fleet.at)
+        assert (
+            with_pins.to_dict() == Verifier(trusted_root=bare).verify(member.first, collateral, at=fleet.at).to_dict()
+        )
 
 
 def test_fleet_kept_on_disk(tmp_path: Path, fleet: Fleet) -> None:
