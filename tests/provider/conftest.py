@@ -17,9 +17,9 @@ from tests.support.provider import (
     QcnlPccs,
     Served,
     build_plugins,
-    bundle,
     write_served,
 )
+from tests.support.testdata import real_bundle
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +45,6 @@ def served(tmp_path: Path) -> Served:
 
 @pytest.fixture
 def qcnl_pccs() -> Iterator[QcnlPccs]:
-    data = PccsData(bundle(SGX_BUNDLE), bundle(TDX_BUNDLE), QE_ID.hex())
+    data = PccsData(real_bundle(SGX_BUNDLE), real_bundle(TDX_BUNDLE), QE_ID.hex())
     with running_pccs(data) as url:
         yield QcnlPccs(url, data)

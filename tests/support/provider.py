@@ -21,7 +21,7 @@ from pydcap.provider.trust import UntrustedRootWarning
 from pydcap.quote import Quote
 from pydcap.sim import SimulatedPlatform
 from tests.provider.pccs_server import PccsData
-from tests.support.testdata import REAL, Bundle, require_testdata
+from tests.support.testdata import Bundle, real_bundle
 
 SOURCE = Path(__file__).parents[1] / "provider" / "fake_quoteprov.c"
 
@@ -59,14 +59,6 @@ def build_plugins(out: Path) -> dict[str, Path]:
     return built
 
 
-def bundle(name: str) -> Bundle:
-    require_testdata()
-    for b in REAL:
-        if b.name == name:
-            return b
-    pytest.skip(f"bundle {name} is not in the shared test data")
-
-
 @dataclass(frozen=True)
 class Served:
     """What the test plugin serves, and what a provider must hand back."""
@@ -84,7 +76,7 @@ class Served:
 
 def write_served(directory: Path, crl_encoding: str = "der") -> Served:
     """Lay out the plugin's files: SGX and TDX collateral with CRLs as ``der``, ``hex`` or ``pem``."""
-    sgx, tdx = bundle(SGX_BUNDLE), bundle(TDX_BUNDLE)
+    sgx, tdx = real_bundle(SGX_BUNDLE), real_bundle(TDX_BUNDLE)
     for tee, b in (("sgx", sgx), ("tdx", tdx)):
         d = directory / tee
         d.mkdir(parents=True, exist_ok=True)
