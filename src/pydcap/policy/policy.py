@@ -6,9 +6,10 @@ from __future__ import annotations
 import hmac
 from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import Protocol
 
 from pydcap.intel.outcomes import TcbStatus
+from pydcap.lazy import computed_once
 from pydcap.quote.structs import EnclaveReport, TdReport10
 from pydcap.results import VerificationResult
 
@@ -29,9 +30,6 @@ def _check_hex(name: str, value: bytes | str | None) -> None:
             bytes.fromhex(value)
         except ValueError:
             raise ValueError(f"{name} {value!r} is not hex") from None
-
-
-_DEBUG = "the enclave is in debug mode"
 
 
 def _matches(actual: bytes, expected: bytes) -> bool:
@@ -58,8 +56,6 @@ class Policy:
     rtmrs: Sequence[bytes | str | None] | None = None
     report_data: bytes | str | None = None
     rejected_advisory_ids: frozenset[str] = field(default_factory=frozenset)
-    # Set on each instance by __post_init__ (not a field: neither compared, shown nor given).
-    _measured: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         """Reject malformed expected values now, with their name, rather than at the first verification."""
@@ -76,9 +72,12 @@ class Policy:
                 raise ValueError(f"rtmrs has {len(self.rtmrs)} values; a TD has 4 RTMRs")
             for i, rtmr in enumerate(self.rtmrs):
                 _check_hex(f"rtmrs[{i}]", rtmr)
-        # Whether the report is expected to hold anything: without that, its debug flag is all there is to check.
+
+    @computed_once
+    def _measured(self) -> bool:
+        """Whether the report is expected to hold anything (measurements or report data)."""
         measured = (self.mr_enclave, self.mr_signer, self.isv_prod_id, self.min_isv_svn, self.mr_td, self.rtmrs)
-        object.__setattr__(self, "_measured", self.report_data is not None or any(m is not None for m in measured))
+        return self.report_data is not None or any(m is not None for m in measured)
 
     def reasons(self, result: VerificationResult) -> list[str]:
         out: list[str] = []
@@ -96,16 +95,14 @@ class Policy:
                 out.append(f"advisories {', '.join(bad)} are not accepted")
         report = result.report
         if report is not None:
+            if report.debug and not self.allow_debug:
+                out.append("the enclave is in debug mode")
             if self._measured:
-                out.extend(self._report_reasons(report))
-            elif report.debug and not self.allow_debug:  # all _report_reasons has to say of it
-                out.append(_DEBUG)
+                out.extend(self._measurement_reasons(report))
         return out
 
-    def _report_reasons(self, report: EnclaveReport | TdReport10) -> list[str]:
+    def _measurement_reasons(self, report: EnclaveReport | TdReport10) -> list[str]:
         out: list[str] = []
-        if report.debug and not self.allow_debug:
-            out.append(_DEBUG)
         if isinstance(report, EnclaveReport):
             if self.mr_enclave is not None:
                 out.extend(self._expect("MRENCLAVE", report.mr_enclave, self.mr_enclave))
