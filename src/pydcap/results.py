@@ -7,17 +7,13 @@ one way: results <- policy <- verify.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 
 from pydcap.intel.outcomes import Failure, QvResult, TcbStatus
 from pydcap.intel.quote3 import Quote3Error
 from pydcap.intel.time import iso
 from pydcap.quote.parser import Body, Quote
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -153,12 +149,3 @@ class VerificationResult:
             "report": self.report.to_dict() if self.report else None,
             "supplemental": self.supplemental.to_dict() if self.supplemental else None,
         }
-
-
-def made(cls: type[T], values: Mapping[str, Any] = MappingProxyType({}), /, **more: Any) -> T:
-    """An instance of the frozen dataclass ``cls`` (``Supplemental``, ``VerificationResult``) from every one of its
-    fields at once (``values``, then ``more``): its generated ``__init__`` sets them one by one through
-    ``object.__setattr__``, at several times the cost, which verification pays per quote."""
-    instance = object.__new__(cls)
-    instance.__dict__.update(values, **more)
-    return instance

@@ -40,7 +40,7 @@ from pydcap.pki.trust import TrustRoot
 from pydcap.policy import AppraisalPolicy, Policy
 from pydcap.quote.parser import Quote
 from pydcap.quote.structs import EnclaveReport, TdReport10, TdReport15, TeeType
-from pydcap.results import Supplemental, VerificationResult, made
+from pydcap.results import Supplemental, VerificationResult
 from pydcap.trust.chains import (
     INTERMEDIATE_CN,
     PCK_CN,
@@ -395,8 +395,7 @@ class Verifier:
     ) -> VerificationResult:
         """A failure as Intel's API reports it: the code of the pre-flight ``step`` that met it, else the code of
         its QVL status; the result UNSPECIFIED."""
-        return made(
-            VerificationResult,
+        return _make_result(  # by name: a failure is not the hot path
             qv_result=QvResult.UNSPECIFIED,
             quote3_error=step.quote3_error if step is not None else QUOTE3_ERROR_OF_FAILURE[failure],
             tcb_status=None,
