@@ -39,7 +39,7 @@ from pydcap.pki.pck import PckCertificate, SgxExtension, SgxType, ca_type
 from pydcap.pki.trust import TrustRoot
 from pydcap.policy import AppraisalPolicy, Policy
 from pydcap.quote.parser import Quote
-from pydcap.quote.structs import EnclaveReport, TdReport10, TdReport15, TeeType
+from pydcap.quote.structs import EnclaveReport, TdReport10, TdReport15
 from pydcap.results import Supplemental, VerificationResult
 from pydcap.trust.chains import (
     INTERMEDIATE_CN,
@@ -631,7 +631,7 @@ class Verifier:
     ) -> None:
         """Intel's QuoteVerifier::verify, after the collateral checks (``signed``: what ``_quote_signed`` found)."""
         sgx = platform.sgx
-        tdx = quote.header.tee_type == _TDX
+        tdx = quote.is_tdx
         if tcb_info.version >= 3:
             if tcb_info.is_tdx != tdx:
                 raise Refused(Failure.TCB_INFO_MISMATCH, f"TCB info is for {tcb_info.id} but the quote is {quote.tee}")
@@ -649,9 +649,9 @@ class Verifier:
             )
         if not platform.pck_key_ok:
             raise Refused(Failure.INVALID_PCK_CERT, "the PCK certificate's public key is not a P-256 point")
-        body = quote.body
-        if isinstance(body, TdReport10):  # quote.td_report
-            _check_tdx_module(body, tcb_info)
+        td = quote.td_report
+        if td is not None:
+            _check_tdx_module(td, tcb_info)
         if platform.qe_failure is not None:  # the QE report's signature, then its REPORTDATA
             raise Refused(platform.qe_failure.failure, platform.qe_failure.detail)
         _check_qe_identity(quote.qe_report, tdx, qe_identity)
@@ -675,8 +675,8 @@ class Verifier:
     ) -> _TcbOutcome:
         """The launch TCB and, for a TD 1.5 body, the current TCB (TEE_TCB_SVN2), merged by the relaunch rule;
         remembered with the TCB info (a fleet has few distinct TCBs)."""
-        td = quote.body
-        launch_svn = td.tee_tcb_svn if isinstance(td, TdReport10) else None  # of quote.td_report
+        td = quote.td_report
+        launch_svn = td.tee_tcb_svn if td is not None else None
         current_svn = td.tee_tcb_svn2 if isinstance(td, TdReport15) else None
         isv_svn = quote.qe_report.isv_svn
         key = (qe, sgx.tcb.components, sgx.tcb.pce_svn, isv_svn, launch_svn, current_svn)  # what evaluation reads
@@ -789,7 +789,6 @@ _PEM_END = b"-----END CERTIFICATE-----"
 _SHARED_VALUES = 4096
 _UNCHECKED = object()  # what a memo's get gives for what it has not seen
 # Members read as module names (an enum's metaclass makes reading them from the class cost as much as their use).
-_TDX = TeeType.TDX
 _REVOKED = TcbStatus.REVOKED
 _SUCCESS = Quote3Error.SGX_QL_SUCCESS
 
