@@ -383,7 +383,7 @@ def _parse_body(signed: SignedDocument, f: Fields) -> TcbInfo:
     if not levels:
         raise InvalidCollateralError(PART, "tcbInfo.tcbLevels is empty")
     levels.sort(key=_sort_key, reverse=True)
-    if len({level.sort_key for level in levels}) < len(levels):  # sorted, two levels with the same TCB are adjacent
+    if len({level.sort_key for level in levels}) < len(levels):  # two levels with the same TCB
         raise InvalidCollateralError(PART, "tcbInfo.tcbLevels has two levels with the same TCB")
     return TcbInfo(
         signed=signed,
