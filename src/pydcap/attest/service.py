@@ -39,7 +39,7 @@ from pydcap.attest.policy import DEFAULT_POLICY_TEXT, AttestationPolicy
 from pydcap.cache import AsyncCollateralService, CollateralCache, CollateralStore, FetchedCollateral, StoreError
 from pydcap.cache.store import read_transaction, write_transaction
 from pydcap.errors import CollateralError
-from pydcap.intel import Clock, PckCa, Tee
+from pydcap.intel import Clock
 from pydcap.pki import TrustRoot
 from pydcap.policy import UnsafeAcceptAnyStatus
 from pydcap.quote.structs import EnclaveReport, TdReport10
@@ -185,8 +185,7 @@ class AttestService:
         platform = self.verifier.pck_platform(quote)
         if platform is None:
             return CollateralRequest.from_quote(quote)
-        fmspc, ca = platform
-        return CollateralRequest(Tee.TDX if quote.is_tdx else Tee.SGX, fmspc, PckCa(ca))
+        return CollateralRequest.for_platform(quote, *platform)
 
     async def _collateral(self, request: AttestRequest) -> _Collateral:
         try:

@@ -64,7 +64,13 @@ class CollateralRequest:
             raise
         except FormatError as exc:
             raise PlatformRequestError(f"the quote's PCK certificate is unreadable: {exc}") from exc
-        return cls(Tee.TDX if q.is_tdx else Tee.SGX, pck.fmspc, PckCa(pck.ca_type))
+        return cls.for_platform(q, pck.fmspc, pck.ca_type)
+
+    @classmethod
+    def for_platform(cls, quote: Quote, fmspc: bytes, ca_type: str) -> CollateralRequest:
+        """The collateral ``quote`` needs when its PCK certificate says ``fmspc`` and ``ca_type`` (``processor``
+        or ``platform``): its TEE's."""
+        return cls(Tee.TDX if quote.is_tdx else Tee.SGX, fmspc, PckCa(ca_type))
 
 
 @dataclass(frozen=True)
