@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench fuzz lint format clean
+.PHONY: demo test bench native fuzz lint format clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,11 +19,21 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
+	@$(MAKE) --no-print-directory native || echo "make bench: the native accelerator could not be built; measured without it"
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/verify.py
 	$(BIN)/python benchmarks/fleet.py
 	$(BIN)/python benchmarks/pccs.py
 	$(BIN)/python benchmarks/attest.py
+
+# The optional native accelerator (native/, Rust; built into native/target/release/): signature checks through
+# ring, used only with PYDCAP_NATIVE=1.
+# Debian's packaged crates (apt install librust-ring-dev) are used when installed; otherwise cargo asks crates.io.
+CARGO         ?= cargo
+DEBIAN_CRATES ?= /usr/share/cargo/registry
+CARGO_SOURCE  := $(if $(wildcard $(DEBIAN_CRATES)/ring-0.16.*),--offline --config 'source.crates-io.replace-with="debian"' --config 'source.debian.directory="$(DEBIAN_CRATES)"')
+native:
+	cd native && $(CARGO) build --quiet --release $(CARGO_SOURCE)
 
 # Each fuzz target (fuzz/targets.py) for FUZZ_SECONDS, seeded from ../shared/testdata; crashes land in fuzz/crashes/.
 FUZZ_TARGETS ?= quote certificate crl tcb_info qe_identity collateral pccs_file verify admission
@@ -42,4 +52,4 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks fuzz
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info
+	rm -rf $(VENV) build dist src/*.egg-info native/target native/Cargo.lock

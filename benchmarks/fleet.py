@@ -41,11 +41,24 @@ from rich.console import Console
 from rich.table import Table
 
 import pydcap
+from pydcap.pki import native
 from pydcap.sim.fleet import GROUPS, Fleet, FleetMember, cached_fleet
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "benchmarks" / ".cache" / "fleet"
 GOALS = {"first contact": 3.0, "re-attesting": 6.0, "cold": 0.8, "warm": None}
+NATIVE = "pydcap native"
+MODES = {"pydcap": native.disable, NATIVE: native.enable}  # run before each contender's chunk
+
+
+def accelerator() -> bool:
+    """Whether the native accelerator is built (``make native``); it is measured as a third contender if so."""
+    try:
+        native.enable()
+    except native.NativeUnavailableError:
+        return False
+    native.disable()
+    return True
 
 
 def verdict(result: pydcap.VerificationResult) -> list[Any]:
@@ -105,25 +118,29 @@ def rates(spent: dict[str, float], count: int) -> dict[str, float]:
     return {name: count / max(seconds, 1e-9) for name, seconds in spent.items()}
 
 
-def fleet_rounds(bench: Bench, members: list[FleetMember], rounds: int, chunk: int) -> dict[str, dict[str, Any]]:
-    """First contact then re-attesting, each round with a new verifier."""
+def fleet_rounds(
+    bench: Bench, members: list[FleetMember], rounds: int, chunk: int, modes: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """First contact then re-attesting, each round with a new verifier per pydcap mode."""
     runs: dict[str, list[dict[str, float]]] = {"first contact": [], "re-attesting": []}
     for _ in range(rounds):
-        verifier = bench.verifier()
+        verifiers = {mode: bench.verifier() for mode in modes}
         for workload, attr in (("first contact", "first"), ("re-attesting", "again")):
-            contenders = {"pydcap": bench.pydcap(verifier, attr), "dcap-qvl": bench.qvl(attr)}
-            runs[workload].append(rates(alternated(contenders, members, chunk), len(members)))
-        del verifier
+            contenders = {mode: bench.pydcap(v, attr) for mode, v in verifiers.items()} | {"dcap-qvl": bench.qvl(attr)}
+            runs[workload].append(rates(alternated(contenders, members, chunk, MODES), len(members)))
+            native.disable()
+        del verifiers
         gc.collect()
     return {workload: summarise(r) for workload, r in runs.items()}
 
 
 def summarise(runs: list[dict[str, float]]) -> dict[str, Any]:
-    return {
-        "pydcap": Spread(tuple(r["pydcap"] for r in runs)),
-        "dcap-qvl": Spread(tuple(r["dcap-qvl"] for r in runs)),
-        "ratio": Spread(tuple(r["pydcap"] for r in runs)) / Spread(tuple(r["dcap-qvl"] for r in runs)),
-    }
+    """Each contender's rates over the rounds, and each pydcap mode's ratio to dcap-qvl."""
+    out: dict[str, Any] = {name: Spread(tuple(r[name] for r in runs)) for name in runs[0]}
+    out["ratio"] = out["pydcap"] / out["dcap-qvl"]
+    if NATIVE in out:
+        out["ratio native"] = out[NATIVE] / out["dcap-qvl"]
+    return out
 
 
 def cached_platforms(verifier: pydcap.Verifier) -> int:
@@ -182,19 +199,22 @@ def check_verdicts(bench: Bench, members: list[FleetMember]) -> tuple[str, int, 
     return digest.hexdigest()[:16], pydcap_wrong, qvl_wrong
 
 
-def single_rounds(bench: Bench, members: list[FleetMember], rounds: int) -> dict[str, dict[str, Any]]:
+def single_rounds(
+    bench: Bench, members: list[FleetMember], rounds: int, modes: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
     """Cold (cycling through the fleet) and warm (the first platform's quote), each alternated with dcap-qvl."""
     cold_items = members[: min(len(members), 150)]
     warm_items = [members[0]] * 600
-    verifier = bench.verifier()
-    warm = bench.pydcap(verifier, "first")
-    warm(members[0])
+    warm = {mode: bench.pydcap(bench.verifier(), "first") for mode in modes}
+    for verify in warm.values():
+        verify(members[0])
     cold_runs, warm_runs = [], []
     for _ in range(rounds):
-        contenders = {"pydcap": bench.pydcap_cold, "dcap-qvl": bench.qvl_cold}
-        cold_runs.append(rates(alternated(contenders, cold_items, 10), len(cold_items)))
-        contenders = {"pydcap": warm, "dcap-qvl": bench.qvl("first")}
-        warm_runs.append(rates(alternated(contenders, warm_items, 50), len(warm_items)))
+        contenders = dict.fromkeys(modes, bench.pydcap_cold) | {"dcap-qvl": bench.qvl_cold}
+        cold_runs.append(rates(alternated(contenders, cold_items, 10, MODES), len(cold_items)))
+        contenders = warm | {"dcap-qvl": bench.qvl("first")}
+        warm_runs.append(rates(alternated(contenders, warm_items, 50, MODES), len(warm_items)))
+        native.disable()
     return {"cold": summarise(cold_runs), "warm": summarise(warm_runs)}
 
 
@@ -268,46 +288,46 @@ def main() -> int:
     if not args.json:
         console.print(f"fleet of {len(whole):,} platforms ready in {time.monotonic() - started:.1f} s ({CACHE})")
 
+    modes = ("pydcap", NATIVE) if accelerator() else ("pydcap",)
     rows: list[dict[str, Any]] = []
     for size in sizes:
         members = list(whole.members[:size])
         checks = checks_per_quote(bench, members)
         per_platform, held = memory_per_platform(bench, members)
-        for workload, spread in fleet_rounds(bench, members, args.rounds, args.chunk).items():
+        for workload, spread in fleet_rounds(bench, members, args.rounds, args.chunk, modes).items():
             rows.append(
                 {"workload": f"{workload} ({size:,})", "kind": workload, **spread, "checks": checks[workload]}
                 | {"bytes_per_platform": per_platform, "platforms_cached": held}
             )
-    for workload, spread in single_rounds(bench, list(whole.members[: sizes[0]]), args.rounds).items():
+    for workload, spread in single_rounds(bench, list(whole.members[: sizes[0]]), args.rounds, modes).items():
         rows.append({"workload": workload, "kind": workload, **spread, "checks": checks[workload]})
     one_check = ecdsa_rate(pydcap.Quote.parse(whole.members[0].first).pck_chain_pem or b"")
     for row in rows:
         row["floor"] = one_check / row["checks"] if row["checks"] else float("inf")
         row["floor_ratio"] = row["floor"] / row["dcap-qvl"].median
     digest, pydcap_wrong, qvl_wrong = check_verdicts(bench, list(whole.members[: sizes[0]]))
+    native_digest = None
+    if NATIVE in modes:
+        native.enable()
+        native_digest = check_verdicts(bench, list(whole.members[: sizes[0]]))[0]
+        native.disable()
     cores = process_rows(CACHE / f"seed{whole.seed}", whole.at, args.rounds) if args.processes else []
 
     if args.json:
         out = [{k: v.to_dict() if isinstance(v, Spread) else v for k, v in row.items() if k != "kind"} for row in rows]
         procs = [{k: v.to_dict() if isinstance(v, Spread) else v for k, v in row.items()} for row in cores]
-        json.dump({"rows": out, "verdicts_digest": digest, "processes": procs}, sys.stdout, indent=2)
+        verdicts = {"verdicts_digest": digest, "native_verdicts_digest": native_digest}
+        json.dump({"rows": out, **verdicts, "processes": procs}, sys.stdout, indent=2)
         print()
         return 0
     versions = f"pydcap {pydcap.__version__}, dcap-qvl {importlib.metadata.version('dcap-qvl')}"
     table = Table(
         title=f"Fleet: quote verifications per CPU second, median (range over {args.rounds} rounds); {versions}"
     )
-    for col in (
-        "workload",
-        "dcap-qvl",
-        "pydcap",
-        "ratio",
-        "goal",
-        "ECDSA/quote",
-        "floor ratio",
-        "bytes/cached platform",
-    ):
+    accelerated = ("pydcap native", "ratio native") if NATIVE in modes else ()
+    for col in ("workload", "dcap-qvl", "pydcap", "ratio", *accelerated, "goal", "ECDSA/quote", "floor ratio"):
         table.add_column(col, justify="left" if col == "workload" else "right")
+    table.add_column("bytes/cached platform", justify="right")
     for row in rows:
         goal = GOALS[row["kind"]]
         memory = row.get("bytes_per_platform")
@@ -316,6 +336,7 @@ def main() -> int:
             row["dcap-qvl"].rate(),
             row["pydcap"].rate(),
             row["ratio"].ratio(),
+            *((row[NATIVE].rate(), row["ratio native"].ratio()) if accelerated else ()),
             f">= {goal}x" if goal else "",
             f"{row['checks']:.1f}",
             f"{row['floor_ratio']:.2f}x",
@@ -340,6 +361,11 @@ def main() -> int:
         f"verdicts of the first {sizes[0]:,} platforms: digest {digest}; TCB status differs from the fleet's "
         f"expected one for pydcap {pydcap_wrong}, dcap-qvl {qvl_wrong}"
     )
+    if native_digest is None:
+        console.print("pydcap native: the native accelerator is not built (make native), so not measured")
+    else:
+        same = "the same" if native_digest == digest else "DIFFERENT"
+        console.print(f"pydcap native (PYDCAP_NATIVE=1, make native): verdicts digest {native_digest}, {same}")
     console.print(
         f"one ECDSA check through cryptography: {1e6 / one_check:.0f} us; done in {time.monotonic() - started:.0f} s"
     )

@@ -20,15 +20,23 @@ from cryptography.hazmat.primitives.asymmetric import ec
 T = TypeVar("T")
 
 
-def alternated(contenders: Mapping[str, Callable[[T], object]], items: Sequence[T], chunk: int) -> dict[str, float]:
+def alternated(
+    contenders: Mapping[str, Callable[[T], object]],
+    items: Sequence[T],
+    chunk: int,
+    before: Mapping[str, Callable[[], object]] | None = None,
+) -> dict[str, float]:
     """CPU seconds each contender spends on all ``items``, run chunk by chunk in turn (who goes first alternates),
-    so that a change in the machine's load hits every contender alike."""
+    so that a change in the machine's load hits every contender alike. ``before[name]``, when given, runs untimed
+    before each of that contender's chunks (to switch a mode on or off)."""
     spent = dict.fromkeys(contenders, 0.0)
     names = list(contenders)
     for number, start in enumerate(range(0, len(items), chunk)):
         part = items[start : start + chunk]
         for name in names if number % 2 == 0 else reversed(names):
             fn = contenders[name]
+            if before is not None and name in before:
+                before[name]()
             begin = time.process_time()
             for item in part:
                 fn(item)

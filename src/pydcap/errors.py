@@ -64,6 +64,7 @@ PydcapError
 ├── ProviderConfigError (also ValueError; source, line, key)               [provider]
 ├── ProviderSelectionError (also ValueError)                               [provider]
 ├── PluginLoadError (path)                                                 [provider]
+├── NativeUnavailableError (path): the native accelerator cannot be loaded  [pki]
 ├── PlatformError: no quote from this machine                             [platform]
 ├── HostError                                                              [host]
 ├── ConfigError: a service's configuration                                 [serving]

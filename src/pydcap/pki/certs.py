@@ -13,11 +13,11 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pydcap.errors import CertificateExtensionError, CertificateFormatError
 from pydcap.lazy import computed_once
-from pydcap.pki import der
+from pydcap.pki import der, native
 
 _BEGIN = b"-----BEGIN CERTIFICATE-----"
 _END = b"-----END CERTIFICATE-----"
@@ -174,8 +174,22 @@ class Certificate:
         """SHA-256 of the DER: what pinned certificates are known by."""
         return hashlib.sha256(self.der).digest()
 
+    @computed_once
+    def _p256_point(self) -> bytes:
+        """The key as an uncompressed point when ``cryptography`` reads it as a P-256 key (what the native
+        accelerator checks with), else empty."""
+        try:
+            key = self.public_key
+        except CertificateFormatError:
+            return b""
+        if not isinstance(key.curve, ec.SECP256R1):
+            return b""
+        return key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+
     def signed(self, signature: bytes, data: bytes) -> bool:
         """The DER ECDSA-SHA256 ``signature`` over ``data`` verifies with this certificate's key."""
+        if native.enabled() and native.der_ok(self._p256_point, signature, data):
+            return True
         try:
             self.public_key.verify(signature, data, _ECDSA_SHA256)
         except (InvalidSignature, CertificateFormatError, ValueError):

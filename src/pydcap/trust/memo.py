@@ -74,10 +74,9 @@ class PkiMemo:
         key = ("crl", crl.der, issuer.public_key_bytes)
         return self._signatures.get_or_compute(key, lambda: crl.is_signed_by(issuer))
 
-    def certificate_key(self, cert: Certificate) -> ec.EllipticCurvePublicKey | None:
-        """The key of a certificate that signs collateral, as Intel reads it for raw signatures: a P-256 point, or
-        None when it is not one."""
-        point = cert.public_key_bytes
+    def point_key(self, point: bytes) -> ec.EllipticCurvePublicKey | None:
+        """The key of a certificate that signs collateral (its ``public_key_bytes``), as Intel reads it for raw
+        signatures: a P-256 point, or None when it is not one."""
         key = self._keys.get(point)
         if key is None:
             key = public_key_from_point(point)

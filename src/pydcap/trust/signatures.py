@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pydcap.collateral.signed import SignedDocument
+from pydcap.pki import native
 
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 _P256 = ec.SECP256R1()
@@ -56,6 +59,21 @@ def verify_raw(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) ->
     except InvalidSignature:
         return False
     return True
+
+
+def point_signed(
+    point: bytes,
+    signature: bytes,
+    data: bytes,
+    key_of: Callable[[bytes], ec.EllipticCurvePublicKey | None] = public_key_from_point,
+) -> bool | None:
+    """Whether ``signature`` (64 bytes, r || s) of ``data`` verifies with the key ``point`` (read by Intel's rule, as
+    ``public_key_from_point``); None when the point is not a P-256 key. Through the native accelerator when it is on
+    and accepts; else through the key object ``key_of`` gives for the point (a cached one, say)."""
+    if native.enabled() and native.fixed_ok(point, signature, data):
+        return True
+    key = key_of(point)
+    return None if key is None else verify_raw(key, signature, data)
 
 
 def document_signature_ok(signed: SignedDocument, key: ec.EllipticCurvePublicKey) -> bool:

@@ -55,7 +55,7 @@ from pydcap.trust.chains import (
 from pydcap.trust.errors import Refused
 from pydcap.trust.lru import BoundedCache
 from pydcap.trust.memo import PkiMemo
-from pydcap.trust.signatures import document_signature_ok, public_key_from_point, public_key_from_raw, verify_raw
+from pydcap.trust.signatures import point_signed, public_key_from_point
 from pydcap.verify.tcb import TcbEvaluation, TcbNotSupported, evaluate, relaunch
 
 T = TypeVar("T")
@@ -529,10 +529,10 @@ class Verifier:
                 return _UntrustedChain(
                     Refused(Failure.SGX_PCK_INVALID_ISSUER, "PCK certificate is not signed by the intermediate CA")
                 )
-        key = public_key_from_point(pck.public_key_bytes)
+        qe_signed = point_signed(pck.public_key_bytes, quote.qe_report_signature, quote.qe_report.raw)
         qe_failure = None
-        if key is not None:
-            if not verify_raw(key, quote.qe_report_signature, quote.qe_report.raw):
+        if qe_signed is not None:
+            if not qe_signed:
                 qe_failure = Refused(
                     Failure.INVALID_QE_REPORT_SIGNATURE, "the QE report is not signed by the PCK certificate's key"
                 )
@@ -551,21 +551,21 @@ class Verifier:
             self._share(min(issued, cas.earliest_issue)),  # mostly the root's
             max(issued, cas.latest_issue),
             min(pck.not_after, cas.expiration),
-            key is not None,
+            qe_signed is not None,
             qe_failure,
         )
 
-    def _attestation_key(self, raw: bytes) -> ec.EllipticCurvePublicKey | None:
-        """The quote's attestation key as a key object; the most recently used few are kept (a key object costs
-        about 2 KB outside Python, so the per-platform records keep none)."""
+    def _attestation_key(self, point: bytes) -> ec.EllipticCurvePublicKey | None:
+        """The quote's attestation key (0x04 || its x || y) as a key object; the most recently used few are kept (a
+        key object costs about 2 KB outside Python, so the per-platform records keep none)."""
         keys = self._keys
-        key = keys.get(raw)
+        key = keys.get(point)
         if key is None:
-            key = public_key_from_raw(raw)
+            key = public_key_from_point(point)
             if key is not None:
                 if len(keys) >= _KEY_OBJECTS:
                     keys.clear()
-                keys[raw] = key
+                keys[point] = key
         return key
 
     def _on_known_cas(self, pem: bytes) -> tuple[_CaPair, PckCertificate] | None:
@@ -620,8 +620,7 @@ class Verifier:
         its signature."""
         chain_pem = collateral.tcb_info_issuer_chain if kind is _TCB_INFO else collateral.qe_identity_issuer_chain
         chain = check_signing_chain(chain_pem, collateral.root_ca_crl, self.trust, kind.what, self._memo)
-        key = self._memo.certificate_key(chain.signer)
-        if key is None or not document_signature_ok(signed, key):
+        if not point_signed(chain.signer.public_key_bytes, signed.signature, signed.compact_body, self._memo.point_key):
             raise Refused(kind.invalid_signature, f"{kind.what} signature does not verify with the TCB Signing key")
         dates = _Dates.of((chain.chain,), [document.issue_date], [document.next_update])
         return _SignedCollateral(document, chain, dates)
@@ -666,8 +665,7 @@ class Verifier:
     def _quote_signed(self, quote: Quote) -> bool | None:
         """Whether the quote's signature verifies with its attestation key; None when that key is not a P-256
         point."""
-        key = self._attestation_key(quote.attestation_key)
-        return None if key is None else verify_raw(key, quote.signature, quote.signed_data)
+        return point_signed(b"\x04" + quote.attestation_key, quote.signature, quote.signed_data, self._attestation_key)
 
     @staticmethod
     def _evaluate_tcb(
