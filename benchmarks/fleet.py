@@ -14,6 +14,10 @@ Every figure is CPU time (``time.process_time``), pydcap and dcap-qvl alternated
 repeated over rounds: medians with the range over rounds. ECDSA checks are counted per quote; the floor is the
 rate if everything but those checks cost nothing (at ``cryptography``'s speed for one check); bytes per cached
 platform is what the verifier's caches keep per platform (``tracemalloc``, after first contact).
+
+When the native accelerator is built (``make native``), "pydcap native" is a third contender, alternated with
+the other two (its own verifier; the accelerator switched on before each of its chunks and off before the
+others'), and the fleet's verdicts are compared in both modes.
 """
 
 from __future__ import annotations
@@ -275,7 +279,7 @@ def main() -> int:
         "--no-processes", dest="processes", action="store_false", help="skip pydcap verify --jobs 1 vs 2"
     )
     args = parser.parse_args()
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = Console(width=None if sys.stdout.isatty() else 200)
     if importlib.util.find_spec("dcap_qvl") is None:
         console.print("dcap-qvl is not installed (pip install -e '.[bench]'): nothing to compare against")
         return 2
