@@ -71,19 +71,15 @@ def accelerator(library: Path) -> Iterator[Counter[str]]:
 def _counting(counts: Counter[str]) -> None:
     """Turn the accelerator on with each of its answers counted."""
     native.enable()
-    checks = native._checks
+    check = native._library.check
+    assert check is not None
 
-    def counted(check: Callable[..., int] | None) -> Callable[..., int]:
-        assert check is not None
+    def counted(*args: object) -> int:
+        answer = check(*args)
+        counts["yes" if answer == 1 else "no"] += 1
+        return answer
 
-        def call(*args: object) -> int:
-            answer = check(*args)
-            counts["yes" if answer == 1 else "no"] += 1
-            return answer
-
-        return call
-
-    checks.fixed, checks.der = counted(checks.fixed), counted(checks.der)
+    native._library.check = counted
 
 
 def _both(counts: Counter[str], appraise: Callable[[], VerificationResult]) -> tuple[VerificationResult, ...]:
@@ -245,6 +241,9 @@ def test_no_encoding_is_read_more_loosely_than_by_cryptography(accelerator: Coun
             seen[ours] += 1
     assert seen[True] == 4  # the valid and the high-s signature, in each form, with the valid key only
     assert not native.der_ok(b"\x04" + bytes(64), signature, data)
+    valid_point, valid_raw = _key_forms(key.public_key())["valid"], _raw_forms(signature)["valid"]
+    assert native.fixed_ok(valid_point, valid_raw, data)
+    assert not native.fixed_ok(valid_point, valid_raw, bytearray(data))  # not bytes: left to cryptography
     assert not native.fixed_ok(_key_forms(key.public_key())["valid"], _raw_forms(signature)["valid"], data + b"!")
 
 
@@ -283,4 +282,18 @@ def test_a_library_that_is_not_the_accelerator_is_named(tmp_path: Path, accelera
     another = Path(_ctypes.__file__)  # a real shared library, without the accelerator's functions
     with pytest.raises(native.NativeUnavailableError, match="is not pydcap's native accelerator"):
         native.enable(another)
+    assert not native.enabled()
+
+
+def test_a_library_of_another_interface_is_refused(tmp_path: Path, accelerator: Counter[str]) -> None:
+    """A library with the accelerator's names but another interface version (here one that would accept every
+    signature) is not used."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    source = tmp_path / "other.c"
+    source.write_text("unsigned pydcap_native_abi(void) { return 99; }\nint pydcap_p256_sha256(void) { return 1; }\n")
+    built = tmp_path / "libother.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(built), str(source)], check=True)
+    with pytest.raises(native.NativeUnavailableError, match="speaks interface 99, this pydcap needs"):
+        native.enable(built)
     assert not native.enabled()

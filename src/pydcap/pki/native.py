@@ -27,22 +27,21 @@ LIBRARY = Path(__file__).resolve().parents[3] / "native" / "target" / "release" 
 ENVIRONMENT = "PYDCAP_NATIVE"
 """``1`` turns the accelerator on at import (a warning, and the pure-Python path, if it is not built); a path
 turns it on with that library."""
-_ABI_VERSION = 1  # native/src/lib.rs ABI_VERSION
+_ABI_VERSION = 2  # native/src/lib.rs ABI_VERSION
 
-_Check = Callable[[bytes, int, bytes, int, bytes, int], int]
+_Check = Callable[[int, bytes, int, bytes, int, bytes, int], int]  # (der?, point, signature, data), lengths after each
 
 
-class _Checks:
-    """The library's two checks while the accelerator is on; None while it is off."""
+class _Library:
+    """The library's check while the accelerator is on; None while it is off."""
 
-    __slots__ = ("der", "fixed")
+    __slots__ = ("check",)
 
     def __init__(self) -> None:
-        self.fixed: _Check | None = None
-        self.der: _Check | None = None
+        self.check: _Check | None = None
 
 
-_checks = _Checks()
+_library = _Library()
 
 
 class NativeUnavailableError(PydcapError):
@@ -61,7 +60,7 @@ def enable(path: str | os.PathLike[str] | None = None) -> Path:
         raise NativeUnavailableError(f"the native accelerator is not built: no {where} (run `make native`)", where)
     try:
         library = ctypes.CDLL(str(where))
-        version = library.pydcap_native_abi
+        version, check = library.pydcap_native_abi, library.pydcap_p256_sha256
     except (OSError, AttributeError) as exc:
         raise NativeUnavailableError(f"{where} is not pydcap's native accelerator: {exc}", where) from exc
     version.restype, version.argtypes = ctypes.c_uint32, []
@@ -69,36 +68,41 @@ def enable(path: str | os.PathLike[str] | None = None) -> Path:
         raise NativeUnavailableError(
             f"{where} speaks interface {version()}, this pydcap needs {_ABI_VERSION} (run `make native` again)", where
         )
-    checks = []
-    for name in ("pydcap_p256_sha256_fixed", "pydcap_p256_sha256_der"):
-        check = getattr(library, name)
-        check.restype = ctypes.c_int
-        check.argtypes = [ctypes.c_char_p, ctypes.c_size_t] * 3
-        checks.append(check)
-    _checks.fixed, _checks.der = checks
+    check.restype = ctypes.c_int
+    buffer = (ctypes.c_char_p, ctypes.c_size_t)  # a bytes object and its length
+    check.argtypes = (ctypes.c_int, *buffer, *buffer, *buffer)
+    _library.check = check
     return where
 
 
 def disable() -> None:
     """Back to ``cryptography`` alone, in this process."""
-    _checks.fixed = _checks.der = None
+    _library.check = None
 
 
 def enabled() -> bool:
-    return _checks.fixed is not None
+    return _library.check is not None
 
 
 def fixed_ok(point: bytes, signature: bytes, data: bytes) -> bool:
     """True when the accelerator is on and ``signature`` (64 bytes, r || s) of ``data`` verifies with ``point``
     (65 bytes, 0x04 || x || y); False means "not known", to be checked without it."""
-    check = _checks.fixed
-    return check is not None and check(point, len(point), signature, len(signature), data, len(data)) == 1
+    return _ask(0, point, signature, data)
 
 
 def der_ok(point: bytes, signature: bytes, data: bytes) -> bool:
     """``fixed_ok`` for a DER ``Ecdsa-Sig-Value`` signature (certificates and CRLs)."""
-    check = _checks.der
-    return check is not None and check(point, len(point), signature, len(signature), data, len(data)) == 1
+    return _ask(1, point, signature, data)
+
+
+def _ask(der: int, point: bytes, signature: bytes, data: bytes) -> bool:
+    check = _library.check
+    if check is None:
+        return False
+    try:
+        return check(der, point, len(point), signature, len(signature), data, len(data)) == 1
+    except ctypes.ArgumentError:  # not bytes (a bytearray, say): cryptography takes it
+        return False
 
 
 def _from_environment() -> None:
