@@ -36,7 +36,7 @@ native:
 	cd native && $(CARGO) build --quiet --release $(CARGO_SOURCE)
 
 # Each fuzz target (fuzz/targets.py) for FUZZ_SECONDS, seeded from ../shared/testdata; crashes land in fuzz/crashes/.
-FUZZ_TARGETS ?= quote certificate crl tcb_info qe_identity collateral pccs_file verify admission
+FUZZ_TARGETS ?= quote certificate crl tcb_info qe_identity collateral pccs_file verify admission signature
 FUZZ_SECONDS ?= 60
 fuzz: $(STAMP)
 	@for t in $(FUZZ_TARGETS); do echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \

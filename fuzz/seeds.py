@@ -72,6 +72,23 @@ def _pccs_file(index: int) -> bytes:
     return json.dumps(document).encode()
 
 
+def _signatures() -> Iterator[bytes]:
+    """Valid signatures of each bundle, as the ``signature`` target reads them: the QE report's and the quote's
+    (r || s), the PCK certificate's (DER)."""
+    for bundle in bundles():
+        quote = Quote.parse(bundle.parts["quote"])
+        chain = [Certificate.from_pem(block) for block in split_pem_chain(quote.pck_chain_pem or b"")]
+        if len(chain) < 2:
+            continue
+        pck, issuer = chain[0], chain[1]
+        for form, point, signature, data in (
+            (0, pck.public_key_bytes, quote.qe_report_signature, quote.qe_report.raw),
+            (0, b"\x04" + quote.attestation_key, quote.signature, quote.signed_data),
+            (1, issuer.public_key_bytes, pck.x509.signature, pck.x509.tbs_certificate_bytes),
+        ):
+            yield bytes([form]) + point + bytes([len(signature)]) + signature + data
+
+
 def seeds(target: str) -> Iterator[bytes]:
     """The seed inputs of ``target`` (``all``: every target's, each behind its index byte)."""
     if target == "all":
@@ -92,6 +109,8 @@ def seeds(target: str) -> Iterator[bytes]:
         yield from _collateral_files()
     elif target == "pccs_file":
         yield from (_pccs_file(i) for i in range(len(all_bundles)))
+    elif target == "signature":
+        yield from _signatures()
     elif target in ("verify", "admission"):
         for i, bundle in enumerate(all_bundles):
             for j, part in enumerate(PARTS):

@@ -3,7 +3,8 @@ lets through only what the code under test documents (a ``FormatError`` for inpu
 ``VerificationResult`` for a quote that does not verify, ``UntrustedCollateralError`` for a document that is not
 authentic, a PCCS error for a bad import). Anything else escapes, and the fuzzer reports it as a crash.
 
-The structured targets (``verify``, ``admission``) read their first byte as which real bundle of
+``signature`` checks the optional native accelerator against ``cryptography`` (when it is built). The structured
+targets (``verify``, ``admission``) read their first byte as which real bundle of
 ``../shared/testdata/real`` to start from, the second as which part of it to replace, and the rest as the part.
 ``ALL`` dispatches on the first byte to every target (one process for the short run in ``make test``).
 """
@@ -19,6 +20,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from pydcap import verify_quote
 from pydcap.cache import CollateralStore, EntryKey, UntrustedCollateralError, admit
 from pydcap.collateral import Collateral, EnclaveIdentity, TcbInfo
@@ -27,10 +31,11 @@ from pydcap.pccs.collateral_file import import_collateral
 from pydcap.pccs.config import CachingMode
 from pydcap.pccs.errors import PccsError
 from pydcap.pccs.service import PccsService
-from pydcap.pki import Certificate, PckCertificate, RevocationList, TrustRoot
+from pydcap.pki import Certificate, PckCertificate, RevocationList, TrustRoot, native
 from pydcap.pki.certs import split_pem_chain
 from pydcap.quote import Quote
 from pydcap.sources.models import CollateralRequest
+from pydcap.trust.signatures import public_key_from_point, verify_raw
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTDATA = ROOT.parent / "shared" / "testdata"
@@ -173,6 +178,34 @@ def verify(data: bytes) -> None:
     assert (result.failure is None) == (result.tcb_status is not None), result
 
 
+@cache
+def _accelerated() -> bool:
+    """The native accelerator, on for this process when it is built (``make native``)."""
+    try:
+        native.enable()
+    except native.NativeUnavailableError:
+        return False
+    return True
+
+
+def signature(data: bytes) -> None:
+    """The native accelerator (when built; else nothing to do) accepts no key and signature that ``cryptography``
+    refuses. The input: one byte (even: r || s, odd: DER), the key (65 bytes), the signature's length (one byte),
+    the signature, then the signed data."""
+    if len(data) < 67 or not _accelerated():
+        return
+    der, point, size = data[0] & 1, data[1:66], data[66]
+    signed, rest = data[67 : 67 + size], data[67 + size :]
+    if not (native.der_ok(point, signed, rest) if der else native.fixed_ok(point, signed, rest)):
+        return
+    key = public_key_from_point(point)
+    assert key is not None, "the accelerator accepted a key that is not a P-256 point"
+    if der:
+        key.verify(signed, rest, ec.ECDSA(hashes.SHA256()))  # InvalidSignature escapes: a crash
+    else:
+        assert verify_raw(key, signed, rest), "the accelerator accepted a signature cryptography refuses"
+
+
 def admission(data: bytes) -> None:
     """``admit`` each document of a real bundle with one part replaced: admitted or ``UntrustedCollateralError``."""
     chosen = _bundle_and_part(data)
@@ -236,6 +269,7 @@ TARGETS: dict[str, Target] = {
     "pccs_file": pccs_file,
     "verify": verify,
     "admission": admission,
+    "signature": signature,
 }
 NAMES = tuple(TARGETS)
 
