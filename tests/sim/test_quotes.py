@@ -10,7 +10,7 @@ from pydcap import Verifier
 from pydcap.quote import Quote, TdReport10, TdReport15
 from pydcap.quote.structs import EnclaveReport
 from pydcap.sim import SimulatedIntel
-from pydcap.trust.signatures import public_key_from_raw, verify_raw
+from pydcap.trust.signatures import public_key_from_point, verify_raw
 from pydcap.verify import TcbStatus
 from tests.support.sim import AT
 from tests.support.testdata import TESTDATA, require_testdata
@@ -82,7 +82,7 @@ def test_qe_report_binds_the_attestation_key_and_is_signed_by_the_pck(intel: Sim
     q = Quote.parse(platform.quote())
     assert q.qe_report.report_data[:32] == hashlib.sha256(q.attestation_key + q.qe_auth_data).digest()
     assert verify_raw(platform.pck.key.public_key(), q.qe_report_signature, q.qe_report.raw)
-    key = public_key_from_raw(q.attestation_key)
+    key = public_key_from_point(b"\x04" + q.attestation_key)
     assert key is not None and verify_raw(key, q.signature, q.signed_data)
     assert q.header.user_data[:16] == platform.qe_id
     assert q.pck_chain_pem is not None and q.pck_chain_pem.startswith(platform.pck_certificate_pem)

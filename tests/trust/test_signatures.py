@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from pydcap import Quote
 from pydcap.sim import SimulatedIntel
-from pydcap.trust.signatures import der_signature, public_key_from_raw, verify_raw
+from pydcap.trust.signatures import der_signature, public_key_from_point, verify_raw
 
 _HALF = st.one_of(
     st.integers(min_value=0, max_value=2**256 - 1),
@@ -36,7 +36,7 @@ def test_der_signature_refuses_a_wrong_length() -> None:
 
 def test_quote_signature_checked_through_the_der_form() -> None:
     quote = Quote.parse(SimulatedIntel().sgx_platform().quote())
-    key = public_key_from_raw(quote.attestation_key)
+    key = public_key_from_point(b"\x04" + quote.attestation_key)
     assert key is not None
     assert verify_raw(key, quote.signature, quote.signed_data)
     assert not verify_raw(key, quote.signature, quote.signed_data + b"\x00")

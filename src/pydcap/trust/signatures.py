@@ -15,22 +15,16 @@ _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 _P256 = ec.SECP256R1()
 
 
-def public_key_from_raw(raw: bytes) -> ec.EllipticCurvePublicKey | None:
-    """A P-256 key from its 64-byte x || y encoding, or None if it is not a point on the curve."""
-    if len(raw) != 64:
-        return None
-    try:
-        return ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + raw)
-    except ValueError:
-        return None
-
-
 def public_key_from_point(point: bytes) -> ec.EllipticCurvePublicKey | None:
-    """A P-256 key from a certificate's public key bytes, read as Intel's library reads them: only an
-    uncompressed point (0x04 || x || y) on the curve qualifies, whatever algorithm the certificate names."""
+    """A P-256 key from its encoded point, read as Intel's library reads a certificate's key or a quote's
+    attestation key (0x04 before its x || y): only an uncompressed point (0x04 || x || y) on the curve qualifies,
+    whatever algorithm a certificate names; None otherwise."""
     if len(point) != 65 or point[0] != 0x04:
         return None
-    return public_key_from_raw(point[1:])
+    try:
+        return ec.EllipticCurvePublicKey.from_encoded_point(_P256, point)
+    except ValueError:
+        return None
 
 
 def der_signature(signature: bytes) -> bytes | None:
