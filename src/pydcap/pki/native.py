@@ -15,7 +15,6 @@ attestation key.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import warnings
 from collections.abc import Callable
@@ -34,12 +33,14 @@ _Check = Callable[[int, bytes, int, bytes, int, bytes, int], int]  # (der?, poin
 
 
 class _Library:
-    """The library's check while the accelerator is on; None while it is off."""
+    """The library's check while the accelerator is on (None while it is off), and the error ``ctypes`` raises for
+    an argument it cannot pass."""
 
-    __slots__ = ("check",)
+    __slots__ = ("argument_error", "check")
 
     def __init__(self) -> None:
         self.check: _Check | None = None
+        self.argument_error: type[Exception] = TypeError
 
 
 _library = _Library()
@@ -56,6 +57,8 @@ class NativeUnavailableError(PydcapError):
 def enable(path: str | os.PathLike[str] | None = None) -> Path:
     """Check signatures through the native library at ``path`` (default: where ``make native`` puts it) from now
     on, in this process; the path loaded is returned."""
+    import ctypes  # only when asked for: it costs a few milliseconds of every start-up
+
     where = Path(path) if path is not None else LIBRARY
     if not where.is_file():
         raise NativeUnavailableError(f"the native accelerator is not built: no {where} (run `make native`)", where)
@@ -72,7 +75,7 @@ def enable(path: str | os.PathLike[str] | None = None) -> Path:
     check.restype = ctypes.c_int
     buffer = (ctypes.c_char_p, ctypes.c_size_t)  # a bytes object and its length
     check.argtypes = (ctypes.c_int, *buffer, *buffer, *buffer)
-    _library.check = check
+    _library.check, _library.argument_error = check, ctypes.ArgumentError
     return where
 
 
@@ -102,7 +105,7 @@ def _ask(der: int, point: bytes, signature: bytes, data: bytes) -> bool:
         return False
     try:
         return check(der, point, len(point), signature, len(signature), data, len(data)) == 1
-    except ctypes.ArgumentError:  # not bytes (a bytearray, say): cryptography takes it
+    except _library.argument_error:  # not bytes (a bytearray, say): cryptography takes it
         return False
 
 
