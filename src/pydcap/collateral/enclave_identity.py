@@ -96,9 +96,9 @@ def _parse_body(signed: SignedDocument, f: Fields) -> EnclaveIdentity:
     ]
     if not levels:
         raise InvalidCollateralError(PART, "enclaveIdentity.tcbLevels is empty")
-    levels.sort(key=lambda lv: (lv.isv_svn, lv.tcb_date), reverse=True)
+    levels.sort(key=_level_key, reverse=True)
     for a, b in itertools.pairwise(levels):
-        if (a.isv_svn, a.tcb_date) == (b.isv_svn, b.tcb_date):
+        if _level_key(a) == _level_key(b):
             raise InvalidCollateralError(PART, "enclaveIdentity.tcbLevels has duplicate levels")
     return EnclaveIdentity(
         signed=signed,

@@ -244,7 +244,7 @@ def _module_identity(f: Fields) -> TdxModuleIdentity:
             mr_signer=f.hexbytes("mrsigner", 48),
             attributes=f.hexbytes("attributes", 8),
             attributes_mask=f.hexbytes("attributesMask", 8),
-            tcb_levels=tuple(sorted(levels, key=lambda lv: lv.isv_svn, reverse=True)),
+            tcb_levels=tuple(sorted(levels, key=_isv_svn, reverse=True)),
         )
     except InvalidCollateralError as exc:
         raise CollateralFormatError(PART, exc.reason) from exc
@@ -287,15 +287,15 @@ def _plain_module_identities(items: object) -> tuple[TdxModuleIdentity, ...] | N
                 return None
             levels.append(_make_module_level(*level))
         identity_id = item.get("id")
-        mr_signer = plain_hex(item.get("mrsigner"), 48)
-        attributes = plain_hex(item.get("attributes"), 8)
-        mask = plain_hex(item.get("attributesMask"), 8)
-        if type(identity_id) is not str or mr_signer is None or attributes is None or mask is None:
+        module = _plain_tdx_module(item)  # its MRSIGNER and attributes, read as a module's
+        if type(identity_id) is not str or module is None:
             return None
         levels.sort(key=_isv_svn, reverse=True)
         if len(set(map(_isv_svn, levels))) < len(levels):
             return None  # two levels for one ISVSVN: ``_module_identity`` says so
-        identities.append(_make_identity(identity_id, mr_signer, attributes, mask, tuple(levels)))
+        identities.append(
+            _make_identity(identity_id, module.mr_signer, module.attributes, module.attributes_mask, tuple(levels))
+        )
     return tuple(identities) or None
 
 
