@@ -18,7 +18,7 @@ CASES = [pytest.param(name, tee, id=f"{name}-{tee}") for name, s in SCENARIOS.it
 @pytest.mark.parametrize(("name", "tee"), CASES)
 def test_scenario_gives_its_expected_result(intel: SimulatedIntel, verifier: Verifier, name: str, tee: str) -> None:
     scenario = SCENARIOS[name]
-    platform = intel.tdx_platform(scenario=name) if tee == "tdx" else intel.sgx_platform(scenario=name)
+    platform = intel.scenario_platform(name, tee)
     result = verifier.appraise(platform.quote(b"scenario"), intel.collateral_for(platform), at=AT)
     expected = scenario.expected
     assert (result.failure, result.tcb_status) == (expected.failure, expected.tcb_status), result.detail
@@ -90,7 +90,7 @@ def test_a_current_late_microcode_of_zero_is_used() -> None:
 def test_pinned_certificates_change_no_result(intel: SimulatedIntel, name: str, tee: str) -> None:
     """The simulated root pins its CAs and TCB Signing certificate (as Intel's root pins Intel's): every scenario,
     forged and revoked certificates included, gives the same result as with a root that pins nothing."""
-    platform = intel.tdx_platform(scenario=name) if tee == "tdx" else intel.sgx_platform(scenario=name)
+    platform = intel.scenario_platform(name, tee)
     quote, collateral = platform.quote(b"scenario"), intel.collateral_for(platform)
     pinned = Verifier(trusted_root=intel.trust_root).appraise(quote, collateral, at=AT)
     bare = Verifier(trusted_root=TrustRoot.from_pem(intel.root_pem)).appraise(quote, collateral, at=AT)

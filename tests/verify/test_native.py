@@ -115,7 +115,7 @@ def test_every_simulated_scenario_gives_the_same_result(accelerator: Counter[str
     accepted = 0
     for name, scenario in SCENARIOS.items():
         for tee in scenario.tees:
-            platform = intel.tdx_platform(scenario=name) if tee == "tdx" else intel.sgx_platform(scenario=name)
+            platform = intel.scenario_platform(name, tee)
             quote, collateral = platform.quote(b"native"), intel.collateral_for(platform)
             without, with_it = _both(
                 accelerator, lambda q=quote, c=collateral: Verifier(trusted_root=intel.trust_root).appraise(q, c, at=AT)
