@@ -123,6 +123,22 @@ def test_the_memo_keeps_ca_certificates_not_pck_certificates(fleet: Fleet) -> No
     assert memo.certificate(leaf) is not chain.topmost
 
 
+def test_pinned_certificates_are_read_once_per_process(fleet: Fleet) -> None:
+    """The certificates a trust root pins (the simulated root, its CAs and TCB Signing certificate) are read once
+    and shared by every verifier's memo, new ones included; any other certificate is read by each memo itself."""
+    pem = Quote.parse(fleet.members[0].first).pck_chain_pem
+    assert pem is not None
+    leaf, *cas = split_pem_chain(pem)
+    signing = split_pem_chain(fleet.collateral[0].tcb_info_issuer_chain)[0]
+    first, second = PkiMemo(trust=fleet.trust_root()), PkiMemo(trust=fleet.trust_root())
+    for block in (*cas, signing):
+        assert first.certificate(block).digest in fleet.trust_root().signed_certificates
+        assert second.certificate(block) is first.certificate(block)
+    assert second.certificate(leaf) is not first.certificate(leaf)
+    other_ca = split_pem_chain(SimulatedIntel(seed=31).pck_crl_issuer_chain())[0]  # pinned by its own root only
+    assert second.certificate(other_ca) is not first.certificate(other_ca)
+
+
 def test_a_chain_on_known_ca_certificates_is_checked_as_a_new_one() -> None:
     """Once a verifier has checked a chain, a chain with the same CA certificates is read from its PCK certificate
     only: whatever that certificate is (another platform's, one from the other CA, one lacking an extension, one

@@ -4,6 +4,10 @@ The same root, CA and TCB Signing certificates and CRLs appear in every chain an
 checked once. Keys are the exact encoded bytes plus the issuer's key, so a cached answer can only ever be
 reused for identical input. What belongs to one platform (its PCK certificate) is not kept here: the verifier
 keeps a compact record per platform instead.
+
+One thing is shared by every verifier in the process: the certificates a trust root pins (its
+``signed_certificates``: for Intel, the root, the PCK CAs and the TCB Signing certificates), once read. They are
+as fixed as the root key, so a new verifier does not read them again; everything else it reads itself.
 """
 
 from __future__ import annotations
@@ -15,6 +19,11 @@ from pydcap.pki.crl import RevocationList
 from pydcap.pki.trust import TrustRoot
 from pydcap.trust.lru import BoundedCache
 from pydcap.trust.signatures import public_key_from_point
+
+# The pinned certificates read so far, by the exact PEM block (a few blocks per certificate at most: line breaks
+# vary between sources). A block maps to what reading it gives, whichever verifier read it.
+_PINNED_BLOCKS: dict[bytes, Certificate] = {}
+_PINNED_BLOCKS_MAX = 64
 
 
 class PkiMemo:
@@ -30,7 +39,7 @@ class PkiMemo:
         self._keys: BoundedCache[ec.EllipticCurvePublicKey] = BoundedCache(maxsize)
 
     def certificate(self, pem_block: bytes) -> Certificate:
-        return self._certs.get_or_compute(pem_block, lambda: Certificate.from_pem(pem_block))
+        return self._certs.get_or_compute(pem_block, lambda: self._read(pem_block))
 
     def chain(self, pem: bytes) -> CertificateChain:
         """A chain as Intel's library parses it (every certificate must carry the required X.509 extensions),
@@ -47,7 +56,7 @@ class PkiMemo:
         def load(block: bytes) -> Certificate:
             cert = self._certs.get(block)
             if cert is None:
-                cert = fresh[block] = Certificate.from_pem(block)
+                cert = fresh[block] = self._read(block)
             return cert
 
         chain = CertificateChain.parse(pem, load, require_extensions=True)
@@ -55,6 +64,18 @@ class PkiMemo:
             if cert is not chain.topmost:
                 self._certs.put(block, cert)
         return chain
+
+    def _read(self, pem_block: bytes) -> Certificate:
+        """A certificate read from ``pem_block``, or the same block read before by any verifier when it is one of
+        the certificates this trust root pins."""
+        cert = _PINNED_BLOCKS.get(pem_block)
+        if cert is None:
+            cert = Certificate.from_pem(pem_block)
+            if cert.digest in self._pinned:
+                if len(_PINNED_BLOCKS) >= _PINNED_BLOCKS_MAX:
+                    _PINNED_BLOCKS.clear()
+                _PINNED_BLOCKS[pem_block] = cert
+        return cert
 
     def crl(self, der: bytes) -> RevocationList:
         return self._crls.get_or_compute(der, lambda: RevocationList.parse(der))
