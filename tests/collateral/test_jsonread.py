@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pydcap.collateral import jsonread
-from pydcap.collateral.jsonread import NOT_READ, object_members, read, written_as
+from pydcap.collateral.jsonread import NOT_READ, compact_object, object_members, read, written_as
 from pydcap.collateral.signed import SignedDocument, top_level_spans
 from tests.support.testdata import REAL, require_testdata
 
@@ -76,6 +76,7 @@ def test_written_as_is_what_json_writes() -> None:
 def test_deep_nesting_is_left_to_json() -> None:
     assert read(b"[" * 2000 + b"]" * 2000) is NOT_READ
     assert object_members(b'{"a":' + b"[" * 2000 + b"]" * 2000 + b"}") is None
+    assert compact_object(b'{"a":' + b"[" * 2000 + b"]" * 2000 + b"}") is None
     assert read(b"[" * 20 + b"]" * 20) == json.loads(b"[" * 20 + b"]" * 20)
 
 
@@ -83,7 +84,9 @@ def test_deep_nesting_is_left_to_json() -> None:
 def test_object_members_only_of_compact_objects(text: bytes) -> None:
     members = object_members(text)
     if members is None:
+        assert compact_object(text) is None
         return
+    assert compact_object(text) == {name: value for name, (_, value) in members.items()}
     values: dict[str, Any] = {}
     spans = top_level_spans(text.decode(), "x", values)  # what the slow reader finds, no member twice
     assert {name: value for name, (_, value) in members.items()} == values
@@ -108,6 +111,7 @@ def test_object_members_only_of_compact_objects(text: bytes) -> None:
 )
 def test_object_members_refuses(text: bytes) -> None:
     assert object_members(text) is None
+    assert compact_object(text) is None
 
 
 def test_real_documents_are_read_fast() -> None:
@@ -142,7 +146,9 @@ def test_random_objects(obj: dict[str, Any], separators: tuple[str, str], ascii_
         values: dict[str, Any] = {}
         top_level_spans(text.decode(), "x", values)
         assert {name: v for name, (_, v) in members.items()} == values
+        assert compact_object(text) == values
     else:  # only what msgspec cannot vouch for: whitespace, escaped names, floats, deep nesting
+        assert compact_object(text) is None
         compact = separators == (",", ":") and ascii_only and obj and not any(map(_needs_escape, obj))
         assert not compact or _has_float(obj) or text.count(b"[") + text.count(b"{") > 100
     document = SignedDocument.from_parts(text, "00" * 64, "tcbInfo", "tcb_info")

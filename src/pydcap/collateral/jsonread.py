@@ -71,6 +71,38 @@ def object_members(text: bytes) -> dict[str, tuple[bytes, Any]] | None:
     if readers is None or not _shallow(text):
         return None
     _, read_members, read_any, _ = readers
+    raw = _raw_members(read_members, text)
+    if raw is None:
+        return None
+    members = {}
+    for name, value in raw.items():
+        try:
+            members[name] = (bytes(value), read_any(value))
+        except (ValueError, RecursionError):
+            return None
+    return members
+
+
+def compact_object(text: bytes) -> dict[str, Any] | None:
+    """The value ``json`` reads from ``text`` when ``object_members`` would read it (a compact object, names without
+    escapes and given once, no float anywhere), read whole; None otherwise. For a caller that needs the values, not
+    each member's bytes."""
+    readers = _msgspec()
+    if readers is None or not _shallow(text):
+        return None
+    _, read_members, read_any, _ = readers
+    if _raw_members(read_members, text) is None:
+        return None
+    try:
+        value: dict[str, Any] = read_any(text)
+    except (ValueError, RecursionError):
+        return None
+    return value
+
+
+def _raw_members(read_members: Callable[[Any], dict[str, Any]], text: bytes) -> dict[str, Any] | None:
+    """The members of ``text``, each as msgspec's raw value, when ``text`` is a compact object with names written
+    without escapes and given once; None otherwise."""
     try:
         raw = read_members(text)
     except (ValueError, RecursionError):
@@ -80,15 +112,7 @@ def object_members(text: bytes) -> dict[str, tuple[bytes, Any]] | None:
     size = 1 + len(raw)
     for name, value in raw.items():
         size += len(name.encode("utf-8")) + 3 + len(value)
-    if size != len(text):
-        return None
-    members = {}
-    for name, value in raw.items():
-        try:
-            members[name] = (bytes(value), read_any(value))
-        except (ValueError, RecursionError):
-            return None
-    return members
+    return raw if size == len(text) else None
 
 
 def written_as(value: Any, text: bytes) -> bool:

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pydcap.collateral.jsonread import NOT_READ, object_members, read, written_as
+from pydcap.collateral.jsonread import NOT_READ, compact_object, object_members, read, written_as
 from pydcap.errors import CollateralFormatError
 from pydcap.lazy import computed_once
 
@@ -112,16 +112,14 @@ class SignedDocument:
         document ``parse`` reads back to the same body."""
         text = _text(body, part).strip(_WS)
         encoded = text.encode("utf-8")
-        members = object_members(encoded)
-        if members is None:
-            values: dict[str, Any] = {}
+        compact = compact_object(encoded)
+        values = compact if compact is not None else {}
+        if compact is None:
             top_level_spans(text, part, values)
-        else:
-            values = {name: value for name, (_, value) in members.items()}
         _require_unicode(encoded, values, part)
         document = cls(body_key, encoded, _signature(signature_hex, part))
         document.__dict__["parsed_body"] = values  # what json.loads(body) gives (no member twice): read once
-        document.__dict__[_FLOAT_FREE] = members is not None
+        document.__dict__[_FLOAT_FREE] = compact is not None
         return document
 
     def to_bytes(self) -> bytes:
