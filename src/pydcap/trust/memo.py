@@ -6,11 +6,14 @@ reused for identical input. What belongs to one platform (its PCK certificate) i
 keeps a compact record per platform instead.
 
 One thing is shared by every verifier in the process: the certificates a trust root pins (its
-``signed_certificates``: for Intel, the root, the PCK CAs and the TCB Signing certificates), once read. They are
-as fixed as the root key, so a new verifier does not read them again; everything else it reads itself.
+``signed_certificates``: for Intel, the root, the PCK CAs and the TCB Signing certificates) once read, and the
+chains made of nothing else. They are as fixed as the root key, so a new verifier does not read them again;
+everything else it reads itself.
 """
 
 from __future__ import annotations
+
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -20,10 +23,20 @@ from pydcap.pki.trust import TrustRoot
 from pydcap.trust.lru import BoundedCache
 from pydcap.trust.signatures import public_key_from_point
 
-# The pinned certificates read so far, by the exact PEM block (a few blocks per certificate at most: line breaks
-# vary between sources). A block maps to what reading it gives, whichever verifier read it.
+T = TypeVar("T")
+
+# What reading pinned certificates gave, whichever verifier read them: each certificate by its exact PEM block, and
+# each chain of nothing else by its exact PEM (a few of each per pinned certificate: line breaks vary between
+# sources; bounded all the same).
 _PINNED_BLOCKS: dict[bytes, Certificate] = {}
-_PINNED_BLOCKS_MAX = 64
+_PINNED_CHAINS: dict[bytes, CertificateChain] = {}
+_PINNED_MAX = 64
+
+
+def _keep(table: dict[bytes, T], key: bytes, value: T) -> None:
+    if len(table) >= _PINNED_MAX:
+        table.clear()
+    table[key] = value
 
 
 class PkiMemo:
@@ -39,14 +52,24 @@ class PkiMemo:
         self._keys: BoundedCache[ec.EllipticCurvePublicKey] = BoundedCache(maxsize)
 
     def certificate(self, pem_block: bytes) -> Certificate:
+        pinned = _PINNED_BLOCKS.get(pem_block)
+        if pinned is not None:
+            return pinned
         return self._certs.get_or_compute(pem_block, lambda: self._read(pem_block))
 
     def chain(self, pem: bytes) -> CertificateChain:
         """A chain as Intel's library parses it (every certificate must carry the required X.509 extensions),
         remembered whole."""
-        return self._chains.get_or_compute(
-            pem, lambda: CertificateChain.parse(pem, self.certificate, require_extensions=True)
-        )
+        pinned = _PINNED_CHAINS.get(pem)
+        if pinned is not None:
+            return pinned
+        return self._chains.get_or_compute(pem, lambda: self._read_whole(pem))
+
+    def _read_whole(self, pem: bytes) -> CertificateChain:
+        chain = CertificateChain.parse(pem, self.certificate, require_extensions=True)
+        if all(cert.digest in self._pinned for cert in chain.certificates):
+            _keep(_PINNED_CHAINS, pem, chain)
+        return chain
 
     def read_chain(self, pem: bytes) -> CertificateChain:
         """Like ``chain``, for a chain seen once (a quote's): only its CA certificates, the ones that issue another
@@ -72,9 +95,7 @@ class PkiMemo:
         if cert is None:
             cert = Certificate.from_pem(pem_block)
             if cert.digest in self._pinned:
-                if len(_PINNED_BLOCKS) >= _PINNED_BLOCKS_MAX:
-                    _PINNED_BLOCKS.clear()
-                _PINNED_BLOCKS[pem_block] = cert
+                _keep(_PINNED_BLOCKS, pem_block, cert)
         return cert
 
     def crl(self, der: bytes) -> RevocationList:
