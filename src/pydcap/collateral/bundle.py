@@ -249,6 +249,8 @@ def _optional_string(obj: dict[str, Any], key: str, what: str) -> str | None:
 
 def _utf8_text(value: str, key: str, what: str) -> str:
     """``value``, refused when it has no UTF-8 form (a lone surrogate, which JSON's ``\\ud800`` escape gives)."""
+    if value.isascii():  # known without a look at the characters
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:

@@ -163,6 +163,8 @@ def _already_compact(body: bytes) -> bool:
 
 def _text(data: bytes | str, part: str) -> str:
     if isinstance(data, str):
+        if data.isascii():  # known without a look at the characters
+            return data
         try:
             data.encode("utf-8")  # a lone surrogate (JSON's "\ud800") has no UTF-8: the document cannot be signed text
         except UnicodeEncodeError as exc:
