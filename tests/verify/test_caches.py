@@ -14,6 +14,7 @@ from cryptography.x509.oid import ExtensionOID
 
 from pydcap import Quote, Verifier
 from pydcap.pki.certs import split_pem_chain
+from pydcap.pki.trust import TrustRoot
 from pydcap.sim import SCENARIOS, SimulatedIntel
 from pydcap.sim.fleet import Fleet, make_fleet
 from pydcap.sim.pki import certificate_pem, reissue, without_extension
@@ -171,9 +172,27 @@ def test_a_chain_on_known_ca_certificates_is_checked_as_a_new_one() -> None:
         platform = dataclasses.replace(source, pck_chain_pem=leaf.rstrip(b"\n") + cas)
         quote = platform.quote(b"known CAs")
         collateral = intel.collateral_for(first)
-        fresh = Verifier(trusted_root=intel.trust_root).appraise(quote, collateral, at=AT)
+        unpinned = TrustRoot.from_pem(intel.root_pem)  # the same root pinning no CA: the chain is read in full
+        fresh = Verifier(trusted_root=unpinned).appraise(quote, collateral, at=AT)
         assert fresh.failure == failure, what
+        assert Verifier(trusted_root=intel.trust_root).appraise(quote, collateral, at=AT).to_dict() == fresh.to_dict()
         assert shared.appraise(quote, collateral, at=AT).to_dict() == fresh.to_dict(), what
+
+
+def test_pinned_ca_certificates_once_checked_are_known_to_every_verifier_with_that_root() -> None:
+    """A PCK chain's CA certificates, when its root pins both, are read in full by the first verifier only: a new
+    verifier with that root key reads the next chain on them from its PCK certificate; with a root that does not
+    pin them, or another root, it reads it in full."""
+    intel = SimulatedIntel(seed=37)
+    platform = intel.sgx_platform(name="first")
+    pem = Quote.parse(platform.quote()).pck_chain_pem
+    assert pem is not None
+    Verifier(trusted_root=intel.trust_root).appraise(platform.quote(), intel.collateral_for(platform), at=AT)
+    assert Verifier(trusted_root=intel.trust_root)._on_known_cas(pem) is not None
+    unpinned = Verifier(trusted_root=TrustRoot.from_pem(intel.root_pem))
+    unpinned.appraise(platform.quote(), intel.collateral_for(platform), at=AT)
+    assert Verifier(trusted_root=TrustRoot.from_pem(intel.root_pem))._on_known_cas(pem) is None
+    assert Verifier(trusted_root=SimulatedIntel(seed=41).trust_root)._on_known_cas(pem) is None
 
 
 def test_the_pck_platform_read_for_choosing_collateral_is_the_appraisals(fleet: Fleet) -> None:

@@ -328,6 +328,7 @@ class Verifier:
         self._known_cas: dict[bytes, _CaPair] = {}  # see _on_known_cas
         self._keys: dict[bytes, ec.EllipticCurvePublicKey] = {}  # see _attestation_key
         self._root_key_id = self.trust.key_id  # every checked chain ends in this key
+        self._root_pins = (self.trust.public_key, self.trust.signed_certificates)  # see _PINNED_CA_CHAINS
         self._root_name, self._root_is_intel = self.trust.name, self.trust.is_intel
 
     # ---- public API ------------------------------------------------------------------------------
@@ -570,11 +571,14 @@ class Verifier:
 
     def _on_known_cas(self, pem: bytes) -> tuple[_CaPair, PckCertificate] | None:
         """A chain whose CA certificates, exactly as encoded, this verifier has read and checked before (the bytes
-        after the PCK certificate's block): its root and intermediate CA, and the PCK certificate read and checked
+        after the PCK certificate's block), or any verifier with this root when it pins them
+        (``_PINNED_CA_CHAINS``): its root and intermediate CA, and the PCK certificate read and checked
         as the full reading would; None (read it in full) when anything about it is unusual. What is left to check
         is the PCK certificate's issuer and signature."""
         split = pem.find(_PEM_END) + len(_PEM_END)
-        known = self._known_cas.get(pem[split:]) if split > len(_PEM_END) else None
+        if split <= len(_PEM_END):
+            return None
+        known = self._known_cas.get(pem[split:]) or _PINNED_CA_CHAINS.get((*self._root_pins, pem[split:]))
         if known is None or not pem.startswith(_PEM_BEGIN) or 0 < pem.find(_PEM_BEGIN, 1) < split:
             return None
         try:
@@ -599,9 +603,15 @@ class Verifier:
             and not any(PCK_CN in ca.subject_cn for ca in others)
             and split > len(_PEM_END)
         ):
+            known = _CaPair(root, intermediate, (root, intermediate))
             if len(self._known_cas) >= _KNOWN_CA_CHAINS:
                 self._known_cas.clear()
-            self._known_cas[pem[split:]] = _CaPair(root, intermediate, (root, intermediate))
+            self._known_cas[pem[split:]] = known
+            pinned = self.trust.signed_certificates
+            if root.digest in pinned and intermediate.digest in pinned:
+                if len(_PINNED_CA_CHAINS) >= _KNOWN_CA_CHAINS:
+                    _PINNED_CA_CHAINS.clear()
+                _PINNED_CA_CHAINS[(*self._root_pins, pem[split:])] = known
         return cas
 
     def _share(self, value: H) -> H:
@@ -779,6 +789,10 @@ _make_result = maker(VerificationResult)
 _make_supplemental = maker(Supplemental)
 _ISSUERS_PER_BUNDLE = 16
 _KNOWN_CA_CHAINS = 16
+# The CA certificates of PCK chains (``_known_cas``'s keys) that a trust root pins both of, once a verifier with
+# that root has read and checked them in full, by the root's key and pins and their exact bytes: every verifier
+# with that root knows them (a new one included), as it knows the pinned certificates themselves.
+_PINNED_CA_CHAINS: dict[tuple[bytes, frozenset[bytes], bytes], _CaPair] = {}
 _KEY_OBJECTS = 256
 _PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
 _PEM_END = b"-----END CERTIFICATE-----"
