@@ -126,8 +126,8 @@ def test_the_memo_keeps_ca_certificates_not_pck_certificates(fleet: Fleet) -> No
 
 def test_pinned_certificates_are_read_once_per_process(fleet: Fleet) -> None:
     """The certificates a trust root pins (the simulated root, its CAs and TCB Signing certificate) are read once
-    and shared by every verifier's memo, new ones included, as are chains of nothing else; any other certificate,
-    and any chain with one, is read by each memo itself."""
+    and shared by every verifier's memo, new ones included, as are chains of nothing else and their keys; any other
+    certificate, and any chain with one, is read by each memo itself."""
     pem = Quote.parse(fleet.members[0].first).pck_chain_pem
     assert pem is not None
     leaf, *cas = split_pem_chain(pem)
@@ -140,6 +140,9 @@ def test_pinned_certificates_are_read_once_per_process(fleet: Fleet) -> None:
     signing_chain = fleet.collateral[0].tcb_info_issuer_chain  # pinned certificates only: shared too
     assert second.chain(signing_chain) is first.chain(signing_chain)
     assert second.chain(pem) is not first.chain(pem)  # the PCK certificate is not pinned
+    signer, pck = first.certificate(signing).public_key_bytes, first.certificate(leaf).public_key_bytes
+    assert second.point_key(signer) is first.point_key(signer) is not None
+    assert second.point_key(pck) is not first.point_key(pck)
     other_ca = split_pem_chain(SimulatedIntel(seed=31).pck_crl_issuer_chain())[0]  # pinned by its own root only
     assert second.certificate(other_ca) is not first.certificate(other_ca)
 

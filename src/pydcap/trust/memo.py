@@ -6,8 +6,8 @@ reused for identical input. What belongs to one platform (its PCK certificate) i
 keeps a compact record per platform instead.
 
 One thing is shared by every verifier in the process: the certificates a trust root pins (its
-``signed_certificates``: for Intel, the root, the PCK CAs and the TCB Signing certificates) once read, and the
-chains made of nothing else. They are as fixed as the root key, so a new verifier does not read them again;
+``signed_certificates``: for Intel, the root, the PCK CAs and the TCB Signing certificates) once read, the chains
+made of nothing else, and their keys. They are as fixed as the root key, so a new verifier does not read them again;
 everything else it reads itself.
 """
 
@@ -31,6 +31,9 @@ T = TypeVar("T")
 _PINNED_BLOCKS: dict[bytes, Certificate] = {}
 _PINNED_CHAINS: dict[bytes, CertificateChain] = {}
 _PINNED_MAX = 64
+# Their keys as Intel reads a key for raw signatures (``point_key``), by point (None until first made): a new
+# verifier checks the TCB info and QE identity with the TCB Signing certificate's key object, made once.
+_PINNED_KEYS: dict[bytes, ec.EllipticCurvePublicKey | None] = {}
 
 
 def _keep(table: dict[bytes, T], key: bytes, value: T) -> None:
@@ -96,6 +99,8 @@ class PkiMemo:
             cert = Certificate.from_pem(pem_block)
             if cert.digest in self._pinned:
                 _keep(_PINNED_BLOCKS, pem_block, cert)
+                if cert.public_key_bytes not in _PINNED_KEYS:
+                    _keep(_PINNED_KEYS, cert.public_key_bytes, None)
         return cert
 
     def crl(self, der: bytes) -> RevocationList:
@@ -121,7 +126,11 @@ class PkiMemo:
         signatures: a P-256 point, or None when it is not one."""
         key = self._keys.get(point)
         if key is None:
-            key = public_key_from_point(point)
+            key = _PINNED_KEYS.get(point)
+            if key is None:
+                key = public_key_from_point(point)
+                if key is not None and point in _PINNED_KEYS:
+                    _PINNED_KEYS[point] = key
             if key is not None:
                 self._keys.put(point, key)
         return key
