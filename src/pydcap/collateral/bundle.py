@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -217,15 +217,27 @@ class Collateral:
 
     @computed_once
     def digest(self) -> bytes:
-        """SHA-256 over every part (a missing PCK chain adds nothing): the content-hash key of this bundle."""
+        """SHA-256 over every part, each after its length (a missing PCK chain adds nothing): the content-hash key of
+        this bundle."""
         h = hashlib.sha256()
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None:
-                continue
-            raw = value.to_bytes() if isinstance(value, SignedDocument) else value
-            h.update(len(raw).to_bytes(4, "big"))
-            h.update(raw)
+        tcb_info, qe_identity = self.tcb_info, self.qe_identity
+        for raw in (
+            self.pck_crl,
+            self.pck_crl_issuer_chain,
+            self.root_ca_crl,
+            tcb_info.body_key.encode(),
+            tcb_info.body,
+            tcb_info.signature,
+            self.tcb_info_issuer_chain,
+            qe_identity.body_key.encode(),
+            qe_identity.body,
+            qe_identity.signature,
+            self.qe_identity_issuer_chain,
+            self.pck_chain,
+        ):
+            if raw is not None:
+                h.update(len(raw).to_bytes(4, "big"))
+                h.update(raw)
         return h.digest()
 
 

@@ -321,7 +321,7 @@ class Verifier:
         if cache_bytes < 0:
             raise ValueError(f"cache_bytes must not be negative, not {cache_bytes}")
         self.trust = _trust_root(trusted_root)
-        self.policy: AppraisalPolicy = policy if policy is not None else Policy()
+        self.policy: AppraisalPolicy = policy if policy is not None else _DEFAULT_POLICY
         self._cache: BoundedCache[object] = BoundedCache(max_bytes=cache_bytes, sizeof=_cached_bytes)
         self._memo = PkiMemo(trust=self.trust)
         self._shared: dict[Hashable, Hashable] = {}  # values platforms have in common (see _share)
@@ -799,6 +799,7 @@ _PEM_END = b"-----END CERTIFICATE-----"
 
 
 _SHARED_VALUES = 4096
+_DEFAULT_POLICY = Policy()  # immutable: one for every verifier given none
 _UNCHECKED = object()  # what a memo's get gives for what it has not seen
 # Members read as module names (an enum's metaclass makes reading them from the class cost as much as their use).
 _REVOKED = TcbStatus.REVOKED
