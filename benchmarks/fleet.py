@@ -40,7 +40,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from measure import Spread, alternated, ecdsa_rate, signature_checks
+from measure import MODES, NATIVE, Spread, accelerator, alternated, ecdsa_rate, signature_checks
 from rich.console import Console
 from rich.table import Table
 
@@ -51,18 +51,6 @@ from pydcap.sim.fleet import GROUPS, Fleet, FleetMember, cached_fleet
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "benchmarks" / ".cache" / "fleet"
 GOALS = {"first contact": 3.0, "re-attesting": 6.0, "cold": 0.8, "warm": None}
-NATIVE = "pydcap native"
-MODES = {"pydcap": native.disable, NATIVE: native.enable}  # run before each contender's chunk
-
-
-def accelerator() -> bool:
-    """Whether the native accelerator is built (``make native``); it is measured as a third contender if so."""
-    try:
-        native.enable()
-    except native.NativeUnavailableError:
-        return False
-    native.disable()
-    return True
 
 
 def verdict(result: pydcap.VerificationResult) -> list[Any]:

@@ -17,7 +17,24 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from pydcap.pki import native
+
 T = TypeVar("T")
+
+NATIVE = "pydcap native"
+"""The contender that is pydcap with the native accelerator on (``make native``), beside plain "pydcap"."""
+MODES: Mapping[str, Callable[[], object]] = {"pydcap": native.disable, NATIVE: native.enable}
+"""What runs, untimed, before each chunk of either pydcap contender (``alternated``'s ``before``)."""
+
+
+def accelerator() -> bool:
+    """Whether the native accelerator is built (``make native``); it is measured as a third contender if so."""
+    try:
+        native.enable()
+    except native.NativeUnavailableError:
+        return False
+    native.disable()
+    return True
 
 
 def alternated(

@@ -8,6 +8,9 @@ floor  what pydcap's cold verification would reach if everything but its signatu
        ECDSA P-256 checks one cold verification makes (counted) at the speed ``cryptography`` verifies one
        (measured here on the bundle's own PCK certificate). It bounds the cold ratio reachable on this machine.
 
+When the native accelerator is built (``make native``), "pydcap native" is measured too, alternated with the
+others (the accelerator switched on before each of its chunks and off before the others').
+
 Ratios above 1 mean pydcap is faster. Every figure is CPU time, pydcap and dcap-qvl alternated in short chunks,
 over several rounds: medians, with the range over rounds in parentheses (the machine is shared and noisy).
 """
@@ -25,11 +28,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from measure import Spread, alternated, ecdsa_rate, signature_checks
+from measure import MODES, NATIVE, Spread, accelerator, alternated, ecdsa_rate, signature_checks
 from rich.console import Console
 from rich.table import Table
 
 import pydcap
+from pydcap.pki import native
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTDATA = Path(os.environ.get("PYDCAP_TESTDATA", ROOT.parent / "shared" / "testdata"))
@@ -50,11 +54,13 @@ def quietly(fn: Callable[[], object]) -> Callable[[], object]:
 def per_second(contenders: dict[str, Callable[[], object]], count: int, chunk: int, rounds: int) -> dict[str, Spread]:
     """Calls per CPU second of each contender: ``count`` calls per round, alternated in chunks, over ``rounds``."""
     calls = {name: (lambda _, fn=fn: fn()) for name, fn in contenders.items()}
-    runs = [alternated(calls, range(count), chunk) for _ in range(rounds)]
+    runs = [alternated(calls, range(count), chunk, MODES) for _ in range(rounds)]
+    native.disable()
     return {name: Spread(tuple(count / max(r[name], 1e-9) for r in runs)) for name in contenders}
 
 
-def bench_bundle(bundle: Path, rounds: int) -> dict[str, Any]:
+def bench_bundle(bundle: Path, rounds: int, modes: tuple[str, ...]) -> dict[str, Any]:
+    """Each pydcap mode (``modes``: "pydcap", and ``NATIVE`` when the accelerator is built) against dcap-qvl."""
     import dcap_qvl
 
     expected = json.loads((bundle / "expected.json").read_text())
@@ -83,10 +89,18 @@ def bench_bundle(bundle: Path, rounds: int) -> dict[str, Any]:
     comparable = (
         not isinstance(qvl_outcome, ValueError) or result.failure is not None or "Debug mode" in str(qvl_outcome)
     )
-    cold_runs = per_second({"pydcap": cold, "dcap-qvl": quietly(qvl)}, 150, 10, rounds)
-    warm_runs = per_second({"pydcap": warm, "dcap-qvl": quietly(qvl)}, 600, 50, rounds)
+    cold_runs = per_second(dict.fromkeys(modes, cold) | {"dcap-qvl": quietly(qvl)}, 150, 10, rounds)
+    warm_runs = per_second(dict.fromkeys(modes, warm) | {"dcap-qvl": quietly(qvl)}, 600, 50, rounds)
     checks = signature_checks(cold)
-    return {
+    accelerated = (
+        {
+            "cold_ratio_native": cold_runs[NATIVE] / cold_runs["dcap-qvl"],
+            "warm_ratio_native": warm_runs[NATIVE] / warm_runs["dcap-qvl"],
+        }
+        if NATIVE in modes
+        else {}
+    )
+    return accelerated | {
         "comparable": comparable,
         "dcap_qvl_error": str(qvl_outcome).splitlines()[0] if isinstance(qvl_outcome, ValueError) else None,
         "bundle": bundle.name,
@@ -117,7 +131,8 @@ def main() -> int:
             f"or $PYDCAP_TESTDATA); none with dcap-qvl collateral under {TESTDATA}"
         )
         return 0
-    rows = [bench_bundle(b, args.rounds) for b in bundles]
+    modes = ("pydcap", NATIVE) if accelerator() else ("pydcap",)
+    rows = [bench_bundle(b, args.rounds, modes) for b in bundles]
     same_work = [r for r in rows if r["comparable"]]
 
     def mean_over_bundles(key: str) -> Spread:
@@ -126,9 +141,13 @@ def main() -> int:
 
     cold_ratio, warm_ratio = mean_over_bundles("cold_ratio"), mean_over_bundles("warm_ratio")
     floor_ratio = statistics.geometric_mean(r["pydcap_floor"] / r["dcap_qvl"] for r in same_work)
+    with_native = NATIVE in modes
     if args.json:
         out = [{k: v.to_dict() if isinstance(v, Spread) else v for k, v in r.items()} for r in rows]
         summary = {"cold_ratio": cold_ratio.to_dict(), "warm_ratio": warm_ratio.to_dict(), "floor_ratio": floor_ratio}
+        if with_native:
+            summary["cold_ratio_native"] = mean_over_bundles("cold_ratio_native").to_dict()
+            summary["warm_ratio_native"] = mean_over_bundles("warm_ratio_native").to_dict()
         json.dump({"rows": out, **summary}, sys.stdout, indent=2)
         print()
         return 0
@@ -137,7 +156,8 @@ def main() -> int:
         title=f"Real bundles: verifications per CPU second, median (range over {args.rounds} rounds); {versions}"
     )
     columns = ("bundle", "Intel verdict", "dcap-qvl", "pydcap cold", "cold ratio", "pydcap warm", "warm ratio")
-    for col in (*columns, "signature checks", "floor", "floor ratio"):
+    accelerated = ("cold ratio native", "warm ratio native") if with_native else ()
+    for col in (*columns, *accelerated, "signature checks", "floor", "floor ratio"):
         table.add_column(col, justify="left" if col in ("bundle", "Intel verdict") else "right")
     for r in rows:
         ratio = (lambda x: f"{x:.2f}x") if r["comparable"] else (lambda x: "n/a")
@@ -149,6 +169,7 @@ def main() -> int:
             r["cold_ratio"].ratio() if r["comparable"] else "n/a",
             f"{r['pydcap_warm']:,.0f}",
             r["warm_ratio"].ratio() if r["comparable"] else "n/a",
+            *(r[k].ratio() if r["comparable"] else "n/a" for k in ("cold_ratio_native", "warm_ratio_native") if k in r),
             str(r["signature_checks"]),
             f"{r['pydcap_floor']:,.0f}",
             ratio(r["pydcap_floor"] / r["dcap_qvl"]),
@@ -162,6 +183,11 @@ def main() -> int:
         f"cold {cold_ratio.ratio()} (goal >= 0.8), warm {warm_ratio.ratio()} (goal >= 5); "
         f"signature floor {floor_ratio:.2f}x (the most cold could reach here if all else cost nothing)"
     )
+    if with_native:
+        console.print(
+            f"with the native accelerator (make native): cold {mean_over_bundles('cold_ratio_native').ratio()}, "
+            f"warm {mean_over_bundles('warm_ratio_native').ratio()}"
+        )
     return 0
 
 
