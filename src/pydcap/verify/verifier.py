@@ -578,7 +578,8 @@ class Verifier:
         split = pem.find(_PEM_END) + len(_PEM_END)
         if split <= len(_PEM_END):
             return None
-        known = self._known_cas.get(pem[split:]) or _PINNED_CA_CHAINS.get((*self._root_pins, pem[split:]))
+        tail = pem[split:]
+        known = self._known_cas.get(tail) or _PINNED_CA_CHAINS.get((*self._root_pins, tail))
         if known is None or not pem.startswith(_PEM_BEGIN) or 0 < pem.find(_PEM_BEGIN, 1) < split:
             return None
         try:
@@ -603,15 +604,15 @@ class Verifier:
             and not any(PCK_CN in ca.subject_cn for ca in others)
             and split > len(_PEM_END)
         ):
-            known = _CaPair(root, intermediate, (root, intermediate))
+            tail, known = pem[split:], _CaPair(root, intermediate, (root, intermediate))
             if len(self._known_cas) >= _KNOWN_CA_CHAINS:
                 self._known_cas.clear()
-            self._known_cas[pem[split:]] = known
+            self._known_cas[tail] = known
             pinned = self.trust.signed_certificates
             if root.digest in pinned and intermediate.digest in pinned:
                 if len(_PINNED_CA_CHAINS) >= _KNOWN_CA_CHAINS:
                     _PINNED_CA_CHAINS.clear()
-                _PINNED_CA_CHAINS[(*self._root_pins, pem[split:])] = known
+                _PINNED_CA_CHAINS[(*self._root_pins, tail)] = known
         return cas
 
     def _share(self, value: H) -> H:
