@@ -5,20 +5,16 @@ Open Enclave report header around an SGX quote, and the TEE the path promises. E
 
 from __future__ import annotations
 
-import binascii
 import enum
-import re
 import struct
 from dataclasses import dataclass
 from typing import Any
 
 from pydcap.attest.errors import InvalidParameter
 from pydcap.errors import QuoteFormatError
-from pydcap.quote import Quote
+from pydcap.quote import Quote, encoding
 from pydcap.serving.bodies import RequestBodyError, parse_json
 
-_B64 = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
-_STANDARD_ALPHABET = bytes.maketrans(b"-_", b"+/")
 OE_REPORT_HEADER_VERSION = 1
 OE_REPORT_TYPE_SGX_LOCAL = 1
 OE_REPORT_TYPE_SGX_REMOTE = 2
@@ -66,12 +62,9 @@ def decode_base64(text: Any, name: str) -> bytes:
     if not isinstance(text, str):
         raise InvalidParameter(f"{name} must be a base64url string, not {type(text).__name__}")
     try:
-        normalized = text.encode("ascii").rstrip(b"=").translate(_STANDARD_ALPHABET)
-        return binascii.a2b_base64(normalized + b"=" * (-len(normalized) % 4), strict_mode=True)
-    except (UnicodeEncodeError, binascii.Error):
-        if not _B64.fullmatch(text):
-            raise InvalidParameter(f"{name} is not base64url: it has characters outside A-Z a-z 0-9 - _") from None
-        raise InvalidParameter(f"{name} is not base64url (its length is not that of any encoding)") from None
+        return encoding.decode_base64(text)
+    except ValueError as exc:
+        raise InvalidParameter(f"{name} is not base64url: {exc}") from None
 
 
 def _time_data(value: Any, name: str) -> TimeData | None:

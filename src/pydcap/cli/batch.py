@@ -10,8 +10,6 @@ order, one line per quote (one JSON object per line with ``--json``).
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import json
 import os
 import sys
@@ -28,6 +26,7 @@ from pydcap.errors import FormatError
 from pydcap.pki import RevocationList, TrustRoot
 from pydcap.pki.pck import ca_type
 from pydcap.policy import Policy
+from pydcap.quote.encoding import decode_base64
 from pydcap.sources.models import CollateralRequest, PckCa, Tee
 from pydcap.trust.memo import PkiMemo
 from pydcap.verify import Verifier
@@ -87,17 +86,11 @@ def _json_lines(path: str, data: bytes) -> Iterator[QuoteInput]:
             if not isinstance(encoded, str):
                 raise TypeError("'quote' is not a string")
             source = str(item.get("id", where))
-            quote = _base64(encoded)
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+            quote = decode_base64(encoded)
+        except (ValueError, KeyError, TypeError) as exc:
             yield QuoteInput(where, None, f'line {number} is not {{"quote": "<base64>"}}: {exc}')
             continue
         yield QuoteInput(source, quote)
-
-
-def _base64(text: str) -> bytes:
-    """Standard or URL-safe base64, padding optional (as attestation APIs send quotes)."""
-    altchars = b"-_" if "-" in text or "_" in text else None
-    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=altchars, validate=True)
 
 
 def fetch_bundles(
