@@ -60,8 +60,8 @@ def decode_boolean(value: bytes) -> bool:
 
 
 def header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
-    """The tag of the TLV at ``pos`` and where its content starts and ends, within ``data[:end]`` (the rules of
-    ``read_prefix``, without copying the content)."""
+    """The tag of the TLV at ``pos`` and where its content starts and ends, within ``data[:end]``: a one-byte tag, a
+    length in short form or in up to four bytes. Every reader here reads headers by these rules."""
     if pos + 2 > end:
         raise DerError("truncated TLV header")
     tag = data[pos]
@@ -83,27 +83,10 @@ def header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
 def read_prefix(data: bytes, count: int) -> list[Tlv]:
     """The first ``count`` TLVs of ``data`` (the rest is not decoded)."""
     items: list[Tlv] = []
-    append = items.append
-    pos = 0
-    n = len(data)
+    pos, n = 0, len(data)
     while pos < n and count:
-        if pos + 2 > n:
-            raise DerError("truncated TLV header")
-        tag = data[pos]
-        if tag & 0x1F == 0x1F:
-            raise DerError("multi-byte tags are not supported")
-        length = data[pos + 1]
-        pos += 2
-        if length & 0x80:
-            size = length & 0x7F
-            if size == 0 or size > 4 or pos + size > n:
-                raise DerError("bad length encoding")
-            length = int.from_bytes(data[pos : pos + size], "big")
-            pos += size
-        end = pos + length
-        if end > n:
-            raise DerError("value runs past the end")
-        append(_new_tlv(Tlv, (tag, data[pos:end])))  # Tlv(tag, value), without namedtuple's Python-level __new__
+        tag, start, end = header(data, pos, n)
+        items.append(_new_tlv(Tlv, (tag, data[start:end])))  # Tlv(tag, value), without namedtuple's __new__
         pos = end
         count -= 1
     return items
@@ -162,20 +145,10 @@ def signed_part(data: bytes) -> bytes:
 
 def _content(data: bytes, pos: int, tag: int) -> tuple[int, int]:
     """Where the content of the TLV at ``pos`` starts and ends; it must have tag ``tag`` and fit in ``data``."""
-    n = len(data)
-    if pos + 2 > n or data[pos] != tag:
+    if pos + 2 > len(data) or data[pos] != tag:
         raise DerError(f"expected tag 0x{tag:02x} at offset {pos}")
-    length = data[pos + 1]
-    pos += 2
-    if length & 0x80:
-        size = length & 0x7F
-        if size == 0 or size > 4 or pos + size > n:
-            raise DerError("bad length encoding")
-        length = int.from_bytes(data[pos : pos + size], "big")
-        pos += size
-    if pos + length > n:
-        raise DerError("value runs past the end")
-    return pos, pos + length
+    _, start, end = header(data, pos, len(data))
+    return start, end
 
 
 _CN_OID = bytes.fromhex("550403")
