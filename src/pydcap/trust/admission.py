@@ -36,7 +36,7 @@ from pydcap.trust.chains import (
 from pydcap.trust.errors import Refused
 from pydcap.trust.memo import PkiMemo
 from pydcap.trust.roots import require_root_key
-from pydcap.trust.signatures import document_signature_ok
+from pydcap.trust.signatures import document_signed
 
 D = TypeVar("D", TcbInfo, EnclaveIdentity)
 
@@ -216,7 +216,7 @@ def _tcb_info(
 ) -> Admission:
     info = _document(TcbInfo.parse, data, "TCB info", _TCB_INFO_FAILURES)
     signing = check_signing_chain(issuer_chain, root_ca_crl, trust, "TCB info", memo)
-    if not document_signature_ok(info.signed, signing.signer.public_key):
+    if not document_signed(info.signed, signing.signer.public_key_bytes, memo.point_key):
         raise Refused(Failure.TCB_INFO_INVALID_SIGNATURE, "the TCB info signature does not verify")
     if info.fmspc.hex() != fmspc:
         raise Refused(Failure.TCB_INFO_MISMATCH, f"asked for FMSPC {fmspc}, got {info.fmspc.hex()}")
@@ -237,7 +237,7 @@ def _identity(
 ) -> Admission:
     identity = _document(EnclaveIdentity.parse, data, "enclave identity", _IDENTITY_FAILURES)
     signing = check_signing_chain(issuer_chain, root_ca_crl, trust, "enclave identity", memo)
-    if not document_signature_ok(identity.signed, signing.signer.public_key):
+    if not document_signed(identity.signed, signing.signer.public_key_bytes, memo.point_key):
         raise Refused(Failure.SGX_ENCLAVE_IDENTITY_INVALID_SIGNATURE, "the identity signature does not verify")
     if identity.id != expected:
         raise Refused(Failure.QE_IDENTITY_MISMATCH, f"asked for the {expected} identity, got {identity.id}")

@@ -70,8 +70,13 @@ def point_signed(
     return None if key is None else verify_raw(key, signature, data)
 
 
-def document_signature_ok(signed: SignedDocument, key: ec.EllipticCurvePublicKey) -> bool:
+def document_signed(
+    signed: SignedDocument,
+    point: bytes,
+    key_of: Callable[[bytes], ec.EllipticCurvePublicKey | None] = public_key_from_point,
+) -> bool:
     """A signed collateral document's signature, checked as Intel's library checks it: over the compact
-    re-serialisation of the parsed body. That is the served body itself for the compact JSON Intel serves;
-    a pretty-printed copy still verifies, and a body signed in any other form does not."""
-    return verify_raw(key, signed.signature, signed.compact_body)
+    re-serialisation of the parsed body (the served body itself for the compact JSON Intel serves; a pretty-printed
+    copy still verifies, a body signed in any other form does not), with the signer's key ``point`` read as a P-256
+    point (``point_signed``: False when it is not one). The verifier and the caches' admission both check so."""
+    return bool(point_signed(point, signed.signature, signed.compact_body, key_of))

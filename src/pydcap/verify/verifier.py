@@ -55,7 +55,7 @@ from pydcap.trust.chains import (
 from pydcap.trust.errors import Refused
 from pydcap.trust.lru import BoundedCache
 from pydcap.trust.memo import PkiMemo
-from pydcap.trust.signatures import point_signed, public_key_from_point
+from pydcap.trust.signatures import document_signed, point_signed, public_key_from_point
 from pydcap.verify.tcb import TcbEvaluation, TcbNotSupported, evaluate, relaunch
 
 T = TypeVar("T")
@@ -631,7 +631,7 @@ class Verifier:
         its signature."""
         chain_pem = collateral.tcb_info_issuer_chain if kind is _TCB_INFO else collateral.qe_identity_issuer_chain
         chain = check_signing_chain(chain_pem, collateral.root_ca_crl, self.trust, kind.what, self._memo)
-        if not point_signed(chain.signer.public_key_bytes, signed.signature, signed.compact_body, self._memo.point_key):
+        if not document_signed(signed, chain.signer.public_key_bytes, self._memo.point_key):
             raise Refused(kind.invalid_signature, f"{kind.what} signature does not verify with the TCB Signing key")
         dates = _Dates.of((chain.chain,), [document.issue_date], [document.next_update])
         return _SignedCollateral(document, chain, dates)
