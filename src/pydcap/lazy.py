@@ -1,5 +1,5 @@
 """For the hot paths of parsing and verification: ``computed_once``, ``functools.cached_property`` without its lock;
-and ``maker``, a frozen dataclass's ``__init__`` at less cost.
+``maker``, a frozen dataclass's ``__init__`` at less cost; and ``remember``, the bound of the small memos they keep.
 
 Before Python 3.12, ``cached_property`` takes a lock on every first access, which costs more than most of the
 values it computes here (a certificate's names, dates, digest). The values are pure functions of immutable
@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import fields, is_dataclass
 from typing import Any, Generic, Self, TypeVar, overload
 
+K = TypeVar("K")
 T = TypeVar("T")
 
 
@@ -38,6 +39,15 @@ class computed_once(Generic[T]):
         value = self.func(instance)
         instance.__dict__[self.name] = value
         return value
+
+
+def remember(table: dict[K, T], key: K, value: T, limit: int) -> T:
+    """``table[key] = value``, emptied first when it already holds ``limit`` entries; returns ``value``. The bound of
+    a small memo whose entries are as cheap to make again as to track by use (an LRU's bookkeeping would cost more)."""
+    if len(table) >= limit:
+        table.clear()
+    table[key] = value
+    return value
 
 
 def maker(cls: type[T]) -> Callable[..., T]:

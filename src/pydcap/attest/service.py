@@ -40,6 +40,7 @@ from pydcap.cache import AsyncCollateralService, CollateralCache, CollateralStor
 from pydcap.cache.store import read_transaction, write_transaction
 from pydcap.errors import CollateralError
 from pydcap.intel import Clock
+from pydcap.lazy import remember
 from pydcap.pki import TrustRoot
 from pydcap.policy import UnsafeAcceptAnyStatus
 from pydcap.quote.structs import EnclaveReport, TdReport10
@@ -197,12 +198,10 @@ class AttestService:
             fetched = await self.collateral.collateral_for(wanted.tee, wanted.fmspc, wanted.ca)
             collateral = _Collateral(fetched, collateral_digests(fetched.entries))
             if not fetched.stale_parts:
-                if len(self._recent) >= _RECENT_COLLATERAL:
-                    self._recent.clear()
                 until = min(
                     now + _COLLATERAL_REUSE, now + min(e.valid_until for e in fetched.entries.values()) - self.clock()
                 )
-                self._recent[wanted] = (until, collateral)
+                remember(self._recent, wanted, (until, collateral), _RECENT_COLLATERAL)
             return collateral
         except CollateralNotFoundError as exc:
             raise InvalidParameter(f"there is no collateral for this quote's platform: {exc}") from exc

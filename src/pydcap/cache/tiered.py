@@ -29,6 +29,7 @@ from pydcap.cache.owners import LeaseHolder, new_owner
 from pydcap.cache.store import CollateralStore
 from pydcap.cache.upstream import fetch_document, refuse_rollback
 from pydcap.intel import Clock, EntryKey, EntryKind, PckCa, PlatformId, Tee, Update, iso
+from pydcap.lazy import remember
 from pydcap.pki import TrustRoot
 from pydcap.sources.base import CollateralSource
 from pydcap.sources.budget import RequestBudget
@@ -410,9 +411,7 @@ class CollateralCache:
         with self._lock:
             last = self._store_failures.get(reason)
             if last is None or now - last >= _STORE_FAILURE_REPEAT:
-                if len(self._store_failures) >= 32:
-                    self._store_failures.clear()
-                self._store_failures[reason] = now
+                remember(self._store_failures, reason, now, 32)
                 last = None
         if last is None:
             log.warning("%s: %s", what, reason)

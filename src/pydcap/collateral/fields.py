@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from pydcap.collateral.signed import SignedDocument
 from pydcap.errors import CollateralFormatError, InvalidCollateralError
+from pydcap.lazy import remember
 
 
 def signed_body(data: bytes | str | SignedDocument, body_key: str, part: str) -> tuple[SignedDocument, Fields]:
@@ -56,9 +57,7 @@ def date_seconds(value: str) -> int | None:
             seconds = int(datetime.fromisoformat(value).timestamp())
         except ValueError:
             return None
-        if len(_DATES) >= 1024:
-            _DATES.clear()
-        _DATES[value] = seconds
+        remember(_DATES, value, seconds, 1024)
     return seconds
 
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pydcap.errors import CertificateExtensionError, CertificateFormatError
-from pydcap.lazy import computed_once
+from pydcap.lazy import computed_once, remember
 from pydcap.pki import der, native
 
 _BEGIN = b"-----BEGIN CERTIFICATE-----"
@@ -261,10 +261,7 @@ _COMMON_NAMES: dict[bytes, str] = {}  # by the Name's exact bytes: a few CAs nam
 def _common_name(name: bytes) -> str:
     found = _COMMON_NAMES.get(name)
     if found is None:
-        found = der.name_common_name(name)
-        if len(_COMMON_NAMES) >= 64:
-            _COMMON_NAMES.clear()
-        _COMMON_NAMES[name] = found
+        found = remember(_COMMON_NAMES, name, der.name_common_name(name), 64)
     return found
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from cryptography import x509
 
 from pydcap.errors import CertificateFormatError
-from pydcap.lazy import maker
+from pydcap.lazy import maker, remember
 from pydcap.pki import der
 from pydcap.pki.certs import Certificate
 
@@ -285,11 +285,7 @@ _SHARED_MAX = 4096
 
 def _shared(value: bytes) -> bytes:
     found = _SHARED_BYTES.get(value)
-    if found is None:
-        if len(_SHARED_BYTES) >= _SHARED_MAX:
-            _SHARED_BYTES.clear()
-        _SHARED_BYTES[value] = found = value
-    return found
+    return remember(_SHARED_BYTES, value, value, _SHARED_MAX) if found is None else found
 
 
 def read_standard_layout(raw: bytes) -> SgxExtension | None:
@@ -312,9 +308,7 @@ def read_standard_layout(raw: bytes) -> SgxExtension | None:
     if tcb is None:
         components = tuple(b"".join(filter(None, g[5:37])))
         tcb = PckTcb(components, int.from_bytes(b"".join(filter(None, g[37:40])), "big"), g[40])
-        if len(_TCBS) >= _SHARED_MAX:
-            _TCBS.clear()
-        _TCBS[tcb_raw] = tcb
+        remember(_TCBS, tcb_raw, tcb, _SHARED_MAX)
     flag = _FLAGS.get
     return _make_sgx_extension(
         g[1],

@@ -13,17 +13,14 @@ everything else it reads itself.
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from pydcap.lazy import remember
 from pydcap.pki.certs import Certificate, CertificateChain
 from pydcap.pki.crl import RevocationList
 from pydcap.pki.trust import TrustRoot
 from pydcap.trust.lru import BoundedCache
 from pydcap.trust.signatures import public_key_from_point
-
-T = TypeVar("T")
 
 # What reading pinned certificates gave, whichever verifier read them: each certificate by its exact PEM block, and
 # each chain of nothing else by its exact PEM (a few of each per pinned certificate: line breaks vary between
@@ -34,12 +31,6 @@ _PINNED_MAX = 64
 # Their keys as Intel reads a key for raw signatures (``point_key``), by point (None until first made): a new
 # verifier checks the TCB info and QE identity with the TCB Signing certificate's key object, made once.
 _PINNED_KEYS: dict[bytes, ec.EllipticCurvePublicKey | None] = {}
-
-
-def _keep(table: dict[bytes, T], key: bytes, value: T) -> None:
-    if len(table) >= _PINNED_MAX:
-        table.clear()
-    table[key] = value
 
 
 class PkiMemo:
@@ -71,7 +62,7 @@ class PkiMemo:
     def _read_whole(self, pem: bytes) -> CertificateChain:
         chain = CertificateChain.parse(pem, self.certificate, require_extensions=True)
         if all(cert.digest in self._pinned for cert in chain.certificates):
-            _keep(_PINNED_CHAINS, pem, chain)
+            remember(_PINNED_CHAINS, pem, chain, _PINNED_MAX)
         return chain
 
     def read_chain(self, pem: bytes) -> CertificateChain:
@@ -98,9 +89,9 @@ class PkiMemo:
         if cert is None:
             cert = Certificate.from_pem(pem_block)
             if cert.digest in self._pinned:
-                _keep(_PINNED_BLOCKS, pem_block, cert)
+                remember(_PINNED_BLOCKS, pem_block, cert, _PINNED_MAX)
                 if cert.public_key_bytes not in _PINNED_KEYS:
-                    _keep(_PINNED_KEYS, cert.public_key_bytes, None)
+                    remember(_PINNED_KEYS, cert.public_key_bytes, None, _PINNED_MAX)
         return cert
 
     def crl(self, der: bytes) -> RevocationList:

@@ -32,7 +32,7 @@ from pydcap.errors import (
 from pydcap.intel.outcomes import QV_RESULT_OF_STATUS, Failure, QvResult, TcbStatus
 from pydcap.intel.quote3 import QUOTE3_ERROR_OF_FAILURE, PreflightStep, Quote3Error
 from pydcap.intel.time import TimeLike, to_unix
-from pydcap.lazy import maker
+from pydcap.lazy import maker, remember
 from pydcap.pki.certs import Certificate, CertificateChain
 from pydcap.pki.crl import RevocationList
 from pydcap.pki.pck import PckCertificate, SgxExtension, SgxType, ca_type
@@ -503,9 +503,7 @@ class Verifier:
         checked: object = crls.issuers.get(issuers, _UNCHECKED)  # None once checked and passed
         if checked is _UNCHECKED:
             outcome = _outcome(lambda: check_pck_crls(crls.root_ca_crl, crls.pck_crl, *issuers, self._memo))
-            if len(crls.issuers) >= _ISSUERS_PER_BUNDLE:
-                crls.issuers.clear()
-            crls.issuers[issuers] = checked = outcome
+            checked = remember(crls.issuers, issuers, outcome, _ISSUERS_PER_BUNDLE)
         if isinstance(checked, Refused):
             _checked(checked)
         if crls.pck_crl.revokes_serial(platform.serial):
@@ -564,9 +562,7 @@ class Verifier:
         if key is None:
             key = public_key_from_point(point)
             if key is not None:
-                if len(keys) >= _KEY_OBJECTS:
-                    keys.clear()
-                keys[point] = key
+                remember(keys, point, key, _KEY_OBJECTS)
         return key
 
     def _on_known_cas(self, pem: bytes) -> tuple[_CaPair, PckCertificate] | None:
@@ -604,15 +600,11 @@ class Verifier:
             and not any(PCK_CN in ca.subject_cn for ca in others)
             and split > len(_PEM_END)
         ):
-            tail, known = pem[split:], _CaPair(root, intermediate, (root, intermediate))
-            if len(self._known_cas) >= _KNOWN_CA_CHAINS:
-                self._known_cas.clear()
-            self._known_cas[tail] = known
+            tail = pem[split:]
+            known = remember(self._known_cas, tail, _CaPair(root, intermediate, (root, intermediate)), _KNOWN_CA_CHAINS)
             pinned = self.trust.signed_certificates
             if root.digest in pinned and intermediate.digest in pinned:
-                if len(_PINNED_CA_CHAINS) >= _KNOWN_CA_CHAINS:
-                    _PINNED_CA_CHAINS.clear()
-                _PINNED_CA_CHAINS[(*self._root_pins, tail)] = known
+                remember(_PINNED_CA_CHAINS, (*self._root_pins, tail), known, _KNOWN_CA_CHAINS)
         return cas
 
     def _share(self, value: H) -> H:
@@ -693,9 +685,7 @@ class Verifier:
         found = memo.get(key)
         if found is None:
             found = _outcome(lambda: _evaluate(tcb.document, qe.document, sgx, isv_svn, launch_svn, current_svn))
-            if len(memo) >= _EVALUATIONS_PER_TCB_INFO:
-                memo.clear()
-            memo[key] = found
+            remember(memo, key, found, _EVALUATIONS_PER_TCB_INFO)
         return _checked(found)
 
     def _supplemental(
