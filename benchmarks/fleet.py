@@ -17,7 +17,7 @@ platform is what the verifier's caches keep per platform (``tracemalloc``, after
 
 When the native accelerator is built (``make native``), "pydcap native" is a third contender, alternated with
 the other two (its own verifier; the accelerator switched on before each of its chunks and off before the
-others'), and the fleet's verdicts are compared in both modes.
+others': ``measure.alternated``), and the fleet's verdicts are compared in both modes.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from measure import MODES, NATIVE, Spread, accelerator, alternated, ecdsa_rate, signature_checks
+from measure import NATIVE, Spread, accelerator, alternated, ecdsa_rate, signature_checks
 from rich.console import Console
 from rich.table import Table
 
@@ -119,8 +119,7 @@ def fleet_rounds(
         verifiers = {mode: bench.verifier() for mode in modes}
         for workload, attr in (("first contact", "first"), ("re-attesting", "again")):
             contenders = {mode: bench.pydcap(v, attr) for mode, v in verifiers.items()} | {"dcap-qvl": bench.qvl(attr)}
-            runs[workload].append(rates(alternated(contenders, members, chunk, MODES), len(members)))
-            native.disable()
+            runs[workload].append(rates(alternated(contenders, members, chunk), len(members)))
         del verifiers
         gc.collect()
     return {workload: summarise(r) for workload, r in runs.items()}
@@ -203,10 +202,9 @@ def single_rounds(
     cold_runs, warm_runs = [], []
     for _ in range(rounds):
         contenders = dict.fromkeys(modes, bench.pydcap_cold) | {"dcap-qvl": bench.qvl_cold}
-        cold_runs.append(rates(alternated(contenders, cold_items, 10, MODES), len(cold_items)))
+        cold_runs.append(rates(alternated(contenders, cold_items, 10), len(cold_items)))
         contenders = warm | {"dcap-qvl": bench.qvl("first")}
-        warm_runs.append(rates(alternated(contenders, warm_items, 50, MODES), len(warm_items)))
-        native.disable()
+        warm_runs.append(rates(alternated(contenders, warm_items, 50), len(warm_items)))
     return {"cold": summarise(cold_runs), "warm": summarise(warm_runs)}
 
 

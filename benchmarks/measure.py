@@ -23,8 +23,7 @@ T = TypeVar("T")
 
 NATIVE = "pydcap native"
 """The contender that is pydcap with the native accelerator on (``make native``), beside plain "pydcap"."""
-MODES: Mapping[str, Callable[[], object]] = {"pydcap": native.disable, NATIVE: native.enable}
-"""What runs, untimed, before each chunk of either pydcap contender (``alternated``'s ``before``)."""
+_MODES: Mapping[str, Callable[[], object]] = {"pydcap": native.disable, NATIVE: native.enable}
 
 
 def accelerator() -> bool:
@@ -41,23 +40,25 @@ def alternated(
     contenders: Mapping[str, Callable[[T], object]],
     items: Sequence[T],
     chunk: int,
-    before: Mapping[str, Callable[[], object]] | None = None,
 ) -> dict[str, float]:
     """CPU seconds each contender spends on all ``items``, run chunk by chunk in turn (who goes first alternates),
-    so that a change in the machine's load hits every contender alike. ``before[name]``, when given, runs untimed
-    before each of that contender's chunks (to switch a mode on or off)."""
+    so that a change in the machine's load hits every contender alike. The contender named ``NATIVE`` runs with the
+    native accelerator on and the one named "pydcap" with it off, switched untimed before each of their chunks; it
+    is off again at the end."""
     spent = dict.fromkeys(contenders, 0.0)
     names = list(contenders)
     for number, start in enumerate(range(0, len(items), chunk)):
         part = items[start : start + chunk]
         for name in names if number % 2 == 0 else reversed(names):
             fn = contenders[name]
-            if before is not None and name in before:
-                before[name]()
+            switch = _MODES.get(name)
+            if switch is not None:
+                switch()
             begin = time.process_time()
             for item in part:
                 fn(item)
             spent[name] += time.process_time() - begin
+    native.disable()
     return spent
 
 

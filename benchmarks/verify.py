@@ -28,12 +28,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from measure import MODES, NATIVE, Spread, accelerator, alternated, ecdsa_rate, signature_checks
+from measure import NATIVE, Spread, accelerator, alternated, ecdsa_rate, signature_checks
 from rich.console import Console
 from rich.table import Table
 
 import pydcap
-from pydcap.pki import native
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTDATA = Path(os.environ.get("PYDCAP_TESTDATA", ROOT.parent / "shared" / "testdata"))
@@ -54,8 +53,7 @@ def quietly(fn: Callable[[], object]) -> Callable[[], object]:
 def per_second(contenders: dict[str, Callable[[], object]], count: int, chunk: int, rounds: int) -> dict[str, Spread]:
     """Calls per CPU second of each contender: ``count`` calls per round, alternated in chunks, over ``rounds``."""
     calls = {name: (lambda _, fn=fn: fn()) for name, fn in contenders.items()}
-    runs = [alternated(calls, range(count), chunk, MODES) for _ in range(rounds)]
-    native.disable()
+    runs = [alternated(calls, range(count), chunk) for _ in range(rounds)]
     return {name: Spread(tuple(count / max(r[name], 1e-9) for r in runs)) for name in contenders}
 
 
