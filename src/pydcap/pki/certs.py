@@ -36,21 +36,35 @@ REQUIRED_EXTENSIONS: Mapping[bytes, str] = MappingProxyType(
 _REQUIRED_OIDS = frozenset(REQUIRED_EXTENSIONS)
 
 
+_X509 = x509.Certificate  # for annotations in Certificate, whose own ``x509`` hides the module there
+
+
 class Certificate:
     """An X.509 certificate with the values verification needs, computed once. ``der`` is the encoding it was read
     from (``cryptography`` would re-encode it)."""
 
-    __slots__ = ("__dict__", "der", "x509")
+    __slots__ = ("__dict__", "der")
 
-    def __init__(
-        self, cert: x509.Certificate, der: bytes | None = None, known: Mapping[str, object] | None = None
-    ) -> None:
-        """``known``: values already read from this same certificate (another ``Certificate``'s), reused."""
-        self.x509 = cert
-        self.der = cert.public_bytes(Encoding.DER) if der is None else der
-        fields = known if known is not None else _read_at_once(self.der)
+    def __init__(self, cert: _X509 | None, der: bytes | None = None, known: Mapping[str, object] | None = None) -> None:
+        """``cert``: ``cryptography``'s reading of it, or None with ``der`` and ``known`` given (a certificate read
+        without ``cryptography``, as ``pck.read_intel_layout`` reads one). ``known``: values already read from this
+        same certificate (another ``Certificate``'s, or that reader's), reused."""
+        if cert is not None:
+            self.__dict__["x509"] = cert
+            if der is None:
+                der = cert.public_bytes(Encoding.DER)
+        if der is None:
+            raise TypeError("Certificate needs cryptography's certificate or its DER")
+        self.der = der
+        fields = known if known is not None else _read_at_once(der)
         if fields:
             self.__dict__.update(fields)
+
+    @computed_once
+    def x509(self) -> _X509:
+        """``cryptography``'s reading of the DER, made when first asked for (a certificate read by
+        ``pck.read_intel_layout`` has none until then)."""
+        return x509.load_der_x509_certificate(self.der)
 
     @computed_once
     def _signed_part(self) -> bytes:
@@ -107,7 +121,7 @@ class Certificate:
     def from_pem(cls, pem: bytes) -> Self:
         """One PEM certificate. A single BEGIN/END block is decoded here, without ``cryptography``'s PEM reader
         (which would cost more than parsing the DER); anything else is left to that reader."""
-        encoded = _pem_der(pem)
+        encoded = pem_der(pem)
         try:
             if encoded is None:
                 cert = cls(x509.load_pem_x509_certificate(pem))
@@ -170,6 +184,11 @@ class Certificate:
         return self.x509.serial_number
 
     @computed_once
+    def signature(self) -> bytes:
+        """The signature value (a DER ECDSA-Sig-Value for Intel's certificates)."""
+        return self.x509.signature
+
+    @computed_once
     def digest(self) -> bytes:
         """SHA-256 of the DER: what pinned certificates are known by."""
         return hashlib.sha256(self.der).digest()
@@ -202,7 +221,7 @@ class Certificate:
             tbs = self._signed_part
         except der.DerError:
             return False
-        return issuer.signed(self.x509.signature, tbs)
+        return issuer.signed(self.signature, tbs)
 
     def __repr__(self) -> str:
         return f"Certificate({self.subject_cn!r})"
@@ -268,7 +287,7 @@ def _common_name(name: bytes) -> str:
 _PEM_WHITESPACE = b" \t\r\n"
 
 
-def _pem_der(pem: bytes) -> bytes | None:
+def pem_der(pem: bytes) -> bytes | None:
     """The DER inside ``pem`` when it is exactly one BEGIN/END CERTIFICATE block of strict base64 (line breaks
     and spaces aside); None otherwise."""
     if not (pem.startswith(_BEGIN) and pem.endswith(_END)):

@@ -81,14 +81,14 @@ class PckCertificate(Certificate):
     __slots__ = ("sgx",)
 
     def __init__(
-        self, cert: x509.Certificate, der: bytes | None = None, known: Mapping[str, object] | None = None
+        self, cert: x509.Certificate | None, der: bytes | None = None, known: Mapping[str, object] | None = None
     ) -> None:
         super().__init__(cert, der, known)
         self.sgx = parse_sgx_extension(self)
 
     @classmethod
     def from_certificate(cls, cert: Certificate) -> PckCertificate:
-        return cls(cert.x509, cert.der, cert.__dict__)
+        return cls(None, cert.der, cert.__dict__)
 
     @property
     def ca_type(self) -> str:

@@ -35,6 +35,7 @@ from pydcap.intel.time import TimeLike, to_unix
 from pydcap.lazy import maker, remember
 from pydcap.pki.certs import Certificate, CertificateChain
 from pydcap.pki.crl import RevocationList
+from pydcap.pki.intel_layout import read_pck
 from pydcap.pki.pck import PckCertificate, SgxExtension, SgxType, ca_type
 from pydcap.pki.trust import TrustRoot
 from pydcap.policy import AppraisalPolicy, Policy
@@ -579,7 +580,7 @@ class Verifier:
         if known is None or not pem.startswith(_PEM_BEGIN) or 0 < pem.find(_PEM_BEGIN, 1) < split:
             return None
         try:
-            leaf = PckCertificate.from_pem(pem[:split])
+            leaf = read_pck(pem[:split], known.intermediate.subject_raw)
             name = leaf.subject_cn
             if leaf.missing_extensions or leaf.self_issued or PCK_CN not in name or INTERMEDIATE_CN in name:
                 return None

@@ -1,0 +1,168 @@
+"""PCK certificates read in Intel's layout: the same values as the general reader, and nothing it would refuse."""
+
+from __future__ import annotations
+
+import base64
+import random
+import warnings
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pydcap import CertificateFormatError, Quote
+from pydcap.pki import PckCertificate
+from pydcap.pki.certs import Certificate, pem_der, split_pem_chain
+from pydcap.pki.intel_layout import intel_layout, read_pck
+from pydcap.sim import SimulatedIntel
+from tests.support.testdata import REAL, require_testdata
+
+_VALUES = ("_signed_part", "issuer_raw", "subject_raw", "public_key_bytes", "_extensions")
+_READ_LATER = ("not_before", "not_after", "serial_number", "signature")
+
+
+def _pem(encoded: bytes) -> bytes:
+    return b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(encoded) + b"-----END CERTIFICATE-----"
+
+
+def _certificates() -> list[tuple[str, bytes, bytes]]:
+    """(what, PCK certificate DER, its issuer's Name): the real bundles' and the simulated Intel's, of both CAs."""
+    found = []
+    for bundle in REAL:
+        pem = Quote.parse(bundle.quote).pck_chain_pem
+        assert pem is not None
+        leaf, ca, _root = split_pem_chain(pem)
+        found.append((bundle.name, pem_der(leaf) or b"", Certificate.from_pem(ca).subject_raw))
+    intel = SimulatedIntel(seed=53)
+    for ca in ("processor", "platform"):
+        platform = intel.sgx_platform(name=ca, ca=ca)
+        leaf, issuer, _root = split_pem_chain(platform.pck_chain_pem)
+        found.append((f"simulated {ca}", pem_der(leaf) or b"", Certificate.from_pem(issuer).subject_raw))
+    return found
+
+
+@pytest.fixture(scope="module")
+def certificates() -> list[tuple[str, bytes, bytes]]:
+    require_testdata()
+    found = _certificates()
+    for _what, encoded, issuer in found:  # the general reader has read each subject Name once
+        read_pck(_pem(encoded), issuer)
+    return found
+
+
+def _general(encoded: bytes) -> dict[str, Any] | None:
+    """What the general reader gives for the DER ``encoded``; None when ``cryptography`` refuses it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            cert = Certificate(x509.load_der_x509_certificate(encoded), encoded)
+            return {name: getattr(cert, name) for name in (*_VALUES, *_READ_LATER)}
+    except ValueError:
+        return None
+
+
+def test_every_intel_pck_certificate_is_in_the_layout(certificates: list[tuple[str, bytes, bytes]]) -> None:
+    for what, encoded, issuer in certificates:
+        assert intel_layout(encoded, issuer) == _general(encoded), what
+        fast, general = read_pck(_pem(encoded), issuer), PckCertificate.from_pem(_pem(encoded))
+        assert "x509" not in fast.__dict__, what  # read without cryptography
+        assert (fast.sgx, fast.ca_type, fast.missing_extensions) == (general.sgx, general.ca_type, ()), what
+        assert fast.x509.serial_number == general.serial_number  # cryptography's reading, when asked for
+
+
+def test_only_a_named_issuer_and_a_subject_read_before_are_taken() -> None:
+    require_testdata()
+    _what, encoded, issuer = _certificates()[0]
+    subject = Certificate.from_pem(_pem(encoded)).subject_raw
+    assert intel_layout(encoded, issuer[:-1] + b"X") is None
+    read_pck(_pem(encoded), issuer)
+    assert intel_layout(encoded, issuer) is not None
+    assert intel_layout(encoded.replace(subject, subject[:-1] + b"X"), issuer) is None  # a Name not seen
+
+
+def _mutants(encoded: bytes, rng: random.Random) -> list[bytes]:
+    """Every byte changed three ways, the dates' characters each replaced, lengths off by one, truncations."""
+    out = []
+    for at in range(len(encoded)):
+        for value in {encoded[at] ^ 0x01, encoded[at] ^ 0x80, rng.randrange(256)}:
+            out.append(encoded[:at] + bytes([value]) + encoded[at + 1 :])
+    times = [at for at in range(len(encoded) - 15) if encoded[at : at + 2] == b"\x17\x0d"][:2]
+    for start in times:
+        for at in range(start + 2, start + 15):
+            for char in b"0123456789Z /:+-":
+                out.append(encoded[:at] + bytes([char]) + encoded[at + 1 :])
+        for text in (b"240229000000Z", b"230229000000Z", b"491231235959Z", b"500101000000Z", b"241231235960Z"):
+            out.append(encoded[: start + 2] + text + encoded[start + 15 :])
+    out += [encoded[:cut] for cut in range(0, len(encoded), 7)]
+    out += [encoded + b"\x00", encoded[:-1]]
+    return out
+
+
+def test_what_the_layout_takes_the_general_reader_reads_alike(certificates: list[tuple[str, bytes, bytes]]) -> None:
+    """Some 4,000 mutations of each certificate: the layout either declines, or reads exactly what the general
+    reader reads (which then never refuses the certificate)."""
+    rng = random.Random(7)
+    taken = declined = 0
+    for what, encoded, issuer in certificates[:1] + certificates[-2:]:
+        for mutant in _mutants(encoded, rng):
+            fast = intel_layout(mutant, issuer)
+            if fast is None:
+                declined += 1
+                continue
+            taken += 1
+            assert fast == _general(mutant), (what, mutant.hex())
+    assert taken > 1000 and declined > 1000  # keys, key identifiers, signatures, CRL URLs, SGX values, dates
+
+
+@pytest.fixture(scope="module")
+def simulated_pcks() -> list[tuple[bytes, bytes]]:
+    """Simulated PCK certificates of both CAs, DER, with their issuers' Names (their subjects read once)."""
+    intel = SimulatedIntel(seed=59)
+    out = []
+    for ca in ("processor", "platform"):
+        leaf, issuer, _root = split_pem_chain(intel.sgx_platform(name=ca, ca=ca).pck_chain_pem)
+        out.append((pem_der(leaf) or b"", Certificate.from_pem(issuer).subject_raw))
+        read_pck(leaf, out[-1][1])
+    return out
+
+
+@given(st.data())
+@settings(max_examples=300, deadline=None)
+def test_random_edits_are_read_alike_or_declined(
+    simulated_pcks: list[tuple[bytes, bytes]], data: st.DataObject
+) -> None:
+    """Bytes set, inserted or removed anywhere, one to three times."""
+    certificate = data.draw(st.sampled_from(simulated_pcks))
+    encoded, issuer = bytearray(certificate[0]), certificate[1]
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(encoded) - 1))
+        kind = data.draw(st.sampled_from(["set", "insert", "delete"]))
+        if kind == "set":
+            encoded[at] = data.draw(st.integers(0, 255))
+        elif kind == "insert":
+            encoded.insert(at, data.draw(st.integers(0, 255)))
+        else:
+            del encoded[at]
+    fast = intel_layout(bytes(encoded), issuer)
+    if fast is not None:
+        assert fast == _general(bytes(encoded))
+
+
+def test_a_certificate_the_layout_declines_is_read_or_refused_as_before(
+    simulated_pcks: list[tuple[bytes, bytes]],
+) -> None:
+    """A negative serial number (which cryptography reads, with a warning), one not in its shortest form, another
+    issuer, a damaged encoding: each left to the general reader, which reads or refuses it as before."""
+    encoded, issuer = simulated_pcks[0]
+    assert intel_layout(encoded, issuer) is not None and encoded[14] == 20
+    negative = encoded[:15] + bytes([encoded[15] | 0x80]) + encoded[16:]
+    padded = encoded[:15] + b"\x00" + bytes([encoded[16] & 0x7F]) + encoded[17:]
+    assert intel_layout(negative, issuer) is None and intel_layout(padded, issuer) is None
+    assert _general(negative) is not None
+    with pytest.raises(CertificateFormatError):
+        read_pck(_pem(encoded[:-1]), issuer)
+    outside = read_pck(_pem(encoded), issuer + b"\x00")  # another issuer: read in full
+    assert "x509" in outside.__dict__ and outside.sgx == read_pck(_pem(encoded), issuer).sgx
