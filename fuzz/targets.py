@@ -32,7 +32,8 @@ from pydcap.pccs.config import CachingMode
 from pydcap.pccs.errors import PccsError
 from pydcap.pccs.service import PccsService
 from pydcap.pki import Certificate, PckCertificate, RevocationList, TrustRoot, native
-from pydcap.pki.certs import split_pem_chain
+from pydcap.pki.certs import pem_der, split_pem_chain
+from pydcap.pki.intel_layout import intel_layout, read_pck
 from pydcap.quote import Quote
 from pydcap.sources.models import CollateralRequest
 from pydcap.trust.signatures import public_key_from_point, verify_raw
@@ -113,7 +114,9 @@ def quote(data: bytes) -> None:
 
 
 def certificate(data: bytes) -> None:
-    """A PEM certificate (PCK, intermediate, root or TCB Signing) and, for a PCK one, its SGX extension."""
+    """A PEM certificate (PCK, intermediate, root or TCB Signing) and, for a PCK one, its SGX extension; what
+    ``intel_layout`` reads of it (as issued by one of the real bundles' PCK CAs) is what the general reader reads."""
+    cert: Certificate | None = None
     try:
         cert = Certificate.from_pem(data)
         _ = cert.subject_cn, cert.issuer_cn, cert.missing_extensions, cert.public_key_bytes, cert.not_after
@@ -121,7 +124,12 @@ def certificate(data: bytes) -> None:
         pck = PckCertificate.from_certificate(cert)
         _ = pck.fmspc, pck.pce_id, pck.ca_type, pck.sgx.tcb.components, pck.sgx.ppid
     except FormatError:
-        return
+        pass
+    encoded = pem_der(data)
+    for issuer in _pck_issuers() if encoded is not None else ():
+        read = intel_layout(encoded, issuer)
+        if read is not None and (cert is None or any(getattr(cert, name) != value for name, value in read.items())):
+            raise AssertionError(f"Intel's layout read what the general reader reads otherwise: {read}")
 
 
 def crl(data: bytes) -> None:
@@ -252,6 +260,19 @@ def pccs_file(data: bytes) -> None:
         asyncio.run(import_collateral(_pccs(), body))
     except PccsError:
         return
+
+
+@cache
+def _pck_issuers() -> tuple[bytes, ...]:
+    """The Names of the real bundles' PCK CAs; their PCK certificates' subjects read once, as intel_layout needs."""
+    issuers = set()
+    for bundle in bundles():
+        blocks = split_pem_chain(Quote.parse(bundle.parts["quote"]).pck_chain_pem or b"")
+        if len(blocks) == 3:
+            issuer = Certificate.from_pem(blocks[1]).subject_raw
+            read_pck(blocks[0], issuer)
+            issuers.add(issuer)
+    return tuple(sorted(issuers))
 
 
 @cache

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import time
+from typing import Any
 
 import httpx
 import jwt
@@ -313,11 +314,16 @@ def test_an_attestation_reads_the_pck_certificate_once(
 ) -> None:
     """The collateral is chosen with the verifier's own reading of the PCK certificate (the costliest part of the
     quote to read), not a second one."""
-    import pydcap.pki.pck
+    from pydcap.pki.pck import PckCertificate
 
     reads: list[object] = []
-    parse = pydcap.pki.pck.parse_sgx_extension
-    monkeypatch.setattr(pydcap.pki.pck, "parse_sgx_extension", lambda cert: reads.append(cert) or parse(cert))
+    read = PckCertificate.__init__
+
+    def counted(cert: PckCertificate, *args: Any, **kwargs: Any) -> None:
+        reads.append(cert)
+        read(cert, *args, **kwargs)
+
+    monkeypatch.setattr(PckCertificate, "__init__", counted)
     for name in ("read-once-1", "read-once-2"):  # new platforms: their chains are read now
         quote = intel.sgx_platform(name=name).quote(b"")
         response = attest(server, "/attest/SgxEnclave", {"quote": b64url(quote)})

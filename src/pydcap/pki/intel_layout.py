@@ -5,10 +5,11 @@ Anything laid out otherwise goes to ``PckCertificate.from_pem``, which reads the
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 from pydcap.lazy import remember
 from pydcap.pki.certs import pem_der
-from pydcap.pki.pck import PckCertificate
+from pydcap.pki.pck import PckCertificate, read_standard_layout
 
 # The fixed parts of the layout, as DER.
 _VERSION_3 = bytes.fromhex("a003020102")  # [0] { INTEGER 2 }
@@ -39,7 +40,9 @@ def read_pck(block: bytes, issuer: bytes) -> PckCertificate:
     encoded = pem_der(block)
     known = None if encoded is None else intel_layout(encoded, issuer)
     if encoded is not None and known is not None:
-        return PckCertificate(None, encoded, known)
+        extensions = cast(dict[bytes, bytes], known["_extensions"])
+        sgx = read_standard_layout(extensions[_SGX_OID][15:])  # the value after its OID and OCTET STRING header
+        return PckCertificate(None, encoded, known, sgx)
     cert = PckCertificate.from_pem(block)
     remember(_SUBJECTS, cert.subject_raw, True, 64)
     return cert

@@ -81,10 +81,15 @@ class PckCertificate(Certificate):
     __slots__ = ("sgx",)
 
     def __init__(
-        self, cert: x509.Certificate | None, der: bytes | None = None, known: Mapping[str, object] | None = None
+        self,
+        cert: x509.Certificate | None,
+        der: bytes | None = None,
+        known: Mapping[str, object] | None = None,
+        sgx: SgxExtension | None = None,
     ) -> None:
+        """``sgx``: its SGX extension, when already read."""
         super().__init__(cert, der, known)
-        self.sgx = parse_sgx_extension(self)
+        self.sgx = parse_sgx_extension(self) if sgx is None else sgx
 
     @classmethod
     def from_certificate(cls, cert: Certificate) -> PckCertificate:
