@@ -47,7 +47,7 @@ class Certificate:
 
     def __init__(self, cert: _X509 | None, der: bytes | None = None, known: Mapping[str, object] | None = None) -> None:
         """``cert``: ``cryptography``'s reading of it, or None with ``der`` and ``known`` given (a certificate read
-        without ``cryptography``, as ``pck.read_intel_layout`` reads one). ``known``: values already read from this
+        without ``cryptography``, as ``intel_layout.read_pck`` reads one). ``known``: values already read from this
         same certificate (another ``Certificate``'s, or that reader's), reused."""
         if cert is not None:
             self.__dict__["x509"] = cert
@@ -63,7 +63,7 @@ class Certificate:
     @computed_once
     def x509(self) -> _X509:
         """``cryptography``'s reading of the DER, made when first asked for (a certificate read by
-        ``pck.read_intel_layout`` has none until then)."""
+        ``intel_layout.read_pck`` has none until then)."""
         return x509.load_der_x509_certificate(self.der)
 
     @computed_once
