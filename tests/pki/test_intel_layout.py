@@ -18,39 +18,43 @@ from pydcap.pki import PckCertificate
 from pydcap.pki.certs import Certificate, pem_der, split_pem_chain
 from pydcap.pki.intel_layout import intel_layout, read_pck
 from pydcap.sim import SimulatedIntel
+from tests.support.edits import edited
 from tests.support.testdata import REAL, require_testdata
 
 _VALUES = ("_signed_part", "issuer_raw", "subject_raw", "public_key_bytes", "_extensions")
 _READ_LATER = ("not_before", "not_after", "serial_number", "signature")
+CAS = ("processor", "platform")
 
 
 def _pem(encoded: bytes) -> bytes:
     return b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(encoded) + b"-----END CERTIFICATE-----"
 
 
-def _certificates() -> list[tuple[str, bytes, bytes]]:
-    """(what, PCK certificate DER, its issuer's Name): the real bundles' and the simulated Intel's, of both CAs."""
-    found = []
-    for bundle in REAL:
-        pem = Quote.parse(bundle.quote).pck_chain_pem
-        assert pem is not None
-        leaf, ca, _root = split_pem_chain(pem)
-        found.append((bundle.name, pem_der(leaf) or b"", Certificate.from_pem(ca).subject_raw))
-    intel = SimulatedIntel(seed=53)
-    for ca in ("processor", "platform"):
-        platform = intel.sgx_platform(name=ca, ca=ca)
-        leaf, issuer, _root = split_pem_chain(platform.pck_chain_pem)
-        found.append((f"simulated {ca}", pem_der(leaf) or b"", Certificate.from_pem(issuer).subject_raw))
-    return found
+def _leaf_and_issuer(chain: bytes) -> tuple[bytes, bytes]:
+    """A PCK chain's PCK certificate (DER) and its issuer's Name, its subject read once by the general reader (as
+    ``intel_layout`` needs)."""
+    leaf, ca, _root = split_pem_chain(chain)
+    issuer = Certificate.from_pem(ca).subject_raw
+    read_pck(leaf, issuer)
+    return pem_der(leaf) or b"", issuer
+
+
+def _simulated(seed: int) -> list[tuple[str, bytes, bytes]]:
+    """(what, PCK certificate DER, its issuer's Name) from the simulated Intel, of both CAs."""
+    intel = SimulatedIntel(seed=seed)
+    return [(f"simulated {ca}", *_leaf_and_issuer(intel.sgx_platform(name=ca, ca=ca).pck_chain_pem)) for ca in CAS]
 
 
 @pytest.fixture(scope="module")
 def certificates() -> list[tuple[str, bytes, bytes]]:
+    """The real bundles' PCK certificates and simulated ones."""
     require_testdata()
-    found = _certificates()
-    for _what, encoded, issuer in found:  # the general reader has read each subject Name once
-        read_pck(_pem(encoded), issuer)
-    return found
+    found = []
+    for bundle in REAL:
+        pem = Quote.parse(bundle.quote).pck_chain_pem
+        assert pem is not None
+        found.append((bundle.name, *_leaf_and_issuer(pem)))
+    return found + _simulated(53)
 
 
 def _general(encoded: bytes) -> dict[str, Any] | None:
@@ -66,21 +70,20 @@ def _general(encoded: bytes) -> dict[str, Any] | None:
 
 def test_every_intel_pck_certificate_is_in_the_layout(certificates: list[tuple[str, bytes, bytes]]) -> None:
     for what, encoded, issuer in certificates:
-        assert intel_layout(encoded, issuer) == _general(encoded), what
+        read = intel_layout(encoded, issuer)
+        assert read is not None and read == _general(encoded), what
         fast, general = read_pck(_pem(encoded), issuer), PckCertificate.from_pem(_pem(encoded))
         assert "x509" not in fast.__dict__, what  # read without cryptography
         assert (fast.sgx, fast.ca_type, fast.missing_extensions) == (general.sgx, general.ca_type, ()), what
         assert fast.x509.serial_number == general.serial_number  # cryptography's reading, when asked for
 
 
-def test_only_a_named_issuer_and_a_subject_read_before_are_taken() -> None:
-    require_testdata()
-    _what, encoded, issuer = _certificates()[0]
+def test_only_a_named_issuer_and_a_subject_read_before_are_taken(simulated_pcks: list[tuple[bytes, bytes]]) -> None:
+    encoded, issuer = simulated_pcks[0]
     subject = Certificate.from_pem(_pem(encoded)).subject_raw
-    assert intel_layout(encoded, issuer[:-1] + b"X") is None
-    read_pck(_pem(encoded), issuer)
     assert intel_layout(encoded, issuer) is not None
-    assert intel_layout(encoded.replace(subject, subject[:-1] + b"X"), issuer) is None  # a Name not seen
+    assert intel_layout(encoded, issuer[:-1] + b"X") is None
+    assert intel_layout(encoded.replace(subject, subject[:-1] + b"X"), issuer) is None  # a Name not read before
 
 
 def _mutants(encoded: bytes, rng: random.Random) -> list[bytes]:
@@ -119,14 +122,7 @@ def test_what_the_layout_takes_the_general_reader_reads_alike(certificates: list
 
 @pytest.fixture(scope="module")
 def simulated_pcks() -> list[tuple[bytes, bytes]]:
-    """Simulated PCK certificates of both CAs, DER, with their issuers' Names (their subjects read once)."""
-    intel = SimulatedIntel(seed=59)
-    out = []
-    for ca in ("processor", "platform"):
-        leaf, issuer, _root = split_pem_chain(intel.sgx_platform(name=ca, ca=ca).pck_chain_pem)
-        out.append((pem_der(leaf) or b"", Certificate.from_pem(issuer).subject_raw))
-        read_pck(leaf, out[-1][1])
-    return out
+    return [(encoded, issuer) for _what, encoded, issuer in _simulated(59)]
 
 
 @given(st.data())
@@ -135,20 +131,11 @@ def test_random_edits_are_read_alike_or_declined(
     simulated_pcks: list[tuple[bytes, bytes]], data: st.DataObject
 ) -> None:
     """Bytes set, inserted or removed anywhere, one to three times."""
-    certificate = data.draw(st.sampled_from(simulated_pcks))
-    encoded, issuer = bytearray(certificate[0]), certificate[1]
-    for _ in range(data.draw(st.integers(1, 3))):
-        at = data.draw(st.integers(0, len(encoded) - 1))
-        kind = data.draw(st.sampled_from(["set", "insert", "delete"]))
-        if kind == "set":
-            encoded[at] = data.draw(st.integers(0, 255))
-        elif kind == "insert":
-            encoded.insert(at, data.draw(st.integers(0, 255)))
-        else:
-            del encoded[at]
-    fast = intel_layout(bytes(encoded), issuer)
+    encoded, issuer = data.draw(st.sampled_from(simulated_pcks))
+    encoded = edited(encoded, data)
+    fast = intel_layout(encoded, issuer)
     if fast is not None:
-        assert fast == _general(bytes(encoded))
+        assert fast == _general(encoded)
 
 
 def test_a_certificate_the_layout_declines_is_read_or_refused_as_before(
