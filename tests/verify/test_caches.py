@@ -14,6 +14,7 @@ from cryptography.x509.oid import ExtensionOID
 
 from pydcap import Quote, Verifier
 from pydcap.pki.certs import split_pem_chain
+from pydcap.pki.pck import PckCertificate
 from pydcap.pki.trust import TrustRoot
 from pydcap.sim import SCENARIOS, SimulatedIntel
 from pydcap.sim.fleet import Fleet, make_fleet
@@ -180,6 +181,26 @@ def test_a_chain_on_known_ca_certificates_is_checked_as_a_new_one() -> None:
         assert fresh.failure == failure, what
         assert Verifier(trusted_root=intel.trust_root).appraise(quote, collateral, at=AT).to_dict() == fresh.to_dict()
         assert shared.appraise(quote, collateral, at=AT).to_dict() == fresh.to_dict(), what
+
+
+def test_a_pck_certificate_on_known_ca_certificates_is_read_in_intels_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a verifier knows a chain's CA certificates, and a PCK certificate with the same subject has been read on
+    them, the next platform's (Intel's layout) is read without the general reader, to the verdict a new verifier
+    gives."""
+    intel = SimulatedIntel(seed=43)
+    shared = Verifier(trusted_root=intel.trust_root)
+    platforms = [intel.sgx_platform(name=name) for name in ("first", "second", "third")]
+    general: list[bytes] = []
+    read = PckCertificate.from_pem.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(PckCertificate, "from_pem", classmethod(lambda cls, pem: general.append(pem) or read(cls, pem)))
+    verdicts = [shared.appraise(p.quote(), intel.collateral_for(p), at=AT) for p in platforms[:2]]
+    general.clear()  # the second's was read in full if no PCK certificate with its subject had been read before
+    verdicts.append(shared.appraise(platforms[2].quote(), intel.collateral_for(platforms[2]), at=AT))
+    assert not general
+    monkeypatch.undo()
+    for platform, verdict in zip(platforms, verdicts, strict=True):
+        fresh = Verifier(trusted_root=TrustRoot.from_pem(intel.root_pem))
+        assert verdict.to_dict() == fresh.appraise(platform.quote(), intel.collateral_for(platform), at=AT).to_dict()
 
 
 def test_pinned_ca_certificates_once_checked_are_known_to_every_verifier_with_that_root() -> None:
