@@ -67,13 +67,10 @@ def object_members(text: bytes) -> dict[str, tuple[bytes, Any]] | None:
     value's exact bytes and the value ``json`` reads from them; None when ``text`` is anything else (whitespace
     between members, a name with an escape, a name twice, not an object, not JSON, or a float anywhere: Intel's
     documents have none), for a slower reader to judge."""
-    readers = _msgspec()
-    if readers is None or not _shallow(text):
+    found = _raw_members(text)
+    if found is None:
         return None
-    _, read_members, read_any, _ = readers
-    raw = _raw_members(read_members, text)
-    if raw is None:
-        return None
+    raw, read_any = found
     members = {}
     for name, value in raw.items():
         try:
@@ -87,22 +84,24 @@ def compact_object(text: bytes) -> dict[str, Any] | None:
     """The value ``json`` reads from ``text`` when ``object_members`` would read it (a compact object, names without
     escapes and given once, no float anywhere), read whole; None otherwise. For a caller that needs the values, not
     each member's bytes."""
-    readers = _msgspec()
-    if readers is None or not _shallow(text):
-        return None
-    _, read_members, read_any, _ = readers
-    if _raw_members(read_members, text) is None:
+    found = _raw_members(text)
+    if found is None:
         return None
     try:
-        value: dict[str, Any] = read_any(text)
+        value: dict[str, Any] = found[1](text)
     except (ValueError, RecursionError):
         return None
     return value
 
 
-def _raw_members(read_members: Callable[[Any], dict[str, Any]], text: bytes) -> dict[str, Any] | None:
-    """The members of ``text``, each as msgspec's raw value, when ``text`` is a compact object with names written
-    without escapes and given once; None otherwise."""
+def _raw_members(text: bytes) -> tuple[dict[str, Any], Callable[[Any], Any]] | None:
+    """The members of ``text``, each as msgspec's raw value, and msgspec's reader of any value, when ``text`` is a
+    compact object with names written without escapes and given once, not nested too deep; None otherwise (or
+    without msgspec)."""
+    readers = _msgspec()
+    if readers is None or not _shallow(text):
+        return None
+    _, read_members, read_any, _ = readers
     try:
         raw = read_members(text)
     except (ValueError, RecursionError):
@@ -112,7 +111,7 @@ def _raw_members(read_members: Callable[[Any], dict[str, Any]], text: bytes) -> 
     size = 1 + len(raw)
     for name, value in raw.items():
         size += len(name.encode("utf-8")) + 3 + len(value)
-    return raw if size == len(text) else None
+    return (raw, read_any) if size == len(text) else None
 
 
 def written_as(value: Any, text: bytes) -> bool:

@@ -112,14 +112,15 @@ class SignedDocument:
         document ``parse`` reads back to the same body."""
         text = _text(body, part).strip(_WS)
         encoded = text.encode("utf-8")
-        compact = compact_object(encoded)
-        values = compact if compact is not None else {}
-        if compact is None:
+        values = compact_object(encoded)
+        float_free = values is not None
+        if values is None:
+            values = {}
             top_level_spans(text, part, values)
         _require_unicode(encoded, values, part)
         document = cls(body_key, encoded, _signature(signature_hex, part))
         document.__dict__["parsed_body"] = values  # what json.loads(body) gives (no member twice): read once
-        document.__dict__[_FLOAT_FREE] = compact is not None
+        document.__dict__[_FLOAT_FREE] = float_free
         return document
 
     def to_bytes(self) -> bytes:
