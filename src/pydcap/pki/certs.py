@@ -118,10 +118,12 @@ class Certificate:
         return tuple(name for oid, name in REQUIRED_EXTENSIONS.items() if oid not in present)
 
     @classmethod
-    def from_pem(cls, pem: bytes) -> Self:
+    def from_pem(cls, pem: bytes, encoded: bytes | None = None) -> Self:
         """One PEM certificate. A single BEGIN/END block is decoded here, without ``cryptography``'s PEM reader
-        (which would cost more than parsing the DER); anything else is left to that reader."""
-        encoded = pem_der(pem)
+        (which would cost more than parsing the DER); anything else is left to that reader. ``encoded``: what
+        ``pem_der(pem)`` gave, when the caller has decoded it already."""
+        if encoded is None:
+            encoded = pem_der(pem)
         try:
             if encoded is None:
                 cert = cls(x509.load_pem_x509_certificate(pem))

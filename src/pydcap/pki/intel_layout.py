@@ -43,7 +43,7 @@ def read_pck(block: bytes, issuer: bytes) -> PckCertificate:
         extensions = cast(dict[bytes, bytes], known["_extensions"])
         sgx = read_standard_layout(extensions[_SGX_OID][15:])  # the value after its OID and OCTET STRING header
         return PckCertificate(None, encoded, known, sgx)
-    cert = PckCertificate.from_pem(block)
+    cert = PckCertificate.from_pem(block, encoded)
     remember(_SUBJECTS, cert.subject_raw, True, 64)
     return cert
 
