@@ -192,7 +192,9 @@ def test_a_pck_certificate_on_known_ca_certificates_is_read_in_intels_layout(mon
     platforms = [intel.sgx_platform(name=name) for name in ("first", "second", "third")]
     general: list[bytes] = []
     read = PckCertificate.from_pem.__func__  # type: ignore[attr-defined]
-    monkeypatch.setattr(PckCertificate, "from_pem", classmethod(lambda cls, pem: general.append(pem) or read(cls, pem)))
+    monkeypatch.setattr(
+        PckCertificate, "from_pem", classmethod(lambda cls, pem, *rest: general.append(pem) or read(cls, pem, *rest))
+    )
     verdicts = [shared.appraise(p.quote(), intel.collateral_for(p), at=AT) for p in platforms[:2]]
     general.clear()  # the second's was read in full if no PCK certificate with its subject had been read before
     verdicts.append(shared.appraise(platforms[2].quote(), intel.collateral_for(platforms[2]), at=AT))
