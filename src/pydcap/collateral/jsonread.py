@@ -67,37 +67,6 @@ def object_members(text: bytes) -> dict[str, tuple[bytes, Any]] | None:
     value's exact bytes and the value ``json`` reads from them; None when ``text`` is anything else (whitespace
     between members, a name with an escape, a name twice, not an object, not JSON, or a float anywhere: Intel's
     documents have none), for a slower reader to judge."""
-    found = _raw_members(text)
-    if found is None:
-        return None
-    raw, read_any = found
-    members = {}
-    for name, value in raw.items():
-        try:
-            members[name] = (bytes(value), read_any(value))
-        except (ValueError, RecursionError):
-            return None
-    return members
-
-
-def compact_object(text: bytes) -> dict[str, Any] | None:
-    """The value ``json`` reads from ``text`` when ``object_members`` would read it (a compact object, names without
-    escapes and given once, no float anywhere), read whole; None otherwise. For a caller that needs the values, not
-    each member's bytes."""
-    found = _raw_members(text)
-    if found is None:
-        return None
-    try:
-        value: dict[str, Any] = found[1](text)
-    except (ValueError, RecursionError):
-        return None
-    return value
-
-
-def _raw_members(text: bytes) -> tuple[dict[str, Any], Callable[[Any], Any]] | None:
-    """The members of ``text``, each as msgspec's raw value, and msgspec's reader of any value, when ``text`` is a
-    compact object with names written without escapes and given once, not nested too deep; None otherwise (or
-    without msgspec)."""
     readers = _msgspec()
     if readers is None or not _shallow(text):
         return None
@@ -108,10 +77,30 @@ def _raw_members(text: bytes) -> tuple[dict[str, Any], Callable[[Any], Any]] | N
         return None
     # Every byte accounted for: braces, commas, quoted names (no escape), colons and values. A name written with an
     # escape takes more bytes than it has, and a member given twice more than the one kept: either makes text longer.
-    size = 1 + len(raw)
+    if 1 + len(raw) + sum(len(name.encode("utf-8")) + 3 + len(value) for name, value in raw.items()) != len(text):
+        return None
+    members = {}
     for name, value in raw.items():
-        size += len(name.encode("utf-8")) + 3 + len(value)
-    return (raw, read_any) if size == len(text) else None
+        try:
+            members[name] = (bytes(value), read_any(value))
+        except (ValueError, RecursionError):
+            return None
+    return members
+
+
+def compact_object(text: bytes) -> dict[str, Any] | None:
+    """The object ``json`` reads from ``text`` when ``text`` is exactly what ``written_as`` vouches for: what
+    ``json.dumps(value, separators=(",", ":"), ensure_ascii=False)`` writes for it (so no whitespace, no escape, no
+    member given twice and no float, as in everything Intel serves); None otherwise, for a slower reader to judge.
+    Read in one pass, then written back and compared."""
+    readers = _msgspec()
+    if readers is None or b"\\" in text or not _shallow(text):
+        return None
+    try:
+        value = readers[2](text)
+    except (ValueError, RecursionError):
+        return None
+    return value if type(value) is dict and written_as(value, text) else None
 
 
 def written_as(value: Any, text: bytes) -> bool:

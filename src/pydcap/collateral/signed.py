@@ -113,14 +113,15 @@ class SignedDocument:
         text = _text(body, part).strip(_WS)
         encoded = text.encode("utf-8")
         values = compact_object(encoded)
-        float_free = values is not None
+        compact = values is not None
         if values is None:
             values = {}
             top_level_spans(text, part, values)
         _require_unicode(encoded, values, part)
         document = cls(body_key, encoded, _signature(signature_hex, part))
         document.__dict__["parsed_body"] = values  # what json.loads(body) gives (no member twice): read once
-        document.__dict__[_FLOAT_FREE] = float_free
+        if compact:  # the body is what re-serialising its values writes: known now, not computed again
+            document.__dict__["compact_body"] = encoded
         return document
 
     def to_bytes(self) -> bytes:
