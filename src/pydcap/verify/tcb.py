@@ -7,6 +7,7 @@ twice (launch TCB and current TCB).
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 from pydcap.collateral.enclave_identity import EnclaveIdentity, IdentityTcbLevel
@@ -46,7 +47,8 @@ class TcbEvaluation:
 
 
 def _all_ge(values: tuple[int, ...] | bytes, minimums: tuple[int, ...], start: int = 0) -> bool:
-    return all(values[i] >= minimums[i] for i in range(start, 16))
+    """Whether each of the 16 SVNs in ``values`` from ``start`` on reaches its minimum."""
+    return all(map(operator.ge, values[start:16], minimums[start:16]))
 
 
 def platform_level(tcb_info: TcbInfo, components: tuple[int, ...], pce_svn: int, tee_tcb_svn: bytes | None) -> TcbLevel:
