@@ -33,6 +33,7 @@ from pydcap.pccs.errors import PccsError
 from pydcap.pccs.service import PccsService
 from pydcap.pki import Certificate, PckCertificate, RevocationList, TrustRoot, native
 from pydcap.pki.certs import pem_der, split_pem_chain
+from pydcap.pki.crl import _intel_layout as crl_layout
 from pydcap.pki.intel_layout import intel_layout, read_pck
 from pydcap.quote import Quote
 from pydcap.sources.models import CollateralRequest
@@ -133,6 +134,8 @@ def certificate(data: bytes) -> None:
 
 
 def crl(data: bytes) -> None:
+    """A CRL in any encoding; what the one pass over Intel's layout reads of it, ``cryptography``'s accessors read
+    alike (a fresh reading through them, which must not fail)."""
     try:
         parsed = RevocationList.parse(data)
         _ = parsed.issuer_cn, parsed.crl_number, parsed.has_authority_key_identifier, len(parsed.x509)
@@ -140,6 +143,10 @@ def crl(data: bytes) -> None:
         _ = parsed.is_signed_by(root), parsed.revokes(root)
     except FormatError:
         return
+    read = crl_layout(parsed.der)
+    general = RevocationList(parsed.x509, parsed.der)
+    if read is not None and any(getattr(general, name) != value for name, value in read.items()):
+        raise AssertionError(f"Intel's CRL layout read what the accessors read otherwise: {read}")
 
 
 def tcb_info(data: bytes) -> None:

@@ -48,7 +48,11 @@ class RevocationList:
         der_bytes = crl_der(data)
         try:
             crl = cls(x509.load_der_x509_crl(der_bytes), der_bytes)
-            # Read the lazily parsed parts now, so that later access cannot fail.
+            # Read the lazily parsed parts now, so that later access cannot fail: in one pass over a CRL laid out as
+            # Intel issues them, else one by one.
+            values = _intel_layout(der_bytes)
+            if values is not None:
+                crl.__dict__.update(values)
             _ = crl.issuer_raw, crl.this_update, crl.next_update, crl.crl_number, crl.has_authority_key_identifier
         except (ValueError, x509.InvalidVersion, x509.DuplicateExtension, UnsupportedAlgorithm) as exc:
             # cryptography's own errors for a CRL of an unknown version, with an extension twice, or with an
@@ -125,3 +129,58 @@ class RevocationList:
             return self.x509.is_signature_valid(issuer.public_key)
         except (InvalidSignature, UnsupportedAlgorithm, CertificateFormatError, ValueError, TypeError):
             return False
+
+
+# Intel's CRLs: version 2 and ecdsa-with-SHA256, the issuer, two UTCTimes, the revoked certificates if any, then
+# exactly two extensions, none critical: the CRL number, then the authority key identifier (a 20-byte key identifier).
+_V2_ECDSA_SHA256 = bytes.fromhex("020101") + der.ECDSA_SHA256  # INTEGER 1 (version 2), then the algorithm
+_CRL_NUMBER = bytes.fromhex("0603551d1404")  # inside its SEQUENCE: OID, then the OCTET STRING's short length
+
+
+def _intel_layout(d: bytes) -> dict[str, object] | None:
+    """What ``parse`` reads through ``cryptography`` (the signed part, issuer, dates, CRL number, authority key
+    identifier), read in one pass over a CRL ``cryptography`` has loaded when it is laid out exactly as Intel issues
+    them; None for any other layout, which the accessors then read. What it takes ``cryptography`` reads alike: the
+    extensions are two, of two OIDs, each value well-formed DER (the CRL number a positive INTEGER in its shortest
+    form), and the dates valid UTCTimes (a test compares both readings)."""
+    try:
+        tag, start, end = der.header(d, 0, len(d))
+        if tag != der.TAG_SEQUENCE or end != len(d):
+            return None
+        tag, pos, tbs_end = der.header(d, start, end)
+        if tag != der.TAG_SEQUENCE or d[pos : pos + 15] != _V2_ECDSA_SHA256:
+            return None
+        tag, name_start, name_end = der.header(d, pos + 15, tbs_end)
+        if tag != der.TAG_SEQUENCE:
+            return None
+        pos = name_end + 30  # after both dates
+        if pos < tbs_end and d[pos] == der.TAG_SEQUENCE:  # the revoked certificates
+            pos = der.header(d, pos, tbs_end)[2]
+    except der.DerError:
+        return None
+    if d[name_end : name_end + 2] != der.UTC_TIME or d[name_end + 15 : name_end + 17] != der.UTC_TIME:
+        return None
+    this_update, next_update = (
+        der.utc_time(d[name_end + 2 : name_end + 15]),
+        der.utc_time(d[name_end + 17 : name_end + 30]),
+    )
+    # [0] { SEQUENCE { SEQUENCE { CRL number }, SEQUENCE { AKI } } }, to the end of the signed part; short lengths.
+    n = d[pos + 14] if pos + 15 < tbs_end else 0
+    number = d[pos + 15 : pos + 15 + n]
+    if this_update is None or next_update is None or not 1 <= n <= 20 or len(number) != n or number[0] & 0x80:
+        return None
+    if n > 1 and number[0] == 0 and number[1] < 0x80:  # not in its shortest form
+        return None
+    size = n + 44  # both extensions
+    expected = bytes((0xA0, size + 2, der.TAG_SEQUENCE, size, der.TAG_SEQUENCE, n + 9)) + _CRL_NUMBER
+    expected += bytes((n + 2, der.TAG_INTEGER, n)) + number + der.AKI_KEY_ID
+    if d[pos : pos + len(expected)] != expected or pos + len(expected) + 20 != tbs_end:
+        return None
+    return {
+        "_tbs": d[start:tbs_end],
+        "issuer_raw": d[name_start:name_end],
+        "this_update": this_update,
+        "next_update": next_update,
+        "crl_number": int.from_bytes(number, "big"),
+        "has_authority_key_identifier": True,
+    }

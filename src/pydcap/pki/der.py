@@ -1,8 +1,12 @@
-"""A minimal, strict DER reader for the few structures ``cryptography`` leaves opaque (the SGX extension)."""
+"""A minimal, strict DER reader for the few structures ``cryptography`` leaves opaque (the SGX extension), and for
+the layouts read without it (``intel_layout``, ``crl``)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import NamedTuple
+
+from pydcap.lazy import remember
 
 TAG_BOOLEAN = 0x01
 TAG_INTEGER = 0x02
@@ -10,6 +14,11 @@ TAG_OCTET_STRING = 0x04
 TAG_OID = 0x06
 TAG_ENUMERATED = 0x0A
 TAG_SEQUENCE = 0x30
+
+# Fixed parts of Intel's certificates and CRLs, as DER, for the layouts read by comparing bytes.
+ECDSA_SHA256 = bytes.fromhex("300a06082a8648ce3d040302")  # AlgorithmIdentifier { ecdsa-with-SHA256 }
+UTC_TIME = bytes.fromhex("170d")  # a UTCTime's header: 13 characters
+AKI_KEY_ID = bytes.fromhex("301f0603551d23041830168014")  # authority key identifier extension, then its 20-byte key ID
 
 
 class DerError(ValueError):
@@ -176,3 +185,30 @@ def encode_oid(dotted: str) -> bytes:
             rest >>= 7
         out.extend(reversed(chunk))
     return bytes(out)
+
+
+_UTC_TIMES: dict[bytes, int] = {}  # UTCTime values read, by their 13 characters
+
+
+def utc_time(raw: bytes) -> int | None:
+    """A UTCTime's 13 characters (YYMMDDHHMMSSZ, years 1950-2049) as unix seconds, as ``cryptography`` reads them;
+    None when not a valid time. Remembered: certificates and CRLs of one issuer share a handful of times."""
+    found = _UTC_TIMES.get(raw)
+    if found is None:
+        if len(raw) != 13 or raw[12] != 0x5A or not raw[:12].isdigit():
+            return None
+        year = int(raw[:2])
+        try:
+            moment = datetime(
+                year + (1900 if year >= 50 else 2000),
+                int(raw[2:4]),
+                int(raw[4:6]),
+                int(raw[6:8]),
+                int(raw[8:10]),
+                int(raw[10:12]),
+                tzinfo=UTC,
+            )
+        except ValueError:
+            return None
+        found = remember(_UTC_TIMES, raw, int(moment.timestamp()), 4096)
+    return found

@@ -4,33 +4,29 @@ Anything laid out otherwise goes to ``PckCertificate.from_pem``, which reads the
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import cast
 
 from pydcap.lazy import remember
+from pydcap.pki import der
 from pydcap.pki.certs import pem_der
 from pydcap.pki.pck import PckCertificate, read_standard_layout
 
 # The fixed parts of the layout, as DER.
 _VERSION_3 = bytes.fromhex("a003020102")  # [0] { INTEGER 2 }
-_ECDSA_SHA256 = bytes.fromhex("300a06082a8648ce3d040302")  # AlgorithmIdentifier { ecdsa-with-SHA256 }
 _VALIDITY = bytes.fromhex("301e170d")  # SEQUENCE { UTCTime of 13 characters, ... }
-_UTC_TIME = bytes.fromhex("170d")
 _P256_KEY = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")  # then the 65-byte point
-_AKI = bytes.fromhex("301f0603551d23041830168014")  # then the 20-byte key identifier
 _CRL_DP = bytes.fromhex("0603551d1f04")  # inside its SEQUENCE: OID, then the OCTET STRING's short length
 _SKI = bytes.fromhex("301d0603551d0e04160414")  # then the 20-byte key identifier
 _KEY_USAGE = bytes.fromhex("300e0603551d0f0101ff0404030206c0")  # critical: digitalSignature, nonRepudiation
 _BASIC_CONSTRAINTS = bytes.fromhex("300c0603551d130101ff04023000")  # critical: not a CA
 _SGX = bytes.fromhex("06092a864886f84d010d010482")  # inside its SEQUENCE: OID, then the OCTET STRING's long length
 # The extensions' OIDs, as ``der.elements_by_oid`` keys them.
-_AKI_OID, _CRL_DP_OID, _SKI_OID = _AKI[4:7], _CRL_DP[2:5], _SKI[4:7]
+_AKI_OID, _CRL_DP_OID, _SKI_OID = der.AKI_KEY_ID[4:7], _CRL_DP[2:5], _SKI[4:7]
 _KEY_USAGE_OID, _BASIC_CONSTRAINTS_OID, _SGX_OID = _KEY_USAGE[4:7], _BASIC_CONSTRAINTS[4:7], _SGX[2:11]
 
 # Subject Names (their DER content) that ``cryptography`` has read in a PCK certificate: the layout takes a Name's
 # bytes as they are, so only one that the general reader has accepted before.
 _SUBJECTS: dict[bytes, bool] = {}
-_TIMES: dict[bytes, int] = {}  # UTCTime values read, by their 13 characters
 
 
 def read_pck(block: bytes, issuer: bytes) -> PckCertificate:
@@ -65,15 +61,15 @@ def intel_layout(d: bytes, issuer: bytes) -> dict[str, object] | None:
         serial = d[15:p]
         if serial[0] & 0x80 or (size > 1 and serial[0] == 0 and serial[1] < 0x80):  # negative, or not the shortest
             return None
-        if not d.startswith(_ECDSA_SHA256, p) or d[p + 12] != 0x30 or d[p + 13] != named or named >= 0x80:
+        if not d.startswith(der.ECDSA_SHA256, p) or d[p + 12] != 0x30 or d[p + 13] != named or named >= 0x80:
             return None
         p += 14
         if d[p : p + named] != issuer:
             return None
         p += named
-        if not d.startswith(_VALIDITY, p) or not d.startswith(_UTC_TIME, p + 17):
+        if not d.startswith(_VALIDITY, p) or not d.startswith(der.UTC_TIME, p + 17):
             return None
-        not_before, not_after = _utc_time(d[p + 4 : p + 17]), _utc_time(d[p + 19 : p + 32])
+        not_before, not_after = der.utc_time(d[p + 4 : p + 17]), der.utc_time(d[p + 19 : p + 32])
         p += 32
         if not_before is None or not_after is None or d[p] != 0x30 or d[p + 1] >= 0x80:
             return None
@@ -100,7 +96,12 @@ def intel_layout(d: bytes, issuer: bytes) -> dict[str, object] | None:
         aki = p + 8
         crl = aki + 33
         crl_end = crl + 2 + d[crl + 1]
-        if not d.startswith(_AKI, aki) or d[crl] != 0x30 or d[crl + 1] >= 0x80 or not d.startswith(_CRL_DP, crl + 2):
+        if (
+            not d.startswith(der.AKI_KEY_ID, aki)
+            or d[crl] != 0x30
+            or d[crl + 1] >= 0x80
+            or not d.startswith(_CRL_DP, crl + 2)
+        ):
             return None
         if d[crl + 8] != crl_end - crl - 9:
             return None
@@ -121,7 +122,7 @@ def intel_layout(d: bytes, issuer: bytes) -> dict[str, object] | None:
         ):
             return None
         # signatureAlgorithm, then BIT STRING { no unused bits, the signature } to the end
-        if not d.startswith(_ECDSA_SHA256, tbs_end) or d[tbs_end + 12] != 0x03 or d[tbs_end + 13] >= 0x80:
+        if not d.startswith(der.ECDSA_SHA256, tbs_end) or d[tbs_end + 12] != 0x03 or d[tbs_end + 13] >= 0x80:
             return None
         if tbs_end + 14 + d[tbs_end + 13] != n or d[tbs_end + 14] != 0:
             return None
@@ -145,26 +146,3 @@ def intel_layout(d: bytes, issuer: bytes) -> dict[str, object] | None:
         "serial_number": int.from_bytes(serial, "big"),
         "signature": d[tbs_end + 15 :],
     }
-
-
-def _utc_time(raw: bytes) -> int | None:
-    """A UTCTime's 13 characters (YYMMDDHHMMSSZ, years 1950-2049) as unix seconds; None when not a valid time."""
-    found = _TIMES.get(raw)
-    if found is None:
-        if len(raw) != 13 or raw[12] != 0x5A or not raw[:12].isdigit():
-            return None
-        year = int(raw[:2])
-        try:
-            moment = datetime(
-                year + (1900 if year >= 50 else 2000),
-                int(raw[2:4]),
-                int(raw[4:6]),
-                int(raw[6:8]),
-                int(raw[8:10]),
-                int(raw[10:12]),
-                tzinfo=UTC,
-            )
-        except ValueError:
-            return None
-        found = remember(_TIMES, raw, int(moment.timestamp()), 4096)
-    return found
