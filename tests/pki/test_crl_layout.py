@@ -22,7 +22,7 @@ from pydcap.pki import crl as crl_module
 from pydcap.pki import der
 from pydcap.pki.crl import RevocationList
 from pydcap.sim import SimulatedIntel
-from tests.support.edits import edited
+from tests.support.edits import edited, mutants
 from tests.support.testdata import NEGATIVE, REAL, require_testdata
 
 _VALUES = ("_tbs", "issuer_raw", "this_update", "next_update", "crl_number", "has_authority_key_identifier")
@@ -156,23 +156,6 @@ def test_a_crl_number_not_in_its_shortest_form_is_left_to_the_accessors() -> Non
         RevocationList.parse(padded)
 
 
-def _mutants(encoded: bytes, rng: random.Random) -> list[bytes]:
-    """Every byte changed three ways, the dates' characters each replaced, truncations."""
-    out = []
-    for at in range(len(encoded)):
-        for value in {encoded[at] ^ 0x01, encoded[at] ^ 0x80, rng.randrange(256)}:
-            out.append(encoded[:at] + bytes([value]) + encoded[at + 1 :])
-    times = [at for at in range(len(encoded) - 15) if encoded[at : at + 2] == b"\x17\x0d"][:2]
-    for start in times:
-        for at in range(start + 2, start + 15):
-            for char in b"0123456789Z /+-":
-                out.append(encoded[:at] + bytes([char]) + encoded[at + 1 :])
-        for text in (b"240229000000Z", b"230229000000Z", b"491231235959Z", b"500101000000Z", b"241231235960Z"):
-            out.append(encoded[: start + 2] + text + encoded[start + 15 :])
-    out += [encoded[:cut] for cut in range(0, len(encoded), 5)]
-    return out
-
-
 def test_what_the_layout_takes_the_accessors_read_alike(crls: list[bytes]) -> None:
     """Some thousands of mutations of a root CA CRL, a PCK CRL with revoked certificates and a simulated one: of
     those ``cryptography`` loads (the only ones ``parse`` hands the layout), the layout either declines or reads
@@ -181,7 +164,7 @@ def test_what_the_layout_takes_the_accessors_read_alike(crls: list[bytes]) -> No
     chosen = [min(crls, key=len), max(crls, key=len), crls[-1]]
     taken = declined = 0
     for encoded in chosen:
-        for mutant in _mutants(encoded, rng):
+        for mutant in mutants(encoded, rng):
             if not _loads(mutant):
                 continue
             fast = crl_module._intel_layout(mutant)

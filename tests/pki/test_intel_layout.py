@@ -18,7 +18,7 @@ from pydcap.pki import PckCertificate
 from pydcap.pki.certs import Certificate, pem_der, split_pem_chain
 from pydcap.pki.intel_layout import intel_layout, read_pck
 from pydcap.sim import SimulatedIntel
-from tests.support.edits import edited
+from tests.support.edits import edited, mutants
 from tests.support.testdata import REAL, require_testdata
 
 _VALUES = ("_signed_part", "issuer_raw", "subject_raw", "public_key_bytes", "_extensions")
@@ -86,31 +86,13 @@ def test_only_a_named_issuer_and_a_subject_read_before_are_taken(simulated_pcks:
     assert intel_layout(encoded.replace(subject, subject[:-1] + b"X"), issuer) is None  # a Name not read before
 
 
-def _mutants(encoded: bytes, rng: random.Random) -> list[bytes]:
-    """Every byte changed three ways, the dates' characters each replaced, lengths off by one, truncations."""
-    out = []
-    for at in range(len(encoded)):
-        for value in {encoded[at] ^ 0x01, encoded[at] ^ 0x80, rng.randrange(256)}:
-            out.append(encoded[:at] + bytes([value]) + encoded[at + 1 :])
-    times = [at for at in range(len(encoded) - 15) if encoded[at : at + 2] == b"\x17\x0d"][:2]
-    for start in times:
-        for at in range(start + 2, start + 15):
-            for char in b"0123456789Z /:+-":
-                out.append(encoded[:at] + bytes([char]) + encoded[at + 1 :])
-        for text in (b"240229000000Z", b"230229000000Z", b"491231235959Z", b"500101000000Z", b"241231235960Z"):
-            out.append(encoded[: start + 2] + text + encoded[start + 15 :])
-    out += [encoded[:cut] for cut in range(0, len(encoded), 7)]
-    out += [encoded + b"\x00", encoded[:-1]]
-    return out
-
-
 def test_what_the_layout_takes_the_general_reader_reads_alike(certificates: list[tuple[str, bytes, bytes]]) -> None:
     """Some 4,000 mutations of each certificate: the layout either declines, or reads exactly what the general
     reader reads (which then never refuses the certificate)."""
     rng = random.Random(7)
     taken = declined = 0
     for what, encoded, issuer in certificates[:1] + certificates[-2:]:
-        for mutant in _mutants(encoded, rng):
+        for mutant in mutants(encoded, rng):
             fast = intel_layout(mutant, issuer)
             if fast is None:
                 declined += 1
