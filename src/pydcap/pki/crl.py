@@ -167,9 +167,9 @@ def _intel_layout(d: bytes) -> dict[str, object] | None:
     # [0] { SEQUENCE { SEQUENCE { CRL number }, SEQUENCE { AKI } } }, to the end of the signed part; short lengths.
     n = d[pos + 14] if pos + 15 < tbs_end else 0
     number = d[pos + 15 : pos + 15 + n]
-    if this_update is None or next_update is None or not 1 <= n <= 20 or len(number) != n or number[0] & 0x80:
+    if this_update is None or next_update is None or not 1 <= n <= 20 or len(number) != n:
         return None
-    if n > 1 and number[0] == 0 and number[1] < 0x80:  # not in its shortest form
+    if not der.unsigned_integer(number):  # negative, or not in its shortest form
         return None
     size = n + 44  # both extensions
     expected = bytes((0xA0, size + 2, der.TAG_SEQUENCE, size, der.TAG_SEQUENCE, n + 9)) + _CRL_NUMBER

@@ -62,6 +62,11 @@ def decode_integer(value: bytes) -> int:
     return int.from_bytes(value, "big", signed=True)
 
 
+def unsigned_integer(value: bytes) -> bool:
+    """Whether ``value``, an INTEGER's content, is a non-negative integer in DER's shortest form."""
+    return bool(value) and not value[0] & 0x80 and not (len(value) > 1 and value[0] == 0 and value[1] < 0x80)
+
+
 def decode_boolean(value: bytes) -> bool:
     if len(value) != 1:
         raise DerError("BOOLEAN must be one byte")

@@ -59,7 +59,7 @@ def intel_layout(d: bytes, issuer: bytes) -> dict[str, object] | None:
             return None
         p = 15 + size
         serial = d[15:p]
-        if serial[0] & 0x80 or (size > 1 and serial[0] == 0 and serial[1] < 0x80):  # negative, or not the shortest
+        if not der.unsigned_integer(serial):  # negative, or not in its shortest form
             return None
         if not d.startswith(der.ECDSA_SHA256, p) or d[p + 12] != 0x30 or d[p + 13] != named or named >= 0x80:
             return None
