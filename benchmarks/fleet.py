@@ -11,9 +11,10 @@ cold           a new ``Verifier`` and freshly parsed collateral for every quote 
 warm           one platform's quote again and again
 
 Every figure is CPU time (``time.process_time``), pydcap and dcap-qvl alternated in chunks of a few quotes,
-repeated over rounds: medians with the range over rounds. ECDSA checks are counted per quote; the floor is the
-rate if everything but those checks cost nothing (at ``cryptography``'s speed for one check); bytes per cached
-platform is what the verifier's caches keep per platform (``tracemalloc``, after first contact).
+repeated over rounds: medians with the range over rounds. ECDSA checks and the P-256 key objects made for them
+are counted per quote; the floor is the rate if everything but those cost nothing (at ``cryptography``'s speed for
+one check and for one key object from a point, each measured alone); bytes per cached platform is what the
+verifier's caches keep per platform (``tracemalloc``, after first contact).
 
 When the native accelerator is built (``make native``), "pydcap native" is a third contender, alternated with
 the other two (its own verifier; the accelerator switched on before each of its chunks and off before the
@@ -40,7 +41,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from measure import NATIVE, Spread, accelerator, alternated, ecdsa_rate, signature_checks
+from measure import NATIVE, EcdsaWork, Spread, accelerator, alternated, ecdsa_rate, ecdsa_work, key_rate
 from rich.console import Console
 from rich.table import Table
 
@@ -160,18 +161,20 @@ def memory_per_platform(bench: Bench, members: list[FleetMember]) -> tuple[float
     return grown / max(held - held_before, 1), held
 
 
-def checks_per_quote(bench: Bench, members: list[FleetMember]) -> dict[str, float]:
-    """ECDSA checks per quote in each workload, counted on the first 50 platforms; re-attesting after first
-    contact with all ``members``, in the same order, as the timed runs do."""
+def work_per_quote(bench: Bench, members: list[FleetMember]) -> dict[str, EcdsaWork]:
+    """ECDSA checks and key objects per quote in each workload, counted on the first 50 platforms; re-attesting
+    after first contact with all ``members``, in the same order, as the timed runs do; warm on a quote verified
+    just before, as the timed runs repeat one."""
     sample = members[:50]
     verifier = bench.verifier()
     first, again = bench.pydcap(verifier, "first"), bench.pydcap(verifier, "again")
-    out = {"first contact": signature_checks(lambda: [first(m) for m in sample]) / len(sample)}
+    out = {"first contact": ecdsa_work(lambda: [first(m) for m in sample]) / len(sample)}
     for member in members[len(sample) :]:
         first(member)
-    out["re-attesting"] = signature_checks(lambda: [again(m) for m in sample]) / len(sample)
-    out["cold"] = signature_checks(lambda: bench.pydcap_cold(sample[0]))
-    out["warm"] = signature_checks(lambda: first(members[-1]))
+    out["re-attesting"] = ecdsa_work(lambda: [again(m) for m in sample]) / len(sample)
+    out["cold"] = ecdsa_work(lambda: bench.pydcap_cold(sample[0]))
+    first(members[-1])
+    out["warm"] = ecdsa_work(lambda: first(members[-1]))
     return out
 
 
@@ -282,18 +285,21 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     for size in sizes:
         members = list(whole.members[:size])
-        checks = checks_per_quote(bench, members)
+        work = work_per_quote(bench, members)
         per_platform, held = memory_per_platform(bench, members)
         for workload, spread in fleet_rounds(bench, members, args.rounds, args.chunk, modes).items():
             rows.append(
-                {"workload": f"{workload} ({size:,})", "kind": workload, **spread, "checks": checks[workload]}
+                {"workload": f"{workload} ({size:,})", "kind": workload, **spread, "work": work[workload]}
                 | {"bytes_per_platform": per_platform, "platforms_cached": held}
             )
     for workload, spread in single_rounds(bench, list(whole.members[: sizes[0]]), args.rounds, modes).items():
-        rows.append({"workload": workload, "kind": workload, **spread, "checks": checks[workload]})
+        rows.append({"workload": workload, "kind": workload, **spread, "work": work[workload]})
     one_check = ecdsa_rate(pydcap.Quote.parse(whole.members[0].first).pck_chain_pem or b"")
+    one_key = key_rate()
     for row in rows:
-        row["floor"] = one_check / row["checks"] if row["checks"] else float("inf")
+        done: EcdsaWork = row.pop("work")
+        row["checks"], row["keys"] = done.checks, done.keys
+        row["floor"] = done.floor(one_check, one_key)
         row["floor_ratio"] = row["floor"] / row["dcap-qvl"].median
     digest, pydcap_wrong, qvl_wrong = check_verdicts(bench, list(whole.members[: sizes[0]]))
     native_digest = None
@@ -315,7 +321,8 @@ def main() -> int:
         title=f"Fleet: quote verifications per CPU second, median (range over {args.rounds} rounds); {versions}"
     )
     accelerated = ("pydcap native", "ratio native") if NATIVE in modes else ()
-    for col in ("workload", "dcap-qvl", "pydcap", "ratio", *accelerated, "goal", "ECDSA/quote", "floor ratio"):
+    columns = ("workload", "dcap-qvl", "pydcap", "ratio", *accelerated, "goal", "ECDSA/quote", "keys/quote")
+    for col in (*columns, "floor ratio"):
         table.add_column(col, justify="left" if col == "workload" else "right")
     table.add_column("bytes/cached platform", justify="right")
     for row in rows:
@@ -329,6 +336,7 @@ def main() -> int:
             *((row[NATIVE].rate(), row["ratio native"].ratio()) if accelerated else ()),
             f">= {goal}x" if goal else "",
             f"{row['checks']:.1f}",
+            f"{row['keys']:.1f}",
             f"{row['floor_ratio']:.2f}x",
             f"{memory:,.0f} ({row['platforms_cached']:,} cached)" if memory is not None else "",
         )
@@ -357,7 +365,8 @@ def main() -> int:
         same = "the same" if native_digest == digest else "DIFFERENT"
         console.print(f"pydcap native (PYDCAP_NATIVE=1, make native): verdicts digest {native_digest}, {same}")
     console.print(
-        f"one ECDSA check through cryptography: {1e6 / one_check:.0f} us; done in {time.monotonic() - started:.0f} s"
+        f"through cryptography, one ECDSA check: {1e6 / one_check:.0f} us, one P-256 key object from a point: "
+        f"{1e6 / one_key:.1f} us; done in {time.monotonic() - started:.0f} s"
     )
     return 0
 

@@ -1,6 +1,6 @@
 """Measuring on a shared, noisy machine: CPU time, contenders alternated in short chunks, rounds reported as ranges.
 
-Used by ``verify.py`` and ``fleet.py``; also the count of ECDSA checks a call makes and the speed of one check.
+Used by ``verify.py`` and ``fleet.py``; also the ECDSA checks and key objects a call makes, and the speed of each.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TypeVar
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pydcap.pki import native
 
@@ -94,17 +95,53 @@ class Spread:
         return {"median": self.median, "low": self.low, "high": self.high, "values": list(self.values)}
 
 
-def signature_checks(fn: Callable[[], object]) -> int:
-    """How many ECDSA signature checks (certificates, CRLs, documents, QE report, quote) ``fn`` makes through
-    ``cryptography``."""
+@dataclass(frozen=True)
+class EcdsaWork:
+    """The public-key work a call does through ``cryptography``: ECDSA checks (certificates, CRLs, documents, QE
+    report, quote), and P-256 key objects made for them (from a point, or a certificate's key)."""
+
+    checks: float
+    keys: float
+
+    def __truediv__(self, count: int) -> EcdsaWork:
+        """Per item, for a call over ``count`` items."""
+        return EcdsaWork(self.checks / count, self.keys / count)
+
+    def floor(self, one_check: float, one_key: float) -> float:
+        """The calls per second if everything but this work cost nothing, given checks and key objects per second."""
+        seconds = self.checks / one_check + self.keys / one_key
+        return 1 / seconds if seconds else float("inf")
+
+
+def ecdsa_work(fn: Callable[[], object]) -> EcdsaWork:
+    """The ECDSA checks and P-256 key objects ``fn`` makes through ``cryptography``."""
     profile = cProfile.Profile()
     profile.runcall(fn)
     calls = pstats.Stats(profile).stats  # type: ignore[attr-defined]  # {(file, line, name): (cc, ncalls, ...)}
-    return sum(
-        row[1]
-        for (_, _, name), row in calls.items()
-        if ("'verify'" in name and "ECPublicKey" in name) or "is_signature_valid" in name
-    )
+    checks = keys = 0
+    for (_, _, name), row in calls.items():
+        if ("'verify'" in name and "ECPublicKey" in name) or "is_signature_valid" in name:
+            checks += row[1]
+        elif name == "from_encoded_point" or ("'public_key'" in name and "Certificate" in name):
+            keys += row[1]
+    return EcdsaWork(checks, keys)
+
+
+def key_rate(rounds: int = 5, per_round: int = 2000) -> float:
+    """P-256 key objects ``cryptography`` makes per CPU second from distinct uncompressed points (as from a quote's
+    attestation key or a PCK certificate's key); the best of ``rounds``."""
+    curve = ec.SECP256R1()
+    points = [
+        ec.generate_private_key(curve).public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+        for _ in range(64)
+    ]
+    best = 0.0
+    for _ in range(rounds):
+        begin = time.process_time()
+        for i in range(per_round):
+            ec.EllipticCurvePublicKey.from_encoded_point(curve, points[i % 64])
+        best = max(best, per_round / max(time.process_time() - begin, 1e-9))
+    return best
 
 
 def ecdsa_rate(pck_chain_pem: bytes, rounds: int = 5, per_round: int = 2000) -> float:

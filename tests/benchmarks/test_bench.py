@@ -47,3 +47,26 @@ def test_the_attestation_service_bench_runs_and_says_where_the_cpu_goes() -> Non
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for row in ("verifier (in process)", "service, 2 workers, ES256", "its RS256 signature alone", "HTTPS per request"):
         assert row in proc.stdout
+
+
+def test_the_fleet_bench_counts_the_checks_and_key_objects_its_floor_is_made_of() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from measure import EcdsaWork, ecdsa_work
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from pydcap import Verifier
+    from pydcap.sim.fleet import make_fleet
+
+    fleet = make_fleet(10)
+    verifier = Verifier(trusted_root=fleet.trust_root())
+    known, new = fleet.members[0], fleet.members[5]  # one FMSPC: the second meets checked collateral
+    assert known.group == new.group
+    verifier.verify(known.first, fleet.collateral_of(known), at=fleet.at)
+    # First contact: the PCK certificate, the QE report and the quote; key objects for the PCK key and the
+    # attestation key. Then the same quote again: its signature only, the key object kept.
+    assert ecdsa_work(lambda: verifier.verify(new.first, fleet.collateral_of(new), at=fleet.at)) == EcdsaWork(3, 2)
+    assert ecdsa_work(lambda: verifier.verify(new.first, fleet.collateral_of(new), at=fleet.at)) == EcdsaWork(1, 0)
+    assert EcdsaWork(6, 4) / 2 == EcdsaWork(3, 2)
+    assert EcdsaWork(3, 2).floor(one_check=100, one_key=1000) == 1 / (3 / 100 + 2 / 1000)
+    assert EcdsaWork(0, 0).floor(one_check=100, one_key=1000) == float("inf")
